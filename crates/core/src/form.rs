@@ -1,0 +1,142 @@
+//! Strict `application/x-www-form-urlencoded` parsing for OAuth endpoints.
+//!
+//! Unlike lenient parsers this refuses what RFC 6749 forbids instead of guessing:
+//! invalid UTF-8 (§B), repeated parameters (§3.1, §3.2), and unbounded input.
+//! Empty values are treated as omitted (§3.1).
+
+use std::collections::BTreeMap;
+
+use crate::error::OAuthError;
+
+/// Limits on a form; the body size itself is bounded by the HTTP layer.
+pub const MAX_PARAMS: usize = 64;
+pub const MAX_VALUE_LEN: usize = 8 * 1024;
+
+/// Parameters that RFC 8707 allows to repeat.
+const MULTI_VALUED: &[&str] = &["resource"];
+
+#[derive(Debug, Default, Clone)]
+pub struct Form {
+    single: BTreeMap<String, String>,
+    multi: BTreeMap<String, Vec<String>>,
+}
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut form = Form::default();
+        let mut count = 0usize;
+        for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            count += 1;
+            if count > MAX_PARAMS {
+                return Err(OAuthError::invalid_request(format!(
+                    "too many parameters (at most {MAX_PARAMS})"
+                )));
+            }
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let key = decode(k)?;
+            let value = decode(v)?;
+            if value.len() > MAX_VALUE_LEN {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{}` is longer than {MAX_VALUE_LEN} bytes",
+                    printable(&key)
+                )));
+            }
+            if value.is_empty() {
+                continue;
+            }
+            form.insert(key, value)?;
+        }
+        Ok(form)
+    }
+
+    fn insert(&mut self, key: String, value: String) -> Result<(), OAuthError> {
+        if MULTI_VALUED.contains(&key.as_str()) {
+            self.multi.entry(key).or_default().push(value);
+            return Ok(());
+        }
+        if self.single.contains_key(&key) {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` is repeated",
+                printable(&key)
+            )));
+        }
+        self.single.insert(key, value);
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.single.get(key).map(String::as_str)
+    }
+
+    pub fn get_all(&self, key: &str) -> &[String] {
+        self.multi.get(key).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    pub fn require(&self, key: &'static str) -> Result<&str, OAuthError> {
+        self.get(key)
+            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{key}`")))
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<String, OAuthError> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes)
+        .map_err(|_| OAuthError::invalid_request("the form body is not valid UTF-8"))
+}
+
+/// Parameter names are echoed in errors; keep them short and free of control characters.
+fn printable(key: &str) -> String {
+    key.chars()
+        .filter(|c| !c.is_control())
+        .take(40)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plus_and_percent() {
+        let f = Form::parse(b"scope=a+b%3Ac&x=%C3%A9").unwrap();
+        assert_eq!(f.get("scope"), Some("a b:c"));
+        assert_eq!(f.get("x"), Some("é"));
+    }
+
+    #[test]
+    fn repeated_parameter_is_invalid_request() {
+        let e = Form::parse(b"scope=a&scope=b").unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidRequest);
+        assert!(e.description.contains("scope"));
+    }
+
+    #[test]
+    fn resource_may_repeat() {
+        let f = Form::parse(b"resource=a&resource=b").unwrap();
+        assert_eq!(f.get_all("resource"), ["a", "b"]);
+    }
+
+    #[test]
+    fn empty_values_are_omitted() {
+        let f = Form::parse(b"scope=&scope=x").unwrap();
+        assert_eq!(f.get("scope"), Some("x"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        assert!(Form::parse(b"a=%FF").is_err());
+    }
+
+    #[test]
+    fn too_many_parameters_are_refused() {
+        let body: Vec<String> = (0..65).map(|i| format!("p{i}=1")).collect();
+        assert!(Form::parse(body.join("&").as_bytes()).is_err());
+    }
+}

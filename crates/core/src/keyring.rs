@@ -1,0 +1,78 @@
+//! The set of signing keys a server publishes and signs with: one active key per
+//! algorithm, plus next and recently retired keys that stay in the JWKS so tokens
+//! in flight keep verifying. Loaded from the store; missing keys are made on first
+//! start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::clock::UnixTime;
+use crate::jose::{JoseError, KeyEncryptionKey, SigningKey};
+use crate::model::{KeyState, SigningAlg};
+use crate::ports::{Store, StoreError};
+use crate::token::Signer;
+
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    keys: Vec<Arc<SigningKey>>,
+    active: BTreeMap<SigningAlg, Arc<SigningKey>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {source}")]
+    Key { kid: String, source: JoseError },
+}
+
+impl KeyRing {
+    pub fn new(keys: Vec<SigningKey>) -> Self {
+        let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
+        let mut active = BTreeMap::new();
+        for k in &keys {
+            if k.state == KeyState::Active {
+                active.insert(k.alg, k.clone());
+            }
+        }
+        Self { keys, active }
+    }
+
+    /// Opens every stored key, and makes an active key for each algorithm that has none.
+    pub async fn load_or_create(store: &dyn Store, kek: &KeyEncryptionKey, now: UnixTime) -> Result<Self, KeyRingError> {
+        let mut keys = Vec::new();
+        for stored in store.list_keys().await? {
+            let key = SigningKey::open(&stored, kek).map_err(|source| KeyRingError::Key { kid: stored.kid.clone(), source })?;
+            keys.push(key);
+        }
+        for alg in SigningAlg::ALL {
+            if !keys.iter().any(|k| k.alg == alg && k.state == KeyState::Active) {
+                let (key, stored) = SigningKey::generate(alg, KeyState::Active, kek, now)
+                    .map_err(|source| KeyRingError::Key { kid: "(new)".into(), source })?;
+                store.insert_key(&stored).await?;
+                keys.push(key);
+            }
+        }
+        Ok(Self::new(keys))
+    }
+
+    /// The JSON Web Key Set (RFC 7517 §5) of every published key.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": self.keys.iter().map(|k| k.public_jwk().clone()).collect::<Vec<_>>() })
+    }
+
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        self.active.keys().map(|a| a.as_str()).collect()
+    }
+}
+
+impl Signer for KeyRing {
+    fn active(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
+        self.active.get(&alg).cloned()
+    }
+    fn by_kid(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.keys.iter().find(|k| k.kid == kid).cloned()
+    }
+}

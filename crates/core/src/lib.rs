@@ -1,0 +1,24 @@
+//! Gatehouse's protocol and domain: requests are parsed into typed commands, grants
+//! decide what may be issued, and tokens are minted through the ports in [`ports`].
+//! Nothing here does I/O: storage, time and randomness come in through traits or
+//! arguments, so every rule can be tested with a fixed clock and no network.
+
+pub mod admin;
+pub mod clock;
+pub mod context;
+pub mod discovery;
+pub mod error;
+pub mod form;
+pub mod grant;
+pub mod introspect;
+pub mod jose;
+pub mod keyring;
+pub mod model;
+pub mod password;
+pub mod ports;
+pub mod request;
+pub mod scope;
+pub mod secret;
+pub mod token;
+
+pub use error::{ErrorCode, OAuthError};

@@ -1,0 +1,327 @@
+//! The domain records Gatehouse stores: organizations, their roles and users, the
+//! APIs (resource servers) they define, the apps (OAuth clients) they register and
+//! the signing keys. Plain data; rules live in the grants and in [`crate::admin`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::scope::ScopeSet;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub created_at: UnixTime,
+}
+
+/// Permission that lets a user authorize apps and lets apps act for them.
+pub const PERM_DEVELOPER_API: &str = "developer_api";
+/// Permission to register and manage the organization's apps.
+pub const PERM_APPS_MANAGE: &str = "apps:manage";
+/// Permission to manage users of the organization.
+pub const PERM_USERS_MANAGE: &str = "users:manage";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub org_id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+impl Role {
+    /// The roles every organization starts with.
+    pub fn defaults(org_id: &str) -> Vec<Role> {
+        let role = |name: &str, perms: &[&str]| Role {
+            org_id: org_id.to_owned(),
+            name: name.to_owned(),
+            permissions: perms.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        vec![
+            role(
+                "admin",
+                &[PERM_DEVELOPER_API, PERM_APPS_MANAGE, PERM_USERS_MANAGE],
+            ),
+            role("developer", &[PERM_DEVELOPER_API]),
+            role("member", &[]),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Deactivated,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Deactivated => "deactivated",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "deactivated" => Some(Self::Deactivated),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// Argon2id PHC string; `None` for users who cannot sign in (service users).
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub groups: Vec<String>,
+    pub status: UserStatus,
+    pub created_at: UnixTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenFormat {
+    Jwt,
+    Reference,
+}
+
+impl TokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Reference => "reference",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jwt" => Some(Self::Jwt),
+            "reference" => Some(Self::Reference),
+            _ => None,
+        }
+    }
+}
+
+/// JWS algorithms Gatehouse signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SigningAlg {
+    ES256,
+    RS256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::ES256, SigningAlg::RS256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ES256" => Some(Self::ES256),
+            "RS256" => Some(Self::RS256),
+            "EdDSA" => Some(Self::EdDSA),
+            _ => None,
+        }
+    }
+}
+
+/// A resource server: what `aud` names, which scopes it defines, how its tokens look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub audience: String,
+    pub scopes: Vec<String>,
+    pub token_format: TokenFormat,
+    pub signing_alg: SigningAlg,
+    pub access_token_ttl: i64,
+    /// The API's own credentials, used for introspection.
+    pub client_id: String,
+    #[serde(skip)]
+    pub secret_hash: String,
+    pub created_at: UnixTime,
+}
+
+impl Api {
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::from_vec(self.scopes.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "client_credentials" => Some(Self::ClientCredentials),
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppStatus {
+    Active,
+    Disabled,
+}
+
+impl AppStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// An OAuth client registered by an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub id: String,
+    pub client_id: String,
+    pub org_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub grant_types: Vec<GrantType>,
+    /// The user whose role, permissions and groups a client credentials token carries.
+    pub on_behalf_of: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub default_scopes: Vec<String>,
+    pub default_audience: Option<String>,
+    #[serde(skip)]
+    pub secret_hash: String,
+    /// Bumped whenever the secret or the on-behalf user changes; tokens carry the
+    /// generation they were issued under and end when it moves on.
+    pub generation: i64,
+    pub status: AppStatus,
+    pub created_at: UnixTime,
+}
+
+impl App {
+    pub fn allows(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    Next,
+    Active,
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Active => "active",
+            Self::Retired => "retired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "next" => Some(Self::Next),
+            "active" => Some(Self::Active),
+            "retired" => Some(Self::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key as stored: the PKCS#8 private key is sealed with the operator's
+/// key-encryption key before it reaches the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub state: KeyState,
+    pub sealed_private_key: String,
+    pub created_at: UnixTime,
+}
+
+/// An opaque access token as stored: only its SHA-256 digest, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceToken {
+    pub digest: String,
+    pub client_id: String,
+    pub audience: String,
+    pub claims: serde_json::Value,
+    pub expires_at: UnixTime,
+}
+
+/// What changed, for cache invalidation and the revocation feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    App,
+    User,
+    Api,
+    Org,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "app",
+            Self::User => "user",
+            Self::Api => "api",
+            Self::Org => "org",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "app" => Some(Self::App),
+            "user" => Some(Self::User),
+            "api" => Some(Self::Api),
+            "org" => Some(Self::Org),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub kind: ChangeKind,
+    /// The client id, user id, audience or org id that changed.
+    pub key: String,
+    pub at: UnixTime,
+}

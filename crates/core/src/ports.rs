@@ -1,0 +1,96 @@
+//! The narrow storage traits the domain depends on, and the error every backend
+//! reports in. Backends (SQLite, PostgreSQL) implement all of them; the
+//! conformance suite in `gatehouse-store` holds them to one contract. Every
+//! mutation that can end tokens or stale a cache also appends a [`Change`] in the
+//! same transaction, so caches and the revocation feed never miss one.
+
+use async_trait::async_trait;
+
+use crate::clock::UnixTime;
+use crate::model::{Api, App, Change, KeyState, Org, ReferenceToken, Role, StoredKey, User, UserStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the string names what clashed.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database cannot answer now (down, locked, pool exhausted); retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Inserts the org together with its roles, atomically.
+    async fn insert_org(&self, org: &Org, roles: &[Role]) -> StoreResult<()>;
+    async fn org_by_id(&self, id: &str) -> StoreResult<Org>;
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Org>;
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
+    async fn role(&self, org_id: &str, name: &str) -> StoreResult<Role>;
+    async fn list_roles(&self, org_id: &str) -> StoreResult<Vec<Role>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Conflict when the email is taken (emails are unique, case-insensitively).
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<User>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<User>;
+    async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
+    async fn set_user_status(&self, id: &str, status: UserStatus, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ApiStore: Send + Sync {
+    /// Conflict when the audience or the client id is taken.
+    async fn insert_api(&self, api: &Api) -> StoreResult<()>;
+    async fn api_by_audience(&self, audience: &str) -> StoreResult<Api>;
+    async fn api_by_client_id(&self, client_id: &str) -> StoreResult<Api>;
+    async fn apis_for_org(&self, org_id: &str) -> StoreResult<Vec<Api>>;
+}
+
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn insert_app(&self, app: &App) -> StoreResult<()>;
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App>;
+    async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>>;
+    /// Replaces the secret hash and bumps the generation; returns the new generation.
+    async fn rotate_app_secret(&self, client_id: &str, secret_hash: &str, now: UnixTime) -> StoreResult<i64>;
+    /// Changes the on-behalf user and bumps the generation; returns the new generation.
+    async fn set_app_on_behalf_of(&self, client_id: &str, user_id: &str, now: UnixTime) -> StoreResult<i64>;
+    async fn delete_app(&self, client_id: &str, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_reference_token(&self, token: &ReferenceToken) -> StoreResult<()>;
+    async fn reference_token(&self, digest: &str) -> StoreResult<ReferenceToken>;
+    /// Deletes tokens that expired before `now`; returns how many.
+    async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
+    async fn set_key_state(&self, kid: &str, state: KeyState) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Changes with `seq > after`, oldest first, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;
+    /// The newest sequence number (0 when empty).
+    async fn latest_change(&self) -> StoreResult<i64>;
+}
+
+/// Everything a backend provides.
+pub trait Store: OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed {}
+
+impl<T> Store for T where T: OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed {}
