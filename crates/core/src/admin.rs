@@ -15,7 +15,10 @@ pub enum AdminError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -32,7 +35,10 @@ impl From<StoreError> for AdminError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
-    AdminError::Invalid { field, message: message.into() }
+    AdminError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 fn not_found(what: impl Into<String>) -> impl FnOnce(StoreError) -> AdminError {
@@ -70,33 +76,54 @@ pub fn slugify(name: &str) -> String {
     out.trim_end_matches('-').chars().take(63).collect()
 }
 
-pub async fn create_org(store: &dyn Store, now: UnixTime, name: &str, slug: Option<&str>) -> Result<Org, AdminError> {
+pub async fn create_org(
+    store: &dyn Store,
+    now: UnixTime,
+    name: &str,
+    slug: Option<&str>,
+) -> Result<Org, AdminError> {
     let name = bounded_text("name", name, 100)?;
     let slug = match slug {
         Some(s) => {
             if slugify(s) != s {
-                return Err(invalid("slug", "use lowercase letters, digits and single dashes"));
+                return Err(invalid(
+                    "slug",
+                    "use lowercase letters, digits and single dashes",
+                ));
             }
             s.to_owned()
         }
         None => slugify(&name),
     };
     if slug.is_empty() {
-        return Err(invalid("slug", "the name has no letters or digits to make a slug from; pass --slug"));
+        return Err(invalid(
+            "slug",
+            "the name has no letters or digits to make a slug from; pass --slug",
+        ));
     }
-    let org = Org { id: secret::random_id(), slug, name, created_at: now };
+    let org = Org {
+        id: secret::random_id(),
+        slug,
+        name,
+        created_at: now,
+    };
     store.insert_org(&org, &Role::defaults(&org.id)).await?;
     Ok(org)
 }
 
 pub async fn org(store: &dyn Store, slug: &str) -> Result<Org, AdminError> {
-    store.org_by_slug(slug).await.map_err(not_found(format!("organization `{slug}`")))
+    store
+        .org_by_slug(slug)
+        .await
+        .map_err(not_found(format!("organization `{slug}`")))
 }
 
 pub fn normalize_email(email: &str) -> Result<String, AdminError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 254
-        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
         && e.matches('@').count() == 1;
     if !valid {
@@ -114,11 +141,21 @@ pub struct NewUser<'a> {
     pub password: Option<&'a str>,
 }
 
-pub async fn create_user(store: &dyn Store, now: UnixTime, new: NewUser<'_>) -> Result<User, AdminError> {
+pub async fn create_user(
+    store: &dyn Store,
+    now: UnixTime,
+    new: NewUser<'_>,
+) -> Result<User, AdminError> {
     let org = org(store, new.org_slug).await?;
     let email = normalize_email(new.email)?;
     store.role(&org.id, new.role).await.map_err(|e| match e {
-        StoreError::NotFound => invalid("role", format!("`{}` is not a role of this organization (admin, developer, member, …)", new.role)),
+        StoreError::NotFound => invalid(
+            "role",
+            format!(
+                "`{}` is not a role of this organization (admin, developer, member, …)",
+                new.role
+            ),
+        ),
         other => other.into(),
     })?;
     let name = new.name.map(|n| bounded_text("name", n, 100)).transpose()?;
@@ -153,14 +190,24 @@ pub async fn user_in_org(store: &dyn Store, org_id: &str, email: &str) -> Result
     let email = normalize_email(email)?;
     match store.user_by_email(&email).await {
         Ok(u) if u.org_id == org_id => Ok(u),
-        Ok(_) | Err(StoreError::NotFound) => Err(AdminError::NotFound(format!("user `{email}` in this organization"))),
+        Ok(_) | Err(StoreError::NotFound) => Err(AdminError::NotFound(format!(
+            "user `{email}` in this organization"
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn set_user_status(store: &dyn Store, now: UnixTime, email: &str, status: UserStatus) -> Result<User, AdminError> {
+pub async fn set_user_status(
+    store: &dyn Store,
+    now: UnixTime,
+    email: &str,
+    status: UserStatus,
+) -> Result<User, AdminError> {
     let email = normalize_email(email)?;
-    let user = store.user_by_email(&email).await.map_err(not_found(format!("user `{email}`")))?;
+    let user = store
+        .user_by_email(&email)
+        .await
+        .map_err(not_found(format!("user `{email}`")))?;
     store.set_user_status(&user.id, status, now).await?;
     Ok(User { status, ..user })
 }
@@ -177,7 +224,11 @@ pub struct NewApi<'a> {
 
 pub const TTL_RANGE: std::ops::RangeInclusive<i64> = 30..=86_400;
 
-pub async fn create_api(store: &dyn Store, now: UnixTime, new: NewApi<'_>) -> Result<(Api, ClientSecret), AdminError> {
+pub async fn create_api(
+    store: &dyn Store,
+    now: UnixTime,
+    new: NewApi<'_>,
+) -> Result<(Api, ClientSecret), AdminError> {
     let org = org(store, new.org_slug).await?;
     let name = bounded_text("name", new.name, 100)?;
     let audience = bounded_text("audience", new.audience, 255)?;
@@ -188,11 +239,24 @@ pub async fn create_api(store: &dyn Store, now: UnixTime, new: NewApi<'_>) -> Re
     if scopes.is_empty() {
         return Err(invalid("scopes", "an API defines at least one scope"));
     }
-    if let Some(s) = scopes.iter().find(|s| crate::grant::client_credentials::OIDC_SCOPES.contains(s)) {
-        return Err(invalid("scopes", format!("`{s}` is an OpenID Connect scope, not an API scope")));
+    if let Some(s) = scopes
+        .iter()
+        .find(|s| crate::grant::client_credentials::OIDC_SCOPES.contains(s))
+    {
+        return Err(invalid(
+            "scopes",
+            format!("`{s}` is an OpenID Connect scope, not an API scope"),
+        ));
     }
     if !TTL_RANGE.contains(&new.access_token_ttl) {
-        return Err(invalid("access_token_ttl", format!("must be between {} and {} seconds", TTL_RANGE.start(), TTL_RANGE.end())));
+        return Err(invalid(
+            "access_token_ttl",
+            format!(
+                "must be between {} and {} seconds",
+                TTL_RANGE.start(),
+                TTL_RANGE.end()
+            ),
+        ));
     }
     let secret = ClientSecret::generate();
     let api = Api {
@@ -225,16 +289,26 @@ pub struct NewApp<'a> {
     pub audience: Option<&'a str>,
 }
 
-pub async fn register_app(store: &dyn Store, now: UnixTime, new: NewApp<'_>) -> Result<(App, ClientSecret), AdminError> {
+pub async fn register_app(
+    store: &dyn Store,
+    now: UnixTime,
+    new: NewApp<'_>,
+) -> Result<(App, ClientSecret), AdminError> {
     let org = org(store, new.org_slug).await?;
     let name = bounded_text("name", new.name, 100)?;
-    let description = new.description.map(|d| bounded_text("description", d, 1000)).transpose()?;
+    let description = new
+        .description
+        .map(|d| bounded_text("description", d, 1000))
+        .transpose()?;
     let apis = store.apis_for_org(&org.id).await?;
     let scopes = ScopeSet::parse(new.scopes).map_err(|e| invalid("scopes", e.description))?;
     for s in scopes.iter() {
         let defined = apis.iter().any(|a| a.scopes.iter().any(|x| x == s));
         if !defined && !crate::grant::client_credentials::OIDC_SCOPES.contains(&s) {
-            return Err(invalid("scopes", format!("`{s}` is not defined by any API of this organization")));
+            return Err(invalid(
+                "scopes",
+                format!("`{s}` is not defined by any API of this organization"),
+            ));
         }
     }
     let default_scopes = match new.default_scopes {
@@ -242,25 +316,44 @@ pub async fn register_app(store: &dyn Store, now: UnixTime, new: NewApp<'_>) -> 
         None => scopes.clone(),
     };
     if !default_scopes.is_subset_of(&scopes) {
-        return Err(invalid("default_scopes", "must be a subset of the app's scopes"));
+        return Err(invalid(
+            "default_scopes",
+            "must be a subset of the app's scopes",
+        ));
     }
     if let Some(aud) = new.audience {
         if !apis.iter().any(|a| a.audience == aud) {
-            return Err(invalid("audience", format!("`{aud}` is not an API of this organization")));
+            return Err(invalid(
+                "audience",
+                format!("`{aud}` is not an API of this organization"),
+            ));
         }
     }
     let on_behalf_of = match (new.grant, new.on_behalf_of) {
-        (GrantType::ClientCredentials, Some(email)) => Some(acting_user_id(store, &org.id, email).await?),
-        (GrantType::ClientCredentials, None) => {
-            return Err(invalid("on_behalf_of", "a client credentials app acts on behalf of a user; name one"));
+        (GrantType::ClientCredentials, Some(email)) => {
+            Some(acting_user_id(store, &org.id, email).await?)
         }
-        (_, Some(_)) => return Err(invalid("on_behalf_of", "only client credentials apps act on behalf of a user")),
+        (GrantType::ClientCredentials, None) => {
+            return Err(invalid(
+                "on_behalf_of",
+                "a client credentials app acts on behalf of a user; name one",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(invalid(
+                "on_behalf_of",
+                "only client credentials apps act on behalf of a user",
+            ));
+        }
         (_, None) => None,
     };
     let (redirect_uris, post_logout_redirect_uris) = match new.grant {
         GrantType::AuthorizationCode => {
             if new.redirect_uris.is_empty() {
-                return Err(invalid("redirect_uris", "an authorization code app needs at least one redirect URI"));
+                return Err(invalid(
+                    "redirect_uris",
+                    "an authorization code app needs at least one redirect URI",
+                ));
             }
             (
                 check_uris("redirect_uris", new.redirect_uris)?,
@@ -268,7 +361,10 @@ pub async fn register_app(store: &dyn Store, now: UnixTime, new: NewApp<'_>) -> 
             )
         }
         _ if !new.redirect_uris.is_empty() => {
-            return Err(invalid("redirect_uris", "only authorization code apps have redirect URIs"));
+            return Err(invalid(
+                "redirect_uris",
+                "only authorization code apps have redirect URIs",
+            ));
         }
         _ => (Vec::new(), Vec::new()),
     };
@@ -299,13 +395,22 @@ pub async fn register_app(store: &dyn Store, now: UnixTime, new: NewApp<'_>) -> 
     Ok((app, secret))
 }
 
-async fn acting_user_id(store: &dyn Store, org_id: &str, email: &str) -> Result<String, AdminError> {
-    let user = user_in_org(store, org_id, email).await.map_err(|e| match e {
-        AdminError::NotFound(what) => invalid("on_behalf_of", format!("{what} not found")),
-        other => other,
-    })?;
+async fn acting_user_id(
+    store: &dyn Store,
+    org_id: &str,
+    email: &str,
+) -> Result<String, AdminError> {
+    let user = user_in_org(store, org_id, email)
+        .await
+        .map_err(|e| match e {
+            AdminError::NotFound(what) => invalid("on_behalf_of", format!("{what} not found")),
+            other => other,
+        })?;
     if user.status != UserStatus::Active {
-        return Err(invalid("on_behalf_of", format!("user `{}` is deactivated", user.email)));
+        return Err(invalid(
+            "on_behalf_of",
+            format!("user `{}` is deactivated", user.email),
+        ));
     }
     Ok(user.id)
 }
@@ -314,7 +419,8 @@ async fn acting_user_id(store: &dyn Store, org_id: &str, email: &str) -> Result<
 fn check_uris(field: &'static str, uris: Vec<String>) -> Result<Vec<String>, AdminError> {
     let mut out: Vec<String> = Vec::new();
     for u in uris {
-        let parsed = url::Url::parse(&u).map_err(|_| invalid(field, format!("`{u}` is not an absolute URI")))?;
+        let parsed = url::Url::parse(&u)
+            .map_err(|_| invalid(field, format!("`{u}` is not an absolute URI")))?;
         if parsed.fragment().is_some() {
             return Err(invalid(field, format!("`{u}` must not contain a fragment")));
         }
@@ -326,10 +432,17 @@ fn check_uris(field: &'static str, uris: Vec<String>) -> Result<Vec<String>, Adm
 }
 
 pub async fn app(store: &dyn Store, client_id: &str) -> Result<App, AdminError> {
-    store.app_by_client_id(client_id).await.map_err(not_found(format!("app `{client_id}`")))
+    store
+        .app_by_client_id(client_id)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))
 }
 
-pub async fn rotate_secret(store: &dyn Store, now: UnixTime, client_id: &str) -> Result<ClientSecret, AdminError> {
+pub async fn rotate_secret(
+    store: &dyn Store,
+    now: UnixTime,
+    client_id: &str,
+) -> Result<ClientSecret, AdminError> {
     let secret = ClientSecret::generate();
     store
         .rotate_app_secret(client_id, &secret.digest(), now)
@@ -338,21 +451,40 @@ pub async fn rotate_secret(store: &dyn Store, now: UnixTime, client_id: &str) ->
     Ok(secret)
 }
 
-pub async fn set_on_behalf_of(store: &dyn Store, now: UnixTime, client_id: &str, email: &str) -> Result<App, AdminError> {
+pub async fn set_on_behalf_of(
+    store: &dyn Store,
+    now: UnixTime,
+    client_id: &str,
+    email: &str,
+) -> Result<App, AdminError> {
     let current = app(store, client_id).await?;
     if !current.allows(GrantType::ClientCredentials) {
-        return Err(invalid("on_behalf_of", "only client credentials apps act on behalf of a user"));
+        return Err(invalid(
+            "on_behalf_of",
+            "only client credentials apps act on behalf of a user",
+        ));
     }
     let user_id = acting_user_id(store, &current.org_id, email).await?;
     let generation = store
         .set_app_on_behalf_of(client_id, &user_id, now)
         .await
         .map_err(not_found(format!("app `{client_id}`")))?;
-    Ok(App { on_behalf_of: Some(user_id), generation, ..current })
+    Ok(App {
+        on_behalf_of: Some(user_id),
+        generation,
+        ..current
+    })
 }
 
-pub async fn delete_app(store: &dyn Store, now: UnixTime, client_id: &str) -> Result<(), AdminError> {
-    store.delete_app(client_id, now).await.map_err(not_found(format!("app `{client_id}`")))
+pub async fn delete_app(
+    store: &dyn Store,
+    now: UnixTime,
+    client_id: &str,
+) -> Result<(), AdminError> {
+    store
+        .delete_app(client_id, now)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))
 }
 
 #[cfg(test)]
@@ -369,7 +501,14 @@ mod tests {
     #[test]
     fn emails_are_normalized_and_checked() {
         assert_eq!(normalize_email(" Dev@Acme.Test ").unwrap(), "dev@acme.test");
-        for bad in ["dev", "dev@", "@acme.test", "a b@c.d", "a@b@c.d", "a@localhost"] {
+        for bad in [
+            "dev",
+            "dev@",
+            "@acme.test",
+            "a b@c.d",
+            "a@b@c.d",
+            "a@localhost",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

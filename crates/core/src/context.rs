@@ -44,7 +44,12 @@ impl ClientContext {
             None => None,
         };
         let apis = store.apis_for_org(&app.org_id).await?;
-        Ok(Self { app, org, acting, apis })
+        Ok(Self {
+            app,
+            org,
+            acting,
+            apis,
+        })
     }
 
     pub fn api_by_audience(&self, audience: &str) -> Option<&Api> {

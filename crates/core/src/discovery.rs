@@ -10,7 +10,7 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
-pub fn metadata(issuer: &str, scopes: &[String]) -> Value {
+pub fn metadata(issuer: &str) -> Value {
     let issuer = issuer.trim_end_matches('/');
     let url = |p: &str| format!("{issuer}{p}");
     json!({
@@ -25,7 +25,6 @@ pub fn metadata(issuer: &str, scopes: &[String]) -> Value {
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": scopes,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "client_id", "scope", "org", "role", "permissions", "groups"],
         "code_challenge_methods_supported": ["S256"],
     })

@@ -81,7 +81,8 @@ impl Form {
     }
 }
 
-fn decode(raw: &[u8]) -> Result<String, OAuthError> {
+/// Decodes one form component: `+` is a space, then percent-decoding, then strict UTF-8.
+pub fn decode(raw: &[u8]) -> Result<String, OAuthError> {
     let plus_as_space: Vec<u8> = raw
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })
@@ -93,10 +94,7 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
 
 /// Parameter names are echoed in errors; keep them short and free of control characters.
 fn printable(key: &str) -> String {
-    key.chars()
-        .filter(|c| !c.is_control())
-        .take(40)
-        .collect()
+    key.chars().filter(|c| !c.is_control()).take(40).collect()
 }
 
 #[cfg(test)]

@@ -64,12 +64,18 @@ pub async fn introspect(
     }))
 }
 
-async fn claims_of(token: &str, signer: &dyn Signer, tokens: &dyn TokenStore) -> Result<Option<AccessClaims>, StoreError> {
+async fn claims_of(
+    token: &str,
+    signer: &dyn Signer,
+    tokens: &dyn TokenStore,
+) -> Result<Option<AccessClaims>, StoreError> {
     if token.bytes().filter(|b| *b == b'.').count() == 2 {
         let Some(key) = peek_kid(token).and_then(|kid| signer.by_kid(&kid)) else {
             return Ok(None);
         };
-        return Ok(key.verify(token).and_then(|body| serde_json::from_slice(&body).ok()));
+        return Ok(key
+            .verify(token)
+            .and_then(|body| serde_json::from_slice(&body).ok()));
     }
     match tokens.reference_token(&secret::digest(token)).await {
         Ok(rec) => Ok(serde_json::from_value(rec.claims).ok()),
@@ -79,7 +85,10 @@ async fn claims_of(token: &str, signer: &dyn Signer, tokens: &dyn TokenStore) ->
 }
 
 /// Is the grant behind these claims still standing?
-pub async fn still_valid(claims: &AccessClaims, contexts: &dyn ContextSource) -> Result<bool, StoreError> {
+pub async fn still_valid(
+    claims: &AccessClaims,
+    contexts: &dyn ContextSource,
+) -> Result<bool, StoreError> {
     let ctx = match contexts.client_context(&claims.client_id).await {
         Ok(c) => c,
         Err(StoreError::NotFound) => return Ok(false),

@@ -14,7 +14,9 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey,
+};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
@@ -68,12 +70,15 @@ impl KeyEncryptionKey {
     }
 
     fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, JoseError> {
-        let raw = B64.decode(sealed).map_err(|_| JoseError::Unseal("not base64"))?;
+        let raw = B64
+            .decode(sealed)
+            .map_err(|_| JoseError::Unseal("not base64"))?;
         if raw.len() < 12 + 16 {
             return Err(JoseError::Unseal("too short"));
         }
         let (nonce, ct) = raw.split_at(12);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| JoseError::Unseal("bad nonce"))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| JoseError::Unseal("bad nonce"))?;
         let mut ct = ct.to_vec();
         let plain = self
             .0
@@ -149,7 +154,12 @@ impl SigningKey {
         Self::from_pkcs8(stored.kid.clone(), stored.alg, stored.state, &pkcs8)
     }
 
-    fn from_pkcs8(kid: String, alg: SigningAlg, state: KeyState, pkcs8: &[u8]) -> Result<SigningKey, JoseError> {
+    fn from_pkcs8(
+        kid: String,
+        alg: SigningAlg,
+        state: KeyState,
+        pkcs8: &[u8],
+    ) -> Result<SigningKey, JoseError> {
         let bad = |_| JoseError::Unseal("not a valid PKCS#8 key for its algorithm");
         let (pair, mut jwk) = match alg {
             SigningAlg::RS256 => {
@@ -162,7 +172,9 @@ impl SigningKey {
                 (Pair::Rsa(k), jwk)
             }
             SigningAlg::ES256 => {
-                let k = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(bad)?;
+                let k =
+                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                        .map_err(bad)?;
                 // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
                 let p = k.public_key().as_ref();
                 if p.len() != 65 {
@@ -182,7 +194,9 @@ impl SigningKey {
             m.insert("alg".into(), Value::String(alg.as_str().into()));
             m.insert("use".into(), Value::String("sig".into()));
         }
-        let header = |typ: &str| B64.encode(json!({"alg": alg.as_str(), "typ": typ, "kid": kid}).to_string());
+        let header = |typ: &str| {
+            B64.encode(json!({"alg": alg.as_str(), "typ": typ, "kid": kid}).to_string())
+        };
         Ok(SigningKey {
             at_header_b64: header("at+jwt"),
             jwt_header_b64: header("JWT"),
@@ -223,8 +237,13 @@ impl SigningKey {
         match &self.pair {
             Pair::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
-                    .map_err(|_| JoseError::Sign)?;
+                k.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .map_err(|_| JoseError::Sign)?;
                 Ok(sig)
             }
             Pair::Ec(k) => k
@@ -246,12 +265,17 @@ impl SigningKey {
         }
         let sig = B64.decode(sig_b64).ok()?;
         let ok = match &self.pair {
-            Pair::Rsa(k) => UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, k.public_key().as_ref())
-                .verify(signed.as_bytes(), &sig)
-                .is_ok(),
-            Pair::Ec(k) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
-                .verify(signed.as_bytes(), &sig)
-                .is_ok(),
+            Pair::Rsa(k) => UnparsedPublicKey::new(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                k.public_key().as_ref(),
+            )
+            .verify(signed.as_bytes(), &sig)
+            .is_ok(),
+            Pair::Ec(k) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.public_key().as_ref())
+                    .verify(signed.as_bytes(), &sig)
+                    .is_ok()
+            }
             Pair::Ed(k) => UnparsedPublicKey::new(&signature::ED25519, k.public_key().as_ref())
                 .verify(signed.as_bytes(), &sig)
                 .is_ok(),
@@ -300,13 +324,19 @@ mod tests {
         let (key, _) = SigningKey::generate(SigningAlg::ES256, KeyState::Active, &kek, 0).unwrap();
         let tok = key.sign_access_token(br#"{"sub":"x"}"#).unwrap();
         let parts: Vec<&str> = tok.split('.').collect();
-        let forged = format!("{}.{}.{}", parts[0], B64.encode(br#"{"sub":"y"}"#), parts[2]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            B64.encode(br#"{"sub":"y"}"#),
+            parts[2]
+        );
         assert!(key.verify(&forged).is_none());
     }
 
     #[test]
     fn a_different_kek_cannot_open_a_key() {
-        let (_, stored) = SigningKey::generate(SigningAlg::EdDSA, KeyState::Active, &kek(), 0).unwrap();
+        let (_, stored) =
+            SigningKey::generate(SigningAlg::EdDSA, KeyState::Active, &kek(), 0).unwrap();
         assert!(SigningKey::open(&stored, &kek()).is_err());
     }
 }

@@ -41,16 +41,31 @@ impl KeyRing {
     }
 
     /// Opens every stored key, and makes an active key for each algorithm that has none.
-    pub async fn load_or_create(store: &dyn Store, kek: &KeyEncryptionKey, now: UnixTime) -> Result<Self, KeyRingError> {
+    pub async fn load_or_create(
+        store: &dyn Store,
+        kek: &KeyEncryptionKey,
+        now: UnixTime,
+    ) -> Result<Self, KeyRingError> {
         let mut keys = Vec::new();
         for stored in store.list_keys().await? {
-            let key = SigningKey::open(&stored, kek).map_err(|source| KeyRingError::Key { kid: stored.kid.clone(), source })?;
+            let key = SigningKey::open(&stored, kek).map_err(|source| KeyRingError::Key {
+                kid: stored.kid.clone(),
+                source,
+            })?;
             keys.push(key);
         }
         for alg in SigningAlg::ALL {
-            if !keys.iter().any(|k| k.alg == alg && k.state == KeyState::Active) {
-                let (key, stored) = SigningKey::generate(alg, KeyState::Active, kek, now)
-                    .map_err(|source| KeyRingError::Key { kid: "(new)".into(), source })?;
+            if !keys
+                .iter()
+                .any(|k| k.alg == alg && k.state == KeyState::Active)
+            {
+                let (key, stored) =
+                    SigningKey::generate(alg, KeyState::Active, kek, now).map_err(|source| {
+                        KeyRingError::Key {
+                            kid: "(new)".into(),
+                            source,
+                        }
+                    })?;
                 store.insert_key(&stored).await?;
                 keys.push(key);
             }

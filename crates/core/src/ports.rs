@@ -7,7 +7,9 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::model::{Api, App, Change, KeyState, Org, ReferenceToken, Role, StoredKey, User, UserStatus};
+use crate::model::{
+    Api, App, Change, KeyState, Org, ReferenceToken, Role, StoredKey, User, UserStatus,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,7 +45,8 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: &str) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<User>;
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
-    async fn set_user_status(&self, id: &str, status: UserStatus, now: UnixTime) -> StoreResult<()>;
+    async fn set_user_status(&self, id: &str, status: UserStatus, now: UnixTime)
+    -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -61,9 +64,19 @@ pub trait AppStore: Send + Sync {
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App>;
     async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>>;
     /// Replaces the secret hash and bumps the generation; returns the new generation.
-    async fn rotate_app_secret(&self, client_id: &str, secret_hash: &str, now: UnixTime) -> StoreResult<i64>;
+    async fn rotate_app_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64>;
     /// Changes the on-behalf user and bumps the generation; returns the new generation.
-    async fn set_app_on_behalf_of(&self, client_id: &str, user_id: &str, now: UnixTime) -> StoreResult<i64>;
+    async fn set_app_on_behalf_of(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64>;
     async fn delete_app(&self, client_id: &str, now: UnixTime) -> StoreResult<()>;
 }
 
@@ -91,6 +104,12 @@ pub trait ChangeFeed: Send + Sync {
 }
 
 /// Everything a backend provides.
-pub trait Store: OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed {}
+pub trait Store:
+    OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed
+{
+}
 
-impl<T> Store for T where T: OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed {}
+impl<T> Store for T where
+    T: OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed
+{
+}

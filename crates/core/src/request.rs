@@ -29,7 +29,11 @@ impl TokenRequest {
                 ErrorCode::UnsupportedGrantType,
                 format!(
                     "grant_type `{}` is not supported; use client_credentials",
-                    other.chars().filter(|c| !c.is_control()).take(60).collect::<String>()
+                    other
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(60)
+                        .collect::<String>()
                 ),
             )),
         }
@@ -48,7 +52,10 @@ fn target(form: &Form) -> Result<Option<String>, OAuthError> {
     if let Some(r) = resource {
         // RFC 8707 §2: an absolute URI without a fragment.
         let absolute = r.split_once(':').is_some_and(|(scheme, _)| {
-            !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         });
         if !absolute || r.contains('#') {
             return Err(OAuthError::invalid_target(
@@ -75,19 +82,27 @@ mod tests {
 
     #[test]
     fn missing_grant_type_is_invalid_request() {
-        assert_eq!(parse("scope=a").unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            parse("scope=a").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]
     fn unknown_grant_type_is_unsupported() {
-        assert_eq!(parse("grant_type=password").unwrap_err().code, ErrorCode::UnsupportedGrantType);
+        assert_eq!(
+            parse("grant_type=password").unwrap_err().code,
+            ErrorCode::UnsupportedGrantType
+        );
     }
 
     #[test]
     fn audience_or_resource_select_the_target() {
-        let TokenRequest::ClientCredentials(r) = parse("grant_type=client_credentials&audience=https%3A%2F%2Fa").unwrap();
+        let TokenRequest::ClientCredentials(r) =
+            parse("grant_type=client_credentials&audience=https%3A%2F%2Fa").unwrap();
         assert_eq!(r.target.as_deref(), Some("https://a"));
-        let TokenRequest::ClientCredentials(r) = parse("grant_type=client_credentials&resource=https%3A%2F%2Fa").unwrap();
+        let TokenRequest::ClientCredentials(r) =
+            parse("grant_type=client_credentials&resource=https%3A%2F%2Fa").unwrap();
         assert_eq!(r.target.as_deref(), Some("https://a"));
     }
 
@@ -99,7 +114,11 @@ mod tests {
             "grant_type=client_credentials&resource=https%3A%2F%2Fa%23frag",
             "grant_type=client_credentials&resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb",
         ] {
-            assert_eq!(parse(body).unwrap_err().code, ErrorCode::InvalidTarget, "{body}");
+            assert_eq!(
+                parse(body).unwrap_err().code,
+                ErrorCode::InvalidTarget,
+                "{body}"
+            );
         }
     }
 }

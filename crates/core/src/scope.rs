@@ -18,7 +18,10 @@ impl ScopeSet {
             if !tok.bytes().all(valid_scope_byte) || tok.len() > 128 {
                 return Err(OAuthError::invalid_scope(format!(
                     "`{}` is not a valid scope token (RFC 6749 §3.3)",
-                    tok.chars().filter(|c| !c.is_control()).take(40).collect::<String>()
+                    tok.chars()
+                        .filter(|c| !c.is_control())
+                        .take(40)
+                        .collect::<String>()
                 )));
             }
             if !out.iter().any(|s| s == tok) {
@@ -57,7 +60,13 @@ impl ScopeSet {
     }
     /// Scopes of `self` that `other` also holds, in `self`'s order.
     pub fn intersect(&self, other: &ScopeSet) -> ScopeSet {
-        ScopeSet(self.0.iter().filter(|s| other.contains(s)).cloned().collect())
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| other.contains(s))
+                .cloned()
+                .collect(),
+        )
     }
     pub fn is_subset_of(&self, other: &ScopeSet) -> bool {
         self.0.iter().all(|s| other.contains(s))

@@ -23,7 +23,9 @@ pub fn random_token() -> String {
 pub fn random_id() -> String {
     let mut buf = [0u8; 16];
     fill(&mut buf);
-    uuid::Builder::from_random_bytes(buf).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(buf)
+        .into_uuid()
+        .to_string()
 }
 
 pub fn fill(buf: &mut [u8]) {
@@ -50,7 +52,10 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Does `presented` hash to `stored`? Constant time in the digest comparison.
 pub fn verify(presented: &str, stored_digest: &str) -> bool {
-    digest(presented).as_bytes().ct_eq(stored_digest.as_bytes()).into()
+    digest(presented)
+        .as_bytes()
+        .ct_eq(stored_digest.as_bytes())
+        .into()
 }
 
 /// A freshly made secret: shown to the operator once, then only its digest exists.
@@ -82,7 +87,10 @@ mod tests {
     fn secrets_are_url_safe_and_long() {
         let s = random_token();
         assert_eq!(s.len(), 43);
-        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
 
     #[test]

@@ -70,7 +70,12 @@ pub enum MintError {
     Serialize,
 }
 
-pub fn mint(plan: AccessTokenPlan, issuer: &str, now: UnixTime, signer: &dyn Signer) -> Result<Minted, MintError> {
+pub fn mint(
+    plan: AccessTokenPlan,
+    issuer: &str,
+    now: UnixTime,
+    signer: &dyn Signer,
+) -> Result<Minted, MintError> {
     let ttl = plan.api.access_token_ttl;
     let claims = AccessClaims {
         iss: issuer.to_owned(),
@@ -89,7 +94,9 @@ pub fn mint(plan: AccessTokenPlan, issuer: &str, now: UnixTime, signer: &dyn Sig
     };
     match plan.api.token_format {
         TokenFormat::Jwt => {
-            let key = signer.active(plan.api.signing_alg).ok_or(MintError::NoKey(plan.api.signing_alg))?;
+            let key = signer
+                .active(plan.api.signing_alg)
+                .ok_or(MintError::NoKey(plan.api.signing_alg))?;
             let body = serde_json::to_vec(&claims).map_err(|_| MintError::Serialize)?;
             Ok(Minted {
                 access_token: key.sign_access_token(&body)?,

@@ -6,8 +6,12 @@ use gatehouse_core::ports::{StoreError, StoreResult};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(row: &'r SqliteRow, col: &str) -> StoreResult<T> {
-    row.try_get(col).map_err(|e| StoreError::Internal(format!("column {col}: {e}")))
+fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
+    row: &'r SqliteRow,
+    col: &str,
+) -> StoreResult<T> {
+    row.try_get(col)
+        .map_err(|e| StoreError::Internal(format!("column {col}: {e}")))
 }
 
 fn list(row: &SqliteRow, col: &str) -> StoreResult<Vec<String>> {
@@ -25,11 +29,20 @@ pub fn to_json(v: &[String]) -> String {
 }
 
 pub fn org(row: &SqliteRow) -> StoreResult<Org> {
-    Ok(Org { id: get(row, "id")?, slug: get(row, "slug")?, name: get(row, "name")?, created_at: get(row, "created_at")? })
+    Ok(Org {
+        id: get(row, "id")?,
+        slug: get(row, "slug")?,
+        name: get(row, "name")?,
+        created_at: get(row, "created_at")?,
+    })
 }
 
 pub fn role(row: &SqliteRow) -> StoreResult<Role> {
-    Ok(Role { org_id: get(row, "org_id")?, name: get(row, "name")?, permissions: list(row, "permissions")? })
+    Ok(Role {
+        org_id: get(row, "org_id")?,
+        name: get(row, "name")?,
+        permissions: list(row, "permissions")?,
+    })
 }
 
 pub fn user(row: &SqliteRow) -> StoreResult<User> {
@@ -65,7 +78,10 @@ pub fn api(row: &SqliteRow) -> StoreResult<Api> {
 pub fn app(row: &SqliteRow) -> StoreResult<App> {
     let grant_types = list(row, "grant_types")?
         .iter()
-        .map(|g| GrantType::parse(g).ok_or_else(|| StoreError::Internal(format!("column grant_types: unknown `{g}`"))))
+        .map(|g| {
+            GrantType::parse(g)
+                .ok_or_else(|| StoreError::Internal(format!("column grant_types: unknown `{g}`")))
+        })
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(App {
         id: get(row, "id")?,
@@ -103,7 +119,8 @@ pub fn reference_token(row: &SqliteRow) -> StoreResult<ReferenceToken> {
         digest: get(row, "digest")?,
         client_id: get(row, "client_id")?,
         audience: get(row, "audience")?,
-        claims: serde_json::from_str(&claims).map_err(|e| StoreError::Internal(format!("column claims: {e}")))?,
+        claims: serde_json::from_str(&claims)
+            .map_err(|e| StoreError::Internal(format!("column claims: {e}")))?,
         expires_at: get(row, "expires_at")?,
     })
 }

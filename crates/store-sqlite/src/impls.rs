@@ -34,17 +34,28 @@ impl OrgStore for SqliteStore {
     }
 
     async fn org_by_id(&self, id: &str) -> StoreResult<Org> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE id = $1").bind(id).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM orgs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::org(&row)
     }
 
     async fn org_by_slug(&self, slug: &str) -> StoreResult<Org> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1").bind(slug).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1")
+            .bind(slug)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::org(&row)
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
-        let rows = sqlx::query("SELECT * FROM orgs ORDER BY created_at, slug").fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query("SELECT * FROM orgs ORDER BY created_at, slug")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(decode::org).collect()
     }
 
@@ -59,7 +70,11 @@ impl OrgStore for SqliteStore {
     }
 
     async fn list_roles(&self, org_id: &str) -> StoreResult<Vec<Role>> {
-        let rows = sqlx::query("SELECT * FROM roles WHERE org_id = $1 ORDER BY name").bind(org_id).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query("SELECT * FROM roles WHERE org_id = $1 ORDER BY name")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(decode::role).collect()
     }
 }
@@ -87,21 +102,38 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::user(&row)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1").bind(email).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::user(&row)
     }
 
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users WHERE org_id = $1 ORDER BY email").bind(org_id).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query("SELECT * FROM users WHERE org_id = $1 ORDER BY email")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(decode::user).collect()
     }
 
-    async fn set_user_status(&self, id: &str, status: UserStatus, now: UnixTime) -> StoreResult<()> {
+    async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: UnixTime,
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -145,17 +177,30 @@ impl ApiStore for SqliteStore {
     }
 
     async fn api_by_audience(&self, audience: &str) -> StoreResult<Api> {
-        let row = sqlx::query("SELECT * FROM apis WHERE audience = $1").bind(audience).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM apis WHERE audience = $1")
+            .bind(audience)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::api(&row)
     }
 
     async fn api_by_client_id(&self, client_id: &str) -> StoreResult<Api> {
-        let row = sqlx::query("SELECT * FROM apis WHERE client_id = $1").bind(client_id).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM apis WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::api(&row)
     }
 
     async fn apis_for_org(&self, org_id: &str) -> StoreResult<Vec<Api>> {
-        let rows = sqlx::query("SELECT * FROM apis WHERE org_id = $1 ORDER BY created_at, audience").bind(org_id).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT * FROM apis WHERE org_id = $1 ORDER BY created_at, audience")
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
         rows.iter().map(decode::api).collect()
     }
 }
@@ -163,7 +208,11 @@ impl ApiStore for SqliteStore {
 #[async_trait]
 impl AppStore for SqliteStore {
     async fn insert_app(&self, a: &App) -> StoreResult<()> {
-        let grants: Vec<String> = a.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+        let grants: Vec<String> = a
+            .grant_types
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect();
         sqlx::query(
             "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                                post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
@@ -193,16 +242,29 @@ impl AppStore for SqliteStore {
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App> {
-        let row = sqlx::query("SELECT * FROM apps WHERE client_id = $1").bind(client_id).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::app(&row)
     }
 
     async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>> {
-        let rows = sqlx::query("SELECT * FROM apps WHERE org_id = $1 ORDER BY created_at, name").bind(org_id).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query("SELECT * FROM apps WHERE org_id = $1 ORDER BY created_at, name")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(decode::app).collect()
     }
 
-    async fn rotate_app_secret(&self, client_id: &str, secret_hash: &str, now: UnixTime) -> StoreResult<i64> {
+    async fn rotate_app_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
         let generation: i64 = sqlx::query_scalar(
             "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
@@ -217,7 +279,12 @@ impl AppStore for SqliteStore {
         Ok(generation)
     }
 
-    async fn set_app_on_behalf_of(&self, client_id: &str, user_id: &str, now: UnixTime) -> StoreResult<i64> {
+    async fn set_app_on_behalf_of(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
         let generation: i64 = sqlx::query_scalar(
             "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
@@ -234,11 +301,19 @@ impl AppStore for SqliteStore {
 
     async fn delete_app(&self, client_id: &str, now: UnixTime) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("DELETE FROM apps WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
+        let done = sqlx::query("DELETE FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("DELETE FROM reference_tokens WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM reference_tokens WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         record_change(&mut tx, ChangeKind::App, client_id, now).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -260,12 +335,20 @@ impl TokenStore for SqliteStore {
     }
 
     async fn reference_token(&self, digest: &str) -> StoreResult<ReferenceToken> {
-        let row = sqlx::query("SELECT * FROM reference_tokens WHERE digest = $1").bind(digest).fetch_one(&self.pool).await.map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM reference_tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         decode::reference_token(&row)
     }
 
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM reference_tokens WHERE expires_at < $1").bind(now).execute(&self.pool).await.map_err(map_err)?;
+        let done = sqlx::query("DELETE FROM reference_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }
@@ -286,7 +369,10 @@ impl KeyStore for SqliteStore {
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
-        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid").fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter().map(decode::key).collect()
     }
 
@@ -317,6 +403,9 @@ impl ChangeFeed for SqliteStore {
     }
 
     async fn latest_change(&self) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes").fetch_one(&self.pool).await.map_err(map_err)
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
     }
 }

@@ -27,7 +27,10 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { busy_timeout: Duration::from_secs(5), max_connections: 8 }
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            max_connections: 8,
+        }
     }
 }
 
@@ -66,12 +69,20 @@ impl SqliteStore {
     }
 
     async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
     }
 }
 
 /// Appends to the change feed inside the caller's transaction.
-async fn record_change(tx: &mut Transaction<'_, Sqlite>, kind: ChangeKind, key: &str, at: i64) -> StoreResult<()> {
+async fn record_change(
+    tx: &mut Transaction<'_, Sqlite>,
+    kind: ChangeKind,
+    key: &str,
+    at: i64,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO changes (kind, key, at) VALUES ($1, $2, $3)")
         .bind(kind.as_str())
         .bind(key)
@@ -90,7 +101,9 @@ mod tests {
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("c.db").display());
-        let store = SqliteStore::open(&url, SqliteOptions::default()).await.unwrap();
+        let store = SqliteStore::open(&url, SqliteOptions::default())
+            .await
+            .unwrap();
         gatehouse_store::run_all(&store).await;
     }
 
@@ -98,13 +111,22 @@ mod tests {
     async fn reopening_keeps_data_and_migrations_are_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("p.db").display());
-        let org = gatehouse_core::model::Org { id: "o".into(), slug: "s".into(), name: "n".into(), created_at: 1 };
+        let org = gatehouse_core::model::Org {
+            id: "o".into(),
+            slug: "s".into(),
+            name: "n".into(),
+            created_at: 1,
+        };
         {
-            let store = SqliteStore::open(&url, SqliteOptions::default()).await.unwrap();
+            let store = SqliteStore::open(&url, SqliteOptions::default())
+                .await
+                .unwrap();
             use gatehouse_core::ports::OrgStore;
             store.insert_org(&org, &[]).await.unwrap();
         }
-        let store = SqliteStore::open(&url, SqliteOptions::default()).await.unwrap();
+        let store = SqliteStore::open(&url, SqliteOptions::default())
+            .await
+            .unwrap();
         use gatehouse_core::ports::OrgStore;
         assert_eq!(store.org_by_slug("s").await.unwrap(), org);
     }

@@ -19,9 +19,19 @@ use crate::request::ClientCredentialsRequest;
 use crate::scope::ScopeSet;
 use crate::token::AccessTokenPlan;
 
-pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone", "offline_access"];
+pub const OIDC_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "offline_access",
+];
 
-pub fn decide(ctx: &ClientContext, req: &ClientCredentialsRequest) -> Result<AccessTokenPlan, OAuthError> {
+pub fn decide(
+    ctx: &ClientContext,
+    req: &ClientCredentialsRequest,
+) -> Result<AccessTokenPlan, OAuthError> {
     let app = &ctx.app;
     if app.status != AppStatus::Active {
         return Err(OAuthError::invalid_client("this app is disabled"));
@@ -46,7 +56,12 @@ pub fn decide(ctx: &ClientContext, req: &ClientCredentialsRequest) -> Result<Acc
     }
 
     let requested = match &req.scope {
-        Some(s) => ScopeSet::from_vec(s.iter().filter(|s| !OIDC_SCOPES.contains(s)).map(str::to_owned).collect()),
+        Some(s) => ScopeSet::from_vec(
+            s.iter()
+                .filter(|s| !OIDC_SCOPES.contains(s))
+                .map(str::to_owned)
+                .collect(),
+        ),
         None => ScopeSet::from_vec(app.default_scopes.clone()),
     };
     if requested.is_empty() {
@@ -56,8 +71,13 @@ pub fn decide(ctx: &ClientContext, req: &ClientCredentialsRequest) -> Result<Acc
             "no `scope` was requested and this app has no default scopes"
         }));
     }
-    if let Some(unknown) = requested.iter().find(|s| !ctx.apis.iter().any(|a| a.scopes.iter().any(|x| x == s))) {
-        return Err(OAuthError::invalid_scope(format!("scope `{unknown}` is not defined by any API")));
+    if let Some(unknown) = requested
+        .iter()
+        .find(|s| !ctx.apis.iter().any(|a| a.scopes.iter().any(|x| x == s)))
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "scope `{unknown}` is not defined by any API"
+        )));
     }
 
     let api = choose_api(ctx, req, &requested)?;
@@ -82,22 +102,39 @@ pub fn decide(ctx: &ClientContext, req: &ClientCredentialsRequest) -> Result<Acc
     })
 }
 
-fn choose_api<'a>(ctx: &'a ClientContext, req: &ClientCredentialsRequest, requested: &ScopeSet) -> Result<&'a Api, OAuthError> {
-    if let Some(target) = req.target.as_deref().or(ctx.app.default_audience.as_deref()) {
+fn choose_api<'a>(
+    ctx: &'a ClientContext,
+    req: &ClientCredentialsRequest,
+    requested: &ScopeSet,
+) -> Result<&'a Api, OAuthError> {
+    if let Some(target) = req
+        .target
+        .as_deref()
+        .or(ctx.app.default_audience.as_deref())
+    {
         return ctx.api_by_audience(target).ok_or_else(|| {
             OAuthError::invalid_target(format!(
                 "`{}` is not an API this app can get tokens for",
-                target.chars().filter(|c| !c.is_control()).take(200).collect::<String>()
+                target
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
             ))
         });
     }
-    let mut defining = ctx.apis.iter().filter(|a| requested.iter().any(|s| a.scopes.iter().any(|x| x == s)));
+    let mut defining = ctx
+        .apis
+        .iter()
+        .filter(|a| requested.iter().any(|s| a.scopes.iter().any(|x| x == s)));
     match (defining.next(), defining.next()) {
         (Some(api), None) => Ok(api),
         (Some(_), Some(_)) => Err(OAuthError::invalid_target(
             "the requested scopes belong to several APIs; name one with `audience` or `resource`",
         )),
-        (None, _) => Err(OAuthError::invalid_scope("no API defines the requested scopes")),
+        (None, _) => Err(OAuthError::invalid_scope(
+            "no API defines the requested scopes",
+        )),
     }
 }
 
@@ -155,10 +192,21 @@ mod tests {
                 status: AppStatus::Active,
                 created_at: 0,
             },
-            org: Org { id: "o1".into(), slug: "acme".into(), name: "Acme".into(), created_at: 0 },
-            acting: Some(ActingUser { user, permissions: vec!["developer_api".into()] }),
+            org: Org {
+                id: "o1".into(),
+                slug: "acme".into(),
+                name: "Acme".into(),
+                created_at: 0,
+            },
+            acting: Some(ActingUser {
+                user,
+                permissions: vec!["developer_api".into()],
+            }),
             apis: vec![
-                api("https://gw", &["cfgateway", "products:read", "products:write"]),
+                api(
+                    "https://gw",
+                    &["cfgateway", "products:read", "products:write"],
+                ),
                 api("https://other", &["reports"]),
             ],
         }
@@ -215,22 +263,34 @@ mod tests {
     fn no_scope_and_no_defaults_is_invalid_scope() {
         let mut c = ctx();
         c.app.default_scopes.clear();
-        assert_eq!(decide(&c, &req(None, None)).unwrap_err().code, ErrorCode::InvalidScope);
+        assert_eq!(
+            decide(&c, &req(None, None)).unwrap_err().code,
+            ErrorCode::InvalidScope
+        );
     }
 
     #[test]
     fn deactivated_acting_user_is_invalid_grant() {
         let mut c = ctx();
         c.acting.as_mut().unwrap().user.status = UserStatus::Deactivated;
-        assert_eq!(decide(&c, &req(None, None)).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            decide(&c, &req(None, None)).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
         c.acting = None;
-        assert_eq!(decide(&c, &req(None, None)).unwrap_err().code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            decide(&c, &req(None, None)).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
     }
 
     #[test]
     fn grant_not_allowed_is_unauthorized_client() {
         let mut c = ctx();
         c.app.grant_types = vec![GrantType::AuthorizationCode];
-        assert_eq!(decide(&c, &req(None, None)).unwrap_err().code, ErrorCode::UnauthorizedClient);
+        assert_eq!(
+            decide(&c, &req(None, None)).unwrap_err().code,
+            ErrorCode::UnauthorizedClient
+        );
     }
 }

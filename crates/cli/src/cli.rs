@@ -1,0 +1,229 @@
+//! The command line, declared once. `--database-url` and `--json` are global:
+//! they are accepted before or after any subcommand's own arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "OAuth 2.0 / OpenID Connect authorization server and API gateway"
+)]
+pub struct Cli {
+    /// Where Gatehouse keeps its data.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DATABASE_URL",
+        default_value = "sqlite://gatehouse.db"
+    )]
+    pub database_url: String,
+    /// Print machine-readable JSON on standard output (messages go to standard error).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the authorization server.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Users of an organization.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// APIs (resource servers) that tokens are issued for.
+    #[command(subcommand)]
+    Api(ApiCmd),
+    /// Apps (OAuth clients).
+    #[command(subcommand)]
+    App(AppCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Issuer URL (goes in `iss` and discovery); default `http://<listen address>`.
+    #[arg(long, env = "GATEHOUSE_ISSUER")]
+    pub issuer: Option<String>,
+    /// File holding the key that encrypts signing keys at rest; created if missing.
+    #[arg(long, env = "GATEHOUSE_KEY_FILE", default_value = "gatehouse.key")]
+    pub key_file: PathBuf,
+    /// The key-encryption key itself (base64url, 32 bytes), instead of a key file.
+    #[arg(long, env = "GATEHOUSE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
+    /// Log format.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// SQLite busy timeout in milliseconds (how long a locked database is waited for before 503).
+    #[arg(long, env = "GATEHOUSE_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000)]
+    pub sqlite_busy_timeout_ms: u64,
+    /// Failed client authentications per client id before 429 (per minute).
+    #[arg(long, env = "GATEHOUSE_FAILURES_PER_CLIENT", default_value_t = 20)]
+    pub failures_per_client: u32,
+    /// Failed client authentications per source address before 429 (per minute).
+    #[arg(long, env = "GATEHOUSE_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    pub failures_per_address: u32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Create an organization (with the roles admin, developer and member).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// URL-friendly id; derived from the name by default.
+        #[arg(long)]
+        slug: Option<String>,
+    },
+    /// List organizations.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated groups.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Read the user's password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users of an organization.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Deactivate a user: their sessions and every app acting for them stop working.
+    Deactivate { email: String },
+    /// Reactivate a user.
+    Activate { email: String },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TokenFormatArg {
+    Jwt,
+    Reference,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AlgArg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiCmd {
+    /// Define an API; prints its own credentials (for introspection) once.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// The identifier tokens carry in `aud` (and clients pass as `audience`/`resource`).
+        #[arg(long)]
+        audience: String,
+        /// Space-separated scopes the API defines.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, value_enum, default_value_t = TokenFormatArg::Jwt)]
+        token_format: TokenFormatArg,
+        /// Access-token signing algorithm.
+        #[arg(long, value_enum, default_value_t = AlgArg::Es256)]
+        signing_alg: AlgArg,
+        /// Access-token lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        access_token_ttl: i64,
+    },
+    /// List an organization's APIs.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GrantArg {
+    #[value(name = "client_credentials", alias = "client-credentials")]
+    ClientCredentials,
+    #[value(name = "authorization_code", alias = "authorization-code")]
+    AuthorizationCode,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCmd {
+    /// Register an app; prints its client secret once.
+    Register {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, value_enum)]
+        grant: GrantArg,
+        /// Email of the user a client credentials app acts on behalf of.
+        #[arg(long)]
+        on_behalf_of: Option<String>,
+        /// Space-separated scopes the app may request.
+        #[arg(long)]
+        scopes: String,
+        /// Scopes granted when a request names none (default: all of --scopes).
+        #[arg(long)]
+        default_scopes: Option<String>,
+        /// The API tokens are for when a request names none.
+        #[arg(long)]
+        audience: Option<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+    },
+    /// Replace the client secret; every token issued so far ends now.
+    RotateSecret { client_id: String },
+    /// Change the user the app acts on behalf of; every token issued so far ends now.
+    SetOnBehalfOf {
+        client_id: String,
+        #[arg(long)]
+        user: String,
+    },
+    /// Show an app (never its secret).
+    Show { client_id: String },
+    /// List an organization's apps.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Delete an app; its tokens end now.
+    Delete { client_id: String },
+}

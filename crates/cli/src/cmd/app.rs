@@ -1,0 +1,127 @@
+use gatehouse_core::admin::{self, NewApp};
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::{App, GrantType};
+use gatehouse_core::ports::{Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::cli::{AppCmd, GrantArg};
+use crate::output::Out;
+
+/// An app as shown to admins: everything but the secret.
+async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
+    let org = store.org_by_id(&a.org_id).await?;
+    let on_behalf = match &a.on_behalf_of {
+        Some(id) => match store.user_by_id(id).await {
+            Ok(u) => json!({"id": u.id, "email": u.email, "status": u.status.as_str()}),
+            Err(StoreError::NotFound) => json!({"id": id}),
+            Err(e) => return Err(e.into()),
+        },
+        None => Value::Null,
+    };
+    Ok(json!({
+        "client_id": a.client_id,
+        "name": a.name,
+        "description": a.description,
+        "org": org.slug,
+        "grant_types": a.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "on_behalf_of": on_behalf,
+        "scopes": a.scopes,
+        "default_scopes": a.default_scopes,
+        "audience": a.default_audience,
+        "redirect_uris": a.redirect_uris,
+        "post_logout_redirect_uris": a.post_logout_redirect_uris,
+        "credential_generation": a.generation,
+        "status": a.status.as_str(),
+        "created_at": a.created_at,
+    }))
+}
+
+pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        AppCmd::Register {
+            org,
+            name,
+            description,
+            grant,
+            on_behalf_of,
+            scopes,
+            default_scopes,
+            audience,
+            redirect_uris,
+            post_logout_redirect_uris,
+        } => {
+            let (app, secret) = admin::register_app(
+                store,
+                now,
+                NewApp {
+                    org_slug: &org,
+                    name: &name,
+                    description: description.as_deref(),
+                    grant: match grant {
+                        GrantArg::ClientCredentials => GrantType::ClientCredentials,
+                        GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+                    },
+                    on_behalf_of: on_behalf_of.as_deref(),
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    scopes: &scopes,
+                    default_scopes: default_scopes.as_deref(),
+                    audience: audience.as_deref(),
+                },
+            )
+            .await?;
+            out.print(&json!({"client_id": app.client_id, "client_secret": secret.expose()}), || {
+                format!(
+                    "registered app {}\n  client_id:     {}\n  client_secret: {}\nStore the secret now: it is not shown again.",
+                    app.name,
+                    app.client_id,
+                    secret.expose()
+                )
+            });
+        }
+        AppCmd::RotateSecret { client_id } => {
+            let secret = admin::rotate_secret(store, now, &client_id).await?;
+            out.print(&json!({"client_id": client_id, "client_secret": secret.expose()}), || {
+                format!("new client_secret: {}\nEvery token issued before now has ended. The secret is not shown again.", secret.expose())
+            });
+        }
+        AppCmd::SetOnBehalfOf { client_id, user } => {
+            let app = admin::set_on_behalf_of(store, now, &client_id, &user).await?;
+            out.print(&doc(store, &app).await?, || {
+                format!("app {client_id} now acts on behalf of {user}; earlier tokens have ended")
+            });
+        }
+        AppCmd::Show { client_id } => {
+            let app = admin::app(store, &client_id).await?;
+            let d = doc(store, &app).await?;
+            out.print(&d, || serde_json::to_string_pretty(&d).unwrap_or_default());
+        }
+        AppCmd::List { org } => {
+            let o = admin::org(store, &org).await?;
+            let mut docs = Vec::new();
+            for a in store.apps_for_org(&o.id).await? {
+                docs.push(doc(store, &a).await?);
+            }
+            let human = docs
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}\t{}\t{}",
+                        d["client_id"].as_str().unwrap_or(""),
+                        d["grant_types"][0].as_str().unwrap_or(""),
+                        d["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.print(&Value::Array(docs), || human);
+        }
+        AppCmd::Delete { client_id } => {
+            admin::delete_app(store, now, &client_id).await?;
+            out.print(&json!({"deleted": client_id}), || {
+                format!("deleted app {client_id}; its tokens have ended")
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! One module per command group; each takes the opened store and prints through [`Out`].
+
+mod api;
+mod app;
+mod org;
+mod serve;
+mod user;
+
+use std::time::Duration;
+
+use gatehouse_core::admin::AdminError;
+use gatehouse_core::clock::{Clock, SystemClock};
+
+use crate::cli::{Cli, Command};
+use crate::db;
+use crate::output::Out;
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Out { json: cli.json };
+    if let Command::Serve(args) = cli.command {
+        return serve::run(&cli.database_url, args).await;
+    }
+    let store = db::open(&cli.database_url, Duration::from_secs(5)).await?;
+    let now = SystemClock.now();
+    let s = store.as_ref();
+    match cli.command {
+        Command::Serve(_) => unreachable!("handled above"),
+        Command::Migrate => {
+            out.print(&serde_json::json!({"migrated": true}), || {
+                "database is up to date".into()
+            });
+            Ok(())
+        }
+        Command::Org(c) => org::run(s, now, c, &out).await,
+        Command::User(c) => user::run(s, now, c, &out).await,
+        Command::Api(c) => api::run(s, now, c, &out).await,
+        Command::App(c) => app::run(s, now, c, &out).await,
+    }
+    .map_err(explain)
+}
+
+/// Admin errors already read well; keep them as the message.
+fn explain(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<AdminError>() {
+        Ok(AdminError::Store(s)) => anyhow::anyhow!("database error: {s}"),
+        Ok(other) => anyhow::anyhow!("{other}"),
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,34 @@
+use gatehouse_core::admin;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::ports::Store;
+use serde_json::json;
+
+use crate::cli::OrgCmd;
+use crate::output::Out;
+
+pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> anyhow::Result<()> {
+    match cmd {
+        OrgCmd::Create { name, slug } => {
+            let org = admin::create_org(store, now, &name, slug.as_deref()).await?;
+            out.print(
+                &json!({"id": org.id, "slug": org.slug, "name": org.name}),
+                || {
+                    format!(
+                        "created organization {} ({}) with roles admin, developer, member",
+                        org.slug, org.id
+                    )
+                },
+            );
+        }
+        OrgCmd::List => {
+            let orgs = store.list_orgs().await?;
+            out.print(&serde_json::to_value(&orgs)?, || {
+                orgs.iter()
+                    .map(|o| format!("{}\t{}\t{}", o.slug, o.id, o.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
+    Ok(())
+}

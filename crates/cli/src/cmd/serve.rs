@@ -1,0 +1,93 @@
+//! `gatehouse serve`: open the store, load (or make) the signing keys, listen,
+//! and shut down gracefully on Ctrl-C or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::keyring::KeyRing;
+use gatehouse_server::{AppState, ServerConfig};
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::db;
+
+pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let store = db::open(
+        database_url,
+        Duration::from_millis(args.sqlite_busy_timeout_ms),
+    )
+    .await?;
+    let kek = db::key_encryption_key(args.key_encryption_key.as_deref(), &args.key_file)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = KeyRing::load_or_create(store.as_ref(), &kek, clock.now())
+        .await
+        .context("cannot load the signing keys")?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let issuer = args.issuer.unwrap_or_else(|| format!("http://{addr}"));
+    let mut config = ServerConfig::new(&issuer);
+    config.failures_per_client = args.failures_per_client;
+    config.failures_per_address = args.failures_per_address;
+    let state = AppState::start(store, keys, clock, config).await;
+
+    println!(
+        "Gatehouse listening on http://{addr} (issuer {issuer}, database {})",
+        db::redact(database_url)
+    );
+    println!("Discovery: {issuer}/.well-known/openid-configuration");
+    println!("Register a first app:");
+    println!("  gatehouse org create --name \"Acme Studio\"");
+    println!("  gatehouse user create --org acme-studio --email dev@acme.test --role developer");
+    println!(
+        "  gatehouse api create --org acme-studio --name Gateway --audience https://gateway.acme.test --scopes cfgateway"
+    );
+    println!(
+        "  gatehouse app register --org acme-studio --name \"Nightly sync\" --grant client_credentials --on-behalf-of dev@acme.test --scopes cfgateway"
+    );
+    tracing::info!(%addr, %issuer, "listening");
+
+    gatehouse_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,92 @@
+//! Opening the store named by `--database-url`, and the key-encryption key.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use gatehouse_core::jose::KeyEncryptionKey;
+use gatehouse_core::ports::Store;
+use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
+
+pub async fn open(url: &str, busy_timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::open(
+            url,
+            SqliteOptions {
+                busy_timeout,
+                ..SqliteOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(url)))?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        bail!("PostgreSQL is not supported by this build yet; use a sqlite: URL");
+    }
+    bail!(
+        "unsupported --database-url {}: expected sqlite://PATH",
+        redact(url)
+    )
+}
+
+/// A URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The key that seals signing keys: given directly, or read from (or first
+/// written to) a file only the owner can read.
+pub fn key_encryption_key(direct: Option<&str>, file: &Path) -> anyhow::Result<KeyEncryptionKey> {
+    if let Some(text) = direct {
+        return KeyEncryptionKey::from_text(text)
+            .context("GATEHOUSE_KEY_ENCRYPTION_KEY must be 32 bytes in base64url");
+    }
+    if file.exists() {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read key file {}", file.display()))?;
+        return KeyEncryptionKey::from_text(&text)
+            .with_context(|| format!("key file {} does not hold a valid key", file.display()));
+    }
+    let text = KeyEncryptionKey::generate_text();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(file)
+        .with_context(|| format!("cannot create key file {}", file.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    eprintln!(
+        "created key-encryption key {} (back it up with the database: signing keys cannot be opened without it)",
+        file.display()
+    );
+    KeyEncryptionKey::from_text(&text).context("generated key is invalid")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

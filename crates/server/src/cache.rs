@@ -1,0 +1,175 @@
+//! The client-context cache that keeps the client credentials hot path free of
+//! database round trips. Entries are dropped as soon as the store's change feed
+//! reports a change to their app (or to any user, API or org, which are rare),
+//! whether the change came from this process, another instance or the CLI.
+//!
+//! Two guards keep it from serving stale data:
+//! - an invalidation epoch: a context loaded while an invalidation ran is used
+//!   once but not cached, so a slow load cannot resurrect an evicted entry;
+//! - a freshness bound: when the feed cannot be read for longer than
+//!   `stale_after`, lookups bypass the cache and go to the store.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gatehouse_core::context::{ClientContext, ContextSource};
+use gatehouse_core::model::ChangeKind;
+use gatehouse_core::ports::{Store, StoreResult};
+
+const MAX_ENTRIES: usize = 100_000;
+const FEED_BATCH: u32 = 1000;
+
+#[derive(Clone)]
+pub struct ClientCache(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    entries: RwLock<HashMap<String, Arc<ClientContext>>>,
+    epoch: AtomicU64,
+    started: Instant,
+    /// Milliseconds since `started` of the last successful feed read.
+    last_feed_ok_ms: AtomicU64,
+    stale_after: Duration,
+}
+
+impl ClientCache {
+    pub fn new(store: Arc<dyn Store>, stale_after: Duration) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            entries: RwLock::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+            started: Instant::now(),
+            last_feed_ok_ms: AtomicU64::new(0),
+            stale_after,
+        }))
+    }
+
+    /// Starts following the change feed from its current end.
+    pub async fn spawn_watcher(&self, every: Duration) {
+        let mut cursor = match self.0.store.latest_change().await {
+            Ok(c) => {
+                self.0.mark_feed_ok();
+                Some(c)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed unavailable at start; the client cache stays bypassed until it answers");
+                None
+            }
+        };
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut warned = false;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let after = match cursor {
+                    Some(c) => c,
+                    // Never read the feed: everything cached so far is suspect.
+                    None => match inner.store.latest_change().await {
+                        Ok(c) => {
+                            inner.clear();
+                            cursor = Some(c);
+                            c
+                        }
+                        Err(_) => continue,
+                    },
+                };
+                match inner.store.changes_since(after, FEED_BATCH).await {
+                    Ok(changes) => {
+                        for c in &changes {
+                            inner.apply(c.kind, &c.key);
+                            cursor = Some(c.seq);
+                        }
+                        inner.mark_feed_ok();
+                        warned = false;
+                    }
+                    Err(e) if !warned => {
+                        tracing::warn!(error = %e, "cannot read the change feed; cached clients expire until it answers");
+                        warned = true;
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+
+    /// Drops what a change made stale; used by in-process writers too.
+    pub fn invalidate(&self, kind: ChangeKind, key: &str) {
+        self.0.apply(kind, key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.entries.read().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    fn mark_feed_ok(&self) {
+        self.last_feed_ok_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Release);
+    }
+
+    fn fresh(&self) -> bool {
+        let last = Duration::from_millis(self.last_feed_ok_ms.load(Ordering::Acquire));
+        self.started.elapsed().saturating_sub(last) < self.stale_after
+    }
+
+    fn apply(&self, kind: ChangeKind, key: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        match kind {
+            ChangeKind::App => {
+                if let Ok(mut m) = self.entries.write() {
+                    m.remove(key);
+                }
+            }
+            ChangeKind::User | ChangeKind::Api | ChangeKind::Org => self.clear(),
+        }
+    }
+
+    fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut m) = self.entries.write() {
+            m.clear();
+        }
+    }
+}
+
+#[async_trait]
+impl ContextSource for ClientCache {
+    async fn client_context(&self, client_id: &str) -> StoreResult<Arc<ClientContext>> {
+        let inner = &self.0;
+        let fresh = inner.fresh();
+        if fresh {
+            if let Some(hit) = inner
+                .entries
+                .read()
+                .ok()
+                .and_then(|m| m.get(client_id).cloned())
+            {
+                return Ok(hit);
+            }
+        }
+        let epoch = inner.epoch.load(Ordering::Acquire);
+        let ctx = Arc::new(ClientContext::load(inner.store.as_ref(), client_id).await?);
+        if fresh {
+            if let Ok(mut m) = inner.entries.write() {
+                if inner.epoch.load(Ordering::Acquire) == epoch {
+                    if m.len() >= MAX_ENTRIES {
+                        m.clear();
+                    }
+                    m.insert(client_id.to_owned(), ctx.clone());
+                }
+            }
+        }
+        Ok(ctx)
+    }
+}

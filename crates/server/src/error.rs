@@ -1,0 +1,154 @@
+//! The one mapping from outcomes to HTTP responses. Every arm is explicit (no
+//! catch-all), so adding an error forces a decision about its status.
+//!
+//! - OAuth errors: RFC 6749 §5.2 JSON; `invalid_client` is 401 with a Basic
+//!   challenge (required when the header was used, and HTTP requires a challenge
+//!   on every 401);
+//! - throttling: 429, the store unavailable: 503, both with `Retry-After`;
+//! - anything unexpected: 500 with a correlation id that is also logged.
+
+use std::any::Any;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::ports::StoreError;
+use gatehouse_core::{ErrorCode, OAuthError};
+use serde_json::json;
+
+use crate::ratelimit::RetryAfter;
+
+#[derive(Debug)]
+pub enum HttpError {
+    OAuth(OAuthError),
+    /// The request body exceeded the limit.
+    TooLarge(usize),
+    Throttled(RetryAfter),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl From<OAuthError> for HttpError {
+    fn from(e: OAuthError) -> Self {
+        HttpError::OAuth(e)
+    }
+}
+
+impl From<StoreError> for HttpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => HttpError::Unavailable(why),
+            StoreError::NotFound | StoreError::Conflict(_) | StoreError::Internal(_) => {
+                HttpError::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+fn oauth_status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidGrant
+        | ErrorCode::UnauthorizedClient
+        | ErrorCode::UnsupportedGrantType
+        | ErrorCode::InvalidScope
+        | ErrorCode::InvalidTarget
+        | ErrorCode::UnsupportedResponseType
+        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn body(code: &str, description: &str) -> Json<serde_json::Value> {
+    Json(json!({ "error": code, "error_description": description }))
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut resp = match self {
+            HttpError::OAuth(e) => {
+                let mut r =
+                    (oauth_status(e.code), body(e.code.as_str(), &e.description)).into_response();
+                if e.code == ErrorCode::InvalidClient {
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"gatehouse\", charset=\"UTF-8\""),
+                    );
+                }
+                r
+            }
+            HttpError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "invalid_request",
+                    &format!("the request body is larger than {limit} bytes"),
+                ),
+            )
+                .into_response(),
+            HttpError::Throttled(RetryAfter(secs)) => {
+                let mut r = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    body(
+                        "temporarily_unavailable",
+                        &format!("too many failed client authentications; retry in {secs} s"),
+                    ),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r
+            }
+            HttpError::Unavailable(why) => {
+                tracing::warn!(reason = %why, "store unavailable");
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    body(
+                        "temporarily_unavailable",
+                        "the service is temporarily unavailable; retry shortly",
+                    ),
+                )
+                    .into_response();
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                r
+            }
+            HttpError::Internal(why) => internal(&why),
+        };
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut()
+            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        resp
+    }
+}
+
+fn internal(why: &str) -> Response {
+    let id = gatehouse_core::secret::random_id();
+    tracing::error!(correlation_id = %id, error = %why, "internal error");
+    let mut r = (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({
+            "error": "server_error",
+            "error_description": format!("an unexpected error occurred; quote correlation id {id}"),
+            "correlation_id": id,
+        })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        r.headers_mut().insert("x-correlation-id", v);
+    }
+    r
+}
+
+/// A handler panicked: answer 500 like any internal error, never drop the connection.
+pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    internal(&format!("handler panicked: {what}"))
+}

@@ -1,0 +1,197 @@
+//! Extractors: HTTP parsing only, no protocol decisions.
+//!
+//! - [`OAuthForm`]: a bounded, strictly parsed `application/x-www-form-urlencoded`
+//!   UTF-8 body (repeated parameters refused by `gatehouse_core::form`);
+//! - [`ClientCredentials`]: client authentication as presented, by HTTP Basic with
+//!   form-encoded id and secret (RFC 6749 §2.3.1) or in the body, never both.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gatehouse_core::OAuthError;
+use gatehouse_core::form::Form;
+
+use crate::error::HttpError;
+use crate::state::AppState;
+
+pub struct OAuthForm(pub Form);
+
+impl FromRequest<AppState> for OAuthForm {
+    type Rejection = HttpError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, HttpError> {
+        check_content_type(req.headers())?;
+        let limit = state.config.max_body_bytes;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|e| {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                    || e.to_string().contains("length limit");
+                if too_large {
+                    HttpError::TooLarge(limit)
+                } else {
+                    HttpError::OAuth(OAuthError::invalid_request(
+                        "the request body could not be read",
+                    ))
+                }
+            })?;
+        Ok(OAuthForm(Form::parse(&bytes)?))
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
+    let wrong = || {
+        HttpError::OAuth(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded in UTF-8 (RFC 6749 §3.2)",
+        ))
+    };
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(wrong)?;
+    let mut parts = ct.split(';').map(str::trim);
+    if !parts
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    {
+        return Err(wrong());
+    }
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("charset")
+                && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            {
+                return Err(wrong());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+}
+
+/// Client credentials as presented; the secret is never logged.
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: Option<String>,
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCredentials {
+    #[tracing::instrument(skip_all)]
+    pub fn from_request(headers: &HeaderMap, form: &Form) -> Result<Self, OAuthError> {
+        let basic = match headers.get(header::AUTHORIZATION) {
+            Some(v) => Some(parse_basic(v.as_bytes())?),
+            None => None,
+        };
+        let body_id = form.get("client_id");
+        let body_secret = form.get("client_secret");
+        match basic {
+            Some((id, secret)) => {
+                if body_secret.is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "client credentials were sent both in the Authorization header and in the body; use one",
+                    ));
+                }
+                if body_id.is_some_and(|b| b != id) {
+                    return Err(OAuthError::invalid_request(
+                        "`client_id` in the body differs from the Authorization header",
+                    ));
+                }
+                Ok(Self {
+                    client_id: id,
+                    secret: Some(secret),
+                    method: AuthMethod::Basic,
+                })
+            }
+            None => match body_id {
+                Some(id) => Ok(Self {
+                    client_id: id.to_owned(),
+                    secret: body_secret.map(str::to_owned),
+                    method: AuthMethod::Post,
+                }),
+                None => Err(OAuthError::invalid_client(
+                    "client authentication is required: HTTP Basic with the client id and secret, or client_id and client_secret in the body",
+                )),
+            },
+        }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn parse_basic(value: &[u8]) -> Result<(String, String), OAuthError> {
+    let bad = |why: &'static str| {
+        OAuthError::invalid_client(format!("malformed Basic Authorization header: {why}"))
+    };
+    let text = std::str::from_utf8(value).map_err(|_| bad("not ASCII"))?;
+    let (scheme, rest) = text
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| bad("expected `Basic <credentials>`"))?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad("only the Basic scheme authenticates clients here"));
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .map_err(|_| bad("not base64"))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad("not UTF-8"))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| bad("missing `:` between id and secret"))?;
+    let id = urldecode(id).ok_or_else(|| bad("client id is not valid form encoding"))?;
+    let secret =
+        urldecode(secret).ok_or_else(|| bad("client secret is not valid form encoding"))?;
+    if id.is_empty() {
+        return Err(bad("empty client id"));
+    }
+    Ok((id, secret))
+}
+
+fn urldecode(s: &str) -> Option<String> {
+    gatehouse_core::form::decode(s.as_bytes()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_is_form_decoded() {
+        let v = format!("Basic {}", STANDARD.encode("my%3Aid:s%2Bcr+t"));
+        assert_eq!(
+            parse_basic(v.as_bytes()).unwrap(),
+            ("my:id".into(), "s+cr t".into())
+        );
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client() {
+        for v in [
+            "Bearer x",
+            "Basic !!!",
+            "Basic",
+            &format!("Basic {}", STANDARD.encode("nocolon")),
+        ] {
+            assert_eq!(
+                parse_basic(v.as_bytes()).unwrap_err().code,
+                gatehouse_core::ErrorCode::InvalidClient,
+                "{v}"
+            );
+        }
+    }
+}

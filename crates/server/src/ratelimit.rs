@@ -1,0 +1,146 @@
+//! Slows down guessing of client secrets: failed authentications fill a leaky
+//! bucket per client id and per source address. Only failures count, so a busy
+//! client with the right secret is never throttled, and a correct secret is never
+//! refused because someone else failed against the same client id (only the
+//! failing address is blocked before checking).
+//!
+//! governor's keyed limiters count every request and cannot be inspected without
+//! consuming a cell, which is why this small bucket exists.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+const MAX_KEYS: usize = 200_000;
+
+#[derive(Clone)]
+pub struct FailureLimiter(Arc<Inner>);
+
+struct Inner {
+    per_client: Buckets,
+    per_address: Buckets,
+}
+
+struct Buckets {
+    burst: f64,
+    /// Failures drained per second.
+    rate: f64,
+    map: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+/// How long to wait before trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RetryAfter(pub u64);
+
+impl Buckets {
+    fn new(burst: u32, window: Duration) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            burst,
+            rate: burst / window.as_secs_f64().max(1.0),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn level(&self, (level, at): (f64, Instant), now: Instant) -> f64 {
+        (level - now.duration_since(at).as_secs_f64() * self.rate).max(0.0)
+    }
+
+    fn retry_after(&self, level: f64) -> Option<RetryAfter> {
+        (level >= self.burst)
+            .then(|| RetryAfter(((level - self.burst + 1.0) / self.rate).ceil().max(1.0) as u64))
+    }
+
+    fn blocked(&self, key: &str, now: Instant) -> Option<RetryAfter> {
+        let map = self.map.lock().ok()?;
+        let level = self.level(*map.get(key)?, now);
+        self.retry_after(level)
+    }
+
+    fn fail(&self, key: &str, now: Instant) -> Option<RetryAfter> {
+        let mut map = self.map.lock().ok()?;
+        if map.len() >= MAX_KEYS && !map.contains_key(key) {
+            return None;
+        }
+        let entry = map.entry(key.to_owned()).or_insert((0.0, now));
+        let level = self.level(*entry, now) + 1.0;
+        *entry = (level, now);
+        self.retry_after(level)
+    }
+
+    fn prune(&self, now: Instant) {
+        if let Ok(mut map) = self.map.lock() {
+            let rate = self.rate;
+            map.retain(|_, (level, at)| {
+                *level - now.duration_since(*at).as_secs_f64() * rate > 0.0
+            });
+        }
+    }
+}
+
+impl FailureLimiter {
+    pub fn new(per_client: u32, per_address: u32, window: Duration) -> Self {
+        Self(Arc::new(Inner {
+            per_client: Buckets::new(per_client, window),
+            per_address: Buckets::new(per_address, window),
+        }))
+    }
+
+    /// Is this address blocked from trying at all?
+    pub fn address_blocked(&self, ip: IpAddr) -> Option<RetryAfter> {
+        self.0.per_address.blocked(&ip.to_string(), Instant::now())
+    }
+
+    /// Records a failure; says how long to wait if either bucket is now full.
+    pub fn record_failure(&self, ip: IpAddr, client_id: &str) -> Option<RetryAfter> {
+        let now = Instant::now();
+        let by_address = self.0.per_address.fail(&ip.to_string(), now);
+        let by_client = self.0.per_client.fail(client_id, now);
+        by_address.max(by_client)
+    }
+
+    /// Forgets drained buckets once a minute, until the limiter is dropped.
+    pub fn spawn_pruner(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let now = Instant::now();
+                inner.per_client.prune(now);
+                inner.per_address.prune(now);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_fill_the_bucket_and_it_blocks_at_the_burst() {
+        let l = FailureLimiter::new(3, 100, Duration::from_secs(60));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert_eq!(l.record_failure(ip, "c"), None);
+        assert_eq!(l.record_failure(ip, "c"), None);
+        let r = l.record_failure(ip, "c").unwrap();
+        assert!(r.0 >= 1 && r.0 <= 60, "{r:?}");
+        assert!(
+            l.address_blocked(ip).is_none(),
+            "the address bucket is larger"
+        );
+    }
+
+    #[test]
+    fn address_bucket_blocks_before_checking() {
+        let l = FailureLimiter::new(100, 2, Duration::from_secs(60));
+        let ip: IpAddr = "10.0.0.2".parse().unwrap();
+        l.record_failure(ip, "a");
+        l.record_failure(ip, "b");
+        assert!(l.address_blocked(ip).is_some());
+        assert!(l.address_blocked("10.0.0.3".parse().unwrap()).is_none());
+    }
+}

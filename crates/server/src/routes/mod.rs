@@ -1,0 +1,17 @@
+//! Route groups, one module each, each exposing `router()`.
+
+pub mod health;
+pub mod introspect;
+pub mod token;
+pub mod well_known;
+
+use axum::Json;
+use axum::http::StatusCode;
+use serde_json::json;
+
+pub async fn not_found() -> (StatusCode, Json<serde_json::Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
+    )
+}

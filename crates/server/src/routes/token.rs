@@ -1,0 +1,94 @@
+//! `POST /connect/token` (RFC 6749 §3.2). Parses the request, authenticates the
+//! client (throttling repeated failures), dispatches on the grant exhaustively and
+//! answers with `Cache-Control: no-store`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use gatehouse_core::context::{ClientContext, ContextSource};
+use gatehouse_core::discovery::TOKEN_PATH;
+use gatehouse_core::grant::client_credentials;
+use gatehouse_core::ports::StoreError;
+use gatehouse_core::request::TokenRequest;
+use gatehouse_core::token::{Minted, mint};
+use gatehouse_core::{OAuthError, secret};
+use serde_json::json;
+
+use crate::error::HttpError;
+use crate::extract::{ClientCredentials, OAuthForm};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(TOKEN_PATH, post(token))
+}
+
+async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    OAuthForm(form): OAuthForm,
+) -> Result<Response, HttpError> {
+    let request = TokenRequest::parse(&form)?;
+    let creds = ClientCredentials::from_request(&headers, &form)?;
+    let client = authenticate_app(&state, &creds, peer.ip()).await?;
+    let now = state.clock.now();
+    let minted = match request {
+        TokenRequest::ClientCredentials(r) => {
+            let plan = client_credentials::decide(&client, &r)?;
+            mint(plan, &state.config.issuer, now, state.keys.as_ref())
+                .map_err(|e| HttpError::Internal(e.to_string()))?
+        }
+    };
+    respond(&state, minted).await
+}
+
+/// Verifies the app's secret against its cached context. Failures fill the
+/// limiter's buckets; a full bucket answers 429 instead of 401.
+#[tracing::instrument(skip_all, fields(client_id = %creds.client_id))]
+pub async fn authenticate_app(
+    state: &AppState,
+    creds: &ClientCredentials,
+    ip: IpAddr,
+) -> Result<Arc<ClientContext>, HttpError> {
+    if let Some(wait) = state.limiter.address_blocked(ip) {
+        return Err(HttpError::Throttled(wait));
+    }
+    let Some(presented) = creds.secret.as_deref() else {
+        return Err(OAuthError::invalid_client(
+            "this client must authenticate with its client secret",
+        )
+        .into());
+    };
+    match state.clients.client_context(&creds.client_id).await {
+        Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return Ok(ctx),
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(client_id = %creds.client_id, %ip, "client authentication failed");
+    match state.limiter.record_failure(ip, &creds.client_id) {
+        Some(wait) => Err(HttpError::Throttled(wait)),
+        None => Err(OAuthError::invalid_client("unknown client or wrong client secret").into()),
+    }
+}
+
+async fn respond(state: &AppState, minted: Minted) -> Result<Response, HttpError> {
+    if let Some(record) = &minted.reference {
+        state.store.insert_reference_token(record).await?;
+    }
+    let mut resp = Json(json!({
+        "access_token": minted.access_token,
+        "token_type": "Bearer",
+        "expires_in": minted.expires_in,
+        "scope": minted.scope.to_string(),
+    }))
+    .into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(resp)
+}
