@@ -103,6 +103,12 @@ impl ClientCache {
         self.0.apply(kind, key);
     }
 
+    /// Drops the cached context of `client_id` and loads it afresh.
+    pub async fn reload(&self, client_id: &str) -> StoreResult<Arc<ClientContext>> {
+        self.0.apply(ChangeKind::App, client_id);
+        self.client_context(client_id).await
+    }
+
     pub fn len(&self) -> usize {
         self.0.entries.read().map(|m| m.len()).unwrap_or(0)
     }

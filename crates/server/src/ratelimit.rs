@@ -47,9 +47,10 @@ impl Buckets {
         (level - now.duration_since(at).as_secs_f64() * self.rate).max(0.0)
     }
 
+    /// `burst` failures are allowed; once one more would overflow, wait until it fits.
     fn retry_after(&self, level: f64) -> Option<RetryAfter> {
-        (level >= self.burst)
-            .then(|| RetryAfter(((level - self.burst + 1.0) / self.rate).ceil().max(1.0) as u64))
+        let excess = level + 1.0 - self.burst;
+        (excess > 0.0).then(|| RetryAfter((excess / self.rate).ceil().max(1.0) as u64))
     }
 
     fn blocked(&self, key: &str, now: Instant) -> Option<RetryAfter> {
@@ -64,9 +65,9 @@ impl Buckets {
             return None;
         }
         let entry = map.entry(key.to_owned()).or_insert((0.0, now));
-        let level = self.level(*entry, now) + 1.0;
-        *entry = (level, now);
-        self.retry_after(level)
+        let before = self.level(*entry, now);
+        *entry = (before + 1.0, now);
+        self.retry_after(before)
     }
 
     fn prune(&self, now: Instant) {
@@ -126,6 +127,7 @@ mod tests {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         assert_eq!(l.record_failure(ip, "c"), None);
         assert_eq!(l.record_failure(ip, "c"), None);
+        assert_eq!(l.record_failure(ip, "c"), None);
         let r = l.record_failure(ip, "c").unwrap();
         assert!(r.0 >= 1 && r.0 <= 60, "{r:?}");
         assert!(
@@ -139,6 +141,7 @@ mod tests {
         let l = FailureLimiter::new(100, 2, Duration::from_secs(60));
         let ip: IpAddr = "10.0.0.2".parse().unwrap();
         l.record_failure(ip, "a");
+        assert!(l.address_blocked(ip).is_none());
         l.record_failure(ip, "b");
         assert!(l.address_blocked(ip).is_some());
         assert!(l.address_blocked("10.0.0.3".parse().unwrap()).is_none());

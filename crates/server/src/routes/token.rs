@@ -66,7 +66,14 @@ pub async fn authenticate_app(
     };
     match state.clients.client_context(&creds.client_id).await {
         Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return Ok(ctx),
-        Ok(_) | Err(StoreError::NotFound) => {}
+        // The cached secret may be older than one rotated a moment ago elsewhere:
+        // check the store before calling it a failure.
+        Ok(_) => match state.clients.reload(&creds.client_id).await {
+            Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return Ok(ctx),
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        },
+        Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
     tracing::info!(client_id = %creds.client_id, %ip, "client authentication failed");

@@ -1,0 +1,3 @@
+mod introspect;
+mod token;
+mod token_errors;

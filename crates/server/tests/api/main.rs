@@ -1,0 +1,8 @@
+//! Integration tests: the real server over HTTP on loopback and a real SQLite file,
+//! judged by independent clients (the `oauth2` crate, jsonwebtoken through the
+//! published JWKS, raw reqwest). File names mirror the routes.
+
+mod connect;
+mod faults;
+mod helpers;
+mod well_known;
