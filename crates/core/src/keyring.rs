@@ -29,7 +29,9 @@ pub enum KeyRingError {
 }
 
 impl KeyRing {
-    pub fn new(keys: Vec<SigningKey>) -> Self {
+    pub fn new(mut keys: Vec<SigningKey>) -> Self {
+        // A stable order keeps the JWKS document identical across restarts and instances.
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
         let mut active = BTreeMap::new();
         for k in &keys {

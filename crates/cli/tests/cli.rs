@@ -1,0 +1,656 @@
+//! The built `gatehouse` binary, as an operator uses it: `serve` as a real process
+//! on a free port over a SQLite file in a temporary working directory, and the
+//! admin commands run against the same database while it serves.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+fn gatehouse(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+/// Runs a command that must succeed with `--json`; returns its JSON document.
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let out = gatehouse(dir, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not only JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str]) -> Server {
+        let log = dir.join(format!(
+            "serve-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("GATEHOUSE_DATABASE_URL")
+            .env("GATEHOUSE_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("serve printed nothing").unwrap();
+        let base = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_owned();
+        let rest: Vec<String> = lines.by_ref().take(3).map(Result::unwrap).collect();
+        assert!(
+            rest.iter().any(|l| l.contains("Register a first app")),
+            "{rest:?}"
+        );
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base, log }
+    }
+
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+
+    /// Ctrl-C, then the exit status.
+    fn interrupt(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop after SIGINT");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Fixture {
+    user_id: String,
+    api: Value,
+    app: Value,
+}
+
+/// The README's set-up, by the CLI, on the default database in `dir`.
+fn register(dir: &Path) -> Fixture {
+    let org = json(dir, &["org", "create", "--name", "Acme Studio", "--json"]);
+    assert_eq!(org["slug"], "acme-studio");
+    assert!(org["id"].as_str().unwrap().len() >= 32);
+    let user = json(
+        dir,
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "dev@acme.test",
+            "--role",
+            "developer",
+            "--json",
+        ],
+    );
+    let api = json(
+        dir,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--scopes",
+            "cfgateway products:read",
+            "--json",
+        ],
+    );
+    assert_eq!(api["audience"], "https://gateway.acme.test");
+    let app = json(
+        dir,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Nightly sync",
+            "--grant",
+            "client_credentials",
+            "--on-behalf-of",
+            "dev@acme.test",
+            "--scopes",
+            "cfgateway products:read",
+            "--default-scopes",
+            "cfgateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--json",
+        ],
+    );
+    for v in [
+        &app["client_id"],
+        &app["client_secret"],
+        &api["client_id"],
+        &api["client_secret"],
+    ] {
+        let s = v.as_str().unwrap();
+        assert!(
+            s.len() >= 32
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "not URL-safe: {s}"
+        );
+    }
+    Fixture {
+        user_id: user["id"].as_str().unwrap().to_owned(),
+        api,
+        app,
+    }
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+/// The Creative Force seed's request: credentials and scope in the body.
+fn seed_token(server: &Server, client_id: &str, secret: &str) -> (u16, Value) {
+    let r = reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .header("User-Agent", "TestClient/1.0")
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials&client_id={client_id}&client_secret={secret}&scope=cfgateway"))
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.json().unwrap())
+}
+
+fn introspect(server: &Server, api: &Value, token: &str) -> Value {
+    reqwest::blocking::Client::new()
+        .post(server.url("/connect/introspect"))
+        .basic_auth(s(&api["client_id"]), Some(s(&api["client_secret"])))
+        .form(&[("token", token)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// Polls briefly: the server learns of CLI changes through the change feed.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 500 ms"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn payload(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn readme_tour_register_get_a_token_rotate_and_see_it_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    assert!(
+        dir.path().join("gatehouse.db").exists(),
+        "the default database is ./gatehouse.db"
+    );
+    let f = register(dir.path());
+    let (id, secret) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+
+    let (status, body) = seed_token(&server, id, secret);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["token_type"].as_str(),
+            body["expires_in"].as_i64(),
+            body["scope"].as_str()
+        ),
+        (Some("Bearer"), Some(3600), Some("cfgateway"))
+    );
+    let token = s(&body["access_token"]).to_owned();
+    let claims = payload(&token);
+    assert_eq!(
+        claims["sub"],
+        f.user_id.as_str(),
+        "sub is the on-behalf user's id as `user create` printed it"
+    );
+    assert_eq!(claims["iss"], server.base.as_str());
+    assert_eq!(introspect(&server, &f.api, &token)["active"], true);
+
+    // rotate-secret: the old secret and the token it got stop working.
+    let rotated = json(dir.path(), &["app", "rotate-secret", id, "--json"]);
+    let new_secret = s(&rotated["client_secret"]).to_owned();
+    assert_ne!(new_secret, secret);
+    assert_eq!(
+        seed_token(&server, id, secret).0,
+        401,
+        "the old secret stops working at once"
+    );
+    eventually("the rotated token to turn inactive", || {
+        introspect(&server, &f.api, &token)["active"] == false
+    });
+    let (status, body) = seed_token(&server, id, &new_secret);
+    assert_eq!(status, 200);
+    let second = s(&body["access_token"]).to_owned();
+
+    // set-on-behalf-of: tokens end, new ones carry the new user.
+    let ops = json(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "ops@acme.test",
+            "--role",
+            "admin",
+            "--json",
+        ],
+    );
+    let out = gatehouse(
+        dir.path(),
+        &["app", "set-on-behalf-of", id, "--user", "ops@acme.test"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("the token to end after set-on-behalf-of", || {
+        introspect(&server, &f.api, &second)["active"] == false
+    });
+    let (_, body) = seed_token(&server, id, &new_secret);
+    assert_eq!(payload(s(&body["access_token"]))["sub"], ops["id"]);
+
+    // show and list never reveal a secret.
+    let shown = json(dir.path(), &["app", "show", id, "--json"]);
+    assert_eq!(shown["client_id"], id);
+    assert_eq!(shown["on_behalf_of"]["email"], "ops@acme.test");
+    let listed = json(
+        dir.path(),
+        &["app", "list", "--org", "acme-studio", "--json"],
+    );
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    for doc in [shown.to_string(), listed.to_string()] {
+        assert!(
+            !doc.contains(&new_secret) && !doc.contains("secret"),
+            "{doc}"
+        );
+    }
+
+    // delete ends everything.
+    let third = s(&seed_token(&server, id, &new_secret).1["access_token"]).to_owned();
+    assert!(
+        gatehouse(dir.path(), &["app", "delete", id])
+            .status
+            .success()
+    );
+    eventually("the deleted app's token to end", || {
+        introspect(&server, &f.api, &third)["active"] == false
+    });
+    assert_eq!(seed_token(&server, id, &new_secret).0, 401);
+    let out = gatehouse(dir.path(), &["app", "show", id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+#[test]
+fn a_restart_keeps_orgs_apps_keys_and_valid_tokens_and_ctrl_c_is_graceful() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let (_, body) = seed_token(&server, s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    let token = s(&body["access_token"]).to_owned();
+    let jwks_before: Value = reqwest::blocking::get(server.url("/.well-known/jwks.json"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let status = server.interrupt();
+    assert!(
+        status.success(),
+        "serve exits cleanly on Ctrl-C: {status:?}"
+    );
+
+    let server = Server::start(dir.path(), &[]);
+    let jwks_after: Value = reqwest::blocking::get(server.url("/.well-known/jwks.json"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(jwks_before, jwks_after, "signing keys survive a restart");
+    let kept = introspect(&server, &f.api, &token);
+    assert_eq!(kept["active"], true, "{kept}");
+    let (status, _) = seed_token(&server, s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn no_secret_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let secret = s(&f.app["client_secret"]);
+    let (_, body) = seed_token(&server, s(&f.app["client_id"]), secret);
+    let token = s(&body["access_token"]).to_owned();
+    introspect(&server, &f.api, &token);
+    // Failures are logged; what was presented is not.
+    let r = reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .basic_auth(s(&f.app["client_id"]), Some("a-wrong-secret-value"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    std::thread::sleep(Duration::from_millis(100));
+    let log = server.log();
+    assert!(
+        log.contains("client authentication failed"),
+        "failures are logged: {log}"
+    );
+    for needle in [
+        secret,
+        s(&f.api["client_secret"]),
+        &token,
+        "a-wrong-secret-value",
+    ] {
+        assert!(!log.contains(needle), "a secret reached the log");
+    }
+    let key = std::fs::read_to_string(dir.path().join("gatehouse.key")).unwrap();
+    assert!(!log.contains(key.trim()));
+}
+
+#[test]
+fn json_and_database_url_are_accepted_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("elsewhere.db").display());
+    let a = json(
+        dir.path(),
+        &[
+            "--json",
+            "--database-url",
+            &url,
+            "org",
+            "create",
+            "--name",
+            "First Org",
+        ],
+    );
+    let b = json(
+        dir.path(),
+        &[
+            "org",
+            "create",
+            "--name",
+            "Second Org",
+            "--database-url",
+            &url,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (a["slug"].as_str(), b["slug"].as_str()),
+        (Some("first-org"), Some("second-org"))
+    );
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["org", "list", "--json"])
+        .env("GATEHOUSE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        !dir.path().join("gatehouse.db").exists(),
+        "nothing was written to the default database"
+    );
+}
+
+#[test]
+fn admin_mistakes_get_clear_messages_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    register(dir.path());
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["user", "create", "--org", "nope", "--email", "a@b.test"],
+            "organization `nope` not found",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme-studio",
+                "--email",
+                "x@b.test",
+                "--role",
+                "wizard",
+            ],
+            "not a role",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme-studio",
+                "--email",
+                "dev@acme.test",
+            ],
+            "already exists",
+        ),
+        (
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme-studio",
+                "--email",
+                "not-an-email",
+            ],
+            "email",
+        ),
+        (
+            &["org", "create", "--name", "Acme Studio"],
+            "already exists",
+        ),
+        (
+            &[
+                "app",
+                "register",
+                "--org",
+                "acme-studio",
+                "--name",
+                "X",
+                "--grant",
+                "client_credentials",
+                "--scopes",
+                "cfgateway",
+            ],
+            "on_behalf_of",
+        ),
+        (
+            &[
+                "app",
+                "register",
+                "--org",
+                "acme-studio",
+                "--name",
+                "X",
+                "--grant",
+                "client_credentials",
+                "--on-behalf-of",
+                "dev@acme.test",
+                "--scopes",
+                "nosuch",
+            ],
+            "not defined",
+        ),
+        (
+            &[
+                "app",
+                "register",
+                "--org",
+                "acme-studio",
+                "--name",
+                "X",
+                "--grant",
+                "client_credentials",
+                "--on-behalf-of",
+                "ghost@acme.test",
+                "--scopes",
+                "cfgateway",
+            ],
+            "not found",
+        ),
+        (&["app", "rotate-secret", "no-such-client"], "not found"),
+        (
+            &[
+                "api",
+                "create",
+                "--org",
+                "acme-studio",
+                "--name",
+                "G",
+                "--audience",
+                "https://gateway.acme.test",
+                "--scopes",
+                "x",
+            ],
+            "already exists",
+        ),
+        (
+            &["--database-url", "mysql://x", "org", "list"],
+            "unsupported",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = gatehouse(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let apps = json(
+        dir.path(),
+        &["app", "list", "--org", "acme-studio", "--json"],
+    );
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        1,
+        "failed registrations saved nothing"
+    );
+}
+
+#[test]
+fn deactivating_the_on_behalf_user_stops_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let (id, secret) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    assert_eq!(seed_token(&server, id, secret).0, 200);
+    assert!(
+        gatehouse(dir.path(), &["user", "deactivate", "dev@acme.test"])
+            .status
+            .success()
+    );
+    eventually("token requests to fail", || {
+        let (status, body) = seed_token(&server, id, secret);
+        status == 400 && body["error"] == "invalid_grant"
+    });
+}
+
+#[test]
+fn passwords_come_from_stdin_and_are_checked() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    register(dir.path());
+    let run = |email: &str, password: &str| {
+        let mut child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "user",
+                "create",
+                "--org",
+                "acme-studio",
+                "--email",
+                email,
+                "--password-stdin",
+                "--json",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("short@acme.test", "abc");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least"));
+    let out = run("long@acme.test", "correct horse battery staple");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
