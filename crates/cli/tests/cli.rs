@@ -2,6 +2,8 @@
 //! on a free port over a SQLite file in a temporary working directory, and the
 //! admin commands run against the same database while it serves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -45,13 +47,9 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, extra: &[&str]) -> Server {
-        let log = dir.join(format!(
-            "serve-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = dir.join(format!("serve-{n}.log"));
         let mut child = Command::new(BIN)
             .current_dir(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])

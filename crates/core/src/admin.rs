@@ -321,13 +321,13 @@ pub async fn register_app(
             "must be a subset of the app's scopes",
         ));
     }
-    if let Some(aud) = new.audience {
-        if !apis.iter().any(|a| a.audience == aud) {
-            return Err(invalid(
-                "audience",
-                format!("`{aud}` is not an API of this organization"),
-            ));
-        }
+    if let Some(aud) = new.audience
+        && !apis.iter().any(|a| a.audience == aud)
+    {
+        return Err(invalid(
+            "audience",
+            format!("`{aud}` is not an API of this organization"),
+        ));
     }
     let on_behalf_of = match (new.grant, new.on_behalf_of) {
         (GrantType::ClientCredentials, Some(email)) => {

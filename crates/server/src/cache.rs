@@ -154,27 +154,25 @@ impl ContextSource for ClientCache {
     async fn client_context(&self, client_id: &str) -> StoreResult<Arc<ClientContext>> {
         let inner = &self.0;
         let fresh = inner.fresh();
-        if fresh {
-            if let Some(hit) = inner
+        if fresh
+            && let Some(hit) = inner
                 .entries
                 .read()
                 .ok()
                 .and_then(|m| m.get(client_id).cloned())
-            {
-                return Ok(hit);
-            }
+        {
+            return Ok(hit);
         }
         let epoch = inner.epoch.load(Ordering::Acquire);
         let ctx = Arc::new(ClientContext::load(inner.store.as_ref(), client_id).await?);
-        if fresh {
-            if let Ok(mut m) = inner.entries.write() {
-                if inner.epoch.load(Ordering::Acquire) == epoch {
-                    if m.len() >= MAX_ENTRIES {
-                        m.clear();
-                    }
-                    m.insert(client_id.to_owned(), ctx.clone());
-                }
+        if fresh
+            && let Ok(mut m) = inner.entries.write()
+            && inner.epoch.load(Ordering::Acquire) == epoch
+        {
+            if m.len() >= MAX_ENTRIES {
+                m.clear();
             }
+            m.insert(client_id.to_owned(), ctx.clone());
         }
         Ok(ctx)
     }

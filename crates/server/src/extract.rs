@@ -59,12 +59,11 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
         return Err(wrong());
     }
     for p in parts {
-        if let Some((k, v)) = p.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("charset")
-                && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
-            {
-                return Err(wrong());
-            }
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("charset")
+            && !v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        {
+            return Err(wrong());
         }
     }
     Ok(())

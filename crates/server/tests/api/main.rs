@@ -2,6 +2,8 @@
 //! judged by independent clients (the `oauth2` crate, jsonwebtoken through the
 //! published JWKS, raw reqwest). File names mirror the routes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 mod connect;
 mod faults;
 mod helpers;
