@@ -1,31 +1,56 @@
 //! Endpoint paths (the single source the router also uses) and the metadata
-//! documents built from them: OpenID Connect Discovery 1.0 and RFC 8414.
+//! documents built from them: OpenID Connect Discovery 1.0 and RFC 8414. They list
+//! what is implemented, and nothing else.
 
 use serde_json::{Value, json};
 
 pub const TOKEN_PATH: &str = "/connect/token";
 pub const AUTHORIZE_PATH: &str = "/connect/authorize";
 pub const INTROSPECT_PATH: &str = "/connect/introspect";
+pub const REVOCATION_PATH: &str = "/connect/revocation";
+pub const USERINFO_PATH: &str = "/connect/userinfo";
+pub const ENDSESSION_PATH: &str = "/connect/endsession";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
-pub fn metadata(issuer: &str) -> Value {
+pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
     let issuer = issuer.trim_end_matches('/');
     let url = |p: &str| format!("{issuer}{p}");
+    let mut scopes: Vec<String> = crate::grant::scopes::OIDC_SCOPES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for s in api_scopes {
+        if !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
     json!({
         "issuer": issuer,
         "authorization_endpoint": url(AUTHORIZE_PATH),
         "token_endpoint": url(TOKEN_PATH),
         "introspection_endpoint": url(INTROSPECT_PATH),
+        "revocation_endpoint": url(REVOCATION_PATH),
+        "userinfo_endpoint": url(USERINFO_PATH),
+        "end_session_endpoint": url(ENDSESSION_PATH),
         "jwks_uri": url(JWKS_PATH),
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "client_id", "scope", "org", "role", "permissions", "groups"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "scopes_supported": scopes,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "email", "email_verified", "name", "preferred_username"],
         "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
     })
 }

@@ -9,9 +9,11 @@ use serde_json::{Value, json};
 
 use crate::clock::UnixTime;
 use crate::context::ContextSource;
+use crate::context::acting_user;
+use crate::grant::refresh_token::user_may_authorize;
 use crate::jose::peek_kid;
 use crate::model::{Api, App, AppStatus};
-use crate::ports::{StoreError, TokenStore};
+use crate::ports::{Store, StoreError, TokenStore};
 use crate::secret;
 use crate::token::{AccessClaims, Signer};
 
@@ -29,21 +31,21 @@ pub async fn introspect(
     who: &Introspector,
     now: UnixTime,
     signer: &dyn Signer,
-    tokens: &dyn TokenStore,
+    store: &dyn Store,
     contexts: &dyn ContextSource,
 ) -> Result<Value, StoreError> {
     let inactive = json!({"active": false});
     if token.len() > MAX_TOKEN_LEN {
         return Ok(inactive);
     }
-    let Some(claims) = claims_of(token, signer, tokens).await? else {
+    let Some(claims) = claims_of(token, signer, store).await? else {
         return Ok(inactive);
     };
     let visible = match who {
         Introspector::Api(api) => api.audience == claims.aud,
         Introspector::App(app) => app.client_id == claims.client_id,
     };
-    if !visible || claims.exp <= now || !still_valid(&claims, contexts).await? {
+    if !visible || claims.exp <= now || !still_valid(&claims, store, contexts).await? {
         return Ok(inactive);
     }
     Ok(json!({
@@ -84,9 +86,12 @@ async fn claims_of(
     }
 }
 
-/// Is the grant behind these claims still standing?
+/// Is everything behind these claims still standing? The token itself not revoked;
+/// its app present, enabled and on the same credential generation; and either its
+/// acting user (machine tokens) or its grant and authorizing user (user tokens).
 pub async fn still_valid(
     claims: &AccessClaims,
+    store: &dyn Store,
     contexts: &dyn ContextSource,
 ) -> Result<bool, StoreError> {
     let ctx = match contexts.client_context(&claims.client_id).await {
@@ -94,9 +99,60 @@ pub async fn still_valid(
         Err(StoreError::NotFound) => return Ok(false),
         Err(e) => return Err(e),
     };
-    let user_ok = ctx
-        .acting
-        .as_ref()
-        .is_some_and(|a| a.user.id == claims.sub && a.is_active());
-    Ok(ctx.app.status == AppStatus::Active && ctx.app.generation == claims.cgen && user_ok)
+    if ctx.app.status != AppStatus::Active || ctx.app.generation != claims.cgen {
+        return Ok(false);
+    }
+    if store.is_access_token_revoked(&claims.jti).await? {
+        return Ok(false);
+    }
+    let Some(gid) = &claims.gid else {
+        return Ok(ctx
+            .acting
+            .as_ref()
+            .is_some_and(|a| a.user.id == claims.sub && a.is_active()));
+    };
+    let grant = match store.grant(gid).await {
+        Ok(g) => g,
+        Err(StoreError::NotFound) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if grant.revoked_at.is_some() || grant.user_id != claims.sub {
+        return Ok(false);
+    }
+    let user = match store.user_by_id(&grant.user_id).await {
+        Ok(u) => Some(acting_user(store, u).await?),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(user_may_authorize(user.as_ref()).is_ok())
+}
+
+/// Verified, unexpired, still-valid claims of an access token, for userinfo and
+/// revocation: `None` for anything else.
+pub async fn live_claims(
+    token: &str,
+    now: UnixTime,
+    signer: &dyn Signer,
+    store: &dyn Store,
+    contexts: &dyn ContextSource,
+) -> Result<Option<AccessClaims>, StoreError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Ok(None);
+    }
+    match claims_of(token, signer, store).await? {
+        Some(c) if c.exp > now && still_valid(&c, store, contexts).await? => Ok(Some(c)),
+        _ => Ok(None),
+    }
+}
+
+/// Verified claims regardless of liveness (revocation needs to find ended tokens too).
+pub async fn verified_claims(
+    token: &str,
+    signer: &dyn Signer,
+    store: &dyn Store,
+) -> Result<Option<AccessClaims>, StoreError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Ok(None);
+    }
+    claims_of(token, signer, store).await
 }

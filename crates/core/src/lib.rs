@@ -4,17 +4,21 @@
 //! arguments, so every rule can be tested with a fixed clock and no network.
 
 pub mod admin;
+pub mod authorize;
 pub mod clock;
 pub mod context;
 pub mod discovery;
 pub mod error;
+pub mod exchange;
 pub mod form;
 pub mod grant;
+pub mod id_token;
 pub mod introspect;
 pub mod jose;
 pub mod keyring;
 pub mod model;
 pub mod password;
+pub mod pkce;
 pub mod ports;
 pub mod request;
 pub mod scope;

@@ -295,6 +295,10 @@ pub enum ChangeKind {
     User,
     Api,
     Org,
+    /// A grant (authorization) was revoked: its tokens end.
+    Grant,
+    /// One access token was revoked (key: its `jti`).
+    Token,
 }
 
 impl ChangeKind {
@@ -304,6 +308,8 @@ impl ChangeKind {
             Self::User => "user",
             Self::Api => "api",
             Self::Org => "org",
+            Self::Grant => "grant",
+            Self::Token => "token",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -312,6 +318,8 @@ impl ChangeKind {
             "user" => Some(Self::User),
             "api" => Some(Self::Api),
             "org" => Some(Self::Org),
+            "grant" => Some(Self::Grant),
+            "token" => Some(Self::Token),
             _ => None,
         }
     }
@@ -324,4 +332,68 @@ pub struct Change {
     /// The client id, user id, audience or org id that changed.
     pub key: String,
     pub at: UnixTime,
+}
+
+/// A browser login session (OpenID Connect `sid`). The cookie holds `id`; `sid`
+/// is the public identifier that goes into ID tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_digest: String,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// One authorization a user gave an app: what codes, refresh-token families and
+/// access tokens hang from, and what revocation ends as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    /// The API the access tokens are for, if any API scope was granted.
+    pub audience: Option<String>,
+    /// The app's credential generation when granted.
+    pub generation: i64,
+    pub sid: Option<String>,
+    pub auth_time: UnixTime,
+    pub created_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// An authorization code as stored (its digest), bound to everything the token
+/// request must repeat or prove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub digest: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub expires_at: UnixTime,
+}
+
+/// A refresh token as stored (its digest). Rotation marks it used and makes a
+/// successor in the same family (the grant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub digest: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}
+
+/// What a user allowed an app, remembered so consent is asked again only when
+/// scopes grow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub updated_at: UnixTime,
 }

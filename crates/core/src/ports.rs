@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Api, App, Change, KeyState, Org, ReferenceToken, Role, StoredKey, User, UserStatus,
+    Api, App, AuthCode, Change, Consent, Grant, KeyState, Org, ReferenceToken, RefreshToken, Role,
+    Session, StoredKey, User, UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -103,13 +104,83 @@ pub trait ChangeFeed: Send + Sync {
     async fn latest_change(&self) -> StoreResult<i64>;
 }
 
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()>;
+    /// A live session (not ended, not expired at `now`).
+    async fn session(&self, id_digest: &str, now: UnixTime) -> StoreResult<Session>;
+    async fn end_session(&self, id_digest: &str) -> StoreResult<()>;
+}
+
+/// How redeeming a code or rotating a refresh token went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeemed<T> {
+    /// First use: here is the record.
+    Fresh(T),
+    /// Used before: the grant it belongs to (to be revoked: RFC 9700 §4.14.2).
+    Replayed { grant_id: String },
+}
+
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_grant(&self, g: &Grant) -> StoreResult<()>;
+    async fn grant(&self, id: &str) -> StoreResult<Grant>;
+    /// Revokes the grant (its refresh-token family and access tokens with it) and
+    /// records the change; revoking twice is not an error.
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+
+    async fn insert_code(&self, c: &AuthCode) -> StoreResult<()>;
+    /// Marks the code used, atomically: of concurrent callers exactly one gets `Fresh`.
+    async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>>;
+
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()>;
+    async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken>;
+    /// Marks `digest` used and stores `next` in one transaction; of concurrent
+    /// rotations exactly one gets `Fresh` (with the old record).
+    async fn rotate_refresh_token(
+        &self,
+        digest: &str,
+        next: &RefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<Redeemed<RefreshToken>>;
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Consent>;
+    async fn save_consent(&self, c: &Consent) -> StoreResult<()>;
+
+    /// Revokes one access token by `jti` (kept until it would have expired anyway)
+    /// and records the change.
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
-    OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed
+    OrgStore
+    + UserStore
+    + ApiStore
+    + AppStore
+    + TokenStore
+    + KeyStore
+    + ChangeFeed
+    + SessionStore
+    + GrantStore
 {
 }
 
 impl<T> Store for T where
-    T: OrgStore + UserStore + ApiStore + AppStore + TokenStore + KeyStore + ChangeFeed
+    T: OrgStore
+        + UserStore
+        + ApiStore
+        + AppStore
+        + TokenStore
+        + KeyStore
+        + ChangeFeed
+        + SessionStore
+        + GrantStore
 {
 }

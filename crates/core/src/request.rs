@@ -8,6 +8,15 @@ use crate::scope::ScopeSet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
     ClientCredentials(ClientCredentialsRequest),
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<ScopeSet>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +34,19 @@ impl TokenRequest {
                 scope: form.get("scope").map(ScopeSet::parse).transpose()?,
                 target: target(form)?,
             })),
+            "authorization_code" => Ok(Self::AuthorizationCode {
+                code: form.require("code")?.to_owned(),
+                redirect_uri: form.get("redirect_uri").map(str::to_owned),
+                code_verifier: form.get("code_verifier").map(str::to_owned),
+            }),
+            "refresh_token" => Ok(Self::RefreshToken {
+                refresh_token: form.require("refresh_token")?.to_owned(),
+                scope: form.get("scope").map(ScopeSet::parse).transpose()?,
+            }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
-                    "grant_type `{}` is not supported; use client_credentials",
+                    "grant_type `{}` is not supported; use client_credentials, authorization_code or refresh_token",
                     other
                         .chars()
                         .filter(|c| !c.is_control())
@@ -98,11 +116,17 @@ mod tests {
 
     #[test]
     fn audience_or_resource_select_the_target() {
-        let TokenRequest::ClientCredentials(r) =
-            parse("grant_type=client_credentials&audience=https%3A%2F%2Fa").unwrap();
+        let Ok(TokenRequest::ClientCredentials(r)) =
+            parse("grant_type=client_credentials&audience=https%3A%2F%2Fa")
+        else {
+            panic!()
+        };
         assert_eq!(r.target.as_deref(), Some("https://a"));
-        let TokenRequest::ClientCredentials(r) =
-            parse("grant_type=client_credentials&resource=https%3A%2F%2Fa").unwrap();
+        let Ok(TokenRequest::ClientCredentials(r)) =
+            parse("grant_type=client_credentials&resource=https%3A%2F%2Fa")
+        else {
+            panic!()
+        };
         assert_eq!(r.target.as_deref(), Some("https://a"));
     }
 

@@ -13,10 +13,44 @@ use crate::model::{Api, ReferenceToken, SigningAlg, TokenFormat};
 use crate::scope::ScopeSet;
 use crate::secret;
 
+/// Where an access token goes and how it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTarget {
+    pub audience: String,
+    pub format: TokenFormat,
+    pub alg: SigningAlg,
+    pub ttl: i64,
+}
+
+impl TokenTarget {
+    pub fn from_api(api: &Api) -> Self {
+        Self {
+            audience: api.audience.clone(),
+            format: api.token_format,
+            alg: api.signing_alg,
+            ttl: api.access_token_ttl,
+        }
+    }
+
+    /// Tokens that only reach the userinfo endpoint (OIDC scopes, no API).
+    pub fn userinfo(issuer: &str) -> Self {
+        Self {
+            audience: format!(
+                "{}{}",
+                issuer.trim_end_matches('/'),
+                crate::discovery::USERINFO_PATH
+            ),
+            format: TokenFormat::Jwt,
+            alg: SigningAlg::ES256,
+            ttl: 3600,
+        }
+    }
+}
+
 /// What a grant decided to issue.
 #[derive(Debug, Clone)]
 pub struct AccessTokenPlan {
-    pub api: Api,
+    pub target: TokenTarget,
     pub scope: ScopeSet,
     pub subject: String,
     pub client_id: String,
@@ -25,6 +59,8 @@ pub struct AccessTokenPlan {
     pub permissions: Vec<String>,
     pub groups: Vec<String>,
     pub generation: i64,
+    /// The user's grant (authorization code flow); `None` for machine tokens.
+    pub grant_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +78,8 @@ pub struct AccessClaims {
     pub permissions: Vec<String>,
     pub groups: Vec<String>,
     pub cgen: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 /// Finds signing keys: the active one per algorithm, any published one by `kid`.
@@ -76,11 +114,11 @@ pub fn mint(
     now: UnixTime,
     signer: &dyn Signer,
 ) -> Result<Minted, MintError> {
-    let ttl = plan.api.access_token_ttl;
+    let ttl = plan.target.ttl;
     let claims = AccessClaims {
         iss: issuer.to_owned(),
         sub: plan.subject,
-        aud: plan.api.audience.clone(),
+        aud: plan.target.audience.clone(),
         client_id: plan.client_id,
         scope: plan.scope.to_string(),
         jti: secret::random_id(),
@@ -91,12 +129,13 @@ pub fn mint(
         permissions: plan.permissions,
         groups: plan.groups,
         cgen: plan.generation,
+        gid: plan.grant_id,
     };
-    match plan.api.token_format {
+    match plan.target.format {
         TokenFormat::Jwt => {
             let key = signer
-                .active(plan.api.signing_alg)
-                .ok_or(MintError::NoKey(plan.api.signing_alg))?;
+                .active(plan.target.alg)
+                .ok_or(MintError::NoKey(plan.target.alg))?;
             let body = serde_json::to_vec(&claims).map_err(|_| MintError::Serialize)?;
             Ok(Minted {
                 access_token: key.sign_access_token(&body)?,

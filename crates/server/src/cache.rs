@@ -138,6 +138,8 @@ impl Inner {
                 }
             }
             ChangeKind::User | ChangeKind::Api | ChangeKind::Org => self.clear(),
+            // Grants and tokens are not part of a client context.
+            ChangeKind::Grant | ChangeKind::Token => {}
         }
     }
 

@@ -18,6 +18,16 @@ pub struct ServerConfig {
     pub change_poll: Duration,
     /// Past this without a successful feed read, the client cache is bypassed.
     pub cache_stale_after: Duration,
+    /// Authorization code lifetime, seconds (the seeds promise 30 minutes).
+    pub code_ttl: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_ttl: i64,
+    /// Login session lifetime, seconds.
+    pub session_ttl: i64,
+    /// Failed sign-ins per account, and per address, within `login_window`.
+    pub login_failures_per_account: u32,
+    pub login_failures_per_address: u32,
+    pub login_window: Duration,
 }
 
 impl ServerConfig {
@@ -30,6 +40,25 @@ impl ServerConfig {
             failure_window: Duration::from_secs(60),
             change_poll: Duration::from_millis(10),
             cache_stale_after: Duration::from_secs(2),
+            code_ttl: 30 * 60,
+            refresh_ttl: gatehouse_core::grant::refresh_token::DEFAULT_TTL,
+            session_ttl: 12 * 3600,
+            login_failures_per_account: 10,
+            login_failures_per_address: 50,
+            login_window: Duration::from_secs(300),
         }
+    }
+
+    pub fn policy(&self) -> gatehouse_core::exchange::Policy {
+        gatehouse_core::exchange::Policy {
+            issuer: self.issuer.clone(),
+            code_ttl: self.code_ttl,
+            refresh_ttl: self.refresh_ttl,
+        }
+    }
+
+    /// Cookies carry `Secure` whenever the issuer is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 }

@@ -34,6 +34,17 @@ impl From<OAuthError> for HttpError {
     }
 }
 
+impl From<gatehouse_core::exchange::ExchangeError> for HttpError {
+    fn from(e: gatehouse_core::exchange::ExchangeError) -> Self {
+        use gatehouse_core::exchange::ExchangeError;
+        match e {
+            ExchangeError::OAuth(o) => HttpError::OAuth(o),
+            ExchangeError::Store(s) => s.into(),
+            ExchangeError::Mint(m) => HttpError::Internal(m.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -58,7 +69,10 @@ fn oauth_status(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidScope
         | ErrorCode::InvalidTarget
         | ErrorCode::UnsupportedResponseType
-        | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+        | ErrorCode::UnsupportedTokenType
+        | ErrorCode::LoginRequired
+        | ErrorCode::ConsentRequired
+        | ErrorCode::InteractionRequired => StatusCode::BAD_REQUEST,
     }
 }
 

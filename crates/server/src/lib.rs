@@ -6,8 +6,10 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod pages;
 pub mod ratelimit;
 pub mod routes;
+pub mod session;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -38,6 +40,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::token::router())
         .merge(routes::introspect::router())
         .merge(routes::health::router())
+        .merge(routes::authorize::router())
+        .merge(routes::userinfo::router())
+        .merge(routes::revocation::router())
+        .merge(routes::endsession::router())
         .fallback(routes::not_found)
         .with_state(state);
     for (name, value) in security {

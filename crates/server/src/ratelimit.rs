@@ -93,6 +93,11 @@ impl FailureLimiter {
         self.0.per_address.blocked(&ip.to_string(), Instant::now())
     }
 
+    /// Is this key (client id, account) blocked?
+    pub fn key_blocked(&self, key: &str) -> Option<RetryAfter> {
+        self.0.per_client.blocked(key, Instant::now())
+    }
+
     /// Records a failure; says how long to wait if either bucket is now full.
     pub fn record_failure(&self, ip: IpAddr, client_id: &str) -> Option<RetryAfter> {
         let now = Instant::now();

@@ -20,6 +20,8 @@ pub struct Inner {
     pub config: ServerConfig,
     pub clients: ClientCache,
     pub limiter: FailureLimiter,
+    /// Failed sign-ins, per account (email) and per address.
+    pub login_limiter: FailureLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -45,6 +47,11 @@ impl AppState {
             config.failures_per_address,
             config.failure_window,
         );
+        let login_limiter = FailureLimiter::new(
+            config.login_failures_per_account,
+            config.login_failures_per_address,
+            config.login_window,
+        );
         let state = AppState(Arc::new(Inner {
             store,
             keys: Arc::new(keys),
@@ -52,9 +59,11 @@ impl AppState {
             config,
             clients,
             limiter,
+            login_limiter,
         }));
         state.clients.spawn_watcher(state.config.change_poll).await;
         state.limiter.spawn_pruner();
+        state.login_limiter.spawn_pruner();
         state
     }
 }

@@ -1,32 +1,22 @@
 //! The client credentials grant (RFC 6749 §4.4): an app, authenticated by its
 //! secret, gets an access token that acts with its on-behalf user's role.
 //!
-//! Scope and audience rules:
-//! - no `scope`: the app's default scopes; none defined is `invalid_scope`;
-//! - a scope no API of the organization defines is `invalid_scope`;
-//! - scopes the app may not have, or that the chosen API does not define, are
-//!   dropped, and the response says what was granted; nothing left is `invalid_scope`;
-//! - the API is the one named by `audience`/`resource` (unknown: `invalid_target`),
-//!   else the app's default audience, else the one API defining the requested scopes.
+//! Without `scope`, the app's default scopes are asked (none defined is
+//! `invalid_scope`); the rest of the scope and audience rules are
+//! [`crate::grant::scopes`].
 //!
 //! OpenID Connect scopes (`openid`, `offline_access`, …) mean nothing without a user
 //! at the keyboard and are dropped silently, as they are by IdentityServer.
 
 use crate::context::ClientContext;
 use crate::error::OAuthError;
-use crate::model::{Api, AppStatus, GrantType};
+use crate::grant::scopes::resolve;
+use crate::model::{AppStatus, GrantType};
 use crate::request::ClientCredentialsRequest;
 use crate::scope::ScopeSet;
-use crate::token::AccessTokenPlan;
+use crate::token::{AccessTokenPlan, TokenTarget};
 
-pub const OIDC_SCOPES: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
+pub use crate::grant::scopes::OIDC_SCOPES;
 
 pub fn decide(
     ctx: &ClientContext,
@@ -54,44 +44,21 @@ pub fn decide(
             "the user this app acts on behalf of is deactivated",
         ));
     }
-
     let requested = match &req.scope {
-        Some(s) => ScopeSet::from_vec(
-            s.iter()
-                .filter(|s| !OIDC_SCOPES.contains(s))
-                .map(str::to_owned)
-                .collect(),
-        ),
+        Some(s) => s.clone(),
         None => ScopeSet::from_vec(app.default_scopes.clone()),
     };
-    if requested.is_empty() {
+    let resolved = resolve(ctx, &requested, req.target.as_deref())?;
+    let Some(api) = resolved.api.filter(|_| !resolved.api_scopes.is_empty()) else {
         return Err(OAuthError::invalid_scope(if req.scope.is_some() {
             "no API scope was requested"
         } else {
             "no `scope` was requested and this app has no default scopes"
         }));
-    }
-    if let Some(unknown) = requested
-        .iter()
-        .find(|s| !ctx.apis.iter().any(|a| a.scopes.iter().any(|x| x == s)))
-    {
-        return Err(OAuthError::invalid_scope(format!(
-            "scope `{unknown}` is not defined by any API"
-        )));
-    }
-
-    let api = choose_api(ctx, req, &requested)?;
-    let allowed = ScopeSet::from_vec(app.scopes.clone());
-    let granted = requested.intersect(&allowed).intersect(&api.scope_set());
-    if granted.is_empty() {
-        return Err(OAuthError::invalid_scope(format!(
-            "none of the requested scopes may be granted to this app for `{}`",
-            api.audience
-        )));
-    }
+    };
     Ok(AccessTokenPlan {
-        api: api.clone(),
-        scope: granted,
+        target: TokenTarget::from_api(api),
+        scope: resolved.api_scopes,
         subject: acting.user.id.clone(),
         client_id: app.client_id.clone(),
         org_id: app.org_id.clone(),
@@ -99,43 +66,8 @@ pub fn decide(
         permissions: acting.permissions.clone(),
         groups: acting.user.groups.clone(),
         generation: app.generation,
+        grant_id: None,
     })
-}
-
-fn choose_api<'a>(
-    ctx: &'a ClientContext,
-    req: &ClientCredentialsRequest,
-    requested: &ScopeSet,
-) -> Result<&'a Api, OAuthError> {
-    if let Some(target) = req
-        .target
-        .as_deref()
-        .or(ctx.app.default_audience.as_deref())
-    {
-        return ctx.api_by_audience(target).ok_or_else(|| {
-            OAuthError::invalid_target(format!(
-                "`{}` is not an API this app can get tokens for",
-                target
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect::<String>()
-            ))
-        });
-    }
-    let mut defining = ctx
-        .apis
-        .iter()
-        .filter(|a| requested.iter().any(|s| a.scopes.iter().any(|x| x == s)));
-    match (defining.next(), defining.next()) {
-        (Some(api), None) => Ok(api),
-        (Some(_), Some(_)) => Err(OAuthError::invalid_target(
-            "the requested scopes belong to several APIs; name one with `audience` or `resource`",
-        )),
-        (None, _) => Err(OAuthError::invalid_scope(
-            "no API defines the requested scopes",
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -223,7 +155,7 @@ mod tests {
     fn default_scopes_apply_without_scope() {
         let plan = decide(&ctx(), &req(None, None)).unwrap();
         assert_eq!(plan.scope.to_string(), "cfgateway");
-        assert_eq!(plan.api.audience, "https://gw");
+        assert_eq!(plan.target.audience, "https://gw");
         assert_eq!(plan.subject, "u1");
         assert_eq!(plan.generation, 3);
     }

@@ -1,8 +1,12 @@
 //! Route groups, one module each, each exposing `router()`.
 
+pub mod authorize;
+pub mod endsession;
 pub mod health;
 pub mod introspect;
+pub mod revocation;
 pub mod token;
+pub mod userinfo;
 pub mod well_known;
 
 use axum::Json;

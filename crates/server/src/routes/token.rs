@@ -12,10 +12,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::discovery::TOKEN_PATH;
+use gatehouse_core::exchange::{self, TokenSet};
+use gatehouse_core::grant::authorization_code::CodeExchange;
 use gatehouse_core::grant::client_credentials;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::request::TokenRequest;
-use gatehouse_core::token::{Minted, mint};
+use gatehouse_core::token::mint;
 use gatehouse_core::{OAuthError, secret};
 use serde_json::json;
 
@@ -37,14 +39,53 @@ async fn token(
     let creds = ClientCredentials::from_request(&headers, &form)?;
     let client = authenticate_app(&state, &creds, peer.ip()).await?;
     let now = state.clock.now();
-    let minted = match request {
+    let policy = state.config.policy();
+    let store = state.store.as_ref();
+    let keys = state.keys.as_ref();
+    let set = match request {
         TokenRequest::ClientCredentials(r) => {
             let plan = client_credentials::decide(&client, &r)?;
-            mint(plan, &state.config.issuer, now, state.keys.as_ref())
-                .map_err(|e| HttpError::Internal(e.to_string()))?
+            let minted = mint(plan, &state.config.issuer, now, keys)
+                .map_err(|e| HttpError::Internal(e.to_string()))?;
+            if let Some(record) = &minted.reference {
+                store.insert_reference_token(record).await?;
+            }
+            TokenSet {
+                access_token: minted.access_token,
+                expires_in: minted.expires_in,
+                scope: minted.scope,
+                refresh_token: None,
+                id_token: None,
+            }
+        }
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            let req = CodeExchange {
+                redirect_uri: redirect_uri.as_deref(),
+                code_verifier: code_verifier.as_deref(),
+            };
+            exchange::exchange_code(store, keys, &client, &code, req, &policy, now).await?
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            exchange::refresh(
+                store,
+                keys,
+                &client,
+                &refresh_token,
+                scope.as_ref(),
+                &policy,
+                now,
+            )
+            .await?
         }
     };
-    respond(&state, minted).await
+    Ok(respond(set))
 }
 
 /// Verifies the app's secret against its cached context. Failures fill the
@@ -83,19 +124,22 @@ pub async fn authenticate_app(
     }
 }
 
-async fn respond(state: &AppState, minted: Minted) -> Result<Response, HttpError> {
-    if let Some(record) = &minted.reference {
-        state.store.insert_reference_token(record).await?;
-    }
-    let mut resp = Json(json!({
-        "access_token": minted.access_token,
+fn respond(set: TokenSet) -> Response {
+    let mut body = json!({
+        "access_token": set.access_token,
         "token_type": "Bearer",
-        "expires_in": minted.expires_in,
-        "scope": minted.scope.to_string(),
-    }))
-    .into_response();
+        "expires_in": set.expires_in,
+        "scope": set.scope.to_string(),
+    });
+    if let Some(rt) = set.refresh_token {
+        body["refresh_token"] = rt.into();
+    }
+    if let Some(id) = set.id_token {
+        body["id_token"] = id.into();
+    }
+    let mut resp = Json(body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    resp
 }

@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    cacheable(Json(metadata(&state.config.issuer)).into_response())
+    cacheable(Json(metadata(&state.config.issuer, &[])).into_response())
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

@@ -1,0 +1,308 @@
+//! The authorization request (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1).
+//!
+//! The type decides whether an error may be redirected: until the client and its
+//! redirect URI are verified, errors are [`AuthorizeError::Unredirectable`] and the
+//! user sees a page; after that they are [`AuthorizeError::Redirect`], whose
+//! destination is a [`VerifiedRedirectUri`] that only this module can make.
+
+use crate::context::ClientContext;
+use crate::error::{ErrorCode, OAuthError};
+use crate::form::Form;
+use crate::grant::scopes::resolve;
+use crate::model::{AppStatus, GrantType};
+use crate::pkce;
+use crate::scope::ScopeSet;
+use crate::token::TokenTarget;
+
+const MAX_STATE: usize = 1024;
+
+/// A redirect URI that exactly matches one registered for the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRedirectUri(String);
+
+impl VerifiedRedirectUri {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URI with `params` added to its query (RFC 6749 §4.1.2: keep any query it has).
+    pub fn with_params(&self, params: &[(&str, &str)]) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) => {
+                {
+                    let mut q = u.query_pairs_mut();
+                    for (k, v) in params {
+                        q.append_pair(k, v);
+                    }
+                }
+                u.to_string()
+            }
+            // Registered URIs were parsed at registration; keep the raw one if not.
+            Err(_) => self.0.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// Shown to the user; never redirected (unknown client, unregistered URI).
+    Unredirectable(String),
+    Redirect {
+        to: VerifiedRedirectUri,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+impl AuthorizeError {
+    /// Where the user agent goes for a redirectable error, with `iss` (RFC 9207).
+    pub fn location(&self, issuer: &str) -> Option<String> {
+        match self {
+            AuthorizeError::Unredirectable(_) => None,
+            AuthorizeError::Redirect { to, state, error } => {
+                let mut p = vec![
+                    ("error", error.code.as_str()),
+                    ("error_description", error.description.as_ref()),
+                ];
+                if let Some(s) = state {
+                    p.push(("state", s));
+                }
+                p.push(("iss", issuer));
+                Some(to.with_params(&p))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A request that passed every check: what login and consent are about.
+#[derive(Debug, Clone)]
+pub struct ValidAuthorize {
+    pub client_id: String,
+    pub redirect_uri: VerifiedRedirectUri,
+    /// Whether `redirect_uri` was in the request (then the token request must repeat it).
+    pub redirect_uri_given: bool,
+    /// Every granted scope: API scopes then OIDC scopes.
+    pub scope: ScopeSet,
+    pub target: Option<TokenTarget>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl ValidAuthorize {
+    pub fn error(
+        &self,
+        code: ErrorCode,
+        description: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> AuthorizeError {
+        AuthorizeError::Redirect {
+            to: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            error: OAuthError::new(code, description),
+        }
+    }
+
+    pub fn wants(&self, scope: &str) -> bool {
+        self.scope.contains(scope)
+    }
+}
+
+/// The client id of a request, before anything else is known.
+pub fn client_id(form: &Form) -> Result<&str, AuthorizeError> {
+    form.get("client_id").ok_or_else(|| {
+        AuthorizeError::Unredirectable("The request names no app (`client_id` is missing).".into())
+    })
+}
+
+/// Checks the request against the client (`ctx` is `None` for an unknown client).
+pub fn validate(
+    form: &Form,
+    ctx: Option<&ClientContext>,
+) -> Result<ValidAuthorize, AuthorizeError> {
+    let ctx = ctx.ok_or_else(|| {
+        AuthorizeError::Unredirectable("This app is not registered (unknown `client_id`).".into())
+    })?;
+    let app = &ctx.app;
+    if app.status != AppStatus::Active {
+        return Err(AuthorizeError::Unredirectable(
+            "This app is disabled.".into(),
+        ));
+    }
+    let given = form.get("redirect_uri");
+    let redirect_uri = match given {
+        Some(uri) if app.redirect_uris.iter().any(|r| r == uri) => {
+            VerifiedRedirectUri(uri.to_owned())
+        }
+        Some(_) => {
+            return Err(AuthorizeError::Unredirectable(
+                "The redirect URI is not registered for this app; it must match a registered one exactly.".into(),
+            ));
+        }
+        None if app.redirect_uris.len() == 1 => VerifiedRedirectUri(app.redirect_uris[0].clone()),
+        None => {
+            return Err(AuthorizeError::Unredirectable(
+                "The request has no `redirect_uri`, and this app registered more than one.".into(),
+            ));
+        }
+    };
+    let state = form.get("state").map(str::to_owned);
+    let fail = |code: ErrorCode, d: String| AuthorizeError::Redirect {
+        to: redirect_uri.clone(),
+        state: state.clone(),
+        error: OAuthError::new(code, d),
+    };
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        return Err(AuthorizeError::Unredirectable(format!(
+            "`state` is longer than {MAX_STATE} bytes."
+        )));
+    }
+    if !app.allows(GrantType::AuthorizationCode) {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this app is not allowed the authorization code grant".into(),
+        ));
+    }
+    match form.get("response_type") {
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "missing parameter `response_type`".into(),
+            ));
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported".into(),
+            ));
+        }
+    }
+    if form.get("request").is_some() || form.get("request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "request objects are not supported".into(),
+        ));
+    }
+    let requested = match form.get("scope") {
+        Some(s) => ScopeSet::parse(s).map_err(|e| fail(e.code, e.description.into_owned()))?,
+        None => ScopeSet::from_vec(app.default_scopes.clone()),
+    };
+    let target = match (form.get("audience"), form.get_all("resource")) {
+        (Some(a), _) => Some(a),
+        (None, [r]) => Some(r.as_str()),
+        (None, []) => None,
+        (None, _) => {
+            return Err(fail(
+                ErrorCode::InvalidTarget,
+                "only one `resource` is supported".into(),
+            ));
+        }
+    };
+    let resolved =
+        resolve(ctx, &requested, target).map_err(|e| fail(e.code, e.description.into_owned()))?;
+    let mut scope = resolved.api_scopes.clone();
+    let mut oidc: Vec<String> = resolved.oidc_scopes.iter().map(str::to_owned).collect();
+    // offline_access only means something to an app that may refresh.
+    if !app.allows(GrantType::RefreshToken) {
+        oidc.retain(|s| s != "offline_access");
+    }
+    scope = ScopeSet::from_vec(scope.as_slice().iter().cloned().chain(oidc).collect());
+    if scope.is_empty() {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            "no scope was requested and this app has no default scopes".into(),
+        ));
+    }
+
+    let code_challenge = match (
+        form.get("code_challenge"),
+        form.get("code_challenge_method"),
+    ) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "`code_challenge_method` without `code_challenge`".into(),
+            ));
+        }
+        (Some(c), Some("S256")) if pkce::well_formed(c) => Some(c.to_owned()),
+        (Some(_), Some("S256")) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "`code_challenge` must be 43-128 characters of base64url".into(),
+            ));
+        }
+        (Some(_), _) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "only code_challenge_method=S256 is supported".into(),
+            ));
+        }
+    };
+    let mut prompt = Prompt::default();
+    if let Some(p) = form.get("prompt") {
+        for v in p.split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                other => {
+                    return Err(fail(
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "unsupported prompt value `{}`",
+                            other.chars().take(20).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "prompt=none cannot be combined with other values".into(),
+            ));
+        }
+    }
+    let max_age = match form.get("max_age") {
+        None => None,
+        Some(m) => Some(m.parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| {
+            fail(
+                ErrorCode::InvalidRequest,
+                "`max_age` must be a non-negative integer".into(),
+            )
+        })?),
+    };
+    let nonce = form.get("nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("`nonce` is longer than {MAX_STATE} bytes"),
+        ));
+    }
+    Ok(ValidAuthorize {
+        client_id: app.client_id.clone(),
+        redirect_uri,
+        redirect_uri_given: given.is_some(),
+        scope,
+        target: resolved.api.map(TokenTarget::from_api),
+        state,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: form
+            .get("login_hint")
+            .map(|h| h.chars().take(254).collect()),
+    })
+}

@@ -1,0 +1,97 @@
+//! HTML pages (login, consent, messages, sign-out), compiled askama templates with
+//! HTML auto-escaping. Pages work without JavaScript and are never framed.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub app_name: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
+    pub request: &'a str,
+    pub email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub app_name: &'a str,
+    pub app_description: Option<&'a str>,
+    pub user_email: &'a str,
+    /// (scope, what it lets the app do)
+    pub scopes: Vec<(String, String)>,
+    pub csrf: &'a str,
+    pub request: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    /// (href, label)
+    pub link: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub csrf: &'a str,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// Renders a page with the headers every page carries.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    let body = match page.render() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response();
+        }
+    };
+    let mut r = (status, Html(body)).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+pub fn message(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    link: Option<(String, String)>,
+) -> Response {
+    render(
+        status,
+        &MessagePage {
+            title,
+            message,
+            link,
+        },
+    )
+}
+
+/// What a scope lets an app do, in words for the consent page.
+pub fn describe_scope(scope: &str, api_name: Option<&str>) -> String {
+    match scope {
+        "openid" => "confirm who you are (sign you in)".into(),
+        "offline_access" => "keep access while you are not signed in".into(),
+        "profile" => "see your name".into(),
+        "email" => "see your email address".into(),
+        other => match api_name {
+            Some(api) => format!("use {api} with the `{other}` permission"),
+            None => format!("use the `{other}` permission"),
+        },
+    }
+}

@@ -1,0 +1,485 @@
+//! The authorization endpoint and the pages it leads through: sign in, consent,
+//! then a redirect with the code (RFC 6749 §4.1, OpenID Connect Core §3.1.2).
+//! The original request travels in a hidden form field and is validated again on
+//! every step, so nothing a form posts can widen it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::CookieJar;
+use gatehouse_core::authorize::{self, AuthorizeError, ValidAuthorize};
+use gatehouse_core::context::{ClientContext, ContextSource, acting_user};
+use gatehouse_core::discovery::AUTHORIZE_PATH;
+use gatehouse_core::form::Form;
+use gatehouse_core::grant::refresh_token::user_may_authorize;
+use gatehouse_core::model::{Consent, Session};
+use gatehouse_core::ports::StoreError;
+use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::{ErrorCode, exchange, password};
+
+use crate::pages::{self, ConsentPage, LoginPage};
+use crate::session;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(AUTHORIZE_PATH, get(authorize_get).post(authorize_post))
+        .route("/login", post(login))
+        .route("/consent", post(consent))
+}
+
+/// A response that ends the flow early (an error page or an error redirect).
+type Step<T> = Result<T, Response>;
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    begin(&state, jar, q.as_deref().unwrap_or(""))
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+/// OpenID Connect Core §3.1.2.1: the request may also be a form POST.
+async fn authorize_post(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Response {
+    match std::str::from_utf8(&body) {
+        Ok(q) => begin(&state, jar, q).await.unwrap_or_else(|r| r),
+        Err(_) => bad_request("The request is not valid UTF-8."),
+    }
+}
+
+async fn begin(state: &AppState, jar: CookieJar, query: &str) -> Step<Response> {
+    let (req, ctx) = validated(state, query).await?;
+    let session = session::current(state, &jar).await.map_err(unavailable)?;
+    let now = state.clock.now();
+    match session {
+        Some(s) if !req.prompt.login && req.max_age.is_none_or(|m| now - s.auth_time <= m) => {
+            proceed(state, jar, &req, &ctx, &s, query).await
+        }
+        _ if req.prompt.none => Err(redirect_error(
+            state,
+            &req,
+            ErrorCode::LoginRequired,
+            "the user is not signed in",
+        )),
+        _ => Ok(login_page(
+            state,
+            jar,
+            &ctx,
+            query,
+            StatusCode::OK,
+            None,
+            req.login_hint.as_deref().unwrap_or(""),
+        )),
+    }
+}
+
+/// Parses and checks the request; errors become a page or an error redirect.
+async fn validated(state: &AppState, query: &str) -> Step<(ValidAuthorize, Arc<ClientContext>)> {
+    let form = Form::parse(query.as_bytes()).map_err(|e| bad_request(&e.description))?;
+    let client_id = authorize::client_id(&form).map_err(|e| authorize_error(state, e))?;
+    let ctx = match state.clients.client_context(client_id).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(unavailable(e)),
+    };
+    let req = authorize::validate(&form, ctx.as_deref()).map_err(|e| authorize_error(state, e))?;
+    match ctx {
+        Some(ctx) => Ok((req, ctx)),
+        None => Err(bad_request("This app is not registered.")),
+    }
+}
+
+/// Signed in: check the user may authorize apps, then consent, then the code.
+async fn proceed(
+    state: &AppState,
+    jar: CookieJar,
+    req: &ValidAuthorize,
+    ctx: &ClientContext,
+    s: &Session,
+    query: &str,
+) -> Step<Response> {
+    let user = match state.store.user_by_id(&s.user_id).await {
+        Ok(u) => acting_user(state.store.as_ref(), u)
+            .await
+            .map_err(unavailable)?,
+        Err(StoreError::NotFound) => {
+            return Ok(login_page(state, jar, ctx, query, StatusCode::OK, None, ""));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    if !user.is_active() {
+        let jar = session::end(state, jar).await.map_err(unavailable)?;
+        return Ok(login_page(
+            state,
+            jar,
+            ctx,
+            query,
+            StatusCode::OK,
+            Some("This account is deactivated."),
+            "",
+        ));
+    }
+    if user_may_authorize(Some(&user)).is_err() {
+        let back = req
+            .error(
+                ErrorCode::AccessDenied,
+                "the user may not authorize apps (no developer_api permission)",
+            )
+            .location(&state.config.issuer);
+        return Ok(pages::message(
+            StatusCode::FORBIDDEN,
+            "You can't authorize apps",
+            &format!(
+                "Your account ({}) does not have the Developer API permission, which is needed to let {} access your account. Ask an administrator of your organization.",
+                user.user.email, ctx.app.name
+            ),
+            back.map(|href| (href, format!("Return to {}", ctx.app.name))),
+        ));
+    }
+    let consented = match state.store.consent(&user.user.id, &ctx.app.client_id).await {
+        Ok(c) => req.scope.is_subset_of(&ScopeSet::from_vec(c.scopes)),
+        Err(StoreError::NotFound) => false,
+        Err(e) => return Err(unavailable(e)),
+    };
+    if consented && !req.prompt.consent {
+        return issue(state, req, ctx, s).await;
+    }
+    if req.prompt.none {
+        return Err(redirect_error(
+            state,
+            req,
+            ErrorCode::ConsentRequired,
+            "the user has not allowed these scopes",
+        ));
+    }
+    let (csrf, jar) = session::csrf_token(state, jar);
+    let scopes = req
+        .scope
+        .iter()
+        .map(|sc| {
+            let api = ctx
+                .apis
+                .iter()
+                .find(|a| a.scopes.iter().any(|x| x == sc))
+                .map(|a| a.name.as_str());
+            (sc.to_owned(), pages::describe_scope(sc, api))
+        })
+        .collect();
+    let page = ConsentPage {
+        app_name: &ctx.app.name,
+        app_description: ctx.app.description.as_deref(),
+        user_email: &user.user.email,
+        scopes,
+        csrf: &csrf,
+        request: query,
+    };
+    Ok((jar, pages::render(StatusCode::OK, &page)).into_response())
+}
+
+async fn issue(
+    state: &AppState,
+    req: &ValidAuthorize,
+    ctx: &ClientContext,
+    s: &Session,
+) -> Step<Response> {
+    let now = state.clock.now();
+    let code = exchange::issue_code(
+        state.store.as_ref(),
+        req,
+        ctx.app.generation,
+        s,
+        &state.config.policy(),
+        now,
+    )
+    .await
+    .map_err(unavailable)?;
+    let scope = req.scope.to_string();
+    let mut params = vec![("code", code.as_str()), ("scope", scope.as_str())];
+    if let Some(st) = &req.state {
+        params.push(("state", st));
+    }
+    params.push(("iss", &state.config.issuer));
+    Ok(Redirect::to(&req.redirect_uri.with_params(&params)).into_response())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn login_page(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &ClientContext,
+    query: &str,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
+    let (csrf, jar) = session::csrf_token(state, jar);
+    let page = LoginPage {
+        app_name: Some(&ctx.app.name),
+        error,
+        csrf: &csrf,
+        request: query,
+        email,
+    };
+    (jar, pages::render(status, &page)).into_response()
+}
+
+/// `POST /login`: email and password; on success, straight on with the request.
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    login_step(&state, peer, jar, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn login_step(
+    state: &AppState,
+    peer: SocketAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
+    let form = page_form(state, &jar, headers, body)?;
+    let query = form.get("request").unwrap_or("");
+    let (req, ctx) = validated(state, query).await?;
+    let email = form.get("email").unwrap_or("").trim().to_lowercase();
+    let password_given = form.get("password").unwrap_or("");
+    let ip = peer.ip();
+    let throttled = |secs: u64, jar| {
+        let msg = format!("Too many failed sign-ins. Try again in {secs} seconds.");
+        let mut r = login_page(
+            state,
+            jar,
+            &ctx,
+            query,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&msg),
+            &email,
+        );
+        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        r
+    };
+    if let Some(wait) = state
+        .login_limiter
+        .address_blocked(ip)
+        .or_else(|| state.login_limiter.key_blocked(&email))
+    {
+        return Ok(throttled(wait.0, jar));
+    }
+    let user = match state.store.user_by_email(&email).await {
+        Ok(u) => Some(u),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(unavailable(e)),
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = verify_off_thread(password_given, hash).await;
+    match user {
+        Some(u) if ok && u.status == gatehouse_core::model::UserStatus::Active => {
+            let now = state.clock.now();
+            let (s, jar) = session::start(state, jar, &u.id, now)
+                .await
+                .map_err(unavailable)?;
+            tracing::info!(user_id = %u.id, "signed in");
+            proceed(state, jar, &req, &ctx, &s, query).await
+        }
+        _ => {
+            tracing::info!(%ip, "sign-in failed");
+            if let Some(wait) = state.login_limiter.record_failure(ip, &email) {
+                return Ok(throttled(wait.0, jar));
+            }
+            Ok(login_page(
+                state,
+                jar,
+                &ctx,
+                query,
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong email or password."),
+                &email,
+            ))
+        }
+    }
+}
+
+/// Argon2 takes tens of milliseconds; keep it off the async workers. Unknown
+/// accounts are checked against a dummy hash so timing does not reveal them.
+async fn verify_off_thread(password_given: &str, hash: Option<String>) -> bool {
+    let pw = password_given.to_owned();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => password::verify(&pw, &h),
+        None => {
+            let _ = password::verify(&pw, DUMMY_HASH);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// An Argon2id hash of a random value, with the default parameters.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5m0hXfXOYQv4sT2vb1gqS9hWz0V7v7F0a1pQJ5s3aJ0";
+
+/// `POST /consent`: "Yes, Allow" or "No".
+async fn consent(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    consent_step(&state, jar, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn consent_step(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
+    let form = page_form(state, &jar, headers, body)?;
+    let query = form.get("request").unwrap_or("");
+    let (req, ctx) = validated(state, query).await?;
+    let Some(s) = session::current(state, &jar).await.map_err(unavailable)? else {
+        return Ok(login_page(
+            state,
+            jar,
+            &ctx,
+            query,
+            StatusCode::OK,
+            Some("Please sign in again."),
+            "",
+        ));
+    };
+    if form.get("decision") != Some("allow") {
+        return Err(redirect_error(
+            state,
+            &req,
+            ErrorCode::AccessDenied,
+            "the user denied the request",
+        ));
+    }
+    let user = match state.store.user_by_id(&s.user_id).await {
+        Ok(u) => acting_user(state.store.as_ref(), u)
+            .await
+            .map_err(unavailable)?,
+        Err(e) => return Err(unavailable(e)),
+    };
+    if user_may_authorize(Some(&user)).is_err() {
+        return Err(redirect_error(
+            state,
+            &req,
+            ErrorCode::AccessDenied,
+            "the user may not authorize apps",
+        ));
+    }
+    let previous = match state.store.consent(&user.user.id, &ctx.app.client_id).await {
+        Ok(c) => c.scopes,
+        Err(StoreError::NotFound) => Vec::new(),
+        Err(e) => return Err(unavailable(e)),
+    };
+    let scopes = ScopeSet::from_vec(
+        previous
+            .into_iter()
+            .chain(req.scope.as_slice().iter().cloned())
+            .collect(),
+    );
+    state
+        .store
+        .save_consent(&Consent {
+            user_id: user.user.id.clone(),
+            client_id: ctx.app.client_id.clone(),
+            scopes: scopes.as_slice().to_vec(),
+            updated_at: state.clock.now(),
+        })
+        .await
+        .map_err(unavailable)?;
+    issue(state, &req, &ctx, &s).await
+}
+
+/// A posted page form, CSRF-checked.
+fn page_form(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[u8]) -> Step<Form> {
+    if body.len() > state.config.max_body_bytes {
+        return Err(pages::message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request too large",
+            "The form was too large.",
+            None,
+        ));
+    }
+    let form = Form::parse(body).map_err(|e| bad_request(&e.description))?;
+    if !session::csrf_ok(state, jar, headers, form.get("csrf_token")) {
+        return Err(pages::message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form was not sent from this site or has expired. Go back to the app and start again.",
+            None,
+        ));
+    }
+    Ok(form)
+}
+
+fn authorize_error(state: &AppState, e: AuthorizeError) -> Response {
+    match e.location(&state.config.issuer) {
+        Some(to) => Redirect::to(&to).into_response(),
+        None => match e {
+            AuthorizeError::Unredirectable(msg) => bad_request(&msg),
+            AuthorizeError::Redirect { .. } => bad_request("The request cannot be completed."),
+        },
+    }
+}
+
+fn redirect_error(
+    state: &AppState,
+    req: &ValidAuthorize,
+    code: ErrorCode,
+    description: &'static str,
+) -> Response {
+    authorize_error(state, req.error(code, description))
+}
+
+fn bad_request(msg: &str) -> Response {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        "This request cannot be completed",
+        msg,
+        None,
+    )
+}
+
+fn unavailable(e: StoreError) -> Response {
+    match e {
+        StoreError::Unavailable(why) => {
+            tracing::warn!(reason = %why, "store unavailable");
+            let mut r = pages::message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a moment.",
+                None,
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, 2.into());
+            r
+        }
+        other => {
+            let id = gatehouse_core::secret::random_id();
+            tracing::error!(correlation_id = %id, error = %other, "internal error");
+            pages::message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                &format!("An unexpected error occurred. Quote correlation id {id}."),
+                None,
+            )
+        }
+    }
+}
