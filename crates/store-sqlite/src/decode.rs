@@ -133,3 +133,60 @@ pub fn change(row: &SqliteRow) -> StoreResult<Change> {
         at: get(row, "at")?,
     })
 }
+
+pub fn session(row: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        id_digest: get(row, "id_digest")?,
+        sid: get(row, "sid")?,
+        user_id: get(row, "user_id")?,
+        auth_time: get(row, "auth_time")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub fn grant(row: &SqliteRow) -> StoreResult<Grant> {
+    Ok(Grant {
+        id: get(row, "id")?,
+        client_id: get(row, "client_id")?,
+        user_id: get(row, "user_id")?,
+        scopes: list(row, "scopes")?,
+        audience: get(row, "audience")?,
+        generation: get(row, "generation")?,
+        sid: get(row, "sid")?,
+        auth_time: get(row, "auth_time")?,
+        created_at: get(row, "created_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+pub fn auth_code(row: &SqliteRow) -> StoreResult<AuthCode> {
+    Ok(AuthCode {
+        digest: get(row, "digest")?,
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        redirect_uri: get(row, "redirect_uri")?,
+        nonce: get(row, "nonce")?,
+        code_challenge: get(row, "code_challenge")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub fn refresh_token(row: &SqliteRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        digest: get(row, "digest")?,
+        grant_id: get(row, "grant_id")?,
+        client_id: get(row, "client_id")?,
+        scopes: list(row, "scopes")?,
+        expires_at: get(row, "expires_at")?,
+        used_at: get(row, "used_at")?,
+    })
+}
+
+pub fn consent(row: &SqliteRow) -> StoreResult<Consent> {
+    Ok(Consent {
+        user_id: get(row, "user_id")?,
+        client_id: get(row, "client_id")?,
+        scopes: list(row, "scopes")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}

@@ -344,12 +344,27 @@ impl TokenStore for SqliteStore {
     }
 
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM reference_tokens WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        // Everything that carries its own expiry. Grants stay: they are the
+        // audit trail their tokens point back to.
+        const PURGES: [&str; 5] = [
+            "DELETE FROM reference_tokens WHERE expires_at < $1",
+            "DELETE FROM auth_codes WHERE expires_at < $1",
+            "DELETE FROM refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM revoked_tokens WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+        ];
+        let mut tx = self.write_tx().await?;
+        let mut purged = 0;
+        for sql in PURGES {
+            let done = sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            purged += done.rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(purged)
     }
 }
 
@@ -408,4 +423,269 @@ impl ChangeFeed for SqliteStore {
             .await
             .map_err(map_err)
     }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_digest, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.id_digest)
+        .bind(&s.sid)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_digest: &str, now: UnixTime) -> StoreResult<Session> {
+        let row = sqlx::query(
+            "SELECT * FROM sessions WHERE id_digest = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(id_digest)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode::session(&row)
+    }
+
+    async fn end_session(&self, id_digest: &str) -> StoreResult<()> {
+        // The port passes no `now`, so the end time is the database's clock; only
+        // whether `ended_at` is set matters to `session`. The first end is kept.
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = COALESCE(ended_at, CAST(strftime('%s', 'now') AS INTEGER))
+             WHERE id_digest = $1",
+        )
+        .bind(id_digest)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GrantStore for SqliteStore {
+    async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scopes, audience, generation, sid, auth_time, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(to_json(&g.scopes))
+        .bind(&g.audience)
+        .bind(g.generation)
+        .bind(&g.sid)
+        .bind(g.auth_time)
+        .bind(g.created_at)
+        .bind(g.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &str) -> StoreResult<Grant> {
+        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::grant(&row)
+    }
+
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            // Already revoked (keep the first time, record nothing) or no such grant.
+            sqlx::query("SELECT 1 FROM grants WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            return Ok(());
+        }
+        record_change(&mut tx, ChangeKind::Grant, id, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (digest, grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.digest)
+        .bind(&c.grant_id)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>> {
+        let mut tx = self.write_tx().await?;
+        let fresh = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = fresh {
+            let code = decode::auth_code(&row)?;
+            tx.commit().await.map_err(map_err)?;
+            return Ok(Redeemed::Fresh(code));
+        }
+        let grant_id: String =
+            sqlx::query_scalar("SELECT grant_id FROM auth_codes WHERE digest = $1")
+                .bind(digest)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        Ok(Redeemed::Replayed { grant_id })
+    }
+
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        insert_refresh_token(&self.pool, t).await
+    }
+
+    async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::refresh_token(&row)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        digest: &str,
+        next: &RefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<Redeemed<RefreshToken>> {
+        let mut tx = self.write_tx().await?;
+        let fresh = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = fresh {
+            let old = decode::refresh_token(&row)?;
+            insert_refresh_token(&mut *tx, next).await?;
+            tx.commit().await.map_err(map_err)?;
+            return Ok(Redeemed::Fresh(old));
+        }
+        let grant_id: String =
+            sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE digest = $1")
+                .bind(digest)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        Ok(Redeemed::Replayed { grant_id })
+    }
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Consent> {
+        let row = sqlx::query("SELECT * FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::consent(&row)
+    }
+
+    async fn save_consent(&self, c: &Consent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scopes, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+        )
+        .bind(&c.user_id)
+        .bind(&c.client_id)
+        .bind(to_json(&c.scopes))
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            // Revoked before; that change is already in the feed.
+            return Ok(());
+        }
+        record_change(&mut tx, ChangeKind::Token, jti, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(hit.is_some())
+    }
+}
+
+/// Shared by `insert_refresh_token` and the successor insert of a rotation.
+async fn insert_refresh_token<'e, E>(exec: E, t: &RefreshToken) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&t.digest)
+    .bind(&t.grant_id)
+    .bind(&t.client_id)
+    .bind(to_json(&t.scopes))
+    .bind(t.expires_at)
+    .bind(t.used_at)
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

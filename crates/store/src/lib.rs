@@ -5,8 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test suite: a failed step must stop it loudly
 
+use std::future::Future;
+use std::task::Poll;
+
 use gatehouse_core::model::*;
-use gatehouse_core::ports::{Store, StoreError};
+use gatehouse_core::ports::{Redeemed, Store, StoreError};
 use serde_json::json;
 
 pub async fn run_all(store: &dyn Store) {
@@ -16,6 +19,43 @@ pub async fn run_all(store: &dyn Store) {
     apps_and_the_change_feed(store).await;
     reference_tokens(store).await;
     keys(store).await;
+    sessions(store).await;
+    grants_and_revocation(store).await;
+    auth_codes(store).await;
+    refresh_tokens(store).await;
+    consents(store).await;
+    revoked_access_tokens(store).await;
+    purge_keeps_live_records(store).await;
+    concurrent_redemption(store).await;
+}
+
+/// Polls every future on the current task until all are done, results in input
+/// order: concurrency without an executor or `futures` (the suite only borrows
+/// the store, so it cannot spawn).
+async fn join_all<F: Future + Unpin>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<Option<F>> = futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, done) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(f) = slot {
+                match std::pin::Pin::new(f).poll(cx) {
+                    Poll::Ready(v) => {
+                        *done = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.unwrap()).collect()
 }
 
 fn org(id: &str) -> Org {
@@ -294,4 +334,400 @@ async fn keys(s: &dyn Store) {
         s.set_key_state("ghost", KeyState::Active).await,
         Err(StoreError::NotFound)
     ));
+}
+
+// Sessions, grants and their tokens. Everything that is not meant to expire in
+// a test lives until at least 20_000; `purge_keeps_live_records` works below that.
+
+fn session(digest: &str, sid: &str, expires_at: i64) -> Session {
+    Session {
+        id_digest: digest.into(),
+        sid: sid.into(),
+        user_id: "u1".into(),
+        auth_time: 500,
+        expires_at,
+    }
+}
+
+fn grant(id: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        client_id: "client-web".into(),
+        user_id: "u1".into(),
+        scopes: vec!["openid".into(), "cfgateway".into()],
+        audience: Some("https://gw.example".into()),
+        generation: 4,
+        sid: Some("sid-1".into()),
+        auth_time: 500,
+        created_at: 510,
+        revoked_at: None,
+    }
+}
+
+fn code(digest: &str, grant_id: &str, expires_at: i64) -> AuthCode {
+    AuthCode {
+        digest: digest.into(),
+        grant_id: grant_id.into(),
+        client_id: "client-web".into(),
+        redirect_uri: "https://web.example/cb".into(),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        expires_at,
+    }
+}
+
+fn refresh(digest: &str, grant_id: &str, expires_at: i64) -> RefreshToken {
+    RefreshToken {
+        digest: digest.into(),
+        grant_id: grant_id.into(),
+        client_id: "client-web".into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        expires_at,
+        used_at: None,
+    }
+}
+
+async fn sessions(s: &dyn Store) {
+    let sess = session("sess-1", "sid-1", 20_000);
+    s.insert_session(&sess).await.unwrap();
+    assert_eq!(s.session("sess-1", 10_000).await.unwrap(), sess);
+    assert!(matches!(
+        s.insert_session(&sess).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // The public `sid` is unique too.
+    assert!(matches!(
+        s.insert_session(&session("sess-1b", "sid-1", 20_000)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.session("ghost", 0).await,
+        Err(StoreError::NotFound)
+    ));
+    // Live strictly before `expires_at`.
+    assert_eq!(s.session("sess-1", 19_999).await.unwrap(), sess);
+    assert!(matches!(
+        s.session("sess-1", 20_000).await,
+        Err(StoreError::NotFound)
+    ));
+
+    s.insert_session(&session("sess-2", "sid-2", 20_000))
+        .await
+        .unwrap();
+    s.end_session("sess-2").await.unwrap();
+    assert!(matches!(
+        s.session("sess-2", 10_000).await,
+        Err(StoreError::NotFound)
+    ));
+    s.end_session("sess-2").await.unwrap();
+    assert!(matches!(
+        s.end_session("ghost").await,
+        Err(StoreError::NotFound)
+    ));
+    // Ending one session leaves the others alone.
+    assert_eq!(s.session("sess-1", 10_000).await.unwrap(), sess);
+}
+
+async fn grants_and_revocation(s: &dyn Store) {
+    let g = grant("grant-1");
+    s.insert_grant(&g).await.unwrap();
+    assert_eq!(s.grant("grant-1").await.unwrap(), g);
+    assert!(matches!(
+        s.insert_grant(&g).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(s.grant("ghost").await, Err(StoreError::NotFound)));
+    let bare = Grant {
+        audience: None,
+        sid: None,
+        scopes: vec![],
+        ..grant("grant-2")
+    };
+    s.insert_grant(&bare).await.unwrap();
+    assert_eq!(s.grant("grant-2").await.unwrap(), bare);
+
+    let before = s.latest_change().await.unwrap();
+    s.revoke_grant("grant-1", 700).await.unwrap();
+    assert_eq!(s.grant("grant-1").await.unwrap().revoked_at, Some(700));
+    // Twice is fine and keeps the first time.
+    s.revoke_grant("grant-1", 701).await.unwrap();
+    assert_eq!(s.grant("grant-1").await.unwrap().revoked_at, Some(700));
+    assert!(matches!(
+        s.revoke_grant("ghost", 702).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.grant("grant-2").await.unwrap().revoked_at, None);
+    let changes = s.changes_since(before, 10).await.unwrap();
+    let seen: Vec<(ChangeKind, &str, i64)> = changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str(), c.at))
+        .collect();
+    assert_eq!(seen, [(ChangeKind::Grant, "grant-1", 700)]);
+}
+
+async fn auth_codes(s: &dyn Store) {
+    let c = code("code-1", "grant-2", 30_000);
+    s.insert_code(&c).await.unwrap();
+    assert!(matches!(
+        s.insert_code(&c).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let before = s.latest_change().await.unwrap();
+    assert_eq!(
+        s.redeem_code("code-1", 800).await.unwrap(),
+        Redeemed::Fresh(c.clone())
+    );
+    assert_eq!(
+        s.redeem_code("code-1", 801).await.unwrap(),
+        Redeemed::Replayed {
+            grant_id: "grant-2".into()
+        }
+    );
+    assert!(matches!(
+        s.redeem_code("ghost", 802).await,
+        Err(StoreError::NotFound)
+    ));
+    // Expiry is the caller's rule: an expired code still redeems here.
+    let late = AuthCode {
+        nonce: None,
+        code_challenge: None,
+        ..code("code-2", "grant-1", 20_000)
+    };
+    s.insert_code(&late).await.unwrap();
+    assert_eq!(
+        s.redeem_code("code-2", 25_000).await.unwrap(),
+        Redeemed::Fresh(late)
+    );
+    // Redeeming is not a change the feed carries.
+    assert_eq!(s.latest_change().await.unwrap(), before);
+}
+
+async fn refresh_tokens(s: &dyn Store) {
+    let rt1 = refresh("rt-1", "grant-2", 40_000);
+    s.insert_refresh_token(&rt1).await.unwrap();
+    assert_eq!(s.refresh_token("rt-1").await.unwrap(), rt1);
+    assert!(matches!(
+        s.insert_refresh_token(&rt1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.refresh_token("ghost").await,
+        Err(StoreError::NotFound)
+    ));
+
+    let rt2 = refresh("rt-2", "grant-2", 41_000);
+    let used = RefreshToken {
+        used_at: Some(900),
+        ..rt1.clone()
+    };
+    assert_eq!(
+        s.rotate_refresh_token("rt-1", &rt2, 900).await.unwrap(),
+        Redeemed::Fresh(used.clone())
+    );
+    assert_eq!(s.refresh_token("rt-1").await.unwrap(), used);
+    assert_eq!(s.refresh_token("rt-2").await.unwrap(), rt2);
+
+    // A replay reports the family and stores no successor.
+    assert_eq!(
+        s.rotate_refresh_token("rt-1", &refresh("rt-3", "grant-2", 42_000), 901)
+            .await
+            .unwrap(),
+        Redeemed::Replayed {
+            grant_id: "grant-2".into()
+        }
+    );
+    assert!(matches!(
+        s.refresh_token("rt-3").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.refresh_token("rt-1").await.unwrap().used_at, Some(900));
+
+    assert!(matches!(
+        s.rotate_refresh_token("ghost", &refresh("rt-4", "grant-2", 42_000), 902)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.refresh_token("rt-4").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A successor that cannot be stored undoes the rotation: one transaction.
+    assert!(matches!(
+        s.rotate_refresh_token("rt-2", &rt1, 903).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.refresh_token("rt-2").await.unwrap(), rt2);
+    assert_eq!(s.refresh_token("rt-1").await.unwrap(), used);
+}
+
+async fn consents(s: &dyn Store) {
+    assert!(matches!(
+        s.consent("u1", "client-web").await,
+        Err(StoreError::NotFound)
+    ));
+    let first = Consent {
+        user_id: "u1".into(),
+        client_id: "client-web".into(),
+        scopes: vec!["openid".into()],
+        updated_at: 1000,
+    };
+    s.save_consent(&first).await.unwrap();
+    assert_eq!(s.consent("u1", "client-web").await.unwrap(), first);
+    let grown = Consent {
+        scopes: vec!["openid".into(), "profile".into()],
+        updated_at: 1001,
+        ..first.clone()
+    };
+    s.save_consent(&grown).await.unwrap();
+    assert_eq!(s.consent("u1", "client-web").await.unwrap(), grown);
+    // Keyed by both user and client.
+    assert!(matches!(
+        s.consent("u3", "client-web").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.consent("u1", "client-other").await,
+        Err(StoreError::NotFound)
+    ));
+    let other = Consent {
+        client_id: "client-other".into(),
+        ..first
+    };
+    s.save_consent(&other).await.unwrap();
+    assert_eq!(s.consent("u1", "client-other").await.unwrap(), other);
+    assert_eq!(s.consent("u1", "client-web").await.unwrap(), grown);
+}
+
+async fn revoked_access_tokens(s: &dyn Store) {
+    assert!(!s.is_access_token_revoked("jti-1").await.unwrap());
+    let before = s.latest_change().await.unwrap();
+    s.revoke_access_token("jti-1", 50_000, 1100).await.unwrap();
+    assert!(s.is_access_token_revoked("jti-1").await.unwrap());
+    s.revoke_access_token("jti-1", 50_000, 1101).await.unwrap();
+    assert!(s.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(!s.is_access_token_revoked("jti-2").await.unwrap());
+    let changes = s.changes_since(before, 10).await.unwrap();
+    let seen: Vec<(ChangeKind, &str, i64)> = changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str(), c.at))
+        .collect();
+    assert_eq!(seen, [(ChangeKind::Token, "jti-1", 1100)]);
+}
+
+async fn purge_keeps_live_records(s: &dyn Store) {
+    // Expired: before 6_000. Live: at 6_000 (purge drops `expires_at < now`).
+    for (tag, exp) in [("old", 5_000), ("live", 6_000)] {
+        s.insert_session(&session(&format!("sess-{tag}"), &format!("sid-{tag}"), exp))
+            .await
+            .unwrap();
+        s.insert_code(&code(&format!("code-{tag}"), "grant-2", exp))
+            .await
+            .unwrap();
+        s.insert_refresh_token(&refresh(&format!("rt-{tag}"), "grant-2", exp))
+            .await
+            .unwrap();
+        s.revoke_access_token(&format!("jti-{tag}"), exp, 1200)
+            .await
+            .unwrap();
+        s.insert_reference_token(&ReferenceToken {
+            digest: format!("d-{tag}"),
+            client_id: "client-x".into(),
+            audience: "https://gw.example".into(),
+            claims: json!({"sub": "u1"}),
+            expires_at: exp,
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 5);
+    assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 0);
+
+    assert!(matches!(
+        s.session("sess-old", 0).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.redeem_code("code-old", 1300).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.refresh_token("rt-old").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!s.is_access_token_revoked("jti-old").await.unwrap());
+    assert!(matches!(
+        s.reference_token("d-old").await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert_eq!(s.session("sess-live", 5_999).await.unwrap().sid, "sid-live");
+    assert!(matches!(
+        s.redeem_code("code-live", 1300).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert!(s.refresh_token("rt-live").await.is_ok());
+    assert!(s.is_access_token_revoked("jti-live").await.unwrap());
+    assert!(s.reference_token("d-live").await.is_ok());
+    // Records from the earlier steps, all alive past 6_000, are untouched.
+    assert!(s.session("sess-1", 10_000).await.is_ok());
+    assert!(s.refresh_token("rt-2").await.is_ok());
+    assert!(s.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(s.grant("grant-1").await.is_ok());
+}
+
+async fn concurrent_redemption(s: &dyn Store) {
+    const RACERS: usize = 8;
+    s.insert_grant(&grant("grant-race")).await.unwrap();
+
+    s.insert_code(&code("code-race", "grant-race", 30_000))
+        .await
+        .unwrap();
+    let results = join_all(
+        (0..RACERS)
+            .map(|_| s.redeem_code("code-race", 1400))
+            .collect(),
+    )
+    .await;
+    let mut fresh = 0;
+    for r in results {
+        match r.unwrap() {
+            Redeemed::Fresh(c) => {
+                assert_eq!(c.digest, "code-race");
+                fresh += 1;
+            }
+            Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "grant-race"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one concurrent redemption wins");
+
+    s.insert_refresh_token(&refresh("rt-race", "grant-race", 40_000))
+        .await
+        .unwrap();
+    let successors: Vec<RefreshToken> = (0..RACERS)
+        .map(|i| refresh(&format!("rt-race-next-{i}"), "grant-race", 41_000))
+        .collect();
+    let results = join_all(
+        successors
+            .iter()
+            .map(|next| s.rotate_refresh_token("rt-race", next, 1500))
+            .collect(),
+    )
+    .await;
+    let mut fresh = 0;
+    for (r, next) in results.into_iter().zip(&successors) {
+        let stored = s.refresh_token(&next.digest).await;
+        match r.unwrap() {
+            Redeemed::Fresh(old) => {
+                assert_eq!((old.digest.as_str(), old.used_at), ("rt-race", Some(1500)));
+                assert_eq!(stored.unwrap(), *next);
+                fresh += 1;
+            }
+            Redeemed::Replayed { grant_id } => {
+                assert_eq!(grant_id, "grant-race");
+                assert!(matches!(stored, Err(StoreError::NotFound)));
+            }
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one concurrent rotation wins");
 }
