@@ -1,0 +1,264 @@
+//! A real headless Chromium signs in and allows an app, as the seed walks a user
+//! through it: the authorize URL, "Sign in", "Yes, Allow", then the code arrives at
+//! the app's redirect URI and is exchanged with the seed's token request.
+//! Screenshots of each page are saved under `target/tmp/screenshots/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, json};
+use serde_json::Value;
+use thirtyfour::prelude::*;
+
+/// A stand-in for the app's callback: answers every request with a small page.
+fn callback_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut s = stream;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<html><body><h1>Callback received</h1></body></html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is not installed: apt-get install chromium chromium-driver (.ci/run does)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Driver(child), port)
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn browser(driver_port: u16, profile: &Path) -> WebDriver {
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary("/usr/bin/chromium").unwrap();
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1024,900",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    caps.add_arg(&format!("--user-data-dir={}", profile.display()))
+        .unwrap();
+    WebDriver::new(format!("http://127.0.0.1:{driver_port}"), caps)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let d = dir.path();
+    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
+    let user = {
+        let mut child = Command::new(common::BIN)
+            .current_dir(d)
+            .args([
+                "user",
+                "create",
+                "--org",
+                "acme-studio",
+                "--email",
+                "dev@acme.test",
+                "--role",
+                "developer",
+                "--password-stdin",
+                "--json",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "correct horse battery").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    json(
+        d,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    let cb_port = callback_server();
+    let redirect_uri = format!("http://127.0.0.1:{cb_port}/callback");
+    let app = json(
+        d,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--description",
+            "Syncs your studio nightly",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &redirect_uri,
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    let client_id = app["client_id"].as_str().unwrap();
+    let secret = app["client_secret"].as_str().unwrap();
+
+    let (_driver, driver_port) = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(driver_port, profile.path()).await;
+    let shots = screenshots();
+    let authorize = format!(
+        "{}/connect/authorize?client_id={client_id}&redirect_uri={}&scope=cfgateway%20offline_access%20openid&response_type=code&state=s-123",
+        server.base,
+        redirect_uri.replace(':', "%3A").replace('/', "%2F")
+    );
+    let outcome = async {
+        web.goto(&authorize).await?;
+        web.screenshot(&shots.join("01-login.png")).await?;
+        web.find(By::Id("email"))
+            .await?
+            .send_keys("dev@acme.test")
+            .await?;
+        web.find(By::Id("password"))
+            .await?
+            .send_keys("correct horse battery")
+            .await?;
+        web.find(By::XPath("//button[normalize-space()='Sign in']"))
+            .await?
+            .click()
+            .await?;
+        let allow = web
+            .find(By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .await?;
+        let text = web.find(By::Tag("main")).await?.text().await?;
+        web.screenshot(&shots.join("02-consent.png")).await?;
+        assert!(
+            text.contains("Studio sync") && text.contains("Syncs your studio nightly"),
+            "{text}"
+        );
+        assert!(
+            web.find(By::XPath("//button[normalize-space()='No']"))
+                .await
+                .is_ok()
+        );
+        allow.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let landed = loop {
+            let url = web.current_url().await?;
+            if url.as_str().starts_with(&redirect_uri) {
+                break url;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never reached the callback; at {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        web.screenshot(&shots.join("03-callback.png")).await?;
+        Ok::<_, WebDriverError>(landed)
+    }
+    .await;
+    let _ = web.quit().await;
+    let landed = outcome.unwrap();
+    let params: std::collections::HashMap<String, String> =
+        landed.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "s-123");
+    assert_eq!(params["scope"], "cfgateway offline_access openid");
+    assert_eq!(params["iss"], server.base);
+
+    // The seed's token request, with the code read from the address bar.
+    let tokens: Value = reqwest::Client::new()
+        .post(server.url("/connect/token"))
+        .form(&[
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", "cfgateway offline_access openid"),
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+    assert!(tokens["id_token"].is_string(), "{tokens}");
+    let userinfo: Value = reqwest::Client::new()
+        .get(server.url("/connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["sub"], user["id"]);
+}
