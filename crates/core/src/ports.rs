@@ -109,7 +109,7 @@ pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, s: &Session) -> StoreResult<()>;
     /// A live session (not ended, not expired at `now`).
     async fn session(&self, id_digest: &str, now: UnixTime) -> StoreResult<Session>;
-    async fn end_session(&self, id_digest: &str) -> StoreResult<()>;
+    async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()>;
 }
 
 /// How redeeming a code or rotating a refresh token went.

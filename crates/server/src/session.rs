@@ -74,7 +74,11 @@ pub async fn start(
 /// Ends this browser's session (if any) and clears its cookie.
 pub async fn end(state: &AppState, jar: CookieJar) -> Result<CookieJar, StoreError> {
     if let Some(c) = jar.get(SESSION_COOKIE) {
-        match state.store.end_session(&secret::digest(c.value())).await {
+        match state
+            .store
+            .end_session(&secret::digest(c.value()), state.clock.now())
+            .await
+        {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(e),
         }

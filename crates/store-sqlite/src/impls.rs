@@ -454,14 +454,13 @@ impl SessionStore for SqliteStore {
         decode::session(&row)
     }
 
-    async fn end_session(&self, id_digest: &str) -> StoreResult<()> {
-        // The port passes no `now`, so the end time is the database's clock; only
-        // whether `ended_at` is set matters to `session`. The first end is kept.
+    async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()> {
+        // The first end is kept.
         let done = sqlx::query(
-            "UPDATE sessions SET ended_at = COALESCE(ended_at, CAST(strftime('%s', 'now') AS INTEGER))
-             WHERE id_digest = $1",
+            "UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id_digest = $1",
         )
         .bind(id_digest)
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;

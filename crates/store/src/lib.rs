@@ -414,14 +414,14 @@ async fn sessions(s: &dyn Store) {
     s.insert_session(&session("sess-2", "sid-2", 20_000))
         .await
         .unwrap();
-    s.end_session("sess-2").await.unwrap();
+    s.end_session("sess-2", 900).await.unwrap();
     assert!(matches!(
         s.session("sess-2", 10_000).await,
         Err(StoreError::NotFound)
     ));
-    s.end_session("sess-2").await.unwrap();
+    s.end_session("sess-2", 900).await.unwrap();
     assert!(matches!(
-        s.end_session("ghost").await,
+        s.end_session("ghost", 900).await,
         Err(StoreError::NotFound)
     ));
     // Ending one session leaves the others alone.

@@ -3,6 +3,9 @@
 //! The original request travels in a hidden form field and is validated again on
 //! every step, so nothing a form posts can widen it.
 
+// A step's early exit is the finished response (page or redirect); boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
