@@ -74,6 +74,15 @@ pub struct ServeArgs {
     /// Failed client authentications per source address before 429 (per minute).
     #[arg(long, env = "GATEHOUSE_FAILURES_PER_ADDRESS", default_value_t = 50)]
     pub failures_per_address: u32,
+    /// Authorization code lifetime in seconds.
+    #[arg(long, env = "GATEHOUSE_CODE_TTL", default_value_t = 1800, value_parser = clap::value_parser!(i64).range(10..=3600))]
+    pub code_ttl: i64,
+    /// Refresh token lifetime in seconds (each rotation starts a new one).
+    #[arg(long, env = "GATEHOUSE_REFRESH_TTL", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(i64).range(60..=365 * 24 * 3600))]
+    pub refresh_ttl: i64,
+    /// Login session lifetime in seconds.
+    #[arg(long, env = "GATEHOUSE_SESSION_TTL", default_value_t = 12 * 3600, value_parser = clap::value_parser!(i64).range(60..=30 * 24 * 3600))]
+    pub session_ttl: i64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -33,6 +33,9 @@ pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(&issuer);
     config.failures_per_client = args.failures_per_client;
     config.failures_per_address = args.failures_per_address;
+    config.code_ttl = args.code_ttl;
+    config.refresh_ttl = args.refresh_ttl;
+    config.session_ttl = args.session_ttl;
     let state = AppState::start(store, keys, clock, config).await;
 
     println!(
