@@ -92,7 +92,7 @@ impl std::fmt::Debug for ClientCredentials {
 }
 
 impl ClientCredentials {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub fn from_request(headers: &HeaderMap, form: &Form) -> Result<Self, OAuthError> {
         let basic = match headers.get(header::AUTHORIZATION) {
             Some(v) => Some(parse_basic(v.as_bytes())?),

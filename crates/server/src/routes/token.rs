@@ -90,7 +90,7 @@ async fn token(
 
 /// Verifies the app's secret against its cached context. Failures fill the
 /// limiter's buckets; a full bucket answers 429 instead of 401.
-#[tracing::instrument(skip_all, fields(client_id = %creds.client_id))]
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %creds.client_id))]
 pub async fn authenticate_app(
     state: &AppState,
     creds: &ClientCredentials,
