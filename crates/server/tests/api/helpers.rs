@@ -241,3 +241,223 @@ impl TestApp {
 pub async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(60)).await;
 }
+
+/// The password every web-flow test user signs in with.
+pub const PASSWORD: &str = "correct horse battery";
+/// The web app's registered redirect URI and post-logout redirect URI.
+pub const CALLBACK: &str = "https://sync.acme.test/callback";
+pub const BYE: &str = "https://sync.acme.test/bye";
+/// A fixed PKCE verifier (43 unreserved characters) for the raw HTTP tests.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+/// An authorization code app (it may also refresh).
+pub struct WebApp {
+    pub client_id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    /// A user of `acme-studio` who signs in with [`PASSWORD`].
+    pub async fn password_user(&self, email: &str, role: &str) -> String {
+        admin::create_user(
+            self.s(),
+            SystemClock.now(),
+            NewUser {
+                org_slug: "acme-studio",
+                email,
+                name: Some("Ana Lima"),
+                role,
+                groups: vec![],
+                password: Some(PASSWORD),
+            },
+        )
+        .await
+        .unwrap()
+        .id
+    }
+
+    /// An authorization code app "Studio sync" redirecting to [`CALLBACK`].
+    pub async fn web_app(&self, scopes: &str) -> WebApp {
+        let (app, secret) = admin::register_app(
+            self.s(),
+            SystemClock.now(),
+            NewApp {
+                org_slug: "acme-studio",
+                name: "Studio sync",
+                description: Some("Keeps the studio in sync."),
+                grant: GrantType::AuthorizationCode,
+                on_behalf_of: None,
+                redirect_uris: vec![CALLBACK.into()],
+                post_logout_redirect_uris: vec![BYE.into()],
+                scopes,
+                default_scopes: None,
+                audience: None,
+            },
+        )
+        .await
+        .unwrap();
+        WebApp {
+            client_id: app.client_id,
+            secret: secret.expose().to_owned(),
+        }
+    }
+
+    /// The seed, a developer `ana@acme.test` with a password (returned: her id), and
+    /// a web app allowed `cfgateway`.
+    pub async fn web_setup() -> (TestApp, WebApp, String) {
+        let app = TestApp::spawn().await;
+        app.seed().await;
+        let user = app.password_user("ana@acme.test", "developer").await;
+        let web = app.web_app("cfgateway").await;
+        (app, web, user)
+    }
+
+    /// POST to the token endpoint as `web` (client_secret_basic).
+    pub async fn web_token(&self, web: &WebApp, form: &Params) -> reqwest::Response {
+        self.token_form(Some((&web.client_id, &web.secret)), &form.pairs())
+            .await
+    }
+}
+
+/// Request parameters in order, where setting a name again replaces its value.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(mut self, k: &str, v: &str) -> Self {
+        match self.0.iter_mut().find(|(n, _)| n == k) {
+            Some(p) => p.1 = v.to_owned(),
+            None => self.0.push((k.to_owned(), v.to_owned())),
+        }
+        self
+    }
+
+    pub fn without(mut self, k: &str) -> Self {
+        self.0.retain(|(n, _)| n != k);
+        self
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    pub fn pairs(&self) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    pub fn query(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.0.iter())
+            .finish()
+    }
+}
+
+/// The S256 challenge of [`VERIFIER`].
+pub fn challenge() -> String {
+    oauth2::PkceCodeChallenge::from_code_verifier_sha256(&oauth2::PkceCodeVerifier::new(
+        VERIFIER.into(),
+    ))
+    .as_str()
+    .to_owned()
+}
+
+/// A complete authorization request: `cfgateway offline_access openid`, state,
+/// nonce and a PKCE S256 challenge of [`VERIFIER`].
+pub fn authorize_params(web: &WebApp) -> Params {
+    Params::new()
+        .set("client_id", &web.client_id)
+        .set("redirect_uri", CALLBACK)
+        .set("scope", "cfgateway offline_access openid")
+        .set("response_type", "code")
+        .set("state", "st-8f2a")
+        .set("nonce", "n-0S6_WzA2Mj")
+        .set("code_challenge", &challenge())
+        .set("code_challenge_method", "S256")
+}
+
+/// The token request that redeems `code` obtained with [`authorize_params`].
+pub fn code_params(code: &str) -> Params {
+    Params::new()
+        .set("grant_type", "authorization_code")
+        .set("code", code)
+        .set("redirect_uri", CALLBACK)
+        .set("code_verifier", VERIFIER)
+}
+
+pub fn refresh_params(refresh_token: &str) -> Params {
+    Params::new()
+        .set("grant_type", "refresh_token")
+        .set("refresh_token", refresh_token)
+}
+
+/// oauth2's (and openidconnect's) HTTP client interface over reqwest 0.13.
+pub async fn send(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let (parts, body) = req.into_parts();
+    let resp = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut out = http::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        out = out.header(k, v);
+    }
+    Ok(out
+        .body(resp.bytes().await?.to_vec())
+        .expect("valid response"))
+}
+
+/// Asserts an RFC 6749 §5.2 error reply: status, `error`, a helpful description.
+pub async fn oauth_error(resp: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(
+        body["error_description"].as_str().unwrap().len() > 10,
+        "{body}"
+    );
+    body
+}
+
+impl TestApp {
+    /// `GET /connect/userinfo` with `Authorization: Bearer {token}`.
+    pub async fn userinfo(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url("/connect/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /connect/revocation` as `web`.
+    pub async fn revoke(&self, web: &WebApp, token: &str, hint: Option<&str>) -> reqwest::Response {
+        let mut form = vec![("token", token)];
+        if let Some(h) = hint {
+            form.push(("token_type_hint", h));
+        }
+        self.http
+            .post(self.url("/connect/revocation"))
+            .basic_auth(&web.client_id, Some(&web.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
