@@ -137,7 +137,8 @@ async fn proceed(
                 "the user may not authorize apps (no developer_api permission)",
             )
             .location(&state.config.issuer);
-        return Ok(pages::message(
+        // The jar may hold a session cookie set by this very sign-in: keep it.
+        let page = pages::message(
             StatusCode::FORBIDDEN,
             "You can't authorize apps",
             &format!(
@@ -145,7 +146,8 @@ async fn proceed(
                 user.user.email, ctx.app.name
             ),
             back.map(|href| (href, format!("Return to {}", ctx.app.name))),
-        ));
+        );
+        return Ok((jar, page).into_response());
     }
     let consented = match state.store.consent(&user.user.id, &ctx.app.client_id).await {
         Ok(c) => req.scope.is_subset_of(&ScopeSet::from_vec(c.scopes)),
@@ -153,7 +155,8 @@ async fn proceed(
         Err(e) => return Err(unavailable(e)),
     };
     if consented && !req.prompt.consent {
-        return issue(state, req, ctx, s).await;
+        let redirect = issue(state, req, ctx, s).await?;
+        return Ok((jar, redirect).into_response());
     }
     if req.prompt.none {
         return Err(redirect_error(
