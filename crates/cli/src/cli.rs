@@ -46,6 +46,9 @@ pub enum Command {
     /// Apps (OAuth clients).
     #[command(subcommand)]
     App(AppCmd),
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
 }
 
 #[derive(Debug, Args)]
@@ -56,12 +59,8 @@ pub struct ServeArgs {
     /// Issuer URL (goes in `iss` and discovery); default `http://<listen address>`.
     #[arg(long, env = "GATEHOUSE_ISSUER")]
     pub issuer: Option<String>,
-    /// File holding the key that encrypts signing keys at rest; created if missing.
-    #[arg(long, env = "GATEHOUSE_KEY_FILE", default_value = "gatehouse.key")]
-    pub key_file: PathBuf,
-    /// The key-encryption key itself (base64url, 32 bytes), instead of a key file.
-    #[arg(long, env = "GATEHOUSE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
-    pub key_encryption_key: Option<String>,
+    #[command(flatten)]
+    pub kek: KekArgs,
     /// Log format.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -83,6 +82,32 @@ pub struct ServeArgs {
     /// Login session lifetime in seconds.
     #[arg(long, env = "GATEHOUSE_SESSION_TTL", default_value_t = 12 * 3600, value_parser = clap::value_parser!(i64).range(60..=30 * 24 * 3600))]
     pub session_ttl: i64,
+}
+
+/// Where the key that seals signing keys at rest comes from.
+#[derive(Debug, Args)]
+pub struct KekArgs {
+    /// File holding the key that encrypts signing keys at rest (`serve` creates it if missing).
+    #[arg(long, env = "GATEHOUSE_KEY_FILE", default_value = "gatehouse.key")]
+    pub key_file: PathBuf,
+    /// The key-encryption key itself (base64url, 32 bytes), instead of a key file.
+    #[arg(long, env = "GATEHOUSE_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCmd {
+    /// List signing keys (never the private parts).
+    List,
+    /// Retire the active key of an algorithm and make a new one; running servers
+    /// pick it up within a moment, and retired keys stay published so tokens in
+    /// flight keep verifying.
+    Rotate {
+        #[arg(long, value_enum)]
+        alg: AlgArg,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

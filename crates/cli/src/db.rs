@@ -48,7 +48,11 @@ pub fn redact(url: &str) -> String {
 
 /// The key that seals signing keys: given directly, or read from (or first
 /// written to) a file only the owner can read.
-pub fn key_encryption_key(direct: Option<&str>, file: &Path) -> anyhow::Result<KeyEncryptionKey> {
+pub fn key_encryption_key(
+    direct: Option<&str>,
+    file: &Path,
+    create: bool,
+) -> anyhow::Result<KeyEncryptionKey> {
     if let Some(text) = direct {
         return KeyEncryptionKey::from_text(text)
             .context("GATEHOUSE_KEY_ENCRYPTION_KEY must be 32 bytes in base64url");
@@ -58,6 +62,12 @@ pub fn key_encryption_key(direct: Option<&str>, file: &Path) -> anyhow::Result<K
             .with_context(|| format!("cannot read key file {}", file.display()))?;
         return KeyEncryptionKey::from_text(&text)
             .with_context(|| format!("key file {} does not hold a valid key", file.display()));
+    }
+    if !create {
+        bail!(
+            "key file {} not found: point --key-file (or GATEHOUSE_KEY_ENCRYPTION_KEY) at the server's key",
+            file.display()
+        );
     }
     let text = KeyEncryptionKey::generate_text();
     let mut opts = std::fs::OpenOptions::new();

@@ -558,3 +558,74 @@ fn passwords_come_from_stdin_and_are_checked() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn key_rotation_is_picked_up_by_the_running_server_and_old_tokens_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let (id, secret) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    let old = s(&seed_token(&server, id, secret).1["access_token"]).to_owned();
+    let kid_of = |t: &str| {
+        let header = t.split('.').next().unwrap();
+        let v: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .unwrap(),
+        )
+        .unwrap();
+        v["kid"].as_str().unwrap().to_owned()
+    };
+    let rotated = json(dir.path(), &["keys", "rotate", "--alg", "ES256", "--json"]);
+    let new_kid = s(&rotated["kid"]).to_owned();
+    assert_ne!(new_kid, kid_of(&old));
+    eventually("new tokens to use the new key", || {
+        kid_of(s(&seed_token(&server, id, secret).1["access_token"])) == new_kid
+    });
+    let jwks: Value = reqwest::blocking::get(server.url("/.well-known/jwks.json"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&new_kid.as_str()) && kids.contains(&kid_of(&old).as_str()),
+        "{kids:?}"
+    );
+    assert_eq!(
+        introspect(&server, &f.api, &old)["active"],
+        true,
+        "tokens signed before the rotation still verify"
+    );
+    let listed = json(dir.path(), &["keys", "list", "--json"]);
+    let states: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == "ES256")
+        .map(|k| (s(&k["kid"]), s(&k["state"])))
+        .collect();
+    assert!(states.contains(&(new_kid.as_str(), "active")), "{states:?}");
+    assert!(
+        states.contains(&(kid_of(&old).as_str(), "retired")),
+        "{states:?}"
+    );
+    // Without the server's key file nothing is rotated.
+    let out = common::gatehouse(
+        dir.path(),
+        &[
+            "keys",
+            "rotate",
+            "--alg",
+            "ES256",
+            "--key-file",
+            "missing.key",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}

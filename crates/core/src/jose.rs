@@ -99,6 +99,7 @@ pub struct SigningKey {
     pub kid: String,
     pub alg: SigningAlg,
     pub state: KeyState,
+    pub created_at: UnixTime,
     pair: Pair,
     public_jwk: Value,
     at_header_b64: String,
@@ -145,19 +146,26 @@ impl SigningKey {
             sealed_private_key: kek.seal(&kid, &pkcs8)?,
             created_at: now,
         };
-        let key = Self::from_pkcs8(kid, alg, state, &pkcs8)?;
+        let key = Self::from_pkcs8(kid, alg, state, now, &pkcs8)?;
         Ok((key, stored))
     }
 
     pub fn open(stored: &StoredKey, kek: &KeyEncryptionKey) -> Result<SigningKey, JoseError> {
         let pkcs8 = kek.open(&stored.kid, &stored.sealed_private_key)?;
-        Self::from_pkcs8(stored.kid.clone(), stored.alg, stored.state, &pkcs8)
+        Self::from_pkcs8(
+            stored.kid.clone(),
+            stored.alg,
+            stored.state,
+            stored.created_at,
+            &pkcs8,
+        )
     }
 
     fn from_pkcs8(
         kid: String,
         alg: SigningAlg,
         state: KeyState,
+        created_at: UnixTime,
         pkcs8: &[u8],
     ) -> Result<SigningKey, JoseError> {
         let bad = |_| JoseError::Unseal("not a valid PKCS#8 key for its algorithm");
@@ -203,6 +211,7 @@ impl SigningKey {
             kid,
             alg,
             state,
+            created_at,
             pair,
             public_jwk: jwk,
         })

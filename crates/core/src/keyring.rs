@@ -33,10 +33,17 @@ impl KeyRing {
         // A stable order keeps the JWKS document identical across restarts and instances.
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
-        let mut active = BTreeMap::new();
+        // Several active keys of one algorithm happen briefly during a rotation or
+        // when instances start together: every instance picks the newest.
+        let mut active: BTreeMap<SigningAlg, Arc<SigningKey>> = BTreeMap::new();
         for k in &keys {
             if k.state == KeyState::Active {
-                active.insert(k.alg, k.clone());
+                let newer = active
+                    .get(&k.alg)
+                    .is_none_or(|cur| (k.created_at, &k.kid) > (cur.created_at, &cur.kid));
+                if newer {
+                    active.insert(k.alg, k.clone());
+                }
             }
         }
         Self { keys, active }
@@ -48,6 +55,30 @@ impl KeyRing {
         kek: &KeyEncryptionKey,
         now: UnixTime,
     ) -> Result<Self, KeyRingError> {
+        let ring = Self::load(store, kek).await?;
+        let missing: Vec<SigningAlg> = SigningAlg::ALL
+            .into_iter()
+            .filter(|a| !ring.active.contains_key(a))
+            .collect();
+        if missing.is_empty() {
+            return Ok(ring);
+        }
+        for alg in missing {
+            let (_, stored) =
+                SigningKey::generate(alg, KeyState::Active, kek, now).map_err(|source| {
+                    KeyRingError::Key {
+                        kid: "(new)".into(),
+                        source,
+                    }
+                })?;
+            store.insert_key(&stored).await?;
+        }
+        // Read back: another instance may have made keys at the same moment.
+        Self::load(store, kek).await
+    }
+
+    /// Opens every stored key (no generation): what other instances do on a `Keys` change.
+    pub async fn load(store: &dyn Store, kek: &KeyEncryptionKey) -> Result<Self, KeyRingError> {
         let mut keys = Vec::new();
         for stored in store.list_keys().await? {
             let key = SigningKey::open(&stored, kek).map_err(|source| KeyRingError::Key {
@@ -56,23 +87,36 @@ impl KeyRing {
             })?;
             keys.push(key);
         }
-        for alg in SigningAlg::ALL {
-            if !keys
-                .iter()
-                .any(|k| k.alg == alg && k.state == KeyState::Active)
-            {
-                let (key, stored) =
-                    SigningKey::generate(alg, KeyState::Active, kek, now).map_err(|source| {
-                        KeyRingError::Key {
-                            kid: "(new)".into(),
-                            source,
-                        }
-                    })?;
-                store.insert_key(&stored).await?;
-                keys.push(key);
+        Ok(Self::new(keys))
+    }
+
+    /// Retires the active key of `alg` and makes a new active one.
+    pub async fn rotate(
+        store: &dyn Store,
+        kek: &KeyEncryptionKey,
+        alg: SigningAlg,
+        now: UnixTime,
+    ) -> Result<String, KeyRingError> {
+        let (_, stored) =
+            SigningKey::generate(alg, KeyState::Active, kek, now).map_err(|source| {
+                KeyRingError::Key {
+                    kid: "(new)".into(),
+                    source,
+                }
+            })?;
+        store.insert_key(&stored).await?;
+        for old in store.list_keys().await? {
+            if old.alg == alg && old.state == KeyState::Active && old.kid != stored.kid {
+                store
+                    .set_key_state(&old.kid, KeyState::Retired, now)
+                    .await?;
             }
         }
-        Ok(Self::new(keys))
+        Ok(stored.kid)
+    }
+
+    pub fn keys(&self) -> &[Arc<SigningKey>] {
+        &self.keys
     }
 
     /// The JSON Web Key Set (RFC 7517 §5) of every published key.

@@ -299,6 +299,8 @@ pub enum ChangeKind {
     Grant,
     /// One access token was revoked (key: its `jti`).
     Token,
+    /// A signing key was added or changed state (key: its `kid`).
+    Keys,
 }
 
 impl ChangeKind {
@@ -310,6 +312,7 @@ impl ChangeKind {
             Self::Org => "org",
             Self::Grant => "grant",
             Self::Token => "token",
+            Self::Keys => "keys",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -320,6 +323,7 @@ impl ChangeKind {
             "org" => Some(Self::Org),
             "grant" => Some(Self::Grant),
             "token" => Some(Self::Token),
+            "keys" => Some(Self::Keys),
             _ => None,
         }
     }

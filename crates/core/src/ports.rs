@@ -91,9 +91,11 @@ pub trait TokenStore: Send + Sync {
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
+    /// Inserts a key and records a `Keys` change, so every instance reloads.
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
-    async fn set_key_state(&self, kid: &str, state: KeyState) -> StoreResult<()>;
+    /// Changes a key's state and records a `Keys` change.
+    async fn set_key_state(&self, kid: &str, state: KeyState, now: UnixTime) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -102,6 +104,12 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;
     /// The newest sequence number (0 when empty).
     async fn latest_change(&self) -> StoreResult<i64>;
+    /// A cheap, local signal that the database may have been written (by anyone)
+    /// since the value was last seen: a different value means "read the feed".
+    /// `None` when the backend has no such signal; readers then rely on polling.
+    fn change_hint(&self) -> Option<u64> {
+        None
+    }
 }
 
 #[async_trait]

@@ -3,7 +3,13 @@
 //! reports a change to their app (or to any user, API or org, which are rare),
 //! whether the change came from this process, another instance or the CLI.
 //!
-//! Two guards keep it from serving stale data:
+//! How soon is "as soon": the feed is read every `change_poll` (10 ms), and, where
+//! the store offers a cheap change hint (SQLite: a `stat` of its WAL file), every
+//! cache hit first checks the hint and reads the feed inline when the database was
+//! written since the last read. So a secret rotated by the CLI stops working on
+//! the very next request, at the cost of one `stat` per hit.
+//!
+//! Two more guards keep it from serving stale data:
 //! - an invalidation epoch: a context loaded while an invalidation ran is used
 //!   once but not cached, so a slow load cannot resurrect an evicted entry;
 //! - a freshness bound: when the feed cannot be read for longer than
@@ -21,6 +27,9 @@ use gatehouse_core::ports::{Store, StoreResult};
 
 const MAX_ENTRIES: usize = 100_000;
 const FEED_BATCH: u32 = 1000;
+const NO_HINT: u64 = u64::MAX;
+
+type OnKeys = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Clone)]
 pub struct ClientCache(Arc<Inner>);
@@ -33,6 +42,11 @@ struct Inner {
     /// Milliseconds since `started` of the last successful feed read.
     last_feed_ok_ms: AtomicU64,
     stale_after: Duration,
+    /// The feed position read so far; `None` until the feed first answers.
+    cursor: tokio::sync::Mutex<Option<i64>>,
+    /// The store's change hint as of the last completed feed read.
+    synced_hint: AtomicU64,
+    on_keys: RwLock<Option<OnKeys>>,
 }
 
 impl ClientCache {
@@ -44,21 +58,21 @@ impl ClientCache {
             started: Instant::now(),
             last_feed_ok_ms: AtomicU64::new(0),
             stale_after,
+            cursor: tokio::sync::Mutex::new(None),
+            synced_hint: AtomicU64::new(NO_HINT),
+            on_keys: RwLock::new(None),
         }))
     }
 
-    /// Starts following the change feed from its current end.
-    pub async fn spawn_watcher(&self, every: Duration) {
-        let mut cursor = match self.0.store.latest_change().await {
-            Ok(c) => {
-                self.0.mark_feed_ok();
-                Some(c)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "change feed unavailable at start; the client cache stays bypassed until it answers");
-                None
-            }
-        };
+    /// Starts following the change feed from its current end; `on_keys` runs when
+    /// a signing key changed.
+    pub async fn spawn_watcher(&self, every: Duration, on_keys: OnKeys) {
+        if let Ok(mut slot) = self.0.on_keys.write() {
+            *slot = Some(on_keys);
+        }
+        if let Err(e) = self.0.sync().await {
+            tracing::warn!(error = %e, "change feed unavailable at start; the client cache stays bypassed until it answers");
+        }
         let weak: Weak<Inner> = Arc::downgrade(&self.0);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -67,27 +81,8 @@ impl ClientCache {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                let after = match cursor {
-                    Some(c) => c,
-                    // Never read the feed: everything cached so far is suspect.
-                    None => match inner.store.latest_change().await {
-                        Ok(c) => {
-                            inner.clear();
-                            cursor = Some(c);
-                            c
-                        }
-                        Err(_) => continue,
-                    },
-                };
-                match inner.store.changes_since(after, FEED_BATCH).await {
-                    Ok(changes) => {
-                        for c in &changes {
-                            inner.apply(c.kind, &c.key);
-                            cursor = Some(c.seq);
-                        }
-                        inner.mark_feed_ok();
-                        warned = false;
-                    }
+                match inner.sync().await {
+                    Ok(()) => warned = false,
                     Err(e) if !warned => {
                         tracing::warn!(error = %e, "cannot read the change feed; cached clients expire until it answers");
                         warned = true;
@@ -119,6 +114,49 @@ impl ClientCache {
 }
 
 impl Inner {
+    /// Reads the feed from the cursor and applies what changed.
+    async fn sync(&self) -> StoreResult<()> {
+        let hint = self.store.change_hint();
+        let mut cursor = self.cursor.lock().await;
+        let after = match *cursor {
+            Some(c) => c,
+            None => {
+                // Never read the feed: everything cached so far is suspect.
+                let c = self.store.latest_change().await?;
+                self.clear();
+                *cursor = Some(c);
+                c
+            }
+        };
+        let changes = self.store.changes_since(after, FEED_BATCH).await?;
+        for c in &changes {
+            self.apply(c.kind, &c.key);
+            *cursor = Some(c.seq);
+        }
+        self.mark_feed_ok();
+        // A full batch may have more behind it: leave the hint unsynced so the
+        // next hit reads on.
+        if changes.len() < FEED_BATCH as usize {
+            self.synced_hint
+                .store(hint.unwrap_or(NO_HINT), Ordering::Release);
+        }
+        drop(cursor);
+        if changes.iter().any(|c| c.kind == ChangeKind::Keys)
+            && let Ok(cb) = self.on_keys.read()
+            && let Some(cb) = cb.as_ref()
+        {
+            cb();
+        }
+        Ok(())
+    }
+
+    /// Has the database been written since the last feed read? (No hint: no.)
+    fn behind(&self) -> bool {
+        self.store
+            .change_hint()
+            .is_some_and(|h| h != self.synced_hint.load(Ordering::Acquire))
+    }
+
     fn mark_feed_ok(&self) {
         self.last_feed_ok_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Release);
@@ -138,8 +176,8 @@ impl Inner {
                 }
             }
             ChangeKind::User | ChangeKind::Api | ChangeKind::Org => self.clear(),
-            // Grants and tokens are not part of a client context.
-            ChangeKind::Grant | ChangeKind::Token => {}
+            // Grants, tokens and keys are not part of a client context.
+            ChangeKind::Grant | ChangeKind::Token | ChangeKind::Keys => {}
         }
     }
 
@@ -149,20 +187,26 @@ impl Inner {
             m.clear();
         }
     }
+
+    fn cached(&self, client_id: &str) -> Option<Arc<ClientContext>> {
+        self.entries
+            .read()
+            .ok()
+            .and_then(|m| m.get(client_id).cloned())
+    }
 }
 
 #[async_trait]
 impl ContextSource for ClientCache {
     async fn client_context(&self, client_id: &str) -> StoreResult<Arc<ClientContext>> {
         let inner = &self.0;
+        if inner.behind() {
+            // Written since the last read (maybe by the CLI or another process):
+            // catch up before trusting any entry.
+            inner.sync().await?;
+        }
         let fresh = inner.fresh();
-        if fresh
-            && let Some(hit) = inner
-                .entries
-                .read()
-                .ok()
-                .and_then(|m| m.get(client_id).cloned())
-        {
+        if fresh && let Some(hit) = inner.cached(client_id) {
             return Ok(hit);
         }
         let epoch = inner.epoch.load(Ordering::Acquire);

@@ -1,8 +1,9 @@
 //! Shared state handed to every handler: a cheap clone around one `Arc`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, Weak};
 
 use gatehouse_core::clock::Clock;
+use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::ports::Store;
 
@@ -15,7 +16,10 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
-    pub keys: Arc<KeyRing>,
+    /// Swapped whole when the change feed reports a key change (rotation, or
+    /// another instance making keys), so every instance publishes the same JWKS.
+    keys: RwLock<Arc<KeyRing>>,
+    kek: Arc<KeyEncryptionKey>,
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
     pub clients: ClientCache,
@@ -38,6 +42,7 @@ impl AppState {
     pub async fn start(
         store: Arc<dyn Store>,
         keys: KeyRing,
+        kek: Arc<KeyEncryptionKey>,
         clock: Arc<dyn Clock>,
         config: ServerConfig,
     ) -> Self {
@@ -54,16 +59,52 @@ impl AppState {
         );
         let state = AppState(Arc::new(Inner {
             store,
-            keys: Arc::new(keys),
+            keys: RwLock::new(Arc::new(keys)),
+            kek,
             clock,
             config,
             clients,
             limiter,
             login_limiter,
         }));
-        state.clients.spawn_watcher(state.config.change_poll).await;
+        let weak: Weak<Inner> = Arc::downgrade(&state.0);
+        let on_keys = Box::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                tokio::spawn(async move { inner.reload_keys().await });
+            }
+        });
+        state
+            .clients
+            .spawn_watcher(state.config.change_poll, on_keys)
+            .await;
         state.limiter.spawn_pruner();
         state.login_limiter.spawn_pruner();
         state
+    }
+}
+
+impl Inner {
+    /// The current key ring (cheap: one `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    async fn reload_keys(&self) {
+        match KeyRing::load(self.store.as_ref(), &self.kek).await {
+            Ok(ring) => {
+                tracing::info!(keys = ring.keys().len(), "signing keys reloaded");
+                let mut slot = match self.keys.write() {
+                    Ok(w) => w,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                *slot = Arc::new(ring);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones")
+            }
+        }
     }
 }

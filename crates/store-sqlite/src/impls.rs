@@ -371,16 +371,19 @@ impl TokenStore for SqliteStore {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_key(&self, k: &StoredKey) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO signing_keys (kid, alg, state, sealed_private_key, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&k.kid)
             .bind(k.alg.as_str())
             .bind(k.state.as_str())
             .bind(&k.sealed_private_key)
             .bind(k.created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        Ok(())
+        // Other instances reload their key rings when they see this.
+        record_change(&mut tx, ChangeKind::Keys, &k.kid, k.created_at).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
@@ -391,17 +394,19 @@ impl KeyStore for SqliteStore {
         rows.iter().map(decode::key).collect()
     }
 
-    async fn set_key_state(&self, kid: &str, state: KeyState) -> StoreResult<()> {
+    async fn set_key_state(&self, kid: &str, state: KeyState, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE signing_keys SET state = $1 WHERE kid = $2")
             .bind(state.as_str())
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        record_change(&mut tx, ChangeKind::Keys, kid, now).await?;
+        tx.commit().await.map_err(map_err)
     }
 }
 
@@ -422,6 +427,10 @@ impl ChangeFeed for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)
+    }
+
+    fn change_hint(&self) -> Option<u64> {
+        self.wal_fingerprint()
     }
 }
 

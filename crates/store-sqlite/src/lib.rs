@@ -37,6 +37,8 @@ impl Default for SqliteOptions {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The write-ahead log: every commit, by any process, writes to it.
+    wal: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -49,6 +51,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(opts.busy_timeout);
+        let file = connect.get_filename().to_path_buf();
+        let wal = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
+            .then(|| std::path::PathBuf::from(format!("{}-wal", file.display())));
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
@@ -61,7 +66,25 @@ impl SqliteStore {
             )),
             other => StoreError::Internal(format!("migration failed: {other}")),
         })?;
-        Ok(Self { pool })
+        Ok(Self { pool, wal })
+    }
+
+    /// A fingerprint of the WAL file (inode, size, modification time): it moves
+    /// on every commit by any process, for the price of one `stat`.
+    pub(crate) fn wal_fingerprint(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let path = self.wal.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match std::fs::metadata(path) {
+            Ok(m) => {
+                m.len().hash(&mut h);
+                m.modified().ok().hash(&mut h);
+                #[cfg(unix)]
+                std::os::unix::fs::MetadataExt::ino(&m).hash(&mut h);
+            }
+            Err(_) => 0u8.hash(&mut h),
+        }
+        Some(h.finish())
     }
 
     pub fn pool(&self) -> &SqlitePool {

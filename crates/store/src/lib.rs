@@ -321,19 +321,35 @@ async fn keys(s: &dyn Store) {
         sealed_private_key: "sealed".into(),
         created_at: 5,
     };
+    let start = s.latest_change().await.unwrap();
     s.insert_key(&k).await.unwrap();
     assert!(matches!(
         s.insert_key(&k).await,
         Err(StoreError::Conflict(_))
     ));
-    s.set_key_state("k1", KeyState::Retired).await.unwrap();
+    s.set_key_state("k1", KeyState::Retired, 6).await.unwrap();
     let keys = s.list_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].state, KeyState::Retired);
     assert!(matches!(
-        s.set_key_state("ghost", KeyState::Active).await,
+        s.set_key_state("ghost", KeyState::Active, 7).await,
         Err(StoreError::NotFound)
     ));
+    // Both changes reach the feed (instances reload their key rings), the failures do not.
+    let seen: Vec<(ChangeKind, String, i64)> = s
+        .changes_since(start, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.kind, c.key, c.at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (ChangeKind::Keys, "k1".to_owned(), 5),
+            (ChangeKind::Keys, "k1".to_owned(), 6)
+        ]
+    );
 }
 
 // Sessions, grants and their tokens. Everything that is not meant to expire in

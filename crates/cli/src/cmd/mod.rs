@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod keys;
 mod org;
 mod serve;
 mod user;
@@ -35,6 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(c) => user::run(s, now, c, &out).await,
         Command::Api(c) => api::run(s, now, c, &out).await,
         Command::App(c) => app::run(s, now, c, &out).await,
+        Command::Keys(c) => keys::run(s, now, c, &out).await,
     }
     .map_err(explain)
 }

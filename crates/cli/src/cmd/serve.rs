@@ -19,7 +19,11 @@ pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_millis(args.sqlite_busy_timeout_ms),
     )
     .await?;
-    let kek = db::key_encryption_key(args.key_encryption_key.as_deref(), &args.key_file)?;
+    let kek = db::key_encryption_key(
+        args.kek.key_encryption_key.as_deref(),
+        &args.kek.key_file,
+        true,
+    )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = KeyRing::load_or_create(store.as_ref(), &kek, clock.now())
         .await
@@ -36,7 +40,7 @@ pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     config.code_ttl = args.code_ttl;
     config.refresh_ttl = args.refresh_ttl;
     config.session_ttl = args.session_ttl;
-    let state = AppState::start(store, keys, clock, config).await;
+    let state = AppState::start(store, keys, Arc::new(kek), clock, config).await;
 
     println!(
         "Gatehouse listening on http://{addr} (issuer {issuer}, database {})",

@@ -144,7 +144,7 @@ fn url_with_state(uri: &str, st: Option<&str>) -> Option<String> {
 
 /// The `aud` of an ID token this server signed (expired hints are fine: §2).
 fn hint_audience(state: &AppState, hint: &str) -> Option<String> {
-    let key = state.keys.by_kid(&peek_kid(hint)?)?;
+    let key = state.keys().by_kid(&peek_kid(hint)?)?;
     let claims: serde_json::Value = serde_json::from_slice(&key.verify(hint)?).ok()?;
     if claims.get("iss")?.as_str()? != state.config.issuer {
         return None;

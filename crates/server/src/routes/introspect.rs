@@ -35,7 +35,7 @@ async fn introspection(
         token,
         &who,
         state.clock.now(),
-        state.keys.as_ref(),
+        state.keys().as_ref(),
         state.store.as_ref(),
         &state.clients,
     )

@@ -57,7 +57,7 @@ async fn revoke(
                 Err(e) => return Err(e.into()),
             }
         } else if let Some(claims) =
-            verified_claims(&token, state.keys.as_ref(), state.store.as_ref()).await?
+            verified_claims(&token, state.keys().as_ref(), state.store.as_ref()).await?
         {
             if claims.client_id != me {
                 return Err(not_yours());

@@ -41,7 +41,8 @@ async fn token(
     let now = state.clock.now();
     let policy = state.config.policy();
     let store = state.store.as_ref();
-    let keys = state.keys.as_ref();
+    let ring = state.keys();
+    let keys = ring.as_ref();
     let set = match request {
         TokenRequest::ClientCredentials(r) => {
             let plan = client_credentials::decide(&client, &r)?;

@@ -55,7 +55,7 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
     let claims = match live_claims(
         &token,
         state.clock.now(),
-        state.keys.as_ref(),
+        state.keys().as_ref(),
         state.store.as_ref(),
         &state.clients,
     )

@@ -58,7 +58,14 @@ impl TestApp {
         let mut config = ServerConfig::new(&base);
         tune(&mut config);
         let clock = Arc::new(FixedClock::at(SystemClock.now()));
-        let state = AppState::start(Arc::new(store.clone()), keys, clock.clone(), config).await;
+        let state = AppState::start(
+            Arc::new(store.clone()),
+            keys,
+            Arc::new(kek),
+            clock.clone(),
+            config,
+        )
+        .await;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(gatehouse_server::serve(listener, state, async move {
             let _ = rx.await;
