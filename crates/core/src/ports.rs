@@ -110,6 +110,12 @@ pub trait ChangeFeed: Send + Sync {
     fn change_hint(&self) -> Option<u64> {
         None
     }
+    /// Resolves when another writer signals a change (PostgreSQL `NOTIFY`), so
+    /// readers of the feed wake at once instead of at their next poll. Backends
+    /// without notifications never resolve.
+    async fn change_notified(&self) {
+        std::future::pending::<()>().await
+    }
 }
 
 #[async_trait]

@@ -79,7 +79,13 @@ impl ClientCache {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut warned = false;
             loop {
-                tick.tick().await;
+                {
+                    let Some(inner) = weak.upgrade() else { return };
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = inner.store.change_notified() => {}
+                    }
+                }
                 let Some(inner) = weak.upgrade() else { return };
                 match inner.sync().await {
                     Ok(()) => warned = false,
