@@ -70,6 +70,9 @@ pub fn key_encryption_key(
         );
     }
     let text = KeyEncryptionKey::generate_text();
+    // Write aside, then link into place: two instances starting together on a
+    // fresh installation end up with one key, never a half-written file.
+    let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -78,17 +81,26 @@ pub fn key_encryption_key(
         opts.mode(0o600);
     }
     let mut f = opts
-        .open(file)
-        .with_context(|| format!("cannot create key file {}", file.display()))?;
+        .open(&tmp)
+        .with_context(|| format!("cannot create key file {}", tmp.display()))?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
-    eprintln!(
-        "created key-encryption key {} (back it up with the database: signing keys cannot be opened without it)",
-        file.display()
-    );
-    KeyEncryptionKey::from_text(&text).context("generated key is invalid")
+    let linked = std::fs::hard_link(&tmp, file);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            eprintln!(
+                "created key-encryption key {} (back it up with the database: signing keys cannot be opened without it)",
+                file.display()
+            );
+            KeyEncryptionKey::from_text(&text).context("generated key is invalid")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            key_encryption_key(None, file, false)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create key file {}", file.display())),
+    }
 }
-
 #[cfg(test)]
 mod tests {
     #[test]

@@ -349,3 +349,29 @@ mod tests {
         assert!(SigningKey::open(&stored, &kek()).is_err());
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release -p gatehouse-core -- --ignored sign_cost --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn sign_cost() {
+        let kek = KeyEncryptionKey::from_text(&KeyEncryptionKey::generate_text()).unwrap();
+        let claims = br#"{"iss":"http://127.0.0.1:8080","sub":"409fb0db-c48f-4f2e-8433-e39286b932bc","aud":"https://gateway.acme.test","client_id":"dd47e13a-321c-4e2a-90e6-f61b2b113df8","scope":"cfgateway","jti":"bb30c7c2-455b-46bc-8717-96a625164967","iat":1795464364,"exp":1795467964,"org":"fab0dcf4-151e-4255-a349-50f036ee666a","role":"developer","permissions":["developer_api"],"groups":[],"cgen":1}"#;
+        for alg in SigningAlg::ALL {
+            let (key, _) = SigningKey::generate(alg, KeyState::Active, &kek, 0).unwrap();
+            let n = if alg == SigningAlg::RS256 { 500 } else { 5000 };
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(key.sign_access_token(claims).unwrap());
+            }
+            eprintln!(
+                "{}: {:.1} µs per token",
+                alg.as_str(),
+                t.elapsed().as_secs_f64() * 1e6 / n as f64
+            );
+        }
+    }
+}
