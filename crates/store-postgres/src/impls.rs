@@ -1,0 +1,716 @@
+//! The port traits over PostgreSQL. Each mutation is one transaction, and every one
+//! that can end tokens or stale a cache appends its change in that transaction.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::*;
+use gatehouse_core::ports::*;
+
+use crate::decode::{self, to_json};
+use crate::{PgStore, map_err, record_change};
+
+#[async_trait]
+impl OrgStore for PgStore {
+    async fn insert_org(&self, org: &Org, roles: &[Role]) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&org.id)
+            .bind(&org.slug)
+            .bind(&org.name)
+            .bind(org.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for r in roles {
+            sqlx::query("INSERT INTO roles (org_id, name, permissions) VALUES ($1, $2, $3)")
+                .bind(&r.org_id)
+                .bind(&r.name)
+                .bind(to_json(&r.permissions))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn org_by_id(&self, id: &str) -> StoreResult<Org> {
+        let row = sqlx::query("SELECT * FROM orgs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::org(&row)
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Org> {
+        let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1")
+            .bind(slug)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::org(&row)
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        let rows = sqlx::query("SELECT * FROM orgs ORDER BY created_at, slug")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode::org).collect()
+    }
+
+    async fn role(&self, org_id: &str, name: &str) -> StoreResult<Role> {
+        let row = sqlx::query("SELECT * FROM roles WHERE org_id = $1 AND name = $2")
+            .bind(org_id)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::role(&row)
+    }
+
+    async fn list_roles(&self, org_id: &str) -> StoreResult<Vec<Role>> {
+        let rows = sqlx::query("SELECT * FROM roles WHERE org_id = $1 ORDER BY name")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode::role).collect()
+    }
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn insert_user(&self, u: &User) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&u.id)
+        .bind(&u.org_id)
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(&u.password_hash)
+        .bind(&u.role)
+        .bind(to_json(&u.groups))
+        .bind(u.status.as_str())
+        .bind(u.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::user(&row)
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::user(&row)
+    }
+
+    async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users WHERE org_id = $1 ORDER BY email")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode::user).collect()
+    }
+
+    async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record_change(&mut tx, &self.schema, ChangeKind::User, id, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl ApiStore for PgStore {
+    async fn insert_api(&self, a: &Api) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO apis (id, org_id, name, audience, scopes, token_format, signing_alg, access_token_ttl, client_id, secret_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&a.id)
+        .bind(&a.org_id)
+        .bind(&a.name)
+        .bind(&a.audience)
+        .bind(to_json(&a.scopes))
+        .bind(a.token_format.as_str())
+        .bind(a.signing_alg.as_str())
+        .bind(a.access_token_ttl)
+        .bind(&a.client_id)
+        .bind(&a.secret_hash)
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        // Cached client contexts list the org's APIs; a new one must be seen.
+        record_change(
+            &mut tx,
+            &self.schema,
+            ChangeKind::Api,
+            &a.audience,
+            a.created_at,
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn api_by_audience(&self, audience: &str) -> StoreResult<Api> {
+        let row = sqlx::query("SELECT * FROM apis WHERE audience = $1")
+            .bind(audience)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::api(&row)
+    }
+
+    async fn api_by_client_id(&self, client_id: &str) -> StoreResult<Api> {
+        let row = sqlx::query("SELECT * FROM apis WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::api(&row)
+    }
+
+    async fn apis_for_org(&self, org_id: &str) -> StoreResult<Vec<Api>> {
+        let rows =
+            sqlx::query("SELECT * FROM apis WHERE org_id = $1 ORDER BY created_at, audience")
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        rows.iter().map(decode::api).collect()
+    }
+}
+
+#[async_trait]
+impl AppStore for PgStore {
+    async fn insert_app(&self, a: &App) -> StoreResult<()> {
+        let grants: Vec<String> = a
+            .grant_types
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect();
+        sqlx::query(
+            "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
+                               post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
+                               generation, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&a.id)
+        .bind(&a.client_id)
+        .bind(&a.org_id)
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(to_json(&grants))
+        .bind(&a.on_behalf_of)
+        .bind(to_json(&a.redirect_uris))
+        .bind(to_json(&a.post_logout_redirect_uris))
+        .bind(to_json(&a.scopes))
+        .bind(to_json(&a.default_scopes))
+        .bind(&a.default_audience)
+        .bind(&a.secret_hash)
+        .bind(a.generation)
+        .bind(a.status.as_str())
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App> {
+        let row = sqlx::query("SELECT * FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::app(&row)
+    }
+
+    async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>> {
+        let rows = sqlx::query("SELECT * FROM apps WHERE org_id = $1 ORDER BY created_at, name")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode::app).collect()
+    }
+
+    async fn rotate_app_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64> {
+        let mut tx = self.write_tx().await?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
+        )
+        .bind(secret_hash)
+        .bind(client_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(generation)
+    }
+
+    async fn set_app_on_behalf_of(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<i64> {
+        let mut tx = self.write_tx().await?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(generation)
+    }
+
+    async fn delete_app(&self, client_id: &str, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("DELETE FROM apps WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM reference_tokens WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl TokenStore for PgStore {
+    async fn insert_reference_token(&self, t: &ReferenceToken) -> StoreResult<()> {
+        sqlx::query("INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&t.digest)
+            .bind(&t.client_id)
+            .bind(&t.audience)
+            .bind(t.claims.to_string())
+            .bind(t.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reference_token(&self, digest: &str) -> StoreResult<ReferenceToken> {
+        let row = sqlx::query("SELECT * FROM reference_tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::reference_token(&row)
+    }
+
+    async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
+        // Everything that carries its own expiry. Grants stay: they are the
+        // audit trail their tokens point back to.
+        const PURGES: [&str; 5] = [
+            "DELETE FROM reference_tokens WHERE expires_at < $1",
+            "DELETE FROM auth_codes WHERE expires_at < $1",
+            "DELETE FROM refresh_tokens WHERE expires_at < $1",
+            "DELETE FROM revoked_tokens WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+        ];
+        let mut tx = self.write_tx().await?;
+        let mut purged = 0;
+        for sql in PURGES {
+            let done = sqlx::query(sql)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            purged += done.rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl KeyStore for PgStore {
+    async fn insert_key(&self, k: &StoredKey) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("INSERT INTO signing_keys (kid, alg, state, sealed_private_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&k.kid)
+            .bind(k.alg.as_str())
+            .bind(k.state.as_str())
+            .bind(&k.sealed_private_key)
+            .bind(k.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // Other instances reload their key rings when they see this.
+        record_change(
+            &mut tx,
+            &self.schema,
+            ChangeKind::Keys,
+            &k.kid,
+            k.created_at,
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn list_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode::key).collect()
+    }
+
+    async fn set_key_state(&self, kid: &str, state: KeyState, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE signing_keys SET state = $1 WHERE kid = $2")
+            .bind(state.as_str())
+            .bind(kid)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record_change(&mut tx, &self.schema, ChangeKind::Keys, kid, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for PgStore {
+    async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        let rows = sqlx::query("SELECT * FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode::change).collect()
+    }
+
+    async fn latest_change(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn change_notified(&self) {
+        self.notifier.notified(&self.connect, &self.schema).await;
+    }
+}
+
+#[async_trait]
+impl SessionStore for PgStore {
+    async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id_digest, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.id_digest)
+        .bind(&s.sid)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(s.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_digest: &str, now: UnixTime) -> StoreResult<Session> {
+        let row = sqlx::query(
+            "SELECT * FROM sessions WHERE id_digest = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(id_digest)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        decode::session(&row)
+    }
+
+    async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()> {
+        // The first end is kept.
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id_digest = $1",
+        )
+        .bind(id_digest)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GrantStore for PgStore {
+    async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO grants (id, client_id, user_id, scopes, audience, generation, sid, auth_time, created_at, revoked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&g.id)
+        .bind(&g.client_id)
+        .bind(&g.user_id)
+        .bind(to_json(&g.scopes))
+        .bind(&g.audience)
+        .bind(g.generation)
+        .bind(&g.sid)
+        .bind(g.auth_time)
+        .bind(g.created_at)
+        .bind(g.revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn grant(&self, id: &str) -> StoreResult<Grant> {
+        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::grant(&row)
+    }
+
+    async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done =
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            // Already revoked (keep the first time, record nothing) or no such grant.
+            sqlx::query("SELECT 1 FROM grants WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            return Ok(());
+        }
+        record_change(&mut tx, &self.schema, ChangeKind::Grant, id, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (digest, grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&c.digest)
+        .bind(&c.grant_id)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(c.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>> {
+        // One statement, its own transaction: of concurrent callers the first to
+        // lock the row sets `used_at`; the others wait for it, re-check the
+        // condition on the updated row and match nothing.
+        let fresh = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = fresh {
+            return Ok(Redeemed::Fresh(decode::auth_code(&row)?));
+        }
+        // Used before (replayed), or never issued (not found).
+        let grant_id: String =
+            sqlx::query_scalar("SELECT grant_id FROM auth_codes WHERE digest = $1")
+                .bind(digest)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(Redeemed::Replayed { grant_id })
+    }
+
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+        insert_refresh_token(&self.pool, t).await
+    }
+
+    async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken> {
+        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE digest = $1")
+            .bind(digest)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::refresh_token(&row)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        digest: &str,
+        next: &RefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<Redeemed<RefreshToken>> {
+        // As `redeem_code`, with the successor stored in the same transaction:
+        // if it cannot be, the rotation is undone.
+        let mut tx = self.write_tx().await?;
+        let fresh = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *",
+        )
+        .bind(now)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = fresh {
+            let old = decode::refresh_token(&row)?;
+            insert_refresh_token(&mut *tx, next).await?;
+            tx.commit().await.map_err(map_err)?;
+            return Ok(Redeemed::Fresh(old));
+        }
+        let grant_id: String =
+            sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE digest = $1")
+                .bind(digest)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        Ok(Redeemed::Replayed { grant_id })
+    }
+
+    async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Consent> {
+        let row = sqlx::query("SELECT * FROM consents WHERE user_id = $1 AND client_id = $2")
+            .bind(user_id)
+            .bind(client_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode::consent(&row)
+    }
+
+    async fn save_consent(&self, c: &Consent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scopes, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+        )
+        .bind(&c.user_id)
+        .bind(&c.client_id)
+        .bind(to_json(&c.scopes))
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            // Revoked before; that change is already in the feed.
+            return Ok(());
+        }
+        record_change(&mut tx, &self.schema, ChangeKind::Token, jti, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let hit: Option<i32> = sqlx::query_scalar("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(hit.is_some())
+    }
+}
+
+/// Shared by `insert_refresh_token` and the successor insert of a rotation.
+async fn insert_refresh_token<'e, E>(exec: E, t: &RefreshToken) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&t.digest)
+    .bind(&t.grant_id)
+    .bind(&t.client_id)
+    .bind(to_json(&t.scopes))
+    .bind(t.expires_at)
+    .bind(t.used_at)
+    .execute(exec)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
