@@ -34,6 +34,16 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy every record from one database to another (e.g. SQLite to PostgreSQL).
+    /// The target is migrated first and must be empty; the copy is one transaction.
+    Copy {
+        /// Source database URL (sqlite://…).
+        #[arg(long)]
+        from: String,
+        /// Target database URL (postgres://…).
+        #[arg(long)]
+        to: String,
+    },
     /// Organizations.
     #[command(subcommand)]
     Org(OrgCmd),
@@ -67,6 +77,19 @@ pub struct ServeArgs {
     /// SQLite busy timeout in milliseconds (how long a locked database is waited for before 503).
     #[arg(long, env = "GATEHOUSE_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000)]
     pub sqlite_busy_timeout_ms: u64,
+    /// PostgreSQL: connections in this instance's pool.
+    #[arg(long, env = "GATEHOUSE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// PostgreSQL: statement timeout in milliseconds.
+    #[arg(
+        long,
+        env = "GATEHOUSE_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub db_statement_timeout_ms: u64,
+    /// PostgreSQL: how long a request waits for a connection before answering 503.
+    #[arg(long, env = "GATEHOUSE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
     /// Failed client authentications per client id before 429 (per minute).
     #[arg(long, env = "GATEHOUSE_FAILURES_PER_CLIENT", default_value_t = 20)]
     pub failures_per_client: u32,

@@ -8,28 +8,70 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::ports::Store;
+use gatehouse_store_postgres::{PgOptions, PgStore};
 use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
 
-pub async fn open(url: &str, busy_timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(
-            url,
-            SqliteOptions {
-                busy_timeout,
-                ..SqliteOptions::default()
-            },
-        )
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(url)))?;
-        return Ok(Arc::new(store));
+/// Tuning for whichever backend the URL names.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub sqlite_busy_timeout: Duration,
+    pub pg_max_connections: u32,
+    pub pg_statement_timeout: Duration,
+    pub pg_acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_busy_timeout: Duration::from_secs(5),
+            pg_max_connections: 4,
+            pg_statement_timeout: Duration::from_secs(5),
+            pg_acquire_timeout: Duration::from_secs(3),
+        }
     }
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        bail!("PostgreSQL is not supported by this build yet; use a sqlite: URL");
+}
+
+pub async fn open(url: &str, opts: &DbOptions) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(open_sqlite(url, opts).await?));
+    }
+    if is_postgres(url) {
+        return Ok(Arc::new(open_postgres(url, opts).await?));
     }
     bail!(
-        "unsupported --database-url {}: expected sqlite://PATH",
+        "unsupported --database-url {}: expected sqlite://PATH or postgres://…",
         redact(url)
     )
+}
+
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres:") || url.starts_with("postgresql:")
+}
+
+pub async fn open_sqlite(url: &str, opts: &DbOptions) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open(
+        url,
+        SqliteOptions {
+            busy_timeout: opts.sqlite_busy_timeout,
+            ..SqliteOptions::default()
+        },
+    )
+    .await
+    .with_context(|| format!("cannot open the database {}", redact(url)))
+}
+
+pub async fn open_postgres(url: &str, opts: &DbOptions) -> anyhow::Result<PgStore> {
+    PgStore::open(
+        url,
+        PgOptions {
+            max_connections: opts.pg_max_connections,
+            statement_timeout: opts.pg_statement_timeout,
+            acquire_timeout: opts.pg_acquire_timeout,
+            schema: None,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot open the database {}", redact(url)))
 }
 
 /// A URL without its password, for messages.

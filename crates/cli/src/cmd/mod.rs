@@ -2,12 +2,11 @@
 
 mod api;
 mod app;
+mod copy;
 mod keys;
 mod org;
 mod serve;
 mod user;
-
-use std::time::Duration;
 
 use gatehouse_core::admin::AdminError;
 use gatehouse_core::clock::{Clock, SystemClock};
@@ -21,11 +20,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Serve(args) = cli.command {
         return serve::run(&cli.database_url, args).await;
     }
-    let store = db::open(&cli.database_url, Duration::from_secs(5)).await?;
+    if let Command::Copy { from, to } = &cli.command {
+        return copy::run(from, to).await;
+    }
+    let store = db::open(&cli.database_url, &db::DbOptions::default()).await?;
     let now = SystemClock.now();
     let s = store.as_ref();
     match cli.command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Copy { .. } => unreachable!("handled above"),
         Command::Migrate => {
             out.print(&serde_json::json!({"migrated": true}), || {
                 "database is up to date".into()

@@ -14,11 +14,13 @@ use crate::db;
 
 pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let store = db::open(
-        database_url,
-        Duration::from_millis(args.sqlite_busy_timeout_ms),
-    )
-    .await?;
+    let opts = db::DbOptions {
+        sqlite_busy_timeout: Duration::from_millis(args.sqlite_busy_timeout_ms),
+        pg_max_connections: args.db_max_connections,
+        pg_statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
+        pg_acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
+    };
+    let store = db::open(database_url, &opts).await?;
     let kek = db::key_encryption_key(
         args.kek.key_encryption_key.as_deref(),
         &args.kek.key_file,

@@ -1,0 +1,436 @@
+//! Several `gatehouse serve` processes on one PostgreSQL database act as one.
+//! Each test makes its own database on the machine's PostgreSQL
+//! (`TEST_PG_ADMIN_URL`, default postgres://postgres@127.0.0.1:5432/test).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, json};
+use serde_json::Value;
+
+fn admin_url() -> String {
+    std::env::var("TEST_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh database; dropped (best effort) when the guard goes.
+struct Db {
+    name: String,
+    url: String,
+}
+
+impl Db {
+    fn new() -> Db {
+        let mut buf = [0u8; 6];
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut buf)
+            .unwrap();
+        let name = format!(
+            "gh_it_{}",
+            buf.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        psql(&format!("CREATE DATABASE {name}"));
+        let base = admin_url();
+        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+        Db { name, url }
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+fn psql(sql: &str) {
+    let out = Command::new("psql")
+        .args([&admin_url(), "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql is installed");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn cli(dir: &Path, db: &Db, args: &[&str]) -> Value {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--database-url", &db.url, "--json"]);
+    json(dir, &all)
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+struct Setup {
+    api: Value,
+    machine: Value,
+    web: Value,
+}
+
+fn setup(dir: &Path, db: &Db) -> Setup {
+    cli(dir, db, &["org", "create", "--name", "Acme Studio"]);
+    let mut child = Command::new(common::BIN)
+        .current_dir(dir)
+        .args([
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "dev@acme.test",
+            "--role",
+            "developer",
+            "--password-stdin",
+            "--database-url",
+            &db.url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "correct horse battery").unwrap();
+    assert!(child.wait().unwrap().success());
+    let api = cli(
+        dir,
+        db,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--scopes",
+            "cfgateway",
+        ],
+    );
+    let machine = cli(
+        dir,
+        db,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Nightly",
+            "--grant",
+            "client_credentials",
+            "--on-behalf-of",
+            "dev@acme.test",
+            "--scopes",
+            "cfgateway",
+        ],
+    );
+    let web = cli(
+        dir,
+        db,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Web",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            "https://sync.acme.test/callback",
+            "--scopes",
+            "cfgateway",
+        ],
+    );
+    Setup { api, machine, web }
+}
+
+fn token(server: &Server, app: &Value) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .basic_auth(s(&app["client_id"]), Some(s(&app["client_secret"])))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap()
+}
+
+fn introspect(server: &Server, api: &Value, t: &str) -> Value {
+    reqwest::blocking::Client::new()
+        .post(server.url("/connect/introspect"))
+        .basic_auth(s(&api["client_id"]), Some(s(&api["client_secret"])))
+        .form(&[("token", t)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end]
+        .replace("&amp;", "&")
+        .replace("&#x3D;", "=")
+        .replace("&#61;", "=")
+        .replace("&quot;", "\"")
+}
+
+/// Signs in and allows once on `server`, then mints codes with the session.
+struct Browser {
+    http: reqwest::blocking::Client,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: reqwest::blocking::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn code(&self, server: &Server, web: &Value, scope: &str) -> String {
+        let q = format!(
+            "client_id={}&redirect_uri=https%3A%2F%2Fsync.acme.test%2Fcallback&scope={}&response_type=code&state=st",
+            s(&web["client_id"]),
+            scope.replace(' ', "%20")
+        );
+        let mut r = self
+            .http
+            .get(server.url(&format!("/connect/authorize?{q}")))
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            let page = r.text().unwrap();
+            let csrf = hidden(&page, "csrf_token");
+            r = self
+                .http
+                .post(server.url("/login"))
+                .form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("request", q.as_str()),
+                    ("email", "dev@acme.test"),
+                    ("password", "correct horse battery"),
+                ])
+                .send()
+                .unwrap();
+            if r.status() == 200 {
+                let page = r.text().unwrap();
+                let csrf = hidden(&page, "csrf_token");
+                r = self
+                    .http
+                    .post(server.url("/consent"))
+                    .form(&[
+                        ("csrf_token", csrf.as_str()),
+                        ("request", q.as_str()),
+                        ("decision", "allow"),
+                    ])
+                    .send()
+                    .unwrap();
+            }
+        }
+        assert_eq!(r.status(), 303);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        let url = reqwest::Url::parse(&loc).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap_or_else(|| panic!("no code in {loc}"))
+            .1
+            .into_owned()
+    }
+}
+
+fn exchange(server: &Server, web: &Value, code: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .basic_auth(s(&web["client_id"]), Some(s(&web["client_secret"])))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", "https://sync.acme.test/callback"),
+        ])
+        .send()
+        .unwrap()
+}
+
+fn eventually(what: &str, bound: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !f() {
+        assert!(
+            started.elapsed() < bound,
+            "{what} did not happen within {bound:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    started.elapsed()
+}
+
+#[test]
+fn two_instances_on_one_database_act_as_one() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Both start at once on an empty database: they must agree on the keys.
+    let a_dir = dir.path();
+    let (a, b) = std::thread::scope(|sc| {
+        let ha = sc.spawn(|| Server::start(a_dir, &["--database-url", &db.url]));
+        let hb = sc.spawn(|| Server::start(a_dir, &["--database-url", &db.url]));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    let jwks = |srv: &Server| -> Value {
+        reqwest::blocking::get(srv.url("/.well-known/jwks.json"))
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    eventually(
+        "both instances to publish the same JWKS",
+        Duration::from_secs(5),
+        || jwks(&a) == jwks(&b),
+    );
+    let setup = setup(dir.path(), &db);
+
+    // A token issued by A introspects on B.
+    let r = token(&a, &setup.machine);
+    assert_eq!(r.status(), 200);
+    let t: Value = r.json().unwrap();
+    let at = s(&t["access_token"]).to_owned();
+    assert_eq!(introspect(&b, &setup.api, &at)["active"], true);
+
+    // A code issued by A is redeemed at B, once.
+    let browser = Browser::new();
+    let code = browser.code(&a, &setup.web, "cfgateway offline_access");
+    assert_eq!(exchange(&b, &setup.web, &code).status(), 200);
+    let again = exchange(&a, &setup.web, &code);
+    assert_eq!(again.status(), 400);
+    assert_eq!(again.json::<Value>().unwrap()["error"], "invalid_grant");
+
+    // Many concurrent redemptions of one code across both instances: exactly one wins.
+    let code = browser.code(&a, &setup.web, "cfgateway offline_access");
+    let statuses: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..12)
+            .map(|i| {
+                let (srv, web, code) = (if i % 2 == 0 { &a } else { &b }, &setup.web, &code);
+                sc.spawn(move || exchange(srv, web, code).status().as_u16())
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 400),
+        "{statuses:?}"
+    );
+
+    // Concurrent refreshes of one refresh token: one wins, and reuse revokes the family.
+    let tokens: Value = exchange(
+        &a,
+        &setup.web,
+        &browser.code(&b, &setup.web, "cfgateway offline_access"),
+    )
+    .json()
+    .unwrap();
+    let rt = s(&tokens["refresh_token"]).to_owned();
+    let results: Vec<(u16, Value)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let (srv, web, rt) = (if i % 2 == 0 { &a } else { &b }, &setup.web, &rt);
+                sc.spawn(move || {
+                    let r = reqwest::blocking::Client::new()
+                        .post(srv.url("/connect/token"))
+                        .basic_auth(s(&web["client_id"]), Some(s(&web["client_secret"])))
+                        .form(&[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", rt.as_str()),
+                        ])
+                        .send()
+                        .unwrap();
+                    (r.status().as_u16(), r.json::<Value>().unwrap())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<&Value> = results
+        .iter()
+        .filter(|(st, _)| *st == 200)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|(st, v)| *st == 200 || v["error"] == "invalid_grant"),
+        "{results:?}"
+    );
+    // The losers were reuse: the whole family, the winner's successor included, is revoked.
+    let successor = s(&winners[0]["refresh_token"]).to_owned();
+    let r = reqwest::blocking::Client::new()
+        .post(b.url("/connect/token"))
+        .basic_auth(
+            s(&setup.web["client_id"]),
+            Some(s(&setup.web["client_secret"])),
+        )
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", successor.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400, "the family was revoked by the reuse");
+
+    // A secret rotated by the CLI stops working on both instances at once.
+    assert_eq!(token(&a, &setup.machine).status(), 200);
+    assert_eq!(token(&b, &setup.machine).status(), 200);
+    let rotated = cli(
+        dir.path(),
+        &db,
+        &["app", "rotate-secret", s(&setup.machine["client_id"])],
+    );
+    let took_a = eventually(
+        "the old secret to fail on A",
+        Duration::from_millis(500),
+        || token(&a, &setup.machine).status() == 401,
+    );
+    let took_b = eventually(
+        "the old secret to fail on B",
+        Duration::from_millis(500),
+        || token(&b, &setup.machine).status() == 401,
+    );
+    eprintln!("old secret refused after {took_a:?} on A and {took_b:?} on B");
+    let fresh = serde_json::json!({"client_id": setup.machine["client_id"], "client_secret": rotated["client_secret"]});
+    assert_eq!(token(&a, &fresh).status(), 200);
+    assert_eq!(introspect(&a, &setup.api, &at)["active"], false);
+
+    // Key rotation: both instances publish the same new JWKS.
+    let before = jwks(&a);
+    cli(dir.path(), &db, &["keys", "rotate", "--alg", "ES256"]);
+    eventually("A to publish the new key", Duration::from_secs(2), || {
+        jwks(&a) != before
+    });
+    eventually("B to publish the same keys", Duration::from_secs(2), || {
+        jwks(&a) == jwks(&b)
+    });
+}
