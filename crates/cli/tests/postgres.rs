@@ -739,3 +739,30 @@ fn the_database_going_away_is_503_then_recovers_and_nothing_acknowledged_is_lost
     let b = Server::start(dir.path(), &["--database-url", &db.url]);
     assert_eq!(introspect(&b, &reference_api, &last)["active"], true);
 }
+
+#[test]
+fn failed_authentications_are_throttled_across_instances() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--database-url",
+        db.url.as_str(),
+        "--failures-per-client",
+        "3",
+    ];
+    let a = Server::start(dir.path(), &args);
+    let b = Server::start(dir.path(), &args);
+    let setup = setup(dir.path(), &db);
+    let wrong =
+        serde_json::json!({"client_id": setup.machine["client_id"], "client_secret": "guess"});
+    // Three failures allowed in all, wherever they land; the fourth is 429 on either.
+    assert_eq!(token(&a, &wrong).status(), 401);
+    assert_eq!(token(&b, &wrong).status(), 401);
+    assert_eq!(token(&a, &wrong).status(), 401);
+    let r = token(&b, &wrong);
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // The right secret is never slowed by someone else's guessing.
+    assert_eq!(token(&a, &setup.machine).status(), 200);
+    assert_eq!(token(&b, &setup.machine).status(), 200);
+}

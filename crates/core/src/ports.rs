@@ -172,9 +172,22 @@ pub trait GrantStore: Send + Sync {
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// Leaky buckets of failed authentications, shared by every instance on one
+/// database so that guessing is slowed no matter which instance answers. A bucket
+/// gains one per failure and drains `rate` per second; times are unix seconds with
+/// fractions.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// Adds one failure to `key`; returns the level before adding (drained to `now`).
+    async fn add_failure(&self, key: &str, rate: f64, now: f64) -> StoreResult<f64>;
+    /// The level of `key` drained to `now` (0 when unknown).
+    async fn failure_level(&self, key: &str, rate: f64, now: f64) -> StoreResult<f64>;
+}
+
 /// Everything a backend provides.
 pub trait Store:
-    OrgStore
+    ThrottleStore
+    + OrgStore
     + UserStore
     + ApiStore
     + AppStore
@@ -187,7 +200,8 @@ pub trait Store:
 }
 
 impl<T> Store for T where
-    T: OrgStore
+    T: ThrottleStore
+        + OrgStore
         + UserStore
         + ApiStore
         + AppStore

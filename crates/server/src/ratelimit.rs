@@ -6,11 +6,20 @@
 //!
 //! governor's keyed limiters count every request and cannot be inspected without
 //! consuming a cell, which is why this small bucket exists.
+//!
+//! With several instances on one database, failures also go to the store's shared
+//! buckets ([`ThrottleStore`]), so guessing is slowed whichever instance answers:
+//! a failure on any instance counts toward the same limit. The local buckets keep
+//! the pre-check of every request free of database round trips; a block found in
+//! the shared buckets is copied into the local ones.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use gatehouse_core::clock::Clock;
+use gatehouse_core::ports::ThrottleStore;
 
 const MAX_KEYS: usize = 200_000;
 
@@ -20,6 +29,14 @@ pub struct FailureLimiter(Arc<Inner>);
 struct Inner {
     per_client: Buckets,
     per_address: Buckets,
+    shared: Option<Shared>,
+}
+
+/// The store's buckets, under a namespace ("client", "login").
+struct Shared {
+    store: Arc<dyn ThrottleStore>,
+    clock: Arc<dyn Clock>,
+    namespace: &'static str,
 }
 
 struct Buckets {
@@ -70,6 +87,18 @@ impl Buckets {
         self.retry_after(before)
     }
 
+    /// Raises the local level of `key` to at least `level` (learnt from the shared buckets).
+    fn raise(&self, key: &str, level: f64, now: Instant) {
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= MAX_KEYS && !map.contains_key(key) {
+                return;
+            }
+            let entry = map.entry(key.to_owned()).or_insert((0.0, now));
+            let current = self.level(*entry, now);
+            *entry = (current.max(level), now);
+        }
+    }
+
     fn prune(&self, now: Instant) {
         if let Ok(mut map) = self.map.lock() {
             let rate = self.rate;
@@ -81,10 +110,32 @@ impl Buckets {
 }
 
 impl FailureLimiter {
+    /// Buckets in this process only.
     pub fn new(per_client: u32, per_address: u32, window: Duration) -> Self {
         Self(Arc::new(Inner {
             per_client: Buckets::new(per_client, window),
             per_address: Buckets::new(per_address, window),
+            shared: None,
+        }))
+    }
+
+    /// Buckets in this process, backed by the store's shared ones.
+    pub fn shared(
+        per_client: u32,
+        per_address: u32,
+        window: Duration,
+        store: Arc<dyn ThrottleStore>,
+        clock: Arc<dyn Clock>,
+        namespace: &'static str,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            per_client: Buckets::new(per_client, window),
+            per_address: Buckets::new(per_address, window),
+            shared: Some(Shared {
+                store,
+                clock,
+                namespace,
+            }),
         }))
     }
 
@@ -98,12 +149,62 @@ impl FailureLimiter {
         self.0.per_client.blocked(key, Instant::now())
     }
 
+    /// Is this key blocked, here or (for a shared limiter) on any instance?
+    pub async fn key_blocked_anywhere(&self, key: &str) -> Option<RetryAfter> {
+        let local = self.key_blocked(key);
+        let Some(sh) = &self.0.shared else {
+            return local;
+        };
+        let b = &self.0.per_client;
+        let k = format!("{}:key:{key}", sh.namespace);
+        match sh
+            .store
+            .failure_level(&k, b.rate, sh.clock.now() as f64)
+            .await
+        {
+            Ok(level) => local.max(b.retry_after(level)),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared failure buckets unavailable; using local ones");
+                local
+            }
+        }
+    }
+
     /// Records a failure; says how long to wait if either bucket is now full.
-    pub fn record_failure(&self, ip: IpAddr, client_id: &str) -> Option<RetryAfter> {
+    pub async fn record_failure(&self, ip: IpAddr, client_id: &str) -> Option<RetryAfter> {
         let now = Instant::now();
-        let by_address = self.0.per_address.fail(&ip.to_string(), now);
-        let by_client = self.0.per_client.fail(client_id, now);
-        by_address.max(by_client)
+        let addr = ip.to_string();
+        let mut wait = self
+            .0
+            .per_address
+            .fail(&addr, now)
+            .max(self.0.per_client.fail(client_id, now));
+        if let Some(sh) = &self.0.shared {
+            let t = sh.clock.now() as f64;
+            for (bucket, key, local_key) in [
+                (
+                    &self.0.per_address,
+                    format!("{}:addr:{addr}", sh.namespace),
+                    addr.as_str(),
+                ),
+                (
+                    &self.0.per_client,
+                    format!("{}:key:{client_id}", sh.namespace),
+                    client_id,
+                ),
+            ] {
+                match sh.store.add_failure(&key, bucket.rate, t).await {
+                    Ok(before) => {
+                        wait = wait.max(bucket.retry_after(before));
+                        bucket.raise(local_key, before + 1.0, now);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "shared failure buckets unavailable; using local ones")
+                    }
+                }
+            }
+        }
+        wait
     }
 
     /// Forgets drained buckets once a minute, until the limiter is dropped.
@@ -126,14 +227,14 @@ impl FailureLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_failures_fill_the_bucket_and_it_blocks_at_the_burst() {
+    #[tokio::test]
+    async fn only_failures_fill_the_bucket_and_it_blocks_at_the_burst() {
         let l = FailureLimiter::new(3, 100, Duration::from_secs(60));
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(l.record_failure(ip, "c"), None);
-        assert_eq!(l.record_failure(ip, "c"), None);
-        assert_eq!(l.record_failure(ip, "c"), None);
-        let r = l.record_failure(ip, "c").unwrap();
+        assert_eq!(l.record_failure(ip, "c").await, None);
+        assert_eq!(l.record_failure(ip, "c").await, None);
+        assert_eq!(l.record_failure(ip, "c").await, None);
+        let r = l.record_failure(ip, "c").await.unwrap();
         assert!(r.0 >= 1 && r.0 <= 60, "{r:?}");
         assert!(
             l.address_blocked(ip).is_none(),
@@ -141,13 +242,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn address_bucket_blocks_before_checking() {
+    #[tokio::test]
+    async fn address_bucket_blocks_before_checking() {
         let l = FailureLimiter::new(100, 2, Duration::from_secs(60));
         let ip: IpAddr = "10.0.0.2".parse().unwrap();
-        l.record_failure(ip, "a");
+        l.record_failure(ip, "a").await;
         assert!(l.address_blocked(ip).is_none());
-        l.record_failure(ip, "b");
+        l.record_failure(ip, "b").await;
         assert!(l.address_blocked(ip).is_some());
         assert!(l.address_blocked("10.0.0.3".parse().unwrap()).is_none());
     }

@@ -47,15 +47,21 @@ impl AppState {
         config: ServerConfig,
     ) -> Self {
         let clients = ClientCache::new(store.clone(), config.cache_stale_after);
-        let limiter = FailureLimiter::new(
+        let limiter = FailureLimiter::shared(
             config.failures_per_client,
             config.failures_per_address,
             config.failure_window,
+            store.clone(),
+            clock.clone(),
+            "client",
         );
-        let login_limiter = FailureLimiter::new(
+        let login_limiter = FailureLimiter::shared(
             config.login_failures_per_account,
             config.login_failures_per_address,
             config.login_window,
+            store.clone(),
+            clock.clone(),
+            "login",
         );
         let state = AppState(Arc::new(Inner {
             store,

@@ -346,12 +346,14 @@ impl TokenStore for SqliteStore {
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
         // Everything that carries its own expiry. Grants stay: they are the
         // audit trail their tokens point back to.
-        const PURGES: [&str; 5] = [
+        const PURGES: [&str; 6] = [
             "DELETE FROM reference_tokens WHERE expires_at < $1",
             "DELETE FROM auth_codes WHERE expires_at < $1",
             "DELETE FROM refresh_tokens WHERE expires_at < $1",
             "DELETE FROM revoked_tokens WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
+            // Failure buckets drain within minutes; a day-old one is empty.
+            "DELETE FROM throttle WHERE updated_at < $1 - 86400",
         ];
         let mut tx = self.write_tx().await?;
         let mut purged = 0;
@@ -696,4 +698,37 @@ where
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn add_failure(&self, key: &str, rate: f64, now: f64) -> StoreResult<f64> {
+        // One statement: concurrent failures on any instance each count once.
+        let after: f64 = sqlx::query_scalar(
+            "INSERT INTO throttle (key, level, updated_at) VALUES ($1, 1.0, $3)
+             ON CONFLICT (key) DO UPDATE SET
+                 level = max(0.0, throttle.level - max(0.0, $3 - throttle.updated_at) * $2) + 1.0,
+                 updated_at = max(throttle.updated_at, $3)
+             RETURNING level",
+        )
+        .bind(key)
+        .bind(rate)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(after - 1.0)
+    }
+
+    async fn failure_level(&self, key: &str, rate: f64, now: f64) -> StoreResult<f64> {
+        let row: Option<(f64, f64)> =
+            sqlx::query_as("SELECT level, updated_at FROM throttle WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(row.map_or(0.0, |(level, at)| {
+            (level - (now - at).max(0.0) * rate).max(0.0)
+        }))
+    }
 }

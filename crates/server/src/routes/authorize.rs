@@ -280,7 +280,7 @@ async fn login_step(
     if let Some(wait) = state
         .login_limiter
         .address_blocked(ip)
-        .or_else(|| state.login_limiter.key_blocked(&email))
+        .or(state.login_limiter.key_blocked_anywhere(&email).await)
     {
         return Ok(throttled(wait.0, jar));
     }
@@ -302,7 +302,7 @@ async fn login_step(
         }
         _ => {
             tracing::info!(%ip, "sign-in failed");
-            if let Some(wait) = state.login_limiter.record_failure(ip, &email) {
+            if let Some(wait) = state.login_limiter.record_failure(ip, &email).await {
                 return Ok(throttled(wait.0, jar));
             }
             Ok(login_page(

@@ -64,7 +64,11 @@ async fn authenticate(
             {
                 return Ok(Introspector::Api(api));
             }
-            match state.limiter.record_failure(peer.ip(), &creds.client_id) {
+            match state
+                .limiter
+                .record_failure(peer.ip(), &creds.client_id)
+                .await
+            {
                 Some(wait) => Err(HttpError::Throttled(wait)),
                 None => {
                     Err(OAuthError::invalid_client("unknown client or wrong client secret").into())

@@ -119,7 +119,7 @@ pub async fn authenticate_app(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(client_id = %creds.client_id, %ip, "client authentication failed");
-    match state.limiter.record_failure(ip, &creds.client_id) {
+    match state.limiter.record_failure(ip, &creds.client_id).await {
         Some(wait) => Err(HttpError::Throttled(wait)),
         None => Err(OAuthError::invalid_client("unknown client or wrong client secret").into()),
     }
