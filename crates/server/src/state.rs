@@ -26,6 +26,8 @@ pub struct Inner {
     pub limiter: FailureLimiter,
     /// Failed sign-ins, per account (email) and per address.
     pub login_limiter: FailureLimiter,
+    /// Argon2 checks running at once (one per core).
+    pub password_checks: tokio::sync::Semaphore,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,6 +74,9 @@ impl AppState {
             clients,
             limiter,
             login_limiter,
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -85,7 +90,29 @@ impl AppState {
             .await;
         state.limiter.spawn_pruner();
         state.login_limiter.spawn_pruner();
+        state.spawn_housekeeping();
         state
+    }
+}
+
+impl AppState {
+    /// Deletes expired codes, tokens, sessions and drained failure buckets every
+    /// minute (and lets the store compact itself), until the state is dropped.
+    fn spawn_housekeeping(&self) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                match inner.store.purge_expired_tokens(inner.clock.now()).await {
+                    Ok(n) if n > 0 => tracing::info!(purged = n, "expired records removed"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+                }
+            }
+        });
     }
 }
 

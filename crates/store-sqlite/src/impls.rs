@@ -366,6 +366,12 @@ impl TokenStore for SqliteStore {
             purged += done.rows_affected();
         }
         tx.commit().await.map_err(map_err)?;
+        // Busy readers can keep the WAL from restarting for ever; a truncating
+        // checkpoint (waiting on the busy timeout) brings it back to size.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(purged)
     }
 }

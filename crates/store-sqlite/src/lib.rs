@@ -50,7 +50,9 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(opts.busy_timeout);
+            .busy_timeout(opts.busy_timeout)
+            // After each checkpoint the WAL file is cut back to at most 64 MiB.
+            .pragma("journal_size_limit", "67108864");
         let file = connect.get_filename().to_path_buf();
         let wal = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
             .then(|| std::path::PathBuf::from(format!("{}-wal", file.display())));

@@ -290,7 +290,7 @@ async fn login_step(
         Err(e) => return Err(unavailable(e)),
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify_off_thread(password_given, hash).await;
+    let ok = verify_off_thread(state, password_given, hash).await;
     match user {
         Some(u) if ok && u.status == gatehouse_core::model::UserStatus::Active => {
             let now = state.clock.now();
@@ -320,7 +320,12 @@ async fn login_step(
 
 /// Argon2 takes tens of milliseconds; keep it off the async workers. Unknown
 /// accounts are checked against a dummy hash so timing does not reveal them.
-async fn verify_off_thread(password_given: &str, hash: Option<String>) -> bool {
+async fn verify_off_thread(state: &AppState, password_given: &str, hash: Option<String>) -> bool {
+    // Each check holds 19 MiB: bound how many run at once, and let the rest queue,
+    // so a burst of sign-ins (or of guesses) cannot balloon memory.
+    let Ok(_permit) = state.password_checks.acquire().await else {
+        return false;
+    };
     let pw = password_given.to_owned();
     tokio::task::spawn_blocking(move || match hash {
         Some(h) => password::verify(&pw, &h),
