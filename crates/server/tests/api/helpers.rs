@@ -1,5 +1,9 @@
 //! `TestApp`: the real server on a free loopback port over a real SQLite file in a
 //! temporary directory, plus fixtures made through the same admin rules the CLI uses.
+//!
+//! With `GATEHOUSE_TEST_BACKEND=postgres` the same tests run on PostgreSQL instead
+//! (`TEST_DATABASE_URL`, default the machine's `test` database), each in a schema of
+//! its own, dropped afterwards; `.ci/run` runs the suite both ways.
 
 use std::sync::Arc;
 
@@ -10,13 +14,17 @@ use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::model::{GrantType, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
 use gatehouse_server::{AppState, ServerConfig};
+use gatehouse_store_postgres::{PgOptions, PgStore};
 use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::Value;
 
 pub struct TestApp {
     pub base: String,
-    pub store: SqliteStore,
+    pub store: Arc<dyn Store>,
+    /// The SQLite store, for tests that reach under the store (on SQLite runs only).
+    pub sqlite: Option<SqliteStore>,
     pub db_url: String,
+    pg_schema: Option<(String, String)>,
     pub http: reqwest::Client,
     /// The server's clock: real time until a test moves it.
     pub clock: Arc<FixedClock>,
@@ -46,10 +54,27 @@ impl TestApp {
         sqlite: SqliteOptions,
     ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
-        let store = SqliteStore::open(&db_url, sqlite).await.unwrap();
+        let (store, sqlite, db_url, pg_schema): (Arc<dyn Store>, _, _, _) = if on_postgres() {
+            let url = std::env::var("TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let schema = format!(
+                "gh_api_{}",
+                gatehouse_core::secret::random_id().replace('-', "")[..16].to_owned()
+            );
+            let opts = PgOptions {
+                schema: Some(schema.clone()),
+                max_connections: 4,
+                ..PgOptions::default()
+            };
+            let store = PgStore::open(&url, opts).await.unwrap();
+            (Arc::new(store), None, url.clone(), Some((url, schema)))
+        } else {
+            let db_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+            let store = SqliteStore::open(&db_url, sqlite).await.unwrap();
+            (Arc::new(store.clone()), Some(store), db_url, None)
+        };
         let kek = KeyEncryptionKey::from_text(&KeyEncryptionKey::generate_text()).unwrap();
-        let keys = KeyRing::load_or_create(&store, &kek, SystemClock.now())
+        let keys = KeyRing::load_or_create(store.as_ref(), &kek, SystemClock.now())
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -58,14 +83,8 @@ impl TestApp {
         let mut config = ServerConfig::new(&base);
         tune(&mut config);
         let clock = Arc::new(FixedClock::at(SystemClock.now()));
-        let state = AppState::start(
-            Arc::new(store.clone()),
-            keys,
-            Arc::new(kek),
-            clock.clone(),
-            config,
-        )
-        .await;
+        let state =
+            AppState::start(store.clone(), keys, Arc::new(kek), clock.clone(), config).await;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(gatehouse_server::serve(listener, state, async move {
             let _ = rx.await;
@@ -73,7 +92,9 @@ impl TestApp {
         TestApp {
             base,
             store,
+            sqlite,
             db_url,
+            pg_schema,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -89,7 +110,7 @@ impl TestApp {
     }
 
     pub fn s(&self) -> &dyn Store {
-        &self.store
+        self.store.as_ref()
     }
 
     /// An org `acme-studio`, a developer, and an ES256 JWT API for `cfgateway products:read`.
@@ -244,9 +265,12 @@ impl TestApp {
     }
 }
 
-/// Waits (briefly) for the change feed to reach the server's cache.
+/// Waits for the change feed to reach the server's cache. On SQLite the next request
+/// catches up by itself (WAL fingerprint); on PostgreSQL it is NOTIFY plus a 10 ms
+/// poll, which the whole suite running in parallel on one cluster can slow down.
 pub async fn settle() {
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let ms = if on_postgres() { 500 } else { 60 };
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 /// The password every web-flow test user signs in with.
@@ -466,5 +490,24 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+}
+
+/// Are these tests running on PostgreSQL (`GATEHOUSE_TEST_BACKEND=postgres`)?
+pub fn on_postgres() -> bool {
+    std::env::var("GATEHOUSE_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = &self.pg_schema {
+            let _ = std::process::Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-qc",
+                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                ])
+                .output();
+        }
     }
 }
