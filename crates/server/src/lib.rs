@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         ));
     }
     router
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -60,6 +61,20 @@ pub fn app(state: AppState) -> Router {
             header::COOKIE,
             HeaderName::from_static("x-api-key"),
         ]))
+}
+
+/// Runs each request in a task of its own, so a client hanging up cannot cancel a
+/// handler half way through a database transaction (sqlx 0.9.0 then returns the
+/// connection to the pool still inside the transaction: transact-rs/sqlx#4393).
+/// What was started is finished; the answer is simply not delivered.
+async fn run_to_completion(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => error::panic_response(Box::new(format!("request task failed: {e}"))),
+    }
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

@@ -114,6 +114,10 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
+            // sqlx pings a connection on every checkout by default: one extra round
+            // trip per statement. A dead connection fails its statement instead,
+            // which maps to Unavailable (503, retry) like any outage.
+            .test_before_acquire(false)
             .connect_with(connect.clone())
             .await
             .map_err(map_err)?;
