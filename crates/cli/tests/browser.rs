@@ -180,7 +180,9 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
     let outcome = async {
         web.goto(&authorize).await?;
         web.screenshot(&shots.join("01-login.png")).await?;
-        web.find(By::Id("email"))
+        web.query(By::Id("email"))
+            .wait(Duration::from_secs(20), Duration::from_millis(50))
+            .first()
             .await?
             .send_keys("dev@acme.test")
             .await?;
@@ -192,8 +194,11 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
             .await?
             .click()
             .await?;
+        // The click returns before the next page has loaded: wait for it.
         let allow = web
-            .find(By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .query(By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .wait(Duration::from_secs(20), Duration::from_millis(50))
+            .first()
             .await?;
         let text = web.find(By::Tag("main")).await?.text().await?;
         web.screenshot(&shots.join("02-consent.png")).await?;
