@@ -34,21 +34,13 @@ impl OrgStore for SqliteStore {
     }
 
     async fn org_by_id(&self, id: &str) -> StoreResult<Org> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
+        self.one("SELECT * FROM orgs WHERE id = $1", id, decode::org)
             .await
-            .map_err(map_err)?;
-        decode::org(&row)
     }
 
     async fn org_by_slug(&self, slug: &str) -> StoreResult<Org> {
-        let row = sqlx::query("SELECT * FROM orgs WHERE slug = $1")
-            .bind(slug)
-            .fetch_one(&self.pool)
+        self.one("SELECT * FROM orgs WHERE slug = $1", slug, decode::org)
             .await
-            .map_err(map_err)?;
-        decode::org(&row)
     }
 
     async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
@@ -70,12 +62,12 @@ impl OrgStore for SqliteStore {
     }
 
     async fn list_roles(&self, org_id: &str) -> StoreResult<Vec<Role>> {
-        let rows = sqlx::query("SELECT * FROM roles WHERE org_id = $1 ORDER BY name")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(decode::role).collect()
+        self.all(
+            "SELECT * FROM roles WHERE org_id = $1 ORDER BY name",
+            org_id,
+            decode::role,
+        )
+        .await
     }
 }
 
@@ -102,30 +94,22 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
+        self.one("SELECT * FROM users WHERE id = $1", id, decode::user)
             .await
-            .map_err(map_err)?;
-        decode::user(&row)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_one(&self.pool)
+        self.one("SELECT * FROM users WHERE email = $1", email, decode::user)
             .await
-            .map_err(map_err)?;
-        decode::user(&row)
     }
 
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users WHERE org_id = $1 ORDER BY email")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(decode::user).collect()
+        self.all(
+            "SELECT * FROM users WHERE org_id = $1 ORDER BY email",
+            org_id,
+            decode::user,
+        )
+        .await
     }
 
     async fn set_user_status(
@@ -177,21 +161,21 @@ impl ApiStore for SqliteStore {
     }
 
     async fn api_by_audience(&self, audience: &str) -> StoreResult<Api> {
-        let row = sqlx::query("SELECT * FROM apis WHERE audience = $1")
-            .bind(audience)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        decode::api(&row)
+        self.one(
+            "SELECT * FROM apis WHERE audience = $1",
+            audience,
+            decode::api,
+        )
+        .await
     }
 
     async fn api_by_client_id(&self, client_id: &str) -> StoreResult<Api> {
-        let row = sqlx::query("SELECT * FROM apis WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        decode::api(&row)
+        self.one(
+            "SELECT * FROM apis WHERE client_id = $1",
+            client_id,
+            decode::api,
+        )
+        .await
     }
 
     async fn apis_for_org(&self, org_id: &str) -> StoreResult<Vec<Api>> {
@@ -242,21 +226,21 @@ impl AppStore for SqliteStore {
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App> {
-        let row = sqlx::query("SELECT * FROM apps WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        decode::app(&row)
+        self.one(
+            "SELECT * FROM apps WHERE client_id = $1",
+            client_id,
+            decode::app,
+        )
+        .await
     }
 
     async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>> {
-        let rows = sqlx::query("SELECT * FROM apps WHERE org_id = $1 ORDER BY created_at, name")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(decode::app).collect()
+        self.all(
+            "SELECT * FROM apps WHERE org_id = $1 ORDER BY created_at, name",
+            org_id,
+            decode::app,
+        )
+        .await
     }
 
     async fn rotate_app_secret(
@@ -335,12 +319,12 @@ impl TokenStore for SqliteStore {
     }
 
     async fn reference_token(&self, digest: &str) -> StoreResult<ReferenceToken> {
-        let row = sqlx::query("SELECT * FROM reference_tokens WHERE digest = $1")
-            .bind(digest)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        decode::reference_token(&row)
+        self.one(
+            "SELECT * FROM reference_tokens WHERE digest = $1",
+            digest,
+            decode::reference_token,
+        )
+        .await
     }
 
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
@@ -512,12 +496,8 @@ impl GrantStore for SqliteStore {
     }
 
     async fn grant(&self, id: &str) -> StoreResult<Grant> {
-        let row = sqlx::query("SELECT * FROM grants WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
+        self.one("SELECT * FROM grants WHERE id = $1", id, decode::grant)
             .await
-            .map_err(map_err)?;
-        decode::grant(&row)
     }
 
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
@@ -589,12 +569,12 @@ impl GrantStore for SqliteStore {
     }
 
     async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken> {
-        let row = sqlx::query("SELECT * FROM refresh_tokens WHERE digest = $1")
-            .bind(digest)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        decode::refresh_token(&row)
+        self.one(
+            "SELECT * FROM refresh_tokens WHERE digest = $1",
+            digest,
+            decode::refresh_token,
+        )
+        .await
     }
 
     async fn rotate_refresh_token(
@@ -736,5 +716,36 @@ impl ThrottleStore for SqliteStore {
         Ok(row.map_or(0.0, |(level, at)| {
             (level - (now - at).max(0.0) * rate).max(0.0)
         }))
+    }
+}
+
+/// The common shapes: one row, or all rows, selected by one key.
+impl SqliteStore {
+    async fn one<T>(
+        &self,
+        sql: &'static str,
+        key: &str,
+        decode: fn(&sqlx::sqlite::SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let row = sqlx::query(sql)
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        decode(&row)
+    }
+
+    async fn all<T>(
+        &self,
+        sql: &'static str,
+        key: &str,
+        decode: fn(&sqlx::sqlite::SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let rows = sqlx::query(sql)
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(decode).collect()
     }
 }
