@@ -8,6 +8,7 @@ pub const TOKEN_PATH: &str = "/connect/token";
 pub const AUTHORIZE_PATH: &str = "/connect/authorize";
 pub const INTROSPECT_PATH: &str = "/connect/introspect";
 pub const REVOCATION_PATH: &str = "/connect/revocation";
+pub const REVOCATION_FEED_PATH: &str = "/connect/revocations";
 pub const USERINFO_PATH: &str = "/connect/userinfo";
 pub const ENDSESSION_PATH: &str = "/connect/endsession";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -33,6 +34,7 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         "token_endpoint": url(TOKEN_PATH),
         "introspection_endpoint": url(INTROSPECT_PATH),
         "revocation_endpoint": url(REVOCATION_PATH),
+        "gatehouse_revocation_feed_endpoint": url(REVOCATION_FEED_PATH),
         "userinfo_endpoint": url(USERINFO_PATH),
         "end_session_endpoint": url(ENDSESSION_PATH),
         "jwks_uri": url(JWKS_PATH),

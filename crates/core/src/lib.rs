@@ -10,6 +10,7 @@ pub mod context;
 pub mod discovery;
 pub mod error;
 pub mod exchange;
+pub mod feed;
 pub mod form;
 pub mod grant;
 pub mod id_token;

@@ -47,6 +47,8 @@ struct Inner {
     /// The store's change hint as of the last completed feed read.
     synced_hint: AtomicU64,
     on_keys: RwLock<Option<OnKeys>>,
+    /// The newest change seq read so far, for long polls of the revocation feed.
+    seq: tokio::sync::watch::Sender<i64>,
 }
 
 impl ClientCache {
@@ -61,6 +63,7 @@ impl ClientCache {
             cursor: tokio::sync::Mutex::new(None),
             synced_hint: AtomicU64::new(NO_HINT),
             on_keys: RwLock::new(None),
+            seq: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -110,6 +113,11 @@ impl ClientCache {
         self.client_context(client_id).await
     }
 
+    /// Follows the newest change seq the watcher has read (wakes long polls).
+    pub fn watch_seq(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.0.seq.subscribe()
+    }
+
     pub fn len(&self) -> usize {
         self.0.entries.read().map(|m| m.len()).unwrap_or(0)
     }
@@ -140,6 +148,15 @@ impl Inner {
             *cursor = Some(c.seq);
         }
         self.mark_feed_ok();
+        if let Some(c) = *cursor {
+            self.seq.send_if_modified(|s| {
+                let newer = c > *s;
+                if newer {
+                    *s = c;
+                }
+                newer
+            });
+        }
         // A full batch may have more behind it: leave the hint unsynced so the
         // next hit reads on.
         if changes.len() < FEED_BATCH as usize {

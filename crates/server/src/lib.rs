@@ -43,6 +43,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::authorize::router())
         .merge(routes::userinfo::router())
         .merge(routes::revocation::router())
+        .merge(routes::revocations::router())
         .merge(routes::endsession::router())
         .fallback(routes::not_found)
         .with_state(state);

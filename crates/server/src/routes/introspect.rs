@@ -47,7 +47,7 @@ async fn introspection(
 }
 
 /// An API by its own credentials, else an app.
-async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     creds: &ClientCredentials,
     peer: SocketAddr,

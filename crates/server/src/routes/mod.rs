@@ -5,6 +5,7 @@ pub mod endsession;
 pub mod health;
 pub mod introspect;
 pub mod revocation;
+pub mod revocations;
 pub mod token;
 pub mod userinfo;
 pub mod well_known;

@@ -3,6 +3,7 @@ mod code_exchange;
 mod introspect;
 mod oidc_flow;
 mod refresh;
+mod revocations;
 mod session;
 mod token;
 mod token_errors;

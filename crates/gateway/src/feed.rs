@@ -1,0 +1,176 @@
+//! Follows the issuer's revocation feed (`GET /connect/revocations`, a long poll
+//! authenticated with the API's credentials) into the [`Revoked`] set, and keeps
+//! the facts the fail-closed rule needs: when the feed last answered, and whether
+//! the last attempt failed. While the feed is lost for longer than the bound, JWTs
+//! issued after the last sync are refused (they could have ended unseen); older
+//! ones keep validating against what we know.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use gatehouse_core::feed::{FeedEvent, FeedPage};
+
+use crate::jwks::{FetchError, get_json};
+use crate::revoked::Revoked;
+use crate::validator::Inner;
+
+/// The feed's health, shared by the follower (writer) and validation (reader).
+pub struct FeedState {
+    started: Instant,
+    /// Milliseconds after `started` of the last answer; `u64::MAX` before the first.
+    last_ok_ms: AtomicU64,
+    /// Unix seconds of the last answer (compared with `iat`).
+    last_ok_unix: AtomicI64,
+    /// The last attempt failed.
+    lost: AtomicBool,
+    max_staleness: Duration,
+    cursor: RwLock<String>,
+}
+
+impl FeedState {
+    pub fn new(max_staleness: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            last_ok_ms: AtomicU64::new(u64::MAX),
+            last_ok_unix: AtomicI64::new(i64::MIN),
+            lost: AtomicBool::new(true),
+            max_staleness,
+            cursor: RwLock::new("0".into()),
+        }
+    }
+
+    fn mark_ok(&self, now_unix: i64, cursor: &str) {
+        self.last_ok_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Release);
+        self.last_ok_unix.store(now_unix, Ordering::Release);
+        self.lost.store(false, Ordering::Release);
+        if let Ok(mut c) = self.cursor.write() {
+            cursor.clone_into(&mut c);
+        }
+    }
+
+    fn mark_lost(&self) {
+        self.lost.store(true, Ordering::Release);
+    }
+
+    /// Time since the feed last answered; `None` before it ever did.
+    pub fn age(&self) -> Option<Duration> {
+        match self.last_ok_ms.load(Ordering::Acquire) {
+            u64::MAX => None,
+            ms => Some(self.started.elapsed().saturating_sub(Duration::from_millis(ms))),
+        }
+    }
+
+    /// Lost for longer than the bound (or never reached).
+    pub fn is_stale(&self) -> bool {
+        if !self.lost.load(Ordering::Acquire) {
+            return false;
+        }
+        self.age().is_none_or(|a| a > self.max_staleness)
+    }
+
+    /// May a token issued at `iat` be trusted with what the feed has told us?
+    pub fn vouches_for(&self, iat: i64) -> bool {
+        !self.is_stale() || iat <= self.last_ok_unix.load(Ordering::Acquire)
+    }
+
+    pub fn cursor(&self) -> String {
+        self.cursor.read().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// Runs until the validator is dropped.
+pub(crate) fn spawn_follower(inner: &Arc<Inner>, url: String) {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    tokio::spawn(async move {
+        let mut cursor = "0".to_owned();
+        let mut caught_up = false;
+        let mut backoff = Duration::from_millis(100);
+        let mut warned = false;
+        loop {
+            let Some(inner) = weak.upgrade() else { return };
+            let wait = if caught_up { inner.config.feed_wait } else { Duration::ZERO };
+            match poll(&inner, &url, &cursor, wait).await {
+                Ok(page) => {
+                    apply(&inner, &page.events);
+                    inner.feed.mark_ok(inner.clock.now(), &page.cursor);
+                    if warned {
+                        tracing::info!("revocation feed is back");
+                    }
+                    cursor = page.cursor;
+                    caught_up = !page.more;
+                    backoff = Duration::from_millis(100);
+                    warned = false;
+                    if caught_up {
+                        inner.synced.send_replace(true);
+                    }
+                }
+                Err(e) => {
+                    inner.feed.mark_lost();
+                    if !warned {
+                        tracing::warn!(error = %e, "revocation feed unavailable; retrying (cached keys and revocations stay in use)");
+                        warned = true;
+                    }
+                    drop(inner);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    });
+}
+
+async fn poll(
+    inner: &Inner,
+    url: &str,
+    cursor: &str,
+    wait: Duration,
+) -> Result<FeedPage, FetchError> {
+    let url = format!("{url}?since={cursor}&wait={}", wait.as_secs());
+    let doc = get_json(
+        &inner.http,
+        &url,
+        Some((
+            &inner.config.api_client_id,
+            inner.config.api_client_secret.expose(),
+        )),
+        wait + inner.config.http_timeout,
+    )
+    .await?;
+    let page: FeedPage =
+        serde_json::from_value(doc).map_err(|_| FetchError::Invalid("revocation feed page"))?;
+    if page.cursor.len() > 32 || !page.cursor.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FetchError::Invalid("revocation feed cursor"));
+    }
+    Ok(page)
+}
+
+fn apply(inner: &Arc<Inner>, events: &[FeedEvent]) {
+    if events.is_empty() {
+        return;
+    }
+    let keys_changed = events.contains(&FeedEvent::Keys);
+    if let Ok(mut r) = inner.revoked.write() {
+        apply_to(&mut r, events);
+    }
+    if keys_changed {
+        // The issuer's own key ring reloads in the background, so look twice.
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            for delay in [Duration::ZERO, Duration::from_millis(500)] {
+                tokio::time::sleep(delay).await;
+                match inner.jwks.refresh().await {
+                    Ok(n) => tracing::info!(keys = n, "signing keys changed; JWKS refetched"),
+                    Err(e) => tracing::warn!(error = %e, "JWKS refetch after a key change failed"),
+                }
+            }
+        });
+    }
+}
+
+fn apply_to(r: &mut Revoked, events: &[FeedEvent]) {
+    for e in events {
+        r.apply(e);
+    }
+}

@@ -1,0 +1,187 @@
+//! The issuer's discovery document and signing keys. Keys are fetched at start,
+//! every `jwks_refresh`, at once when the feed says keys changed, and when a token
+//! names an unknown `kid` — at most once per `unknown_kid_refetch`, so junk kids
+//! cannot make us hammer the issuer. Fetches never follow redirects (SSRF), and
+//! answers are size-bounded. When the issuer is down the cached keys stay in use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::verify::PublicKey;
+
+const MAX_DOC_BYTES: usize = 256 * 1024;
+const MAX_KEYS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("request to the issuer failed: {0}")]
+    Http(String),
+    #[error("the issuer answered {0}")]
+    Status(u16),
+    #[error("the issuer's answer is not valid: {0}")]
+    Invalid(&'static str),
+}
+
+/// The endpoints a gateway uses, from discovery.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Endpoints {
+    pub issuer: String,
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+    #[serde(default)]
+    pub gatehouse_revocation_feed_endpoint: Option<String>,
+}
+
+/// GET a JSON document, size-bounded.
+pub(crate) async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    timeout: Duration,
+) -> Result<Value, FetchError> {
+    let mut req = http.get(url).timeout(timeout);
+    if let Some((id, secret)) = auth {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
+    read_json(resp).await
+}
+
+pub(crate) async fn read_json(resp: reqwest::Response) -> Result<Value, FetchError> {
+    if !resp.status().is_success() {
+        return Err(FetchError::Status(resp.status().as_u16()));
+    }
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_DOC_BYTES as u64)
+    {
+        return Err(FetchError::Invalid("too large"));
+    }
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
+    if body.len() > MAX_DOC_BYTES {
+        return Err(FetchError::Invalid("too large"));
+    }
+    serde_json::from_slice(&body).map_err(|_| FetchError::Invalid("not JSON"))
+}
+
+pub async fn discover(
+    http: &reqwest::Client,
+    issuer: &str,
+    timeout: Duration,
+) -> Result<Endpoints, FetchError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let doc = get_json(http, &url, None, timeout).await?;
+    let ep: Endpoints =
+        serde_json::from_value(doc).map_err(|_| FetchError::Invalid("discovery document"))?;
+    // OIDC Discovery §4.3: the document's issuer must be the one we asked.
+    if ep.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+        return Err(FetchError::Invalid("discovery names another issuer"));
+    }
+    Ok(ep)
+}
+
+type KeyMap = HashMap<String, Arc<PublicKey>>;
+
+pub struct Jwks {
+    http: reqwest::Client,
+    uri: String,
+    timeout: Duration,
+    keys: RwLock<Arc<KeyMap>>,
+    last_fetch: Mutex<Option<Instant>>,
+    min_interval: Duration,
+    /// One fetch at a time; concurrent askers wait for it and reuse its result.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl Jwks {
+    pub fn new(http: reqwest::Client, uri: String, timeout: Duration, min_interval: Duration) -> Self {
+        Self {
+            http,
+            uri,
+            timeout,
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            last_fetch: Mutex::new(None),
+            min_interval,
+            fetching: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn get(&self, kid: &str) -> Option<Arc<PublicKey>> {
+        self.keys.read().ok().and_then(|k| k.get(kid).cloned())
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.read().map(|k| k.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The key for `kid`, refetching the JWKS if it is unknown and the rate limit
+    /// allows.
+    pub async fn find(&self, kid: &str) -> Option<Arc<PublicKey>> {
+        if let Some(k) = self.get(kid) {
+            return Some(k);
+        }
+        let _one = self.fetching.lock().await;
+        if let Some(k) = self.get(kid) {
+            return Some(k);
+        }
+        let recent = self
+            .last_fetch
+            .lock()
+            .ok()
+            .and_then(|l| *l)
+            .is_some_and(|t| t.elapsed() < self.min_interval);
+        if recent {
+            return None;
+        }
+        if let Err(e) = self.fetch_locked().await {
+            tracing::warn!(error = %e, "JWKS refetch for an unknown kid failed; keeping the cached keys");
+        }
+        self.get(kid)
+    }
+
+    /// Fetches now (feed said keys changed, or the periodic refresh).
+    pub async fn refresh(&self) -> Result<usize, FetchError> {
+        let _one = self.fetching.lock().await;
+        self.fetch_locked().await
+    }
+
+    async fn fetch_locked(&self) -> Result<usize, FetchError> {
+        if let Ok(mut l) = self.last_fetch.lock() {
+            *l = Some(Instant::now());
+        }
+        let doc = get_json(&self.http, &self.uri, None, self.timeout).await?;
+        let list = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(FetchError::Invalid("no `keys` array"))?;
+        let map: KeyMap = list
+            .iter()
+            .take(MAX_KEYS)
+            .filter_map(PublicKey::from_jwk)
+            .map(|k| (k.kid.clone(), Arc::new(k)))
+            .collect();
+        let n = map.len();
+        if let Ok(mut w) = self.keys.write() {
+            *w = Arc::new(map);
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,219 @@
+//! The validator: one per API audience. Holds the issuer's keys, the revocation
+//! state and the introspection cache, and decides for one bearer token whether it
+//! is good and whom it speaks for. Cheap to clone.
+
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use gatehouse_core::clock::{Clock, SystemClock};
+
+use crate::config::ValidatorConfig;
+use crate::feed::{FeedState, spawn_follower};
+use crate::introspection::Introspection;
+use crate::jwks::{FetchError, Jwks, discover};
+use crate::layer::Rejection;
+use crate::principal::Principal;
+use crate::revoked::Revoked;
+use crate::verify::{self, Expect, TokenError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read the issuer's discovery document: {0}")]
+    Discovery(FetchError),
+    #[error("cannot fetch the issuer's signing keys: {0}")]
+    Keys(FetchError),
+    #[error("the issuer publishes no {0}")]
+    Missing(&'static str),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+#[derive(Clone)]
+pub struct Validator(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub config: ValidatorConfig,
+    pub clock: Arc<dyn Clock>,
+    pub http: reqwest::Client,
+    pub jwks: Jwks,
+    pub revoked: RwLock<Revoked>,
+    pub feed: FeedState,
+    pub synced: tokio::sync::watch::Sender<bool>,
+    introspection: Option<Introspection>,
+    expect: Expect,
+}
+
+/// What `/health` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    pub feed: &'static str,
+    pub last_sync_age_secs: Option<f64>,
+    pub keys: usize,
+    pub cursor: String,
+    pub revoked_clients: usize,
+    pub inactive_users: usize,
+    pub revoked_grants: usize,
+    pub revoked_tokens: usize,
+}
+
+impl Validator {
+    /// Reads discovery and the JWKS, then follows the revocation feed; waits up to
+    /// `initial_sync` for the feed's first full read so that the first requests
+    /// are not refused for want of it.
+    pub async fn start(config: ValidatorConfig, initial_sync: Duration) -> Result<Self, StartError> {
+        Self::start_with_clock(config, Arc::new(SystemClock), initial_sync).await
+    }
+
+    pub async fn start_with_clock(
+        config: ValidatorConfig,
+        clock: Arc<dyn Clock>,
+        initial_sync: Duration,
+    ) -> Result<Self, StartError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.http_timeout)
+            .build()
+            .map_err(|e| StartError::Client(e.to_string()))?;
+        let ep = discover(&http, &config.issuer, config.http_timeout)
+            .await
+            .map_err(StartError::Discovery)?;
+        let jwks = Jwks::new(
+            http.clone(),
+            ep.jwks_uri,
+            config.http_timeout,
+            config.unknown_kid_refetch,
+        );
+        jwks.refresh().await.map_err(StartError::Keys)?;
+        let feed_url = ep
+            .gatehouse_revocation_feed_endpoint
+            .ok_or(StartError::Missing("gatehouse_revocation_feed_endpoint"))?;
+        let inner = Arc::new(Inner {
+            expect: Expect {
+                issuer: config.issuer.clone(),
+                audience: config.audience.clone(),
+                leeway_secs: config.leeway.as_secs() as i64,
+            },
+            introspection: ep
+                .introspection_endpoint
+                .map(|e| Introspection::new(e, config.introspection_cache)),
+            feed: FeedState::new(config.max_feed_staleness),
+            synced: tokio::sync::watch::Sender::new(false),
+            revoked: RwLock::new(Revoked::default()),
+            config,
+            clock,
+            http,
+            jwks,
+        });
+        let mut synced = inner.synced.subscribe();
+        spawn_follower(&inner, feed_url);
+        spawn_housekeeping(&inner);
+        if tokio::time::timeout(initial_sync, synced.wait_for(|s| *s))
+            .await
+            .is_err()
+        {
+            tracing::warn!("the revocation feed has not answered yet; tokens are refused (503) until it does");
+        }
+        Ok(Validator(inner))
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.0.config.realm
+    }
+
+    /// Validates a bearer token for this API.
+    pub async fn validate(&self, token: &str) -> Result<Principal, Rejection> {
+        let inner = &self.0;
+        if token.is_empty() || token.len() > verify::MAX_TOKEN_LEN {
+            return Err(Rejection::Invalid(TokenError::Malformed));
+        }
+        if token.bytes().filter(|b| *b == b'.').count() != 2 {
+            return self.introspect(token).await;
+        }
+        let unverified = verify::parse(token, &inner.config.algorithms).map_err(Rejection::Invalid)?;
+        let Some(key) = inner.jwks.find(&unverified.kid).await else {
+            return Err(if inner.jwks.is_empty() {
+                Rejection::Unavailable("the issuer's signing keys are not available")
+            } else {
+                Rejection::Invalid(TokenError::UnknownKey)
+            });
+        };
+        let claims = unverified.verify(&key).map_err(Rejection::Invalid)?;
+        inner
+            .expect
+            .check(&claims, inner.clock.now())
+            .map_err(Rejection::Invalid)?;
+        if let Ok(r) = inner.revoked.read()
+            && let Some(why) = r.check(&claims)
+        {
+            return Err(Rejection::Invalid(TokenError::Revoked(why)));
+        }
+        if !inner.feed.vouches_for(claims.iat) {
+            return Err(Rejection::Unavailable(
+                "the revocation feed is unavailable; tokens issued since it was lost cannot be checked",
+            ));
+        }
+        Ok(claims.principal())
+    }
+
+    async fn introspect(&self, token: &str) -> Result<Principal, Rejection> {
+        let inner = &self.0;
+        let Some(intro) = &inner.introspection else {
+            return Err(Rejection::Invalid(TokenError::Malformed));
+        };
+        let c = &inner.config;
+        match intro
+            .principal(
+                &inner.http,
+                (&c.api_client_id, c.api_client_secret.expose()),
+                &c.audience,
+                token,
+                inner.clock.now(),
+                c.http_timeout,
+            )
+            .await
+        {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => Err(Rejection::Invalid(TokenError::Inactive)),
+            Err(e) => {
+                tracing::warn!(error = %e, "introspection failed");
+                Err(Rejection::Unavailable("the token could not be introspected"))
+            }
+        }
+    }
+
+    pub fn health(&self) -> Health {
+        let inner = &self.0;
+        let (c, u, g, t) = inner.revoked.read().map(|r| r.counts()).unwrap_or_default();
+        Health {
+            feed: if inner.feed.is_stale() { "stale" } else { "fresh" },
+            last_sync_age_secs: inner.feed.age().map(|a| a.as_secs_f64()),
+            keys: inner.jwks.len(),
+            cursor: inner.feed.cursor(),
+            revoked_clients: c,
+            inactive_users: u,
+            revoked_grants: g,
+            revoked_tokens: t,
+        }
+    }
+}
+
+/// Refreshes the JWKS periodically and prunes expired revoked tokens.
+fn spawn_housekeeping(inner: &Arc<Inner>) {
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    let every = inner.config.jwks_refresh;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { return };
+            if let Err(e) = inner.jwks.refresh().await {
+                tracing::warn!(error = %e, "periodic JWKS refresh failed; keeping the cached keys");
+            }
+            let now = inner.clock.now();
+            if let Ok(mut r) = inner.revoked.write() {
+                r.prune(now);
+            }
+        }
+    });
+}

@@ -1,0 +1,259 @@
+//! `GET /connect/revocations`: the feed gateways follow to refuse ended JWTs.
+
+use std::time::{Duration, Instant};
+
+use gatehouse_core::admin;
+use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::model::{Grant, UserStatus};
+use serde_json::{Value, json};
+
+use crate::helpers::{ApiCreds, TestApp, settle};
+
+impl TestApp {
+    async fn feed(&self, who: (&str, &str), query: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(&format!("/connect/revocations{query}")))
+            .basic_auth(who.0, Some(who.1))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn feed_ok(&self, api: &ApiCreds, query: &str) -> Value {
+        let resp = self.feed((&api.client_id, &api.secret), query).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        resp.json().await.unwrap()
+    }
+
+    /// The events after `since`, following pages to the end; returns (cursor, events).
+    async fn feed_all(&self, api: &ApiCreds, since: &str) -> (String, Vec<Value>) {
+        let mut cursor = since.to_owned();
+        let mut events = Vec::new();
+        loop {
+            let page = self.feed_ok(api, &format!("?since={cursor}")).await;
+            cursor = page["cursor"].as_str().unwrap().to_owned();
+            events.extend(page["events"].as_array().unwrap().iter().cloned());
+            if page["more"] == false {
+                return (cursor, events);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn only_an_api_with_its_own_credentials_may_read_the_feed() {
+    let app = TestApp::spawn().await;
+    let (api, _) = app.seed().await;
+    let c = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let wrong = app.feed((&api.client_id, "wrong"), "").await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let as_app = app.feed((&c.client_id, &c.secret), "").await;
+    assert_eq!(as_app.status(), 401);
+    assert_eq!(
+        as_app.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let none = app
+        .http
+        .get(app.url("/connect/revocations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    let junk = app.feed((&api.client_id, &api.secret), "?since=-3").await;
+    assert_eq!(junk.status(), 400);
+    assert_eq!(
+        junk.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+    let disc: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        disc["gatehouse_revocation_feed_endpoint"],
+        app.url("/connect/revocations")
+    );
+}
+
+#[tokio::test]
+async fn each_ending_appears_as_the_current_state_of_its_subject() {
+    let app = TestApp::spawn().await;
+    let (api, user) = app.seed().await;
+    let c = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let (start, _) = app.feed_all(&api, "0").await;
+    let now = SystemClock.now();
+
+    admin::rotate_secret(app.s(), now, &c.client_id)
+        .await
+        .unwrap();
+    let (cursor, events) = app.feed_all(&api, &start).await;
+    assert_eq!(
+        events,
+        vec![json!({"type":"client","client_id":c.client_id,"generation":2,"active":true})]
+    );
+
+    admin::set_user_status(app.s(), now, "dev@acme.test", UserStatus::Deactivated)
+        .await
+        .unwrap();
+    let (cursor, events) = app.feed_all(&api, &cursor).await;
+    assert_eq!(
+        events,
+        vec![json!({"type":"user","user_id":user,"active":false,"may_authorize":false})]
+    );
+
+    let grant = Grant {
+        id: "grant-1".into(),
+        client_id: c.client_id.clone(),
+        user_id: user.clone(),
+        scopes: vec!["cfgateway".into()],
+        audience: Some(api.audience.clone()),
+        generation: 2,
+        sid: None,
+        auth_time: now,
+        created_at: now,
+        revoked_at: None,
+    };
+    app.s().insert_grant(&grant).await.unwrap();
+    app.s().revoke_grant("grant-1", now).await.unwrap();
+    let (cursor, events) = app.feed_all(&api, &cursor).await;
+    assert_eq!(events, vec![json!({"type":"grant","grant_id":"grant-1"})]);
+
+    app.s()
+        .revoke_access_token("jti-1", now + 60, now)
+        .await
+        .unwrap();
+    let (cursor, events) = app.feed_all(&api, &cursor).await;
+    assert_eq!(events[0]["type"], "token");
+    assert_eq!(events[0]["jti"], "jti-1");
+    assert!(events[0]["exp"].as_i64().unwrap() >= now + 60);
+
+    admin::delete_app(app.s(), now, &c.client_id).await.unwrap();
+    let (cursor, events) = app.feed_all(&api, &cursor).await;
+    assert_eq!(events[0]["type"], "client");
+    assert_eq!(events[0]["active"], false);
+
+    settle().await;
+    let keys = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys.status(), 200);
+    let kek = gatehouse_core::jose::KeyEncryptionKey::from_text(
+        &gatehouse_core::jose::KeyEncryptionKey::generate_text(),
+    )
+    .unwrap();
+    let (_, stored) = gatehouse_core::jose::SigningKey::generate(
+        gatehouse_core::model::SigningAlg::ES256,
+        gatehouse_core::model::KeyState::Next,
+        &kek,
+        now,
+    )
+    .unwrap();
+    app.s().insert_key(&stored).await.unwrap();
+    let (_, events) = app.feed_all(&api, &cursor).await;
+    assert_eq!(events, vec![json!({"type":"keys"})]);
+}
+
+#[tokio::test]
+async fn events_of_other_organizations_are_left_out() {
+    let app = TestApp::spawn().await;
+    let (api, _) = app.seed().await;
+    let now = SystemClock.now();
+    admin::create_org(app.s(), now, "Other Co", None)
+        .await
+        .unwrap();
+    let other = admin::create_user(
+        app.s(),
+        now,
+        admin::NewUser {
+            org_slug: "other-co",
+            email: "x@other.test",
+            name: None,
+            role: "developer",
+            groups: vec![],
+            password: None,
+        },
+    )
+    .await
+    .unwrap();
+    let (start, _) = app.feed_all(&api, "0").await;
+    admin::set_user_status(app.s(), now, "x@other.test", UserStatus::Deactivated)
+        .await
+        .unwrap();
+    let (cursor, events) = app.feed_all(&api, &start).await;
+    assert!(events.is_empty(), "{events:?} ({})", other.id);
+    assert_ne!(cursor, start, "the cursor moves past what was left out");
+}
+
+#[tokio::test]
+async fn the_feed_pages_through_many_changes() {
+    let app = TestApp::spawn().await;
+    let (api, _) = app.seed().await;
+    let now = SystemClock.now();
+    let (start, _) = app.feed_all(&api, "0").await;
+    for i in 0..1100 {
+        app.s()
+            .revoke_access_token(&format!("jti-{i}"), now + 60, now)
+            .await
+            .unwrap();
+    }
+    let first = app.feed_ok(&api, &format!("?since={start}")).await;
+    assert_eq!(first["more"], true);
+    assert_eq!(first["events"].as_array().unwrap().len(), 1000);
+    let (_, rest) = app
+        .feed_all(&api, first["cursor"].as_str().unwrap())
+        .await;
+    assert_eq!(rest.len(), 100);
+    assert_eq!(rest[99]["jti"], "jti-1099");
+}
+
+#[tokio::test]
+async fn a_long_poll_wakes_on_a_change() {
+    let app = TestApp::spawn().await;
+    let (api, _) = app.seed().await;
+    let c = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let (start, _) = app.feed_all(&api, "0").await;
+    let t0 = Instant::now();
+    let quiet = app.feed_ok(&api, &format!("?since={start}&wait=1")).await;
+    assert!(t0.elapsed() >= Duration::from_millis(900));
+    assert_eq!(quiet["events"], json!([]));
+    assert_eq!(quiet["cursor"], start.as_str());
+
+    let poll = {
+        let http = app.http.clone();
+        let url = app.url(&format!("/connect/revocations?since={start}&wait=20"));
+        let (id, secret) = (api.client_id.clone(), api.secret.clone());
+        tokio::spawn(async move {
+            let resp = http
+                .get(url)
+                .basic_auth(id, Some(secret))
+                .send()
+                .await
+                .unwrap();
+            (Instant::now(), resp.json::<Value>().await.unwrap())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let changed = Instant::now();
+    admin::rotate_secret(app.s(), SystemClock.now(), &c.client_id)
+        .await
+        .unwrap();
+    let (answered, page) = poll.await.unwrap();
+    let waited = answered.duration_since(changed);
+    println!("long poll answered {waited:?} after the change");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+    assert_eq!(page["events"][0]["type"], "client");
+}
