@@ -32,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the authorization server.
     Serve(ServeArgs),
+    /// Run the API gateway: validate Gatehouse access tokens and forward to an upstream.
+    Gateway(GatewayArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Copy every record from one database to another (e.g. SQLite to PostgreSQL).
@@ -131,6 +133,72 @@ pub enum KeysCmd {
         #[command(flatten)]
         kek: KekArgs,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_LISTEN",
+        default_value = "127.0.0.1:8081"
+    )]
+    pub listen: SocketAddr,
+    /// The Gatehouse issuer URL (tokens' `iss`; discovery is read from it).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_ISSUER")]
+    pub issuer: String,
+    /// This API's audience identifier (tokens' `aud`).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_AUDIENCE")]
+    pub audience: String,
+    /// The API's own client id (from `gatehouse api create`).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_API_CLIENT_ID")]
+    pub api_client_id: String,
+    /// The API's client secret (better in the environment than on the command line).
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_API_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub api_client_secret: String,
+    /// Where validated requests go (http://host:port[/base]); not with --demo.
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_UPSTREAM",
+        required_unless_present = "demo",
+        conflicts_with = "demo"
+    )]
+    pub upstream: Option<String>,
+    /// A route: "METHOD /path/prefix/*=scope1 scope2" (repeatable; `*` method = any).
+    #[arg(long = "route")]
+    pub routes: Vec<String>,
+    /// A TOML file of `[[route]]` tables (method, path, scopes).
+    #[arg(long = "routes", env = "GATEHOUSE_GATEWAY_ROUTES")]
+    pub routes_file: Option<PathBuf>,
+    /// Serve the built-in products API (default route `GET /v1/products/*=cfgateway`).
+    #[arg(long)]
+    pub demo: bool,
+    /// Clock skew allowed on exp/nbf/iat, in seconds.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_LEEWAY_SECS", default_value_t = 5)]
+    pub leeway_secs: u64,
+    /// Seconds the revocation feed may be lost before tokens issued since are refused.
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_MAX_FEED_STALENESS_SECS",
+        default_value_t = 30
+    )]
+    pub max_feed_staleness_secs: u64,
+    /// Accepted signature algorithms.
+    #[arg(long, value_delimiter = ',', default_value = "ES256,RS256,EdDSA")]
+    pub algorithms: Vec<String>,
+    /// Seconds an introspection answer (reference tokens) is reused.
+    #[arg(long, default_value_t = 30)]
+    pub introspection_cache_secs: u64,
+    /// Seconds the upstream has to start answering before 504.
+    #[arg(long, default_value_t = 30)]
+    pub upstream_timeout_secs: u64,
+    /// Log format.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -2,11 +2,11 @@
 //! `GET /v1/products/get-status?productCode=gcs1` works out of the box. It sits
 //! behind the same validation as any upstream and sees the same principal.
 
-use axum::{Extension, Router};
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -32,7 +32,10 @@ struct StatusQuery {
     product_code: Option<String>,
 }
 
-async fn get_status(principal: Option<Extension<Principal>>, Query(q): Query<StatusQuery>) -> Response {
+async fn get_status(
+    principal: Option<Extension<Principal>>,
+    Query(q): Query<StatusQuery>,
+) -> Response {
     let Some(code) = q.product_code.filter(|c| !c.is_empty() && c.len() <= 64) else {
         return (
             StatusCode::BAD_REQUEST,

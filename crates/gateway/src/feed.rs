@@ -58,7 +58,11 @@ impl FeedState {
     pub fn age(&self) -> Option<Duration> {
         match self.last_ok_ms.load(Ordering::Acquire) {
             u64::MAX => None,
-            ms => Some(self.started.elapsed().saturating_sub(Duration::from_millis(ms))),
+            ms => Some(
+                self.started
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(ms)),
+            ),
         }
     }
 
@@ -90,7 +94,11 @@ pub(crate) fn spawn_follower(inner: &Arc<Inner>, url: String) {
         let mut warned = false;
         loop {
             let Some(inner) = weak.upgrade() else { return };
-            let wait = if caught_up { inner.config.feed_wait } else { Duration::ZERO };
+            let wait = if caught_up {
+                inner.config.feed_wait
+            } else {
+                Duration::ZERO
+            };
             match poll(&inner, &url, &cursor, wait).await {
                 Ok(page) => {
                     apply(&inner, &page.events);

@@ -56,7 +56,11 @@ async fn handle(
         );
     }
     let Some(route) = gw.routes.find(req.method(), req.uri().path()) else {
-        return failure(StatusCode::NOT_FOUND, "not_found", "no route for this method and path");
+        return failure(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no route for this method and path",
+        );
     };
     let principal = match gw.validator.authorize(req.headers(), &route.scopes).await {
         Ok(p) => p,

@@ -108,7 +108,12 @@ pub struct Jwks {
 }
 
 impl Jwks {
-    pub fn new(http: reqwest::Client, uri: String, timeout: Duration, min_interval: Duration) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        uri: String,
+        timeout: Duration,
+        min_interval: Duration,
+    ) -> Self {
         Self {
             http,
             uri,

@@ -38,9 +38,7 @@ impl Rejection {
     fn description(&self) -> String {
         match self {
             Rejection::Missing => "no bearer token in the Authorization header".into(),
-            Rejection::BadHeader => {
-                "the Authorization header must be one `Bearer <token>`".into()
-            }
+            Rejection::BadHeader => "the Authorization header must be one `Bearer <token>`".into(),
             Rejection::Invalid(e) => e.to_string(),
             Rejection::InsufficientScope(s) => format!("the `{s}` scope is required"),
             Rejection::Unavailable(why) => (*why).into(),
@@ -192,9 +190,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
-        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
-            Rejection::Missing.into_response_for("api")
-        })
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Rejection::Missing.into_response_for("api"))
     }
 }
 
@@ -206,7 +206,10 @@ mod tests {
     fn bearer_parsing_follows_rfc_6750() {
         let mut h = HeaderMap::new();
         assert_eq!(bearer_token(&h), Err(Rejection::Missing));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
         assert_eq!(bearer_token(&h), Ok("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer_token(&h), Err(Rejection::BadHeader));

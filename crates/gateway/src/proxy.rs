@@ -77,10 +77,7 @@ impl Proxy {
         principal: Option<&Principal>,
         peer: SocketAddr,
     ) -> Response {
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or("/", PathAndQuery::as_str);
+        let path = req.uri().path_and_query().map_or("/", PathAndQuery::as_str);
         let target = format!("{}{}", self.base_path, path);
         let Ok(uri) = Uri::builder()
             .scheme(self.scheme.clone())
@@ -88,7 +85,11 @@ impl Proxy {
             .path_and_query(target)
             .build()
         else {
-            return failure(StatusCode::BAD_REQUEST, "bad_request", "the request target cannot be forwarded");
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request target cannot be forwarded",
+            );
         };
         *req.uri_mut() = uri;
         *req.version_mut() = axum::http::Version::HTTP_11;
@@ -101,7 +102,11 @@ impl Proxy {
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "upstream request failed");
-                failure(StatusCode::BAD_GATEWAY, "bad_gateway", "the upstream could not be reached")
+                failure(
+                    StatusCode::BAD_GATEWAY,
+                    "bad_gateway",
+                    "the upstream could not be reached",
+                )
             }
             Err(_) => failure(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -182,7 +187,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-gatehouse-subject", HeaderValue::from_static("admin"));
         h.insert("X-Gatehouse-Anything", HeaderValue::from_static("x"));
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("s"));
         h.insert(header::HOST, HeaderValue::from_static("gw.test"));
         prepare_headers(&mut h, None, "10.0.0.1:5".parse().unwrap());

@@ -21,7 +21,9 @@ pub struct Route {
 pub enum RouteError {
     #[error("route `{0}`: expected \"METHOD /path[/*]=scope …\"")]
     Syntax(String),
-    #[error("route `{0}`: the path must start with `/` and contain no `..`, `%` or `*` except a trailing `/*`")]
+    #[error(
+        "route `{0}`: the path must start with `/` and contain no `..`, `%` or `*` except a trailing `/*`"
+    )]
     Path(String),
     #[error("route `{0}`: unknown method")]
     Method(String),
@@ -149,7 +151,10 @@ impl Routes {
 /// encoded slashes or dots, which an upstream might resolve differently from us.
 pub fn is_plain_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    !(lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || path.contains('\\'))
+    !(lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || path.contains('\\'))
         && !path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
@@ -166,7 +171,14 @@ mod tests {
         assert_eq!(r.scopes, ["cfgateway", "products:read"]);
         let any = Route::parse("* /ping").unwrap();
         assert!(any.method.is_none() && any.scopes.is_empty() && !any.prefix);
-        for bad in ["GET", "/x=a", "GET x=a", "GET /a/../b", "GET /a b c", "G@T /a"] {
+        for bad in [
+            "GET",
+            "/x=a",
+            "GET x=a",
+            "GET /a/../b",
+            "GET /a b c",
+            "G@T /a",
+        ] {
             assert!(Route::parse(bad).is_err(), "{bad}");
         }
     }
@@ -178,8 +190,14 @@ mod tests {
             Route::parse("GET /v1/products/*=b").unwrap(),
             Route::parse("* /v1/products/x=c").unwrap(),
         ]);
-        assert_eq!(t.find(&Method::GET, "/v1/products/y").unwrap().scopes, ["b"]);
-        assert_eq!(t.find(&Method::POST, "/v1/products/x").unwrap().scopes, ["c"]);
+        assert_eq!(
+            t.find(&Method::GET, "/v1/products/y").unwrap().scopes,
+            ["b"]
+        );
+        assert_eq!(
+            t.find(&Method::POST, "/v1/products/x").unwrap().scopes,
+            ["c"]
+        );
         assert_eq!(t.find(&Method::GET, "/v1/other").unwrap().scopes, ["a"]);
         assert!(t.find(&Method::POST, "/v1/other").is_none());
         assert!(t.find(&Method::GET, "/v2").is_none());
@@ -191,14 +209,25 @@ mod tests {
             "[[route]]\nmethod = \"GET\"\npath = \"/v1/products/*\"\nscopes = [\"cfgateway\"]\n\n[[route]]\npath = \"/open\"\n",
         )
         .unwrap();
-        assert_eq!(r, vec![Route::parse("GET /v1/products/*=cfgateway").unwrap(), Route::parse("* /open").unwrap()]);
+        assert_eq!(
+            r,
+            vec![
+                Route::parse("GET /v1/products/*=cfgateway").unwrap(),
+                Route::parse("* /open").unwrap()
+            ]
+        );
         assert!(Routes::parse_toml("[[route]]\npath = \"/x\"\nscope = []\n").is_err());
     }
 
     #[test]
     fn dot_segments_and_encoded_separators_are_not_plain() {
         assert!(is_plain_path("/v1/products/get-status"));
-        for p in ["/v1/products/../admin", "/v1/products/%2e%2e/admin", "/v1/products%2Fx", "/a/./b"] {
+        for p in [
+            "/v1/products/../admin",
+            "/v1/products/%2e%2e/admin",
+            "/v1/products%2Fx",
+            "/a/./b",
+        ] {
             assert!(!is_plain_path(p), "{p}");
         }
     }

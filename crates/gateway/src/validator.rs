@@ -60,7 +60,10 @@ impl Validator {
     /// Reads discovery and the JWKS, then follows the revocation feed; waits up to
     /// `initial_sync` for the feed's first full read so that the first requests
     /// are not refused for want of it.
-    pub async fn start(config: ValidatorConfig, initial_sync: Duration) -> Result<Self, StartError> {
+    pub async fn start(
+        config: ValidatorConfig,
+        initial_sync: Duration,
+    ) -> Result<Self, StartError> {
         Self::start_with_clock(config, Arc::new(SystemClock), initial_sync).await
     }
 
@@ -111,7 +114,9 @@ impl Validator {
             .await
             .is_err()
         {
-            tracing::warn!("the revocation feed has not answered yet; tokens are refused (503) until it does");
+            tracing::warn!(
+                "the revocation feed has not answered yet; tokens are refused (503) until it does"
+            );
         }
         Ok(Validator(inner))
     }
@@ -129,7 +134,8 @@ impl Validator {
         if token.bytes().filter(|b| *b == b'.').count() != 2 {
             return self.introspect(token).await;
         }
-        let unverified = verify::parse(token, &inner.config.algorithms).map_err(Rejection::Invalid)?;
+        let unverified =
+            verify::parse(token, &inner.config.algorithms).map_err(Rejection::Invalid)?;
         let Some(key) = inner.jwks.find(&unverified.kid).await else {
             return Err(if inner.jwks.is_empty() {
                 Rejection::Unavailable("the issuer's signing keys are not available")
@@ -176,7 +182,9 @@ impl Validator {
             Ok(None) => Err(Rejection::Invalid(TokenError::Inactive)),
             Err(e) => {
                 tracing::warn!(error = %e, "introspection failed");
-                Err(Rejection::Unavailable("the token could not be introspected"))
+                Err(Rejection::Unavailable(
+                    "the token could not be introspected",
+                ))
             }
         }
     }
@@ -185,7 +193,11 @@ impl Validator {
         let inner = &self.0;
         let (c, u, g, t) = inner.revoked.read().map(|r| r.counts()).unwrap_or_default();
         Health {
-            feed: if inner.feed.is_stale() { "stale" } else { "fresh" },
+            feed: if inner.feed.is_stale() {
+                "stale"
+            } else {
+                "fresh"
+            },
             last_sync_age_secs: inner.feed.age().map(|a| a.as_secs_f64()),
             keys: inner.jwks.len(),
             cursor: inner.feed.cursor(),

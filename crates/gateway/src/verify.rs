@@ -163,9 +163,7 @@ pub fn parse<'a>(token: &'a str, allowed: &[Alg]) -> Result<Unverified<'a>, Toke
         return Err(TokenError::Malformed);
     }
     let (signing_input, signature_b64) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
-    let (header_b64, claims_b64) = signing_input
-        .split_once('.')
-        .ok_or(TokenError::Malformed)?;
+    let (header_b64, claims_b64) = signing_input.split_once('.').ok_or(TokenError::Malformed)?;
     if header_b64.len() > MAX_HEADER_LEN || claims_b64.contains('.') {
         return Err(TokenError::Malformed);
     }

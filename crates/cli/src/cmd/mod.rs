@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod copy;
+mod gateway;
 mod keys;
 mod org;
 mod serve;
@@ -20,6 +21,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Serve(args) = cli.command {
         return serve::run(&cli.database_url, args).await;
     }
+    if let Command::Gateway(args) = cli.command {
+        return gateway::run(args).await;
+    }
     if let Command::Copy { from, to } = &cli.command {
         return copy::run(from, to).await;
     }
@@ -27,7 +31,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let now = SystemClock.now();
     let s = store.as_ref();
     match cli.command {
-        Command::Serve(_) | Command::Copy { .. } => unreachable!("handled above"),
+        Command::Serve(_) | Command::Gateway(_) | Command::Copy { .. } => {
+            unreachable!("handled above")
+        }
         Command::Migrate => {
             out.print(&serde_json::json!({"migrated": true}), || {
                 "database is up to date".into()

@@ -1,0 +1,784 @@
+//! `gatehouse gateway` end to end, as real processes on loopback: `gatehouse
+//! serve`, one or more `gatehouse gateway`s, and an in-test axum upstream that
+//! echoes what it received. Tokens come from the real token endpoint; admin
+//! changes are made with the real CLI.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::{Value, json};
+
+mod common;
+
+use common::{BIN, Server, json};
+
+const AUD: &str = "https://gateway.acme.test";
+
+struct Fixture {
+    api: Value,
+    /// A second API, `https://reports.acme.test`, with reference tokens.
+    reports: Value,
+    app: Value,
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+/// The README's set-up: an org, a developer and an ops user, the API, the app.
+fn register(dir: &Path, ttl: &str) -> Fixture {
+    json(dir, &["org", "create", "--name", "Acme Studio", "--json"]);
+    for email in ["dev@acme.test", "ops@acme.test"] {
+        json(
+            dir,
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme-studio",
+                "--email",
+                email,
+                "--role",
+                "developer",
+                "--groups",
+                "ops,night",
+                "--json",
+            ],
+        );
+    }
+    let api = json(
+        dir,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            AUD,
+            "--scopes",
+            "cfgateway products:read",
+            "--access-token-ttl",
+            ttl,
+            "--json",
+        ],
+    );
+    let reports = json(
+        dir,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Reports",
+            "--audience",
+            "https://reports.acme.test",
+            "--scopes",
+            "reports",
+            "--token-format",
+            "reference",
+            "--json",
+        ],
+    );
+    let app = json(
+        dir,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Nightly sync",
+            "--grant",
+            "client_credentials",
+            "--on-behalf-of",
+            "dev@acme.test",
+            "--scopes",
+            "cfgateway products:read reports",
+            "--default-scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    Fixture { api, reports, app }
+}
+
+/// The seed's token request (credentials in the body), with `scope`.
+fn token(server: &Server, app: &Value, scope: &str) -> String {
+    let r = reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", s(&app["client_id"])),
+            ("client_secret", s(&app["client_secret"])),
+            ("scope", scope),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().unwrap();
+    s(&body["access_token"]).to_owned()
+}
+
+struct Gateway {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Gateway {
+    fn start(dir: &Path, server: &Server, api: &Value, args: &[&str]) -> Gateway {
+        static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = dir.join(format!("gateway-{n}.log"));
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args([
+                "gateway",
+                "--listen",
+                "127.0.0.1:0",
+                "--issuer",
+                &server.base,
+            ])
+            .args(["--api-client-id", s(&api["client_id"])])
+            .args(args)
+            // The secret from the environment, as the README recommends.
+            .env(
+                "GATEHOUSE_GATEWAY_API_CLIENT_SECRET",
+                s(&api["client_secret"]),
+            )
+            .env("GATEHOUSE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut file = std::fs::File::create(&log).unwrap();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("gateway exited before listening")
+                .unwrap();
+            writeln!(file, "{line}").unwrap();
+            if line.contains("gateway listening on") {
+                break line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .unwrap()
+                    .to_owned();
+            }
+        };
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = writeln!(file, "{line}");
+            }
+        });
+        Gateway { child, base, log }
+    }
+
+    fn url(&self, p: &str) -> String {
+        format!("{}{p}", self.base)
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> reqwest::blocking::Response {
+        let mut req = reqwest::blocking::Client::new().get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An upstream that echoes method, path and headers as JSON; `/slow/…` answers
+/// after 3 s.
+fn upstream() -> String {
+    use axum::extract::Request;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            let echo = |req: Request| async move {
+                if req.uri().path().starts_with("/slow/") {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                let headers: serde_json::Map<String, Value> = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("?"))))
+                    .collect();
+                let method = req.method().to_string();
+                let uri = req.uri().to_string();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+                axum::Json(json!({"method": method, "uri": uri, "headers": headers, "body": String::from_utf8_lossy(&body)}))
+            };
+            axum::serve(l, axum::Router::new().fallback(echo)).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn challenge(resp: &reqwest::blocking::Response) -> String {
+    resp.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Asserts a 401 `invalid_token` whose description contains `why`.
+fn assert_invalid(resp: reqwest::blocking::Response, why: &str) {
+    assert_eq!(resp.status(), 401, "{why}");
+    let c = challenge(&resp);
+    assert!(
+        c.starts_with(&format!(
+            r#"Bearer realm="{AUD}", error="invalid_token", error_description=""#
+        )) && c.contains(why),
+        "{c} (expected {why})"
+    );
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["error"], "invalid_token");
+}
+
+fn header_of(token: &str) -> Value {
+    serde_json::from_slice(&B64.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+/// `token` with its header replaced (signature kept).
+fn with_header(token: &str, header: &Value) -> String {
+    let mut parts = token.splitn(2, '.');
+    parts.next();
+    format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        parts.next().unwrap()
+    )
+}
+
+/// Waits (up to 5 s) for `f` to hold; returns how long it took.
+fn until(what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{what}: not within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t0.elapsed()
+}
+
+#[test]
+fn claims_arrive_upstream_and_bad_tokens_get_rfc_6750_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--upstream-timeout-secs",
+            "1",
+            "--route",
+            "GET /v1/products/*=cfgateway",
+            "--route",
+            "GET /v1/reports/*=cfgateway products:read",
+            "--route",
+            "* /slow/*",
+        ],
+    );
+    let good = token(&server, &f.app, "cfgateway");
+
+    // The principal arrives as headers; what the caller claimed about itself does not.
+    let resp = reqwest::blocking::Client::new()
+        .get(gw.url("/v1/products/get-status?productCode=gcs1"))
+        .bearer_auth(&good)
+        .header("X-Gatehouse-Subject", "someone-else")
+        .header("X-Gatehouse-Admin", "yes")
+        .header("Connection", "close, X-Private")
+        .header("X-Private", "hop")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let echo: Value = resp.json().unwrap();
+    let h = &echo["headers"];
+    let user = json(
+        dir.path(),
+        &["user", "list", "--org", "acme-studio", "--json"],
+    );
+    let dev = user
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "dev@acme.test")
+        .unwrap();
+    assert_eq!(echo["uri"], "/v1/products/get-status?productCode=gcs1");
+    assert_eq!(h["x-gatehouse-client-id"], f.app["client_id"]);
+    assert_eq!(h["x-gatehouse-subject"], dev["id"]);
+    let orgs = json(dir.path(), &["org", "list", "--json"]);
+    assert_eq!(h["x-gatehouse-org"], orgs[0]["id"]);
+    assert_eq!(h["x-gatehouse-scopes"], "cfgateway");
+    assert_eq!(h["x-gatehouse-role"], "developer");
+    assert_eq!(h["x-gatehouse-groups"], "ops,night");
+    assert!(
+        s(&h["x-gatehouse-permissions"]).contains("developer_api"),
+        "{h}"
+    );
+    assert!(h.get("x-gatehouse-admin").is_none(), "{h}");
+    assert!(h.get("x-private").is_none(), "{h}");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], gw.base.trim_start_matches("http://"));
+
+    // A body streams through.
+    let posted = reqwest::blocking::Client::new()
+        .post(gw.url("/slow/x"))
+        .bearer_auth(&good)
+        .body("")
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), 504, "slow upstream");
+    assert_eq!(posted.json::<Value>().unwrap()["error"], "gateway_timeout");
+
+    // Missing, malformed, tampered, alg none, unknown kid, wrong typ.
+    assert_invalid(gw.get("/v1/products/get-status", None), "no bearer token");
+    let basic = reqwest::blocking::Client::new()
+        .get(gw.url("/v1/products/x"))
+        .basic_auth("a", Some("b"))
+        .send()
+        .unwrap();
+    assert_invalid(basic, "Authorization header");
+    assert_invalid(gw.get("/v1/products/x", Some("a.b.c")), "malformed");
+    let mut tampered = good.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_invalid(
+        gw.get("/v1/products/x", Some(&tampered)),
+        "signature is invalid",
+    );
+    let mut claims_tampered: Vec<&str> = good.split('.').collect();
+    let mut payload: Value =
+        serde_json::from_slice(&B64.decode(claims_tampered[1]).unwrap()).unwrap();
+    payload["scope"] = json!("cfgateway products:read");
+    let forged_payload = B64.encode(payload.to_string());
+    claims_tampered[1] = &forged_payload;
+    assert_invalid(
+        gw.get("/v1/reports/x", Some(&claims_tampered.join("."))),
+        "signature is invalid",
+    );
+    let none = format!(
+        "{}.{}.",
+        B64.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
+        good.split('.').nth(1).unwrap()
+    );
+    assert_invalid(
+        gw.get("/v1/products/x", Some(&none)),
+        "algorithm is not accepted",
+    );
+    let mut h0 = header_of(&good);
+    h0["alg"] = json!("HS256");
+    assert_invalid(
+        gw.get("/v1/products/x", Some(&with_header(&good, &h0))),
+        "algorithm is not accepted",
+    );
+    let mut h1 = header_of(&good);
+    h1["typ"] = json!("JWT");
+    assert_invalid(
+        gw.get("/v1/products/x", Some(&with_header(&good, &h1))),
+        "typ must be at+jwt",
+    );
+
+    // Unknown kids: refused, and they cannot make the gateway hammer the issuer.
+    let jwks_fetches = || {
+        server
+            .log()
+            .lines()
+            .filter(|l| l.contains("/.well-known/jwks.json") && l.contains("started processing"))
+            .count()
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let before = jwks_fetches();
+    for i in 0..30 {
+        let mut h = header_of(&good);
+        h["kid"] = json!(format!("junk-{i}"));
+        assert_invalid(
+            gw.get("/v1/products/x", Some(&with_header(&good, &h))),
+            "unknown key",
+        );
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let fetched = jwks_fetches() - before;
+    println!("30 unknown kids caused {fetched} JWKS fetch(es)");
+    assert!(
+        (1..=2).contains(&fetched),
+        "{fetched} JWKS fetches for 30 junk kids"
+    );
+
+    // Missing scope: 403 with the scope needed.
+    let resp = gw.get("/v1/reports/daily", Some(&good));
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        challenge(&resp),
+        format!(
+            r#"Bearer realm="{AUD}", error="insufficient_scope", error_description="the `products:read` scope is required", scope="products:read""#
+        )
+    );
+    let both = token(&server, &f.app, "cfgateway products:read");
+    assert_eq!(gw.get("/v1/reports/daily", Some(&both)).status(), 200);
+
+    // No route, or a path that tries to climb out of one.
+    let resp = gw.get("/v2/other", Some(&good));
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.json::<Value>().unwrap()["error"], "not_found");
+    // (Raw HTTP: client libraries would resolve the dot segments themselves.)
+    for path in [
+        "/v1/products/%2e%2e/reports/daily",
+        "/v1/products/../reports/daily",
+    ] {
+        let status = raw_get(&gw.base, path, &good);
+        assert!(status.starts_with("HTTP/1.1 400"), "{path}: {status}");
+    }
+
+    // A token for another API; and that API's reference tokens, introspected.
+    let reports = &f.reports;
+    let routes = dir.path().join("routes.toml");
+    std::fs::write(
+        &routes,
+        "[[route]]\nmethod = \"GET\"\npath = \"/r/*\"\nscopes = [\"reports\"]\n",
+    )
+    .unwrap();
+    let gw2 = Gateway::start(
+        dir.path(),
+        &server,
+        reports,
+        &[
+            "--audience",
+            "https://reports.acme.test",
+            "--upstream",
+            &up,
+            "--routes",
+            routes.to_str().unwrap(),
+        ],
+    );
+    let foreign = gw2.get("/r/1", Some(&good));
+    assert_eq!(foreign.status(), 401);
+    assert!(
+        challenge(&foreign).contains("another audience"),
+        "{}",
+        challenge(&foreign)
+    );
+    let reference = token(&server, &f.app, "reports");
+    assert_eq!(reference.matches('.').count(), 0, "a reference token");
+    let resp = gw2.get("/r/1", Some(&reference));
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().unwrap()["headers"]["x-gatehouse-scopes"],
+        "reports"
+    );
+    assert_invalid_for(
+        gw2.get("/r/1", Some("not-a-real-reference-token")),
+        "https://reports.acme.test",
+        "not active",
+    );
+
+    // An upstream that is not there: 502 with JSON.
+    let gw3 = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--route",
+            "* /*",
+        ],
+    );
+    let resp = gw3.get("/anything", Some(&good));
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.json::<Value>().unwrap()["error"], "bad_gateway");
+    assert!(
+        !gw.log().contains(s(&f.api["client_secret"])),
+        "the API secret reached the log"
+    );
+}
+
+/// The status line of a GET sent byte for byte as written.
+fn raw_get(base: &str, path: &str, token: &str) -> String {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    conn.read_to_string(&mut out).unwrap();
+    out.lines().next().unwrap_or_default().to_owned()
+}
+
+fn assert_invalid_for(resp: reqwest::blocking::Response, realm: &str, why: &str) {
+    assert_eq!(resp.status(), 401);
+    let c = challenge(&resp);
+    assert!(
+        c.contains(&format!(r#"realm="{realm}""#)) && c.contains(why),
+        "{c}"
+    );
+}
+
+#[test]
+fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--route",
+            "GET /v1/products/*=cfgateway",
+        ],
+    );
+    let path = "/v1/products/get-status?productCode=gcs1";
+    let id = s(&f.app["client_id"]).to_owned();
+
+    let before = token(&server, &f.app, "cfgateway");
+    assert_eq!(gw.get(path, Some(&before)).status(), 200);
+    let rotated = json(dir.path(), &["app", "rotate-secret", &id, "--json"]);
+    let took = until("a rotated app's JWT to be refused", || {
+        gw.get(path, Some(&before)).status() == 401
+    });
+    println!("rotate-secret: the old JWT was refused {took:?} after the CLI returned");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_invalid(gw.get(path, Some(&before)), "secret was rotated");
+
+    let app = json!({"client_id": id, "client_secret": rotated["client_secret"]});
+    let second = token(&server, &app, "cfgateway");
+    assert_eq!(
+        gw.get(path, Some(&second)).status(),
+        200,
+        "a token after the rotation works"
+    );
+    json(
+        dir.path(),
+        &[
+            "app",
+            "set-on-behalf-of",
+            &id,
+            "--user",
+            "ops@acme.test",
+            "--json",
+        ],
+    );
+    let took = until("a JWT of the previous on-behalf user to be refused", || {
+        gw.get(path, Some(&second)).status() == 401
+    });
+    println!("set-on-behalf-of: the old JWT was refused {took:?} after the CLI returned");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let third = token(&server, &app, "cfgateway");
+    assert_eq!(gw.get(path, Some(&third)).status(), 200);
+
+    // Deactivating the acting user ends its tokens too; deleting the app, all.
+    json(
+        dir.path(),
+        &["user", "deactivate", "ops@acme.test", "--json"],
+    );
+    let took = until("a deactivated user's JWT to be refused", || {
+        gw.get(path, Some(&third)).status() == 401
+    });
+    println!("user deactivate: refused after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_invalid(gw.get(path, Some(&third)), "deactivated");
+}
+
+#[test]
+fn key_rotation_on_the_server_is_picked_up_without_a_gateway_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--route",
+            "GET /v1/*=cfgateway",
+        ],
+    );
+    let old = token(&server, &f.app, "cfgateway");
+    assert_eq!(gw.get("/v1/x", Some(&old)).status(), 200);
+    let rotated = json(dir.path(), &["keys", "rotate", "--alg", "ES256", "--json"]);
+    let new_kid = s(&rotated["kid"]).to_owned();
+    let mut fresh = String::new();
+    until("the server to sign with the new key", || {
+        fresh = token(&server, &f.app, "cfgateway");
+        header_of(&fresh)["kid"] == new_kid.as_str()
+    });
+    let took = until("the gateway to accept the new key", || {
+        gw.get("/v1/x", Some(&fresh)).status() == 200
+    });
+    println!("new key accepted {took:?} after the server used it");
+    assert_eq!(
+        gw.get("/v1/x", Some(&old)).status(),
+        200,
+        "the retired key still verifies"
+    );
+}
+
+#[test]
+fn expired_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    // The shortest lifetime an API may have.
+    let f = register(dir.path(), "30");
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--route",
+            "GET /v1/*=cfgateway",
+            "--leeway-secs",
+            "0",
+        ],
+    );
+    let t = token(&server, &f.app, "cfgateway");
+    assert_eq!(gw.get("/v1/x", Some(&t)).status(), 200);
+    let exp = serde_json::from_slice::<Value>(&B64.decode(t.split('.').nth(1).unwrap()).unwrap())
+        .unwrap()["exp"]
+        .as_i64()
+        .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    std::thread::sleep(Duration::from_secs((exp - now() + 1).max(0) as u64));
+    assert_invalid(gw.get("/v1/x", Some(&t)), "expired");
+}
+
+#[test]
+fn demo_mode_answers_the_seed_request_and_a_rotated_secret_ends_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let gw = Gateway::start(dir.path(), &server, &f.api, &["--audience", AUD, "--demo"]);
+    let t = token(&server, &f.app, "cfgateway");
+    // The seed's request, as its curl command sends it.
+    let seed = |token: &str| {
+        reqwest::blocking::Client::new()
+            .get(gw.url("/v1/products/get-status?productCode=gcs1"))
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .unwrap()
+    };
+    let resp = seed(&t);
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().unwrap();
+    assert_eq!(body["productCode"], "gcs1");
+    assert_eq!(body["status"], "active");
+    assert_eq!(body["calledBy"]["clientId"], f.app["client_id"]);
+    let unknown = gw.get("/v1/products/get-status?productCode=nope", Some(&t));
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().unwrap()["error"], "not_found");
+    let health: Value = gw.get("/health", None).json().unwrap();
+    assert_eq!(health["feed"], "fresh");
+    assert!(health["keys"].as_u64().unwrap() >= 3, "{health}");
+
+    json(
+        dir.path(),
+        &["app", "rotate-secret", s(&f.app["client_id"]), "--json"],
+    );
+    until("the seed request to get 401 after rotate-secret", || {
+        seed(&t).status() == 401
+    });
+    assert_invalid(seed(&t), "secret was rotated");
+}
+
+#[test]
+fn with_the_server_down_cached_keys_keep_validating_and_health_says_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--route",
+            "GET /v1/*=cfgateway",
+            "--max-feed-staleness-secs",
+            "1",
+        ],
+    );
+    let t = token(&server, &f.app, "cfgateway");
+    // The feed has certainly synced past the token's issue second.
+    std::thread::sleep(Duration::from_millis(1100));
+    let ok = gw.get("/health", None);
+    assert_eq!(ok.status(), 200);
+    drop(server);
+    until("health to say stale", || {
+        let r = gw.get("/health", None);
+        r.status() == 503 && r.json::<Value>().unwrap()["feed"] == "stale"
+    });
+    assert_eq!(
+        gw.get("/v1/x", Some(&t)).status(),
+        200,
+        "a cached JWT still validates"
+    );
+    let mut h = header_of(&t);
+    h["kid"] = json!("unknown-while-down");
+    assert_invalid(gw.get("/v1/x", Some(&with_header(&t, &h))), "unknown key");
+}
