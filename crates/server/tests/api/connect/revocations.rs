@@ -213,9 +213,7 @@ async fn the_feed_pages_through_many_changes() {
     let first = app.feed_ok(&api, &format!("?since={start}")).await;
     assert_eq!(first["more"], true);
     assert_eq!(first["events"].as_array().unwrap().len(), 1000);
-    let (_, rest) = app
-        .feed_all(&api, first["cursor"].as_str().unwrap())
-        .await;
+    let (_, rest) = app.feed_all(&api, first["cursor"].as_str().unwrap()).await;
     assert_eq!(rest.len(), 100);
     assert_eq!(rest[99]["jti"], "jti-1099");
 }
