@@ -3,6 +3,9 @@
 //! form body as bytes and answers `{"ok":true}`, so the difference between this
 //! and Gatehouse's figures is what Gatehouse itself costs.
 //!
+//! It also answers `GET /v1/products/get-status` the same way, as the upstream of
+//! `bench/gateway.sh`.
+//!
 //! Usage: `gatehouse-bench-hello 127.0.0.1:18181`
 
 use std::net::SocketAddr;
@@ -12,7 +15,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 async fn token(body: Bytes) -> impl IntoResponse {
     // Touch the body so it is really read, as a token endpoint would.
@@ -20,6 +23,13 @@ async fn token(body: Bytes) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         r#"{"ok":true}"#,
+    )
+}
+
+async fn status() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"productCode":"gcs1","status":"active"}"#,
     )
 }
 
@@ -43,7 +53,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = Router::new().route("/connect/token", post(token));
+    let app = Router::new()
+        .route("/connect/token", post(token))
+        .route("/v1/products/get-status", get(status));
     eprintln!("gatehouse-bench-hello listening on {addr}");
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("server error: {e}");

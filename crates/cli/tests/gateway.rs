@@ -693,12 +693,7 @@ fn expired_tokens_are_refused() {
         .unwrap()["exp"]
         .as_i64()
         .unwrap();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    };
+    let now = || gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock);
     std::thread::sleep(Duration::from_secs((exp - now() + 1).max(0) as u64));
     assert_invalid(gw.get("/v1/x", Some(&t)), "expired");
 }

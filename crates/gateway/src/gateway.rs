@@ -20,7 +20,7 @@ use crate::validator::Validator;
 /// Where validated requests go.
 #[derive(Clone)]
 pub enum Backend {
-    Upstream(Proxy),
+    Upstream(Box<Proxy>),
     /// The built-in products API ([`crate::demo`]).
     Demo(Router),
 }

@@ -42,10 +42,13 @@ struct Answer {
     groups: Vec<String>,
 }
 
+/// Token digest → (when asked, the answer: `None` = not active).
+type Cache = HashMap<[u8; 32], (Instant, Option<Principal>)>;
+
 pub struct Introspection {
     endpoint: String,
     ttl: Duration,
-    cache: Mutex<HashMap<[u8; 32], (Instant, Option<Principal>)>>,
+    cache: Mutex<Cache>,
 }
 
 impl Introspection {

@@ -151,11 +151,9 @@ impl Routes {
 /// encoded slashes or dots, which an upstream might resolve differently from us.
 pub fn is_plain_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    !(lower.contains("%2e")
-        || lower.contains("%2f")
-        || lower.contains("%5c")
-        || path.contains('\\'))
-        && !path.split('/').any(|seg| seg == "." || seg == "..")
+    let encoded = ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e));
+    let dot_segment = path.split('/').any(|seg| seg == "." || seg == "..");
+    !encoded && !dot_segment && !path.contains('\\')
 }
 
 #[cfg(test)]

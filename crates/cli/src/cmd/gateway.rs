@@ -17,10 +17,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let routes = routes(&args)?;
     let backend = match &args.upstream {
-        Some(url) => Backend::Upstream(
+        Some(url) => Backend::Upstream(Box::new(
             Proxy::new(url, Duration::from_secs(args.upstream_timeout_secs))
                 .with_context(|| format!("--upstream {url}"))?,
-        ),
+        )),
         None => Backend::Demo(demo::router()),
     };
     let mut config = ValidatorConfig::new(
