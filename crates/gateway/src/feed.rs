@@ -190,14 +190,23 @@ mod tests {
     #[test]
     fn lost_too_long_only_tokens_from_before_the_last_sync_pass() {
         let f = FeedState::new(Duration::ZERO);
-        assert!(f.is_stale() && !f.vouches_for(0), "never synced: fail closed");
+        assert!(
+            f.is_stale() && !f.vouches_for(0),
+            "never synced: fail closed"
+        );
         f.mark_ok(100, "5");
-        assert!(!f.is_stale() && f.vouches_for(200), "in sync: the feed vouches");
+        assert!(
+            !f.is_stale() && f.vouches_for(200),
+            "in sync: the feed vouches"
+        );
         assert_eq!(f.cursor(), "5");
         f.mark_lost();
         std::thread::sleep(Duration::from_millis(2));
         assert!(f.is_stale());
         assert!(f.vouches_for(100), "issued before the last sync");
-        assert!(!f.vouches_for(101), "issued after: it could have ended unseen");
+        assert!(
+            !f.vouches_for(101),
+            "issued after: it could have ended unseen"
+        );
     }
 }

@@ -88,16 +88,16 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    pub(crate) fn principal(self) -> Principal {
+    pub(crate) fn principal(&self) -> Principal {
         Principal {
             scopes: self.scope.split_whitespace().map(str::to_owned).collect(),
-            client_id: self.client_id,
-            subject: self.sub,
-            org: self.org,
-            role: self.role,
-            permissions: self.permissions,
-            groups: self.groups,
-            token_id: self.jti,
+            client_id: self.client_id.clone(),
+            subject: self.sub.clone(),
+            org: self.org.clone(),
+            role: self.role.clone(),
+            permissions: self.permissions.clone(),
+            groups: self.groups.clone(),
+            token_id: self.jti.clone(),
             issued_at: self.iat,
             expires_at: self.exp,
         }

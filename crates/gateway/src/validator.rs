@@ -2,6 +2,7 @@
 //! state and the introspection cache, and decides for one bearer token whether it
 //! is good and whom it speaks for. Cheap to clone.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use crate::feed::{FeedState, spawn_follower};
 use crate::introspection::Introspection;
 use crate::jwks::{FetchError, Jwks, discover};
 use crate::layer::Rejection;
-use crate::principal::Principal;
+use crate::principal::{Claims, Principal};
 use crate::revoked::Revoked;
 use crate::verify::{self, Expect, TokenError};
 
@@ -28,6 +29,18 @@ pub enum StartError {
     Client(String),
 }
 
+/// Tokens whose signature has been checked, so that a client reusing its token
+/// (the usual case: one token for an hour) costs a map lookup instead of an ECDSA
+/// or RSA verification per request. The key is the whole token, compared in
+/// full; every other check (`exp`, revocation, the feed) still runs per request,
+/// and an entry whose key has left the JWKS is not used.
+const MAX_VERIFIED: usize = 10_000;
+
+struct Verified {
+    kid: String,
+    claims: Arc<Claims>,
+}
+
 #[derive(Clone)]
 pub struct Validator(pub(crate) Arc<Inner>);
 
@@ -41,6 +54,7 @@ pub(crate) struct Inner {
     pub synced: tokio::sync::watch::Sender<bool>,
     introspection: Option<Introspection>,
     expect: Expect,
+    verified: RwLock<HashMap<Box<str>, Verified>>,
 }
 
 /// What `/health` reports.
@@ -102,6 +116,7 @@ impl Validator {
             feed: FeedState::new(config.max_feed_staleness),
             synced: tokio::sync::watch::Sender::new(false),
             revoked: RwLock::new(Revoked::default()),
+            verified: RwLock::new(HashMap::new()),
             config,
             clock,
             http,
@@ -134,16 +149,10 @@ impl Validator {
         if token.bytes().filter(|b| *b == b'.').count() != 2 {
             return self.introspect(token).await;
         }
-        let unverified =
-            verify::parse(token, &inner.config.algorithms).map_err(Rejection::Invalid)?;
-        let Some(key) = inner.jwks.find(&unverified.kid).await else {
-            return Err(if inner.jwks.is_empty() {
-                Rejection::Unavailable("the issuer's signing keys are not available")
-            } else {
-                Rejection::Invalid(TokenError::UnknownKey)
-            });
+        let claims = match self.cached(token) {
+            Some(c) => c,
+            None => self.verify(token).await?,
         };
-        let claims = unverified.verify(&key).map_err(Rejection::Invalid)?;
         inner
             .expect
             .check(&claims, inner.clock.now())
@@ -159,6 +168,44 @@ impl Validator {
             ));
         }
         Ok(claims.principal())
+    }
+
+    fn cached(&self, token: &str) -> Option<Arc<Claims>> {
+        let inner = &self.0;
+        let map = inner.verified.read().ok()?;
+        let hit = map.get(token)?;
+        inner.jwks.get(&hit.kid).map(|_| hit.claims.clone())
+    }
+
+    async fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
+        let inner = &self.0;
+        let unverified =
+            verify::parse(token, &inner.config.algorithms).map_err(Rejection::Invalid)?;
+        let Some(key) = inner.jwks.find(&unverified.kid).await else {
+            return Err(if inner.jwks.is_empty() {
+                Rejection::Unavailable("the issuer's signing keys are not available")
+            } else {
+                Rejection::Invalid(TokenError::UnknownKey)
+            });
+        };
+        let claims = Arc::new(unverified.verify(&key).map_err(Rejection::Invalid)?);
+        if let Ok(mut m) = inner.verified.write() {
+            if m.len() >= MAX_VERIFIED {
+                let now = inner.clock.now();
+                m.retain(|_, v| v.claims.exp > now);
+                if m.len() >= MAX_VERIFIED {
+                    m.clear();
+                }
+            }
+            m.insert(
+                token.into(),
+                Verified {
+                    kid: unverified.kid.clone(),
+                    claims: claims.clone(),
+                },
+            );
+        }
+        Ok(claims)
     }
 
     async fn introspect(&self, token: &str) -> Result<Principal, Rejection> {
