@@ -629,3 +629,115 @@ fn key_rotation_is_picked_up_by_the_running_server_and_old_tokens_still_verify()
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
+
+#[test]
+fn disable_enable_update_set_role_and_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let (id, secret) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    let (status, body) = seed_token(&server, id, secret);
+    assert_eq!(status, 200);
+    let before = body["access_token"].as_str().unwrap().to_owned();
+
+    // Disabled: no new tokens, and the one it held has ended.
+    let shown = json(dir.path(), &["app", "disable", id, "--json"]);
+    assert_eq!(shown["status"], "disabled");
+    eventually("the disabled app to be refused", || {
+        let (status, body) = seed_token(&server, id, secret);
+        status == 401 && body["error"] == "invalid_client"
+    });
+    assert_eq!(introspect(&server, &f.api, &before)["active"], false);
+    // Enabled again: new tokens work, the old one stays ended.
+    json(dir.path(), &["app", "enable", id, "--json"]);
+    eventually("the enabled app to get tokens", || {
+        seed_token(&server, id, secret).0 == 200
+    });
+    assert_eq!(introspect(&server, &f.api, &before)["active"], false);
+
+    let edited = json(
+        dir.path(),
+        &[
+            "app",
+            "update",
+            id,
+            "--name",
+            "Nightly sync v2",
+            "--description",
+            "",
+            "--json",
+        ],
+    );
+    assert_eq!(edited["name"], "Nightly sync v2");
+    assert_eq!(edited["description"], Value::Null);
+    assert!(edited["last_used_at"].is_null() || edited["last_used_at"].is_i64());
+    let out = gatehouse(dir.path(), &["app", "update", id, "--scopes", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`nope` is not defined"));
+
+    let user = json(
+        dir.path(),
+        &[
+            "user",
+            "set-role",
+            "dev@acme.test",
+            "--role",
+            "admin",
+            "--groups",
+            "leads,ops",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (user["role"].as_str(), user["groups"].clone()),
+        (Some("admin"), serde_json::json!(["leads", "ops"]))
+    );
+    let out = gatehouse(
+        dir.path(),
+        &["user", "set-role", "dev@acme.test", "--role", "emperor"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    let log = json(dir.path(), &["audit", "--org", "acme-studio", "--json"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["action"]))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.set_access",
+            "app.update",
+            "app.enable",
+            "app.disable",
+            "app.register",
+            "api.create",
+            "user.create",
+            "org.create"
+        ]
+    );
+    for e in log.as_array().unwrap() {
+        assert_eq!((s(&e["actor_kind"]), s(&e["address"])), ("operator", "cli"));
+        assert!(
+            !e.to_string().contains(secret),
+            "no secret in the audit log"
+        );
+    }
+    let page = json(
+        dir.path(),
+        &[
+            "audit",
+            "--org",
+            "acme-studio",
+            "--limit",
+            "2",
+            "--before",
+            &log[1]["seq"].to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    assert_eq!(page[0]["action"], "app.enable");
+}

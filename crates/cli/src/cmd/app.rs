@@ -1,7 +1,7 @@
-use gatehouse_core::admin::{self, NewApp};
+use gatehouse_core::admin::{self, AppEdit, NewApp};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
-use gatehouse_core::model::{App, GrantType};
+use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
 use serde_json::{Value, json};
 
@@ -34,10 +34,12 @@ async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
         "credential_generation": a.generation,
         "status": a.status.as_str(),
         "created_at": a.created_at,
+        "last_used_at": a.last_used_at,
     }))
 }
 
 pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> anyhow::Result<()> {
+    let cmd_is_disable = matches!(cmd, AppCmd::Disable { .. });
     match cmd {
         AppCmd::Register {
             org,
@@ -118,6 +120,53 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
                 .collect::<Vec<_>>()
                 .join("\n");
             out.print(&Value::Array(docs), || human);
+        }
+        AppCmd::Update {
+            client_id,
+            name,
+            description,
+            redirect_uris,
+            post_logout_redirect_uris,
+            clear_post_logout_redirect_uris,
+            scopes,
+            default_scopes,
+            audience,
+        } => {
+            let edit = AppEdit {
+                name: name.as_deref(),
+                description: description
+                    .as_deref()
+                    .map(|d| Some(d).filter(|d| !d.is_empty())),
+                redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
+                post_logout_redirect_uris: if clear_post_logout_redirect_uris {
+                    Some(Vec::new())
+                } else {
+                    (!post_logout_redirect_uris.is_empty()).then_some(post_logout_redirect_uris)
+                },
+                scopes: scopes.as_deref(),
+                default_scopes: default_scopes.as_deref(),
+                default_audience: audience
+                    .as_deref()
+                    .map(|a| Some(a).filter(|a| !a.is_empty())),
+            };
+            let app = admin::update_app(store, now, &Actor::operator(), &client_id, edit).await?;
+            out.print(&doc(store, &app).await?, || {
+                format!("updated app {client_id}")
+            });
+        }
+        AppCmd::Disable { client_id } | AppCmd::Enable { client_id } => {
+            let (status, said) = match cmd_is_disable {
+                true => (
+                    AppStatus::Disabled,
+                    "disabled; every token it held has ended",
+                ),
+                false => (AppStatus::Active, "enabled"),
+            };
+            let app =
+                admin::set_app_status(store, now, &Actor::operator(), &client_id, status).await?;
+            out.print(&doc(store, &app).await?, || {
+                format!("app {client_id} {said}")
+            });
         }
         AppCmd::Delete { client_id } => {
             admin::delete_app(store, now, &Actor::operator(), &client_id).await?;

@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod audit;
 mod copy;
 mod keys;
 mod org;
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(c) => api::run(s, now, c, &out).await,
         Command::App(c) => app::run(s, now, c, &out).await,
         Command::Keys(c) => keys::run(s, now, c, &out).await,
+        Command::Audit { org, limit, before } => audit::run(s, &org, limit, before, &out).await,
     }
     .map_err(explain)
 }

@@ -76,6 +76,29 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             status(store, now, &email, UserStatus::Deactivated, out).await?
         }
         UserCmd::Activate { email } => status(store, now, &email, UserStatus::Active, out).await?,
+        UserCmd::SetRole {
+            email,
+            role,
+            groups,
+        } => {
+            let actor = Actor::operator();
+            let user = admin::user_by_email(store, &actor, &email).await?;
+            let groups = groups
+                .unwrap_or_else(|| user.groups.clone())
+                .into_iter()
+                .filter(|g| !g.trim().is_empty())
+                .collect();
+            let user = admin::set_user_access(store, now, &actor, &user.id, &role, groups).await?;
+            let org = store.org_by_id(&user.org_id).await?;
+            out.print(&doc(&user, &org.slug), || {
+                format!(
+                    "user {} now has role {} and groups [{}]",
+                    user.email,
+                    user.role,
+                    user.groups.join(", ")
+                )
+            });
+        }
     }
     Ok(())
 }
