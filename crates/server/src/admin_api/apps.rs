@@ -15,8 +15,8 @@ use utoipa_axum::routes;
 use super::auth::AdminCaller;
 use super::compat;
 use super::dto::{
-    AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf,
-    OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, scope_string,
+    AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged,
+    RegisteredApp, SECRET_WARNING, scope_string,
 };
 use super::json::ApiJson;
 use super::problem::{ApiError, Problem};

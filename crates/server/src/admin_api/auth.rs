@@ -69,12 +69,14 @@ impl FromRequestParts<AppState> for AdminCaller {
             Ok(None) => return Err(invalid("the access token is expired, revoked or invalid")),
             Err(e) => return Err(ApiError::from(e).into_response()),
         };
-        if claims.aud != admin_api_audience(&state.config.issuer) {
-            return Err(invalid("the access token is not for the admin API"));
-        }
         let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
         if !scope.contains(SCOPE_ADMIN) {
-            return Err(forbidden("the admin API needs a token with the gatehouse:admin scope"));
+            return Err(forbidden(
+                "the admin API needs a token with the gatehouse:admin scope",
+            ));
+        }
+        if claims.aud != admin_api_audience(&state.config.issuer) {
+            return Err(invalid("the access token is not for the admin API"));
         }
         // Re-read now: the role may have lost `apps:manage` since the token was issued.
         let ctx = match state.clients.client_context(&claims.client_id).await {
@@ -125,7 +127,10 @@ fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
             value.push_str(&format!(", scope=\"{SCOPE_ADMIN}\""));
         }
     }
-    let detail = error.map_or("an access token is required (Authorization: Bearer …)", |e| e.1);
+    let detail = error.map_or(
+        "an access token is required (Authorization: Bearer …)",
+        |e| e.1,
+    );
     let mut r = problem_response(status, problem(status, detail.to_owned(), None));
     if let Ok(v) = HeaderValue::from_str(&value) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);

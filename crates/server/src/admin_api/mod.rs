@@ -17,8 +17,8 @@ pub mod users;
 
 use std::sync::Arc;
 
-use axum::{Extension, Router};
 use axum::http::{HeaderValue, header};
+use axum::{Extension, Router};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;

@@ -34,7 +34,10 @@ pub enum ApiError {
     /// The body is larger than the limit (bytes).
     TooLarge(usize),
     /// Well-formed but invalid input.
-    Invalid { field: String, message: String },
+    Invalid {
+        field: String,
+        message: String,
+    },
     /// The caller may not do this (missing permission).
     Forbidden(String),
     /// Unknown here, or another organization's.

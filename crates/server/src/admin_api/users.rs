@@ -118,8 +118,8 @@ async fn edit_user(
             "change the status in a request of its own",
         )),
         (Some(status), false) => {
-            let user = compat::set_user_status(store, now, &caller.actor, &user.id, status.into())
-                .await?;
+            let user =
+                compat::set_user_status(store, now, &caller.actor, &user.id, status.into()).await?;
             Ok(Json(user.into()))
         }
         (None, true) => Err(compat::pending("changing a user's role or groups")),
