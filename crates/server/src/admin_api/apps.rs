@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::{AdminError, NewApp, NewUser};
-use gatehouse_core::model::{App, PERM_USERS_MANAGE};
+use gatehouse_core::model::{App, ChangeKind, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -144,6 +144,12 @@ async fn register_app(
     Ok(resp)
 }
 
+/// This instance stops honouring the app's old tokens now, without waiting for the
+/// change feed (other instances follow it).
+fn ended_here(state: &AppState, client_id: &str) {
+    state.clients.invalidate(ChangeKind::App, client_id);
+}
+
 /// Names a nested object's field in a validation error (`new_user.email`).
 fn within(prefix: &str, e: AdminError) -> ApiError {
     match e {
@@ -206,6 +212,7 @@ async fn delete_app(
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     compat::delete_app(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    ended_here(&state, &client_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,6 +232,7 @@ async fn regenerate_secret(
     let now = state.clock.now();
     let secret =
         compat::rotate_secret(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    ended_here(&state, &client_id);
     Ok(Json(NewSecret {
         client_id,
         client_secret: secret.expose().to_owned(),
@@ -257,6 +265,7 @@ async fn set_on_behalf_of(
             AdminError::Invalid { message, .. } => ApiError::invalid("email", message),
             other => other.into(),
         })?;
+    ended_here(&state, &client_id);
     Ok(Json(OnBehalfOfChanged {
         app: view(&state, &caller, app).await?,
         tokens_ended: TOKENS_ENDED,

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::NewUser;
-use gatehouse_core::model::PERM_USERS_MANAGE;
+use gatehouse_core::model::{ChangeKind, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -141,6 +141,8 @@ async fn rotated_app_token_is_401_at_once() {
     gatehouse_core::admin::rotate_secret(app.s(), app.clock.now(), &a.client_id)
         .await
         .unwrap();
+    // Changed under the server, as another instance would: the change feed tells it.
+    crate::helpers::settle().await;
     let r = a.get(&app, "/api/v1/apps").await;
     r.problem(401);
     assert!(
@@ -162,5 +164,6 @@ async fn deactivated_on_behalf_user_ends_admin_tokens() {
     )
     .await
     .unwrap();
+    crate::helpers::settle().await;
     a.get(&app, "/api/v1/org").await.problem(401);
 }
