@@ -17,7 +17,8 @@ pub mod users;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use axum::{Extension, Router};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
@@ -44,9 +45,19 @@ pub fn router() -> Router<AppState> {
         .to_pretty_json()
         .unwrap_or_else(|e| format!(r#"{{"error":"the document could not be serialized: {e}"}}"#));
     router
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(openapi::Document(Arc::new(json))))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+}
+
+/// 405 as a problem document, like every other admin API error.
+async fn method_not_allowed() -> Response {
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    problem::problem_response(
+        status,
+        problem::problem(status, "this method is not allowed here".into(), None),
+    )
 }

@@ -97,14 +97,13 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
         for m in METHODS {
             let listed = item.get(m).is_some();
             let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
-            let status = app
+            let resp = app
                 .http
                 .request(method, app.url(&concrete))
                 .send()
                 .await
-                .unwrap()
-                .status()
-                .as_u16();
+                .unwrap();
+            let status = resp.status().as_u16();
             if listed {
                 operations += 1;
                 assert!(
@@ -113,6 +112,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
                 );
             } else {
                 assert_eq!(status, 405, "{m} {path} is served but not documented");
+                assert_eq!(resp.headers()["content-type"], "application/problem+json");
             }
         }
     }
