@@ -5,6 +5,7 @@
 mod apps;
 mod auth;
 mod cross_org;
+mod faults;
 mod openapi;
 mod org;
 mod users;
