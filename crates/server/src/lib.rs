@@ -12,6 +12,7 @@ pub mod ratelimit;
 pub mod routes;
 pub mod session;
 pub mod state;
+pub mod usage;
 
 use std::net::SocketAddr;
 

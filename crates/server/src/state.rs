@@ -28,6 +28,8 @@ pub struct Inner {
     pub login_limiter: FailureLimiter,
     /// Argon2 checks running at once (one per core).
     pub password_checks: tokio::sync::Semaphore,
+    /// Apps' last use, written out by the housekeeping task.
+    pub usage: crate::usage::UsageLog,
 }
 
 impl std::ops::Deref for AppState {
@@ -77,6 +79,7 @@ impl AppState {
             password_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            usage: Default::default(),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -106,6 +109,11 @@ impl AppState {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
+                let uses = inner.usage.take();
+                if let Err(e) = inner.store.record_app_use(&uses).await {
+                    tracing::warn!(error = %e, "cannot record apps' last use; will retry");
+                    inner.usage.restore(uses);
+                }
                 match inner.store.purge_expired_tokens(inner.clock.now()).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired records removed"),
                     Ok(_) => {}

@@ -1,5 +1,6 @@
 use gatehouse_core::admin::{self, NewApp};
 use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{App, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
 use serde_json::{Value, json};
@@ -53,6 +54,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             let (app, secret) = admin::register_app(
                 store,
                 now,
+                &Actor::operator(),
                 NewApp {
                     org_slug: &org,
                     name: &name,
@@ -80,24 +82,25 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             });
         }
         AppCmd::RotateSecret { client_id } => {
-            let secret = admin::rotate_secret(store, now, &client_id).await?;
+            let secret = admin::rotate_secret(store, now, &Actor::operator(), &client_id).await?;
             out.print(&json!({"client_id": client_id, "client_secret": secret.expose()}), || {
                 format!("new client_secret: {}\nEvery token issued before now has ended. The secret is not shown again.", secret.expose())
             });
         }
         AppCmd::SetOnBehalfOf { client_id, user } => {
-            let app = admin::set_on_behalf_of(store, now, &client_id, &user).await?;
+            let app =
+                admin::set_on_behalf_of(store, now, &Actor::operator(), &client_id, &user).await?;
             out.print(&doc(store, &app).await?, || {
                 format!("app {client_id} now acts on behalf of {user}; earlier tokens have ended")
             });
         }
         AppCmd::Show { client_id } => {
-            let app = admin::app(store, &client_id).await?;
+            let app = admin::app(store, &Actor::operator(), &client_id).await?;
             let d = doc(store, &app).await?;
             out.print(&d, || serde_json::to_string_pretty(&d).unwrap_or_default());
         }
         AppCmd::List { org } => {
-            let o = admin::org(store, &org).await?;
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let mut docs = Vec::new();
             for a in store.apps_for_org(&o.id).await? {
                 docs.push(doc(store, &a).await?);
@@ -117,7 +120,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             out.print(&Value::Array(docs), || human);
         }
         AppCmd::Delete { client_id } => {
-            admin::delete_app(store, now, &client_id).await?;
+            admin::delete_app(store, now, &Actor::operator(), &client_id).await?;
             out.print(&json!({"deleted": client_id}), || {
                 format!("deleted app {client_id}; its tokens have ended")
             });

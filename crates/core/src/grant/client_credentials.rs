@@ -179,6 +179,7 @@ mod tests {
                 secret_hash: String::new(),
                 generation: 3,
                 status: AppStatus::Active,
+                last_used_at: None,
                 created_at: 0,
             },
             org: Org {

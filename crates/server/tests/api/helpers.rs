@@ -11,6 +11,7 @@ use gatehouse_core::admin::{self, NewApi, NewApp, NewUser};
 use gatehouse_core::clock::{Clock, FixedClock, SystemClock};
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{GrantType, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
 use gatehouse_server::{AppState, ServerConfig};
@@ -113,15 +114,21 @@ impl TestApp {
         self.store.as_ref()
     }
 
+    /// The id of the user with this email.
+    pub async fn user_id(&self, email: &str) -> String {
+        self.store.user_by_email(email).await.unwrap().id
+    }
+
     /// An org `acme-studio`, a developer, and an ES256 JWT API for `cfgateway products:read`.
     pub async fn seed(&self) -> (ApiCreds, String) {
         let now = SystemClock.now();
-        admin::create_org(self.s(), now, "Acme Studio", None)
+        admin::create_org(self.s(), now, &Actor::operator(), "Acme Studio", None)
             .await
             .unwrap();
         let user = admin::create_user(
             self.s(),
             now,
+            &Actor::operator(),
             NewUser {
                 org_slug: "acme-studio",
                 email: "dev@acme.test",
@@ -154,6 +161,7 @@ impl TestApp {
         let (api, secret) = admin::create_api(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewApi {
                 org_slug: "acme-studio",
                 name: "Gateway",
@@ -177,6 +185,7 @@ impl TestApp {
         admin::create_user(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewUser {
                 org_slug: "acme-studio",
                 email,
@@ -202,6 +211,7 @@ impl TestApp {
         let (app, secret) = admin::register_app(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewApp {
                 org_slug: "acme-studio",
                 name: "Nightly sync",
@@ -293,6 +303,7 @@ impl TestApp {
         admin::create_user(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewUser {
                 org_slug: "acme-studio",
                 email,
@@ -312,6 +323,7 @@ impl TestApp {
         let (app, secret) = admin::register_app(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewApp {
                 org_slug: "acme-studio",
                 name: "Studio sync",
