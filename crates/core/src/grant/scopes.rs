@@ -16,8 +16,7 @@ pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access
 
 /// The built-in scope of Gatehouse's own admin API (`/api/v1`). No API of an
 /// organization defines it; only client credentials tokens carry it, alone.
-// TODO(admin contract): re-export `crate::model::SCOPE_ADMIN` once it lands.
-pub const SCOPE_ADMIN: &str = "gatehouse:admin";
+pub use crate::model::SCOPE_ADMIN;
 
 #[derive(Debug)]
 pub struct Resolved<'a> {

@@ -7,13 +7,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::admin::{AdminError, NewApp, NewUser};
-use gatehouse_core::model::{App, ChangeKind, PERM_USERS_MANAGE};
+use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser};
+use gatehouse_core::model::{App, AppStatus, ChangeKind, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
-use super::compat;
 use super::dto::{
     AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged,
     RegisteredApp, SECRET_WARNING, scope_string,
@@ -37,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The app as shown: with its on-behalf user's email.
 async fn view(state: &AppState, caller: &AdminCaller, app: App) -> Result<AppView, ApiError> {
     let users = match &app.on_behalf_of {
-        Some(id) => match compat::user(state.store.as_ref(), &caller.actor, id).await {
+        Some(id) => match admin::user(state.store.as_ref(), &caller.actor, id).await {
             Ok(u) => vec![u],
             Err(AdminError::NotFound(_)) => vec![],
             Err(e) => return Err(e.into()),
@@ -58,8 +57,8 @@ async fn list_apps(
     caller: AdminCaller,
 ) -> Result<Json<AppList>, ApiError> {
     let store = state.store.as_ref();
-    let apps = compat::apps(store, &caller.actor, &caller.org_id).await?;
-    let users = compat::users(store, &caller.actor, &caller.org_id).await?;
+    let apps = admin::apps(store, &caller.actor, &caller.org_id).await?;
+    let users = admin::users(store, &caller.actor, &caller.org_id).await?;
     Ok(Json(AppList {
         apps: apps.into_iter().map(|a| AppView::new(a, &users)).collect(),
     }))
@@ -81,7 +80,7 @@ async fn register_app(
 ) -> Result<Response, ApiError> {
     let store = state.store.as_ref();
     let now = state.clock.now();
-    let org = compat::org_of(store, &caller.actor, &caller.org_id).await?;
+    let org = admin::org_of(store, &caller.actor, &caller.org_id).await?;
     let scopes = scope_string("scopes", &body.scopes)?;
     let default_scopes = body
         .default_scopes
@@ -111,7 +110,7 @@ async fn register_app(
                 groups: vec![],
                 password: None,
             };
-            let user = compat::create_user(store, now, &caller.actor, new)
+            let user = admin::create_user(store, now, &caller.actor, new)
                 .await
                 .map_err(|e| within("new_user", e))?;
             Some(user.email)
@@ -130,7 +129,7 @@ async fn register_app(
         default_scopes: default_scopes.as_deref(),
         audience: body.default_audience.as_deref(),
     };
-    let (app, secret) = compat::register_app(store, now, &caller.actor, new).await?;
+    let (app, secret) = admin::register_app(store, now, &caller.actor, new).await?;
     let location = format!("/api/v1/apps/{}", app.client_id);
     let body = RegisteredApp {
         app: view(&state, &caller, app).await?,
@@ -173,7 +172,7 @@ async fn show_app(
     caller: AdminCaller,
     Path(client_id): Path<String>,
 ) -> Result<Json<AppView>, ApiError> {
-    let app = compat::app(state.store.as_ref(), &caller.actor, &client_id).await?;
+    let app = admin::app(state.store.as_ref(), &caller.actor, &client_id).await?;
     Ok(Json(view(&state, &caller, app).await?))
 }
 
@@ -192,9 +191,29 @@ async fn edit_app(
     Path(client_id): Path<String>,
     ApiJson(patch): ApiJson<AppPatch>,
 ) -> Result<Json<AppView>, ApiError> {
-    compat::app(state.store.as_ref(), &caller.actor, &client_id).await?;
-    let _ = patch;
-    Err(compat::pending("editing an app"))
+    let scopes = patch
+        .scopes
+        .as_deref()
+        .map(|s| scope_string("scopes", s))
+        .transpose()?;
+    let default_scopes = patch
+        .default_scopes
+        .as_deref()
+        .map(|s| scope_string("default_scopes", s))
+        .transpose()?;
+    let edit = AppEdit {
+        name: patch.name.as_deref(),
+        description: patch.description.as_ref().map(Option::as_deref),
+        redirect_uris: patch.redirect_uris,
+        post_logout_redirect_uris: patch.post_logout_redirect_uris,
+        scopes: scopes.as_deref(),
+        default_scopes: default_scopes.as_deref(),
+        default_audience: patch.default_audience.as_ref().map(Option::as_deref),
+    };
+    let now = state.clock.now();
+    let app = admin::update_app(state.store.as_ref(), now, &caller.actor, &client_id, edit).await?;
+    ended_here(&state, &client_id);
+    Ok(Json(view(&state, &caller, app).await?))
 }
 
 /// Deletes the app; everything it holds (tokens, grants) ends.
@@ -211,7 +230,7 @@ async fn delete_app(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
-    compat::delete_app(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    admin::delete_app(state.store.as_ref(), now, &caller.actor, &client_id).await?;
     ended_here(&state, &client_id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -230,8 +249,7 @@ async fn regenerate_secret(
     Path(client_id): Path<String>,
 ) -> Result<Json<NewSecret>, ApiError> {
     let now = state.clock.now();
-    let secret =
-        compat::rotate_secret(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    let secret = admin::rotate_secret(state.store.as_ref(), now, &caller.actor, &client_id).await?;
     ended_here(&state, &client_id);
     Ok(Json(NewSecret {
         client_id,
@@ -259,7 +277,7 @@ async fn set_on_behalf_of(
 ) -> Result<Json<OnBehalfOfChanged>, ApiError> {
     let now = state.clock.now();
     let store = state.store.as_ref();
-    let app = compat::set_on_behalf_of(store, now, &caller.actor, &client_id, &body.email)
+    let app = admin::set_on_behalf_of(store, now, &caller.actor, &client_id, &body.email)
         .await
         .map_err(|e| match e {
             AdminError::Invalid { message, .. } => ApiError::invalid("email", message),
@@ -285,8 +303,7 @@ async fn disable_app(
     caller: AdminCaller,
     Path(client_id): Path<String>,
 ) -> Result<Json<AppView>, ApiError> {
-    compat::app(state.store.as_ref(), &caller.actor, &client_id).await?;
-    Err(compat::pending("disabling an app"))
+    set_status(&state, &caller, &client_id, AppStatus::Disabled).await
 }
 
 /// Enables a disabled app again.
@@ -302,6 +319,18 @@ async fn enable_app(
     caller: AdminCaller,
     Path(client_id): Path<String>,
 ) -> Result<Json<AppView>, ApiError> {
-    compat::app(state.store.as_ref(), &caller.actor, &client_id).await?;
-    Err(compat::pending("enabling an app"))
+    set_status(&state, &caller, &client_id, AppStatus::Active).await
+}
+
+async fn set_status(
+    state: &AppState,
+    caller: &AdminCaller,
+    client_id: &str,
+    status: AppStatus,
+) -> Result<Json<AppView>, ApiError> {
+    let now = state.clock.now();
+    let app =
+        admin::set_app_status(state.store.as_ref(), now, &caller.actor, client_id, status).await?;
+    ended_here(state, client_id);
+    Ok(Json(view(state, caller, app).await?))
 }

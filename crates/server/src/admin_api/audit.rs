@@ -10,8 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
-use super::compat;
-use super::dto::AuditPage;
+use gatehouse_core::admin;
+
+use super::dto::{AuditEventView, AuditPage};
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -42,7 +43,7 @@ pub struct AuditQuery {
         (status = 422, body = Problem), (status = 503, body = Problem),
     ))]
 async fn audit_log(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     caller: AdminCaller,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
@@ -54,6 +55,20 @@ async fn audit_log(
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let _ = (q.before, &caller);
-    Err(compat::pending("the audit log"))
+    let events = admin::audit_log(
+        state.store.as_ref(),
+        &caller.actor,
+        &caller.org_id,
+        q.before,
+        limit,
+    )
+    .await?;
+    // A full page may have more behind it; a short one is the last.
+    let next_before = (events.len() == limit as usize)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(AuditPage {
+        events: events.into_iter().map(AuditEventView::from).collect(),
+        next_before,
+    }))
 }

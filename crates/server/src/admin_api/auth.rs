@@ -12,14 +12,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::context::ContextSource;
-use gatehouse_core::grant::scopes::SCOPE_ADMIN;
 use gatehouse_core::introspect::live_claims;
-use gatehouse_core::model::PERM_APPS_MANAGE;
+use gatehouse_core::model::{Actor, ActorKind, PERM_APPS_MANAGE, SCOPE_ADMIN};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::token::admin_api_audience;
 
-use super::compat::{Actor, ActorKind};
 use super::problem::{ApiError, problem, problem_response};
 use crate::routes::userinfo::bearer;
 use crate::state::AppState;

@@ -3,7 +3,7 @@
 //! field, so a credential (`secret_hash`, `password_hash`) can never slip into one.
 //! A client secret appears only in [`RegisteredApp`] and [`NewSecret`].
 
-use gatehouse_core::model::{App, GrantType, Org, Role, User, UserStatus};
+use gatehouse_core::model::{App, AuditEvent, GrantType, Org, Role, User, UserStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -113,8 +113,7 @@ impl AppView {
             default_audience: app.default_audience,
             status,
             created_at: app.created_at,
-            // TODO(admin contract): `app.last_used_at`.
-            last_used_at: None,
+            last_used_at: app.last_used_at,
         }
     }
 }
@@ -329,7 +328,26 @@ pub struct AuditEventView {
     pub address: String,
     pub action: String,
     pub target: String,
-    pub detail: Option<serde_json::Value>,
+    /// One sentence saying what changed.
+    pub detail: String,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at,
+            actor: AuditActor {
+                kind: e.actor_kind.as_str().to_owned(),
+                id: e.actor_id,
+                name: e.actor_name,
+            },
+            address: e.address,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

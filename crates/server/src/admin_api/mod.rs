@@ -7,7 +7,6 @@
 pub mod apps;
 pub mod audit;
 pub mod auth;
-mod compat;
 pub mod dto;
 pub mod json;
 pub mod openapi;

@@ -7,10 +7,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
-use super::compat;
 use super::dto::{GroupList, OrgView, RoleList};
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
+use gatehouse_core::admin;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,7 +29,7 @@ async fn show_org(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<OrgView>, ApiError> {
-    let org = compat::org_of(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let org = admin::org_of(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
     Ok(Json(org.into()))
 }
 
@@ -43,7 +43,7 @@ async fn list_roles(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<RoleList>, ApiError> {
-    let roles = compat::roles(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let roles = admin::roles(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
     Ok(Json(RoleList {
         roles: roles.into_iter().map(Into::into).collect(),
     }))
@@ -59,6 +59,6 @@ async fn list_groups(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<GroupList>, ApiError> {
-    let groups = compat::groups(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let groups = admin::groups(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
     Ok(Json(GroupList { groups }))
 }

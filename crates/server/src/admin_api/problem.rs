@@ -45,8 +45,6 @@ pub enum ApiError {
     Conflict(String),
     Unavailable(String),
     Internal(String),
-    /// TEMPORARY (until the admin core contract lands): see `compat::pending`.
-    NotImplemented(String),
 }
 
 impl ApiError {
@@ -122,7 +120,6 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, d, None),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d, None),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, d, None),
-            ApiError::NotImplemented(d) => (StatusCode::NOT_IMPLEMENTED, d, None),
             ApiError::Unavailable(why) => {
                 tracing::warn!(reason = %why, "store unavailable");
                 let mut r = problem_response(

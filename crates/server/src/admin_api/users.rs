@@ -6,13 +6,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::admin::NewUser;
+use gatehouse_core::admin::{self, NewUser};
 use gatehouse_core::model::{ChangeKind, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
-use super::compat;
 use super::dto::{NewUserRequest, UserList, UserPatch, UserView};
 use super::json::ApiJson;
 use super::problem::{ApiError, Problem};
@@ -34,7 +33,7 @@ async fn list_users(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<UserList>, ApiError> {
-    let users = compat::users(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let users = admin::users(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
     Ok(Json(UserList {
         users: users.into_iter().map(Into::into).collect(),
     }))
@@ -55,7 +54,7 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
-    let org = compat::org_of(store, &caller.actor, &caller.org_id).await?;
+    let org = admin::org_of(store, &caller.actor, &caller.org_id).await?;
     let new = NewUser {
         org_slug: &org.slug,
         email: &body.email,
@@ -64,7 +63,7 @@ async fn create_user(
         groups: body.groups,
         password: body.password.as_deref(),
     };
-    let user = compat::create_user(store, state.clock.now(), &caller.actor, new).await?;
+    let user = admin::create_user(store, state.clock.now(), &caller.actor, new).await?;
     let location = format!("/api/v1/users/{}", user.id);
     let mut resp = (StatusCode::CREATED, Json(UserView::from(user))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -86,7 +85,7 @@ async fn show_user(
     caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let user = compat::user(state.store.as_ref(), &caller.actor, &id).await?;
+    let user = admin::user(state.store.as_ref(), &caller.actor, &id).await?;
     Ok(Json(user.into()))
 }
 
@@ -110,7 +109,7 @@ async fn edit_user(
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let now = state.clock.now();
-    let user = compat::user(store, &caller.actor, &id).await?;
+    let user = admin::user(store, &caller.actor, &id).await?;
     let access = patch.role.is_some() || patch.groups.is_some();
     match (patch.status, access) {
         (Some(_), true) => Err(ApiError::invalid(
@@ -119,10 +118,17 @@ async fn edit_user(
         )),
         (Some(status), false) => {
             let user =
-                compat::set_user_status(store, now, &caller.actor, &user.id, status.into()).await?;
+                admin::set_user_status(store, now, &caller.actor, &user.id, status.into()).await?;
             Ok(Json(user.into()))
         }
-        (None, true) => Err(compat::pending("changing a user's role or groups")),
+        (None, true) => {
+            let role = patch.role.as_deref().unwrap_or(&user.role);
+            let groups = patch.groups.unwrap_or_else(|| user.groups.clone());
+            let user =
+                admin::set_user_access(store, now, &caller.actor, &user.id, role, groups).await?;
+            state.clients.invalidate(ChangeKind::User, &user.id);
+            Ok(Json(user.into()))
+        }
         (None, false) => Ok(Json(user.into())),
     }
 }

@@ -51,11 +51,8 @@ async fn admin_token_is_for_the_admin_api_and_listed_in_discovery() {
 #[tokio::test]
 async fn admin_scope_is_refused_without_apps_manage_and_when_mixed() {
     let (app, a) = acme().await;
-    let org = gatehouse_core::admin::org(app.s(), "acme-studio")
-        .await
-        .unwrap();
-    let dev = user_in(&app, "acme-studio", "plain@acme.test", "developer").await;
-    let (id, secret) = admin_app(&app, &org.id, &dev).await;
+    user_in(&app, "acme-studio", "plain@acme.test", "developer").await;
+    let (id, secret) = admin_app(&app, "acme-studio", "plain@acme.test").await;
     let resp = app
         .token_form(
             Some((&id, &secret)),
@@ -138,7 +135,8 @@ async fn token_without_the_admin_scope_is_403_insufficient_scope() {
 async fn rotated_app_token_is_401_at_once() {
     let (app, a) = acme().await;
     assert_eq!(a.get(&app, "/api/v1/apps").await.status, 200);
-    gatehouse_core::admin::rotate_secret(app.s(), app.clock.now(), &a.client_id)
+    let op = gatehouse_core::model::Actor::operator();
+    gatehouse_core::admin::rotate_secret(app.s(), app.clock.now(), &op, &a.client_id)
         .await
         .unwrap();
     // Changed under the server, as another instance would: the change feed tells it.
@@ -156,14 +154,49 @@ async fn rotated_app_token_is_401_at_once() {
 #[tokio::test]
 async fn deactivated_on_behalf_user_ends_admin_tokens() {
     let (app, a) = acme().await;
+    let uid = app.user_id("root@acme.test").await;
     gatehouse_core::admin::set_user_status(
         app.s(),
         app.clock.now(),
-        "root@acme.test",
+        &gatehouse_core::model::Actor::operator(),
+        &uid,
         gatehouse_core::model::UserStatus::Deactivated,
     )
     .await
     .unwrap();
     crate::helpers::settle().await;
     a.get(&app, "/api/v1/org").await.problem(401);
+}
+
+#[tokio::test]
+async fn losing_apps_manage_is_403_at_once() {
+    let (app, a) = acme().await;
+    assert_eq!(a.get(&app, "/api/v1/org").await.status, 200);
+    let uid = app.user_id("root@acme.test").await;
+    gatehouse_core::admin::set_user_access(
+        app.s(),
+        app.clock.now(),
+        &gatehouse_core::model::Actor::operator(),
+        &uid,
+        "developer",
+        vec![],
+    )
+    .await
+    .unwrap();
+    crate::helpers::settle().await;
+    let r = a.get(&app, "/api/v1/org").await;
+    r.problem(403);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("apps:manage"),
+        "{}",
+        r.raw
+    );
+    // And no new admin token either.
+    let resp = app
+        .token_form(
+            Some((&a.client_id, &a.secret)),
+            &[("grant_type", "client_credentials"), ("scope", ADMIN_SCOPE)],
+        )
+        .await;
+    oauth_error(resp, 400, "invalid_scope").await;
 }

@@ -12,8 +12,8 @@ mod users;
 
 use gatehouse_core::admin::{self, NewUser};
 use gatehouse_core::clock::{Clock, SystemClock};
-use gatehouse_core::model::{App, AppStatus, GrantType, Org, Role};
-use gatehouse_core::secret::{self, ClientSecret};
+use gatehouse_core::model::{Actor, AuditEvent, GrantType, Org, Role};
+use gatehouse_core::secret;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -44,6 +44,7 @@ pub async fn user_in(app: &TestApp, org_slug: &str, email: &str, role: &str) -> 
     admin::create_user(
         app.s(),
         SystemClock.now(),
+        &Actor::operator(),
         NewUser {
             org_slug,
             email,
@@ -59,32 +60,28 @@ pub async fn user_in(app: &TestApp, org_slug: &str, email: &str, role: &str) -> 
 }
 
 /// A client credentials app allowed `gatehouse:admin` (and only that, by
-/// default), acting for `user_id`.
-// TODO(admin contract): register through `admin::register_app`, which will accept
-// `gatehouse:admin`; today's refuses scopes no API defines, so the record is
-// inserted as the store would hold it.
-pub async fn admin_app(app: &TestApp, org_id: &str, user_id: &str) -> (String, String) {
-    let secret = ClientSecret::generate();
-    let record = App {
-        id: secret::random_id(),
-        client_id: secret::random_id(),
-        org_id: org_id.to_owned(),
-        name: "Admin automation".into(),
-        description: None,
-        grant_types: vec![GrantType::ClientCredentials],
-        on_behalf_of: Some(user_id.to_owned()),
-        redirect_uris: vec![],
-        post_logout_redirect_uris: vec![],
-        scopes: vec![ADMIN_SCOPE.into()],
-        default_scopes: vec![ADMIN_SCOPE.into()],
-        default_audience: None,
-        secret_hash: secret.digest(),
-        generation: 1,
-        status: AppStatus::Active,
-        created_at: SystemClock.now(),
-    };
-    app.s().insert_app(&record).await.unwrap();
-    (record.client_id, secret.expose().to_owned())
+/// default), acting for the user `email` of `org_slug`.
+pub async fn admin_app(app: &TestApp, org_slug: &str, email: &str) -> (String, String) {
+    let (a, secret) = admin::register_app(
+        app.s(),
+        SystemClock.now(),
+        &Actor::operator(),
+        admin::NewApp {
+            org_slug,
+            name: "Admin automation",
+            description: None,
+            grant: GrantType::ClientCredentials,
+            on_behalf_of: Some(email),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: ADMIN_SCOPE,
+            default_scopes: None,
+            audience: None,
+        },
+    )
+    .await
+    .unwrap();
+    (a.client_id, secret.expose().to_owned())
 }
 
 /// Requests a `gatehouse:admin` token over HTTP; panics with the error body.
@@ -103,9 +100,11 @@ pub async fn admin_token(app: &TestApp, client_id: &str, secret: &str) -> String
 
 /// An admin (role `admin`) and an admin app with a token in the org `org_slug`.
 pub async fn admin_in(app: &TestApp, org_slug: &str, email: &str) -> Admin {
-    let org = admin::org(app.s(), org_slug).await.unwrap();
-    let uid = user_in(app, org_slug, email, "admin").await;
-    let (client_id, secret) = admin_app(app, &org.id, &uid).await;
+    let org = admin::org(app.s(), &Actor::operator(), org_slug)
+        .await
+        .unwrap();
+    user_in(app, org_slug, email, "admin").await;
+    let (client_id, secret) = admin_app(app, org_slug, email).await;
     let token = admin_token(app, &client_id, &secret).await;
     Admin {
         client_id,
@@ -127,12 +126,14 @@ pub async fn acme() -> (TestApp, Admin) {
 /// credentials app and an admin.
 pub async fn bolt(app: &TestApp) -> OrgFixture {
     let now = SystemClock.now();
-    let org = admin::create_org(app.s(), now, "Bolt Works", None)
+    let op = Actor::operator();
+    let org = admin::create_org(app.s(), now, &op, "Bolt Works", None)
         .await
         .unwrap();
     admin::create_api(
         app.s(),
         now,
+        &op,
         admin::NewApi {
             org_slug: "bolt-works",
             name: "Bolt API",
@@ -149,6 +150,7 @@ pub async fn bolt(app: &TestApp) -> OrgFixture {
     let (a, s) = admin::register_app(
         app.s(),
         now,
+        &op,
         admin::NewApp {
             org_slug: "bolt-works",
             name: "Bolt nightly",
@@ -188,9 +190,17 @@ pub async fn org_with_app_admin_only(app: &TestApp) -> Admin {
         name: "app-admin".into(),
         permissions: vec!["apps:manage".into()],
     });
-    app.s().insert_org(&org, &roles).await.unwrap();
-    let uid = user_in(app, "cobalt", "apps@cobalt.test", "app-admin").await;
-    let (client_id, secret) = admin_app(app, &org.id, &uid).await;
+    let audit = AuditEvent::new(
+        &Actor::operator(),
+        &org.id,
+        org.created_at,
+        "org.create",
+        &org.id,
+        "created organization `Cobalt` with an app-admin role",
+    );
+    app.s().insert_org(&org, &roles, &audit).await.unwrap();
+    user_in(app, "cobalt", "apps@cobalt.test", "app-admin").await;
+    let (client_id, secret) = admin_app(app, "cobalt", "apps@cobalt.test").await;
     let token = admin_token(app, &client_id, &secret).await;
     Admin {
         client_id,
