@@ -1,7 +1,7 @@
 //! `GET /api/v1/org`, `/roles`, `/groups`, `/audit`.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -74,4 +74,69 @@ async fn audit_log_shows_each_change() {
         .await
         .invalid("limit");
     a.get(&app, "/api/v1/audit?limit=x").await.problem(400);
+}
+
+#[tokio::test]
+async fn audit_log_records_every_app_change_with_who_and_where() {
+    let (app, a) = acme().await;
+    let b = bolt(&app).await;
+    let r = a
+        .send(
+            &app,
+            Method::POST,
+            "/api/v1/apps",
+            json!({"grant_type": "client_credentials", "name": "Audited",
+                   "on_behalf_of": "dev@acme.test", "scopes": ["cfgateway"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    let secret = r.json["client_secret"].as_str().unwrap().to_owned();
+    let id = r.json["client_id"].as_str().unwrap().to_owned();
+    let p = format!("/api/v1/apps/{id}");
+    a.send(&app, Method::PATCH, &p, json!({"name": "Audited 2"}))
+        .await;
+    a.bare(&app, Method::POST, &format!("{p}/secret")).await;
+    a.send(
+        &app,
+        Method::PUT,
+        &format!("{p}/on-behalf-of"),
+        json!({"email": "root@acme.test"}),
+    )
+    .await;
+    a.bare(&app, Method::POST, &format!("{p}/disable")).await;
+    a.bare(&app, Method::POST, &format!("{p}/enable")).await;
+    assert_eq!(a.bare(&app, Method::DELETE, &p).await.status, 204);
+    let page = a.get(&app, "/api/v1/audit?limit=200").await;
+    let mine: Vec<&Value> = page.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["target"] == id.as_str())
+        .collect();
+    let actions: Vec<&str> = mine.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "app.delete",
+            "app.enable",
+            "app.disable",
+            "app.set_on_behalf_of",
+            "app.rotate_secret",
+            "app.update",
+            "app.register"
+        ]
+    );
+    for e in &mine {
+        assert_eq!(e["actor"]["kind"], "app", "{e}");
+        assert_eq!(e["actor"]["id"], a.client_id.as_str(), "{e}");
+        assert_eq!(e["actor"]["name"], "Admin automation", "{e}");
+        assert_eq!(e["address"], "127.0.0.1", "{e}");
+        assert!(e["at"].as_i64().unwrap() > 0);
+        assert!(!e["detail"].as_str().unwrap().is_empty());
+    }
+    // Never a secret in the log, and nothing of another organization's.
+    assert!(!page.raw.contains(&secret));
+    assert!(!page.raw.contains("bolt"), "{}", page.raw);
+    let theirs = b.admin.get(&app, "/api/v1/audit").await;
+    assert!(!theirs.raw.contains(&id));
 }
