@@ -2,6 +2,7 @@
 //! Extractors parse HTTP, `gatehouse-core` decides, and [`error::HttpError`] maps
 //! the outcome; handlers hold no protocol rules of their own.
 
+pub mod admin_api;
 pub mod cache;
 pub mod config;
 pub mod error;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::userinfo::router())
         .merge(routes::revocation::router())
         .merge(routes::endsession::router())
+        .merge(admin_api::router())
         .fallback(routes::not_found)
         .with_state(state);
     for (name, value) in security {

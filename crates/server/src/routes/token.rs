@@ -46,7 +46,7 @@ async fn token(
     let keys = ring.as_ref();
     let set = match request {
         TokenRequest::ClientCredentials(r) => {
-            let plan = client_credentials::decide(&client, &r)?;
+            let plan = client_credentials::decide(&client, &r, &state.config.issuer)?;
             let minted = mint(plan, &state.config.issuer, now, keys)
                 .map_err(|e| HttpError::Internal(e.to_string()))?;
             if let Some(record) = &minted.reference {
