@@ -6,6 +6,7 @@
 use crate::clock::UnixTime;
 use crate::model::*;
 use crate::password;
+use crate::redirect_uri::RedirectPolicy;
 use crate::ports::{Store, StoreError};
 use crate::scope::ScopeSet;
 use crate::secret::{self, ClientSecret};
@@ -292,6 +293,7 @@ pub struct NewApp<'a> {
 pub async fn register_app(
     store: &dyn Store,
     now: UnixTime,
+    policy: &RedirectPolicy,
     new: NewApp<'_>,
 ) -> Result<(App, ClientSecret), AdminError> {
     let org = org(store, new.org_slug).await?;
@@ -356,8 +358,10 @@ pub async fn register_app(
                 ));
             }
             (
-                check_uris("redirect_uris", new.redirect_uris)?,
-                check_uris("post_logout_redirect_uris", new.post_logout_redirect_uris)?,
+                policy.check("redirect_uris", new.redirect_uris).await?,
+                policy
+                    .check("post_logout_redirect_uris", new.post_logout_redirect_uris)
+                    .await?,
             )
         }
         _ if !new.redirect_uris.is_empty() => {
@@ -413,22 +417,6 @@ async fn acting_user_id(
         ));
     }
     Ok(user.id)
-}
-
-/// Absolute URIs without fragments, compared later as exact strings (RFC 9700 §4.1.3).
-fn check_uris(field: &'static str, uris: Vec<String>) -> Result<Vec<String>, AdminError> {
-    let mut out: Vec<String> = Vec::new();
-    for u in uris {
-        let parsed = url::Url::parse(&u)
-            .map_err(|_| invalid(field, format!("`{u}` is not an absolute URI")))?;
-        if parsed.fragment().is_some() {
-            return Err(invalid(field, format!("`{u}` must not contain a fragment")));
-        }
-        if !out.contains(&u) {
-            out.push(u);
-        }
-    }
-    Ok(out)
 }
 
 pub async fn app(store: &dyn Store, client_id: &str) -> Result<App, AdminError> {
