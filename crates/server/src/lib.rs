@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod pages;

@@ -1,7 +1,10 @@
+use std::net::SocketAddr;
+
 use gatehouse_core::admin::{self, NewApp};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{App, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
+use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
 
 use crate::cli::{AppCmd, GrantArg};
@@ -36,7 +39,14 @@ async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
     }))
 }
 
-pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    now: UnixTime,
+    cmd: AppCmd,
+    out: &Out,
+    dev: bool,
+    dns_server: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     match cmd {
         AppCmd::Register {
             org,
@@ -50,9 +60,12 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             redirect_uris,
             post_logout_redirect_uris,
         } => {
+            // The same policy `serve` applies (its --dev and --dns-server).
+            let policy = redirect_policy(dev, dns_server)?;
             let (app, secret) = admin::register_app(
                 store,
                 now,
+                &policy,
                 NewApp {
                     org_slug: &org,
                     name: &name,

@@ -13,7 +13,9 @@ use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::model::{GrantType, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
+use gatehouse_core::redirect_uri::RedirectPolicy;
 use gatehouse_server::{AppState, ServerConfig};
+use gatehouse_testdns::TestDns;
 use gatehouse_store_postgres::{PgOptions, PgStore};
 use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::Value;
@@ -28,6 +30,11 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The server's clock: real time until a test moves it.
     pub clock: Arc<FixedClock>,
+    /// The server's redirect-URI policy (same DNS server, same dev flag), for
+    /// fixtures registered straight through the admin rules.
+    pub policy: RedirectPolicy,
+    /// The DNS server redirect-URI hosts are looked up on ([`DNS_RECORDS`]).
+    _dns: TestDns,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -80,8 +87,11 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
+        let dns = TestDns::start(DNS_RECORDS).await;
         let mut config = ServerConfig::new(&base);
+        config.dns_server = Some(dns.addr());
         tune(&mut config);
+        let policy = gatehouse_server::dns::redirect_policy(config.dev, config.dns_server).unwrap();
         let clock = Arc::new(FixedClock::at(SystemClock.now()));
         let state =
             AppState::start(store.clone(), keys, Arc::new(kek), clock.clone(), config).await;
@@ -100,6 +110,8 @@ impl TestApp {
                 .build()
                 .unwrap(),
             clock,
+            policy,
+            _dns: dns,
             _dir: dir,
             _shutdown: tx,
         }
@@ -202,6 +214,7 @@ impl TestApp {
         let (app, secret) = admin::register_app(
             self.s(),
             SystemClock.now(),
+            &self.policy,
             NewApp {
                 org_slug: "acme-studio",
                 name: "Nightly sync",
@@ -273,6 +286,13 @@ pub async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
+/// What the tests' DNS server knows: the web app's host resolves to a public
+/// address (nothing connects to it; the redirect-URI policy only looks it up).
+pub const DNS_RECORDS: &[(&str, std::net::IpAddr)] = &[(
+    "sync.acme.test",
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(93, 184, 215, 14)),
+)];
+
 /// The password every web-flow test user signs in with.
 pub const PASSWORD: &str = "correct horse battery";
 /// The web app's registered redirect URI and post-logout redirect URI.
@@ -312,6 +332,7 @@ impl TestApp {
         let (app, secret) = admin::register_app(
             self.s(),
             SystemClock.now(),
+            &self.policy,
             NewApp {
                 org_slug: "acme-studio",
                 name: "Studio sync",
