@@ -31,7 +31,12 @@ pub struct Cli {
     pub dev: bool,
     /// The DNS server (ADDR:PORT) that redirect-URI hosts must resolve on;
     /// default: the system's (/etc/resolv.conf).
-    #[arg(long, global = true, env = "GATEHOUSE_DNS_SERVER", value_name = "ADDR:PORT")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DNS_SERVER",
+        value_name = "ADDR:PORT"
+    )]
     pub dns_server: Option<SocketAddr>,
     #[command(subcommand)]
     pub command: Command,

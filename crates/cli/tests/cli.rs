@@ -324,7 +324,11 @@ fn redirect_uris_must_resolve_to_a_public_address_on_the_dns_server() {
             "--json",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Development mode, from the environment as well as the flag.
     let dev = Command::new(BIN)
         .current_dir(dir.path())
@@ -337,12 +341,20 @@ fn redirect_uris_must_resolve_to_a_public_address_on_the_dns_server() {
         .env("GATEHOUSE_DNS_SERVER", &dns)
         .output()
         .unwrap();
-    assert!(dev.status.success(), "{}", String::from_utf8_lossy(&dev.stderr));
+    assert!(
+        dev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dev.stderr)
+    );
     let apps = json(
         dir.path(),
         &["app", "list", "--org", "acme-studio", "--json"],
     );
-    assert_eq!(apps.as_array().unwrap().len(), 3, "only the two good ones were saved");
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        3,
+        "only the two good ones were saved"
+    );
 }
 
 #[test]

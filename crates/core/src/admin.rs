@@ -6,8 +6,8 @@
 use crate::clock::UnixTime;
 use crate::model::*;
 use crate::password;
-use crate::redirect_uri::RedirectPolicy;
 use crate::ports::{Store, StoreError};
+use crate::redirect_uri::RedirectPolicy;
 use crate::scope::ScopeSet;
 use crate::secret::{self, ClientSecret};
 

@@ -278,12 +278,21 @@ mod tests {
             ("https://me:pw@app.example/cb", "must not contain user info"),
             ("https://localhost/cb", "`localhost` is not allowed"),
             ("https://LOCALHOST./cb", "`localhost` is not allowed"),
-            ("https://x.localhost/cb", "`.localhost` hosts are not allowed"),
+            (
+                "https://x.localhost/cb",
+                "`.localhost` hosts are not allowed",
+            ),
             ("https://printer.local/cb", "`.local` hosts are not allowed"),
-            ("https://app.Internal./cb", "`.internal` hosts are not allowed"),
+            (
+                "https://app.Internal./cb",
+                "`.internal` hosts are not allowed",
+            ),
             ("https://93.184.215.14/cb", "IP addresses are not allowed"),
             ("https://0x7f.1/cb", "IP addresses are not allowed"),
-            ("https://[2606:4700::1111]/cb", "IP addresses are not allowed"),
+            (
+                "https://[2606:4700::1111]/cb",
+                "IP addresses are not allowed",
+            ),
             ("https://127.0.0.1/cb", "IP addresses are not allowed"),
         ];
         for (uri, why) in cases {
@@ -301,11 +310,9 @@ mod tests {
                 .await
                 .contains("`nowhere.example` does not resolve in DNS (no A or AAAA record)")
         );
-        assert!(
-            refusal(false, "https://ten.example/cb")
-                .await
-                .contains("resolves only to private, loopback, link-local or reserved addresses (10.1.2.3)")
-        );
+        assert!(refusal(false, "https://ten.example/cb").await.contains(
+            "resolves only to private, loopback, link-local or reserved addresses (10.1.2.3)"
+        ));
         let ok = policy(false)
             .check(
                 "redirect_uris",
@@ -334,12 +341,36 @@ mod tests {
             let ok = policy(true).check("redirect_uris", vec![uri.into()]).await;
             assert_eq!(ok.unwrap(), [uri]);
         }
-        assert!(refusal(true, "http://app.example/cb").await.contains("must use https"));
-        assert!(refusal(true, "http://127.0.0.2/cb").await.contains("must use https"));
-        assert!(refusal(true, "http://x.localhost/cb").await.contains("must use https"));
-        assert!(refusal(true, "https://[::1]/cb").await.contains("IP addresses"));
-        assert!(refusal(true, "http://localhost/cb#f").await.contains("fragment"));
-        assert!(refusal(false, "http://localhost:3000/cb").await.contains("must use https"));
+        assert!(
+            refusal(true, "http://app.example/cb")
+                .await
+                .contains("must use https")
+        );
+        assert!(
+            refusal(true, "http://127.0.0.2/cb")
+                .await
+                .contains("must use https")
+        );
+        assert!(
+            refusal(true, "http://x.localhost/cb")
+                .await
+                .contains("must use https")
+        );
+        assert!(
+            refusal(true, "https://[::1]/cb")
+                .await
+                .contains("IP addresses")
+        );
+        assert!(
+            refusal(true, "http://localhost/cb#f")
+                .await
+                .contains("fragment")
+        );
+        assert!(
+            refusal(false, "http://localhost:3000/cb")
+                .await
+                .contains("must use https")
+        );
     }
 
     #[test]
@@ -388,7 +419,9 @@ mod tests {
 
     #[tokio::test]
     async fn too_many_uris() {
-        let uris = (0..=MAX_URIS).map(|i| format!("https://app.example/{i}")).collect();
+        let uris = (0..=MAX_URIS)
+            .map(|i| format!("https://app.example/{i}"))
+            .collect();
         assert!(policy(false).check("redirect_uris", uris).await.is_err());
     }
 }

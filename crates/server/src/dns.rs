@@ -51,9 +51,7 @@ impl DnsResolver {
         opts.attempts = 1; // hickory counts retries: two tries in all
         // DNS only, as nslookup: /etc/hosts says nothing about what browsers reach.
         opts.use_hosts_file = ResolveHosts::Never;
-        let inner = builder
-            .build()
-            .map_err(|e| DnsSetupError(e.to_string()))?;
+        let inner = builder.build().map_err(|e| DnsSetupError(e.to_string()))?;
         Ok(Self { inner })
     }
 }

@@ -57,8 +57,10 @@ impl TestDns {
     /// The same for code without a runtime (tests that run the CLI binary): the
     /// server gets a thread and a runtime of its own.
     pub fn start_blocking(records: &[(&str, IpAddr)]) -> TestDns {
-        let records: Vec<(String, IpAddr)> =
-            records.iter().map(|(n, ip)| ((*n).to_owned(), *ip)).collect();
+        let records: Vec<(String, IpAddr)> = records
+            .iter()
+            .map(|(n, ip)| ((*n).to_owned(), *ip))
+            .collect();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
@@ -106,7 +108,11 @@ impl SilentDns {
 
 async fn serve(records: &[(&str, IpAddr)]) -> (Server<Catalog>, SocketAddr) {
     let root = Name::root();
-    let mut zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::empty(root.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+    let mut zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::empty(
+        root.clone(),
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+    );
     // An authoritative zone needs its SOA; it also makes NXDOMAIN answers proper.
     let soa = SOA::new(
         Name::from_ascii("ns.test.").unwrap(),
@@ -117,7 +123,10 @@ async fn serve(records: &[(&str, IpAddr)]) -> (Server<Catalog>, SocketAddr) {
         86_400,
         TTL,
     );
-    assert!(zone.upsert_mut(Record::from_rdata(root.clone(), TTL, RData::SOA(soa)), SERIAL));
+    assert!(zone.upsert_mut(
+        Record::from_rdata(root.clone(), TTL, RData::SOA(soa)),
+        SERIAL
+    ));
     for (name, ip) in records {
         let fqdn = if name.ends_with('.') {
             (*name).to_owned()

@@ -83,7 +83,9 @@ fn warn_dev_mode() {
     const LINE: &str = "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
     eprintln!("{LINE}");
     eprintln!("!! DEVELOPMENT MODE (--dev)");
-    eprintln!("!! DEVELOPMENT MODE: http://localhost and http://127.0.0.1 redirect URIs are accepted.");
+    eprintln!(
+        "!! DEVELOPMENT MODE: http://localhost and http://127.0.0.1 redirect URIs are accepted."
+    );
     eprintln!("!! Never run production with --dev.");
     eprintln!("{LINE}");
     tracing::warn!(

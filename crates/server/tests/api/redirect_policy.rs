@@ -128,14 +128,32 @@ async fn syntax_rules_refuse_before_any_lookup() {
     let started = Instant::now();
     for (uri, why) in [
         ("https://app.local/cb", "`.local` hosts are not allowed"),
-        ("https://app.internal/cb", "`.internal` hosts are not allowed"),
+        (
+            "https://app.internal/cb",
+            "`.internal` hosts are not allowed",
+        ),
         ("https://localhost/cb", "`localhost` is not allowed"),
-        ("https://x.localhost/cb", "`.localhost` hosts are not allowed"),
-        ("https://93.184.215.14/cb", "IP addresses are not allowed; use a DNS name"),
-        ("https://[2606:4700::1111]/cb", "IP addresses are not allowed; use a DNS name"),
+        (
+            "https://x.localhost/cb",
+            "`.localhost` hosts are not allowed",
+        ),
+        (
+            "https://93.184.215.14/cb",
+            "IP addresses are not allowed; use a DNS name",
+        ),
+        (
+            "https://[2606:4700::1111]/cb",
+            "IP addresses are not allowed; use a DNS name",
+        ),
         ("http://public.test.example/cb", "must use https"),
-        ("https://public.test.example/cb#frag", "must not contain a fragment"),
-        ("https://user@public.test.example/cb", "must not contain user info"),
+        (
+            "https://public.test.example/cb#frag",
+            "must not contain a fragment",
+        ),
+        (
+            "https://user@public.test.example/cb",
+            "must not contain user info",
+        ),
         ("cb", "is not an absolute URI"),
     ] {
         let m = refused(&p, uri).await;
@@ -154,7 +172,11 @@ async fn dev_mode_allows_local_loopback_callbacks_only() {
             [uri]
         );
     }
-    assert!(refused(&dev, "http://example.com/cb").await.contains("must use https"));
+    assert!(
+        refused(&dev, "http://example.com/cb")
+            .await
+            .contains("must use https")
+    );
     assert!(
         refused(&dev, "https://ten.test.example/cb")
             .await
@@ -197,5 +219,8 @@ async fn registration_checks_post_logout_uris_with_the_same_policy() {
         other => panic!("{other:?}"),
     }
     let (web, _) = register("https://sync.acme.test/bye").await.unwrap();
-    assert_eq!(web.post_logout_redirect_uris, ["https://sync.acme.test/bye"]);
+    assert_eq!(
+        web.post_logout_redirect_uris,
+        ["https://sync.acme.test/bye"]
+    );
 }
