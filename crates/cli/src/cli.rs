@@ -1,5 +1,6 @@
-//! The command line, declared once. `--database-url` and `--json` are global:
-//! they are accepted before or after any subcommand's own arguments.
+//! The command line, declared once. `--database-url`, `--json`, `--dev` and
+//! `--dns-server` are global: they are accepted before or after any subcommand's
+//! own arguments.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,19 @@ pub struct Cli {
     /// Print machine-readable JSON on standard output (messages go to standard error).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Development mode: also accept `http://localhost` and `http://127.0.0.1`
+    /// redirect URIs (any port). Never in production.
+    #[arg(long, global = true, env = "GATEHOUSE_DEV")]
+    pub dev: bool,
+    /// The DNS server (ADDR:PORT) that redirect-URI hosts must resolve on;
+    /// default: the system's (/etc/resolv.conf).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DNS_SERVER",
+        value_name = "ADDR:PORT"
+    )]
+    pub dns_server: Option<SocketAddr>,
     #[command(subcommand)]
     pub command: Command,
 }

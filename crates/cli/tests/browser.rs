@@ -160,6 +160,8 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
             "authorization_code",
             "--redirect-uri",
             &redirect_uri,
+            // The callback is a local server: development mode allows it.
+            "--dev",
             "--scopes",
             "cfgateway",
             "--json",

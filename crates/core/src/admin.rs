@@ -7,6 +7,7 @@ use crate::clock::UnixTime;
 use crate::model::*;
 use crate::password;
 use crate::ports::{Store, StoreError};
+use crate::redirect_uri::RedirectPolicy;
 use crate::scope::ScopeSet;
 use crate::secret::{self, ClientSecret};
 
@@ -510,6 +511,7 @@ async fn check_app_scopes(
 pub async fn register_app(
     store: &dyn Store,
     now: UnixTime,
+    policy: &RedirectPolicy,
     actor: &Actor,
     new: NewApp<'_>,
 ) -> Result<(App, ClientSecret), AdminError> {
@@ -551,8 +553,10 @@ pub async fn register_app(
                 ));
             }
             (
-                check_uris("redirect_uris", new.redirect_uris)?,
-                check_uris("post_logout_redirect_uris", new.post_logout_redirect_uris)?,
+                policy.check("redirect_uris", new.redirect_uris).await?,
+                policy
+                    .check("post_logout_redirect_uris", new.post_logout_redirect_uris)
+                    .await?,
             )
         }
         _ if !new.redirect_uris.is_empty() => {
@@ -621,22 +625,6 @@ async fn acting_user_id(
         ));
     }
     Ok(user.id)
-}
-
-/// Absolute URIs without fragments, compared later as exact strings (RFC 9700 §4.1.3).
-fn check_uris(field: &'static str, uris: Vec<String>) -> Result<Vec<String>, AdminError> {
-    let mut out: Vec<String> = Vec::new();
-    for u in uris {
-        let parsed = url::Url::parse(&u)
-            .map_err(|_| invalid(field, format!("`{u}` is not an absolute URI")))?;
-        if parsed.fragment().is_some() {
-            return Err(invalid(field, format!("`{u}` must not contain a fragment")));
-        }
-        if !out.contains(&u) {
-            out.push(u);
-        }
-    }
-    Ok(out)
 }
 
 /// The app by client id, if the actor may see it.
@@ -774,6 +762,7 @@ pub struct AppEdit<'a> {
 pub async fn update_app(
     store: &dyn Store,
     now: UnixTime,
+    policy: &RedirectPolicy,
     actor: &Actor,
     client_id: &str,
     edit: AppEdit<'_>,
@@ -806,7 +795,7 @@ pub async fn update_app(
                 "an authorization code app needs at least one redirect URI",
             ));
         }
-        next.redirect_uris = check_uris("redirect_uris", uris)?;
+        next.redirect_uris = policy.check("redirect_uris", uris).await?;
         changed.push("redirect URIs");
     }
     if let Some(uris) = edit.post_logout_redirect_uris {
@@ -816,7 +805,7 @@ pub async fn update_app(
                 "only authorization code apps have post-logout redirect URIs",
             ));
         }
-        next.post_logout_redirect_uris = check_uris("post_logout_redirect_uris", uris)?;
+        next.post_logout_redirect_uris = policy.check("post_logout_redirect_uris", uris).await?;
         changed.push("post-logout redirect URIs");
     }
     if edit.scopes.is_some() || edit.default_scopes.is_some() || edit.default_audience.is_some() {

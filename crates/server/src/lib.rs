@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod cache;
 pub mod config;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod pages;

@@ -6,6 +6,7 @@ use gatehouse_core::clock::Clock;
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::ports::Store;
+use gatehouse_core::redirect_uri::RedirectPolicy;
 
 use crate::cache::ClientCache;
 use crate::config::ServerConfig;
@@ -30,6 +31,8 @@ pub struct Inner {
     pub password_checks: tokio::sync::Semaphore,
     /// Apps' last use, written out by the housekeeping task.
     pub usage: crate::usage::UsageLog,
+    /// What every admin surface registers redirect URIs with.
+    pub redirect_policy: RedirectPolicy,
 }
 
 impl std::ops::Deref for AppState {
@@ -67,6 +70,7 @@ impl AppState {
             clock.clone(),
             "login",
         );
+        let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -80,6 +84,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             usage: Default::default(),
+            redirect_policy,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

@@ -1,8 +1,11 @@
+use std::net::SocketAddr;
+
 use gatehouse_core::admin::{self, AppEdit, NewApp};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
 use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
+use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
 
 use crate::cli::{AppCmd, GrantArg};
@@ -38,7 +41,14 @@ async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
     }))
 }
 
-pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    now: UnixTime,
+    cmd: AppCmd,
+    out: &Out,
+    dev: bool,
+    dns_server: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let cmd_is_disable = matches!(cmd, AppCmd::Disable { .. });
     match cmd {
         AppCmd::Register {
@@ -53,9 +63,12 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             redirect_uris,
             post_logout_redirect_uris,
         } => {
+            // The same policy `serve` applies (its --dev and --dns-server).
+            let policy = redirect_policy(dev, dns_server)?;
             let (app, secret) = admin::register_app(
                 store,
                 now,
+                &policy,
                 &Actor::operator(),
                 NewApp {
                     org_slug: &org,
@@ -149,7 +162,9 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
                     .as_deref()
                     .map(|a| Some(a).filter(|a| !a.is_empty())),
             };
-            let app = admin::update_app(store, now, &Actor::operator(), &client_id, edit).await?;
+            let policy = redirect_policy(dev, dns_server)?;
+            let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)
+                .await?;
             out.print(&doc(store, &app).await?, || {
                 format!("updated app {client_id}")
             });

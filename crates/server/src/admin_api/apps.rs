@@ -129,7 +129,8 @@ async fn register_app(
         default_scopes: default_scopes.as_deref(),
         audience: body.default_audience.as_deref(),
     };
-    let (app, secret) = admin::register_app(store, now, &caller.actor, new).await?;
+    let (app, secret) =
+        admin::register_app(store, now, &state.redirect_policy, &caller.actor, new).await?;
     let location = format!("/api/v1/apps/{}", app.client_id);
     let body = RegisteredApp {
         app: view(&state, &caller, app).await?,
@@ -211,7 +212,15 @@ async fn edit_app(
         default_audience: patch.default_audience.as_ref().map(Option::as_deref),
     };
     let now = state.clock.now();
-    let app = admin::update_app(state.store.as_ref(), now, &caller.actor, &client_id, edit).await?;
+    let app = admin::update_app(
+        state.store.as_ref(),
+        now,
+        &state.redirect_policy,
+        &caller.actor,
+        &client_id,
+        edit,
+    )
+    .await?;
     ended_here(&state, &client_id);
     Ok(Json(view(&state, &caller, app).await?))
 }

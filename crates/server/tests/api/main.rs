@@ -9,4 +9,5 @@ mod browser;
 mod connect;
 mod faults;
 mod helpers;
+mod redirect_policy;
 mod well_known;

@@ -65,6 +65,7 @@ pub async fn admin_app(app: &TestApp, org_slug: &str, email: &str) -> (String, S
     let (a, secret) = admin::register_app(
         app.s(),
         SystemClock.now(),
+        &app.policy,
         &Actor::operator(),
         admin::NewApp {
             org_slug,
@@ -150,6 +151,7 @@ pub async fn bolt(app: &TestApp) -> OrgFixture {
     let (a, s) = admin::register_app(
         app.s(),
         now,
+        &app.policy,
         &op,
         admin::NewApp {
             org_slug: "bolt-works",

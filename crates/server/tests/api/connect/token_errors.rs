@@ -69,6 +69,7 @@ async fn an_app_not_allowed_the_grant_is_unauthorized_client() {
     let (web, secret) = admin::register_app(
         app.s(),
         SystemClock.now(),
+        &app.policy,
         &Actor::operator(),
         NewApp {
             org_slug: "acme-studio",
