@@ -10,6 +10,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod session;
+pub mod signin;
 pub mod state;
 
 use std::net::SocketAddr;
