@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod pages;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::userinfo::router())
         .merge(routes::revocation::router())
         .merge(routes::endsession::router())
+        .merge(console::router())
         .fallback(routes::not_found)
         .with_state(state);
     for (name, value) in security {

@@ -90,6 +90,36 @@ pub fn message(
     )
 }
 
+/// A store failure as a page: 503 with `Retry-After` when the store cannot answer
+/// now, otherwise 500 with a correlation id that is also logged.
+pub fn store_failure(e: gatehouse_core::ports::StoreError) -> Response {
+    use gatehouse_core::ports::StoreError;
+    match e {
+        StoreError::Unavailable(why) => {
+            tracing::warn!(reason = %why, "store unavailable");
+            let mut r = message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a moment.",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            r
+        }
+        other => {
+            let id = gatehouse_core::secret::random_id();
+            tracing::error!(correlation_id = %id, error = %other, "internal error");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                &format!("An unexpected error occurred. Quote correlation id {id}."),
+                None,
+            )
+        }
+    }
+}
+
 /// What a scope lets an app do, in words for the consent page.
 pub fn describe_scope(scope: &str, api_name: Option<&str>) -> String {
     match scope {

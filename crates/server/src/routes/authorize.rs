@@ -396,27 +396,5 @@ fn bad_request(msg: &str) -> Response {
 }
 
 fn unavailable(e: StoreError) -> Response {
-    match e {
-        StoreError::Unavailable(why) => {
-            tracing::warn!(reason = %why, "store unavailable");
-            let mut r = pages::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a moment.",
-                None,
-            );
-            r.headers_mut().insert(header::RETRY_AFTER, 2.into());
-            r
-        }
-        other => {
-            let id = gatehouse_core::secret::random_id();
-            tracing::error!(correlation_id = %id, error = %other, "internal error");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                &format!("An unexpected error occurred. Quote correlation id {id}."),
-                None,
-            )
-        }
-    }
+    pages::store_failure(e)
 }
