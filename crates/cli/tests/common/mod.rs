@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod browser;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 pub fn gatehouse(dir: &Path, args: &[&str]) -> Output {

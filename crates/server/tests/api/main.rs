@@ -6,6 +6,7 @@
 
 mod browser;
 mod connect;
+mod console;
 mod faults;
 mod helpers;
 mod well_known;
