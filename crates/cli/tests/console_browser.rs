@@ -29,8 +29,15 @@ fn seed(d: &Path) -> (String, String) {
     json(
         d,
         &[
-            "user", "create", "--org", "acme-studio", "--email", "dev@acme.test", "--role",
-            "developer", "--json",
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "dev@acme.test",
+            "--role",
+            "developer",
+            "--json",
         ],
     );
     let api = json(
@@ -62,7 +69,10 @@ async fn sign_in(web: &WebDriver, server: &Server, shot: Option<&Path>) -> WebDr
         web.screenshot(p).await?;
     }
     email.send_keys("admin@acme.test").await?;
-    web.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+    web.find(By::Id("password"))
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
     web.find(By::XPath("//button[normalize-space()='Sign in']"))
         .await?
         .click()
@@ -124,25 +134,40 @@ async fn an_admin_registers_a_machine_app_gets_a_token_and_regenerates_the_secre
             .await?
             .send_keys("Copies orders every night")
             .await?;
-        web.find(By::XPath("//select[@id='on_behalf_of']/option[@value='dev@acme.test']"))
-            .await?
-            .click()
-            .await?;
+        web.find(By::XPath(
+            "//select[@id='on_behalf_of']/option[@value='dev@acme.test']",
+        ))
+        .await?
+        .click()
+        .await?;
         web.find(By::Id("scope-cfgateway")).await?.click().await?;
-        web.find(By::XPath("//select[@id='audience']/option[@value='https://gateway.acme.test']"))
-            .await?
-            .click()
+        web.find(By::XPath(
+            "//select[@id='audience']/option[@value='https://gateway.acme.test']",
+        ))
+        .await?
+        .click()
+        .await?;
+        web.screenshot(&shots.join("console-03-register-app.png"))
             .await?;
-        web.screenshot(&shots.join("console-03-register-app.png")).await?;
         web.find(By::XPath("//button[normalize-space()='REGISTER APP']"))
             .await?
             .click()
             .await?;
-        let secret = wait_for(&web, By::Id("client-secret")).await?.text().await?;
+        let secret = wait_for(&web, By::Id("client-secret"))
+            .await?
+            .text()
+            .await?;
         let client_id = web.find(By::Id("client-id")).await?.text().await?;
         let main = web.find(By::Tag("main")).await?.text().await?;
-        assert!(main.contains("This secret will not be shown again"), "{main}");
-        assert!(web.find(By::Css("button[data-copy='client-secret']")).await.is_ok());
+        assert!(
+            main.contains("This secret will not be shown again"),
+            "{main}"
+        );
+        assert!(
+            web.find(By::Css("button[data-copy='client-secret']"))
+                .await
+                .is_ok()
+        );
         web.screenshot(&shots.join("console-04-secret.png")).await?;
 
         let first = token(&server, &client_id, &secret).await;
@@ -155,12 +180,20 @@ async fn an_admin_registers_a_machine_app_gets_a_token_and_regenerates_the_secre
         web.find(By::Id("regenerate")).await?.click().await?;
         let confirm = wait_for(&web, By::Id("confirm")).await?;
         let warning = web.find(By::ClassName("warning")).await?.text().await?;
-        assert!(warning.contains("Tokens issued so far end now"), "{warning}");
-        web.screenshot(&shots.join("console-06-regenerate.png")).await?;
+        assert!(
+            warning.contains("Tokens issued so far end now"),
+            "{warning}"
+        );
+        web.screenshot(&shots.join("console-06-regenerate.png"))
+            .await?;
         confirm.click().await?;
-        let new_secret = wait_for(&web, By::Id("client-secret")).await?.text().await?;
+        let new_secret = wait_for(&web, By::Id("client-secret"))
+            .await?
+            .text()
+            .await?;
         assert_ne!(new_secret, secret);
-        web.screenshot(&shots.join("console-07-new-secret.png")).await?;
+        web.screenshot(&shots.join("console-07-new-secret.png"))
+            .await?;
 
         // The old token ends at once (the server follows its change feed).
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -197,29 +230,48 @@ async fn a_rejected_redirect_uri_is_explained_on_the_form() {
         let name = wait_for(&web, By::Id("name")).await?;
         web.find(By::Id("grant-ac")).await?.click().await?;
         name.send_keys("Studio sync").await?;
-        web.find(By::Id("redirect_uris")).await?.send_keys(rejected).await?;
+        web.find(By::Id("redirect_uris"))
+            .await?
+            .send_keys(rejected)
+            .await?;
         web.find(By::Id("scope-cfgateway")).await?.click().await?;
         web.find(By::Id("scope-openid")).await?.click().await?;
         web.find(By::XPath("//button[normalize-space()='REGISTER APP']"))
             .await?
             .click()
             .await?;
-        let error = wait_for(&web, By::Id("redirect_uris-error")).await?.text().await?;
+        let error = wait_for(&web, By::Id("redirect_uris-error"))
+            .await?
+            .text()
+            .await?;
         assert!(error.contains("must not contain a fragment"), "{error}");
         // The explanation sits right after the field, and the input is kept.
         let field = web.find(By::Id("redirect_uris")).await?;
         assert_eq!(field.prop("value").await?.as_deref(), Some(rejected));
-        assert!(field.class_name().await?.unwrap_or_default().contains("invalid"));
+        assert!(
+            field
+                .class_name()
+                .await?
+                .unwrap_or_default()
+                .contains("invalid")
+        );
         let after = web
-            .find(By::XPath("//textarea[@id='redirect_uris']/following-sibling::*[1]"))
+            .find(By::XPath(
+                "//textarea[@id='redirect_uris']/following-sibling::*[1]",
+            ))
             .await?;
         assert_eq!(after.id().await?.as_deref(), Some("redirect_uris-error"));
         assert_eq!(
-            web.find(By::Id("name")).await?.prop("value").await?.as_deref(),
+            web.find(By::Id("name"))
+                .await?
+                .prop("value")
+                .await?
+                .as_deref(),
             Some("Studio sync")
         );
         assert!(web.find(By::Id("grant-ac")).await?.is_selected().await?);
-        web.screenshot(&shots.join("console-08-rejected-redirect-uri.png")).await?;
+        web.screenshot(&shots.join("console-08-rejected-redirect-uri.png"))
+            .await?;
         Ok::<_, WebDriverError>(())
     }
     .await;

@@ -347,6 +347,7 @@ async fn create_step(
         }
     };
     let now = state.clock.now();
+    let mut made_user = false;
     // Only the fields of the chosen grant type count; the others are ignored.
     if grant == GrantType::ClientCredentials && input.on_behalf_of == NEW_USER {
         let made = admin::create_user(
@@ -363,7 +364,10 @@ async fn create_step(
         )
         .await;
         match made {
-            Ok(user) => input.on_behalf_of = user.email,
+            Ok(user) => {
+                input.on_behalf_of = user.email;
+                made_user = true;
+            }
             Err(e) => {
                 let (errors, status) = on_form(e, "new_user_", NEW_USER_FIELDS)?;
                 return again(admin, input, errors, status);
@@ -397,7 +401,18 @@ async fn create_step(
             Ok(secret_page(admin, &app, &secret, "App registered"))
         }
         Err(e) => {
-            let (errors, status) = on_form(e, "", APP_FIELDS)?;
+            let (mut errors, status) = on_form(e, "", APP_FIELDS)?;
+            if made_user {
+                // Creating the user and registering are two changes (the core has
+                // no single call for both): say what was kept, and offer the user.
+                errors.general.get_or_insert(format!(
+                    "The user {} was created; correct the app below and register it again.",
+                    input.on_behalf_of
+                ));
+                let opts = Options::load(state, &admin).await?;
+                let page = new_app_page(&admin, &opts, input, errors);
+                return Ok(admin.respond(render(status, &page)));
+            }
             again(admin, input, errors, status)
         }
     }

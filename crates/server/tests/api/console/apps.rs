@@ -348,23 +348,43 @@ async fn forms_without_the_csrf_token_or_from_another_origin_are_refused() {
 #[tokio::test]
 async fn a_developer_gets_403_on_app_and_user_pages() {
     let (app, _) = setup().await;
-    let c = Console::sign_in(&app, "ana@acme.test").await;
+    let c = Console::new(&app);
+    // The token of the sign-in form stays this browser's CSRF token.
+    let token = c.csrf("/console").await;
+    let resp = c
+        .http
+        .post(c.url("/console/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "ana@acme.test"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     for path in [
         "/console/apps",
         "/console/apps/new",
         "/console/users",
         "/console/roles",
     ] {
-        assert_eq!(c.get(path).await.status(), StatusCode::FORBIDDEN, "{path}");
+        let resp = c.get(path).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(resp.text().await.unwrap().contains("does not carry the"));
     }
+    let mut fields = vec![("csrf_token", token.as_str())];
+    fields.extend(cc_fields("Mine", "ana@acme.test"));
     let resp = c
-        .post(
-            "/console/apps",
-            "/console",
-            &cc_fields("Mine", "ana@acme.test"),
-        )
-        .await;
+        .http
+        .post(c.url("/console/apps"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    assert!(app.s().apps_for_org(&org.id).await.unwrap().is_empty());
 }
 
 #[tokio::test]
