@@ -261,6 +261,7 @@ async fn a_rejected_redirect_uri_is_explained_on_the_form() {
             ))
             .await?;
         assert_eq!(after.id().await?.as_deref(), Some("redirect_uris-error"));
+        after.scroll_into_view().await?;
         assert_eq!(
             web.find(By::Id("name"))
                 .await?
