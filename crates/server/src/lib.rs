@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod cache;
 pub mod config;
+pub mod console;
 pub mod dns;
 pub mod error;
 pub mod extract;
@@ -12,6 +13,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod session;
+pub mod signin;
 pub mod state;
 pub mod usage;
 
@@ -48,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::revocation::router())
         .merge(routes::endsession::router())
         .merge(admin_api::router())
+        .merge(console::router())
         .fallback(routes::not_found)
         .with_state(state);
     for (name, value) in security {

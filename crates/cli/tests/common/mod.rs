@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod browser;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// A DNS server on a loopback port, shared by the tests of one binary, where the

@@ -7,6 +7,7 @@
 mod admin_api;
 mod browser;
 mod connect;
+mod console;
 mod faults;
 mod helpers;
 mod redirect_policy;
