@@ -4,6 +4,9 @@
 //! unknown accounts), and the session. It decides nothing about what the caller
 //! shows next; each caller renders its own page from the [`Attempt`].
 
+// A step's early exit is the finished response (page or redirect); boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
 use std::net::IpAddr;
 
 use axum::http::{HeaderMap, StatusCode};

@@ -1,6 +1,9 @@
 //! Settings → Integrations → Registered apps: the list, "Register app", an app's
 //! page, secret regeneration, the on-behalf user and deletion. Needs `apps:manage`.
 
+// A step's early exit is the finished response (page or redirect); boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
 use std::net::SocketAddr;
 
 use askama::Template;
