@@ -1,5 +1,6 @@
-//! The command line, declared once. `--database-url` and `--json` are global:
-//! they are accepted before or after any subcommand's own arguments.
+//! The command line, declared once. `--database-url`, `--json`, `--dev` and
+//! `--dns-server` are global: they are accepted before or after any subcommand's
+//! own arguments.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +25,19 @@ pub struct Cli {
     /// Print machine-readable JSON on standard output (messages go to standard error).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Development mode: also accept `http://localhost` and `http://127.0.0.1`
+    /// redirect URIs (any port). Never in production.
+    #[arg(long, global = true, env = "GATEHOUSE_DEV")]
+    pub dev: bool,
+    /// The DNS server (ADDR:PORT) that redirect-URI hosts must resolve on;
+    /// default: the system's (/etc/resolv.conf).
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_DNS_SERVER",
+        value_name = "ADDR:PORT"
+    )]
+    pub dns_server: Option<SocketAddr>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +75,17 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// An organization's audit log, newest first.
+    Audit {
+        #[arg(long)]
+        org: String,
+        /// How many events.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// Only events older than this sequence number (for paging).
+        #[arg(long)]
+        before: Option<i64>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -249,6 +274,15 @@ pub enum UserCmd {
     Deactivate { email: String },
     /// Reactivate a user.
     Activate { email: String },
+    /// Give a user a role and groups (their new tokens carry them).
+    SetRole {
+        email: String,
+        #[arg(long)]
+        role: String,
+        /// Comma-separated groups (replaces the current ones; empty clears them).
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -351,4 +385,33 @@ pub enum AppCmd {
     },
     /// Delete an app; its tokens end now.
     Delete { client_id: String },
+    /// Edit an app's details; options not given are left as they are.
+    Update {
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// New description (an empty string clears it).
+        #[arg(long)]
+        description: Option<String>,
+        /// Replaces every redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Replaces every post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Remove every post-logout redirect URI.
+        #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+        clear_post_logout_redirect_uris: bool,
+        #[arg(long)]
+        scopes: Option<String>,
+        #[arg(long)]
+        default_scopes: Option<String>,
+        /// Default audience (an empty string clears it).
+        #[arg(long)]
+        audience: Option<String>,
+    },
+    /// Disable an app: it cannot get tokens and every token it holds ends now.
+    Disable { client_id: String },
+    /// Enable a disabled app (tokens issued before it was disabled stay ended).
+    Enable { client_id: String },
 }

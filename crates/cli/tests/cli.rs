@@ -258,6 +258,121 @@ fn readme_tour_register_get_a_token_rotate_and_see_it_end() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
+/// `app register` for people, with `extra` arguments (redirect URIs, flags).
+fn register_web(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "app",
+        "register",
+        "--org",
+        "acme-studio",
+        "--name",
+        "Studio sync",
+        "--grant",
+        "authorization_code",
+        "--scopes",
+        "cfgateway",
+    ];
+    args.extend_from_slice(extra);
+    gatehouse(dir, &args)
+}
+
+#[test]
+fn redirect_uris_must_resolve_to_a_public_address_on_the_dns_server() {
+    let dir = tempfile::tempdir().unwrap();
+    register(dir.path());
+    let dns = common::dns_server();
+    let refused: &[(&[&str], &str)] = &[
+        (
+            &["--redirect-uri", "https://app.internal/cb"],
+            "redirect_uris: `https://app.internal/cb`: `.internal` hosts are not allowed",
+        ),
+        (
+            &["--redirect-uri", "https://nowhere.acme.test/cb"],
+            "`nowhere.acme.test` does not resolve in DNS (no A or AAAA record)",
+        ),
+        (
+            &["--redirect-uri", "http://127.0.0.1:8765/cb"],
+            "must use https",
+        ),
+        (
+            &[
+                "--redirect-uri",
+                "https://sync.acme.test/callback",
+                "--post-logout-redirect-uri",
+                "https://sync.acme.test/bye#top",
+            ],
+            "post_logout_redirect_uris: `https://sync.acme.test/bye#top`: must not contain a fragment",
+        ),
+    ];
+    for (extra, expected) in refused {
+        let mut args = extra.to_vec();
+        args.extend(["--dns-server", &dns]);
+        let out = register_web(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert!(out.stdout.is_empty(), "{extra:?}");
+    }
+
+    let out = register_web(
+        dir.path(),
+        &[
+            "--redirect-uri",
+            "https://sync.acme.test/callback",
+            "--dns-server",
+            &dns,
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Development mode, from the environment as well as the flag.
+    let dev = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["app", "register", "--org", "acme-studio", "--name", "Local"])
+        .args(["--grant", "authorization_code", "--scopes", "cfgateway"])
+        .args(["--redirect-uri", "http://localhost:3000/cb"])
+        .args(["--redirect-uri", "http://127.0.0.1:8765/cb"])
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .env("GATEHOUSE_DEV", "true")
+        .env("GATEHOUSE_DNS_SERVER", &dns)
+        .output()
+        .unwrap();
+    assert!(
+        dev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dev.stderr)
+    );
+    let apps = json(
+        dir.path(),
+        &["app", "list", "--org", "acme-studio", "--json"],
+    );
+    assert_eq!(
+        apps.as_array().unwrap().len(),
+        3,
+        "only the two good ones were saved"
+    );
+}
+
+#[test]
+fn serve_dev_says_so_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--dev"]);
+    let log = server.log();
+    assert!(
+        log.contains(
+            "DEVELOPMENT MODE: http://localhost and http://127.0.0.1 redirect URIs are accepted."
+        ) && log.contains("Never run production with --dev."),
+        "{log}"
+    );
+    let other = tempfile::tempdir().unwrap();
+    let quiet = Server::start(other.path(), &[]);
+    assert!(!quiet.log().contains("DEVELOPMENT MODE"));
+}
+
 #[test]
 fn a_restart_keeps_orgs_apps_keys_and_valid_tokens_and_ctrl_c_is_graceful() {
     let dir = tempfile::tempdir().unwrap();
@@ -628,4 +743,116 @@ fn key_rotation_is_picked_up_by_the_running_server_and_old_tokens_still_verify()
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+#[test]
+fn disable_enable_update_set_role_and_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let (id, secret) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    let (status, body) = seed_token(&server, id, secret);
+    assert_eq!(status, 200);
+    let before = body["access_token"].as_str().unwrap().to_owned();
+
+    // Disabled: no new tokens, and the one it held has ended.
+    let shown = json(dir.path(), &["app", "disable", id, "--json"]);
+    assert_eq!(shown["status"], "disabled");
+    eventually("the disabled app to be refused", || {
+        let (status, body) = seed_token(&server, id, secret);
+        status == 401 && body["error"] == "invalid_client"
+    });
+    assert_eq!(introspect(&server, &f.api, &before)["active"], false);
+    // Enabled again: new tokens work, the old one stays ended.
+    json(dir.path(), &["app", "enable", id, "--json"]);
+    eventually("the enabled app to get tokens", || {
+        seed_token(&server, id, secret).0 == 200
+    });
+    assert_eq!(introspect(&server, &f.api, &before)["active"], false);
+
+    let edited = json(
+        dir.path(),
+        &[
+            "app",
+            "update",
+            id,
+            "--name",
+            "Nightly sync v2",
+            "--description",
+            "",
+            "--json",
+        ],
+    );
+    assert_eq!(edited["name"], "Nightly sync v2");
+    assert_eq!(edited["description"], Value::Null);
+    assert!(edited["last_used_at"].is_null() || edited["last_used_at"].is_i64());
+    let out = gatehouse(dir.path(), &["app", "update", id, "--scopes", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`nope` is not defined"));
+
+    let user = json(
+        dir.path(),
+        &[
+            "user",
+            "set-role",
+            "dev@acme.test",
+            "--role",
+            "admin",
+            "--groups",
+            "leads,ops",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (user["role"].as_str(), user["groups"].clone()),
+        (Some("admin"), serde_json::json!(["leads", "ops"]))
+    );
+    let out = gatehouse(
+        dir.path(),
+        &["user", "set-role", "dev@acme.test", "--role", "emperor"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    let log = json(dir.path(), &["audit", "--org", "acme-studio", "--json"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| s(&e["action"]))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.set_access",
+            "app.update",
+            "app.enable",
+            "app.disable",
+            "app.register",
+            "api.create",
+            "user.create",
+            "org.create"
+        ]
+    );
+    for e in log.as_array().unwrap() {
+        assert_eq!((s(&e["actor_kind"]), s(&e["address"])), ("operator", "cli"));
+        assert!(
+            !e.to_string().contains(secret),
+            "no secret in the audit log"
+        );
+    }
+    let page = json(
+        dir.path(),
+        &[
+            "audit",
+            "--org",
+            "acme-studio",
+            "--limit",
+            "2",
+            "--before",
+            &log[1]["seq"].to_string(),
+            "--json",
+        ],
+    );
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    assert_eq!(page[0]["action"], "app.enable");
 }

@@ -156,6 +156,8 @@ fn setup(dir: &Path, db: &Db) -> Setup {
             "https://sync.acme.test/callback",
             "--scopes",
             "cfgateway",
+            "--dns-server",
+            &common::dns_server(),
         ],
     );
     Setup { api, machine, web }

@@ -7,6 +7,7 @@ use crate::clock::UnixTime;
 use crate::model::*;
 use crate::password;
 use crate::ports::{Store, StoreError};
+use crate::redirect_uri::RedirectPolicy;
 use crate::scope::ScopeSet;
 use crate::secret::{self, ClientSecret};
 
@@ -79,6 +80,7 @@ pub fn slugify(name: &str) -> String {
 pub async fn create_org(
     store: &dyn Store,
     now: UnixTime,
+    actor: &Actor,
     name: &str,
     slug: Option<&str>,
 ) -> Result<Org, AdminError> {
@@ -107,15 +109,45 @@ pub async fn create_org(
         name,
         created_at: now,
     };
-    store.insert_org(&org, &Role::defaults(&org.id)).await?;
+    if actor.org_id.is_some() {
+        return Err(invalid("org", "only the operator creates organizations"));
+    }
+    let audit = AuditEvent::new(
+        actor,
+        &org.id,
+        now,
+        "org.create",
+        &org.id,
+        format!("created organization `{}` ({})", org.name, org.slug),
+    );
+    store
+        .insert_org(&org, &Role::defaults(&org.id), &audit)
+        .await?;
     Ok(org)
 }
 
-pub async fn org(store: &dyn Store, slug: &str) -> Result<Org, AdminError> {
-    store
-        .org_by_slug(slug)
-        .await
-        .map_err(not_found(format!("organization `{slug}`")))
+/// The organization by slug, if the actor may see it.
+pub async fn org(store: &dyn Store, actor: &Actor, slug: &str) -> Result<Org, AdminError> {
+    let what = format!("organization `{slug}`");
+    let org = store.org_by_slug(slug).await.map_err(not_found(&what))?;
+    visible(actor, org.id.clone(), org, what)
+}
+
+/// The organization by id, if the actor may see it.
+pub async fn org_of(store: &dyn Store, actor: &Actor, org_id: &str) -> Result<Org, AdminError> {
+    let what = format!("organization `{org_id}`");
+    let org = store.org_by_id(org_id).await.map_err(not_found(&what))?;
+    visible(actor, org.id.clone(), org, what)
+}
+
+/// Another organization's record is "not found" to a confined actor, whatever
+/// the id: existence is not revealed across organizations.
+fn visible<T>(actor: &Actor, org_id: String, record: T, what: String) -> Result<T, AdminError> {
+    if actor.may_act_on(&org_id) {
+        Ok(record)
+    } else {
+        Err(AdminError::NotFound(what))
+    }
 }
 
 pub fn normalize_email(email: &str) -> Result<String, AdminError> {
@@ -144,28 +176,14 @@ pub struct NewUser<'a> {
 pub async fn create_user(
     store: &dyn Store,
     now: UnixTime,
+    actor: &Actor,
     new: NewUser<'_>,
 ) -> Result<User, AdminError> {
-    let org = org(store, new.org_slug).await?;
+    let org = org(store, actor, new.org_slug).await?;
     let email = normalize_email(new.email)?;
-    store.role(&org.id, new.role).await.map_err(|e| match e {
-        StoreError::NotFound => invalid(
-            "role",
-            format!(
-                "`{}` is not a role of this organization (admin, developer, member, …)",
-                new.role
-            ),
-        ),
-        other => other.into(),
-    })?;
+    check_role(store, &org.id, new.role).await?;
     let name = new.name.map(|n| bounded_text("name", n, 100)).transpose()?;
-    let mut groups = Vec::new();
-    for g in &new.groups {
-        let g = bounded_text("groups", g, 64)?;
-        if !groups.contains(&g) {
-            groups.push(g);
-        }
-    }
+    let groups = check_groups(&new.groups)?;
     let password_hash = new
         .password
         .map(password::hash)
@@ -182,8 +200,40 @@ pub async fn create_user(
         status: UserStatus::Active,
         created_at: now,
     };
-    store.insert_user(&user).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &user.org_id,
+        now,
+        "user.create",
+        &user.id,
+        format!("created user `{}` with role `{}`", user.email, user.role),
+    );
+    store.insert_user(&user, &audit).await?;
     Ok(user)
+}
+
+fn check_groups(given: &[String]) -> Result<Vec<String>, AdminError> {
+    if given.len() > 50 {
+        return Err(invalid("groups", "at most 50 groups"));
+    }
+    let mut groups = Vec::new();
+    for g in given {
+        let g = bounded_text("groups", g, 64)?;
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    Ok(groups)
+}
+
+async fn check_role(store: &dyn Store, org_id: &str, role: &str) -> Result<Role, AdminError> {
+    store.role(org_id, role).await.map_err(|e| match e {
+        StoreError::NotFound => invalid(
+            "role",
+            format!("`{role}` is not a role of this organization (admin, developer, member, …)"),
+        ),
+        other => other.into(),
+    })
 }
 
 pub async fn user_in_org(store: &dyn Store, org_id: &str, email: &str) -> Result<User, AdminError> {
@@ -197,19 +247,125 @@ pub async fn user_in_org(store: &dyn Store, org_id: &str, email: &str) -> Result
     }
 }
 
-pub async fn set_user_status(
+/// The user by id, if the actor may see them.
+pub async fn user(store: &dyn Store, actor: &Actor, user_id: &str) -> Result<User, AdminError> {
+    let what = format!("user `{user_id}`");
+    let user = store.user_by_id(user_id).await.map_err(not_found(&what))?;
+    visible(actor, user.org_id.clone(), user, what)
+}
+
+/// The user by email (the operator's CLI names users so), if the actor may see them.
+pub async fn user_by_email(
     store: &dyn Store,
-    now: UnixTime,
+    actor: &Actor,
     email: &str,
-    status: UserStatus,
 ) -> Result<User, AdminError> {
     let email = normalize_email(email)?;
+    let what = format!("user `{email}`");
     let user = store
         .user_by_email(&email)
         .await
-        .map_err(not_found(format!("user `{email}`")))?;
-    store.set_user_status(&user.id, status, now).await?;
+        .map_err(not_found(&what))?;
+    visible(actor, user.org_id.clone(), user, what)
+}
+
+pub async fn users(
+    store: &dyn Store,
+    actor: &Actor,
+    org_id: &str,
+) -> Result<Vec<User>, AdminError> {
+    org_of(store, actor, org_id).await?;
+    Ok(store.list_users(org_id).await?)
+}
+
+pub async fn roles(
+    store: &dyn Store,
+    actor: &Actor,
+    org_id: &str,
+) -> Result<Vec<Role>, AdminError> {
+    org_of(store, actor, org_id).await?;
+    Ok(store.list_roles(org_id).await?)
+}
+
+/// The groups the organization's users are in, sorted and distinct.
+pub async fn groups(
+    store: &dyn Store,
+    actor: &Actor,
+    org_id: &str,
+) -> Result<Vec<String>, AdminError> {
+    let mut all: Vec<String> = users(store, actor, org_id)
+        .await?
+        .into_iter()
+        .flat_map(|u| u.groups)
+        .collect();
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// Activates or deactivates a user: deactivation ends their tokens and those of
+/// every app acting on their behalf.
+pub async fn set_user_status(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    user_id: &str,
+    status: UserStatus,
+) -> Result<User, AdminError> {
+    let user = user(store, actor, user_id).await?;
+    let (action, verb) = match status {
+        UserStatus::Active => ("user.activate", "activated"),
+        UserStatus::Deactivated => ("user.deactivate", "deactivated"),
+    };
+    let audit = AuditEvent::new(
+        actor,
+        &user.org_id,
+        now,
+        action,
+        &user.id,
+        format!("{verb} user `{}`", user.email),
+    );
+    store
+        .set_user_status(&user.id, status, now, &audit)
+        .await
+        .map_err(not_found(format!("user `{user_id}`")))?;
     Ok(User { status, ..user })
+}
+
+/// Gives a user a role and groups; their new tokens carry them.
+pub async fn set_user_access(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    user_id: &str,
+    role: &str,
+    groups: Vec<String>,
+) -> Result<User, AdminError> {
+    let user = user(store, actor, user_id).await?;
+    check_role(store, &user.org_id, role).await?;
+    let groups = check_groups(&groups)?;
+    let audit = AuditEvent::new(
+        actor,
+        &user.org_id,
+        now,
+        "user.set_access",
+        &user.id,
+        format!(
+            "set role `{role}` and groups [{}] for `{}` (was `{}`)",
+            groups.join(", "),
+            user.email,
+            user.role
+        ),
+    );
+    store
+        .set_user_access(&user.id, role, &groups, now, &audit)
+        .await
+        .map_err(not_found(format!("user `{user_id}`")))?;
+    Ok(User {
+        role: role.to_owned(),
+        groups,
+        ..user
+    })
 }
 
 pub struct NewApi<'a> {
@@ -227,9 +383,10 @@ pub const TTL_RANGE: std::ops::RangeInclusive<i64> = 30..=86_400;
 pub async fn create_api(
     store: &dyn Store,
     now: UnixTime,
+    actor: &Actor,
     new: NewApi<'_>,
 ) -> Result<(Api, ClientSecret), AdminError> {
-    let org = org(store, new.org_slug).await?;
+    let org = org(store, actor, new.org_slug).await?;
     let name = bounded_text("name", new.name, 100)?;
     let audience = bounded_text("audience", new.audience, 255)?;
     if audience.chars().any(char::is_whitespace) {
@@ -272,7 +429,15 @@ pub async fn create_api(
         secret_hash: secret.digest(),
         created_at: now,
     };
-    store.insert_api(&api).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &api.org_id,
+        now,
+        "api.create",
+        &api.audience,
+        format!("created API `{}` ({})", api.name, api.audience),
+    );
+    store.insert_api(&api, &audit).await?;
     Ok((api, secret))
 }
 
@@ -289,29 +454,36 @@ pub struct NewApp<'a> {
     pub audience: Option<&'a str>,
 }
 
-pub async fn register_app(
+/// The scopes, default scopes and default audience an app may have: scopes
+/// defined by the organization's APIs, OpenID Connect's, and `gatehouse:admin`.
+struct AppScopes {
+    scopes: ScopeSet,
+    default_scopes: ScopeSet,
+    audience: Option<String>,
+}
+
+async fn check_app_scopes(
     store: &dyn Store,
-    now: UnixTime,
-    new: NewApp<'_>,
-) -> Result<(App, ClientSecret), AdminError> {
-    let org = org(store, new.org_slug).await?;
-    let name = bounded_text("name", new.name, 100)?;
-    let description = new
-        .description
-        .map(|d| bounded_text("description", d, 1000))
-        .transpose()?;
-    let apis = store.apis_for_org(&org.id).await?;
-    let scopes = ScopeSet::parse(new.scopes).map_err(|e| invalid("scopes", e.description))?;
+    org_id: &str,
+    scopes: &str,
+    default_scopes: Option<&str>,
+    audience: Option<&str>,
+) -> Result<AppScopes, AdminError> {
+    let apis = store.apis_for_org(org_id).await?;
+    let scopes = ScopeSet::parse(scopes).map_err(|e| invalid("scopes", e.description))?;
     for s in scopes.iter() {
         let defined = apis.iter().any(|a| a.scopes.iter().any(|x| x == s));
-        if !defined && !crate::grant::client_credentials::OIDC_SCOPES.contains(&s) {
+        if !defined
+            && !crate::grant::client_credentials::OIDC_SCOPES.contains(&s)
+            && s != SCOPE_ADMIN
+        {
             return Err(invalid(
                 "scopes",
                 format!("`{s}` is not defined by any API of this organization"),
             ));
         }
     }
-    let default_scopes = match new.default_scopes {
+    let default_scopes = match default_scopes {
         Some(d) => ScopeSet::parse(d).map_err(|e| invalid("default_scopes", e.description))?,
         None => scopes.clone(),
     };
@@ -321,7 +493,7 @@ pub async fn register_app(
             "must be a subset of the app's scopes",
         ));
     }
-    if let Some(aud) = new.audience
+    if let Some(aud) = audience
         && !apis.iter().any(|a| a.audience == aud)
     {
         return Err(invalid(
@@ -329,6 +501,31 @@ pub async fn register_app(
             format!("`{aud}` is not an API of this organization"),
         ));
     }
+    Ok(AppScopes {
+        scopes,
+        default_scopes,
+        audience: audience.map(str::to_owned),
+    })
+}
+
+pub async fn register_app(
+    store: &dyn Store,
+    now: UnixTime,
+    policy: &RedirectPolicy,
+    actor: &Actor,
+    new: NewApp<'_>,
+) -> Result<(App, ClientSecret), AdminError> {
+    let org = org(store, actor, new.org_slug).await?;
+    let name = bounded_text("name", new.name, 100)?;
+    let description = new
+        .description
+        .map(|d| bounded_text("description", d, 1000))
+        .transpose()?;
+    let AppScopes {
+        scopes,
+        default_scopes,
+        audience,
+    } = check_app_scopes(store, &org.id, new.scopes, new.default_scopes, new.audience).await?;
     let on_behalf_of = match (new.grant, new.on_behalf_of) {
         (GrantType::ClientCredentials, Some(email)) => {
             Some(acting_user_id(store, &org.id, email).await?)
@@ -356,8 +553,10 @@ pub async fn register_app(
                 ));
             }
             (
-                check_uris("redirect_uris", new.redirect_uris)?,
-                check_uris("post_logout_redirect_uris", new.post_logout_redirect_uris)?,
+                policy.check("redirect_uris", new.redirect_uris).await?,
+                policy
+                    .check("post_logout_redirect_uris", new.post_logout_redirect_uris)
+                    .await?,
             )
         }
         _ if !new.redirect_uris.is_empty() => {
@@ -385,13 +584,26 @@ pub async fn register_app(
         post_logout_redirect_uris,
         scopes: scopes.as_slice().to_vec(),
         default_scopes: default_scopes.as_slice().to_vec(),
-        default_audience: new.audience.map(str::to_owned),
+        default_audience: audience,
         secret_hash: secret.digest(),
         generation: 1,
         status: AppStatus::Active,
         created_at: now,
+        last_used_at: None,
     };
-    store.insert_app(&app).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &app.org_id,
+        now,
+        "app.register",
+        &app.client_id,
+        format!(
+            "registered {} app `{}`",
+            new.grant.as_str().replace('_', " "),
+            app.name
+        ),
+    );
+    store.insert_app(&app, &audit).await?;
     Ok((app, secret))
 }
 
@@ -415,37 +627,57 @@ async fn acting_user_id(
     Ok(user.id)
 }
 
-/// Absolute URIs without fragments, compared later as exact strings (RFC 9700 §4.1.3).
-fn check_uris(field: &'static str, uris: Vec<String>) -> Result<Vec<String>, AdminError> {
-    let mut out: Vec<String> = Vec::new();
-    for u in uris {
-        let parsed = url::Url::parse(&u)
-            .map_err(|_| invalid(field, format!("`{u}` is not an absolute URI")))?;
-        if parsed.fragment().is_some() {
-            return Err(invalid(field, format!("`{u}` must not contain a fragment")));
-        }
-        if !out.contains(&u) {
-            out.push(u);
-        }
-    }
-    Ok(out)
-}
-
-pub async fn app(store: &dyn Store, client_id: &str) -> Result<App, AdminError> {
-    store
+/// The app by client id, if the actor may see it.
+pub async fn app(store: &dyn Store, actor: &Actor, client_id: &str) -> Result<App, AdminError> {
+    let what = format!("app `{client_id}`");
+    let app = store
         .app_by_client_id(client_id)
         .await
-        .map_err(not_found(format!("app `{client_id}`")))
+        .map_err(not_found(&what))?;
+    visible(actor, app.org_id.clone(), app, what)
 }
 
+pub async fn apps(store: &dyn Store, actor: &Actor, org_id: &str) -> Result<Vec<App>, AdminError> {
+    org_of(store, actor, org_id).await?;
+    Ok(store.apps_for_org(org_id).await?)
+}
+
+/// The organization's audit log, newest first.
+pub async fn audit_log(
+    store: &dyn Store,
+    actor: &Actor,
+    org_id: &str,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, AdminError> {
+    org_of(store, actor, org_id).await?;
+    Ok(store
+        .audit_events(org_id, before, limit.clamp(1, 500))
+        .await?)
+}
+
+/// A new secret: the old one stops working and every token issued so far ends.
 pub async fn rotate_secret(
     store: &dyn Store,
     now: UnixTime,
+    actor: &Actor,
     client_id: &str,
 ) -> Result<ClientSecret, AdminError> {
+    let current = app(store, actor, client_id).await?;
     let secret = ClientSecret::generate();
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.rotate_secret",
+        client_id,
+        format!(
+            "regenerated the secret key of `{}`; tokens issued before ended",
+            current.name
+        ),
+    );
     store
-        .rotate_app_secret(client_id, &secret.digest(), now)
+        .rotate_app_secret(client_id, &secret.digest(), now, &audit)
         .await
         .map_err(not_found(format!("app `{client_id}`")))?;
     Ok(secret)
@@ -454,10 +686,11 @@ pub async fn rotate_secret(
 pub async fn set_on_behalf_of(
     store: &dyn Store,
     now: UnixTime,
+    actor: &Actor,
     client_id: &str,
     email: &str,
 ) -> Result<App, AdminError> {
-    let current = app(store, client_id).await?;
+    let current = app(store, actor, client_id).await?;
     if !current.allows(GrantType::ClientCredentials) {
         return Err(invalid(
             "on_behalf_of",
@@ -465,8 +698,20 @@ pub async fn set_on_behalf_of(
         ));
     }
     let user_id = acting_user_id(store, &current.org_id, email).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.set_on_behalf_of",
+        client_id,
+        format!(
+            "`{}` now acts on behalf of `{}`; tokens issued before ended",
+            current.name,
+            email.trim().to_lowercase()
+        ),
+    );
     let generation = store
-        .set_app_on_behalf_of(client_id, &user_id, now)
+        .set_app_on_behalf_of(client_id, &user_id, now, &audit)
         .await
         .map_err(not_found(format!("app `{client_id}`")))?;
     Ok(App {
@@ -476,15 +721,172 @@ pub async fn set_on_behalf_of(
     })
 }
 
+/// Deletes the app; everything it holds (tokens, codes, grants) ends.
 pub async fn delete_app(
     store: &dyn Store,
     now: UnixTime,
+    actor: &Actor,
     client_id: &str,
 ) -> Result<(), AdminError> {
+    let current = app(store, actor, client_id).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.delete",
+        client_id,
+        format!("deleted app `{}`", current.name),
+    );
     store
-        .delete_app(client_id, now)
+        .delete_app(client_id, now, &audit)
         .await
         .map_err(not_found(format!("app `{client_id}`")))
+}
+
+/// What an edit changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct AppEdit<'a> {
+    pub name: Option<&'a str>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<&'a str>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<&'a str>,
+    pub default_scopes: Option<&'a str>,
+    /// `Some(None)` clears the default audience.
+    pub default_audience: Option<Option<&'a str>>,
+}
+
+/// Edits an app's details. Tokens already issued keep their scopes until they
+/// expire; new tokens follow the new settings.
+pub async fn update_app(
+    store: &dyn Store,
+    now: UnixTime,
+    policy: &RedirectPolicy,
+    actor: &Actor,
+    client_id: &str,
+    edit: AppEdit<'_>,
+) -> Result<App, AdminError> {
+    let current = app(store, actor, client_id).await?;
+    let mut next = current.clone();
+    let mut changed: Vec<&str> = Vec::new();
+    if let Some(n) = edit.name {
+        next.name = bounded_text("name", n, 100)?;
+        changed.push("name");
+    }
+    if let Some(d) = edit.description {
+        next.description = d
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| bounded_text("description", d, 1000))
+            .transpose()?;
+        changed.push("description");
+    }
+    let code_app = current.allows(GrantType::AuthorizationCode);
+    if let Some(uris) = edit.redirect_uris {
+        if !code_app {
+            return Err(invalid(
+                "redirect_uris",
+                "only authorization code apps have redirect URIs",
+            ));
+        }
+        if uris.is_empty() {
+            return Err(invalid(
+                "redirect_uris",
+                "an authorization code app needs at least one redirect URI",
+            ));
+        }
+        next.redirect_uris = policy.check("redirect_uris", uris).await?;
+        changed.push("redirect URIs");
+    }
+    if let Some(uris) = edit.post_logout_redirect_uris {
+        if !code_app && !uris.is_empty() {
+            return Err(invalid(
+                "post_logout_redirect_uris",
+                "only authorization code apps have post-logout redirect URIs",
+            ));
+        }
+        next.post_logout_redirect_uris = policy.check("post_logout_redirect_uris", uris).await?;
+        changed.push("post-logout redirect URIs");
+    }
+    if edit.scopes.is_some() || edit.default_scopes.is_some() || edit.default_audience.is_some() {
+        let scopes = edit
+            .scopes
+            .map(str::to_owned)
+            .unwrap_or(current.scopes.join(" "));
+        let defaults = edit.default_scopes.map(str::to_owned).or_else(|| {
+            edit.scopes
+                .is_none()
+                .then(|| current.default_scopes.join(" "))
+        });
+        let audience = match edit.default_audience {
+            Some(a) => a.filter(|a| !a.trim().is_empty()).map(str::to_owned),
+            None => current.default_audience.clone(),
+        };
+        let checked = check_app_scopes(
+            store,
+            &current.org_id,
+            &scopes,
+            defaults.as_deref(),
+            audience.as_deref(),
+        )
+        .await?;
+        next.scopes = checked.scopes.as_slice().to_vec();
+        next.default_scopes = checked.default_scopes.as_slice().to_vec();
+        next.default_audience = checked.audience;
+        changed.push("scopes and audience");
+    }
+    if changed.is_empty() {
+        return Ok(current);
+    }
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.update",
+        client_id,
+        format!("edited {} of `{}`", changed.join(", "), next.name),
+    );
+    store
+        .update_app(&next, now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))?;
+    Ok(next)
+}
+
+/// Disables or enables an app. Disabling ends every token it holds; they stay
+/// ended after it is enabled again (the generation moves on).
+pub async fn set_app_status(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+    status: AppStatus,
+) -> Result<App, AdminError> {
+    let current = app(store, actor, client_id).await?;
+    if current.status == status {
+        return Ok(current);
+    }
+    let (action, verb) = match status {
+        AppStatus::Active => ("app.enable", "enabled"),
+        AppStatus::Disabled => ("app.disable", "disabled"),
+    };
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        action,
+        client_id,
+        format!("{verb} app `{}`", current.name),
+    );
+    let generation = store
+        .set_app_status(client_id, status, now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))?;
+    Ok(App {
+        status,
+        generation,
+        ..current
+    })
 }
 
 #[cfg(test)]

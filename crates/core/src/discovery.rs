@@ -14,6 +14,8 @@ pub const ENDSESSION_PATH: &str = "/connect/endsession";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// Where the admin REST API lives; `{issuer}/api/v1` is also its tokens' audience.
+pub const ADMIN_API_PATH: &str = "/api/v1";
 
 pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
     let issuer = issuer.trim_end_matches('/');
@@ -22,6 +24,7 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
+    scopes.push(crate::grant::scopes::SCOPE_ADMIN.to_owned());
     for s in api_scopes {
         if !scopes.contains(s) {
             scopes.push(s.clone());

@@ -21,6 +21,7 @@ pub mod model;
 pub mod password;
 pub mod pkce;
 pub mod ports;
+pub mod redirect_uri;
 pub mod request;
 pub mod scope;
 pub mod secret;

@@ -233,6 +233,8 @@ pub struct App {
     pub generation: i64,
     pub status: AppStatus,
     pub created_at: UnixTime,
+    /// When a token was last issued to the app (recorded lazily, to the minute).
+    pub last_used_at: Option<UnixTime>,
 }
 
 impl App {
@@ -400,4 +402,114 @@ pub struct Consent {
     pub client_id: String,
     pub scopes: Vec<String>,
     pub updated_at: UnixTime,
+}
+
+/// Built-in scope of Gatehouse's own admin API (`/api/v1`): granted only to apps
+/// whose on-behalf user holds [`PERM_APPS_MANAGE`], and only over their own organization.
+pub const SCOPE_ADMIN: &str = "gatehouse:admin";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person signed in to the console.
+    User,
+    /// An app calling the admin API with a `gatehouse:admin` token.
+    App,
+    /// The operator at the command line (sees every organization).
+    Operator,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::App => "app",
+            Self::Operator => "operator",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "app" => Some(Self::App),
+            "operator" => Some(Self::Operator),
+            _ => None,
+        }
+    }
+}
+
+/// Who asks for an admin change, and from where. Console users and admin-API apps
+/// are confined to their organization: anything of another organization is
+/// "not found" to them, whatever the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// User id, client id, or the operator's name.
+    pub id: String,
+    /// What people read in the audit log: an email, an app name, "operator".
+    pub name: String,
+    /// The organization the actor may act on; `None` only for the operator.
+    pub org_id: Option<String>,
+    /// Client address (console, admin API) or "cli".
+    pub address: String,
+}
+
+impl Actor {
+    /// The operator at the command line.
+    pub fn operator() -> Self {
+        Self {
+            kind: ActorKind::Operator,
+            id: "operator".into(),
+            name: "operator (CLI)".into(),
+            org_id: None,
+            address: "cli".into(),
+        }
+    }
+
+    /// May this actor see and change records of `org_id`?
+    pub fn may_act_on(&self, org_id: &str) -> bool {
+        self.org_id.as_deref().is_none_or(|o| o == org_id)
+    }
+}
+
+/// One admin change, written in the same transaction as the change itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Assigned by the store (ascending); ignored on insert.
+    pub seq: i64,
+    pub org_id: String,
+    pub at: UnixTime,
+    pub actor_kind: ActorKind,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub address: String,
+    /// Dotted verb: `app.register`, `app.rotate_secret`, `user.deactivate`, …
+    pub action: String,
+    /// What was changed: a client id, user id, audience or org id.
+    pub target: String,
+    /// One human-readable sentence of what changed (never a secret).
+    pub detail: String,
+}
+
+impl AuditEvent {
+    pub fn new(
+        actor: &Actor,
+        org_id: &str,
+        at: UnixTime,
+        action: &str,
+        target: &str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            seq: 0,
+            org_id: org_id.to_owned(),
+            at,
+            actor_kind: actor.kind,
+            actor_id: actor.id.clone(),
+            actor_name: actor.name.clone(),
+            address: actor.address.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail: detail.into(),
+        }
+    }
 }

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::clock::UnixTime;
 use crate::model::{
-    Api, App, AuthCode, Change, Consent, Grant, KeyState, Org, ReferenceToken, RefreshToken, Role,
-    Session, StoredKey, User, UserStatus,
+    Api, App, AppStatus, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
+    ReferenceToken, RefreshToken, Role, Session, StoredKey, User, UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[async_trait]
 pub trait OrgStore: Send + Sync {
     /// Inserts the org together with its roles, atomically.
-    async fn insert_org(&self, org: &Org, roles: &[Role]) -> StoreResult<()>;
+    async fn insert_org(&self, org: &Org, roles: &[Role], audit: &AuditEvent) -> StoreResult<()>;
     async fn org_by_id(&self, id: &str) -> StoreResult<Org>;
     async fn org_by_slug(&self, slug: &str) -> StoreResult<Org>;
     async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
@@ -42,18 +42,32 @@ pub trait OrgStore: Send + Sync {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Conflict when the email is taken (emails are unique, case-insensitively).
-    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn insert_user(&self, user: &User, audit: &AuditEvent) -> StoreResult<()>;
     async fn user_by_id(&self, id: &str) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<User>;
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
-    async fn set_user_status(&self, id: &str, status: UserStatus, now: UnixTime)
-    -> StoreResult<()>;
+    async fn set_user_status(
+        &self,
+        id: &str,
+        status: UserStatus,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Replaces the user's role and groups (what their tokens carry from now on).
+    async fn set_user_access(
+        &self,
+        id: &str,
+        role: &str,
+        groups: &[String],
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
 }
 
 #[async_trait]
 pub trait ApiStore: Send + Sync {
     /// Conflict when the audience or the client id is taken.
-    async fn insert_api(&self, api: &Api) -> StoreResult<()>;
+    async fn insert_api(&self, api: &Api, audit: &AuditEvent) -> StoreResult<()>;
     async fn api_by_audience(&self, audience: &str) -> StoreResult<Api>;
     async fn api_by_client_id(&self, client_id: &str) -> StoreResult<Api>;
     async fn apis_for_org(&self, org_id: &str) -> StoreResult<Vec<Api>>;
@@ -61,7 +75,7 @@ pub trait ApiStore: Send + Sync {
 
 #[async_trait]
 pub trait AppStore: Send + Sync {
-    async fn insert_app(&self, app: &App) -> StoreResult<()>;
+    async fn insert_app(&self, app: &App, audit: &AuditEvent) -> StoreResult<()>;
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App>;
     async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>>;
     /// Replaces the secret hash and bumps the generation; returns the new generation.
@@ -70,6 +84,7 @@ pub trait AppStore: Send + Sync {
         client_id: &str,
         secret_hash: &str,
         now: UnixTime,
+        audit: &AuditEvent,
     ) -> StoreResult<i64>;
     /// Changes the on-behalf user and bumps the generation; returns the new generation.
     async fn set_app_on_behalf_of(
@@ -77,8 +92,31 @@ pub trait AppStore: Send + Sync {
         client_id: &str,
         user_id: &str,
         now: UnixTime,
+        audit: &AuditEvent,
     ) -> StoreResult<i64>;
-    async fn delete_app(&self, client_id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Deletes the app with its tokens, codes and grants (all its tokens end).
+    async fn delete_app(
+        &self,
+        client_id: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Replaces the editable details: name, description, redirect and post-logout
+    /// URIs, scopes, default scopes, default audience (matched by `app.client_id`;
+    /// every other field is left alone).
+    async fn update_app(&self, app: &App, now: UnixTime, audit: &AuditEvent) -> StoreResult<()>;
+    /// Disables or enables the app and bumps its generation, so tokens issued before
+    /// the change stay ended after re-enabling; returns the new generation.
+    async fn set_app_status(
+        &self,
+        client_id: &str,
+        status: AppStatus,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<i64>;
+    /// Records when apps were last used (batched from memory; no change row,
+    /// no audit: nothing ends).
+    async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -172,6 +210,19 @@ pub trait GrantStore: Send + Sync {
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// The audit log: written by the mutating methods above in their own
+/// transactions, read here, newest first.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Events of `org_id` with `seq < before` (all when `None`), newest first, at most `limit`.
+    async fn audit_events(
+        &self,
+        org_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+}
+
 /// Leaky buckets of failed authentications, shared by every instance on one
 /// database so that guessing is slowed no matter which instance answers. A bucket
 /// gains one per failure and drains `rate` per second; times are unix seconds with
@@ -187,6 +238,7 @@ pub trait ThrottleStore: Send + Sync {
 /// Everything a backend provides.
 pub trait Store:
     ThrottleStore
+    + AuditStore
     + OrgStore
     + UserStore
     + ApiStore
@@ -201,6 +253,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: ThrottleStore
+        + AuditStore
         + OrgStore
         + UserStore
         + ApiStore

@@ -45,6 +45,25 @@ impl TokenTarget {
             ttl: 3600,
         }
     }
+
+    /// Tokens for Gatehouse's own admin API (`gatehouse:admin`).
+    pub fn admin_api(issuer: &str) -> Self {
+        Self {
+            audience: admin_api_audience(issuer),
+            format: TokenFormat::Jwt,
+            alg: SigningAlg::ES256,
+            ttl: 3600,
+        }
+    }
+}
+
+/// `{issuer}/api/v1`: the audience the admin API accepts.
+pub fn admin_api_audience(issuer: &str) -> String {
+    format!(
+        "{}{}",
+        issuer.trim_end_matches('/'),
+        crate::discovery::ADMIN_API_PATH
+    )
 }
 
 /// What a grant decided to issue.

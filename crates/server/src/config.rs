@@ -1,5 +1,6 @@
 //! Server settings, validated before the server starts.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,10 @@ pub struct ServerConfig {
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub login_window: Duration,
+    /// Development mode: `localhost` and `127.0.0.1` redirect URIs are accepted.
+    pub dev: bool,
+    /// The DNS server redirect-URI hosts are looked up on; `None` = the system's.
+    pub dns_server: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -46,6 +51,8 @@ impl ServerConfig {
             login_failures_per_account: 10,
             login_failures_per_address: 50,
             login_window: Duration::from_secs(300),
+            dev: false,
+            dns_server: None,
         }
     }
 

@@ -2,15 +2,20 @@
 //! Extractors parse HTTP, `gatehouse-core` decides, and [`error::HttpError`] maps
 //! the outcome; handlers hold no protocol rules of their own.
 
+pub mod admin_api;
 pub mod cache;
 pub mod config;
+pub mod console;
+pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;
 pub mod session;
+pub mod signin;
 pub mod state;
+pub mod usage;
 
 use std::net::SocketAddr;
 
@@ -45,6 +50,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::revocation::router())
         .merge(routes::revocations::router())
         .merge(routes::endsession::router())
+        .merge(admin_api::router())
+        .merge(console::router())
         .fallback(routes::not_found)
         .with_state(state);
     for (name, value) in security {

@@ -13,6 +13,8 @@ pub struct LoginPage<'a> {
     pub csrf: &'a str,
     pub request: &'a str,
     pub email: &'a str,
+    /// Where the form posts: `/login` (authorization) or `/console/login`.
+    pub action: &'a str,
 }
 
 #[derive(Template)]
@@ -49,6 +51,12 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src '
 
 /// Renders a page with the headers every page carries.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    render_with_csp(status, page, PAGE_CSP)
+}
+
+/// [`render`] with a page-specific Content-Security-Policy (the console allows
+/// its own script and stylesheet).
+pub fn render_with_csp(status: StatusCode, page: &impl Template, csp: &'static str) -> Response {
     let body = match page.render() {
         Ok(b) => b,
         Err(e) => {
@@ -60,7 +68,7 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
+        HeaderValue::from_static(csp),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -80,6 +88,36 @@ pub fn message(
             link,
         },
     )
+}
+
+/// A store failure as a page: 503 with `Retry-After` when the store cannot answer
+/// now, otherwise 500 with a correlation id that is also logged.
+pub fn store_failure(e: gatehouse_core::ports::StoreError) -> Response {
+    use gatehouse_core::ports::StoreError;
+    match e {
+        StoreError::Unavailable(why) => {
+            tracing::warn!(reason = %why, "store unavailable");
+            let mut r = message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Please try again in a moment.",
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            r
+        }
+        other => {
+            let id = gatehouse_core::secret::random_id();
+            tracing::error!(correlation_id = %id, error = %other, "internal error");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                &format!("An unexpected error occurred. Quote correlation id {id}."),
+                None,
+            )
+        }
+    }
 }
 
 /// What a scope lets an app do, in words for the consent page.

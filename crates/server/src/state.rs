@@ -6,6 +6,7 @@ use gatehouse_core::clock::Clock;
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::ports::Store;
+use gatehouse_core::redirect_uri::RedirectPolicy;
 
 use crate::cache::ClientCache;
 use crate::config::ServerConfig;
@@ -28,6 +29,10 @@ pub struct Inner {
     pub login_limiter: FailureLimiter,
     /// Argon2 checks running at once (one per core).
     pub password_checks: tokio::sync::Semaphore,
+    /// Apps' last use, written out by the housekeeping task.
+    pub usage: crate::usage::UsageLog,
+    /// What every admin surface registers redirect URIs with.
+    pub redirect_policy: RedirectPolicy,
 }
 
 impl std::ops::Deref for AppState {
@@ -65,6 +70,7 @@ impl AppState {
             clock.clone(),
             "login",
         );
+        let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -77,6 +83,8 @@ impl AppState {
             password_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
+            usage: Default::default(),
+            redirect_policy,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -106,6 +114,11 @@ impl AppState {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
+                let uses = inner.usage.take();
+                if let Err(e) = inner.store.record_app_use(&uses).await {
+                    tracing::warn!(error = %e, "cannot record apps' last use; will retry");
+                    inner.usage.restore(uses);
+                }
                 match inner.store.purge_expired_tokens(inner.clock.now()).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired records removed"),
                     Ok(_) => {}

@@ -102,6 +102,7 @@ pub fn app(row: &PgRow) -> StoreResult<App> {
         generation: get(row, "generation")?,
         status: parsed(row, "status", AppStatus::parse)?,
         created_at: get(row, "created_at")?,
+        last_used_at: get(row, "last_used_at")?,
     })
 }
 
@@ -190,5 +191,20 @@ pub fn consent(row: &PgRow) -> StoreResult<Consent> {
         client_id: get(row, "client_id")?,
         scopes: list(row, "scopes")?,
         updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub fn audit_event(row: &PgRow) -> StoreResult<AuditEvent> {
+    Ok(AuditEvent {
+        seq: get(row, "seq")?,
+        org_id: get(row, "org_id")?,
+        at: get(row, "at")?,
+        actor_kind: parsed(row, "actor_kind", ActorKind::parse)?,
+        actor_id: get(row, "actor_id")?,
+        actor_name: get(row, "actor_name")?,
+        address: get(row, "address")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        detail: get(row, "detail")?,
     })
 }

@@ -90,7 +90,21 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     {
         let store = schema.open().await;
         assert_eq!(store.schema(), schema.0);
-        store.insert_org(&org, &[]).await.unwrap();
+        store
+            .insert_org(
+                &org,
+                &[],
+                &gatehouse_core::model::AuditEvent::new(
+                    &gatehouse_core::model::Actor::operator(),
+                    &org.id,
+                    1,
+                    "test",
+                    "t",
+                    "test",
+                ),
+            )
+            .await
+            .unwrap();
         store.pool().close().await;
     }
     let store = schema.open().await;

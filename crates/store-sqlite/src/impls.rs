@@ -7,11 +7,11 @@ use gatehouse_core::model::*;
 use gatehouse_core::ports::*;
 
 use crate::decode::{self, to_json};
-use crate::{SqliteStore, map_err, record_change};
+use crate::{SqliteStore, map_err, record_audit, record_change};
 
 #[async_trait]
 impl OrgStore for SqliteStore {
-    async fn insert_org(&self, org: &Org, roles: &[Role]) -> StoreResult<()> {
+    async fn insert_org(&self, org: &Org, roles: &[Role], audit: &AuditEvent) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&org.id)
@@ -30,6 +30,7 @@ impl OrgStore for SqliteStore {
                 .await
                 .map_err(map_err)?;
         }
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -73,7 +74,8 @@ impl OrgStore for SqliteStore {
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, u: &User) -> StoreResult<()> {
+    async fn insert_user(&self, u: &User, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -87,10 +89,11 @@ impl UserStore for SqliteStore {
         .bind(to_json(&u.groups))
         .bind(u.status.as_str())
         .bind(u.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<User> {
@@ -117,6 +120,7 @@ impl UserStore for SqliteStore {
         id: &str,
         status: UserStatus,
         now: UnixTime,
+        audit: &AuditEvent,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
@@ -129,13 +133,38 @@ impl UserStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         record_change(&mut tx, ChangeKind::User, id, now).await?;
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_user_access(
+        &self,
+        id: &str,
+        role: &str,
+        groups: &[String],
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET role = $1, groups = $2 WHERE id = $3")
+            .bind(role)
+            .bind(to_json(groups))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record_change(&mut tx, ChangeKind::User, id, now).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
 }
 
 #[async_trait]
 impl ApiStore for SqliteStore {
-    async fn insert_api(&self, a: &Api) -> StoreResult<()> {
+    async fn insert_api(&self, a: &Api, audit: &AuditEvent) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO apis (id, org_id, name, audience, scopes, token_format, signing_alg, access_token_ttl, client_id, secret_hash, created_at)
@@ -157,6 +186,7 @@ impl ApiStore for SqliteStore {
         .map_err(map_err)?;
         // Cached client contexts list the org's APIs; a new one must be seen.
         record_change(&mut tx, ChangeKind::Api, &a.audience, a.created_at).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -191,12 +221,13 @@ impl ApiStore for SqliteStore {
 
 #[async_trait]
 impl AppStore for SqliteStore {
-    async fn insert_app(&self, a: &App) -> StoreResult<()> {
+    async fn insert_app(&self, a: &App, audit: &AuditEvent) -> StoreResult<()> {
         let grants: Vec<String> = a
             .grant_types
             .iter()
             .map(|g| g.as_str().to_owned())
             .collect();
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                                post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
@@ -219,10 +250,11 @@ impl AppStore for SqliteStore {
         .bind(a.generation)
         .bind(a.status.as_str())
         .bind(a.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(())
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
     }
 
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App> {
@@ -248,6 +280,7 @@ impl AppStore for SqliteStore {
         client_id: &str,
         secret_hash: &str,
         now: UnixTime,
+        audit: &AuditEvent,
     ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
         let generation: i64 = sqlx::query_scalar(
@@ -259,6 +292,7 @@ impl AppStore for SqliteStore {
         .await
         .map_err(map_err)?;
         record_change(&mut tx, ChangeKind::App, client_id, now).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(generation)
     }
@@ -268,6 +302,7 @@ impl AppStore for SqliteStore {
         client_id: &str,
         user_id: &str,
         now: UnixTime,
+        audit: &AuditEvent,
     ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
         let generation: i64 = sqlx::query_scalar(
@@ -279,11 +314,17 @@ impl AppStore for SqliteStore {
         .await
         .map_err(map_err)?;
         record_change(&mut tx, ChangeKind::App, client_id, now).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(generation)
     }
 
-    async fn delete_app(&self, client_id: &str, now: UnixTime) -> StoreResult<()> {
+    async fn delete_app(
+        &self,
+        client_id: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("DELETE FROM apps WHERE client_id = $1")
             .bind(client_id)
@@ -299,7 +340,95 @@ impl AppStore for SqliteStore {
             .await
             .map_err(map_err)?;
         record_change(&mut tx, ChangeKind::App, client_id, now).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn update_app(&self, a: &App, now: UnixTime, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
+                             scopes = $5, default_scopes = $6, default_audience = $7
+             WHERE client_id = $8",
+        )
+        .bind(&a.name)
+        .bind(&a.description)
+        .bind(to_json(&a.redirect_uris))
+        .bind(to_json(&a.post_logout_redirect_uris))
+        .bind(to_json(&a.scopes))
+        .bind(to_json(&a.default_scopes))
+        .bind(&a.default_audience)
+        .bind(&a.client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record_change(&mut tx, ChangeKind::App, &a.client_id, now).await?;
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn set_app_status(
+        &self,
+        client_id: &str,
+        status: AppStatus,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<i64> {
+        let mut tx = self.write_tx().await?;
+        let generation: i64 = sqlx::query_scalar(
+            "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
+        )
+        .bind(status.as_str())
+        .bind(client_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        record_change(&mut tx, ChangeKind::App, client_id, now).await?;
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(generation)
+    }
+
+    async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (client_id, at) in uses {
+            sqlx::query(
+                "UPDATE apps SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(at)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn audit_events(
+        &self,
+        org_id: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_events WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(decode::audit_event).collect()
     }
 }
 

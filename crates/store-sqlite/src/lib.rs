@@ -118,6 +118,30 @@ async fn record_change(
     Ok(())
 }
 
+/// Appends an audit event inside the change's own transaction.
+async fn record_audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    e: &gatehouse_core::model::AuditEvent,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (org_id, at, actor_kind, actor_id, actor_name, address, action, target, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&e.org_id)
+    .bind(e.at)
+    .bind(e.actor_kind.as_str())
+    .bind(&e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.address)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(&e.detail)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +171,21 @@ mod tests {
                 .await
                 .unwrap();
             use gatehouse_core::ports::OrgStore;
-            store.insert_org(&org, &[]).await.unwrap();
+            store
+                .insert_org(
+                    &org,
+                    &[],
+                    &gatehouse_core::model::AuditEvent::new(
+                        &gatehouse_core::model::Actor::operator(),
+                        &org.id,
+                        1,
+                        "test",
+                        "t",
+                        "test",
+                    ),
+                )
+                .await
+                .unwrap();
         }
         let store = SqliteStore::open(&url, SqliteOptions::default())
             .await

@@ -17,6 +17,7 @@ pub async fn run_all(store: &dyn Store) {
     users(store).await;
     apis(store).await;
     apps_and_the_change_feed(store).await;
+    app_edits_and_the_audit_log(store).await;
     reference_tokens(store).await;
     keys(store).await;
     sessions(store).await;
@@ -116,12 +117,15 @@ fn app(id: &str, org_id: &str, on_behalf: &str) -> App {
         generation: 1,
         status: AppStatus::Active,
         created_at: 103,
+        last_used_at: None,
     }
 }
 
 async fn orgs_and_roles(s: &dyn Store) {
     let o = org("o1");
-    s.insert_org(&o, &Role::defaults("o1")).await.unwrap();
+    s.insert_org(&o, &Role::defaults("o1"), &ev())
+        .await
+        .unwrap();
     assert_eq!(s.org_by_id("o1").await.unwrap(), o);
     assert_eq!(s.org_by_slug("slug-o1").await.unwrap(), o);
     assert!(matches!(
@@ -131,7 +135,7 @@ async fn orgs_and_roles(s: &dyn Store) {
     let mut clash = org("o1-other");
     clash.slug = o.slug.clone();
     assert!(matches!(
-        s.insert_org(&clash, &[]).await,
+        s.insert_org(&clash, &[], &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     // The failed insert left nothing behind.
@@ -155,29 +159,35 @@ async fn orgs_and_roles(s: &dyn Store) {
         s.role("o1", "ghost").await,
         Err(StoreError::NotFound)
     ));
-    s.insert_org(&org("o2"), &Role::defaults("o2"))
+    s.insert_org(&org("o2"), &Role::defaults("o2"), &ev())
         .await
         .unwrap();
     assert_eq!(s.list_orgs().await.unwrap().len(), 2);
 }
 
+/// An audit event for calls whose audit trail is not under test.
+fn ev() -> AuditEvent {
+    AuditEvent::new(&Actor::operator(), "o1", 1, "test", "t", "test")
+}
+
 async fn users(s: &dyn Store) {
     let u = user("u1", "o1", "dev@acme.test");
-    s.insert_user(&u).await.unwrap();
+    s.insert_user(&u, &ev()).await.unwrap();
     assert_eq!(s.user_by_id("u1").await.unwrap(), u);
     assert_eq!(s.user_by_email("dev@acme.test").await.unwrap(), u);
     assert!(matches!(
-        s.insert_user(&user("u2", "o2", "dev@acme.test")).await,
+        s.insert_user(&user("u2", "o2", "dev@acme.test"), &ev())
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    s.insert_user(&user("u3", "o1", "ops@acme.test"))
+    s.insert_user(&user("u3", "o1", "ops@acme.test"), &ev())
         .await
         .unwrap();
     assert_eq!(s.list_users("o1").await.unwrap().len(), 2);
     assert!(s.list_users("o2").await.unwrap().is_empty());
 
     let before = s.latest_change().await.unwrap();
-    s.set_user_status("u3", UserStatus::Deactivated, 200)
+    s.set_user_status("u3", UserStatus::Deactivated, 200, &ev())
         .await
         .unwrap();
     assert_eq!(
@@ -191,37 +201,230 @@ async fn users(s: &dyn Store) {
         (ChangeKind::User, "u3", 200)
     );
     assert!(matches!(
-        s.set_user_status("ghost", UserStatus::Active, 1).await,
+        s.set_user_status("ghost", UserStatus::Active, 1, &ev())
+            .await,
         Err(StoreError::NotFound)
     ));
 }
 
 async fn apis(s: &dyn Store) {
     let a = api("api1", "o1", "https://gw.example");
-    s.insert_api(&a).await.unwrap();
+    s.insert_api(&a, &ev()).await.unwrap();
     assert_eq!(s.api_by_audience("https://gw.example").await.unwrap(), a);
     assert_eq!(s.api_by_client_id("api-client-api1").await.unwrap(), a);
     assert!(matches!(
-        s.insert_api(&api("api2", "o2", "https://gw.example")).await,
+        s.insert_api(&api("api2", "o2", "https://gw.example"), &ev())
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.apis_for_org("o1").await.unwrap(), vec![a]);
     assert!(s.apis_for_org("o2").await.unwrap().is_empty());
 }
 
+/// Edits, status changes, access changes and use records; each change writes
+/// its audit event in its own transaction, and a refused change writes none.
+async fn app_edits_and_the_audit_log(s: &dyn Store) {
+    let actor = Actor {
+        kind: ActorKind::User,
+        id: "u1".into(),
+        name: "dev@acme.test".into(),
+        org_id: Some("o1".into()),
+        address: "192.0.2.7".into(),
+    };
+    let at = |n: i64, action: &str, target: &str| {
+        AuditEvent::new(
+            &actor,
+            "o1",
+            n,
+            action,
+            target,
+            format!("{action} {target}"),
+        )
+    };
+    let before_audit = s.audit_events("o1", None, 500).await.unwrap().len();
+    let mut a = app("e1", "o1", "u1");
+    a.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    a.on_behalf_of = None;
+    s.insert_app(&a, &at(400, "app.register", "client-e1"))
+        .await
+        .unwrap();
+    // A refused insert (duplicate) leaves no audit event behind.
+    assert!(
+        s.insert_app(&a, &at(401, "app.register", "dup"))
+            .await
+            .is_err()
+    );
+
+    let start = s.latest_change().await.unwrap();
+    let mut edited = a.clone();
+    edited.name = "Renamed".into();
+    edited.description = None;
+    edited.redirect_uris = vec!["https://b.example/cb".into(), "https://c.example/cb".into()];
+    edited.post_logout_redirect_uris = vec!["https://b.example/bye".into()];
+    edited.scopes = vec!["cfgateway".into(), "openid".into()];
+    edited.default_scopes = vec!["openid".into()];
+    edited.default_audience = None;
+    // Fields an edit must not touch, even if the record passed says otherwise.
+    let mut sneaky = edited.clone();
+    sneaky.secret_hash = "stolen".into();
+    sneaky.generation = 99;
+    s.update_app(&sneaky, 402, &at(402, "app.update", "client-e1"))
+        .await
+        .unwrap();
+    assert_eq!(s.app_by_client_id("client-e1").await.unwrap(), edited);
+    let mut ghost = edited.clone();
+    ghost.client_id = "ghost".into();
+    assert!(matches!(
+        s.update_app(&ghost, 403, &at(403, "app.update", "ghost"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert_eq!(
+        s.set_app_status(
+            "client-e1",
+            AppStatus::Disabled,
+            404,
+            &at(404, "app.disable", "client-e1")
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    let disabled = s.app_by_client_id("client-e1").await.unwrap();
+    assert_eq!(
+        (disabled.status, disabled.generation),
+        (AppStatus::Disabled, 2)
+    );
+    assert_eq!(
+        s.set_app_status(
+            "client-e1",
+            AppStatus::Active,
+            405,
+            &at(405, "app.enable", "client-e1")
+        )
+        .await
+        .unwrap(),
+        3
+    );
+    assert!(matches!(
+        s.set_app_status(
+            "ghost",
+            AppStatus::Active,
+            406,
+            &at(406, "app.enable", "ghost")
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    let changes = s.changes_since(start, 100).await.unwrap();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.kind, c.key.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(ChangeKind::App, "client-e1"); 3]
+    );
+
+    // Last use: only ever moves forward, writes no change.
+    let start = s.latest_change().await.unwrap();
+    s.record_app_use(&[("client-e1".into(), 500), ("ghost".into(), 500)])
+        .await
+        .unwrap();
+    s.record_app_use(&[("client-e1".into(), 450)])
+        .await
+        .unwrap();
+    s.record_app_use(&[]).await.unwrap();
+    assert_eq!(
+        s.app_by_client_id("client-e1").await.unwrap().last_used_at,
+        Some(500)
+    );
+    assert_eq!(s.latest_change().await.unwrap(), start);
+
+    // Role and groups.
+    s.set_user_access(
+        "u1",
+        "admin",
+        &["leads".into()],
+        407,
+        &at(407, "user.set_access", "u1"),
+    )
+    .await
+    .unwrap();
+    let u = s.user_by_id("u1").await.unwrap();
+    assert_eq!(
+        (u.role.as_str(), u.groups.clone()),
+        ("admin", vec!["leads".to_owned()])
+    );
+    assert_eq!(
+        s.changes_since(start, 10).await.unwrap()[0].kind,
+        ChangeKind::User
+    );
+    assert!(matches!(
+        s.set_user_access(
+            "ghost",
+            "admin",
+            &[],
+            408,
+            &at(408, "user.set_access", "ghost")
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+    s.set_user_access("u1", "developer", &["ops".into(), "eu".into()], 409, &ev())
+        .await
+        .unwrap();
+
+    // The log: newest first, per organization, paged by `before`, refused
+    // changes absent.
+    let log = s.audit_events("o1", None, 500).await.unwrap();
+    let mine: Vec<(&str, &str, i64)> = log
+        .iter()
+        .filter(|e| e.actor_id == "u1")
+        .map(|e| (e.action.as_str(), e.target.as_str(), e.at))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            ("user.set_access", "u1", 407),
+            ("app.enable", "client-e1", 405),
+            ("app.disable", "client-e1", 404),
+            ("app.update", "client-e1", 402),
+            ("app.register", "client-e1", 400),
+        ]
+    );
+    assert_eq!(log.len(), before_audit + 6);
+    assert!(log.windows(2).all(|w| w[0].seq > w[1].seq));
+    let e = &log[1];
+    assert_eq!(
+        (
+            e.actor_kind,
+            e.actor_name.as_str(),
+            e.address.as_str(),
+            e.org_id.as_str()
+        ),
+        (ActorKind::User, "dev@acme.test", "192.0.2.7", "o1")
+    );
+    let page = s.audit_events("o1", Some(log[1].seq), 2).await.unwrap();
+    assert_eq!(page, log[2..4].to_vec());
+    assert!(s.audit_events("nobody", None, 10).await.unwrap().is_empty());
+
+    s.delete_app("client-e1", 410, &ev()).await.unwrap();
+}
+
 async fn apps_and_the_change_feed(s: &dyn Store) {
     let a = app("a1", "o1", "u1");
-    s.insert_app(&a).await.unwrap();
+    s.insert_app(&a, &ev()).await.unwrap();
     assert_eq!(s.app_by_client_id("client-a1").await.unwrap(), a);
     assert!(matches!(
-        s.insert_app(&a).await,
+        s.insert_app(&a, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.apps_for_org("o1").await.unwrap().len(), 1);
 
     let start = s.latest_change().await.unwrap();
     assert_eq!(
-        s.rotate_app_secret("client-a1", "digest-2", 300)
+        s.rotate_app_secret("client-a1", "digest-2", 300, &ev())
             .await
             .unwrap(),
         2
@@ -232,7 +435,7 @@ async fn apps_and_the_change_feed(s: &dyn Store) {
         ("digest-2", 2)
     );
     assert_eq!(
-        s.set_app_on_behalf_of("client-a1", "u3", 301)
+        s.set_app_on_behalf_of("client-a1", "u3", 301, &ev())
             .await
             .unwrap(),
         3
@@ -246,21 +449,21 @@ async fn apps_and_the_change_feed(s: &dyn Store) {
         Some("u3")
     );
     assert!(matches!(
-        s.rotate_app_secret("ghost", "d", 1).await,
+        s.rotate_app_secret("ghost", "d", 1, &ev()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.set_app_on_behalf_of("ghost", "u1", 1).await,
+        s.set_app_on_behalf_of("ghost", "u1", 1, &ev()).await,
         Err(StoreError::NotFound)
     ));
 
-    s.delete_app("client-a1", 302).await.unwrap();
+    s.delete_app("client-a1", 302, &ev()).await.unwrap();
     assert!(matches!(
         s.app_by_client_id("client-a1").await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.delete_app("client-a1", 303).await,
+        s.delete_app("client-a1", 303, &ev()).await,
         Err(StoreError::NotFound)
     ));
 

@@ -1,5 +1,6 @@
 use gatehouse_core::admin::{self, NewApi};
 use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{Api, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
 use serde_json::{Value, json};
@@ -28,6 +29,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: ApiCmd, out: &Out) -> an
             let (api, secret) = admin::create_api(
                 store,
                 now,
+                &Actor::operator(),
                 NewApi {
                     org_slug: &org,
                     name: &name,
@@ -59,7 +61,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: ApiCmd, out: &Out) -> an
             });
         }
         ApiCmd::List { org } => {
-            let o = admin::org(store, &org).await?;
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let apis = store.apis_for_org(&o.id).await?;
             out.print(&Value::Array(apis.iter().map(doc).collect()), || {
                 apis.iter()

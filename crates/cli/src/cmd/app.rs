@@ -1,7 +1,11 @@
-use gatehouse_core::admin::{self, NewApp};
+use std::net::SocketAddr;
+
+use gatehouse_core::admin::{self, AppEdit, NewApp};
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{App, GrantType};
+use gatehouse_core::model::Actor;
+use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
+use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
 
 use crate::cli::{AppCmd, GrantArg};
@@ -33,10 +37,19 @@ async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
         "credential_generation": a.generation,
         "status": a.status.as_str(),
         "created_at": a.created_at,
+        "last_used_at": a.last_used_at,
     }))
 }
 
-pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    now: UnixTime,
+    cmd: AppCmd,
+    out: &Out,
+    dev: bool,
+    dns_server: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let cmd_is_disable = matches!(cmd, AppCmd::Disable { .. });
     match cmd {
         AppCmd::Register {
             org,
@@ -50,9 +63,13 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             redirect_uris,
             post_logout_redirect_uris,
         } => {
+            // The same policy `serve` applies (its --dev and --dns-server).
+            let policy = redirect_policy(dev, dns_server)?;
             let (app, secret) = admin::register_app(
                 store,
                 now,
+                &policy,
+                &Actor::operator(),
                 NewApp {
                     org_slug: &org,
                     name: &name,
@@ -80,24 +97,25 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
             });
         }
         AppCmd::RotateSecret { client_id } => {
-            let secret = admin::rotate_secret(store, now, &client_id).await?;
+            let secret = admin::rotate_secret(store, now, &Actor::operator(), &client_id).await?;
             out.print(&json!({"client_id": client_id, "client_secret": secret.expose()}), || {
                 format!("new client_secret: {}\nEvery token issued before now has ended. The secret is not shown again.", secret.expose())
             });
         }
         AppCmd::SetOnBehalfOf { client_id, user } => {
-            let app = admin::set_on_behalf_of(store, now, &client_id, &user).await?;
+            let app =
+                admin::set_on_behalf_of(store, now, &Actor::operator(), &client_id, &user).await?;
             out.print(&doc(store, &app).await?, || {
                 format!("app {client_id} now acts on behalf of {user}; earlier tokens have ended")
             });
         }
         AppCmd::Show { client_id } => {
-            let app = admin::app(store, &client_id).await?;
+            let app = admin::app(store, &Actor::operator(), &client_id).await?;
             let d = doc(store, &app).await?;
             out.print(&d, || serde_json::to_string_pretty(&d).unwrap_or_default());
         }
         AppCmd::List { org } => {
-            let o = admin::org(store, &org).await?;
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let mut docs = Vec::new();
             for a in store.apps_for_org(&o.id).await? {
                 docs.push(doc(store, &a).await?);
@@ -116,8 +134,57 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: AppCmd, out: &Out) -> an
                 .join("\n");
             out.print(&Value::Array(docs), || human);
         }
+        AppCmd::Update {
+            client_id,
+            name,
+            description,
+            redirect_uris,
+            post_logout_redirect_uris,
+            clear_post_logout_redirect_uris,
+            scopes,
+            default_scopes,
+            audience,
+        } => {
+            let edit = AppEdit {
+                name: name.as_deref(),
+                description: description
+                    .as_deref()
+                    .map(|d| Some(d).filter(|d| !d.is_empty())),
+                redirect_uris: (!redirect_uris.is_empty()).then_some(redirect_uris),
+                post_logout_redirect_uris: if clear_post_logout_redirect_uris {
+                    Some(Vec::new())
+                } else {
+                    (!post_logout_redirect_uris.is_empty()).then_some(post_logout_redirect_uris)
+                },
+                scopes: scopes.as_deref(),
+                default_scopes: default_scopes.as_deref(),
+                default_audience: audience
+                    .as_deref()
+                    .map(|a| Some(a).filter(|a| !a.is_empty())),
+            };
+            let policy = redirect_policy(dev, dns_server)?;
+            let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)
+                .await?;
+            out.print(&doc(store, &app).await?, || {
+                format!("updated app {client_id}")
+            });
+        }
+        AppCmd::Disable { client_id } | AppCmd::Enable { client_id } => {
+            let (status, said) = match cmd_is_disable {
+                true => (
+                    AppStatus::Disabled,
+                    "disabled; every token it held has ended",
+                ),
+                false => (AppStatus::Active, "enabled"),
+            };
+            let app =
+                admin::set_app_status(store, now, &Actor::operator(), &client_id, status).await?;
+            out.print(&doc(store, &app).await?, || {
+                format!("app {client_id} {said}")
+            });
+        }
         AppCmd::Delete { client_id } => {
-            admin::delete_app(store, now, &client_id).await?;
+            admin::delete_app(store, now, &Actor::operator(), &client_id).await?;
             out.print(&json!({"deleted": client_id}), || {
                 format!("deleted app {client_id}; its tokens have ended")
             });

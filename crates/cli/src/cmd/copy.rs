@@ -26,6 +26,7 @@ const TABLES: &[&str] = &[
     "refresh_tokens",
     "consents",
     "revoked_tokens",
+    "audit_events",
 ];
 
 pub async fn run(from: &str, to: &str) -> anyhow::Result<()> {
@@ -109,8 +110,11 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<()> {
             bar.inc(1);
         }
     }
-    // The change feed continues from where the source left off.
+    // The change feed and the audit log continue from where the source left off.
     sqlx::query("SELECT setval(pg_get_serial_sequence('changes', 'seq'), GREATEST((SELECT COALESCE(MAX(seq), 0) FROM changes), 1))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), GREATEST((SELECT COALESCE(MAX(seq), 0) FROM audit_events), 1))")
         .execute(&mut *tx)
         .await?;
     tx.commit().await.context("cannot commit the copy")?;

@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod audit;
 mod copy;
 mod gateway;
 mod keys;
@@ -19,7 +20,7 @@ use crate::output::Out;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = Out { json: cli.json };
     if let Command::Serve(args) = cli.command {
-        return serve::run(&cli.database_url, args).await;
+        return serve::run(&cli.database_url, args, cli.dev, cli.dns_server).await;
     }
     if let Command::Gateway(args) = cli.command {
         return gateway::run(args).await;
@@ -43,8 +44,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(c) => org::run(s, now, c, &out).await,
         Command::User(c) => user::run(s, now, c, &out).await,
         Command::Api(c) => api::run(s, now, c, &out).await,
-        Command::App(c) => app::run(s, now, c, &out).await,
+        Command::App(c) => app::run(s, now, c, &out, cli.dev, cli.dns_server).await,
         Command::Keys(c) => keys::run(s, now, c, &out).await,
+        Command::Audit { org, limit, before } => audit::run(s, &org, limit, before, &out).await,
     }
     .map_err(explain)
 }

@@ -1,5 +1,6 @@
 use gatehouse_core::admin;
 use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::Actor;
 use gatehouse_core::ports::Store;
 use serde_json::json;
 
@@ -9,7 +10,8 @@ use crate::output::Out;
 pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> anyhow::Result<()> {
     match cmd {
         OrgCmd::Create { name, slug } => {
-            let org = admin::create_org(store, now, &name, slug.as_deref()).await?;
+            let org =
+                admin::create_org(store, now, &Actor::operator(), &name, slug.as_deref()).await?;
             out.print(
                 &json!({"id": org.id, "slug": org.slug, "name": org.name}),
                 || {

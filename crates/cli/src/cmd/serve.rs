@@ -1,6 +1,7 @@
 //! `gatehouse serve`: open the store, load (or make) the signing keys, listen,
 //! and shut down gracefully on Ctrl-C or SIGTERM.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,18 @@ use gatehouse_server::{AppState, ServerConfig};
 use crate::cli::{LogFormat, ServeArgs};
 use crate::db;
 
-pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(
+    database_url: &str,
+    args: ServeArgs,
+    dev: bool,
+    dns_server: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     init_logging(args.log_format);
+    if dev {
+        warn_dev_mode();
+    }
+    // Fail now, not at the first registration, when DNS cannot be set up.
+    gatehouse_server::dns::redirect_policy(dev, dns_server)?;
     let opts = db::DbOptions {
         sqlite_busy_timeout: Duration::from_millis(args.sqlite_busy_timeout_ms),
         pg_max_connections: args.db_max_connections,
@@ -42,6 +53,8 @@ pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     config.code_ttl = args.code_ttl;
     config.refresh_ttl = args.refresh_ttl;
     config.session_ttl = args.session_ttl;
+    config.dev = dev;
+    config.dns_server = dns_server;
     let state = AppState::start(store, keys, Arc::new(kek), clock, config).await;
 
     println!(
@@ -63,6 +76,21 @@ pub async fn run(database_url: &str, args: ServeArgs) -> anyhow::Result<()> {
     gatehouse_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Loud on purpose: development mode must never go unnoticed in production.
+fn warn_dev_mode() {
+    const LINE: &str = "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!";
+    eprintln!("{LINE}");
+    eprintln!("!! DEVELOPMENT MODE (--dev)");
+    eprintln!(
+        "!! DEVELOPMENT MODE: http://localhost and http://127.0.0.1 redirect URIs are accepted."
+    );
+    eprintln!("!! Never run production with --dev.");
+    eprintln!("{LINE}");
+    tracing::warn!(
+        "DEVELOPMENT MODE: http://localhost and http://127.0.0.1 redirect URIs are accepted. Never run production with --dev."
+    );
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,7 @@ use std::io::BufRead;
 use anyhow::Context;
 use gatehouse_core::admin::{self, NewUser};
 use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{User, UserStatus};
 use gatehouse_core::ports::Store;
 use serde_json::{Value, json};
@@ -37,6 +38,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             let user = admin::create_user(
                 store,
                 now,
+                &Actor::operator(),
                 NewUser {
                     org_slug: &org,
                     email: &email,
@@ -55,7 +57,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             });
         }
         UserCmd::List { org } => {
-            let o = admin::org(store, &org).await?;
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let users = store.list_users(&o.id).await?;
             out.print(
                 &Value::Array(users.iter().map(|u| doc(u, &org)).collect()),
@@ -74,6 +76,29 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             status(store, now, &email, UserStatus::Deactivated, out).await?
         }
         UserCmd::Activate { email } => status(store, now, &email, UserStatus::Active, out).await?,
+        UserCmd::SetRole {
+            email,
+            role,
+            groups,
+        } => {
+            let actor = Actor::operator();
+            let user = admin::user_by_email(store, &actor, &email).await?;
+            let groups = groups
+                .unwrap_or_else(|| user.groups.clone())
+                .into_iter()
+                .filter(|g| !g.trim().is_empty())
+                .collect();
+            let user = admin::set_user_access(store, now, &actor, &user.id, &role, groups).await?;
+            let org = store.org_by_id(&user.org_id).await?;
+            out.print(&doc(&user, &org.slug), || {
+                format!(
+                    "user {} now has role {} and groups [{}]",
+                    user.email,
+                    user.role,
+                    user.groups.join(", ")
+                )
+            });
+        }
     }
     Ok(())
 }
@@ -85,7 +110,9 @@ async fn status(
     status: UserStatus,
     out: &Out,
 ) -> anyhow::Result<()> {
-    let user = admin::set_user_status(store, now, email, status).await?;
+    let actor = Actor::operator();
+    let user = admin::user_by_email(store, &actor, email).await?;
+    let user = admin::set_user_status(store, now, &actor, &user.id, status).await?;
     let org = store.org_by_id(&user.org_id).await?;
     out.print(&doc(&user, &org.slug), || {
         format!("user {} is now {}", user.email, status.as_str())

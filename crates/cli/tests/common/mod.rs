@@ -9,7 +9,24 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod browser;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// A DNS server on a loopback port, shared by the tests of one binary, where the
+/// web app's host `sync.acme.test` resolves to a public address (the redirect-URI
+/// policy only looks it up); pass it as `--dns-server`.
+pub fn dns_server() -> String {
+    static DNS: std::sync::OnceLock<gatehouse_testdns::TestDns> = std::sync::OnceLock::new();
+    DNS.get_or_init(|| {
+        gatehouse_testdns::TestDns::start_blocking(&[(
+            "sync.acme.test",
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(93, 184, 215, 14)),
+        )])
+    })
+    .addr()
+    .to_string()
+}
 
 pub fn gatehouse(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

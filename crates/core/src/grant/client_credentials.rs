@@ -7,20 +7,25 @@
 //!
 //! OpenID Connect scopes (`openid`, `offline_access`, …) mean nothing without a user
 //! at the keyboard and are dropped silently, as they are by IdentityServer.
+//!
+//! `gatehouse:admin` is Gatehouse's own: asked alone (one audience per token), by
+//! an app allowed it, whose on-behalf user's role has `apps:manage` now, it gives a
+//! token for the admin API (`{issuer}/api/v1`).
 
-use crate::context::ClientContext;
+use crate::context::{ActingUser, ClientContext};
 use crate::error::OAuthError;
-use crate::grant::scopes::resolve;
-use crate::model::{AppStatus, GrantType};
+use crate::grant::scopes::{SCOPE_ADMIN, resolve};
+use crate::model::{AppStatus, GrantType, PERM_APPS_MANAGE};
 use crate::request::ClientCredentialsRequest;
 use crate::scope::ScopeSet;
-use crate::token::{AccessTokenPlan, TokenTarget};
+use crate::token::{AccessTokenPlan, TokenTarget, admin_api_audience};
 
 pub use crate::grant::scopes::OIDC_SCOPES;
 
 pub fn decide(
     ctx: &ClientContext,
     req: &ClientCredentialsRequest,
+    issuer: &str,
 ) -> Result<AccessTokenPlan, OAuthError> {
     let app = &ctx.app;
     if app.status != AppStatus::Active {
@@ -48,6 +53,9 @@ pub fn decide(
         Some(s) => s.clone(),
         None => ScopeSet::from_vec(app.default_scopes.clone()),
     };
+    if requested.contains(SCOPE_ADMIN) {
+        return admin_plan(ctx, acting, &requested, req.target.as_deref(), issuer);
+    }
     let resolved = resolve(ctx, &requested, req.target.as_deref())?;
     let Some(api) = resolved.api.filter(|_| !resolved.api_scopes.is_empty()) else {
         return Err(OAuthError::invalid_scope(if req.scope.is_some() {
@@ -59,6 +67,55 @@ pub fn decide(
     Ok(AccessTokenPlan {
         target: TokenTarget::from_api(api),
         scope: resolved.api_scopes,
+        subject: acting.user.id.clone(),
+        client_id: app.client_id.clone(),
+        org_id: app.org_id.clone(),
+        role: acting.user.role.clone(),
+        permissions: acting.permissions.clone(),
+        groups: acting.user.groups.clone(),
+        generation: app.generation,
+        grant_id: None,
+    })
+}
+
+/// A token for the admin API: nothing but `gatehouse:admin`, for an app allowed
+/// it, acting for a user whose role has `apps:manage` at this moment.
+fn admin_plan(
+    ctx: &ClientContext,
+    acting: &ActingUser,
+    requested: &ScopeSet,
+    target: Option<&str>,
+    issuer: &str,
+) -> Result<AccessTokenPlan, OAuthError> {
+    let app = &ctx.app;
+    if requested
+        .iter()
+        .any(|s| s != SCOPE_ADMIN && !OIDC_SCOPES.contains(&s))
+    {
+        return Err(OAuthError::invalid_scope(
+            "`gatehouse:admin` must be asked alone: a token has one audience, and the admin API is its own",
+        ));
+    }
+    if !app.scopes.iter().any(|s| s == SCOPE_ADMIN) {
+        return Err(OAuthError::invalid_scope(
+            "this app is not allowed the `gatehouse:admin` scope",
+        ));
+    }
+    let audience = admin_api_audience(issuer);
+    if target.is_some_and(|t| t != audience) {
+        return Err(OAuthError::invalid_target(format!(
+            "`gatehouse:admin` tokens are for `{audience}` only"
+        )));
+    }
+    if !acting.permissions.iter().any(|p| p == PERM_APPS_MANAGE) {
+        return Err(OAuthError::invalid_scope(format!(
+            "`gatehouse:admin` needs the `{PERM_APPS_MANAGE}` permission, and the user this app acts on behalf of ({}) does not have it",
+            acting.user.email
+        )));
+    }
+    Ok(AccessTokenPlan {
+        target: TokenTarget::admin_api(issuer),
+        scope: ScopeSet::from_vec(vec![SCOPE_ADMIN.to_owned()]),
         subject: acting.user.id.clone(),
         client_id: app.client_id.clone(),
         org_id: app.org_id.clone(),
@@ -122,6 +179,7 @@ mod tests {
                 secret_hash: String::new(),
                 generation: 3,
                 status: AppStatus::Active,
+                last_used_at: None,
                 created_at: 0,
             },
             org: Org {
@@ -144,6 +202,78 @@ mod tests {
         }
     }
 
+    const ISSUER: &str = "https://id.acme.test";
+
+    fn decide_(
+        c: &ClientContext,
+        r: &ClientCredentialsRequest,
+    ) -> Result<AccessTokenPlan, OAuthError> {
+        decide(c, r, ISSUER)
+    }
+
+    fn admin_ctx() -> ClientContext {
+        let mut c = ctx();
+        c.app.scopes.push(SCOPE_ADMIN.into());
+        let acting = c.acting.as_mut().unwrap();
+        acting.user.role = "admin".into();
+        acting.permissions = vec!["developer_api".into(), PERM_APPS_MANAGE.into()];
+        c
+    }
+
+    #[test]
+    fn admin_scope_gives_an_admin_api_token() {
+        let plan = decide_(&admin_ctx(), &req(Some("gatehouse:admin"), None)).unwrap();
+        assert_eq!(plan.scope.to_string(), "gatehouse:admin");
+        assert_eq!(plan.target.audience, "https://id.acme.test/api/v1");
+        assert_eq!(plan.target.alg, SigningAlg::ES256);
+        assert_eq!(plan.target.format, TokenFormat::Jwt);
+        assert_eq!(plan.org_id, "o1");
+        let named = req(Some("gatehouse:admin"), Some("https://id.acme.test/api/v1"));
+        assert!(decide_(&admin_ctx(), &named).is_ok());
+    }
+
+    #[test]
+    fn admin_scope_as_default_scope_applies_without_scope() {
+        let mut c = admin_ctx();
+        c.app.default_scopes = vec![SCOPE_ADMIN.into()];
+        let plan = decide_(&c, &req(None, None)).unwrap();
+        assert_eq!(plan.target.audience, "https://id.acme.test/api/v1");
+    }
+
+    #[test]
+    fn admin_scope_mixed_with_api_scopes_is_invalid_scope() {
+        let e = decide_(&admin_ctx(), &req(Some("gatehouse:admin cfgateway"), None)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+        assert!(e.description.contains("alone"), "{}", e.description);
+    }
+
+    #[test]
+    fn admin_scope_without_apps_manage_is_invalid_scope() {
+        let mut c = admin_ctx();
+        c.acting.as_mut().unwrap().permissions = vec!["developer_api".into()];
+        let e = decide_(&c, &req(Some("gatehouse:admin"), None)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+        assert!(e.description.contains("apps:manage"), "{}", e.description);
+    }
+
+    #[test]
+    fn admin_scope_the_app_may_not_have_is_invalid_scope() {
+        let mut c = admin_ctx();
+        c.app.scopes.retain(|s| s != SCOPE_ADMIN);
+        let e = decide_(&c, &req(Some("gatehouse:admin"), None)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+    }
+
+    #[test]
+    fn admin_scope_for_another_audience_is_invalid_target() {
+        let e = decide_(
+            &admin_ctx(),
+            &req(Some("gatehouse:admin"), Some("https://gw")),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidTarget);
+    }
+
     fn req(scope: Option<&str>, target: Option<&str>) -> ClientCredentialsRequest {
         ClientCredentialsRequest {
             scope: scope.map(|s| ScopeSet::parse(s).unwrap()),
@@ -153,7 +283,7 @@ mod tests {
 
     #[test]
     fn default_scopes_apply_without_scope() {
-        let plan = decide(&ctx(), &req(None, None)).unwrap();
+        let plan = decide_(&ctx(), &req(None, None)).unwrap();
         assert_eq!(plan.scope.to_string(), "cfgateway");
         assert_eq!(plan.target.audience, "https://gw");
         assert_eq!(plan.subject, "u1");
@@ -162,32 +292,32 @@ mod tests {
 
     #[test]
     fn scopes_the_app_may_not_have_are_dropped() {
-        let plan = decide(&ctx(), &req(Some("cfgateway products:write"), None)).unwrap();
+        let plan = decide_(&ctx(), &req(Some("cfgateway products:write"), None)).unwrap();
         assert_eq!(plan.scope.to_string(), "cfgateway");
     }
 
     #[test]
     fn nothing_grantable_is_invalid_scope() {
-        let e = decide(&ctx(), &req(Some("products:write"), None)).unwrap_err();
+        let e = decide_(&ctx(), &req(Some("products:write"), None)).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidScope);
     }
 
     #[test]
     fn undefined_scope_is_invalid_scope() {
-        let e = decide(&ctx(), &req(Some("cfgateway nope"), None)).unwrap_err();
+        let e = decide_(&ctx(), &req(Some("cfgateway nope"), None)).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidScope);
         assert!(e.description.contains("nope"));
     }
 
     #[test]
     fn unknown_audience_is_invalid_target() {
-        let e = decide(&ctx(), &req(Some("cfgateway"), Some("https://nowhere"))).unwrap_err();
+        let e = decide_(&ctx(), &req(Some("cfgateway"), Some("https://nowhere"))).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidTarget);
     }
 
     #[test]
     fn oidc_scopes_are_dropped_for_machines() {
-        let plan = decide(&ctx(), &req(Some("openid cfgateway"), None)).unwrap();
+        let plan = decide_(&ctx(), &req(Some("openid cfgateway"), None)).unwrap();
         assert_eq!(plan.scope.to_string(), "cfgateway");
     }
 
@@ -196,7 +326,7 @@ mod tests {
         let mut c = ctx();
         c.app.default_scopes.clear();
         assert_eq!(
-            decide(&c, &req(None, None)).unwrap_err().code,
+            decide_(&c, &req(None, None)).unwrap_err().code,
             ErrorCode::InvalidScope
         );
     }
@@ -206,12 +336,12 @@ mod tests {
         let mut c = ctx();
         c.acting.as_mut().unwrap().user.status = UserStatus::Deactivated;
         assert_eq!(
-            decide(&c, &req(None, None)).unwrap_err().code,
+            decide_(&c, &req(None, None)).unwrap_err().code,
             ErrorCode::InvalidGrant
         );
         c.acting = None;
         assert_eq!(
-            decide(&c, &req(None, None)).unwrap_err().code,
+            decide_(&c, &req(None, None)).unwrap_err().code,
             ErrorCode::InvalidGrant
         );
     }
@@ -221,7 +351,7 @@ mod tests {
         let mut c = ctx();
         c.app.grant_types = vec![GrantType::AuthorizationCode];
         assert_eq!(
-            decide(&c, &req(None, None)).unwrap_err().code,
+            decide_(&c, &req(None, None)).unwrap_err().code,
             ErrorCode::UnauthorizedClient
         );
     }

@@ -14,6 +14,10 @@ use crate::scope::ScopeSet;
 
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
+/// The built-in scope of Gatehouse's own admin API (`/api/v1`). No API of an
+/// organization defines it; only client credentials tokens carry it, alone.
+pub use crate::model::SCOPE_ADMIN;
+
 #[derive(Debug)]
 pub struct Resolved<'a> {
     /// The API the access token is for; `None` when only OIDC scopes were asked.

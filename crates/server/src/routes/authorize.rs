@@ -24,10 +24,11 @@ use gatehouse_core::grant::refresh_token::user_may_authorize;
 use gatehouse_core::model::{Consent, Session};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
-use gatehouse_core::{ErrorCode, exchange, password};
+use gatehouse_core::{ErrorCode, exchange};
 
 use crate::pages::{self, ConsentPage, LoginPage};
 use crate::session;
+use crate::signin::{self, Attempt};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -233,6 +234,7 @@ fn login_page(
         csrf: &csrf,
         request: query,
         email,
+        action: "/login",
     };
     (jar, pages::render(status, &page)).into_response()
 }
@@ -257,89 +259,35 @@ async fn login_step(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Step<Response> {
-    let form = page_form(state, &jar, headers, body)?;
+    let form = signin::page_form(state, &jar, headers, body)?;
     let query = form.get("request").unwrap_or("");
     let (req, ctx) = validated(state, query).await?;
-    let email = form.get("email").unwrap_or("").trim().to_lowercase();
+    let email = signin::normalized_email(&form);
     let password_given = form.get("password").unwrap_or("");
-    let ip = peer.ip();
-    let throttled = |secs: u64, jar| {
-        let msg = format!("Too many failed sign-ins. Try again in {secs} seconds.");
-        let mut r = login_page(
-            state,
-            jar,
-            &ctx,
-            query,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&msg),
-            &email,
-        );
-        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
-        r
-    };
-    if let Some(wait) = state
-        .login_limiter
-        .address_blocked(ip)
-        .or(state.login_limiter.key_blocked_anywhere(&email).await)
+    match signin::attempt(state, peer.ip(), jar, &email, password_given)
+        .await
+        .map_err(unavailable)?
     {
-        return Ok(throttled(wait.0, jar));
-    }
-    let user = match state.store.user_by_email(&email).await {
-        Ok(u) => Some(u),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(unavailable(e)),
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify_off_thread(state, password_given, hash).await;
-    match user {
-        Some(u) if ok && u.status == gatehouse_core::model::UserStatus::Active => {
-            let now = state.clock.now();
-            let (s, jar) = session::start(state, jar, &u.id, now)
-                .await
-                .map_err(unavailable)?;
-            tracing::info!(user_id = %u.id, "signed in");
-            proceed(state, jar, &req, &ctx, &s, query).await
+        Attempt::SignedIn { session, jar, .. } => {
+            proceed(state, jar, &req, &ctx, &session, query).await
         }
-        _ => {
-            tracing::info!(%ip, "sign-in failed");
-            if let Some(wait) = state.login_limiter.record_failure(ip, &email).await {
-                return Ok(throttled(wait.0, jar));
-            }
-            Ok(login_page(
+        Attempt::Refused { why, jar } => {
+            let mut r = login_page(
                 state,
                 jar,
                 &ctx,
                 query,
-                StatusCode::UNAUTHORIZED,
-                Some("Wrong email or password."),
+                why.status(),
+                Some(&why.message()),
                 &email,
-            ))
+            );
+            if let Some(secs) = why.retry_after() {
+                r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            Ok(r)
         }
     }
 }
-
-/// Argon2 takes tens of milliseconds; keep it off the async workers. Unknown
-/// accounts are checked against a dummy hash so timing does not reveal them.
-async fn verify_off_thread(state: &AppState, password_given: &str, hash: Option<String>) -> bool {
-    // Each check holds 19 MiB: bound how many run at once, and let the rest queue,
-    // so a burst of sign-ins (or of guesses) cannot balloon memory.
-    let Ok(_permit) = state.password_checks.acquire().await else {
-        return false;
-    };
-    let pw = password_given.to_owned();
-    tokio::task::spawn_blocking(move || match hash {
-        Some(h) => password::verify(&pw, &h),
-        None => {
-            let _ = password::verify(&pw, DUMMY_HASH);
-            false
-        }
-    })
-    .await
-    .unwrap_or(false)
-}
-
-/// An Argon2id hash of a random value, with the default parameters.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5m0hXfXOYQv4sT2vb1gqS9hWz0V7v7F0a1pQJ5s3aJ0";
 
 /// `POST /consent`: "Yes, Allow" or "No".
 async fn consent(
@@ -359,7 +307,7 @@ async fn consent_step(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Step<Response> {
-    let form = page_form(state, &jar, headers, body)?;
+    let form = signin::page_form(state, &jar, headers, body)?;
     let query = form.get("request").unwrap_or("");
     let (req, ctx) = validated(state, query).await?;
     let Some(s) = session::current(state, &jar).await.map_err(unavailable)? else {
@@ -419,28 +367,6 @@ async fn consent_step(
     issue(state, &req, &ctx, &s).await
 }
 
-/// A posted page form, CSRF-checked.
-fn page_form(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[u8]) -> Step<Form> {
-    if body.len() > state.config.max_body_bytes {
-        return Err(pages::message(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request too large",
-            "The form was too large.",
-            None,
-        ));
-    }
-    let form = Form::parse(body).map_err(|e| bad_request(&e.description))?;
-    if !session::csrf_ok(state, jar, headers, form.get("csrf_token")) {
-        return Err(pages::message(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form was not sent from this site or has expired. Go back to the app and start again.",
-            None,
-        ));
-    }
-    Ok(form)
-}
-
 fn authorize_error(state: &AppState, e: AuthorizeError) -> Response {
     match e.location(&state.config.issuer) {
         Some(to) => Redirect::to(&to).into_response(),
@@ -470,27 +396,5 @@ fn bad_request(msg: &str) -> Response {
 }
 
 fn unavailable(e: StoreError) -> Response {
-    match e {
-        StoreError::Unavailable(why) => {
-            tracing::warn!(reason = %why, "store unavailable");
-            let mut r = pages::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "Please try again in a moment.",
-                None,
-            );
-            r.headers_mut().insert(header::RETRY_AFTER, 2.into());
-            r
-        }
-        other => {
-            let id = gatehouse_core::secret::random_id();
-            tracing::error!(correlation_id = %id, error = %other, "internal error");
-            pages::message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                &format!("An unexpected error occurred. Quote correlation id {id}."),
-                None,
-            )
-        }
-    }
+    pages::store_failure(e)
 }

@@ -15,6 +15,7 @@ use gatehouse_core::discovery::TOKEN_PATH;
 use gatehouse_core::exchange::{self, TokenSet};
 use gatehouse_core::grant::authorization_code::CodeExchange;
 use gatehouse_core::grant::client_credentials;
+use gatehouse_core::model::AppStatus;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::request::TokenRequest;
 use gatehouse_core::token::mint;
@@ -45,7 +46,7 @@ async fn token(
     let keys = ring.as_ref();
     let set = match request {
         TokenRequest::ClientCredentials(r) => {
-            let plan = client_credentials::decide(&client, &r)?;
+            let plan = client_credentials::decide(&client, &r, &state.config.issuer)?;
             let minted = mint(plan, &state.config.issuer, now, keys)
                 .map_err(|e| HttpError::Internal(e.to_string()))?;
             if let Some(record) = &minted.reference {
@@ -106,12 +107,21 @@ pub async fn authenticate_app(
         )
         .into());
     };
+    // A disabled app is refused whatever it asks (its tokens ended when it was
+    // disabled); the secret was right, so this is no guessing failure.
+    let used = |ctx: Arc<ClientContext>| {
+        if ctx.app.status != AppStatus::Active {
+            return Err(OAuthError::invalid_client("this app is disabled").into());
+        }
+        state.usage.record(&ctx.app.client_id, state.clock.now());
+        Ok(ctx)
+    };
     match state.clients.client_context(&creds.client_id).await {
-        Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return Ok(ctx),
+        Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return used(ctx),
         // The cached secret may be older than one rotated a moment ago elsewhere:
         // check the store before calling it a failure.
         Ok(_) => match state.clients.reload(&creds.client_id).await {
-            Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return Ok(ctx),
+            Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return used(ctx),
             Ok(_) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         },

@@ -11,11 +11,14 @@ use gatehouse_core::admin::{self, NewApi, NewApp, NewUser};
 use gatehouse_core::clock::{Clock, FixedClock, SystemClock};
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{GrantType, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
+use gatehouse_core::redirect_uri::RedirectPolicy;
 use gatehouse_server::{AppState, ServerConfig};
 use gatehouse_store_postgres::{PgOptions, PgStore};
 use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
+use gatehouse_testdns::TestDns;
 use serde_json::Value;
 
 pub struct TestApp {
@@ -28,6 +31,11 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The server's clock: real time until a test moves it.
     pub clock: Arc<FixedClock>,
+    /// The server's redirect-URI policy (same DNS server, same dev flag), for
+    /// fixtures registered straight through the admin rules.
+    pub policy: RedirectPolicy,
+    /// The DNS server redirect-URI hosts are looked up on ([`DNS_RECORDS`]).
+    _dns: TestDns,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -80,8 +88,11 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
+        let dns = TestDns::start(DNS_RECORDS).await;
         let mut config = ServerConfig::new(&base);
+        config.dns_server = Some(dns.addr());
         tune(&mut config);
+        let policy = gatehouse_server::dns::redirect_policy(config.dev, config.dns_server).unwrap();
         let clock = Arc::new(FixedClock::at(SystemClock.now()));
         let state =
             AppState::start(store.clone(), keys, Arc::new(kek), clock.clone(), config).await;
@@ -100,6 +111,8 @@ impl TestApp {
                 .build()
                 .unwrap(),
             clock,
+            policy,
+            _dns: dns,
             _dir: dir,
             _shutdown: tx,
         }
@@ -113,15 +126,21 @@ impl TestApp {
         self.store.as_ref()
     }
 
+    /// The id of the user with this email.
+    pub async fn user_id(&self, email: &str) -> String {
+        self.store.user_by_email(email).await.unwrap().id
+    }
+
     /// An org `acme-studio`, a developer, and an ES256 JWT API for `cfgateway products:read`.
     pub async fn seed(&self) -> (ApiCreds, String) {
         let now = SystemClock.now();
-        admin::create_org(self.s(), now, "Acme Studio", None)
+        admin::create_org(self.s(), now, &Actor::operator(), "Acme Studio", None)
             .await
             .unwrap();
         let user = admin::create_user(
             self.s(),
             now,
+            &Actor::operator(),
             NewUser {
                 org_slug: "acme-studio",
                 email: "dev@acme.test",
@@ -154,6 +173,7 @@ impl TestApp {
         let (api, secret) = admin::create_api(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewApi {
                 org_slug: "acme-studio",
                 name: "Gateway",
@@ -177,6 +197,7 @@ impl TestApp {
         admin::create_user(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewUser {
                 org_slug: "acme-studio",
                 email,
@@ -202,6 +223,8 @@ impl TestApp {
         let (app, secret) = admin::register_app(
             self.s(),
             SystemClock.now(),
+            &self.policy,
+            &Actor::operator(),
             NewApp {
                 org_slug: "acme-studio",
                 name: "Nightly sync",
@@ -273,6 +296,13 @@ pub async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
+/// What the tests' DNS server knows: the web app's host resolves to a public
+/// address (nothing connects to it; the redirect-URI policy only looks it up).
+pub const DNS_RECORDS: &[(&str, std::net::IpAddr)] = &[(
+    "sync.acme.test",
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(93, 184, 215, 14)),
+)];
+
 /// The password every web-flow test user signs in with.
 pub const PASSWORD: &str = "correct horse battery";
 /// The web app's registered redirect URI and post-logout redirect URI.
@@ -293,6 +323,7 @@ impl TestApp {
         admin::create_user(
             self.s(),
             SystemClock.now(),
+            &Actor::operator(),
             NewUser {
                 org_slug: "acme-studio",
                 email,
@@ -312,6 +343,8 @@ impl TestApp {
         let (app, secret) = admin::register_app(
             self.s(),
             SystemClock.now(),
+            &self.policy,
+            &Actor::operator(),
             NewApp {
                 org_slug: "acme-studio",
                 name: "Studio sync",

@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
+mod admin_api;
 mod browser;
 mod connect;
+mod console;
 mod faults;
 mod helpers;
+mod redirect_policy;
 mod well_known;

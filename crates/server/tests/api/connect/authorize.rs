@@ -4,6 +4,7 @@
 
 use gatehouse_core::admin;
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::UserStatus;
 use gatehouse_store_sqlite::SqliteOptions;
 
@@ -631,7 +632,8 @@ async fn a_deactivated_user_cannot_sign_in_and_loses_the_session() {
     admin::set_user_status(
         app.s(),
         SystemClock.now(),
-        "ana@acme.test",
+        &Actor::operator(),
+        &app.user_id("ana@acme.test").await,
         UserStatus::Deactivated,
     )
     .await

@@ -2,6 +2,7 @@
 
 use gatehouse_core::admin;
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::UserStatus;
 
 use crate::helpers::{TestApp, settle};
@@ -128,9 +129,10 @@ async fn rotate_secret_ends_tokens_and_the_old_secret_at_once() {
         .as_str()
         .unwrap()
         .to_owned();
-    let new_secret = admin::rotate_secret(app.s(), SystemClock.now(), &c.client_id)
-        .await
-        .unwrap();
+    let new_secret =
+        admin::rotate_secret(app.s(), SystemClock.now(), &Actor::operator(), &c.client_id)
+            .await
+            .unwrap();
     // The new secret works immediately, even before the change feed is read.
     let fresh = crate::helpers::Client {
         client_id: c.client_id.clone(),
@@ -170,9 +172,15 @@ async fn changing_the_on_behalf_user_ends_tokens() {
         .as_str()
         .unwrap()
         .to_owned();
-    admin::set_on_behalf_of(app.s(), SystemClock.now(), &c.client_id, "ops@acme.test")
-        .await
-        .unwrap();
+    admin::set_on_behalf_of(
+        app.s(),
+        SystemClock.now(),
+        &Actor::operator(),
+        &c.client_id,
+        "ops@acme.test",
+    )
+    .await
+    .unwrap();
     settle().await;
     assert_eq!(
         app.introspect((&api.client_id, &api.secret), &token).await["active"],
@@ -206,12 +214,13 @@ async fn deactivating_the_user_or_deleting_the_app_ends_tokens() {
     admin::set_user_status(
         app.s(),
         SystemClock.now(),
-        "dev@acme.test",
+        &Actor::operator(),
+        &app.user_id("dev@acme.test").await,
         UserStatus::Deactivated,
     )
     .await
     .unwrap();
-    admin::delete_app(app.s(), SystemClock.now(), &d.client_id)
+    admin::delete_app(app.s(), SystemClock.now(), &Actor::operator(), &d.client_id)
         .await
         .unwrap();
     settle().await;

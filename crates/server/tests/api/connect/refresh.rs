@@ -4,6 +4,7 @@
 
 use gatehouse_core::admin;
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::UserStatus;
 use gatehouse_store_sqlite::SqliteOptions;
 use serde_json::Value;
@@ -153,7 +154,8 @@ async fn refresh_fails_after_the_user_is_deactivated() {
     admin::set_user_status(
         app.s(),
         SystemClock.now(),
-        "ana@acme.test",
+        &Actor::operator(),
+        &app.user_id("ana@acme.test").await,
         UserStatus::Deactivated,
     )
     .await
@@ -170,7 +172,8 @@ async fn refresh_fails_after_the_user_is_deactivated() {
     admin::set_user_status(
         app.s(),
         SystemClock.now(),
-        "ana@acme.test",
+        &Actor::operator(),
+        &app.user_id("ana@acme.test").await,
         UserStatus::Active,
     )
     .await
@@ -182,9 +185,14 @@ async fn refresh_fails_after_the_user_is_deactivated() {
 #[tokio::test]
 async fn refresh_fails_after_the_app_is_deleted() {
     let (app, web, first) = setup().await;
-    admin::delete_app(app.s(), SystemClock.now(), &web.client_id)
-        .await
-        .unwrap();
+    admin::delete_app(
+        app.s(),
+        SystemClock.now(),
+        &Actor::operator(),
+        &web.client_id,
+    )
+    .await
+    .unwrap();
     settle().await;
     // The app no longer exists, so it cannot even authenticate.
     oauth_error(
@@ -199,9 +207,14 @@ async fn refresh_fails_after_the_app_is_deleted() {
 #[tokio::test]
 async fn rotating_the_app_secret_ends_its_refresh_tokens() {
     let (app, web, first) = setup().await;
-    let secret = admin::rotate_secret(app.s(), SystemClock.now(), &web.client_id)
-        .await
-        .unwrap();
+    let secret = admin::rotate_secret(
+        app.s(),
+        SystemClock.now(),
+        &Actor::operator(),
+        &web.client_id,
+    )
+    .await
+    .unwrap();
     settle().await;
     let web = WebApp {
         client_id: web.client_id.clone(),

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_core::admin;
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{Grant, UserStatus};
 use serde_json::{Value, json};
 
@@ -94,7 +95,7 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
     let (start, _) = app.feed_all(&api, "0").await;
     let now = SystemClock.now();
 
-    admin::rotate_secret(app.s(), now, &c.client_id)
+    admin::rotate_secret(app.s(), now, &Actor::operator(), &c.client_id)
         .await
         .unwrap();
     let (cursor, events) = app.feed_all(&api, &start).await;
@@ -103,9 +104,15 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
         vec![json!({"type":"client","client_id":c.client_id,"generation":2,"active":true})]
     );
 
-    admin::set_user_status(app.s(), now, "dev@acme.test", UserStatus::Deactivated)
-        .await
-        .unwrap();
+    admin::set_user_status(
+        app.s(),
+        now,
+        &Actor::operator(),
+        &app.user_id("dev@acme.test").await,
+        UserStatus::Deactivated,
+    )
+    .await
+    .unwrap();
     let (cursor, events) = app.feed_all(&api, &cursor).await;
     assert_eq!(
         events,
@@ -138,7 +145,9 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
     assert_eq!(events[0]["jti"], "jti-1");
     assert!(events[0]["exp"].as_i64().unwrap() >= now + 60);
 
-    admin::delete_app(app.s(), now, &c.client_id).await.unwrap();
+    admin::delete_app(app.s(), now, &Actor::operator(), &c.client_id)
+        .await
+        .unwrap();
     let (cursor, events) = app.feed_all(&api, &cursor).await;
     assert_eq!(events[0]["type"], "client");
     assert_eq!(events[0]["active"], false);
@@ -172,12 +181,13 @@ async fn events_of_other_organizations_are_left_out() {
     let app = TestApp::spawn().await;
     let (api, _) = app.seed().await;
     let now = SystemClock.now();
-    admin::create_org(app.s(), now, "Other Co", None)
+    admin::create_org(app.s(), now, &Actor::operator(), "Other Co", None)
         .await
         .unwrap();
     let other = admin::create_user(
         app.s(),
         now,
+        &Actor::operator(),
         admin::NewUser {
             org_slug: "other-co",
             email: "x@other.test",
@@ -190,9 +200,15 @@ async fn events_of_other_organizations_are_left_out() {
     .await
     .unwrap();
     let (start, _) = app.feed_all(&api, "0").await;
-    admin::set_user_status(app.s(), now, "x@other.test", UserStatus::Deactivated)
-        .await
-        .unwrap();
+    admin::set_user_status(
+        app.s(),
+        now,
+        &Actor::operator(),
+        &app.user_id("x@other.test").await,
+        UserStatus::Deactivated,
+    )
+    .await
+    .unwrap();
     let (cursor, events) = app.feed_all(&api, &start).await;
     assert!(events.is_empty(), "{events:?} ({})", other.id);
     assert_ne!(cursor, start, "the cursor moves past what was left out");
@@ -246,7 +262,7 @@ async fn a_long_poll_wakes_on_a_change() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let changed = Instant::now();
-    admin::rotate_secret(app.s(), SystemClock.now(), &c.client_id)
+    admin::rotate_secret(app.s(), SystemClock.now(), &Actor::operator(), &c.client_id)
         .await
         .unwrap();
     let (answered, page) = poll.await.unwrap();

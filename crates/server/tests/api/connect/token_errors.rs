@@ -2,6 +2,7 @@
 
 use gatehouse_core::admin::{self, NewApp};
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::model::Actor;
 use gatehouse_core::model::{GrantType, UserStatus};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -68,6 +69,8 @@ async fn an_app_not_allowed_the_grant_is_unauthorized_client() {
     let (web, secret) = admin::register_app(
         app.s(),
         SystemClock.now(),
+        &app.policy,
+        &Actor::operator(),
         NewApp {
             org_slug: "acme-studio",
             name: "Studio sync",
@@ -320,7 +323,8 @@ async fn a_deactivated_on_behalf_user_makes_token_requests_fail_with_invalid_gra
     admin::set_user_status(
         app.s(),
         SystemClock.now(),
-        "dev@acme.test",
+        &Actor::operator(),
+        &app.user_id("dev@acme.test").await,
         UserStatus::Deactivated,
     )
     .await

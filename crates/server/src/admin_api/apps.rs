@@ -1,0 +1,345 @@
+//! `/api/v1/apps…`: list, register (the secret shown once), show, edit, regenerate
+//! the secret, change the on-behalf user, disable, enable, delete. Each handler
+//! parses, calls the admin core with the caller as actor, and maps the outcome;
+//! another organization's app is 404 like an unknown one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser};
+use gatehouse_core::model::{App, AppStatus, ChangeKind, PERM_USERS_MANAGE};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::AdminCaller;
+use super::dto::{
+    AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged,
+    RegisteredApp, SECRET_WARNING, scope_string,
+};
+use super::json::ApiJson;
+use super::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+const TOKENS_ENDED: &str = "Every token issued to this app before this change has ended.";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_apps, register_app))
+        .routes(routes!(show_app, edit_app, delete_app))
+        .routes(routes!(regenerate_secret))
+        .routes(routes!(set_on_behalf_of))
+        .routes(routes!(disable_app))
+        .routes(routes!(enable_app))
+}
+
+/// The app as shown: with its on-behalf user's email.
+async fn view(state: &AppState, caller: &AdminCaller, app: App) -> Result<AppView, ApiError> {
+    let users = match &app.on_behalf_of {
+        Some(id) => match admin::user(state.store.as_ref(), &caller.actor, id).await {
+            Ok(u) => vec![u],
+            Err(AdminError::NotFound(_)) => vec![],
+            Err(e) => return Err(e.into()),
+        },
+        None => vec![],
+    };
+    Ok(AppView::new(app, &users))
+}
+
+/// The organization's apps.
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", security(("bearer" = [])),
+    responses(
+        (status = 200, body = AppList),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn list_apps(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+) -> Result<Json<AppList>, ApiError> {
+    let store = state.store.as_ref();
+    let apps = admin::apps(store, &caller.actor, &caller.org_id).await?;
+    let users = admin::users(store, &caller.actor, &caller.org_id).await?;
+    Ok(Json(AppList {
+        apps: apps.into_iter().map(|a| AppView::new(a, &users)).collect(),
+    }))
+}
+
+/// Registers an app. The response holds the client secret, shown this once.
+/// With `new_user`, that user is created first (needs `users:manage`), then the app.
+#[utoipa::path(post, path = "/api/v1/apps", tag = "apps", security(("bearer" = [])),
+    request_body = NewAppRequest,
+    responses(
+        (status = 201, body = RegisteredApp, headers(("Location" = String, description = "The app's URL"))),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn register_app(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    ApiJson(body): ApiJson<NewAppRequest>,
+) -> Result<Response, ApiError> {
+    let store = state.store.as_ref();
+    let now = state.clock.now();
+    let org = admin::org_of(store, &caller.actor, &caller.org_id).await?;
+    let scopes = scope_string("scopes", &body.scopes)?;
+    let default_scopes = body
+        .default_scopes
+        .as_deref()
+        .map(|d| scope_string("default_scopes", d))
+        .transpose()?;
+    let on_behalf_of = match (body.on_behalf_of, body.new_user) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "new_user",
+                "give on_behalf_of or new_user, not both",
+            ));
+        }
+        (None, Some(_)) if body.grant_type != AppGrant::ClientCredentials => {
+            return Err(ApiError::invalid(
+                "new_user",
+                "only client credentials apps act on behalf of a user",
+            ));
+        }
+        (None, Some(nu)) => {
+            caller.require(PERM_USERS_MANAGE)?;
+            let new = NewUser {
+                org_slug: &org.slug,
+                email: &nu.email,
+                name: nu.name.as_deref(),
+                role: &nu.role,
+                groups: vec![],
+                password: None,
+            };
+            let user = admin::create_user(store, now, &caller.actor, new)
+                .await
+                .map_err(|e| within("new_user", e))?;
+            Some(user.email)
+        }
+        (email, None) => email,
+    };
+    let new = NewApp {
+        org_slug: &org.slug,
+        name: &body.name,
+        description: body.description.as_deref(),
+        grant: body.grant_type.into(),
+        on_behalf_of: on_behalf_of.as_deref(),
+        redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        scopes: &scopes,
+        default_scopes: default_scopes.as_deref(),
+        audience: body.default_audience.as_deref(),
+    };
+    let (app, secret) =
+        admin::register_app(store, now, &state.redirect_policy, &caller.actor, new).await?;
+    let location = format!("/api/v1/apps/{}", app.client_id);
+    let body = RegisteredApp {
+        app: view(&state, &caller, app).await?,
+        client_secret: secret.expose().to_owned(),
+        warning: SECRET_WARNING,
+    };
+    let mut resp = (StatusCode::CREATED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+/// This instance stops honouring the app's old tokens now, without waiting for the
+/// change feed (other instances follow it).
+fn ended_here(state: &AppState, client_id: &str) {
+    state.clients.invalidate(ChangeKind::App, client_id);
+}
+
+/// Names a nested object's field in a validation error (`new_user.email`).
+fn within(prefix: &str, e: AdminError) -> ApiError {
+    match e {
+        AdminError::Invalid { field, message } => {
+            ApiError::invalid(format!("{prefix}.{field}"), message)
+        }
+        other => other.into(),
+    }
+}
+
+/// One app (never its secret).
+#[utoipa::path(get, path = "/api/v1/apps/{client_id}", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = AppView),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn show_app(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<AppView>, ApiError> {
+    let app = admin::app(state.store.as_ref(), &caller.actor, &client_id).await?;
+    Ok(Json(view(&state, &caller, app).await?))
+}
+
+/// Changes name, description, URIs, scopes, default scopes or default audience.
+#[utoipa::path(patch, path = "/api/v1/apps/{client_id}", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    request_body = AppPatch,
+    responses(
+        (status = 200, body = AppView),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn edit_app(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+    ApiJson(patch): ApiJson<AppPatch>,
+) -> Result<Json<AppView>, ApiError> {
+    let scopes = patch
+        .scopes
+        .as_deref()
+        .map(|s| scope_string("scopes", s))
+        .transpose()?;
+    let default_scopes = patch
+        .default_scopes
+        .as_deref()
+        .map(|s| scope_string("default_scopes", s))
+        .transpose()?;
+    let edit = AppEdit {
+        name: patch.name.as_deref(),
+        description: patch.description.as_ref().map(Option::as_deref),
+        redirect_uris: patch.redirect_uris,
+        post_logout_redirect_uris: patch.post_logout_redirect_uris,
+        scopes: scopes.as_deref(),
+        default_scopes: default_scopes.as_deref(),
+        default_audience: patch.default_audience.as_ref().map(Option::as_deref),
+    };
+    let now = state.clock.now();
+    let app = admin::update_app(
+        state.store.as_ref(),
+        now,
+        &state.redirect_policy,
+        &caller.actor,
+        &client_id,
+        edit,
+    )
+    .await?;
+    ended_here(&state, &client_id);
+    Ok(Json(view(&state, &caller, app).await?))
+}
+
+/// Deletes the app; everything it holds (tokens, grants) ends.
+#[utoipa::path(delete, path = "/api/v1/apps/{client_id}", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn delete_app(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let now = state.clock.now();
+    admin::delete_app(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    ended_here(&state, &client_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Regenerates the secret, shown this once; tokens issued so far end now.
+#[utoipa::path(post, path = "/api/v1/apps/{client_id}/secret", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = NewSecret),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn regenerate_secret(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<NewSecret>, ApiError> {
+    let now = state.clock.now();
+    let secret = admin::rotate_secret(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    ended_here(&state, &client_id);
+    Ok(Json(NewSecret {
+        client_id,
+        client_secret: secret.expose().to_owned(),
+        warning: SECRET_WARNING,
+        tokens_ended: TOKENS_ENDED,
+    }))
+}
+
+/// Changes the user a client credentials app acts on behalf of; tokens issued so
+/// far end now.
+#[utoipa::path(put, path = "/api/v1/apps/{client_id}/on-behalf-of", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    request_body = OnBehalfOf,
+    responses(
+        (status = 200, body = OnBehalfOfChanged),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn set_on_behalf_of(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+    ApiJson(body): ApiJson<OnBehalfOf>,
+) -> Result<Json<OnBehalfOfChanged>, ApiError> {
+    let now = state.clock.now();
+    let store = state.store.as_ref();
+    let app = admin::set_on_behalf_of(store, now, &caller.actor, &client_id, &body.email)
+        .await
+        .map_err(|e| match e {
+            AdminError::Invalid { message, .. } => ApiError::invalid("email", message),
+            other => other.into(),
+        })?;
+    ended_here(&state, &client_id);
+    Ok(Json(OnBehalfOfChanged {
+        app: view(&state, &caller, app).await?,
+        tokens_ended: TOKENS_ENDED,
+    }))
+}
+
+/// Disables the app: the token endpoint refuses it and its tokens stop working.
+#[utoipa::path(post, path = "/api/v1/apps/{client_id}/disable", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = AppView),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn disable_app(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<AppView>, ApiError> {
+    set_status(&state, &caller, &client_id, AppStatus::Disabled).await
+}
+
+/// Enables a disabled app again.
+#[utoipa::path(post, path = "/api/v1/apps/{client_id}/enable", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = AppView),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn enable_app(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Path(client_id): Path<String>,
+) -> Result<Json<AppView>, ApiError> {
+    set_status(&state, &caller, &client_id, AppStatus::Active).await
+}
+
+async fn set_status(
+    state: &AppState,
+    caller: &AdminCaller,
+    client_id: &str,
+    status: AppStatus,
+) -> Result<Json<AppView>, ApiError> {
+    let now = state.clock.now();
+    let app =
+        admin::set_app_status(state.store.as_ref(), now, &caller.actor, client_id, status).await?;
+    ended_here(state, client_id);
+    Ok(Json(view(state, caller, app).await?))
+}

@@ -1,0 +1,137 @@
+//! Who is calling the admin API: a bearer token of Gatehouse's own (RFC 6750
+//! §2.1, header only), live (`introspect::live_claims`: rotating the secret,
+//! disabling or deleting the app, deactivating its user end it at once), for the
+//! admin API's audience, with `gatehouse:admin`, from an app whose on-behalf user
+//! still has `apps:manage` now. The caller acts as the app, within the token's
+//! organization and no other.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_core::context::ContextSource;
+use gatehouse_core::introspect::live_claims;
+use gatehouse_core::model::{Actor, ActorKind, PERM_APPS_MANAGE, SCOPE_ADMIN};
+use gatehouse_core::ports::StoreError;
+use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::token::admin_api_audience;
+
+use super::problem::{ApiError, problem, problem_response};
+use crate::routes::userinfo::bearer;
+use crate::state::AppState;
+
+/// An authenticated admin API caller.
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    pub actor: Actor,
+    /// The organization the token is confined to.
+    pub org_id: String,
+    /// The on-behalf user's permissions, as read for this request.
+    pub permissions: Vec<String>,
+}
+
+impl AdminCaller {
+    /// 403 unless the on-behalf user's role carries `permission`.
+    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
+        if self.permissions.iter().any(|p| p == permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "insufficient permission: the user this app acts on behalf of needs `{permission}`"
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = Response;
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(challenge(StatusCode::UNAUTHORIZED, None));
+        };
+        let invalid = |why: &str| challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)));
+        let claims = match live_claims(
+            &token,
+            state.clock.now(),
+            state.keys().as_ref(),
+            state.store.as_ref(),
+            &state.clients,
+        )
+        .await
+        {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(invalid("the access token is expired, revoked or invalid")),
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        };
+        let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
+        if !scope.contains(SCOPE_ADMIN) {
+            return Err(forbidden(
+                "the admin API needs a token with the gatehouse:admin scope",
+            ));
+        }
+        if claims.aud != admin_api_audience(&state.config.issuer) {
+            return Err(invalid("the access token is not for the admin API"));
+        }
+        // Re-read now: the role may have lost `apps:manage` since the token was issued.
+        let ctx = match state.clients.client_context(&claims.client_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return Err(invalid("the app no longer exists")),
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        };
+        let permissions = match &ctx.acting {
+            Some(a) if a.user.id == claims.sub && ctx.app.org_id == claims.org => {
+                a.permissions.clone()
+            }
+            _ => return Err(invalid("the user this app acts on behalf of has changed")),
+        };
+        if !permissions.iter().any(|p| p == PERM_APPS_MANAGE) {
+            return Err(forbidden(
+                "the user this app acts on behalf of no longer has the apps:manage permission",
+            ));
+        }
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        Ok(AdminCaller {
+            actor: Actor {
+                kind: ActorKind::App,
+                id: ctx.app.client_id.clone(),
+                name: ctx.app.name.clone(),
+                org_id: Some(claims.org.clone()),
+                address,
+            },
+            org_id: claims.org,
+            permissions,
+        })
+    }
+}
+
+fn forbidden(why: &str) -> Response {
+    challenge(StatusCode::FORBIDDEN, Some(("insufficient_scope", why)))
+}
+
+/// RFC 6750 §3: a Bearer challenge; without an error attribute when no token was
+/// sent (§3.1). The body is a problem document like every other admin API error.
+fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
+    let mut value = String::from("Bearer realm=\"gatehouse\"");
+    if let Some((code, desc)) = error {
+        value.push_str(&format!(", error=\"{code}\", error_description=\"{desc}\""));
+        if code == "insufficient_scope" {
+            value.push_str(&format!(", scope=\"{SCOPE_ADMIN}\""));
+        }
+    }
+    let detail = error.map_or(
+        "an access token is required (Authorization: Bearer …)",
+        |e| e.1,
+    );
+    let mut r = problem_response(status, problem(status, detail.to_owned(), None));
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}

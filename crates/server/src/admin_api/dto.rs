@@ -1,0 +1,374 @@
+//! The admin API's request and response bodies, with their OpenAPI schemas.
+//! Inputs refuse unknown fields; outputs are built from the domain records field by
+//! field, so a credential (`secret_hash`, `password_hash`) can never slip into one.
+//! A client secret appears only in [`RegisteredApp`] and [`NewSecret`].
+
+use gatehouse_core::model::{App, AuditEvent, GrantType, Org, Role, User, UserStatus};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::problem::ApiError;
+
+/// What the secret responses say beside the secret.
+pub const SECRET_WARNING: &str =
+    "Copy the client secret now: it is stored only as a hash and will not be shown again.";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<Org> for OrgView {
+    fn from(o: Org) -> Self {
+        Self {
+            id: o.id,
+            slug: o.slug,
+            name: o.name,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// The grant an app is registered for (refresh comes with authorization code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppGrant {
+    ClientCredentials,
+    AuthorizationCode,
+}
+
+impl From<AppGrant> for GrantType {
+    fn from(g: AppGrant) -> Self {
+        match g {
+            AppGrant::ClientCredentials => GrantType::ClientCredentials,
+            AppGrant::AuthorizationCode => GrantType::AuthorizationCode,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppStatusView {
+    Active,
+    Disabled,
+}
+
+/// The user an app acts on behalf of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserRef {
+    pub id: String,
+    /// `None` when that user no longer exists.
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppView {
+    pub client_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub grant_type: AppGrant,
+    pub on_behalf_of: Option<UserRef>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub default_scopes: Vec<String>,
+    pub default_audience: Option<String>,
+    pub status: AppStatusView,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last token issued to it, when known.
+    pub last_used_at: Option<i64>,
+}
+
+impl AppView {
+    /// `users` resolves the on-behalf user's email (the org's users).
+    pub fn new(app: App, users: &[User]) -> Self {
+        let grant_type = if app.allows(GrantType::ClientCredentials) {
+            AppGrant::ClientCredentials
+        } else {
+            AppGrant::AuthorizationCode
+        };
+        let on_behalf_of = app.on_behalf_of.map(|id| UserRef {
+            email: users.iter().find(|u| u.id == id).map(|u| u.email.clone()),
+            id,
+        });
+        let status = match app.status {
+            gatehouse_core::model::AppStatus::Active => AppStatusView::Active,
+            gatehouse_core::model::AppStatus::Disabled => AppStatusView::Disabled,
+        };
+        Self {
+            client_id: app.client_id,
+            name: app.name,
+            description: app.description,
+            grant_type,
+            on_behalf_of,
+            redirect_uris: app.redirect_uris,
+            post_logout_redirect_uris: app.post_logout_redirect_uris,
+            scopes: app.scopes,
+            default_scopes: app.default_scopes,
+            default_audience: app.default_audience,
+            status,
+            created_at: app.created_at,
+            last_used_at: app.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppList {
+    pub apps: Vec<AppView>,
+}
+
+/// A user made together with the app it will act on behalf of.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserInline {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppRequest {
+    pub grant_type: AppGrant,
+    pub name: String,
+    pub description: Option<String>,
+    /// Client credentials: the email of the user the app acts on behalf of…
+    pub on_behalf_of: Option<String>,
+    /// …or a user to create for it (needs `users:manage`).
+    pub new_user: Option<NewUserInline>,
+    /// Authorization code: where the code may be sent (at least one).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Scopes the app may ask for.
+    pub scopes: Vec<String>,
+    /// Asked when a token request names none; all of `scopes` if omitted.
+    pub default_scopes: Option<Vec<String>>,
+    /// The API (audience) tokens are for when a request names none.
+    pub default_audience: Option<String>,
+}
+
+/// The app as registered, with its secret: shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredApp {
+    #[serde(flatten)]
+    pub app: AppView,
+    pub client_secret: String,
+    pub warning: &'static str,
+}
+
+/// Fields to change; absent ones stay. `null` clears `description` and
+/// `default_audience`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub description: Option<Option<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub default_scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub default_audience: Option<Option<String>>,
+}
+
+/// Tells "absent" (`None`) from `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A regenerated secret: shown this once; tokens issued before it have ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewSecret {
+    pub client_id: String,
+    pub client_secret: String,
+    pub warning: &'static str,
+    pub tokens_ended: &'static str,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnBehalfOf {
+    pub email: String,
+}
+
+/// After changing the on-behalf user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnBehalfOfChanged {
+    #[serde(flatten)]
+    pub app: AppView,
+    pub tokens_ended: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatusView {
+    Active,
+    Deactivated,
+}
+
+impl From<UserStatusView> for UserStatus {
+    fn from(s: UserStatusView) -> Self {
+        match s {
+            UserStatusView::Active => UserStatus::Active,
+            UserStatusView::Deactivated => UserStatus::Deactivated,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+    pub groups: Vec<String>,
+    pub status: UserStatusView,
+    /// Whether the user has a password (can sign in) or is a service user.
+    pub can_sign_in: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            can_sign_in: u.password_hash.is_some(),
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            groups: u.groups,
+            status: match u.status {
+                UserStatus::Active => UserStatusView::Active,
+                UserStatus::Deactivated => UserStatusView::Deactivated,
+            },
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// With a password the user can sign in; without, it is a service user.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub role: Option<String>,
+    pub groups: Option<Vec<String>>,
+    pub status: Option<UserStatusView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleView {
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+impl From<Role> for RoleView {
+    fn from(r: Role) -> Self {
+        Self {
+            name: r.name,
+            permissions: r.permissions,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleList {
+    pub roles: Vec<RoleView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupList {
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActor {
+    /// `user`, `app` or `operator`.
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    pub actor: AuditActor,
+    /// The client address the change came from.
+    pub address: String,
+    pub action: String,
+    pub target: String,
+    /// One sentence saying what changed.
+    pub detail: String,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at,
+            actor: AuditActor {
+                kind: e.actor_kind.as_str().to_owned(),
+                id: e.actor_id,
+                name: e.actor_name,
+            },
+            address: e.address,
+            action: e.action,
+            target: e.target,
+            detail: e.detail,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Newest first.
+    pub events: Vec<AuditEventView>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Scopes as the core takes them: one space-delimited string. An element that is
+/// empty or holds whitespace would silently become several scopes, so it is refused.
+pub fn scope_string(field: &'static str, scopes: &[String]) -> Result<String, ApiError> {
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| s.is_empty() || s.chars().any(char::is_whitespace))
+    {
+        return Err(ApiError::invalid(
+            field,
+            format!("`{bad}` is not one scope; give each scope as its own string"),
+        ));
+    }
+    Ok(scopes.join(" "))
+}

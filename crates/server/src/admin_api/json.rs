@@ -1,0 +1,141 @@
+//! `ApiJson<T>`: a bounded JSON body, parsed strictly. Wrong content type or
+//! malformed JSON is 400 naming the problem; JSON of the wrong shape (unknown or
+//! missing field, wrong type) is 422 naming the field, by its path.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use super::problem::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::BadRequest(
+                "the body must be JSON, sent with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|e| {
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                    || e.to_string().contains("length limit");
+                if too_large {
+                    ApiError::TooLarge(MAX_BODY_BYTES)
+                } else {
+                    ApiError::BadRequest("the request body could not be read".into())
+                }
+            })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            Category::Data => {
+                let field = field_of(&path, &inner.to_string());
+                ApiError::invalid(field, strip_position(&inner.to_string()))
+            }
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::BadRequest(format!("malformed JSON: {inner}"))
+            }
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// The field a serde data error is about: its path, plus the name a
+/// "missing field"/"unknown field" message gives (the path then names the parent).
+fn field_of(path: &str, message: &str) -> String {
+    let named = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    match named {
+        Some(n) if path == "." || path.is_empty() => n.to_owned(),
+        Some(n) if path.ends_with(n) => path.to_owned(),
+        Some(n) => format!("{path}.{n}"),
+        None => path.to_owned(),
+    }
+}
+
+/// serde_json appends " at line L column C"; the field says where already.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        email: String,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        new_user: Option<Inner>,
+    }
+
+    fn field(json: &str) -> String {
+        match parse::<Body>(json.as_bytes()) {
+            Err(ApiError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        assert_eq!(field(r#"{}"#), "name");
+        assert_eq!(field(r#"{"name": 1}"#), "name");
+        assert_eq!(field(r#"{"name": "a", "nope": 1}"#), "nope");
+        assert_eq!(field(r#"{"name": "a", "new_user": {}}"#), "new_user.email");
+        assert_eq!(
+            field(r#"{"name": "a", "new_user": {"email": "x", "role": 1}}"#),
+            "new_user.role"
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_bad_request() {
+        for bad in [r#"{"name": "a""#, "nope", r#"{"name": "a"} trailing"#, ""] {
+            assert!(
+                matches!(parse::<Body>(bad.as_bytes()), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+}

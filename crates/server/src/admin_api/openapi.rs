@@ -1,0 +1,65 @@
+//! The OpenAPI 3.1 document: the base (info, the bearer scheme, the problem
+//! schema) here; paths and schemas come from the handlers' `#[utoipa::path]`
+//! through the router itself, so no route can be served undocumented.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::problem::Problem;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gatehouse admin API",
+        description = "Manage an organization's apps, users, roles and groups, and read its audit log. \
+            Authenticate with a Gatehouse access token carrying the `gatehouse:admin` scope: a client \
+            credentials app whose on-behalf user has `apps:manage`. Errors are RFC 9457 problem documents.",
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "organization"), (name = "apps"), (name = "users"), (name = "audit"), (name = "meta"),
+    ),
+)]
+pub struct Base;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A Gatehouse access token with the `gatehouse:admin` scope (audience `{issuer}/api/v1`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The finished document, serialized once.
+#[derive(Clone)]
+pub struct Document(pub Arc<String>);
+
+/// This document (no token needed).
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub async fn document(Extension(doc): Extension<Document>) -> Response {
+    let mut r = doc.0.as_str().to_owned().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,64 @@
+//! `GET /api/v1/org`, `/roles` (each with its permissions) and `/groups`: the
+//! caller's own organization only.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::AdminCaller;
+use super::dto::{GroupList, OrgView, RoleList};
+use super::problem::{ApiError, Problem};
+use crate::state::AppState;
+use gatehouse_core::admin;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(show_org))
+        .routes(routes!(list_roles))
+        .routes(routes!(list_groups))
+}
+
+/// The organization the token belongs to.
+#[utoipa::path(get, path = "/api/v1/org", tag = "organization", security(("bearer" = [])),
+    responses(
+        (status = 200, body = OrgView),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn show_org(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+) -> Result<Json<OrgView>, ApiError> {
+    let org = admin::org_of(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    Ok(Json(org.into()))
+}
+
+/// The organization's roles and the permissions each carries.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "organization", security(("bearer" = [])),
+    responses(
+        (status = 200, body = RoleList),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn list_roles(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+) -> Result<Json<RoleList>, ApiError> {
+    let roles = admin::roles(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    Ok(Json(RoleList {
+        roles: roles.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The groups the organization's users belong to (distinct, sorted).
+#[utoipa::path(get, path = "/api/v1/groups", tag = "organization", security(("bearer" = [])),
+    responses(
+        (status = 200, body = GroupList),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn list_groups(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+) -> Result<Json<GroupList>, ApiError> {
+    let groups = admin::groups(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    Ok(Json(GroupList { groups }))
+}

@@ -1,0 +1,219 @@
+//! Who is using the console: sign-in (the same page and steps as the authorization
+//! endpoint's, through [`crate::signin`]), sign-out, and the permission check each
+//! page makes. A page needs `apps:manage` or `users:manage`; without it, 403.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use gatehouse_core::form::Form;
+use gatehouse_core::model::{Org, PERM_APPS_MANAGE, PERM_USERS_MANAGE, User, UserStatus};
+use gatehouse_core::ports::StoreError;
+
+use super::{Step, see_other, view::Nav};
+use crate::pages::{self, LoginPage};
+use crate::session;
+use crate::signin::{self, Attempt};
+use crate::state::AppState;
+
+/// The signed-in admin, with what their role allows.
+pub struct Admin {
+    pub user: User,
+    pub org: Org,
+    pub permissions: Vec<String>,
+    /// The client's address, for the audit log.
+    pub address: String,
+    pub csrf: String,
+    /// Carries a freshly set CSRF cookie, when there was none.
+    pub jar: CookieJar,
+}
+
+impl Admin {
+    /// Who the audit log says made a change: this user, from this address,
+    /// confined to their organization.
+    pub fn actor(&self) -> gatehouse_core::model::Actor {
+        gatehouse_core::model::Actor {
+            kind: gatehouse_core::model::ActorKind::User,
+            id: self.user.id.clone(),
+            name: self.user.email.clone(),
+            org_id: Some(self.org.id.clone()),
+            address: self.address.clone(),
+        }
+    }
+
+    pub fn may(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+
+    pub fn nav(&self, section: &'static str) -> Nav {
+        Nav {
+            org: self.org.name.clone(),
+            email: self.user.email.clone(),
+            csrf: self.csrf.clone(),
+            section,
+            can_apps: self.may(PERM_APPS_MANAGE),
+            can_users: self.may(PERM_USERS_MANAGE),
+        }
+    }
+
+    /// `response` with the cookies this request set.
+    pub fn respond(self, response: Response) -> Response {
+        (self.jar, response).into_response()
+    }
+}
+
+/// The signed-in user if their role carries `permission`; otherwise the sign-in
+/// page's redirect, or a 403 page.
+pub async fn require(
+    state: &AppState,
+    peer: SocketAddr,
+    jar: CookieJar,
+    permission: &'static str,
+) -> Step<Admin> {
+    let fail = pages::store_failure;
+    let Some(s) = session::current(state, &jar).await.map_err(fail)? else {
+        return Err(see_other("/console"));
+    };
+    let user = match state.store.user_by_id(&s.user_id).await {
+        Ok(u) if u.status == UserStatus::Active => u,
+        Ok(_) | Err(StoreError::NotFound) => {
+            let jar = session::end(state, jar).await.map_err(fail)?;
+            return Err((jar, see_other("/console")).into_response());
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    let org = state.store.org_by_id(&user.org_id).await.map_err(fail)?;
+    let permissions = match state.store.role(&user.org_id, &user.role).await {
+        Ok(r) => r.permissions,
+        Err(StoreError::NotFound) => Vec::new(),
+        Err(e) => return Err(fail(e)),
+    };
+    let (csrf, jar) = session::csrf_token(state, jar);
+    let admin = Admin {
+        user,
+        org,
+        permissions,
+        address: peer.ip().to_string(),
+        csrf,
+        jar,
+    };
+    if !admin.may(permission) {
+        return Err(forbidden(admin, permission));
+    }
+    Ok(admin)
+}
+
+/// [`require`] for a posted form: signed in, permitted, and CSRF-checked.
+pub async fn require_form(
+    state: &AppState,
+    peer: SocketAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+    permission: &'static str,
+) -> Step<(Admin, Form)> {
+    let admin = require(state, peer, jar, permission).await?;
+    let form = signin::page_form(state, &admin.jar, headers, body)?;
+    Ok((admin, form))
+}
+
+fn forbidden(admin: Admin, permission: &str) -> Response {
+    let page = pages::message(
+        StatusCode::FORBIDDEN,
+        "You can't use this page",
+        &format!(
+            "Your account ({}) has the role `{}`, which does not carry the `{permission}` permission. Ask an administrator of {}.",
+            admin.user.email, admin.user.role, admin.org.name
+        ),
+        None,
+    );
+    admin.respond(page)
+}
+
+/// `GET /console`: the sign-in page, or on to the first page the user may use.
+pub async fn home(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+) -> Response {
+    let signed_in = match session::current(&state, &jar).await {
+        Ok(s) => s.is_some(),
+        Err(e) => return pages::store_failure(e),
+    };
+    if !signed_in {
+        return login_page(&state, jar, StatusCode::OK, None, "");
+    }
+    match require(&state, peer, jar, PERM_APPS_MANAGE).await {
+        Ok(admin) => admin.respond(see_other("/console/apps")),
+        Err(r) if r.status() == StatusCode::FORBIDDEN => {
+            // No app rights: the user pages, if those are allowed.
+            see_other("/console/users")
+        }
+        Err(r) => r,
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    error: Option<&str>,
+    email: &str,
+) -> Response {
+    let (csrf, jar) = session::csrf_token(state, jar);
+    let page = LoginPage {
+        app_name: Some("the Gatehouse console"),
+        error,
+        csrf: &csrf,
+        request: "",
+        email,
+        action: "/console/login",
+    };
+    (jar, pages::render(status, &page)).into_response()
+}
+
+/// `POST /console/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match signin::page_form(&state, &jar, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let email = signin::normalized_email(&form);
+    let password = form.get("password").unwrap_or("");
+    match signin::attempt(&state, peer.ip(), jar, &email, password).await {
+        Ok(Attempt::SignedIn { jar, .. }) => (jar, see_other("/console")).into_response(),
+        Ok(Attempt::Refused { why, jar }) => {
+            let mut r = login_page(&state, jar, why.status(), Some(&why.message()), &email);
+            if let Some(secs) = why.retry_after() {
+                r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            r
+        }
+        Err(e) => pages::store_failure(e),
+    }
+}
+
+/// `POST /console/logout`: ends the session (for the authorization endpoint too).
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = signin::page_form(&state, &jar, &headers, &body) {
+        return r;
+    }
+    match session::end(&state, jar).await {
+        Ok(jar) => (jar, see_other("/console")).into_response(),
+        Err(e) => pages::store_failure(e),
+    }
+}

@@ -1,0 +1,281 @@
+//! Users, roles and groups of the organization: list, create, deactivate and
+//! activate; the permissions each role carries. Needs `users:manage`.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum_extra::extract::cookie::CookieJar;
+use gatehouse_core::admin::{self, NewUser};
+use gatehouse_core::model::{PERM_USERS_MANAGE, UserStatus};
+use serde::Deserialize;
+
+use super::apps::{Choice, org_users};
+use super::auth::{self, Admin};
+use super::forms::{self, Errors, Shown};
+use super::view::{Nav, when};
+use super::{Step, admin_failure, not_found, render, see_other};
+use crate::pages;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console/users", get(list).post(create))
+        .route("/console/users/{user_id}/status", post(set_status))
+        .route("/console/roles", get(roles))
+}
+
+struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    role: String,
+    groups: String,
+    status: &'static str,
+    active: bool,
+    created: String,
+}
+
+#[derive(Default)]
+struct UserForm {
+    email: String,
+    name: String,
+    role: String,
+    groups: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/users.html")]
+struct UsersPage {
+    nav: Nav,
+    notice: Option<&'static str>,
+    users: Vec<UserRow>,
+    form: UserForm,
+    errors: Errors,
+    roles: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Done {
+    done: Option<String>,
+}
+
+async fn users_page(
+    state: &AppState,
+    admin: Admin,
+    notice: Option<&'static str>,
+    form: UserForm,
+    errors: Errors,
+    status: StatusCode,
+) -> Step<Response> {
+    let users = org_users(state, &admin).await?;
+    let roles = state
+        .store
+        .list_roles(&admin.org.id)
+        .await
+        .map_err(pages::store_failure)?;
+    let chosen = if form.role.is_empty() {
+        "member"
+    } else {
+        form.role.as_str()
+    };
+    let roles = roles
+        .into_iter()
+        .map(|r| Choice {
+            selected: r.name == chosen,
+            label: r.name.clone(),
+            value: r.name,
+        })
+        .collect();
+    let users = users
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id,
+            email: u.email,
+            name: u.name.unwrap_or_default(),
+            role: u.role,
+            groups: u.groups.join(", "),
+            status: u.status.as_str(),
+            active: u.status == UserStatus::Active,
+            created: when(u.created_at),
+        })
+        .collect();
+    let page = UsersPage {
+        nav: admin.nav("users"),
+        notice,
+        users,
+        form,
+        errors,
+        roles,
+    };
+    Ok(admin.respond(render(status, &page)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Query(done): Query<Done>,
+) -> Response {
+    async {
+        let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
+        let notice = match done.done.as_deref() {
+            Some("created") => Some("User created."),
+            Some("status") => Some("User status changed."),
+            _ => None,
+        };
+        users_page(
+            &state,
+            admin,
+            notice,
+            UserForm::default(),
+            Errors::default(),
+            StatusCode::OK,
+        )
+        .await
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
+const USER_FIELDS: &[&str] = &["email", "name", "role", "groups", "password"];
+
+async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    async {
+        let (admin, form) =
+            auth::require_form(&state, peer, jar, &headers, &body, PERM_USERS_MANAGE).await?;
+        let input = UserForm {
+            email: forms::text(&form, "email"),
+            name: forms::text(&form, "name"),
+            role: forms::text(&form, "role"),
+            groups: forms::text(&form, "groups"),
+        };
+        let made = admin::create_user(
+            state.store.as_ref(),
+            state.clock.now(),
+            &admin.actor(),
+            NewUser {
+                org_slug: &admin.org.slug,
+                email: &input.email,
+                name: Some(input.name.as_str()).filter(|n| !n.is_empty()),
+                role: &input.role,
+                groups: forms::names(&input.groups),
+                password: form.get("password"),
+            },
+        )
+        .await;
+        match made {
+            Ok(_) => Ok(admin.respond(see_other("/console/users?done=created"))),
+            Err(e) => match forms::show(e, "") {
+                Shown::OnForm(errors, status) => {
+                    let errors = errors.known_only(USER_FIELDS);
+                    users_page(&state, admin, None, input, errors, status).await
+                }
+                Shown::Elsewhere(e) => Err(admin_failure(e)),
+            },
+        }
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
+/// `POST /console/users/{id}/status`: deactivate (ending the user's sessions and
+/// tokens) or activate.
+async fn set_status(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    async {
+        let (admin, form) =
+            auth::require_form(&state, peer, jar, &headers, &body, PERM_USERS_MANAGE).await?;
+        let user = match state.store.user_by_id(&user_id).await {
+            Ok(u) if u.org_id == admin.org.id => u,
+            Ok(_) | Err(gatehouse_core::ports::StoreError::NotFound) => return Err(not_found()),
+            Err(e) => return Err(pages::store_failure(e)),
+        };
+        let Some(status) = form.get("status").and_then(UserStatus::parse) else {
+            return Err(pages::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check the form",
+                "status: must be active or deactivated",
+                None,
+            ));
+        };
+        admin::set_user_status(
+            state.store.as_ref(),
+            state.clock.now(),
+            &admin.actor(),
+            &user.id,
+            status,
+        )
+        .await
+        .map_err(admin_failure)?;
+        Ok(admin.respond(see_other("/console/users?done=status")))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
+#[derive(Template)]
+#[template(path = "console/roles.html")]
+struct RolesPage {
+    nav: Nav,
+    /// (role, its permissions)
+    roles: Vec<(String, String)>,
+    groups: Vec<String>,
+}
+
+async fn roles(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+) -> Response {
+    async {
+        let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
+        let roles = state
+            .store
+            .list_roles(&admin.org.id)
+            .await
+            .map_err(pages::store_failure)?
+            .into_iter()
+            .map(|r| {
+                let perms = if r.permissions.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    r.permissions.join(", ")
+                };
+                (r.name, perms)
+            })
+            .collect();
+        let mut groups: Vec<String> = org_users(&state, &admin)
+            .await?
+            .into_iter()
+            .flat_map(|u| u.groups)
+            .collect();
+        groups.sort();
+        groups.dedup();
+        let page = RolesPage {
+            nav: admin.nav("roles"),
+            roles,
+            groups,
+        };
+        Ok(admin.respond(render(StatusCode::OK, &page)))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}

@@ -1,0 +1,434 @@
+//! Settings → Integrations → Registered apps, over HTTP.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::{Console, by_id, other_org, setup};
+use crate::helpers::Client;
+
+fn cc_fields<'a>(name: &'a str, on_behalf: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant", "client_credentials"),
+        ("name", name),
+        ("description", "Copies orders every night"),
+        ("on_behalf_of", on_behalf),
+        ("scope:cfgateway", "on"),
+        ("audience", "https://gateway.acme.test"),
+    ]
+}
+
+/// Registers a client credentials app through the form; (client id, secret, page).
+async fn register(c: &Console, name: &str) -> (String, String, reqwest::header::HeaderMap, String) {
+    let resp = c
+        .post(
+            "/console/apps",
+            "/console/apps/new",
+            &cc_fields(name, "dev@acme.test"),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    let html = resp.text().await.unwrap();
+    (
+        by_id(&html, "client-id"),
+        by_id(&html, "client-secret"),
+        headers,
+        html,
+    )
+}
+
+#[tokio::test]
+async fn the_console_asks_to_sign_in_with_the_login_page() {
+    let (app, _) = setup().await;
+    let c = Console::new(&app);
+    for path in [
+        "/console/apps",
+        "/console/apps/new",
+        "/console/users",
+        "/console/roles",
+    ] {
+        let resp = c.get(path).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(resp.headers()["location"], "/console");
+    }
+    let resp = c.get("/console").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("action=\"/console/login\""), "{html}");
+    // A wrong password is refused on the same page, the email kept.
+    let resp = c
+        .post(
+            "/console/login",
+            "/console",
+            &[("email", "admin@acme.test"), ("password", "wrong")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Wrong email or password."));
+    assert!(html.contains("value=\"admin@acme.test\""));
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_hardened_session_cookie_and_sign_out_ends_it() {
+    let (app, _) = setup().await;
+    let c = Console::new(&app);
+    let token = c.csrf("/console").await;
+    let resp = c
+        .http
+        .post(c.url("/console/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "admin@acme.test"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("gatehouse_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert_eq!(c.get("/console/apps").await.status(), 200);
+    let resp = c.post("/console/logout", "/console/apps", &[]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(c.get("/console/apps").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn an_admin_registers_a_client_credentials_app_and_sees_the_secret_once() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let list = c.page("/console/apps").await;
+    assert!(list.contains("Settings → Integrations → Registered apps"));
+    let form = c.get("/console/apps/new").await;
+    let csp = form.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    assert!(form.text().await.unwrap().contains("REGISTER APP"));
+
+    let (client_id, secret, headers, html) = register(&c, "Nightly sync").await;
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(html.contains("This secret will not be shown again"));
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+
+    // The secret works at the token endpoint…
+    let token = app
+        .token(
+            &Client {
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+                user_id: String::new(),
+            },
+            &[],
+        )
+        .await;
+    assert!(token["access_token"].is_string());
+    // …and is never on a page again.
+    for path in [
+        "/console/apps".to_owned(),
+        format!("/console/apps/{client_id}"),
+        format!("/console/apps/{client_id}/rotate"),
+    ] {
+        let html = c.page(&path).await;
+        assert!(!html.contains(&secret), "{path} shows the secret");
+    }
+    let list = c.page("/console/apps").await;
+    assert!(
+        list.contains("Nightly sync")
+            && list.contains(&client_id)
+            && list.contains("dev@acme.test")
+    );
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    assert_ne!(stored.secret_hash, secret, "stored as a hash");
+}
+
+#[tokio::test]
+async fn regenerating_the_secret_in_the_console_ends_the_old_tokens() {
+    let (app, api) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, secret, _, _) = register(&c, "Nightly sync").await;
+    let client = Client {
+        client_id: client_id.clone(),
+        secret: secret.clone(),
+        user_id: String::new(),
+    };
+    let old = app.token(&client, &[]).await;
+    let old = old["access_token"].as_str().unwrap();
+    let confirm = c.page(&format!("/console/apps/{client_id}/rotate")).await;
+    assert!(
+        confirm.contains("Tokens issued so far end now"),
+        "{confirm}"
+    );
+    let resp = c
+        .post(
+            &format!("/console/apps/{client_id}/rotate"),
+            &format!("/console/apps/{client_id}/rotate"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let html = resp.text().await.unwrap();
+    let new_secret = by_id(&html, "client-secret");
+    assert_ne!(new_secret, secret);
+    crate::helpers::settle().await;
+    let seen: Value = app.introspect((&api.client_id, &api.secret), old).await;
+    assert_eq!(seen["active"], false, "{seen}");
+    let resp = app
+        .token_form(
+            Some((&client_id, &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(resp.status(), 401, "the old secret is refused");
+    app.token(
+        &Client {
+            client_id,
+            secret: new_secret,
+            user_id: String::new(),
+        },
+        &[],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejected_redirect_uri_is_explained_beside_the_field_with_the_input_kept() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let resp = c
+        .post(
+            "/console/apps",
+            "/console/apps/new",
+            &[
+                ("grant", "authorization_code"),
+                ("name", "Studio <sync>"),
+                ("redirect_uris", "https://app.test/cb#frag"),
+                ("scope:cfgateway", "on"),
+                ("scope:openid", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    let error = by_id(&html, "redirect_uris-error");
+    assert!(error.contains("must not contain a fragment"), "{error}");
+    assert!(
+        html.contains("value=\"Studio &#60;sync&#62;\"")
+            || html.contains("value=\"Studio &lt;sync&gt;\""),
+        "input kept, escaped"
+    );
+    assert!(html.contains(">https://app.test/cb#frag</textarea>"));
+    assert!(html.contains("id=\"scope-openid\" name=\"scope:openid\" checked"));
+    assert!(html.contains("value=\"authorization_code\" checked"));
+    assert!(
+        app.s()
+            .apps_for_org(&app.s().org_by_slug("acme-studio").await.unwrap().id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing saved"
+    );
+    // A missing on-behalf user is explained beside its field.
+    let resp = c
+        .post("/console/apps", "/console/apps/new", &cc_fields("Sync", ""))
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(by_id(&html, "on_behalf_of-error").contains("on behalf of a user"));
+}
+
+#[tokio::test]
+async fn an_app_can_act_for_a_user_created_on_the_form() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let mut fields = cc_fields("Robot", "__new__");
+    fields.extend([
+        ("new_user_email", "robot@acme.test"),
+        ("new_user_name", "Robot"),
+        ("new_user_role", "developer"),
+    ]);
+    let resp = c.post("/console/apps", "/console/apps/new", &fields).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let client_id = by_id(&html, "client-id");
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    let user = app.s().user_by_email("robot@acme.test").await.unwrap();
+    assert_eq!(stored.on_behalf_of.as_deref(), Some(user.id.as_str()));
+}
+
+#[tokio::test]
+async fn changing_the_on_behalf_user_needs_confirmation_and_deleting_ends_the_app() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, _, _, _) = register(&c, "Nightly sync").await;
+    let page = format!("/console/apps/{client_id}");
+    let action = format!("/console/apps/{client_id}/on-behalf");
+    let resp = c
+        .post(&action, &page, &[("on_behalf_of", "ana@acme.test")])
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(by_id(&resp.text().await.unwrap(), "confirm-error").contains("current tokens end now"));
+    let resp = c
+        .post(
+            &action,
+            &page,
+            &[("on_behalf_of", "ana@acme.test"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let ana = app.s().user_by_email("ana@acme.test").await.unwrap();
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    assert_eq!(stored.on_behalf_of, Some(ana.id));
+    assert_eq!(stored.generation, 2);
+
+    let delete = format!("/console/apps/{client_id}/delete");
+    let resp = c.post(&delete, &delete, &[("confirm", "yes")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(c.get(&page).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_another_origin_are_refused() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let fields = cc_fields("Sneaky", "dev@acme.test");
+    let resp = c
+        .http
+        .post(c.url("/console/apps"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let token = c.csrf("/console/apps/new").await;
+    let mut with_token = vec![("csrf_token", token.as_str())];
+    with_token.extend_from_slice(&fields);
+    let resp = c
+        .http
+        .post(c.url("/console/apps"))
+        .header("origin", "https://evil.test")
+        .form(&with_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    assert!(app.s().apps_for_org(&org.id).await.unwrap().is_empty());
+    // Sign-out and the login form are guarded too.
+    let resp = c.http.post(c.url("/console/logout")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.get("/console/apps").await.status(),
+        200,
+        "still signed in"
+    );
+}
+
+#[tokio::test]
+async fn a_developer_gets_403_on_app_and_user_pages() {
+    let (app, _) = setup().await;
+    let c = Console::new(&app);
+    // The token of the sign-in form stays this browser's CSRF token.
+    let token = c.csrf("/console").await;
+    let resp = c
+        .http
+        .post(c.url("/console/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "ana@acme.test"),
+            ("password", crate::helpers::PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    for path in [
+        "/console/apps",
+        "/console/apps/new",
+        "/console/users",
+        "/console/roles",
+    ] {
+        let resp = c.get(path).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(resp.text().await.unwrap().contains("does not carry the"));
+    }
+    let mut fields = vec![("csrf_token", token.as_str())];
+    fields.extend(cc_fields("Mine", "ana@acme.test"));
+    let resp = c
+        .http
+        .post(c.url("/console/apps"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    assert!(app.s().apps_for_org(&org.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn another_organizations_apps_and_users_are_404_whatever_the_action() {
+    let (app, _) = setup().await;
+    let (their_user, their_app) = other_org(&app).await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    for path in [
+        format!("/console/apps/{their_app}"),
+        format!("/console/apps/{their_app}/rotate"),
+        format!("/console/apps/{their_app}/delete"),
+        "/console/apps/no-such-app".to_owned(),
+    ] {
+        assert_eq!(
+            c.get(&path).await.status(),
+            StatusCode::NOT_FOUND,
+            "GET {path}"
+        );
+    }
+    for (path, fields) in [
+        (
+            format!("/console/apps/{their_app}/rotate"),
+            vec![("confirm", "yes")],
+        ),
+        (
+            format!("/console/apps/{their_app}/delete"),
+            vec![("confirm", "yes")],
+        ),
+        (
+            format!("/console/apps/{their_app}/on-behalf"),
+            vec![("on_behalf_of", "dev@acme.test"), ("confirm", "yes")],
+        ),
+        (
+            format!("/console/users/{their_user}/status"),
+            vec![("status", "deactivated")],
+        ),
+    ] {
+        let resp = c.post(&path, "/console/apps", &fields).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
+    let theirs = app.s().app_by_client_id(&their_app).await.unwrap();
+    assert_eq!(theirs.generation, 1, "untouched");
+    let bob = app.s().user_by_id(&their_user).await.unwrap();
+    assert_eq!(bob.status, gatehouse_core::model::UserStatus::Active);
+    // Their apps are not in our list either.
+    assert!(!c.page("/console/apps").await.contains(&their_app));
+}
