@@ -96,6 +96,10 @@ impl AppState {
             .clients
             .spawn_watcher(state.config.change_poll, on_keys)
             .await;
+        // Keys another instance stored after ours were loaded but before the
+        // watcher took its starting point would be missed by both: read them
+        // once more now that the watcher sees everything after that point.
+        state.reload_keys().await;
         state.limiter.spawn_pruner();
         state.login_limiter.spawn_pruner();
         state.spawn_housekeeping();
