@@ -18,7 +18,10 @@ fn cc_fields<'a>(name: &'a str, on_behalf: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// Registers a client credentials app through the form; (client id, secret, page).
-async fn register(c: &Console, name: &str) -> (String, String, reqwest::header::HeaderMap, String) {
+pub(super) async fn register(
+    c: &Console,
+    name: &str,
+) -> (String, String, reqwest::header::HeaderMap, String) {
     let resp = c
         .post(
             "/console/apps",
