@@ -623,3 +623,26 @@ async fn disabling_an_app_ends_its_tokens_and_enabling_lets_it_ask_again() {
     let audit = c.page("/console/audit").await;
     assert!(audit.contains("app.disable") && audit.contains("app.enable"));
 }
+
+#[tokio::test]
+async fn the_apps_list_says_when_each_app_was_last_used() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, _, _, _) = register(&c, "Nightly sync").await;
+    let list = c.page("/console/apps").await;
+    assert!(list.contains("<th>Last used</th>"));
+    let row = &list[list.find(&client_id).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>never</td>"), "{row}");
+    // What the server's housekeeping writes (at most once a minute).
+    app.s()
+        .record_app_use(&[(client_id.clone(), 1_795_444_000)])
+        .await
+        .unwrap();
+    let list = c.page("/console/apps").await;
+    let row = &list[list.find(&client_id).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>2026-11-23 14:26 UTC</td>"), "{row}");
+    let page = c.page(&format!("/console/apps/{client_id}")).await;
+    assert!(page.contains("<td>2026-11-23 14:26 UTC</td>"));
+}
