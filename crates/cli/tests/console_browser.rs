@@ -1,9 +1,10 @@
 //! A real headless Chromium in the console, as an organization admin: sign in,
 //! Settings → Integrations → Registered apps → "Register app", read the
 //! Application ID and Secret Key off the page, get a token with them over HTTP,
-//! regenerate the secret and see the old token introspect as inactive; and a
-//! rejected redirect URI explained beside its field. Screenshots of each page go
-//! to `target/tmp/screenshots/console-*.png`.
+//! regenerate the secret and see the old token introspect as inactive, then read
+//! both changes in the audit log; and a redirect URI the redirect-URI policy
+//! rejects, explained beside its field. Screenshots of each page go to
+//! `target/tmp/screenshots/console-*.png`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
 
@@ -206,6 +207,18 @@ async fn an_admin_registers_a_machine_app_gets_a_token_and_regenerates_the_secre
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         token(&server, &client_id, &new_secret).await;
+
+        // Both changes are in the audit log, newest first, with who and where.
+        web.find(By::LinkText("Audit log")).await?.click().await?;
+        let table = wait_for(&web, By::Id("audit")).await?.text().await?;
+        let rotated = table.find("app.rotate_secret").expect("rotation logged");
+        let registered = table.find("app.register").expect("registration logged");
+        assert!(rotated < registered, "newest first: {table}");
+        assert!(
+            table.contains("admin@acme.test (user)") && table.contains("127.0.0.1"),
+            "{table}"
+        );
+        web.screenshot(&shots.join("console-08-audit.png")).await?;
         Ok::<_, WebDriverError>(())
     }
     .await;
@@ -222,8 +235,8 @@ async fn a_rejected_redirect_uri_is_explained_on_the_form() {
     let profile = tempfile::tempdir().unwrap();
     let web = browser(port, profile.path()).await;
     let shots = screenshots();
-    // Until the redirect policy lands, a fragment is what the current check refuses.
-    let rejected = "https://app.internal/cb#section";
+    // The redirect-URI policy refuses `.internal` hosts (no DNS lookup needed).
+    let rejected = "https://app.internal/cb";
     let outcome = async {
         sign_in(&web, &server, None).await?;
         web.find(By::Id("register-app")).await?.click().await?;
@@ -244,7 +257,10 @@ async fn a_rejected_redirect_uri_is_explained_on_the_form() {
             .await?
             .text()
             .await?;
-        assert!(error.contains("must not contain a fragment"), "{error}");
+        assert!(
+            error.contains(rejected) && error.contains("`.internal` hosts are not allowed"),
+            "{error}"
+        );
         // The explanation sits right after the field, and the input is kept.
         let field = web.find(By::Id("redirect_uris")).await?;
         assert_eq!(field.prop("value").await?.as_deref(), Some(rejected));
@@ -271,7 +287,7 @@ async fn a_rejected_redirect_uri_is_explained_on_the_form() {
             Some("Studio sync")
         );
         assert!(web.find(By::Id("grant-ac")).await?.is_selected().await?);
-        web.screenshot(&shots.join("console-08-rejected-redirect-uri.png"))
+        web.screenshot(&shots.join("console-09-rejected-redirect-uri.png"))
             .await?;
         Ok::<_, WebDriverError>(())
     }

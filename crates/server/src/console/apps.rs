@@ -1,5 +1,6 @@
 //! Settings → Integrations → Registered apps: the list, "Register app", an app's
-//! page, secret regeneration, the on-behalf user and deletion. Needs `apps:manage`.
+//! page, editing, disabling, secret regeneration, the on-behalf user and
+//! deletion. Needs `apps:manage`.
 
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -14,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
-use gatehouse_core::admin::{self, NewApp, NewUser};
-use gatehouse_core::model::{App, GrantType, PERM_APPS_MANAGE, User, UserStatus};
+use gatehouse_core::admin::{self, AppEdit, NewApp, NewUser};
+use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, User, UserStatus};
 use gatehouse_core::secret::ClientSecret;
 use serde::Deserialize;
 
@@ -38,6 +39,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/apps/{client_id}/on-behalf",
             axum::routing::post(on_behalf),
+        )
+        .route("/console/apps/{client_id}/edit", axum::routing::post(edit))
+        .route(
+            "/console/apps/{client_id}/status",
+            axum::routing::post(set_status),
         )
         .route(
             "/console/apps/{client_id}/delete",
@@ -73,6 +79,10 @@ fn notice(done: &Done) -> Option<&'static str> {
     match done.done.as_deref() {
         Some("deleted") => Some("The app was deleted; everything it held has ended."),
         Some("saved") => Some("Changes saved."),
+        Some("disabled") => {
+            Some("The app is disabled: every token it held has ended, and it gets no new ones.")
+        }
+        Some("enabled") => Some("The app is enabled again; it must ask for new tokens."),
         Some("on-behalf") => {
             Some("The app now acts on behalf of the new user; tokens issued before have ended.")
         }
@@ -108,6 +118,11 @@ fn grant_label(app: &App) -> &'static str {
     }
 }
 
+/// When the app last got a token (recorded at most once a minute), or "never".
+fn last_used(app: &App) -> String {
+    app.last_used_at.map_or_else(|| "never".to_owned(), when)
+}
+
 fn email_of(users: &[User], id: Option<&str>) -> String {
     id.and_then(|id| users.iter().find(|u| u.id == id))
         .map_or_else(String::new, |u| u.email.clone())
@@ -141,7 +156,7 @@ async fn list_step(
             client_id: a.client_id.clone(),
             on_behalf: email_of(&users, a.on_behalf_of.as_deref()),
             created: when(a.created_at),
-            last_used: "—".into(),
+            last_used: last_used(a),
             status: a.status.as_str(),
         })
         .collect();
@@ -211,14 +226,7 @@ impl Options {
     async fn load(state: &AppState, admin: &Admin) -> Step<Options> {
         let fail = pages::store_failure;
         let users = org_users(state, admin).await?;
-        let roles = state
-            .store
-            .list_roles(&admin.org.id)
-            .await
-            .map_err(fail)?
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
+        let roles = org_roles(state, admin).await?;
         let apis = state
             .store
             .apis_for_org(&admin.org.id)
@@ -475,6 +483,7 @@ struct AppView {
     grant: &'static str,
     client_credentials: bool,
     status: &'static str,
+    disabled: bool,
     description: String,
     on_behalf: String,
     redirect_uris: Vec<String>,
@@ -485,6 +494,43 @@ struct AppView {
     last_used: String,
 }
 
+/// What the edit form holds: the app's values, or what the admin typed.
+struct EditForm {
+    name: String,
+    description: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+}
+
+impl EditForm {
+    fn of(app: &App) -> EditForm {
+        EditForm {
+            name: app.name.clone(),
+            description: app.description.clone().unwrap_or_default(),
+            redirect_uris: app.redirect_uris.join("\n"),
+            post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
+        }
+    }
+
+    fn read(form: &gatehouse_core::form::Form) -> EditForm {
+        let raw = |name| form.get(name).unwrap_or("").to_owned();
+        EditForm {
+            name: forms::text(form, "name"),
+            description: forms::text(form, "description"),
+            redirect_uris: raw("redirect_uris"),
+            post_logout_redirect_uris: raw("post_logout_redirect_uris"),
+        }
+    }
+}
+
+/// Fields the edit form shows errors beside.
+const EDIT_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+];
+
 #[derive(Template)]
 #[template(path = "console/app.html")]
 struct AppPage {
@@ -492,6 +538,7 @@ struct AppPage {
     notice: Option<&'static str>,
     errors: Errors,
     app: AppView,
+    edit: EditForm,
     users: Vec<Choice>,
 }
 
@@ -507,12 +554,13 @@ async fn owned_app(state: &AppState, admin: &Admin, client_id: &str) -> Step<App
     }
 }
 
+/// An app's page; `edit` keeps what the admin typed in the edit form.
 async fn app_page(
     state: &AppState,
     admin: Admin,
     app: &App,
     notice: Option<&'static str>,
-    errors: Errors,
+    (errors, edit): (Errors, Option<EditForm>),
     status: StatusCode,
 ) -> Step<Response> {
     let users = org_users(state, &admin).await?;
@@ -528,19 +576,21 @@ async fn app_page(
         grant: grant_label(app),
         client_credentials: app.allows(GrantType::ClientCredentials),
         status: app.status.as_str(),
+        disabled: app.status == AppStatus::Disabled,
         description: app.description.clone().unwrap_or_default(),
         redirect_uris: app.redirect_uris.clone(),
         post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
         scopes: app.scopes.join(" "),
         audience: app.default_audience.clone().unwrap_or_default(),
         created: when(app.created_at),
-        last_used: "—".into(),
+        last_used: last_used(app),
         on_behalf: on_behalf.clone(),
     };
     let page = AppPage {
         nav: admin.nav("apps"),
         notice,
         errors,
+        edit: edit.unwrap_or_else(|| EditForm::of(app)),
         users: choices(&emails, |e| e == on_behalf),
         app: view,
     };
@@ -562,7 +612,7 @@ async fn show(
             admin,
             &app,
             notice(&done),
-            Errors::default(),
+            (Errors::default(), None),
             StatusCode::OK,
         )
         .await
@@ -661,7 +711,7 @@ async fn on_behalf(
                 admin,
                 &app,
                 None,
-                errors,
+                (errors, None),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await;
@@ -682,9 +732,106 @@ async fn on_behalf(
             )))),
             Err(e) => {
                 let (errors, status) = on_form(e, "", &["on_behalf_of"])?;
-                app_page(&state, admin, &app, None, errors, status).await
+                app_page(&state, admin, &app, None, (errors, None), status).await
             }
         }
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
+// ---- edit ---------------------------------------------------------------------
+
+/// `POST …/edit`: name and description; redirect URIs for authorization code
+/// apps, checked by the redirect-URI policy.
+async fn edit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    async {
+        let (admin, form) =
+            auth::require_form(&state, peer, jar, &headers, &body, PERM_APPS_MANAGE).await?;
+        let app = owned_app(&state, &admin, &client_id).await?;
+        let input = EditForm::read(&form);
+        let code_app = app.allows(GrantType::AuthorizationCode);
+        let change = AppEdit {
+            name: Some(&input.name),
+            description: Some(Some(input.description.as_str()).filter(|d| !d.is_empty())),
+            redirect_uris: code_app.then(|| forms::lines(&input.redirect_uris)),
+            post_logout_redirect_uris: code_app
+                .then(|| forms::lines(&input.post_logout_redirect_uris)),
+            ..AppEdit::default()
+        };
+        let edited = admin::update_app(
+            state.store.as_ref(),
+            state.clock.now(),
+            &state.redirect_policy,
+            &admin.actor(),
+            &app.client_id,
+            change,
+        )
+        .await;
+        match edited {
+            Ok(_) => Ok(admin.respond(see_other(&format!(
+                "/console/apps/{}?done=saved",
+                app.client_id
+            )))),
+            Err(e) => {
+                let (errors, status) = on_form(e, "", EDIT_FIELDS)?;
+                app_page(&state, admin, &app, None, (errors, Some(input)), status).await
+            }
+        }
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
+// ---- disable / enable -----------------------------------------------------------
+
+/// `POST …/status` with `status=disabled|active`. Disabling ends every token
+/// the app holds; enabling does not bring them back.
+async fn set_status(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    async {
+        let (admin, form) =
+            auth::require_form(&state, peer, jar, &headers, &body, PERM_APPS_MANAGE).await?;
+        let app = owned_app(&state, &admin, &client_id).await?;
+        let Some(status) = form.get("status").and_then(AppStatus::parse) else {
+            return Err(pages::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Please check the form",
+                "status: must be active or disabled",
+                None,
+            ));
+        };
+        admin::set_app_status(
+            state.store.as_ref(),
+            state.clock.now(),
+            &admin.actor(),
+            &app.client_id,
+            status,
+        )
+        .await
+        .map_err(admin_failure)?;
+        tracing::info!(client_id = %app.client_id, status = status.as_str(), by = %admin.user.id, from = %admin.address, "app status changed in the console");
+        let done = match status {
+            AppStatus::Active => "enabled",
+            AppStatus::Disabled => "disabled",
+        };
+        Ok(admin.respond(see_other(&format!(
+            "/console/apps/{}?done={done}",
+            app.client_id
+        ))))
     }
     .await
     .unwrap_or_else(|r: Response| r)
@@ -746,17 +893,20 @@ async fn delete(
 // ---- reads, confined to the admin's organization --------------------------------
 
 async fn org_apps(state: &AppState, admin: &Admin) -> Step<Vec<App>> {
-    state
-        .store
-        .apps_for_org(&admin.org.id)
+    admin::apps(state.store.as_ref(), &admin.actor(), &admin.org.id)
         .await
-        .map_err(pages::store_failure)
+        .map_err(admin_failure)
 }
 
 pub async fn org_users(state: &AppState, admin: &Admin) -> Step<Vec<User>> {
-    state
-        .store
-        .list_users(&admin.org.id)
+    admin::users(state.store.as_ref(), &admin.actor(), &admin.org.id)
         .await
-        .map_err(pages::store_failure)
+        .map_err(admin_failure)
+}
+
+pub async fn org_roles(state: &AppState, admin: &Admin) -> Step<Vec<String>> {
+    let roles = admin::roles(state.store.as_ref(), &admin.actor(), &admin.org.id)
+        .await
+        .map_err(admin_failure)?;
+    Ok(roles.into_iter().map(|r| r.name).collect())
 }

@@ -10,6 +10,7 @@
 
 mod apps;
 mod assets;
+mod audit;
 mod auth;
 mod forms;
 mod users;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/assets/console.css", get(assets::style))
         .merge(apps::router())
         .merge(users::router())
+        .merge(audit::router())
 }
 
 /// A step that may end early with the finished response.

@@ -18,7 +18,10 @@ fn cc_fields<'a>(name: &'a str, on_behalf: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// Registers a client credentials app through the form; (client id, secret, page).
-async fn register(c: &Console, name: &str) -> (String, String, reqwest::header::HeaderMap, String) {
+pub(super) async fn register(
+    c: &Console,
+    name: &str,
+) -> (String, String, reqwest::header::HeaderMap, String) {
     let resp = c
         .post(
             "/console/apps",
@@ -46,6 +49,7 @@ async fn the_console_asks_to_sign_in_with_the_login_page() {
         "/console/apps/new",
         "/console/users",
         "/console/roles",
+        "/console/audit",
     ] {
         let resp = c.get(path).await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{path}");
@@ -418,6 +422,14 @@ async fn another_organizations_apps_and_users_are_404_whatever_the_action() {
             vec![("on_behalf_of", "dev@acme.test"), ("confirm", "yes")],
         ),
         (
+            format!("/console/apps/{their_app}/edit"),
+            vec![("name", "Mine now"), ("description", "")],
+        ),
+        (
+            format!("/console/apps/{their_app}/status"),
+            vec![("status", "disabled")],
+        ),
+        (
             format!("/console/users/{their_user}/status"),
             vec![("status", "deactivated")],
         ),
@@ -427,8 +439,210 @@ async fn another_organizations_apps_and_users_are_404_whatever_the_action() {
     }
     let theirs = app.s().app_by_client_id(&their_app).await.unwrap();
     assert_eq!(theirs.generation, 1, "untouched");
+    assert_eq!(theirs.name, "Their app");
+    assert_eq!(theirs.status, gatehouse_core::model::AppStatus::Active);
     let bob = app.s().user_by_id(&their_user).await.unwrap();
     assert_eq!(bob.status, gatehouse_core::model::UserStatus::Active);
     // Their apps are not in our list either.
     assert!(!c.page("/console/apps").await.contains(&their_app));
+}
+
+/// Registers an authorization code app through the form; its client id.
+async fn register_web(c: &Console) -> String {
+    let resp = c
+        .post(
+            "/console/apps",
+            "/console/apps/new",
+            &[
+                ("grant", "authorization_code"),
+                ("name", "Studio"),
+                ("redirect_uris", crate::helpers::CALLBACK),
+                ("scope:openid", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    by_id(&resp.text().await.unwrap(), "client-id")
+}
+
+#[tokio::test]
+async fn an_admin_edits_an_app_and_the_redirect_policy_explains_a_rejected_uri() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let client_id = register_web(&c).await;
+    let page = format!("/console/apps/{client_id}");
+    let action = format!("/console/apps/{client_id}/edit");
+    let html = c.page(&page).await;
+    assert!(html.contains(&format!(">{}</textarea>", crate::helpers::CALLBACK)));
+
+    // A `.internal` host is refused by the policy, explained beside the field,
+    // and everything typed is kept.
+    let typed = format!("{}\nhttps://app.internal/cb", crate::helpers::CALLBACK);
+    let resp = c
+        .post(
+            &action,
+            &page,
+            &[
+                ("name", "Studio 2"),
+                ("description", "Kept <text>"),
+                ("redirect_uris", &typed),
+                ("post_logout_redirect_uris", ""),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    let error = by_id(&html, "redirect_uris-error");
+    assert!(
+        error.contains("https://app.internal/cb")
+            && error.contains("`.internal` hosts are not allowed"),
+        "{error}"
+    );
+    assert!(html.contains("value=\"Studio 2\""));
+    assert!(
+        html.contains("Kept &#60;text&#62;</textarea>")
+            || html.contains("Kept &lt;text&gt;</textarea>")
+    );
+    assert!(html.contains("https://app.internal/cb</textarea>"));
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    assert_eq!(stored.name, "Studio", "nothing saved");
+
+    // An empty name is explained beside its field.
+    let resp = c
+        .post(
+            &action,
+            &page,
+            &[("name", " "), ("redirect_uris", crate::helpers::CALLBACK)],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(by_id(&resp.text().await.unwrap(), "name-error").contains("must not be empty"));
+
+    // A valid edit is saved and reported.
+    let resp = c
+        .post(
+            &action,
+            &page,
+            &[
+                ("name", "Studio 2"),
+                ("description", "The studio's web app"),
+                (
+                    "redirect_uris",
+                    &format!("{}\r\n", crate::helpers::CALLBACK),
+                ),
+                ("post_logout_redirect_uris", crate::helpers::BYE),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/console/apps/{client_id}?done=saved")
+    );
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    assert_eq!(stored.name, "Studio 2");
+    assert_eq!(stored.description.as_deref(), Some("The studio's web app"));
+    assert_eq!(stored.redirect_uris, [crate::helpers::CALLBACK]);
+    assert_eq!(stored.post_logout_redirect_uris, [crate::helpers::BYE]);
+    let html = c.page(&format!("{page}?done=saved")).await;
+    assert!(html.contains("Changes saved."));
+    // The audit log has it.
+    assert!(c.page("/console/audit").await.contains("app.update"));
+}
+
+#[tokio::test]
+async fn a_client_credentials_app_edits_only_its_name_and_description() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, _, _, _) = register(&c, "Nightly sync").await;
+    let page = format!("/console/apps/{client_id}");
+    assert!(!c.page(&page).await.contains("id=\"redirect_uris\""));
+    let resp = c
+        .post(
+            &format!("{page}/edit"),
+            &page,
+            &[
+                ("name", "Nightly copy"),
+                ("description", ""),
+                ("redirect_uris", "https://sync.acme.test/callback"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    assert_eq!(stored.name, "Nightly copy");
+    assert_eq!(stored.description, None, "cleared");
+    assert!(stored.redirect_uris.is_empty(), "ignored for this grant");
+}
+
+#[tokio::test]
+async fn disabling_an_app_ends_its_tokens_and_enabling_lets_it_ask_again() {
+    let (app, api) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, secret, _, _) = register(&c, "Nightly sync").await;
+    let client = Client {
+        client_id: client_id.clone(),
+        secret: secret.clone(),
+        user_id: String::new(),
+    };
+    let old = app.token(&client, &[]).await;
+    let old = old["access_token"].as_str().unwrap();
+    let page = format!("/console/apps/{client_id}");
+    let action = format!("{page}/status");
+    let html = c.page(&page).await;
+    assert!(html.contains("Disabling the app ends every token it holds"));
+    assert_eq!(by_id(&html, "disable"), "Disable app");
+
+    let resp = c.post(&action, &page, &[("status", "disabled")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let stored = app.s().app_by_client_id(&client_id).await.unwrap();
+    assert_eq!(stored.status, gatehouse_core::model::AppStatus::Disabled);
+    crate::helpers::settle().await;
+    let seen: Value = app.introspect((&api.client_id, &api.secret), old).await;
+    assert_eq!(seen["active"], false, "{seen}");
+    let resp = app
+        .token_form(
+            Some((&client_id, &secret)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_ne!(resp.status(), 200, "a disabled app gets no tokens");
+    let html = c.page(&format!("{page}?done=disabled")).await;
+    assert!(html.contains("every token it held has ended"));
+    assert_eq!(by_id(&html, "status"), "disabled");
+    assert_eq!(by_id(&html, "enable"), "Enable app");
+
+    let resp = c.post(&action, &page, &[("status", "active")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    app.token(&client, &[]).await;
+    let seen: Value = app.introspect((&api.client_id, &api.secret), old).await;
+    assert_eq!(seen["active"], false, "the old token stays ended");
+    // A bad status is refused; the audit log has both changes.
+    let resp = c.post(&action, &page, &[("status", "paused")]).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let audit = c.page("/console/audit").await;
+    assert!(audit.contains("app.disable") && audit.contains("app.enable"));
+}
+
+#[tokio::test]
+async fn the_apps_list_says_when_each_app_was_last_used() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, _, _, _) = register(&c, "Nightly sync").await;
+    let list = c.page("/console/apps").await;
+    assert!(list.contains("<th>Last used</th>"));
+    let row = &list[list.find(&client_id).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>never</td>"), "{row}");
+    // What the server's housekeeping writes (at most once a minute).
+    app.s()
+        .record_app_use(&[(client_id.clone(), 1_795_444_000)])
+        .await
+        .unwrap();
+    let list = c.page("/console/apps").await;
+    let row = &list[list.find(&client_id).unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>2026-11-23 14:26 UTC</td>"), "{row}");
+    let page = c.page(&format!("/console/apps/{client_id}")).await;
+    assert!(page.contains("<td>2026-11-23 14:26 UTC</td>"));
 }

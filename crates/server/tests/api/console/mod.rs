@@ -3,6 +3,7 @@
 //! and the one-time secret.
 
 mod apps;
+mod audit;
 mod users;
 
 use gatehouse_core::admin::{self, NewApp, NewUser};
