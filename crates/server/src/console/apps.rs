@@ -635,28 +635,61 @@ struct ConfirmPage<'a> {
     button: &'a str,
 }
 
+/// A step that ends tokens asks first: what, why, and where the button posts.
+struct Confirm {
+    heading: &'static str,
+    warning: &'static str,
+    /// The action's path segment under `/console/apps/{client_id}/`.
+    action: &'static str,
+    button: &'static str,
+}
+
+const ROTATE: Confirm = Confirm {
+    heading: "Regenerate the secret key?",
+    warning: "Tokens issued so far end now, and the app can get new ones only with the new secret key. The new key is shown once, on the next page.",
+    action: "rotate",
+    button: "Regenerate secret key",
+};
+
+const DELETE: Confirm = Confirm {
+    heading: "Delete this app?",
+    warning: "Everything the app holds ends now: its tokens, refresh tokens and users' authorizations. This cannot be undone.",
+    action: "delete",
+    button: "Delete app",
+};
+
+async fn confirm(
+    state: &AppState,
+    peer: SocketAddr,
+    jar: CookieJar,
+    client_id: &str,
+    what: &Confirm,
+) -> Response {
+    async {
+        let admin = auth::require(state, peer, jar, PERM_APPS_MANAGE).await?;
+        let app = owned_app(state, &admin, client_id).await?;
+        let page = ConfirmPage {
+            nav: admin.nav("apps"),
+            subject: &app.name,
+            back: format!("/console/apps/{}", app.client_id),
+            heading: what.heading,
+            warning: what.warning,
+            action: format!("/console/apps/{}/{}", app.client_id, what.action),
+            button: what.button,
+        };
+        Ok(admin.respond(render(StatusCode::OK, &page)))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
 async fn rotate_confirm(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Path(client_id): Path<String>,
 ) -> Response {
-    async {
-        let admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
-        let app = owned_app(&state, &admin, &client_id).await?;
-        let page = ConfirmPage {
-            nav: admin.nav("apps"),
-            subject: &app.name,
-            back: format!("/console/apps/{}", app.client_id),
-            heading: "Regenerate the secret key?",
-            warning: "Tokens issued so far end now, and the app can get new ones only with the new secret key. The new key is shown once, on the next page.",
-            action: format!("/console/apps/{}/rotate", app.client_id),
-            button: "Regenerate secret key",
-        };
-        Ok(admin.respond(render(StatusCode::OK, &page)))
-    }
-    .await
-    .unwrap_or_else(|r: Response| r)
+    confirm(&state, peer, jar, &client_id, &ROTATE).await
 }
 
 /// `POST …/rotate`: a new secret, shown once as this response.
@@ -845,22 +878,7 @@ async fn delete_confirm(
     jar: CookieJar,
     Path(client_id): Path<String>,
 ) -> Response {
-    async {
-        let admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
-        let app = owned_app(&state, &admin, &client_id).await?;
-        let page = ConfirmPage {
-            nav: admin.nav("apps"),
-            subject: &app.name,
-            back: format!("/console/apps/{}", app.client_id),
-            heading: "Delete this app?",
-            warning: "Everything the app holds ends now: its tokens, refresh tokens and users' authorizations. This cannot be undone.",
-            action: format!("/console/apps/{}/delete", app.client_id),
-            button: "Delete app",
-        };
-        Ok(admin.respond(render(StatusCode::OK, &page)))
-    }
-    .await
-    .unwrap_or_else(|r: Response| r)
+    confirm(&state, peer, jar, &client_id, &DELETE).await
 }
 
 async fn delete(
