@@ -179,6 +179,18 @@ pub async fn create_user(
     actor: &Actor,
     new: NewUser<'_>,
 ) -> Result<User, AdminError> {
+    let (user, audit) = prepare_user(store, now, actor, new).await?;
+    store.insert_user(&user, &audit).await?;
+    Ok(user)
+}
+
+/// A checked user record and its audit event, not yet stored.
+async fn prepare_user(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    new: NewUser<'_>,
+) -> Result<(User, AuditEvent), AdminError> {
     let org = org(store, actor, new.org_slug).await?;
     let email = normalize_email(new.email)?;
     check_role(store, &org.id, new.role).await?;
@@ -208,8 +220,7 @@ pub async fn create_user(
         &user.id,
         format!("created user `{}` with role `{}`", user.email, user.role),
     );
-    store.insert_user(&user, &audit).await?;
-    Ok(user)
+    Ok((user, audit))
 }
 
 fn check_groups(given: &[String]) -> Result<Vec<String>, AdminError> {
@@ -515,6 +526,76 @@ pub async fn register_app(
     actor: &Actor,
     new: NewApp<'_>,
 ) -> Result<(App, ClientSecret), AdminError> {
+    let (app, secret, audit) = prepare_app(store, now, policy, actor, new, None).await?;
+    store.insert_app(&app, &audit).await?;
+    Ok((app, secret))
+}
+
+/// Which half of "a new user and the app acting for them" was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum NewUserAppError {
+    #[error("new user: {0}")]
+    User(AdminError),
+    #[error(transparent)]
+    App(AdminError),
+}
+
+/// Creates a user and registers a client credentials app acting on their behalf
+/// as one change: both are stored (and audited) in one transaction, or neither.
+pub async fn register_app_for_new_user(
+    store: &dyn Store,
+    now: UnixTime,
+    policy: &RedirectPolicy,
+    actor: &Actor,
+    user: NewUser<'_>,
+    app: NewApp<'_>,
+) -> Result<(App, ClientSecret, User), NewUserAppError> {
+    if app.grant != GrantType::ClientCredentials {
+        return Err(NewUserAppError::App(invalid(
+            "on_behalf_of",
+            "only client credentials apps act on behalf of a user",
+        )));
+    }
+    if app.on_behalf_of.is_some() {
+        return Err(NewUserAppError::App(invalid(
+            "on_behalf_of",
+            "name an existing user or a new one, not both",
+        )));
+    }
+    if user.org_slug != app.org_slug {
+        return Err(NewUserAppError::User(invalid(
+            "org",
+            "the new user must be in the app's organization",
+        )));
+    }
+    let (user, user_audit) = prepare_user(store, now, actor, user)
+        .await
+        .map_err(NewUserAppError::User)?;
+    let (app, secret, app_audit) = prepare_app(store, now, policy, actor, app, Some(&user))
+        .await
+        .map_err(NewUserAppError::App)?;
+    match store
+        .insert_app_with_user(&user, &user_audit, &app, &app_audit)
+        .await
+    {
+        Ok(()) => Ok((app, secret, user)),
+        // Only the email can clash: the app's ids are fresh random values.
+        Err(e @ StoreError::Conflict(_)) => Err(NewUserAppError::User(e.into())),
+        Err(e) => Err(NewUserAppError::App(e.into())),
+    }
+}
+
+/// A checked app record, its secret and its audit event, not yet stored.
+/// `new_user` is the (not yet stored) user a client credentials app acts for,
+/// instead of `new.on_behalf_of`.
+async fn prepare_app(
+    store: &dyn Store,
+    now: UnixTime,
+    policy: &RedirectPolicy,
+    actor: &Actor,
+    new: NewApp<'_>,
+    new_user: Option<&User>,
+) -> Result<(App, ClientSecret, AuditEvent), AdminError> {
     let org = org(store, actor, new.org_slug).await?;
     let name = bounded_text("name", new.name, 100)?;
     let description = new
@@ -527,6 +608,7 @@ pub async fn register_app(
         audience,
     } = check_app_scopes(store, &org.id, new.scopes, new.default_scopes, new.audience).await?;
     let on_behalf_of = match (new.grant, new.on_behalf_of) {
+        (GrantType::ClientCredentials, None) if let Some(u) = new_user => Some(u.id.clone()),
         (GrantType::ClientCredentials, Some(email)) => {
             Some(acting_user_id(store, &org.id, email).await?)
         }
@@ -603,8 +685,7 @@ pub async fn register_app(
             app.name
         ),
     );
-    store.insert_app(&app, &audit).await?;
-    Ok((app, secret))
+    Ok((app, secret, audit))
 }
 
 async fn acting_user_id(

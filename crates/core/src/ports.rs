@@ -76,6 +76,16 @@ pub trait ApiStore: Send + Sync {
 #[async_trait]
 pub trait AppStore: Send + Sync {
     async fn insert_app(&self, app: &App, audit: &AuditEvent) -> StoreResult<()>;
+    /// Inserts a new user and the app acting on their behalf, with both audit
+    /// events, in one transaction: both land or neither (Conflict when the
+    /// email is taken).
+    async fn insert_app_with_user(
+        &self,
+        user: &User,
+        user_audit: &AuditEvent,
+        app: &App,
+        app_audit: &AuditEvent,
+    ) -> StoreResult<()>;
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App>;
     async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>>;
     /// Replaces the secret hash and bumps the generation; returns the new generation.

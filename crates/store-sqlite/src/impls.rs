@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::*;
 use gatehouse_core::ports::*;
+use sqlx::{Sqlite, Transaction};
 
 use crate::decode::{self, to_json};
 use crate::{SqliteStore, map_err, record_audit, record_change};
@@ -76,22 +77,7 @@ impl OrgStore for SqliteStore {
 impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &User, audit: &AuditEvent) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&u.id)
-        .bind(&u.org_id)
-        .bind(&u.email)
-        .bind(&u.name)
-        .bind(&u.password_hash)
-        .bind(&u.role)
-        .bind(to_json(&u.groups))
-        .bind(u.status.as_str())
-        .bind(u.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_user_row(&mut tx, u).await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -222,38 +208,24 @@ impl ApiStore for SqliteStore {
 #[async_trait]
 impl AppStore for SqliteStore {
     async fn insert_app(&self, a: &App, audit: &AuditEvent) -> StoreResult<()> {
-        let grants: Vec<String> = a
-            .grant_types
-            .iter()
-            .map(|g| g.as_str().to_owned())
-            .collect();
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
-                               post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
-                               generation, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(&a.id)
-        .bind(&a.client_id)
-        .bind(&a.org_id)
-        .bind(&a.name)
-        .bind(&a.description)
-        .bind(to_json(&grants))
-        .bind(&a.on_behalf_of)
-        .bind(to_json(&a.redirect_uris))
-        .bind(to_json(&a.post_logout_redirect_uris))
-        .bind(to_json(&a.scopes))
-        .bind(to_json(&a.default_scopes))
-        .bind(&a.default_audience)
-        .bind(&a.secret_hash)
-        .bind(a.generation)
-        .bind(a.status.as_str())
-        .bind(a.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_app_row(&mut tx, a).await?;
         record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn insert_app_with_user(
+        &self,
+        user: &User,
+        user_audit: &AuditEvent,
+        app: &App,
+        app_audit: &AuditEvent,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        insert_user_row(&mut tx, user).await?;
+        record_audit(&mut tx, user_audit).await?;
+        insert_app_row(&mut tx, app).await?;
+        record_audit(&mut tx, app_audit).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -877,4 +849,58 @@ impl SqliteStore {
             .map_err(map_err)?;
         rows.iter().map(decode).collect()
     }
+}
+
+async fn insert_user_row(tx: &mut Transaction<'_, Sqlite>, u: &User) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&u.id)
+    .bind(&u.org_id)
+    .bind(&u.email)
+    .bind(&u.name)
+    .bind(&u.password_hash)
+    .bind(&u.role)
+    .bind(to_json(&u.groups))
+    .bind(u.status.as_str())
+    .bind(u.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+async fn insert_app_row(tx: &mut Transaction<'_, Sqlite>, a: &App) -> StoreResult<()> {
+    let grants: Vec<String> = a
+        .grant_types
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    sqlx::query(
+        "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
+                           post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
+                           generation, status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&a.id)
+    .bind(&a.client_id)
+    .bind(&a.org_id)
+    .bind(&a.name)
+    .bind(&a.description)
+    .bind(to_json(&grants))
+    .bind(&a.on_behalf_of)
+    .bind(to_json(&a.redirect_uris))
+    .bind(to_json(&a.post_logout_redirect_uris))
+    .bind(to_json(&a.scopes))
+    .bind(to_json(&a.default_scopes))
+    .bind(&a.default_audience)
+    .bind(&a.secret_hash)
+    .bind(a.generation)
+    .bind(a.status.as_str())
+    .bind(a.created_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

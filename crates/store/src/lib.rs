@@ -18,6 +18,7 @@ pub async fn run_all(store: &dyn Store) {
     apis(store).await;
     apps_and_the_change_feed(store).await;
     app_edits_and_the_audit_log(store).await;
+    a_new_user_and_their_app_land_together(store).await;
     reference_tokens(store).await;
     keys(store).await;
     sessions(store).await;
@@ -410,6 +411,49 @@ async fn app_edits_and_the_audit_log(s: &dyn Store) {
     assert!(s.audit_events("nobody", None, 10).await.unwrap().is_empty());
 
     s.delete_app("client-e1", 410, &ev()).await.unwrap();
+}
+
+/// A user made on the registration form and the app acting for them: one
+/// transaction, so a clash leaves neither (nor their audit events) behind.
+async fn a_new_user_and_their_app_land_together(s: &dyn Store) {
+    let audits = s.audit_events("o1", None, 500).await.unwrap().len();
+    let u = user("n1", "o1", "new@acme.test");
+    let a = app("n1", "o1", "n1");
+    let ev = |action: &str| AuditEvent::new(&Actor::operator(), "o1", 500, action, "t", action);
+    s.insert_app_with_user(&u, &ev("user.create"), &a, &ev("app.register"))
+        .await
+        .unwrap();
+    assert_eq!(s.user_by_id("n1").await.unwrap(), u);
+    assert_eq!(s.app_by_client_id("client-n1").await.unwrap(), a);
+    assert_eq!(
+        s.audit_events("o1", None, 500).await.unwrap().len(),
+        audits + 2
+    );
+
+    // The email is taken: the second app is not stored either.
+    let mut clash = user("n2", "o1", "new@acme.test");
+    clash.role = "admin".into();
+    let b = app("n2", "o1", "n2");
+    assert!(matches!(
+        s.insert_app_with_user(&clash, &ev("user.create"), &b, &ev("app.register"))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.user_by_id("n2").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.app_by_client_id("client-n2").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        s.audit_events("o1", None, 500).await.unwrap().len(),
+        audits + 2
+    );
+    s.delete_app("client-n1", 501, &ev("app.delete"))
+        .await
+        .unwrap();
 }
 
 async fn apps_and_the_change_feed(s: &dyn Store) {

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser};
+use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser, NewUserAppError};
 use gatehouse_core::model::{App, AppStatus, ChangeKind, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -65,7 +65,8 @@ async fn list_apps(
 }
 
 /// Registers an app. The response holds the client secret, shown this once.
-/// With `new_user`, that user is created first (needs `users:manage`), then the app.
+/// With `new_user` (needs `users:manage`), that user is created together with the app:
+/// both are stored, or neither.
 #[utoipa::path(post, path = "/api/v1/apps", tag = "apps", security(("bearer" = [])),
     request_body = NewAppRequest,
     responses(
@@ -87,7 +88,7 @@ async fn register_app(
         .as_deref()
         .map(|d| scope_string("default_scopes", d))
         .transpose()?;
-    let on_behalf_of = match (body.on_behalf_of, body.new_user) {
+    let new_user = match (&body.on_behalf_of, body.new_user) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "new_user",
@@ -102,7 +103,27 @@ async fn register_app(
         }
         (None, Some(nu)) => {
             caller.require(PERM_USERS_MANAGE)?;
-            let new = NewUser {
+            Some(nu)
+        }
+        (_, None) => None,
+    };
+    let new = NewApp {
+        org_slug: &org.slug,
+        name: &body.name,
+        description: body.description.as_deref(),
+        grant: body.grant_type.into(),
+        on_behalf_of: body.on_behalf_of.as_deref(),
+        redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        scopes: &scopes,
+        default_scopes: default_scopes.as_deref(),
+        audience: body.default_audience.as_deref(),
+    };
+    let policy = &state.redirect_policy;
+    let (app, secret) = match &new_user {
+        // The user and the app are one change: both are stored, or neither.
+        Some(nu) => {
+            let user = NewUser {
                 org_slug: &org.slug,
                 email: &nu.email,
                 name: nu.name.as_deref(),
@@ -110,27 +131,16 @@ async fn register_app(
                 groups: vec![],
                 password: None,
             };
-            let user = admin::create_user(store, now, &caller.actor, new)
+            admin::register_app_for_new_user(store, now, policy, &caller.actor, user, new)
                 .await
-                .map_err(|e| within("new_user", e))?;
-            Some(user.email)
+                .map(|(app, secret, _)| (app, secret))
+                .map_err(|e| match e {
+                    NewUserAppError::User(e) => within("new_user", e),
+                    NewUserAppError::App(e) => e.into(),
+                })?
         }
-        (email, None) => email,
+        None => admin::register_app(store, now, policy, &caller.actor, new).await?,
     };
-    let new = NewApp {
-        org_slug: &org.slug,
-        name: &body.name,
-        description: body.description.as_deref(),
-        grant: body.grant_type.into(),
-        on_behalf_of: on_behalf_of.as_deref(),
-        redirect_uris: body.redirect_uris,
-        post_logout_redirect_uris: body.post_logout_redirect_uris,
-        scopes: &scopes,
-        default_scopes: default_scopes.as_deref(),
-        audience: body.default_audience.as_deref(),
-    };
-    let (app, secret) =
-        admin::register_app(store, now, &state.redirect_policy, &caller.actor, new).await?;
     let location = format!("/api/v1/apps/{}", app.client_id);
     let body = RegisteredApp {
         app: view(&state, &caller, app).await?,

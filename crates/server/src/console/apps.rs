@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum_extra::extract::cookie::CookieJar;
-use gatehouse_core::admin::{self, AppEdit, NewApp, NewUser};
+use gatehouse_core::admin::{self, AppEdit, NewApp, NewUser, NewUserAppError};
 use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, User, UserStatus};
 use gatehouse_core::secret::ClientSecret;
 use serde::Deserialize;
@@ -343,7 +343,7 @@ async fn create_step(
     let (admin, form) =
         auth::require_form(state, peer, jar, headers, body, PERM_APPS_MANAGE).await?;
     let opts = Options::load(state, &admin).await?;
-    let mut input = read_app_form(&form, &opts);
+    let input = read_app_form(&form, &opts);
     let again = |admin: Admin, input: AppForm, errors: Errors, status: StatusCode| {
         let page = new_app_page(&admin, &opts, input, errors);
         Ok(admin.respond(render(status, &page)))
@@ -358,41 +358,15 @@ async fn create_step(
         }
     };
     let now = state.clock.now();
-    let mut made_user = false;
     // Only the fields of the chosen grant type count; the others are ignored.
-    if grant == GrantType::ClientCredentials && input.on_behalf_of == NEW_USER {
-        let made = admin::create_user(
-            state.store.as_ref(),
-            now,
-            &admin.actor(),
-            NewUser {
-                org_slug: &admin.org.slug,
-                email: &input.new_user_email,
-                name: Some(input.new_user_name.as_str()).filter(|n| !n.is_empty()),
-                role: &input.new_user_role,
-                groups: Vec::new(),
-                password: None,
-            },
-        )
-        .await;
-        match made {
-            Ok(user) => {
-                input.on_behalf_of = user.email;
-                made_user = true;
-            }
-            Err(e) => {
-                let (errors, status) = on_form(e, "new_user_", NEW_USER_FIELDS)?;
-                return again(admin, input, errors, status);
-            }
-        }
-    }
+    let new_user = grant == GrantType::ClientCredentials && input.on_behalf_of == NEW_USER;
     let scopes = input.scopes.join(" ");
     let new = NewApp {
         org_slug: &admin.org.slug,
         name: &input.name,
         description: Some(input.description.as_str()).filter(|d| !d.is_empty()),
         grant,
-        on_behalf_of: (grant == GrantType::ClientCredentials)
+        on_behalf_of: (grant == GrantType::ClientCredentials && !new_user)
             .then_some(input.on_behalf_of.as_str())
             .filter(|e| !e.is_empty()),
         redirect_uris: match grant {
@@ -407,32 +381,37 @@ async fn create_step(
         default_scopes: None,
         audience: Some(input.audience.as_str()).filter(|a| !a.is_empty()),
     };
-    match admin::register_app(
-        state.store.as_ref(),
-        now,
-        &state.redirect_policy,
-        &admin.actor(),
-        new,
-    )
-    .await
-    {
+    let store = state.store.as_ref();
+    let (policy, actor) = (&state.redirect_policy, admin.actor());
+    let registered = if new_user {
+        // The user made on the form and the app are one change: both, or neither.
+        let user = NewUser {
+            org_slug: &admin.org.slug,
+            email: &input.new_user_email,
+            name: Some(input.new_user_name.as_str()).filter(|n| !n.is_empty()),
+            role: &input.new_user_role,
+            groups: Vec::new(),
+            password: None,
+        };
+        admin::register_app_for_new_user(store, now, policy, &actor, user, new)
+            .await
+            .map(|(app, secret, _)| (app, secret))
+    } else {
+        admin::register_app(store, now, policy, &actor, new)
+            .await
+            .map_err(NewUserAppError::App)
+    };
+    match registered {
         Ok((app, secret)) => {
             tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "app registered in the console");
             Ok(secret_page(admin, &app, &secret, "App registered"))
         }
-        Err(e) => {
-            let (mut errors, status) = on_form(e, "", APP_FIELDS)?;
-            if made_user {
-                // Creating the user and registering are two changes (the core has
-                // no single call for both): say what was kept, and offer the user.
-                errors.general.get_or_insert(format!(
-                    "The user {} was created; correct the app below and register it again.",
-                    input.on_behalf_of
-                ));
-                let opts = Options::load(state, &admin).await?;
-                let page = new_app_page(&admin, &opts, input, errors);
-                return Ok(admin.respond(render(status, &page)));
-            }
+        Err(NewUserAppError::User(e)) => {
+            let (errors, status) = on_form(e, "new_user_", NEW_USER_FIELDS)?;
+            again(admin, input, errors, status)
+        }
+        Err(NewUserAppError::App(e)) => {
+            let (errors, status) = on_form(e, "", APP_FIELDS)?;
             again(admin, input, errors, status)
         }
     }

@@ -107,10 +107,19 @@ async fn authorization_code_app_with_redirect_uris() {
 }
 
 #[tokio::test]
-async fn register_with_a_new_user_creates_the_user_first() {
+async fn register_with_a_new_user_stores_both_or_neither() {
     let (app, a) = acme().await;
     let mut body = cc_app("x");
     body.as_object_mut().unwrap().remove("on_behalf_of");
+    // The app is refused (unknown scope): the new user is not kept either.
+    let mut refused = body.clone();
+    refused["new_user"] = json!({"email": "ghost@acme.test", "role": "developer"});
+    refused["scopes"] = json!(["nope:nope"]);
+    let r = a.send(&app, Method::POST, "/api/v1/apps", refused).await;
+    assert_eq!(r.problem(422)["field"], "scopes");
+    let users = a.get(&app, "/api/v1/users").await;
+    assert!(!users.raw.contains("ghost@acme.test"), "{}", users.raw);
+
     body["new_user"] = json!({"email": "robot@acme.test", "name": "Robot", "role": "developer"});
     let r = a
         .send(&app, Method::POST, "/api/v1/apps", body.clone())
