@@ -113,6 +113,16 @@ impl ClientCache {
         self.client_context(client_id).await
     }
 
+    /// Reads the change feed now: after a change made through this instance, so
+    /// that its next request sees it without waiting for the watcher's tick
+    /// (other instances follow the feed as usual). A failed read is left to the
+    /// watcher.
+    pub async fn catch_up(&self) {
+        if let Err(e) = self.0.sync().await {
+            tracing::debug!(error = %e, "change feed not read after a local change");
+        }
+    }
+
     /// Follows the newest change seq the watcher has read (wakes long polls).
     pub fn watch_seq(&self) -> tokio::sync::watch::Receiver<i64> {
         self.0.seq.subscribe()

@@ -692,6 +692,7 @@ async fn rotate(
         )
             .await
             .map_err(admin_failure)?;
+        state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "secret regenerated in the console");
         Ok(secret_page(admin, &app, &secret, "New secret key"))
     }
@@ -729,15 +730,16 @@ async fn on_behalf(
             .await;
         }
         let email = forms::text(&form, "on_behalf_of");
-        match admin::set_on_behalf_of(
+        let changed = admin::set_on_behalf_of(
             state.store.as_ref(),
             state.clock.now(),
             &admin.actor(),
             &app.client_id,
             &email,
         )
-        .await
-        {
+        .await;
+        state.clients.catch_up().await;
+        match changed {
             Ok(_) => Ok(admin.respond(see_other(&format!(
                 "/console/apps/{}?done=on-behalf",
                 app.client_id
@@ -787,6 +789,7 @@ async fn edit(
             change,
         )
         .await;
+        state.clients.catch_up().await;
         match edited {
             Ok(_) => Ok(admin.respond(see_other(&format!(
                 "/console/apps/{}?done=saved",
@@ -835,6 +838,7 @@ async fn set_status(
         )
         .await
         .map_err(admin_failure)?;
+        state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, status = status.as_str(), by = %admin.user.id, from = %admin.address, "app status changed in the console");
         let done = match status {
             AppStatus::Active => "enabled",
@@ -880,6 +884,7 @@ async fn delete(
         )
             .await
             .map_err(admin_failure)?;
+        state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "app deleted in the console");
         Ok(admin.respond(see_other("/console/apps?done=deleted")))
     }
