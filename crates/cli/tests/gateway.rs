@@ -128,6 +128,29 @@ fn token(server: &Server, app: &Value, scope: &str) -> String {
     s(&body["access_token"]).to_owned()
 }
 
+/// `serve` with the README's set-up, an upstream, and a gateway in front of it.
+/// Fields drop in order: the gateway first, the working directory last.
+struct Stack {
+    gw: Gateway,
+    server: Server,
+    f: Fixture,
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// `ttl`: the API's token lifetime; `flags` follow `--audience` and `--upstream`.
+    fn start(ttl: &str, flags: &[&str]) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(dir.path(), &[]);
+        let f = register(dir.path(), ttl);
+        let up = upstream();
+        let mut args = vec!["--audience", AUD, "--upstream", up.as_str()];
+        args.extend_from_slice(flags);
+        let gw = Gateway::start(dir.path(), &server, &f.api, &args);
+        Stack { gw, server, f, dir }
+    }
+}
+
 struct Gateway {
     child: Child,
     base: String,
@@ -557,27 +580,12 @@ fn assert_invalid_for(resp: reqwest::blocking::Response, realm: &str, why: &str)
 
 #[test]
 fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
-    let f = register(dir.path(), "3600");
-    let up = upstream();
-    let gw = Gateway::start(
-        dir.path(),
-        &server,
-        &f.api,
-        &[
-            "--audience",
-            AUD,
-            "--upstream",
-            &up,
-            "--route",
-            "GET /v1/products/*=cfgateway",
-        ],
-    );
+    let st = Stack::start("3600", &["--route", "GET /v1/products/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
     let path = "/v1/products/get-status?productCode=gcs1";
     let id = s(&f.app["client_id"]).to_owned();
 
-    let before = token(&server, &f.app, "cfgateway");
+    let before = token(server, &f.app, "cfgateway");
     assert_eq!(gw.get(path, Some(&before)).status(), 200);
     let rotated = json(dir.path(), &["app", "rotate-secret", &id, "--json"]);
     let took = until("a rotated app's JWT to be refused", || {
@@ -588,7 +596,7 @@ fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() 
     assert_invalid(gw.get(path, Some(&before)), "secret was rotated");
 
     let app = json!({"client_id": id, "client_secret": rotated["client_secret"]});
-    let second = token(&server, &app, "cfgateway");
+    let second = token(server, &app, "cfgateway");
     assert_eq!(
         gw.get(path, Some(&second)).status(),
         200,
@@ -610,7 +618,7 @@ fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() 
     });
     println!("set-on-behalf-of: the old JWT was refused {took:?} after the CLI returned");
     assert!(took < Duration::from_secs(1), "{took:?}");
-    let third = token(&server, &app, "cfgateway");
+    let third = token(server, &app, "cfgateway");
     assert_eq!(gw.get(path, Some(&third)).status(), 200);
 
     // Deactivating the acting user ends its tokens too; deleting the app, all.
@@ -628,30 +636,15 @@ fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() 
 
 #[test]
 fn key_rotation_on_the_server_is_picked_up_without_a_gateway_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
-    let f = register(dir.path(), "3600");
-    let up = upstream();
-    let gw = Gateway::start(
-        dir.path(),
-        &server,
-        &f.api,
-        &[
-            "--audience",
-            AUD,
-            "--upstream",
-            &up,
-            "--route",
-            "GET /v1/*=cfgateway",
-        ],
-    );
-    let old = token(&server, &f.app, "cfgateway");
+    let st = Stack::start("3600", &["--route", "GET /v1/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    let old = token(server, &f.app, "cfgateway");
     assert_eq!(gw.get("/v1/x", Some(&old)).status(), 200);
     let rotated = json(dir.path(), &["keys", "rotate", "--alg", "ES256", "--json"]);
     let new_kid = s(&rotated["kid"]).to_owned();
     let mut fresh = String::new();
     until("the server to sign with the new key", || {
-        fresh = token(&server, &f.app, "cfgateway");
+        fresh = token(server, &f.app, "cfgateway");
         header_of(&fresh)["kid"] == new_kid.as_str()
     });
     let took = until("the gateway to accept the new key", || {
@@ -667,27 +660,13 @@ fn key_rotation_on_the_server_is_picked_up_without_a_gateway_restart() {
 
 #[test]
 fn expired_tokens_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), &[]);
     // The shortest lifetime an API may have.
-    let f = register(dir.path(), "30");
-    let up = upstream();
-    let gw = Gateway::start(
-        dir.path(),
-        &server,
-        &f.api,
-        &[
-            "--audience",
-            AUD,
-            "--upstream",
-            &up,
-            "--route",
-            "GET /v1/*=cfgateway",
-            "--leeway-secs",
-            "0",
-        ],
+    let st = Stack::start(
+        "30",
+        &["--route", "GET /v1/*=cfgateway", "--leeway-secs", "0"],
     );
-    let t = token(&server, &f.app, "cfgateway");
+    let (server, f, gw) = (&st.server, &st.f, &st.gw);
+    let t = token(server, &f.app, "cfgateway");
     assert_eq!(gw.get("/v1/x", Some(&t)).status(), 200);
     let exp = serde_json::from_slice::<Value>(&B64.decode(t.split('.').nth(1).unwrap()).unwrap())
         .unwrap()["exp"]
