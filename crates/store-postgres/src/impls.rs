@@ -261,19 +261,8 @@ impl AppStore for PgStore {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
-        let mut tx = self.write_tx().await?;
-        let generation: i64 = sqlx::query_scalar(
-            "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
-        )
-        .bind(secret_hash)
-        .bind(client_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
-        record_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(generation)
+        const SQL: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation";
+        self.bump_app(SQL, secret_hash, client_id, now, audit).await
     }
 
     async fn set_app_on_behalf_of(
@@ -283,19 +272,8 @@ impl AppStore for PgStore {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
-        let mut tx = self.write_tx().await?;
-        let generation: i64 = sqlx::query_scalar(
-            "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
-        record_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(generation)
+        const SQL: &str = "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation";
+        self.bump_app(SQL, user_id, client_id, now, audit).await
     }
 
     async fn delete_app(
@@ -356,19 +334,9 @@ impl AppStore for PgStore {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
-        let mut tx = self.write_tx().await?;
-        let generation: i64 = sqlx::query_scalar(
-            "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation",
-        )
-        .bind(status.as_str())
-        .bind(client_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
-        record_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(generation)
+        const SQL: &str = "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation";
+        self.bump_app(SQL, status.as_str(), client_id, now, audit)
+            .await
     }
 
     async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
@@ -914,4 +882,30 @@ async fn insert_app_row(tx: &mut Transaction<'_, Postgres>, a: &App) -> StoreRes
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+impl PgStore {
+    /// Sets one column of an app and bumps its credential generation (the
+    /// app's tokens so far end), with the change and audit rows, in one
+    /// transaction; returns the new generation.
+    async fn bump_app(
+        &self,
+        sql: &'static str,
+        value: &str,
+        client_id: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<i64> {
+        let mut tx = self.write_tx().await?;
+        let generation: i64 = sqlx::query_scalar(sql)
+            .bind(value)
+            .bind(client_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(generation)
+    }
 }
