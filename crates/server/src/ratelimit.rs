@@ -263,7 +263,7 @@ impl FailureLimiter {
         if over <= 0.0 {
             return Duration::ZERO;
         }
-        let doublings = (over - 1.0).clamp(0.0, 8.0) as i32;
+        let doublings = (over - 1.0).round().clamp(0.0, 8.0) as i32;
         Duration::from_millis(250)
             .mul_f64(2f64.powi(doublings))
             .min(MAX_SLOWDOWN)
