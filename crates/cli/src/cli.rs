@@ -132,6 +132,38 @@ pub struct ServeArgs {
     /// Login session lifetime in seconds.
     #[arg(long, env = "GATEHOUSE_SESSION_TTL", default_value_t = 12 * 3600, value_parser = clap::value_parser!(i64).range(60..=30 * 24 * 3600))]
     pub session_ttl: i64,
+    /// Load balancers / reverse proxies (CIDR ranges or addresses, comma-separated)
+    /// whose forwarding header names the client; requests from anywhere else are
+    /// their TCP peer. Empty: the header is never read.
+    #[arg(
+        long,
+        env = "GATEHOUSE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = gatehouse_server::config::parse_proxy,
+        value_name = "CIDR,..."
+    )]
+    pub trusted_proxies: Vec<gatehouse_server::config::IpNet>,
+    /// The header those proxies append the client address to.
+    #[arg(long, env = "GATEHOUSE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeaderArg::XForwardedFor)]
+    pub forwarded_header: ForwardedHeaderArg,
+    /// A request's headers must arrive within this many milliseconds (also how
+    /// long an idle keep-alive connection stays open).
+    #[arg(long, env = "GATEHOUSE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this many milliseconds of its headers.
+    #[arg(long, env = "GATEHOUSE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ForwardedHeaderArg {
+    /// `X-Forwarded-For` (AWS ALB, GCP, nginx, HAProxy, Envoy).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=…`.
+    Forwarded,
 }
 
 /// Where the key that seals signing keys at rest comes from.

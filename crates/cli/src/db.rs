@@ -49,6 +49,7 @@ pub fn is_postgres(url: &str) -> bool {
 }
 
 pub async fn open_sqlite(url: &str, opts: &DbOptions) -> anyhow::Result<SqliteStore> {
+    create_private(url)?;
     SqliteStore::open(
         url,
         SqliteOptions {
@@ -72,6 +73,36 @@ pub async fn open_postgres(url: &str, opts: &DbOptions) -> anyhow::Result<PgStor
     )
     .await
     .with_context(|| format!("cannot open the database {}", redact(url)))
+}
+
+/// Creates a missing SQLite file readable by its owner only, before SQLite
+/// would create it with the umask's (usually world-readable) mode. SQLite gives
+/// its `-wal` and `-shm` files the database file's mode. An existing file is
+/// left as the operator made it.
+fn create_private(url: &str) -> anyhow::Result<()> {
+    use std::str::FromStr;
+    let Ok(connect) = sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+        return Ok(()); // SqliteStore::open says what is wrong with it
+    };
+    let path = connect.get_filename();
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || path.exists() {
+        return Ok(());
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        // An empty file is an empty SQLite database.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create the database file {}", path.display()))
+        }
+    }
 }
 
 /// A URL without its password, for messages.

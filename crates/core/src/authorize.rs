@@ -14,7 +14,7 @@ use crate::pkce;
 use crate::scope::ScopeSet;
 use crate::token::TokenTarget;
 
-const MAX_STATE: usize = 1024;
+use crate::limits::{MAX_CLIENT_ID, MAX_LOGIN_HINT, MAX_NONCE, MAX_STATE};
 
 /// A redirect URI that exactly matches one registered for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,9 +119,15 @@ impl ValidAuthorize {
 
 /// The client id of a request, before anything else is known.
 pub fn client_id(form: &Form) -> Result<&str, AuthorizeError> {
-    form.get("client_id").ok_or_else(|| {
+    let id = form.get("client_id").ok_or_else(|| {
         AuthorizeError::Unredirectable("The request names no app (`client_id` is missing).".into())
-    })
+    })?;
+    if id.len() > MAX_CLIENT_ID {
+        return Err(AuthorizeError::Unredirectable(format!(
+            "`client_id` is longer than {MAX_CLIENT_ID} bytes."
+        )));
+    }
+    Ok(id)
 }
 
 /// Checks the request against the client (`ctx` is `None` for an unknown client).
@@ -284,10 +290,17 @@ pub fn validate(
         })?),
     };
     let nonce = form.get("nonce").map(str::to_owned);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE) {
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
         return Err(fail(
             ErrorCode::InvalidRequest,
-            format!("`nonce` is longer than {MAX_STATE} bytes"),
+            format!("`nonce` is longer than {MAX_NONCE} bytes"),
+        ));
+    }
+    let login_hint = form.get("login_hint");
+    if login_hint.is_some_and(|h| h.len() > MAX_LOGIN_HINT) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("`login_hint` is longer than {MAX_LOGIN_HINT} bytes"),
         ));
     }
     Ok(ValidAuthorize {
@@ -301,8 +314,6 @@ pub fn validate(
         code_challenge,
         prompt,
         max_age,
-        login_hint: form
-            .get("login_hint")
-            .map(|h| h.chars().take(254).collect()),
+        login_hint: login_hint.map(str::to_owned),
     })
 }

@@ -303,7 +303,8 @@ pub fn peek_kid(token: &str) -> Option<String> {
         return None;
     }
     let header: Value = serde_json::from_slice(&B64.decode(header_b64).ok()?).ok()?;
-    header.get("kid")?.as_str().map(str::to_owned)
+    let kid = header.get("kid")?.as_str()?;
+    (kid.len() <= crate::limits::MAX_KID).then(|| kid.to_owned())
 }
 
 #[cfg(test)]

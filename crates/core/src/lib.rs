@@ -17,6 +17,7 @@ pub mod id_token;
 pub mod introspect;
 pub mod jose;
 pub mod keyring;
+pub mod limits;
 pub mod model;
 pub mod password;
 pub mod pkce;

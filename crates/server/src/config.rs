@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use ipnet::IpNet;
+
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// What goes in `iss` and the discovery document, without a trailing slash.
@@ -25,7 +27,9 @@ pub struct ServerConfig {
     pub refresh_ttl: i64,
     /// Login session lifetime, seconds.
     pub session_ttl: i64,
-    /// Failed sign-ins per account, and per address, within `login_window`.
+    /// Failed sign-ins per account *from one address* (that address is then
+    /// refused for that account), and per address, within `login_window`. An
+    /// account failing from everywhere is only slowed, never locked.
     pub login_failures_per_account: u32,
     pub login_failures_per_address: u32,
     pub login_window: Duration,
@@ -33,6 +37,37 @@ pub struct ServerConfig {
     pub dev: bool,
     /// The DNS server redirect-URI hosts are looked up on; `None` = the system's.
     pub dns_server: Option<SocketAddr>,
+    /// Proxies (load balancers) whose forwarding header names the client; a
+    /// request from anywhere else is its TCP peer.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Which header those proxies write the client into.
+    pub forwarded_header: ForwardedHeader,
+    /// A request's head must arrive within this (also the idle keep-alive limit).
+    pub header_read_timeout: Duration,
+    /// A request's body must arrive within this of its head.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// At shutdown, connections still open after this are dropped.
+    pub shutdown_grace: Duration,
+}
+
+/// The header a trusted proxy appends the client's address to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (AWS, GCP, nginx, HAProxy, Envoy).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+/// A `--trusted-proxies` entry: a CIDR range, or one address.
+pub fn parse_proxy(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or CIDR range (e.g. 10.0.0.0/8)"))
 }
 
 impl ServerConfig {
@@ -53,6 +88,12 @@ impl ServerConfig {
             login_window: Duration::from_secs(300),
             dev: false,
             dns_server: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 

@@ -3,7 +3,10 @@
 //! - [`OAuthForm`]: a bounded, strictly parsed `application/x-www-form-urlencoded`
 //!   UTF-8 body (repeated parameters refused by `gatehouse_core::form`);
 //! - [`ClientCredentials`]: client authentication as presented, by HTTP Basic with
-//!   form-encoded id and secret (RFC 6749 §2.3.1) or in the body, never both.
+//!   form-encoded id and secret (RFC 6749 §2.3.1) or in the body, never both;
+//!   a client id longer than [`MAX_CLIENT_ID`] is refused here.
+//!
+//! The client's address is [`crate::client_addr::ClientAddr`].
 
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, header};
@@ -11,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gatehouse_core::OAuthError;
 use gatehouse_core::form::Form;
+use gatehouse_core::limits::{MAX_CLIENT_ID, logged};
 
 use crate::error::HttpError;
 use crate::state::AppState;
@@ -85,7 +89,7 @@ pub struct ClientCredentials {
 impl std::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
+            .field("client_id", &logged(&self.client_id))
             .field("method", &self.method)
             .finish_non_exhaustive()
     }
@@ -94,6 +98,18 @@ impl std::fmt::Debug for ClientCredentials {
 impl ClientCredentials {
     #[tracing::instrument(level = "debug", skip_all)]
     pub fn from_request(headers: &HeaderMap, form: &Form) -> Result<Self, OAuthError> {
+        let creds = Self::presented(headers, form)?;
+        // No real client id is this long: refuse it before it is looked up,
+        // counted or logged.
+        if creds.client_id.len() > MAX_CLIENT_ID {
+            return Err(OAuthError::invalid_client(format!(
+                "the client id is longer than {MAX_CLIENT_ID} bytes"
+            )));
+        }
+        Ok(creds)
+    }
+
+    fn presented(headers: &HeaderMap, form: &Form) -> Result<Self, OAuthError> {
         let basic = match headers.get(header::AUTHORIZATION) {
             Some(v) => Some(parse_basic(v.as_bytes())?),
             None => None,

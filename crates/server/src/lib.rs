@@ -4,11 +4,13 @@
 
 pub mod admin_api;
 pub mod cache;
+pub mod client_addr;
 pub mod config;
 pub mod console;
 pub mod dns;
 pub mod error;
 pub mod extract;
+pub mod http_server;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;
@@ -16,8 +18,6 @@ pub mod session;
 pub mod signin;
 pub mod state;
 pub mod usage;
-
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -31,6 +31,7 @@ pub use state::AppState;
 
 /// The whole application, with its middleware.
 pub fn app(state: AppState) -> Router {
+    let body_timeout = state.config.body_read_timeout;
     let security = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -62,6 +63,9 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .layer(axum::middleware::from_fn(run_to_completion))
+        .layer(tower::util::MapRequestLayer::new(
+            http_server::body_deadline(body_timeout),
+        ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -85,17 +89,13 @@ async fn run_to_completion(
     }
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+/// Serves until `shutdown` resolves, then drains in-flight requests (long polls
+/// answer at once); see [`http_server`] for the connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = app(state);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let router = app(state.clone());
+    http_server::run(listener, state, router, shutdown).await
 }

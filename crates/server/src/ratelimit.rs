@@ -1,8 +1,15 @@
-//! Slows down guessing of client secrets: failed authentications fill a leaky
-//! bucket per client id and per source address. Only failures count, so a busy
-//! client with the right secret is never throttled, and a correct secret is never
-//! refused because someone else failed against the same client id (only the
-//! failing address is blocked before checking).
+//! Slows down guessing: failed authentications fill a leaky bucket per key (a
+//! client id; for sign-in, an account *and* the address trying it) and per
+//! source address. Only failures count, and callers check the credential first,
+//! so the right secret is never refused because of someone else's failures: a
+//! full bucket only turns the next *failure* into 429. What keeps a flood from
+//! costing CPU and database writes is a separate, much higher ceiling per
+//! address ([`FailureLimiter::flooded`], [`FLOOD_FACTOR`] times the address
+//! burst), past which an address is refused before anything is looked up.
+//!
+//! Keys are hashed (SHA-256, 128 bits) before they are kept, here or in the
+//! store, so a stranger's identifier of any length costs a fixed few bytes; an
+//! address counts as itself (IPv4) or its /64 (IPv6).
 //!
 //! governor's keyed limiters count every request and cannot be inspected without
 //! consuming a cell, which is why this small bucket exists.
@@ -21,7 +28,23 @@ use std::time::{Duration, Instant};
 use gatehouse_core::clock::Clock;
 use gatehouse_core::ports::ThrottleStore;
 
+use crate::client_addr::bucket_key;
+
+/// What a key is kept as: 128 bits of its SHA-256, whatever its length.
+fn key_id(key: &str) -> String {
+    let mut d = gatehouse_core::secret::digest(key);
+    d.truncate(32);
+    d
+}
+
 const MAX_KEYS: usize = 200_000;
+
+/// An address is refused before any work once its failures reach this many
+/// times its failure burst.
+pub const FLOOD_FACTOR: f64 = 10.0;
+
+/// The longest a sign-in failure on a much-attacked account is held back.
+const MAX_SLOWDOWN: Duration = Duration::from_secs(3);
 
 #[derive(Clone)]
 pub struct FailureLimiter(Arc<Inner>);
@@ -29,6 +52,8 @@ pub struct FailureLimiter(Arc<Inner>);
 struct Inner {
     per_client: Buckets,
     per_address: Buckets,
+    /// Failures per account from any address: only slow answers down.
+    per_account: Buckets,
     shared: Option<Shared>,
 }
 
@@ -71,9 +96,14 @@ impl Buckets {
     }
 
     fn blocked(&self, key: &str, now: Instant) -> Option<RetryAfter> {
-        let map = self.map.lock().ok()?;
-        let level = self.level(*map.get(key)?, now);
-        self.retry_after(level)
+        self.retry_after(self.level_of(key, now))
+    }
+
+    fn level_of(&self, key: &str, now: Instant) -> f64 {
+        let Ok(map) = self.map.lock() else {
+            return 0.0;
+        };
+        map.get(key).map_or(0.0, |e| self.level(*e, now))
     }
 
     fn fail(&self, key: &str, now: Instant) -> Option<RetryAfter> {
@@ -115,6 +145,7 @@ impl FailureLimiter {
         Self(Arc::new(Inner {
             per_client: Buckets::new(per_client, window),
             per_address: Buckets::new(per_address, window),
+            per_account: Buckets::new(per_client, window),
             shared: None,
         }))
     }
@@ -131,6 +162,7 @@ impl FailureLimiter {
         Self(Arc::new(Inner {
             per_client: Buckets::new(per_client, window),
             per_address: Buckets::new(per_address, window),
+            per_account: Buckets::new(per_client, window),
             shared: Some(Shared {
                 store,
                 clock,
@@ -139,24 +171,33 @@ impl FailureLimiter {
         }))
     }
 
-    /// Is this address blocked from trying at all?
+    /// Is this address's failure bucket full? (Its next failure is 429.)
     pub fn address_blocked(&self, ip: IpAddr) -> Option<RetryAfter> {
-        self.0.per_address.blocked(&ip.to_string(), Instant::now())
+        self.0.per_address.blocked(&bucket_key(ip), Instant::now())
     }
 
-    /// Is this key (client id, account) blocked?
+    /// Has this address failed so much that it is refused before any work?
+    pub fn flooded(&self, ip: IpAddr) -> Option<RetryAfter> {
+        let b = &self.0.per_address;
+        let level = b.level_of(&bucket_key(ip), Instant::now());
+        let excess = level + 1.0 - b.burst * FLOOD_FACTOR;
+        (excess > 0.0).then(|| RetryAfter((excess / b.rate).ceil().max(1.0) as u64))
+    }
+
+    /// Is this key (client id; account and address) blocked?
     pub fn key_blocked(&self, key: &str) -> Option<RetryAfter> {
-        self.0.per_client.blocked(key, Instant::now())
+        self.0.per_client.blocked(&key_id(key), Instant::now())
     }
 
     /// Is this key blocked, here or (for a shared limiter) on any instance?
     pub async fn key_blocked_anywhere(&self, key: &str) -> Option<RetryAfter> {
-        let local = self.key_blocked(key);
+        let id = key_id(key);
+        let local = self.0.per_client.blocked(&id, Instant::now());
         let Some(sh) = &self.0.shared else {
             return local;
         };
         let b = &self.0.per_client;
-        let k = format!("{}:key:{key}", sh.namespace);
+        let k = format!("{}:key:{id}", sh.namespace);
         match sh
             .store
             .failure_level(&k, b.rate, sh.clock.now() as f64)
@@ -171,14 +212,15 @@ impl FailureLimiter {
     }
 
     /// Records a failure; says how long to wait if either bucket is now full.
-    pub async fn record_failure(&self, ip: IpAddr, client_id: &str) -> Option<RetryAfter> {
+    pub async fn record_failure(&self, ip: IpAddr, key: &str) -> Option<RetryAfter> {
         let now = Instant::now();
-        let addr = ip.to_string();
+        let addr = bucket_key(ip);
+        let id = key_id(key);
         let mut wait = self
             .0
             .per_address
             .fail(&addr, now)
-            .max(self.0.per_client.fail(client_id, now));
+            .max(self.0.per_client.fail(&id, now));
         if let Some(sh) = &self.0.shared {
             let t = sh.clock.now() as f64;
             for (bucket, key, local_key) in [
@@ -189,8 +231,8 @@ impl FailureLimiter {
                 ),
                 (
                     &self.0.per_client,
-                    format!("{}:key:{client_id}", sh.namespace),
-                    client_id,
+                    format!("{}:key:{id}", sh.namespace),
+                    id.as_str(),
                 ),
             ] {
                 match sh.store.add_failure(&key, bucket.rate, t).await {
@@ -207,6 +249,26 @@ impl FailureLimiter {
         wait
     }
 
+    /// Records a failure against `account` from any address and says how long
+    /// to hold the answer back: nothing until the account's burst is spent, then
+    /// doubling from 250 ms up to [`MAX_SLOWDOWN`]. It never refuses, so a
+    /// stranger failing against an account cannot lock its owner out.
+    pub fn slow_down(&self, account: &str) -> Duration {
+        let b = &self.0.per_account;
+        let (id, now) = (key_id(account), Instant::now());
+        let before = b.level_of(&id, now);
+        b.fail(&id, now);
+        // Failures past the burst, this one included.
+        let over = before + 1.0 - b.burst;
+        if over <= 0.0 {
+            return Duration::ZERO;
+        }
+        let doublings = (over - 1.0).round().clamp(0.0, 8.0) as i32;
+        Duration::from_millis(250)
+            .mul_f64(2f64.powi(doublings))
+            .min(MAX_SLOWDOWN)
+    }
+
     /// Forgets drained buckets once a minute, until the limiter is dropped.
     pub fn spawn_pruner(&self) {
         let weak: Weak<Inner> = Arc::downgrade(&self.0);
@@ -218,6 +280,7 @@ impl FailureLimiter {
                 let now = Instant::now();
                 inner.per_client.prune(now);
                 inner.per_address.prune(now);
+                inner.per_account.prune(now);
             }
         });
     }
@@ -251,5 +314,41 @@ mod tests {
         l.record_failure(ip, "b").await;
         assert!(l.address_blocked(ip).is_some());
         assert!(l.address_blocked("10.0.0.3".parse().unwrap()).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_flood_is_refused_only_far_past_the_address_burst() {
+        let l = FailureLimiter::new(1000, 2, Duration::from_secs(60));
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        for i in 0..19 {
+            l.record_failure(ip, &format!("k{i}")).await;
+        }
+        assert!(l.address_blocked(ip).is_some());
+        assert!(l.flooded(ip).is_none(), "19 < 10 × 2");
+        l.record_failure(ip, "last").await;
+        // The same /64 is the same address.
+        assert!(l.flooded("2001:db8::ffff".parse().unwrap()).is_some());
+        assert!(l.flooded("2001:db8:0:1::1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn an_account_failing_everywhere_is_slowed_with_a_cap_never_blocked() {
+        let l = FailureLimiter::new(3, 100, Duration::from_secs(60));
+        let delays: Vec<u128> = (0..10).map(|_| l.slow_down("ana").as_millis()).collect();
+        assert_eq!(
+            delays,
+            [0, 0, 0, 250, 500, 1000, 2000, 3000, 3000, 3000],
+            "exponential, capped"
+        );
+        assert_eq!(l.slow_down("bob"), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn keys_are_kept_as_fixed_size_hashes() {
+        let l = FailureLimiter::new(3, 100, Duration::from_secs(60));
+        let long = "x".repeat(300_000);
+        l.record_failure("10.0.0.9".parse().unwrap(), &long).await;
+        let map = l.0.per_client.map.lock().unwrap();
+        assert_eq!(map.keys().map(String::len).collect::<Vec<_>>(), [32]);
     }
 }

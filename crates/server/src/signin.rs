@@ -1,8 +1,15 @@
 //! Signing in with email and password, shared by the authorization endpoint's
-//! login page and the console: the CSRF-checked form, throttling per account and
-//! per address, the Argon2 check off the async workers (against a dummy hash for
-//! unknown accounts), and the session. It decides nothing about what the caller
-//! shows next; each caller renders its own page from the [`Attempt`].
+//! login page and the console: the CSRF-checked form, throttling, the Argon2
+//! check off the async workers (against a dummy hash for unknown accounts), and
+//! the session. It decides nothing about what the caller shows next; each caller
+//! renders its own page from the [`Attempt`].
+//!
+//! Throttling must not let a stranger lock a person out. Failures are counted
+//! per (account, address) and per address, and only those block (429, before
+//! the password is checked): the address that guessed is refused, while the
+//! account's owner, from an address that never failed, always gets in with the
+//! right password. Failures against the account from everywhere only hold the
+//! wrong-password answer back, by a delay capped at a few seconds.
 
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -13,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::form::Form;
+use gatehouse_core::limits::MAX_EMAIL;
 use gatehouse_core::model::{Session, User, UserStatus};
 use gatehouse_core::password;
 use gatehouse_core::ports::StoreError;
@@ -40,6 +48,8 @@ pub enum Refusal {
     WrongCredentials,
     /// Too many failures for this account or address: wait this many seconds.
     Throttled(u64),
+    /// The email is longer than any address can be.
+    EmailTooLong,
 }
 
 impl Refusal {
@@ -47,6 +57,7 @@ impl Refusal {
         match self {
             Refusal::WrongCredentials => StatusCode::UNAUTHORIZED,
             Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            Refusal::EmailTooLong => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -56,13 +67,14 @@ impl Refusal {
             Refusal::Throttled(secs) => {
                 format!("Too many failed sign-ins. Try again in {secs} seconds.")
             }
+            Refusal::EmailTooLong => "That email address is too long.".to_owned(),
         }
     }
 
     /// The `Retry-After` seconds, when throttled.
     pub fn retry_after(self) -> Option<u64> {
         match self {
-            Refusal::WrongCredentials => None,
+            Refusal::WrongCredentials | Refusal::EmailTooLong => None,
             Refusal::Throttled(secs) => Some(secs),
         }
     }
@@ -82,10 +94,14 @@ pub async fn attempt(
     email: &str,
     password_given: &str,
 ) -> Result<Attempt, StoreError> {
-    if let Some(wait) = state
-        .login_limiter
+    if email.len() > MAX_EMAIL {
+        return Ok(refused(Refusal::EmailTooLong, jar));
+    }
+    let limiter = &state.login_limiter;
+    let here = pair_key(email, ip);
+    if let Some(wait) = limiter
         .address_blocked(ip)
-        .or(state.login_limiter.key_blocked_anywhere(email).await)
+        .or(limiter.key_blocked_anywhere(&here).await)
     {
         return Ok(refused(Refusal::Throttled(wait.0), jar));
     }
@@ -108,13 +124,21 @@ pub async fn attempt(
         }
         _ => {
             tracing::info!(%ip, "sign-in failed");
-            let why = match state.login_limiter.record_failure(ip, email).await {
+            let delay = limiter.slow_down(email);
+            let why = match limiter.record_failure(ip, &here).await {
                 Some(wait) => Refusal::Throttled(wait.0),
                 None => Refusal::WrongCredentials,
             };
+            tokio::time::sleep(delay).await;
             Ok(refused(why, jar))
         }
     }
+}
+
+/// The throttle key of one address trying one account (addresses as the
+/// limiter counts them: IPv6 per /64).
+fn pair_key(email: &str, ip: IpAddr) -> String {
+    format!("{email}\n{}", crate::client_addr::bucket_key(ip))
 }
 
 fn refused(why: Refusal, jar: CookieJar) -> Attempt {

@@ -33,6 +33,8 @@ pub struct Inner {
     pub usage: crate::usage::UsageLog,
     /// What every admin surface registers redirect URIs with.
     pub redirect_policy: RedirectPolicy,
+    /// Turns true when the server starts shutting down: long polls answer at once.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::ops::Deref for AppState {
@@ -85,6 +87,7 @@ impl AppState {
             ),
             usage: Default::default(),
             redirect_policy,
+            stopping: tokio::sync::watch::Sender::new(false),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

@@ -8,9 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::keyring::KeyRing;
+use gatehouse_server::config::ForwardedHeader;
 use gatehouse_server::{AppState, ServerConfig};
 
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::{ForwardedHeaderArg, LogFormat, ServeArgs};
 use crate::db;
 
 pub async fn run(
@@ -55,6 +56,14 @@ pub async fn run(
     config.session_ttl = args.session_ttl;
     config.dev = dev;
     config.dns_server = dns_server;
+    config.trusted_proxies = args.trusted_proxies;
+    config.forwarded_header = match args.forwarded_header {
+        ForwardedHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+        ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
+    };
+    config.header_read_timeout = Duration::from_millis(args.header_read_timeout_ms);
+    config.body_read_timeout = Duration::from_millis(args.body_read_timeout_ms);
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     let state = AppState::start(store, keys, Arc::new(kek), clock, config).await;
 
     println!(
@@ -120,8 +129,10 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colour codes only on a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -5,9 +5,7 @@
 //! still has `apps:manage` now. The caller acts as the app, within the token's
 //! organization and no other.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +17,7 @@ use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::token::admin_api_audience;
 
 use super::problem::{ApiError, problem, problem_response};
+use crate::client_addr::ClientAddr;
 use crate::routes::userinfo::bearer;
 use crate::state::AppState;
 
@@ -93,10 +92,7 @@ impl FromRequestParts<AppState> for AdminCaller {
                 "the user this app acts on behalf of no longer has the apps:manage permission",
             ));
         }
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        let address = ClientAddr::of(parts, state).0.to_string();
         Ok(AdminCaller {
             actor: Actor {
                 kind: ActorKind::App,

@@ -5,12 +5,12 @@
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -24,6 +24,7 @@ use super::auth::{self, Admin};
 use super::forms::{self, Errors, Shown};
 use super::view::{Nav, when};
 use super::{Step, admin_failure, not_found, render, see_other};
+use crate::client_addr::ClientAddr;
 use crate::pages;
 use crate::state::AppState;
 
@@ -130,7 +131,7 @@ fn email_of(users: &[User], id: Option<&str>) -> String {
 
 async fn list(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Query(done): Query<Done>,
 ) -> Response {
@@ -139,12 +140,7 @@ async fn list(
         .unwrap_or_else(|r| r)
 }
 
-async fn list_step(
-    state: &AppState,
-    peer: SocketAddr,
-    jar: CookieJar,
-    done: &Done,
-) -> Step<Response> {
+async fn list_step(state: &AppState, peer: IpAddr, jar: CookieJar, done: &Done) -> Step<Response> {
     let admin = auth::require(state, peer, jar, PERM_APPS_MANAGE).await?;
     let apps = org_apps(state, &admin).await?;
     let users = org_users(state, &admin).await?;
@@ -284,7 +280,7 @@ fn new_app_page(admin: &Admin, opts: &Options, form: AppForm, errors: Errors) ->
 
 async fn new_form(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
 ) -> Response {
     async {
@@ -323,7 +319,7 @@ fn read_app_form(form: &gatehouse_core::form::Form, opts: &Options) -> AppForm {
 /// `POST /console/apps`: register, then show the secret once (this response only).
 async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
@@ -335,7 +331,7 @@ async fn create(
 
 async fn create_step(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     jar: CookieJar,
     headers: &HeaderMap,
     body: &[u8],
@@ -578,7 +574,7 @@ async fn app_page(
 
 async fn show(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Path(client_id): Path<String>,
     Query(done): Query<Done>,
@@ -639,7 +635,7 @@ const DELETE: Confirm = Confirm {
 
 async fn confirm(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     jar: CookieJar,
     client_id: &str,
     what: &Confirm,
@@ -664,7 +660,7 @@ async fn confirm(
 
 async fn rotate_confirm(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Path(client_id): Path<String>,
 ) -> Response {
@@ -674,7 +670,7 @@ async fn rotate_confirm(
 /// `POST …/rotate`: a new secret, shown once as this response.
 async fn rotate(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -704,7 +700,7 @@ async fn rotate(
 
 async fn on_behalf(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -760,7 +756,7 @@ async fn on_behalf(
 /// apps, checked by the redirect-URI policy.
 async fn edit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -811,7 +807,7 @@ async fn edit(
 /// the app holds; enabling does not bring them back.
 async fn set_status(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(client_id): Path<String>,
@@ -857,7 +853,7 @@ async fn set_status(
 
 async fn delete_confirm(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Path(client_id): Path<String>,
 ) -> Response {
@@ -866,7 +862,7 @@ async fn delete_confirm(
 
 async fn delete(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(client_id): Path<String>,

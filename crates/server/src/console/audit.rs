@@ -5,11 +5,9 @@
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Router;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -21,6 +19,7 @@ use serde::Deserialize;
 use super::auth;
 use super::view::{Nav, when};
 use super::{Step, admin_failure, render};
+use crate::client_addr::ClientAddr;
 use crate::pages;
 use crate::state::AppState;
 
@@ -73,7 +72,7 @@ fn parse_before(raw: Option<&str>) -> Step<Option<i64>> {
 
 async fn page(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Query(params): Query<Params>,
 ) -> Response {

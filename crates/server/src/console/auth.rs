@@ -2,10 +2,10 @@
 //! endpoint's, through [`crate::signin`]), sign-out, and the permission check each
 //! page makes. A page needs `apps:manage` or `users:manage`; without it, 403.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -14,6 +14,7 @@ use gatehouse_core::model::{Org, PERM_APPS_MANAGE, PERM_USERS_MANAGE, User, User
 use gatehouse_core::ports::StoreError;
 
 use super::{Step, see_other, view::Nav};
+use crate::client_addr::ClientAddr;
 use crate::pages::{self, LoginPage};
 use crate::session;
 use crate::signin::{self, Attempt};
@@ -69,7 +70,7 @@ impl Admin {
 /// page's redirect, or a 403 page.
 pub async fn require(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     jar: CookieJar,
     permission: &'static str,
 ) -> Step<Admin> {
@@ -96,7 +97,7 @@ pub async fn require(
         user,
         org,
         permissions,
-        address: peer.ip().to_string(),
+        address: peer.to_string(),
         csrf,
         jar,
     };
@@ -109,7 +110,7 @@ pub async fn require(
 /// [`require`] for a posted form: signed in, permitted, and CSRF-checked.
 pub async fn require_form(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     jar: CookieJar,
     headers: &HeaderMap,
     body: &[u8],
@@ -136,7 +137,7 @@ fn forbidden(admin: Admin, permission: &str) -> Response {
 /// `GET /console`: the sign-in page, or on to the first page the user may use.
 pub async fn home(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
 ) -> Response {
     let signed_in = match session::current(&state, &jar).await {
@@ -178,7 +179,7 @@ fn login_page(
 /// `POST /console/login`.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
@@ -189,7 +190,7 @@ pub async fn login(
     };
     let email = signin::normalized_email(&form);
     let password = form.get("password").unwrap_or("");
-    match signin::attempt(&state, peer.ip(), jar, &email, password).await {
+    match signin::attempt(&state, peer, jar, &email, password).await {
         Ok(Attempt::SignedIn { jar, .. }) => (jar, see_other("/console")).into_response(),
         Ok(Attempt::Refused { why, jar }) => {
             let mut r = login_page(&state, jar, why.status(), Some(&why.message()), &email);

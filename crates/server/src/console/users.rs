@@ -2,12 +2,10 @@
 //! activate, change a user's role and groups; the permissions each role carries.
 //! Needs `users:manage`.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -21,6 +19,7 @@ use super::auth::{self, Admin};
 use super::forms::{self, Errors, Shown};
 use super::view::{Nav, when};
 use super::{Step, admin_failure, not_found, render, see_other};
+use crate::client_addr::ClientAddr;
 use crate::pages;
 use crate::state::AppState;
 
@@ -149,7 +148,7 @@ async fn users_page(
 
 async fn list(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Query(done): Query<Done>,
 ) -> Response {
@@ -179,7 +178,7 @@ const USER_FIELDS: &[&str] = &["email", "name", "role", "groups", "password"];
 
 async fn create(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
@@ -226,7 +225,7 @@ async fn create(
 /// tokens) or activate.
 async fn set_status(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(user_id): Path<String>,
@@ -280,7 +279,7 @@ async fn owned_user(
 /// Tokens already issued keep the old ones until they expire.
 async fn set_access(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     Path(user_id): Path<String>,
@@ -340,7 +339,7 @@ struct RolesPage {
 
 async fn roles(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
 ) -> Response {
     async {

@@ -6,12 +6,12 @@
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -26,6 +26,7 @@ use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::{ErrorCode, exchange};
 
+use crate::client_addr::ClientAddr;
 use crate::pages::{self, ConsentPage, LoginPage};
 use crate::session;
 use crate::signin::{self, Attempt};
@@ -242,7 +243,7 @@ fn login_page(
 /// `POST /login`: email and password; on success, straight on with the request.
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
@@ -254,7 +255,7 @@ async fn login(
 
 async fn login_step(
     state: &AppState,
-    peer: SocketAddr,
+    peer: IpAddr,
     jar: CookieJar,
     headers: &HeaderMap,
     body: &[u8],
@@ -264,7 +265,7 @@ async fn login_step(
     let (req, ctx) = validated(state, query).await?;
     let email = signin::normalized_email(&form);
     let password_given = form.get("password").unwrap_or("");
-    match signin::attempt(state, peer.ip(), jar, &email, password_given)
+    match signin::attempt(state, peer, jar, &email, password_given)
         .await
         .map_err(unavailable)?
     {

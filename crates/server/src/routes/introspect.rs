@@ -1,9 +1,9 @@
 //! `POST /connect/introspect` (RFC 7662), for APIs (their own credentials, tokens
 //! addressed to them) and apps (their own tokens).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -11,11 +11,12 @@ use axum::{Json, Router};
 use gatehouse_core::discovery::INTROSPECT_PATH;
 use gatehouse_core::introspect::{Introspector, introspect};
 use gatehouse_core::ports::StoreError;
-use gatehouse_core::{OAuthError, secret};
+use gatehouse_core::secret;
 
+use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
 use crate::extract::{ClientCredentials, OAuthForm};
-use crate::routes::token::authenticate_app;
+use crate::routes::token::{authenticate_app, failed};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,13 +25,13 @@ pub fn router() -> Router<AppState> {
 
 async fn introspection(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Result<Response, HttpError> {
     let creds = ClientCredentials::from_request(&headers, &form)?;
     let token = form.require("token")?;
-    let who = authenticate(&state, &creds, peer).await?;
+    let who = authenticate(&state, &creds, ip).await?;
     let answer = introspect(
         token,
         &who,
@@ -46,17 +47,18 @@ async fn introspection(
     Ok(resp)
 }
 
-/// An API by its own credentials, else an app.
+/// An API by its own credentials, else an app. The secret is checked first; only
+/// a wrong one meets the failure throttle (see [`crate::ratelimit`]).
 pub(crate) async fn authenticate(
     state: &AppState,
     creds: &ClientCredentials,
-    peer: SocketAddr,
+    ip: IpAddr,
 ) -> Result<Introspector, HttpError> {
+    if let Some(wait) = state.limiter.flooded(ip) {
+        return Err(HttpError::Throttled(wait));
+    }
     match state.store.api_by_client_id(&creds.client_id).await {
         Ok(api) => {
-            if let Some(wait) = state.limiter.address_blocked(peer.ip()) {
-                return Err(HttpError::Throttled(wait));
-            }
             if creds
                 .secret
                 .as_deref()
@@ -64,19 +66,10 @@ pub(crate) async fn authenticate(
             {
                 return Ok(Introspector::Api(api));
             }
-            match state
-                .limiter
-                .record_failure(peer.ip(), &creds.client_id)
-                .await
-            {
-                Some(wait) => Err(HttpError::Throttled(wait)),
-                None => {
-                    Err(OAuthError::invalid_client("unknown client or wrong client secret").into())
-                }
-            }
+            failed(state, creds, ip).await
         }
         Err(StoreError::NotFound) => Ok(Introspector::App(
-            authenticate_app(state, creds, peer.ip()).await?.app.clone(),
+            authenticate_app(state, creds, ip).await?.app.clone(),
         )),
         Err(e) => Err(e.into()),
     }

@@ -2,10 +2,8 @@
 //! (the grant) and the access tokens issued from it; an access token ends alone.
 //! Unknown tokens get 200 too (§2.2): the answer reveals nothing.
 
-use std::net::SocketAddr;
-
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -14,6 +12,7 @@ use gatehouse_core::introspect::verified_claims;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::{OAuthError, secret};
 
+use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
 use crate::extract::{ClientCredentials, OAuthForm};
 use crate::routes::token::authenticate_app;
@@ -25,13 +24,13 @@ pub fn router() -> Router<AppState> {
 
 async fn revoke(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Result<Response, HttpError> {
     let creds = ClientCredentials::from_request(&headers, &form)?;
     let token = form.require("token")?.to_owned();
-    let client = authenticate_app(&state, &creds, peer.ip()).await?;
+    let client = authenticate_app(&state, &creds, ip).await?;
     let me = client.app.client_id.as_str();
     let now = state.clock.now();
     let not_yours = || {

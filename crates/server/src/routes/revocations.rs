@@ -6,12 +6,11 @@
 //!
 //! A long poll (`wait` > 0, at most 30 s) parks on the change watcher's sequence
 //! number, so it answers as soon as the watcher (every 10 ms, or at once on a
-//! NOTIFY / WAL hint) has seen a newer change.
+//! NOTIFY / WAL hint) has seen a newer change, or the server is shutting down.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,6 +21,7 @@ use gatehouse_core::feed::{FeedPage, MAX_WAIT_SECS, PAGE, resolve};
 use gatehouse_core::form::Form;
 use gatehouse_core::introspect::Introspector;
 
+use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
 use crate::extract::ClientCredentials;
 use crate::routes::introspect::authenticate;
@@ -60,14 +60,14 @@ fn bad(name: &'static str) -> OAuthError {
 
 async fn revocations(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
     let q = FeedQuery::parse(query.as_deref())?;
     // Credentials only from the header: a secret never belongs in a URL.
     let creds = ClientCredentials::from_request(&headers, &Form::default())?;
-    let Introspector::Api(api) = authenticate(&state, &creds, peer).await? else {
+    let Introspector::Api(api) = authenticate(&state, &creds, ip).await? else {
         return Err(
             OAuthError::invalid_client("only an API's own credentials may read this feed").into(),
         );
@@ -75,7 +75,13 @@ async fn revocations(
     let mut changes = state.store.changes_since(q.since, PAGE).await?;
     if changes.is_empty() && !q.wait.is_zero() {
         let mut seq = state.clients.watch_seq();
-        let _ = tokio::time::timeout(q.wait, seq.wait_for(|s| *s > q.since)).await;
+        let mut stopping = state.stopping.subscribe();
+        // Shutdown ends the wait: the gateway gets what there is and reconnects
+        // to another instance, and this one can exit.
+        tokio::select! {
+            _ = tokio::time::timeout(q.wait, seq.wait_for(|s| *s > q.since)) => {}
+            _ = stopping.wait_for(|s| *s) => {}
+        }
         changes = state.store.changes_since(q.since, PAGE).await?;
     }
     let cursor = changes.last().map_or(q.since, |c| c.seq);

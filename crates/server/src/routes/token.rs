@@ -2,10 +2,10 @@
 //! client (throttling repeated failures), dispatches on the grant exhaustively and
 //! answers with `Cache-Control: no-store`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -15,6 +15,7 @@ use gatehouse_core::discovery::TOKEN_PATH;
 use gatehouse_core::exchange::{self, TokenSet};
 use gatehouse_core::grant::authorization_code::CodeExchange;
 use gatehouse_core::grant::client_credentials;
+use gatehouse_core::limits::logged;
 use gatehouse_core::model::AppStatus;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::request::TokenRequest;
@@ -22,6 +23,7 @@ use gatehouse_core::token::mint;
 use gatehouse_core::{OAuthError, secret};
 use serde_json::json;
 
+use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
 use crate::extract::{ClientCredentials, OAuthForm};
 use crate::state::AppState;
@@ -32,13 +34,13 @@ pub fn router() -> Router<AppState> {
 
 async fn token(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Result<Response, HttpError> {
     let request = TokenRequest::parse(&form)?;
     let creds = ClientCredentials::from_request(&headers, &form)?;
-    let client = authenticate_app(&state, &creds, peer.ip()).await?;
+    let client = authenticate_app(&state, &creds, ip).await?;
     let now = state.clock.now();
     let policy = state.config.policy();
     let store = state.store.as_ref();
@@ -90,15 +92,18 @@ async fn token(
     Ok(respond(set))
 }
 
-/// Verifies the app's secret against its cached context. Failures fill the
-/// limiter's buckets; a full bucket answers 429 instead of 401.
-#[tracing::instrument(level = "debug", skip_all, fields(client_id = %creds.client_id))]
+/// Verifies the app's secret against its cached context, before any throttle:
+/// the right secret is never refused because of failures (its own or anyone
+/// else's). A wrong one fills the limiter's buckets, and answers 429 instead of
+/// 401 once one is full. Only an address far past its burst
+/// ([`crate::ratelimit::FailureLimiter::flooded`]) is refused before checking.
+#[tracing::instrument(level = "debug", skip_all, fields(client_id = %logged(&creds.client_id)))]
 pub async fn authenticate_app(
     state: &AppState,
     creds: &ClientCredentials,
     ip: IpAddr,
 ) -> Result<Arc<ClientContext>, HttpError> {
-    if let Some(wait) = state.limiter.address_blocked(ip) {
+    if let Some(wait) = state.limiter.flooded(ip) {
         return Err(HttpError::Throttled(wait));
     }
     let Some(presented) = creds.secret.as_deref() else {
@@ -128,7 +133,17 @@ pub async fn authenticate_app(
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(client_id = %creds.client_id, %ip, "client authentication failed");
+    failed(state, creds, ip).await
+}
+
+/// A failed client authentication: logged (bounded, escaped), counted, and
+/// answered 401, or 429 once the client id's or the address's bucket is full.
+pub(crate) async fn failed<T>(
+    state: &AppState,
+    creds: &ClientCredentials,
+    ip: IpAddr,
+) -> Result<T, HttpError> {
+    tracing::info!(client_id = %logged(&creds.client_id), %ip, "client authentication failed");
     match state.limiter.record_failure(ip, &creds.client_id).await {
         Some(wait) => Err(HttpError::Throttled(wait)),
         None => Err(OAuthError::invalid_client("unknown client or wrong client secret").into()),

@@ -24,10 +24,18 @@ pub struct Page {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Self::from(app, None, HeaderMap::new())
+    }
+
+    /// A browser connecting from `local` (another loopback address, to be another
+    /// client) and sending `headers` with every request (e.g. `X-Forwarded-For`).
+    pub fn from(app: &TestApp, local: Option<std::net::IpAddr>, headers: HeaderMap) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             base: app.base.clone(),

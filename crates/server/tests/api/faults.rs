@@ -44,7 +44,7 @@ async fn repeated_failures_are_throttled_per_client_but_the_right_secret_still_w
 }
 
 #[tokio::test]
-async fn an_address_that_keeps_failing_is_throttled_before_checking() {
+async fn an_address_that_keeps_failing_gets_429_for_wrong_secrets_only() {
     let app = TestApp::spawn_with(|c| c.failures_per_address = 3, SqliteOptions::default()).await;
     app.seed().await;
     let c = app.app("dev@acme.test", "cfgateway", None, None).await;
@@ -54,12 +54,15 @@ async fn an_address_that_keeps_failing_is_throttled_before_checking() {
     }
     let r = app
         .token_form(
-            Some((&c.client_id, &c.secret)),
+            Some((&c.client_id, "guess")),
             &[("grant_type", "client_credentials")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
+    // The secret is checked before the throttle: the right one still works
+    // (issue 10: a full address bucket must not refuse correct secrets).
+    app.token(&c, &[]).await;
 }
 
 #[tokio::test]

@@ -10,5 +10,6 @@ mod connect;
 mod console;
 mod faults;
 mod helpers;
+mod network;
 mod redirect_policy;
 mod well_known;
