@@ -46,6 +46,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod layer;
+pub mod path;
 pub mod principal;
 pub mod proxy;
 pub mod revoked;
