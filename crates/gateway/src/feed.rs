@@ -168,9 +168,7 @@ fn apply(inner: &Arc<Inner>, events: &[FeedEvent]) {
     // Cached introspection answers the events may have ended go now, after the
     // revocation set has them (an answer fetched in between is not kept).
     if let Some(intro) = &inner.introspection {
-        for e in events {
-            intro.forget(e);
-        }
+        intro.forget(events);
     }
     if keys_changed {
         // The key set is replaced wholesale by each fetch (a withdrawn key is gone

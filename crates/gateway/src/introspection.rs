@@ -9,7 +9,7 @@
 //! An answer fetched while such an event arrived is used once and not kept (it
 //! may predate the change).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -159,18 +159,35 @@ impl Introspection {
         (at.elapsed() < self.ttl).then(|| p.clone())
     }
 
-    /// Drops the cached answers `event` may have ended (inactive answers stay:
-    /// no event makes a token active again).
-    pub fn forget(&self, event: &FeedEvent) {
+    /// Drops the cached answers `events` may have ended, in one pass (inactive
+    /// answers stay: no event makes a token active again).
+    pub fn forget(&self, events: &[FeedEvent]) {
+        let mut clients = HashSet::new();
+        let mut users = HashSet::new();
+        let mut grants = HashSet::new();
+        let mut jtis = HashSet::new();
+        for e in events {
+            match e {
+                FeedEvent::Client { client_id, .. } => clients.insert(client_id.as_str()),
+                FeedEvent::User { user_id, .. } => users.insert(user_id.as_str()),
+                FeedEvent::Grant { grant_id } => grants.insert(grant_id.as_str()),
+                FeedEvent::Token { jti, .. } => jtis.insert(jti.as_str()),
+                FeedEvent::Keys => false,
+            };
+        }
+        if clients.is_empty() && users.is_empty() && grants.is_empty() && jtis.is_empty() {
+            return;
+        }
+        let concerned = |i: &Introspected| {
+            let p = &i.principal;
+            clients.contains(p.client_id.as_str())
+                || users.contains(p.subject.as_str())
+                || jtis.contains(p.token_id.as_str())
+                // Without the answer's grant id, any revoked grant may be its own.
+                || !grants.is_empty() && i.gid.as_deref().is_none_or(|g| grants.contains(g))
+        };
         let Ok(mut c) = self.cache.lock() else { return };
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        let concerned = |i: &Introspected| match event {
-            FeedEvent::Client { client_id, .. } => i.principal.client_id == *client_id,
-            FeedEvent::User { user_id, .. } => i.principal.subject == *user_id,
-            FeedEvent::Grant { grant_id } => i.gid.as_ref().is_none_or(|g| g == grant_id),
-            FeedEvent::Token { jti, .. } => i.principal.token_id == *jti,
-            FeedEvent::Keys => false,
-        };
         c.retain(|_, (_, answer)| answer.as_deref().is_none_or(|i| !concerned(i)));
     }
 

@@ -275,6 +275,11 @@ impl Validator {
         }
     }
 
+    /// How many verified signatures are cached.
+    pub fn cached_signatures(&self) -> usize {
+        self.0.verified.read().map(|m| m.len()).unwrap_or(0)
+    }
+
     pub fn health(&self) -> Health {
         let inner = &self.0;
         let (c, u, g, t) = inner.revoked.read().map(|r| r.counts()).unwrap_or_default();
