@@ -965,14 +965,30 @@ fn path_tricks_never_reach_an_admin_route_the_token_may_not_use() {
     let echo: Value = gw.get("/v1/echo-auth", Some(&t)).json().unwrap();
     assert_eq!(echo["headers"]["authorization"], format!("Bearer {t}"));
 
-    // Both framings at once: refused before anything is forwarded.
-    let resp = raw(
-        &gw.base,
-        &format!(
-            "POST /v1/products/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"
-        ),
-    );
-    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    // Both framings at once, hiding a second request after the chunked body (a
+    // CL.TE smuggling attempt): hyper frames by Transfer-Encoding alone, drops
+    // Content-Length (RFC 9112 §6.3) and closes the connection after one answer,
+    // so the hidden request is never read; what remains is never forwarded with
+    // both headers (and the gateway answers 400 if it ever sees both).
+    for (first, second) in [
+        ("Content-Length: 4", "Transfer-Encoding: chunked"),
+        ("Transfer-Encoding: chunked", "Content-Length: 4"),
+    ] {
+        let resp = raw(
+            &gw.base,
+            &format!(
+                "POST /v1/products/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n{first}\r\n{second}\r\n\r\n0\r\n\r\nGET /v1/admin/users HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n\r\n"
+            ),
+        );
+        assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "{resp}");
+        assert!(!resp.contains(r#""admin":true"#), "{resp}");
+        if resp.starts_with("HTTP/1.1 200") {
+            assert!(!resp.contains("content-length\":"), "{resp}");
+            assert!(resp.contains("connection: close"), "{resp}");
+        } else {
+            assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+        }
+    }
 }
 
 /// A free loopback port (bound, then released).
@@ -1081,7 +1097,7 @@ fn reference_tokens_end_at_the_gateway_within_a_second() {
     let revoked = token(&server, &f.app, "reports");
     assert_eq!(gw.get("/r/1", Some(&revoked)).status(), 200);
     let r = reqwest::blocking::Client::new()
-        .post(server.url("/connect/revoke"))
+        .post(server.url("/connect/revocation"))
         .basic_auth(&id, Some(s(&f.app["client_secret"])))
         .form(&[("token", revoked.as_str())])
         .send()
