@@ -67,6 +67,17 @@ pub struct Introspected {
     pub cgen: Option<i64>,
 }
 
+/// Who asks the issuer, and how.
+#[derive(Clone, Copy)]
+pub struct Asker<'a> {
+    pub http: &'a reqwest::Client,
+    /// The API's client id and secret.
+    pub creds: (&'a str, &'a str),
+    /// This API's audience: an answer for another is not active here.
+    pub audience: &'a str,
+    pub timeout: Duration,
+}
+
 /// Token digest → (when asked, the answer: `None` = not active).
 type Cache = HashMap<[u8; 32], (Instant, Option<Arc<Introspected>>)>;
 
@@ -93,14 +104,17 @@ impl Introspection {
     /// events that would drop it are not arriving).
     pub async fn lookup(
         &self,
-        http: &reqwest::Client,
-        creds: (&str, &str),
-        audience: &str,
+        asker: &Asker<'_>,
         token: &str,
         now: i64,
-        timeout: Duration,
         reuse: bool,
     ) -> Result<Option<Arc<Introspected>>, FetchError> {
+        let Asker {
+            http,
+            creds,
+            audience,
+            timeout,
+        } = *asker;
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if reuse && let Some(hit) = self.cached(&key) {
             return Ok(hit.filter(|i| i.principal.expires_at > now));

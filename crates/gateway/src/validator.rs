@@ -10,7 +10,7 @@ use gatehouse_core::clock::{Clock, SystemClock};
 
 use crate::config::ValidatorConfig;
 use crate::feed::{FeedState, spawn_follower};
-use crate::introspection::Introspection;
+use crate::introspection::{Asker, Introspection};
 use crate::jwks::{FetchError, Jwks, discover};
 use crate::layer::Rejection;
 use crate::principal::{Claims, Principal};
@@ -225,16 +225,14 @@ impl Validator {
             return Err(Rejection::Invalid(TokenError::Malformed));
         };
         let c = &inner.config;
+        let asker = Asker {
+            http: &inner.http,
+            creds: (&c.api_client_id, c.api_client_secret.expose()),
+            audience: &c.audience,
+            timeout: c.http_timeout,
+        };
         let answer = intro
-            .lookup(
-                &inner.http,
-                (&c.api_client_id, c.api_client_secret.expose()),
-                &c.audience,
-                token,
-                inner.clock.now(),
-                c.http_timeout,
-                !inner.feed.is_stale(),
-            )
+            .lookup(&asker, token, inner.clock.now(), !inner.feed.is_stale())
             .await;
         let found = match answer {
             Ok(Some(found)) => found,
