@@ -51,7 +51,9 @@ async fn handle(
     mut req: Request,
 ) -> Response {
     // RFC 9112 §6.1: both framings at once is how requests are smuggled past a
-    // proxy that reads one and an upstream that reads the other.
+    // proxy that reads one and an upstream that reads the other. hyper already
+    // frames such a request by Transfer-Encoding alone, drops Content-Length and
+    // closes the connection; this holds for any other server the router runs on.
     if req.headers().contains_key(header::CONTENT_LENGTH)
         && req.headers().contains_key(header::TRANSFER_ENCODING)
     {
