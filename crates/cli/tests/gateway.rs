@@ -1119,3 +1119,36 @@ fn reference_tokens_end_at_the_gateway_within_a_second() {
     println!("rotate-secret: reference token refused after {took:?}");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+#[test]
+fn the_active_key_verifies_after_more_rotations_than_the_old_key_bound() {
+    let st = Stack::start("3600", &["--route", "GET /v1/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    let mut kid = String::new();
+    for _ in 0..105 {
+        let rotated = json(dir.path(), &["keys", "rotate", "--alg", "ES256", "--json"]);
+        kid = s(&rotated["kid"]).to_owned();
+    }
+    let published = reqwest::blocking::get(server.url("/.well-known/jwks.json"))
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    println!("the JWKS lists {published} keys");
+    let mut fresh = String::new();
+    until("the server to sign with the newest key", || {
+        fresh = token(server, &f.app, "cfgateway");
+        header_of(&fresh)["kid"] == kid.as_str()
+    });
+    until("the gateway to accept the newest key", || {
+        gw.get("/v1/x", Some(&fresh)).status() == 200
+    });
+    let health: Value = gw.get("/health", None).json().unwrap();
+    assert_eq!(
+        health["keys"].as_u64().unwrap() as usize,
+        published,
+        "{health}"
+    );
+}
