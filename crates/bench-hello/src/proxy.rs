@@ -12,13 +12,19 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use gatehouse_gateway::Proxy;
+use gatehouse_gateway::proxy::Forward;
 
 async fn forward(
     State(proxy): State<Proxy>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    proxy.forward(req, None, peer).await
+    let how = Forward {
+        principal: None,
+        peer,
+        authorization: false,
+    };
+    proxy.forward(req, &how).await
 }
 
 #[tokio::main]

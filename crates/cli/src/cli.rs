@@ -225,12 +225,19 @@ pub struct GatewayArgs {
         conflicts_with = "demo"
     )]
     pub upstream: Option<String>,
-    /// A route: "METHOD /path/prefix/*=scope1 scope2" (repeatable; `*` method = any).
+    /// A route: "METHOD /path/prefix/* [forward_authorization] [path_params]=scope1 scope2"
+    /// (repeatable; `*` method = any). `forward_authorization`: pass the caller's
+    /// Authorization header upstream; `path_params`: allow `;` path parameters.
     #[arg(long = "route")]
     pub routes: Vec<String>,
-    /// A TOML file of `[[route]]` tables (method, path, scopes).
+    /// A TOML file of `[[route]]` tables (method, path, scopes, forward_authorization,
+    /// path_params) and an optional top-level `case_insensitive = true`.
     #[arg(long = "routes", env = "GATEHOUSE_GATEWAY_ROUTES")]
     pub routes_file: Option<PathBuf>,
+    /// Match routes case-insensitively (for an upstream that ignores case), so a
+    /// case change can never reach a route's path under a laxer route.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_CASE_INSENSITIVE_ROUTES")]
+    pub case_insensitive_routes: bool,
     /// Serve the built-in products API (default route `GET /v1/products/*=cfgateway`).
     #[arg(long)]
     pub demo: bool,

@@ -391,8 +391,11 @@ fn claims_arrive_upstream_and_bad_tokens_get_rfc_6750_answers() {
     assert_eq!(posted.status(), 504, "slow upstream");
     assert_eq!(posted.json::<Value>().unwrap()["error"], "gateway_timeout");
 
-    // Missing, malformed, tampered, alg none, unknown kid, wrong typ.
-    assert_invalid(gw.get("/v1/products/get-status", None), "no bearer token");
+    // Missing (RFC 6750 §3.1: no error code then), malformed, tampered, alg none,
+    // unknown kid, wrong typ.
+    let missing = gw.get("/v1/products/get-status", None);
+    assert_eq!(missing.status(), 401);
+    assert_eq!(challenge(&missing), format!(r#"Bearer realm="{AUD}""#));
     let basic = reqwest::blocking::Client::new()
         .get(gw.url("/v1/products/x"))
         .basic_auth("a", Some("b"))
@@ -755,4 +758,397 @@ fn with_the_server_down_cached_keys_keep_validating_and_health_says_stale() {
     let mut h = header_of(&t);
     h["kid"] = json!("unknown-while-down");
     assert_invalid(gw.get("/v1/x", Some(&with_header(&t, &h))), "unknown key");
+}
+
+/// The whole response to `request`, sent byte for byte as written.
+fn raw(base: &str, request: &str) -> String {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    conn.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// An upstream that routes as lenient servers do: `;parameters` stripped per
+/// segment (servlet containers), then everything percent-decoded, `//` merged,
+/// dot segments resolved and case folded. Its admin route answers
+/// `{"admin": true}`; anything else echoes the path it routed on.
+fn lenient_upstream() -> String {
+    use axum::extract::Request;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            let route = |req: Request| async move {
+                let raw = req.uri().path().to_owned();
+                let stripped: Vec<&str> = raw
+                    .split('/')
+                    .map(|seg| seg.split_once(';').map_or(seg, |(b, _)| b))
+                    .collect();
+                let decoded = percent_decode(&stripped.join("/"));
+                let mut stack: Vec<&str> = Vec::new();
+                for seg in decoded.split('/') {
+                    match seg {
+                        "" | "." => {}
+                        ".." => {
+                            stack.pop();
+                        }
+                        s => stack.push(s),
+                    }
+                }
+                let routed = format!("/{}", stack.join("/")).to_lowercase();
+                let headers: serde_json::Map<String, Value> = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or("?"))))
+                    .collect();
+                axum::Json(json!({
+                    "admin": routed.starts_with("/v1/admin"),
+                    "raw": raw,
+                    "routed": routed,
+                    "method": req.method().to_string(),
+                    "headers": headers,
+                }))
+            };
+            axum::serve(l, axum::Router::new().fallback(route))
+                .await
+                .unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| char::from(c).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn path_tricks_never_reach_an_admin_route_the_token_may_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let up = lenient_upstream();
+    // The upstream ignores case, so the gateway is told to as well.
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--case-insensitive-routes",
+            "--route",
+            "* /v1/*=cfgateway",
+            "--route",
+            "* /v1/admin/*=products:read",
+            "--route",
+            "GET /v1/echo-auth forward_authorization=cfgateway",
+        ],
+    );
+    let t = token(&server, &f.app, "cfgateway");
+    let get = |path: &str| {
+        raw(
+            &gw.base,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+    };
+    let ok = get("/v1/products/x");
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    assert!(ok.contains(r#""admin":false"#), "{ok}");
+    for path in [
+        "/v1/admin/users",
+        "/v1/%61dmin/users",
+        "/v1/admin;x=1/users",
+        "/v1/Admin/users",
+        "/v1/ADMIN/users/",
+        "/v1//admin/users",
+        "/v1/products/..;/admin",
+        "/v1/products/%2e%2e;/admin",
+        "/v1/products/../admin",
+        "/v1/products/%2E%2E/admin",
+        "/v1/products/.%2e/admin",
+        "/v1/admin",
+        "/v1/admin/",
+        "/v1/%41dmin",
+        "/v1/x/..%2fadmin",
+        "/v1/x%2f..%2fadmin",
+        "/v1/x/..%5cadmin",
+        "/v1/x\\..\\admin",
+        "/v1/;x/admin",
+        "/v1/%3bx/admin",
+        "/v1/%2561dmin/users",
+        "/v1/adm%00in",
+    ] {
+        let resp = get(path);
+        let status = resp.lines().next().unwrap_or_default().to_owned();
+        assert!(
+            ["400", "403", "404"]
+                .iter()
+                .any(|c| status.starts_with(&format!("HTTP/1.1 {c}"))),
+            "{path}: {resp}"
+        );
+        assert!(
+            !resp.contains(r#""admin":true"#),
+            "{path} reached the admin route: {resp}"
+        );
+    }
+    // The admin scope does get in, on the canonical path.
+    let admin = token(&server, &f.app, "cfgateway products:read");
+    let resp = reqwest::blocking::Client::new()
+        .get(gw.url("/v1/%61dmin/users?x=%2F"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let echo: Value = resp.json().unwrap();
+    assert_eq!(echo["admin"], true);
+    assert_eq!(echo["raw"], "/v1/admin/users");
+
+    // Method overrides, hop-by-hop and forwarding headers, the caller's token.
+    let resp = reqwest::blocking::Client::new()
+        .post(gw.url("/v1/products/x"))
+        .bearer_auth(&t)
+        .header("X-HTTP-Method-Override", "DELETE")
+        .header("X-HTTP-Method", "DELETE")
+        .header("X-Method-Override", "DELETE")
+        .header("Proxy-Connection", "keep-alive")
+        .header("X-Forwarded-For", "6.6.6.6")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "admin.internal")
+        .header("Forwarded", "for=6.6.6.6;proto=https")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let echo: Value = resp.json().unwrap();
+    let h = &echo["headers"];
+    for gone in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "proxy-connection",
+        "forwarded",
+        "authorization",
+    ] {
+        assert!(h.get(gone).is_none(), "{gone} reached the upstream: {h}");
+    }
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], gw.base.trim_start_matches("http://"));
+    // A route that asks for the caller's Authorization header gets it.
+    let echo: Value = gw.get("/v1/echo-auth", Some(&t)).json().unwrap();
+    assert_eq!(echo["headers"]["authorization"], format!("Bearer {t}"));
+
+    // Both framings at once, hiding a second request after the chunked body (a
+    // CL.TE smuggling attempt): hyper frames by Transfer-Encoding alone, drops
+    // Content-Length (RFC 9112 §6.3) and closes the connection after one answer,
+    // so the hidden request is never read; what remains is never forwarded with
+    // both headers (and the gateway answers 400 if it ever sees both).
+    for (first, second) in [
+        ("Content-Length: 4", "Transfer-Encoding: chunked"),
+        ("Transfer-Encoding: chunked", "Content-Length: 4"),
+    ] {
+        let resp = raw(
+            &gw.base,
+            &format!(
+                "POST /v1/products/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n{first}\r\n{second}\r\n\r\n0\r\n\r\nGET /v1/admin/users HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n\r\n"
+            ),
+        );
+        assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "{resp}");
+        assert!(!resp.contains(r#""admin":true"#), "{resp}");
+        if resp.starts_with("HTTP/1.1 200") {
+            assert!(!resp.contains("content-length\":"), "{resp}");
+            assert!(resp.contains("connection: close"), "{resp}");
+        } else {
+            assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+        }
+    }
+}
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `gatehouse serve` on a fixed address, for a restart on the same port.
+fn serve_on(dir: &Path, addr: &str) -> Child {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(["serve", "--listen", addr])
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .env("GATEHOUSE_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("serve printed nothing").unwrap();
+    assert!(first.contains(addr), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn the_feed_is_fresh_within_seconds_of_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    drop(first);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let base = format!("http://{addr}");
+    let mut serve = serve_on(dir.path(), &addr);
+    let server = Server {
+        child: Command::new("true").spawn().unwrap(),
+        base: base.clone(),
+        log: dir.path().join("unused.log"),
+    };
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--route",
+            "GET /v1/*=cfgateway",
+            "--max-feed-staleness-secs",
+            "1",
+        ],
+    );
+    assert_eq!(gw.get("/health", None).status(), 200);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    until("health to say stale", || {
+        gw.get("/health", None).status() == 503
+    });
+    let mut serve = serve_on(dir.path(), &addr);
+    let t0 = Instant::now();
+    while gw.get("/health", None).status() != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "the gateway's feed was not fresh 3 s after the server came back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "feed fresh {:?} after the restarted server listened",
+        t0.elapsed()
+    );
+    let fresh = token(&server, &f.app, "cfgateway");
+    assert_eq!(gw.get("/v1/x", Some(&fresh)).status(), 200);
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}
+
+#[test]
+fn reference_tokens_end_at_the_gateway_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.reports,
+        &[
+            "--audience",
+            "https://reports.acme.test",
+            "--upstream",
+            &up,
+            "--route",
+            "GET /r/*=reports",
+        ],
+    );
+    let id = s(&f.app["client_id"]).to_owned();
+    // Revoked by the app (RFC 7009): a `token` event.
+    let revoked = token(&server, &f.app, "reports");
+    assert_eq!(gw.get("/r/1", Some(&revoked)).status(), 200);
+    let r = reqwest::blocking::Client::new()
+        .post(server.url("/connect/revocation"))
+        .basic_auth(&id, Some(s(&f.app["client_secret"])))
+        .form(&[("token", revoked.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let took = until("a revoked reference token to be refused", || {
+        gw.get("/r/1", Some(&revoked)).status() == 401
+    });
+    println!("revoked reference token refused after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // Ended by a rotation: a `client` event.
+    let rotated = token(&server, &f.app, "reports");
+    assert_eq!(gw.get("/r/1", Some(&rotated)).status(), 200);
+    json(dir.path(), &["app", "rotate-secret", &id, "--json"]);
+    let took = until("a rotated app's reference token to be refused", || {
+        gw.get("/r/1", Some(&rotated)).status() == 401
+    });
+    println!("rotate-secret: reference token refused after {took:?}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}
+
+#[test]
+fn the_active_key_verifies_after_more_rotations_than_the_old_key_bound() {
+    let st = Stack::start("3600", &["--route", "GET /v1/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    let mut kid = String::new();
+    for _ in 0..105 {
+        let rotated = json(dir.path(), &["keys", "rotate", "--alg", "ES256", "--json"]);
+        kid = s(&rotated["kid"]).to_owned();
+    }
+    let published = reqwest::blocking::get(server.url("/.well-known/jwks.json"))
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    println!("the JWKS lists {published} keys");
+    let mut fresh = String::new();
+    until("the server to sign with the newest key", || {
+        fresh = token(server, &f.app, "cfgateway");
+        header_of(&fresh)["kid"] == kid.as_str()
+    });
+    until("the gateway to accept the newest key", || {
+        gw.get("/v1/x", Some(&fresh)).status() == 200
+    });
+    let health: Value = gw.get("/health", None).json().unwrap();
+    assert_eq!(
+        health["keys"].as_u64().unwrap() as usize,
+        published,
+        "{health}"
+    );
 }

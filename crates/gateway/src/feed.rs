@@ -13,7 +13,7 @@ use gatehouse_core::feed::{FeedEvent, FeedPage};
 
 use crate::jwks::{FetchError, get_json};
 use crate::revoked::Revoked;
-use crate::validator::Inner;
+use crate::validator::{Inner, Validator};
 
 /// The feed's health, shared by the follower (writer) and validation (reader).
 pub struct FeedState {
@@ -116,6 +116,9 @@ pub(crate) fn spawn_follower(inner: &Arc<Inner>, url: String) {
                 }
                 Err(e) => {
                     inner.feed.mark_lost();
+                    // The next attempt asks without waiting: a server that is back
+                    // answers at once instead of after a whole long poll.
+                    caught_up = false;
                     if !warned {
                         tracing::warn!(error = %e, "revocation feed unavailable; retrying (cached keys and revocations stay in use)");
                         warned = true;
@@ -162,14 +165,24 @@ fn apply(inner: &Arc<Inner>, events: &[FeedEvent]) {
     if let Ok(mut r) = inner.revoked.write() {
         apply_to(&mut r, events);
     }
+    // Cached introspection answers the events may have ended go now, after the
+    // revocation set has them (an answer fetched in between is not kept).
+    if let Some(intro) = &inner.introspection {
+        intro.forget(events);
+    }
     if keys_changed {
-        // The issuer's own key ring reloads in the background, so look twice.
+        // The key set is replaced wholesale by each fetch (a withdrawn key is gone
+        // with its cached signatures). The issuer's own key ring reloads in the
+        // background, so look twice.
         let inner = inner.clone();
         tokio::spawn(async move {
             for delay in [Duration::ZERO, Duration::from_millis(500)] {
                 tokio::time::sleep(delay).await;
                 match inner.jwks.refresh().await {
-                    Ok(n) => tracing::info!(keys = n, "signing keys changed; JWKS refetched"),
+                    Ok(n) => {
+                        Validator::forget_unpublished_keys(&inner);
+                        tracing::info!(keys = n, "signing keys changed; JWKS refetched");
+                    }
                     Err(e) => tracing::warn!(error = %e, "JWKS refetch after a key change failed"),
                 }
             }

@@ -2,19 +2,21 @@
 //! needs, the validator decides whether its token is good, and the request goes
 //! to the upstream (or the built-in demo API) with the caller's identity.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
+use axum::http::uri::PathAndQuery;
+use axum::http::{StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::get;
 use tower::ServiceExt;
 
 use crate::health::health;
-use crate::proxy::{Proxy, failure};
-use crate::routes::{Routes, is_plain_path};
+use crate::proxy::{Forward, Proxy, failure};
+use crate::routes::{Refusal, Route, Routes};
 use crate::validator::Validator;
 
 /// Where validated requests go.
@@ -48,26 +50,32 @@ async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
 ) -> Response {
-    if !is_plain_path(req.uri().path()) {
-        return failure(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the path has dot segments or encoded separators",
-        );
+    // RFC 9112 §6.1: both framings at once is how requests are smuggled past a
+    // proxy that reads one and an upstream that reads the other. hyper already
+    // frames such a request by Transfer-Encoding alone, drops Content-Length and
+    // closes the connection; this holds for any other server the router runs on.
+    if req.headers().contains_key(header::CONTENT_LENGTH)
+        && req.headers().contains_key(header::TRANSFER_ENCODING)
+    {
+        return bad_request("the request has both Content-Length and Transfer-Encoding");
     }
-    let Some(route) = gw.routes.find(req.method(), req.uri().path()) else {
-        return failure(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no route for this method and path",
-        );
+    let route = match route_for(&gw.routes, &mut req) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
     };
     let principal = match gw.validator.authorize(req.headers(), &route.scopes).await {
         Ok(p) => p,
         Err(r) => return r.into_response_for(gw.validator.realm()),
     };
     match &gw.backend {
-        Backend::Upstream(proxy) => proxy.forward(req, Some(&principal), peer).await,
+        Backend::Upstream(proxy) => {
+            let forward = Forward {
+                principal: Some(&principal),
+                peer,
+                authorization: route.forward_authorization,
+            };
+            proxy.forward(req, &forward).await
+        }
         Backend::Demo(router) => {
             req.extensions_mut().insert(principal);
             match router.clone().oneshot(req).await {
@@ -76,4 +84,39 @@ async fn handle(
             }
         }
     }
+}
+
+/// Makes the request's path canonical (the upstream gets exactly the path that
+/// was matched; the query goes as sent) and finds its route.
+fn route_for<'a>(routes: &'a Routes, req: &mut Request) -> Result<&'a Route, Box<Response>> {
+    let (route, path) = match routes.resolve(req.method(), req.uri().path()) {
+        Ok(found) => found,
+        Err(Refusal::NoRoute) => {
+            return Err(Box::new(failure(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no route for this method and path",
+            )));
+        }
+        Err(e) => return Err(Box::new(bad_request(&e.to_string()))),
+    };
+    if let Cow::Owned(path) = path {
+        let target = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path,
+        };
+        let unforwardable = || Box::new(bad_request("the request target cannot be forwarded"));
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(
+            target
+                .parse::<PathAndQuery>()
+                .map_err(|_| unforwardable())?,
+        );
+        *req.uri_mut() = Uri::from_parts(parts).map_err(|_| unforwardable())?;
+    }
+    Ok(route)
+}
+
+fn bad_request(description: &str) -> Response {
+    failure(StatusCode::BAD_REQUEST, "invalid_request", description)
 }

@@ -3,6 +3,12 @@
 //! names an unknown `kid` — at most once per `unknown_kid_refetch`, so junk kids
 //! cannot make us hammer the issuer. Fetches never follow redirects (SSRF), and
 //! answers are size-bounded. When the issuer is down the cached keys stay in use.
+//!
+//! Each fetch replaces the key set wholesale: a key the issuer no longer publishes
+//! (retired, or withdrawn with `gatehouse keys revoke`) stops verifying at once.
+//! The set is bounded at [`MAX_KEYS`] keys taken in the document's order (the
+//! issuer lists its active keys first), far above what an issuer publishes, so a
+//! listed key is never dropped for want of room.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,7 +20,9 @@ use serde_json::Value;
 use crate::verify::PublicKey;
 
 const MAX_DOC_BYTES: usize = 256 * 1024;
-const MAX_KEYS: usize = 100;
+/// A JWKS of [`MAX_KEYS`] RSA-4096 keys is about 800 KB.
+const MAX_JWKS_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_KEYS: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -44,6 +52,16 @@ pub(crate) async fn get_json(
     auth: Option<(&str, &str)>,
     timeout: Duration,
 ) -> Result<Value, FetchError> {
+    get_json_bounded(http, url, auth, timeout, MAX_DOC_BYTES).await
+}
+
+async fn get_json_bounded(
+    http: &reqwest::Client,
+    url: &str,
+    auth: Option<(&str, &str)>,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Value, FetchError> {
     let mut req = http.get(url).timeout(timeout);
     if let Some((id, secret)) = auth {
         req = req.basic_auth(id, Some(secret));
@@ -52,24 +70,25 @@ pub(crate) async fn get_json(
         .send()
         .await
         .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
-    read_json(resp).await
+    read_json_bounded(resp, limit).await
 }
 
 pub(crate) async fn read_json(resp: reqwest::Response) -> Result<Value, FetchError> {
+    read_json_bounded(resp, MAX_DOC_BYTES).await
+}
+
+async fn read_json_bounded(resp: reqwest::Response, limit: usize) -> Result<Value, FetchError> {
     if !resp.status().is_success() {
         return Err(FetchError::Status(resp.status().as_u16()));
     }
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_DOC_BYTES as u64)
-    {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(FetchError::Invalid("too large"));
     }
     let body = resp
         .bytes()
         .await
         .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
-    if body.len() > MAX_DOC_BYTES {
+    if body.len() > limit {
         return Err(FetchError::Invalid("too large"));
     }
     serde_json::from_slice(&body).map_err(|_| FetchError::Invalid("not JSON"))
@@ -95,6 +114,16 @@ pub async fn discover(
 }
 
 type KeyMap = HashMap<String, Arc<PublicKey>>;
+
+/// The usable keys among the first [`MAX_KEYS`] of `list`, in the document's
+/// order; for a repeated `kid` the first listed wins.
+fn key_map(list: &[Value]) -> KeyMap {
+    let mut map = KeyMap::with_capacity(list.len().min(MAX_KEYS));
+    for k in list.iter().take(MAX_KEYS).filter_map(PublicKey::from_jwk) {
+        map.entry(k.kid.clone()).or_insert_with(|| Arc::new(k));
+    }
+    map
+}
 
 pub struct Jwks {
     http: reqwest::Client,
@@ -172,17 +201,20 @@ impl Jwks {
         if let Ok(mut l) = self.last_fetch.lock() {
             *l = Some(Instant::now());
         }
-        let doc = get_json(&self.http, &self.uri, None, self.timeout).await?;
+        let doc =
+            get_json_bounded(&self.http, &self.uri, None, self.timeout, MAX_JWKS_BYTES).await?;
         let list = doc
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(FetchError::Invalid("no `keys` array"))?;
-        let map: KeyMap = list
-            .iter()
-            .take(MAX_KEYS)
-            .filter_map(PublicKey::from_jwk)
-            .map(|k| (k.kid.clone(), Arc::new(k)))
-            .collect();
+        if list.len() > MAX_KEYS {
+            tracing::warn!(
+                published = list.len(),
+                kept = MAX_KEYS,
+                "the JWKS lists more keys than a gateway keeps; the first ones (the issuer's active keys) are used"
+            );
+        }
+        let map = key_map(list);
         let n = map.len();
         if let Ok(mut w) = self.keys.write() {
             *w = Arc::new(map);

@@ -62,6 +62,8 @@ impl Rejection {
             Rejection::InsufficientScope(s) => {
                 (StatusCode::FORBIDDEN, "insufficient_scope", Some(s.clone()))
             }
+            // RFC 6750 §3.1: a request with no credentials gets no error code.
+            Rejection::Missing => return missing_token(realm, &description),
             _ => (StatusCode::UNAUTHORIZED, "invalid_token", None),
         };
         let realm = realm.replace(['"', '\\'], "'");
@@ -81,6 +83,21 @@ impl Rejection {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
     }
+}
+
+fn missing_token(realm: &str, description: &str) -> Response {
+    let realm = realm.replace(['"', '\\'], "'");
+    let mut resp = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"error_description": description})),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!(r#"Bearer realm="{realm}""#)) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// The bearer token of a request (RFC 6750 §2.1); the scheme is case-insensitive.
@@ -232,6 +249,12 @@ mod tests {
                 .to_str()
                 .unwrap()
                 .contains(r#"error="invalid_token""#)
+        );
+        let r = Rejection::Missing.into_response_for("gw");
+        assert_eq!(r.status(), 401);
+        assert_eq!(
+            r.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer realm="gw""#
         );
         let r = Rejection::Unavailable("down").into_response_for("gw");
         assert_eq!(r.status(), 503);

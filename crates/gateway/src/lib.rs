@@ -9,7 +9,11 @@
 //!   (`GET /connect/revocations`, long poll) and refuses a rotated app's, a
 //!   deactivated user's, a revoked grant's or a revoked token's JWTs within a
 //!   second; if it loses the feed for too long it refuses tokens issued since.
-//! - Refusals follow RFC 6750: 401 `invalid_token`, 403 `insufficient_scope`.
+//! - Refusals follow RFC 6750: 401 `invalid_token`, 403 `insufficient_scope`
+//!   (a request without a token gets a bare `Bearer realm` challenge).
+//! - `gatehouse gateway` matches routes on the canonical request path
+//!   ([`path`]) and forwards exactly that path, so no upstream decoding can reach
+//!   a route the gateway did not check.
 //!
 //! Guarding an axum service:
 //!
@@ -46,6 +50,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod layer;
+pub mod path;
 pub mod principal;
 pub mod proxy;
 pub mod revoked;

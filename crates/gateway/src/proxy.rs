@@ -1,8 +1,12 @@
 //! The reverse proxy: forwards a request to the upstream with bodies streamed both
-//! ways, hop-by-hop headers removed (RFC 9110 §7.6.1), caller-sent
-//! `X-Gatehouse-*` headers stripped and replaced by the validated principal's, and
-//! `X-Forwarded-For/-Proto/-Host` set. Upstream failures become 502 (unreachable)
-//! or 504 (no answer in time) with a JSON body.
+//! ways, hop-by-hop headers removed both ways (RFC 9110 §7.6.1, plus
+//! `Proxy-Connection`), caller-sent `X-Gatehouse-*` headers stripped and replaced
+//! by the validated principal's, method-override headers stripped (the route was
+//! chosen for the request's real method), the caller's `Authorization` kept only
+//! where the route asks for it, and `X-Forwarded-For/-Proto/-Host` set from what
+//! the gateway itself saw (caller-sent `Forwarded`/`X-Forwarded-*` are dropped).
+//! Upstream failures become 502 (unreachable) or 504 (no answer in time) with a
+//! JSON body.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,9 +22,10 @@ use serde_json::json;
 
 use crate::principal::Principal;
 
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
     header::TE,
@@ -28,6 +33,23 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
+
+/// Headers that make frameworks treat a POST as another method.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// What the upstream is told about the request beyond the request itself.
+pub struct Forward<'a> {
+    /// The validated caller (as `X-Gatehouse-*` headers).
+    pub principal: Option<&'a Principal>,
+    /// The TCP peer (as `X-Forwarded-For`).
+    pub peer: SocketAddr,
+    /// Keep the caller's `Authorization` header.
+    pub authorization: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -70,13 +92,8 @@ impl Proxy {
         })
     }
 
-    /// Forwards `req` from `peer`, telling the upstream who is calling.
-    pub async fn forward(
-        &self,
-        mut req: Request<Body>,
-        principal: Option<&Principal>,
-        peer: SocketAddr,
-    ) -> Response {
+    /// Forwards `req`, telling the upstream who is calling.
+    pub async fn forward(&self, mut req: Request<Body>, how: &Forward<'_>) -> Response {
         let path = req.uri().path_and_query().map_or("/", PathAndQuery::as_str);
         let target = format!("{}{}", self.base_path, path);
         let Ok(uri) = Uri::builder()
@@ -93,7 +110,7 @@ impl Proxy {
         };
         *req.uri_mut() = uri;
         *req.version_mut() = axum::http::Version::HTTP_11;
-        prepare_headers(req.headers_mut(), principal, peer);
+        prepare_headers(req.headers_mut(), how);
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
@@ -117,29 +134,33 @@ impl Proxy {
     }
 }
 
-fn prepare_headers(h: &mut HeaderMap, principal: Option<&Principal>, peer: SocketAddr) {
+fn prepare_headers(h: &mut HeaderMap, how: &Forward<'_>) {
     strip_hop_by_hop(h);
-    let caller_sent: Vec<HeaderName> = h
+    if !how.authorization {
+        h.remove(header::AUTHORIZATION);
+    }
+    let dropped: Vec<HeaderName> = h
         .keys()
-        .filter(|k| k.as_str().starts_with("x-gatehouse-"))
+        .filter(|k| {
+            let k = k.as_str();
+            k.starts_with("x-gatehouse-")
+                || k.starts_with("x-forwarded-")
+                || k == "forwarded"
+                || METHOD_OVERRIDES.contains(&k)
+        })
         .cloned()
         .collect();
-    for k in caller_sent {
+    for k in dropped {
         h.remove(k);
     }
     let host = h.remove(header::HOST);
-    let mut xff = h
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| format!("{v}, "))
-        .unwrap_or_default();
-    xff.push_str(&peer.ip().to_string());
-    set(h, "x-forwarded-for", &xff);
+    set(h, "x-forwarded-for", &how.peer.ip().to_string());
+    // The gateway listens on plain HTTP: that is what the caller used to reach it.
     h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     if let Some(host) = host {
         h.insert("x-forwarded-host", host);
     }
-    if let Some(p) = principal {
+    if let Some(p) = how.principal {
         set(h, "x-gatehouse-client-id", &p.client_id);
         set(h, "x-gatehouse-subject", &p.subject);
         set(h, "x-gatehouse-org", &p.org);
@@ -193,12 +214,54 @@ mod tests {
         );
         h.insert("x-secret", HeaderValue::from_static("s"));
         h.insert(header::HOST, HeaderValue::from_static("gw.test"));
-        prepare_headers(&mut h, None, "10.0.0.1:5".parse().unwrap());
+        h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        h.insert("x-http-method-override", HeaderValue::from_static("DELETE"));
+        h.insert("x-http-method", HeaderValue::from_static("DELETE"));
+        h.insert("x-method-override", HeaderValue::from_static("DELETE"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-prefix", HeaderValue::from_static("/admin"));
+        h.insert(
+            "forwarded",
+            HeaderValue::from_static("for=6.6.6.6;proto=https"),
+        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        let how = Forward {
+            principal: None,
+            peer: "10.0.0.1:5".parse().unwrap(),
+            authorization: false,
+        };
+        prepare_headers(&mut h, &how);
         assert!(h.get("x-gatehouse-subject").is_none());
         assert!(h.get("x-gatehouse-anything").is_none());
         assert!(h.get("x-secret").is_none() && h.get(header::CONNECTION).is_none());
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
         assert_eq!(h["x-forwarded-host"], "gw.test");
+        assert_eq!(h["x-forwarded-proto"], "http");
         assert!(h.get(header::HOST).is_none());
+        for gone in [
+            "proxy-connection",
+            "x-http-method-override",
+            "x-http-method",
+            "x-method-override",
+            "x-forwarded-prefix",
+            "forwarded",
+            "authorization",
+        ] {
+            assert!(h.get(gone).is_none(), "{gone}");
+        }
+    }
+
+    #[test]
+    fn authorization_is_forwarded_only_when_the_route_asks() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        let how = Forward {
+            principal: None,
+            peer: "10.0.0.1:5".parse().unwrap(),
+            authorization: true,
+        };
+        prepare_headers(&mut h, &how);
+        assert_eq!(h[header::AUTHORIZATION], "Bearer t");
     }
 }

@@ -31,6 +31,27 @@ struct UserState {
     may_authorize: bool,
 }
 
+/// What a token hangs from, for [`Revoked::check_subject`].
+pub(crate) struct Subject<'a> {
+    pub client_id: &'a str,
+    /// The app's credential generation at issue; `None` when not known
+    /// (introspection answers may not say).
+    pub generation: Option<i64>,
+    pub jti: &'a str,
+    pub sub: &'a str,
+    pub grant: GrantRef<'a>,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum GrantRef<'a> {
+    /// A machine token acting for `sub`.
+    Machine,
+    /// A token `sub` granted.
+    Grant(&'a str),
+    /// Not known (an introspection answer without `gid`).
+    Unknown,
+}
+
 /// The ended subjects known from the feed.
 #[derive(Debug, Default)]
 pub struct Revoked {
@@ -87,33 +108,51 @@ impl Revoked {
 
     /// Why these claims have ended, if they have.
     pub(crate) fn check(&self, c: &Claims) -> Option<&'static str> {
-        if let Some(app) = self.clients.get(&id(&c.client_id)) {
+        self.check_subject(&Subject {
+            client_id: &c.client_id,
+            generation: Some(c.cgen),
+            jti: &c.jti,
+            sub: &c.sub,
+            grant: match &c.gid {
+                None => GrantRef::Machine,
+                Some(g) => GrantRef::Grant(g),
+            },
+        })
+    }
+
+    /// Why the token described by `s` has ended, as far as the feed can tell.
+    pub(crate) fn check_subject(&self, s: &Subject<'_>) -> Option<&'static str> {
+        if let Some(app) = self.clients.get(&id(s.client_id)) {
             if !app.active {
                 return Some("the app was deleted or disabled");
             }
-            if c.cgen < app.generation {
+            if s.generation.is_some_and(|g| g < app.generation) {
                 return Some("the app's secret was rotated or its on-behalf user changed");
             }
         }
-        if !self.tokens.is_empty() && self.tokens.contains_key(&id(&c.jti)) {
+        if !self.tokens.is_empty() && !s.jti.is_empty() && self.tokens.contains_key(&id(s.jti)) {
             return Some("the token was revoked");
         }
         let user = if self.users.is_empty() {
             None
         } else {
-            self.users.get(&id(&c.sub))
+            self.users.get(&id(s.sub))
         };
-        match &c.gid {
-            None => user
+        match s.grant {
+            GrantRef::Machine => user
                 .filter(|u| !u.active)
                 .map(|_| "the user the app acts for is deactivated"),
-            Some(gid) => {
+            GrantRef::Grant(gid) => {
                 if !self.grants.is_empty() && self.grants.contains(&id(gid)) {
                     return Some("the grant was revoked");
                 }
                 user.filter(|u| !u.may_authorize)
                     .map(|_| "the user may no longer authorize apps")
             }
+            // Which rule applies is not known: only what ends both kinds.
+            GrantRef::Unknown => user
+                .filter(|u| !u.active)
+                .map(|_| "the user is deactivated"),
         }
     }
 

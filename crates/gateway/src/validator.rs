@@ -10,11 +10,11 @@ use gatehouse_core::clock::{Clock, SystemClock};
 
 use crate::config::ValidatorConfig;
 use crate::feed::{FeedState, spawn_follower};
-use crate::introspection::Introspection;
+use crate::introspection::{Asker, Introspection};
 use crate::jwks::{FetchError, Jwks, discover};
 use crate::layer::Rejection;
 use crate::principal::{Claims, Principal};
-use crate::revoked::Revoked;
+use crate::revoked::{GrantRef, Revoked, Subject};
 use crate::verify::{self, Expect, TokenError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +33,9 @@ pub enum StartError {
 /// (the usual case: one token for an hour) costs a map lookup instead of an ECDSA
 /// or RSA verification per request. The key is the whole token, compared in
 /// full; every other check (`exp`, revocation, the feed) still runs per request,
-/// and an entry whose key has left the JWKS is not used.
+/// and an entry whose key has left the JWKS is not used (and is dropped when the
+/// JWKS is refetched). Only tokens for this API are entered (`iss`, `aud`, `exp`
+/// checked first), so another tenant's tokens cannot churn the cache.
 const MAX_VERIFIED: usize = 10_000;
 
 struct Verified {
@@ -52,7 +54,7 @@ pub(crate) struct Inner {
     pub revoked: RwLock<Revoked>,
     pub feed: FeedState,
     pub synced: tokio::sync::watch::Sender<bool>,
-    introspection: Option<Introspection>,
+    pub(crate) introspection: Option<Introspection>,
     expect: Expect,
     verified: RwLock<HashMap<Box<str>, Verified>>,
 }
@@ -150,13 +152,15 @@ impl Validator {
             return self.introspect(token).await;
         }
         let claims = match self.cached(token) {
-            Some(c) => c,
+            Some(c) => {
+                inner
+                    .expect
+                    .check(&c, inner.clock.now())
+                    .map_err(Rejection::Invalid)?;
+                c
+            }
             None => self.verify(token).await?,
         };
-        inner
-            .expect
-            .check(&claims, inner.clock.now())
-            .map_err(Rejection::Invalid)?;
         if let Ok(r) = inner.revoked.read()
             && let Some(why) = r.check(&claims)
         {
@@ -177,6 +181,7 @@ impl Validator {
         inner.jwks.get(&hit.kid).map(|_| hit.claims.clone())
     }
 
+    /// Signature, then claims; only a token that passes both is cached.
     async fn verify(&self, token: &str) -> Result<Arc<Claims>, Rejection> {
         let inner = &self.0;
         let unverified =
@@ -189,9 +194,13 @@ impl Validator {
             });
         };
         let claims = Arc::new(unverified.verify(&key).map_err(Rejection::Invalid)?);
+        let now = inner.clock.now();
+        inner
+            .expect
+            .check(&claims, now)
+            .map_err(Rejection::Invalid)?;
         if let Ok(mut m) = inner.verified.write() {
             if m.len() >= MAX_VERIFIED {
-                let now = inner.clock.now();
                 m.retain(|_, v| v.claims.exp > now);
                 if m.len() >= MAX_VERIFIED {
                     m.clear();
@@ -208,32 +217,65 @@ impl Validator {
         Ok(claims)
     }
 
+    /// A reference token: the issuer's answer (perhaps cached), then what the
+    /// revocation feed has ended since.
     async fn introspect(&self, token: &str) -> Result<Principal, Rejection> {
         let inner = &self.0;
         let Some(intro) = &inner.introspection else {
             return Err(Rejection::Invalid(TokenError::Malformed));
         };
         let c = &inner.config;
-        match intro
-            .principal(
-                &inner.http,
-                (&c.api_client_id, c.api_client_secret.expose()),
-                &c.audience,
-                token,
-                inner.clock.now(),
-                c.http_timeout,
-            )
-            .await
-        {
-            Ok(Some(p)) => Ok(p),
-            Ok(None) => Err(Rejection::Invalid(TokenError::Inactive)),
+        let asker = Asker {
+            http: &inner.http,
+            creds: (&c.api_client_id, c.api_client_secret.expose()),
+            audience: &c.audience,
+            timeout: c.http_timeout,
+        };
+        let answer = intro
+            .lookup(&asker, token, inner.clock.now(), !inner.feed.is_stale())
+            .await;
+        let found = match answer {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(Rejection::Invalid(TokenError::Inactive)),
             Err(e) => {
                 tracing::warn!(error = %e, "introspection failed");
-                Err(Rejection::Unavailable(
+                return Err(Rejection::Unavailable(
                     "the token could not be introspected",
-                ))
+                ));
             }
+        };
+        let p = &found.principal;
+        let subject = Subject {
+            client_id: &p.client_id,
+            generation: found.cgen,
+            jti: &p.token_id,
+            sub: &p.subject,
+            grant: match (&found.gid, found.cgen) {
+                (Some(g), _) => GrantRef::Grant(g),
+                // An issuer that tells `cgen` tells `gid` for grants: none means a machine token.
+                (None, Some(_)) => GrantRef::Machine,
+                (None, None) => GrantRef::Unknown,
+            },
+        };
+        if let Ok(r) = inner.revoked.read()
+            && let Some(why) = r.check_subject(&subject)
+        {
+            return Err(Rejection::Invalid(TokenError::Revoked(why)));
         }
+        Ok(found.principal.clone())
+    }
+
+    /// After the JWKS changed: forget verified signatures of keys it no longer
+    /// publishes.
+    pub(crate) fn forget_unpublished_keys(inner: &Inner) {
+        if let Ok(mut m) = inner.verified.write() {
+            m.retain(|_, v| inner.jwks.get(&v.kid).is_some());
+        }
+    }
+
+    /// How many verified signatures are cached.
+    pub fn cached_signatures(&self) -> usize {
+        self.0.verified.read().map(|m| m.len()).unwrap_or(0)
     }
 
     pub fn health(&self) -> Health {
@@ -266,8 +308,11 @@ fn spawn_housekeeping(inner: &Arc<Inner>) {
         loop {
             tick.tick().await;
             let Some(inner) = weak.upgrade() else { return };
-            if let Err(e) = inner.jwks.refresh().await {
-                tracing::warn!(error = %e, "periodic JWKS refresh failed; keeping the cached keys");
+            match inner.jwks.refresh().await {
+                Ok(_) => Validator::forget_unpublished_keys(&inner),
+                Err(e) => {
+                    tracing::warn!(error = %e, "periodic JWKS refresh failed; keeping the cached keys");
+                }
             }
             let now = inner.clock.now();
             if let Ok(mut r) = inner.revoked.write() {

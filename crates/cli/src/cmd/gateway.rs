@@ -80,13 +80,16 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
 
 fn routes(args: &GatewayArgs) -> anyhow::Result<Routes> {
     let mut list = Vec::new();
+    let mut case_insensitive = args.case_insensitive_routes;
     for spec in &args.routes {
         list.push(Route::parse(spec)?);
     }
     if let Some(file) = &args.routes_file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        list.extend(Routes::parse_toml(&text)?);
+        let parsed = Routes::parse_toml(&text)?;
+        case_insensitive |= parsed.case_insensitive;
+        list.extend(parsed.routes);
     }
     if list.is_empty() {
         if !args.demo {
@@ -94,7 +97,7 @@ fn routes(args: &GatewayArgs) -> anyhow::Result<Routes> {
         }
         list.push(Route::parse(DEMO_ROUTE)?);
     }
-    Ok(Routes::new(list))
+    Ok(Routes::with_case(list, case_insensitive))
 }
 
 async fn shutdown_signal() {
