@@ -194,6 +194,44 @@ async fn userinfo_refuses_a_client_credentials_token_of_another_api_with_401() {
     );
 }
 
+/// RFC 9068 §4: only `typ: at+jwt` is an access token. An ID token, signed by the
+/// same keys, is refused as a bearer token by introspection, userinfo and the
+/// admin API alike.
+#[tokio::test]
+async fn an_id_token_is_not_an_access_token_anywhere() {
+    let (app, web, tokens) = setup().await;
+    let id_token = s(&tokens, "id_token");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "JWT");
+    // The app the ID token is for asks about it: not active.
+    let answer = app.introspect((&web.client_id, &web.secret), id_token).await;
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    // Its own access token is, for comparison.
+    let answer = app
+        .introspect((&web.client_id, &web.secret), s(&tokens, "access_token"))
+        .await;
+    assert_eq!(answer["active"], true);
+    expect_invalid_token(app.userinfo(id_token).await).await;
+    let resp = app
+        .http
+        .get(app.url("/api/v1/apps"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
 #[tokio::test]
 async fn userinfo_with_the_token_both_in_header_and_body_is_400() {
     let (app, _, tokens) = setup().await;
