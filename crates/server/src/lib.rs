@@ -12,6 +12,7 @@ pub mod extract;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;
+pub mod security_events;
 pub mod session;
 pub mod signin;
 pub mod state;

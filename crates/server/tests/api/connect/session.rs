@@ -211,7 +211,9 @@ async fn an_id_token_is_not_an_access_token_anywhere() {
     .unwrap();
     assert_eq!(header["typ"], "JWT");
     // The app the ID token is for asks about it: not active.
-    let answer = app.introspect((&web.client_id, &web.secret), id_token).await;
+    let answer = app
+        .introspect((&web.client_id, &web.secret), id_token)
+        .await;
     assert_eq!(answer, serde_json::json!({"active": false}));
     // Its own access token is, for comparison.
     let answer = app
