@@ -8,12 +8,14 @@
 use std::net::SocketAddr;
 
 use askama::Template;
-use axum::Router;
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
+use axum::{Extension, Router};
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::admin::{self, AppEdit, NewApp, NewUser, NewUserAppError};
 use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, User, UserStatus};
@@ -22,6 +24,7 @@ use serde::Deserialize;
 
 use super::auth::{self, Admin};
 use super::forms::{self, Errors, Shown};
+use super::once::OneTimeSecrets;
 use super::view::{Nav, when};
 use super::{Step, admin_failure, not_found, render, see_other};
 use crate::pages;
@@ -36,6 +39,7 @@ pub fn router() -> Router<AppState> {
             "/console/apps/{client_id}/rotate",
             get(rotate_confirm).post(rotate),
         )
+        .route("/console/apps/{client_id}/secret", get(show_secret))
         .route(
             "/console/apps/{client_id}/on-behalf",
             axum::routing::post(on_behalf),
@@ -320,21 +324,23 @@ fn read_app_form(form: &gatehouse_core::form::Form, opts: &Options) -> AppForm {
     }
 }
 
-/// `POST /console/apps`: register, then show the secret once (this response only).
+/// `POST /console/apps`: register, then 303 to the page that shows the secret once.
 async fn create(
     State(state): State<AppState>,
+    Extension(once): Extension<Arc<OneTimeSecrets>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    create_step(&state, peer, jar, &headers, &body)
+    create_step(&state, &once, peer, jar, &headers, &body)
         .await
         .unwrap_or_else(|r| r)
 }
 
 async fn create_step(
     state: &AppState,
+    once: &OneTimeSecrets,
     peer: SocketAddr,
     jar: CookieJar,
     headers: &HeaderMap,
@@ -404,7 +410,14 @@ async fn create_step(
     match registered {
         Ok((app, secret)) => {
             tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "app registered in the console");
-            Ok(secret_page(admin, &app, &secret, "App registered"))
+            Ok(hold_secret(
+                once,
+                state,
+                admin,
+                &app,
+                secret,
+                "App registered",
+            ))
         }
         Err(NewUserAppError::User(e)) => {
             let (errors, status) = on_form(e, "new_user_", NEW_USER_FIELDS)?;
@@ -441,17 +454,55 @@ struct SecretPage<'a> {
     secret: &'a str,
 }
 
-/// The secret, once: the response of the POST that made it, never behind a URL,
-/// never cached (pages are `no-store`).
-fn secret_page(admin: Admin, app: &App, secret: &ClientSecret, heading: &str) -> Response {
-    let page = SecretPage {
-        nav: admin.nav("apps"),
-        heading,
-        app_name: &app.name,
-        client_id: &app.client_id,
-        secret: secret.expose(),
-    };
-    admin.respond(render(StatusCode::OK, &page))
+/// Post/Redirect/Get: the secret waits for one display, and the browser is sent
+/// to the page that shows it (a reload of that page re-posts nothing).
+fn hold_secret(
+    once: &OneTimeSecrets,
+    state: &AppState,
+    admin: Admin,
+    app: &App,
+    secret: ClientSecret,
+    heading: &'static str,
+) -> Response {
+    let now = state.clock.now();
+    once.put(&admin.sid, &app.client_id, heading, secret, now);
+    let to = format!("/console/apps/{}/secret", app.client_id);
+    admin.respond(see_other(&to))
+}
+
+/// `GET …/secret`: the waiting secret, once (pages are `no-store`); afterwards a
+/// page saying it is no longer shown.
+async fn show_secret(
+    State(state): State<AppState>,
+    Extension(once): Extension<Arc<OneTimeSecrets>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+) -> Response {
+    async {
+        let admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
+        let app = owned_app(&state, &admin, &client_id).await?;
+        let Some((heading, secret)) = once.take(&admin.sid, &app.client_id, state.clock.now())
+        else {
+            let page = pages::message(
+                StatusCode::GONE,
+                "The secret key is no longer shown",
+                "A secret key is shown once, right after it is made; Gatehouse keeps only a hash of it. If it was not copied, regenerate it on the app's page.",
+                Some((format!("/console/apps/{}", app.client_id), format!("Back to {}", app.name))),
+            );
+            return Ok(admin.respond(page));
+        };
+        let page = SecretPage {
+            nav: admin.nav("apps"),
+            heading,
+            app_name: &app.name,
+            client_id: &app.client_id,
+            secret: secret.expose(),
+        };
+        Ok(admin.respond(render(StatusCode::OK, &page)))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
 }
 
 // ---- an app's page ------------------------------------------------------------
@@ -671,9 +722,10 @@ async fn rotate_confirm(
     confirm(&state, peer, jar, &client_id, &ROTATE).await
 }
 
-/// `POST …/rotate`: a new secret, shown once as this response.
+/// `POST …/rotate`: a new secret, then 303 to the page that shows it once.
 async fn rotate(
     State(state): State<AppState>,
+    Extension(once): Extension<Arc<OneTimeSecrets>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
@@ -694,7 +746,7 @@ async fn rotate(
             .map_err(admin_failure)?;
         state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "secret regenerated in the console");
-        Ok(secret_page(admin, &app, &secret, "New secret key"))
+        Ok(hold_secret(&once, &state, admin, &app, secret, "New secret key"))
     }
     .await
     .unwrap_or_else(|r: Response| r)

@@ -21,7 +21,7 @@ async fn the_audit_log_shows_who_did_what_when_and_from_where() {
     let (client_id, _, _, _) = register(&c, "Nightly sync").await;
     let rotate = format!("/console/apps/{client_id}/rotate");
     let resp = c.post(&rotate, &rotate, &[("confirm", "yes")]).await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 
     let html = c.page("/console/audit").await;
     assert!(html.contains("href=\"/console/audit\""), "nav link");
@@ -59,7 +59,7 @@ async fn older_pages_follow_before_and_bad_values_are_refused() {
     let rotate = format!("/console/apps/{client_id}/rotate");
     for _ in 0..50 {
         let resp = c.post(&rotate, &rotate, &[("confirm", "yes")]).await;
-        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     }
     let html = c.page("/console/audit").await;
     assert_eq!(rows(&html).len(), 50);
