@@ -58,6 +58,48 @@ async fn unregistered_redirect_uri_gets_an_error_page_and_no_redirect() {
     }
 }
 
+/// RFC 9700 §4.11.2: error redirects happen without interaction, so they must
+/// only ever reach a URI the (authenticated, audited) tenant registered exactly.
+/// Every kind of error: near matches get the error page, the exact URI gets the
+/// redirect, to exactly that URI.
+#[tokio::test]
+async fn error_redirects_go_only_to_the_exactly_registered_uri() {
+    let (app, web, browser) = setup().await;
+    let errors = [
+        ("response_type", "token"),
+        ("scope", "no-such-scope"),
+        ("prompt", "none"),
+        ("request", "eyJhbGciOiJub25lIn0.e30."),
+        ("code_challenge_method", "plain"),
+    ];
+    let near = [
+        "https://sync.acme.test/callback/",
+        "https://sync.acme.test/callback?x=1",
+        "https://sync.acme.test/callback#f",
+        "https://sync.acme.test:443/callback",
+        "https://sync.acme.test./callback",
+        "https://sync.acme.test/Callback",
+        "https://sync.acme.test/callback/../callback",
+        "https://sync.acme.test%2F@evil.test/callback",
+        "https://evil.test/callback",
+    ];
+    for (k, v) in errors {
+        for uri in near {
+            let page = browser
+                .authorize(&authorize_params(&web).set(k, v).set("redirect_uri", uri))
+                .await;
+            assert!(page.headers.get("location").is_none(), "{k}={v} {uri}");
+            assert_eq!(page.status, 400, "{k}={v} {uri}: {page:?}");
+        }
+        let page = browser.authorize(&authorize_params(&web).set(k, v)).await;
+        let to = page.redirect();
+        let mut bare = to.clone();
+        bare.set_query(None);
+        assert_eq!(bare.as_str(), CALLBACK, "{k}={v}");
+        assert!(page.callback().get("error").is_some(), "{k}={v}");
+    }
+}
+
 #[tokio::test]
 async fn without_redirect_uri_the_only_registered_one_is_used() {
     let (app, web, browser) = setup().await;
