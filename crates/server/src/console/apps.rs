@@ -8,14 +8,13 @@
 use std::net::SocketAddr;
 
 use askama::Template;
-use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Extension, Router};
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::admin::{self, AppEdit, NewApp, NewUser, NewUserAppError};
 use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, User, UserStatus};
@@ -24,7 +23,7 @@ use serde::Deserialize;
 
 use super::auth::{self, Admin};
 use super::forms::{self, Errors, Shown};
-use super::once::OneTimeSecrets;
+use super::once::{self, Made};
 use super::view::{Nav, when};
 use super::{Step, admin_failure, not_found, render, see_other};
 use crate::pages;
@@ -327,20 +326,18 @@ fn read_app_form(form: &gatehouse_core::form::Form, opts: &Options) -> AppForm {
 /// `POST /console/apps`: register, then 303 to the page that shows the secret once.
 async fn create(
     State(state): State<AppState>,
-    Extension(once): Extension<Arc<OneTimeSecrets>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    create_step(&state, &once, peer, jar, &headers, &body)
+    create_step(&state, peer, jar, &headers, &body)
         .await
         .unwrap_or_else(|r| r)
 }
 
 async fn create_step(
     state: &AppState,
-    once: &OneTimeSecrets,
     peer: SocketAddr,
     jar: CookieJar,
     headers: &HeaderMap,
@@ -410,14 +407,7 @@ async fn create_step(
     match registered {
         Ok((app, secret)) => {
             tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "app registered in the console");
-            Ok(hold_secret(
-                once,
-                state,
-                admin,
-                &app,
-                secret,
-                "App registered",
-            ))
+            Ok(hold_secret(state, admin, &app, &secret, Made::Registered))
         }
         Err(NewUserAppError::User(e)) => {
             let (errors, status) = on_form(e, "new_user_", NEW_USER_FIELDS)?;
@@ -457,33 +447,37 @@ struct SecretPage<'a> {
 /// Post/Redirect/Get: the secret waits for one display, and the browser is sent
 /// to the page that shows it (a reload of that page re-posts nothing).
 fn hold_secret(
-    once: &OneTimeSecrets,
     state: &AppState,
-    admin: Admin,
+    mut admin: Admin,
     app: &App,
-    secret: ClientSecret,
-    heading: &'static str,
+    secret: &ClientSecret,
+    made: Made,
 ) -> Response {
-    let now = state.clock.now();
-    once.put(&admin.sid, &app.client_id, heading, secret, now);
-    let to = format!("/console/apps/{}/secret", app.client_id);
-    admin.respond(see_other(&to))
+    admin.jar = once::hold(
+        state,
+        admin.jar.clone(),
+        &admin.sid,
+        &app.client_id,
+        made,
+        secret,
+    );
+    admin.respond(see_other(&once::page_path(&app.client_id)))
 }
 
 /// `GET …/secret`: the waiting secret, once (pages are `no-store`); afterwards a
 /// page saying it is no longer shown.
 async fn show_secret(
     State(state): State<AppState>,
-    Extension(once): Extension<Arc<OneTimeSecrets>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Path(client_id): Path<String>,
 ) -> Response {
     async {
-        let admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
+        let mut admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
         let app = owned_app(&state, &admin, &client_id).await?;
-        let Some((heading, secret)) = once.take(&admin.sid, &app.client_id, state.clock.now())
-        else {
+        let (waiting, jar) = once::take(&state, admin.jar.clone(), &admin.sid, &app.client_id);
+        admin.jar = jar;
+        let Some((made, secret)) = waiting else {
             let page = pages::message(
                 StatusCode::GONE,
                 "The secret key is no longer shown",
@@ -494,10 +488,10 @@ async fn show_secret(
         };
         let page = SecretPage {
             nav: admin.nav("apps"),
-            heading,
+            heading: made.heading(),
             app_name: &app.name,
             client_id: &app.client_id,
-            secret: secret.expose(),
+            secret: &secret,
         };
         Ok(admin.respond(render(StatusCode::OK, &page)))
     }
@@ -725,7 +719,6 @@ async fn rotate_confirm(
 /// `POST …/rotate`: a new secret, then 303 to the page that shows it once.
 async fn rotate(
     State(state): State<AppState>,
-    Extension(once): Extension<Arc<OneTimeSecrets>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
@@ -746,7 +739,7 @@ async fn rotate(
             .map_err(admin_failure)?;
         state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "secret regenerated in the console");
-        Ok(hold_secret(&once, &state, admin, &app, secret, "New secret key"))
+        Ok(hold_secret(&state, admin, &app, &secret, Made::Regenerated))
     }
     .await
     .unwrap_or_else(|r: Response| r)

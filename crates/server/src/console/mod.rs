@@ -5,7 +5,7 @@
 //! valid, who may see what) live there, not here. Every page is confined to the
 //! signed-in admin's organization: another organization's id is a 404, whatever
 //! it is. Every POST is CSRF-checked; successful changes redirect (Post/Redirect/
-//! Get), the one-time secret pages too: the POST leaves the secret for one display
+//! Get), the one-time secret pages too: the POST seals the secret for one display
 //! ([`once`]) and redirects to a page that shows it once, so a reload neither
 //! registers again nor shows the secret again.
 
@@ -41,9 +41,6 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(users::router())
         .merge(audit::router())
-        .layer(axum::Extension(std::sync::Arc::new(
-            once::OneTimeSecrets::default(),
-        )))
 }
 
 /// A step that may end early with the finished response.

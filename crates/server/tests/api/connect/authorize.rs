@@ -64,7 +64,7 @@ async fn unregistered_redirect_uri_gets_an_error_page_and_no_redirect() {
 /// redirect, to exactly that URI.
 #[tokio::test]
 async fn error_redirects_go_only_to_the_exactly_registered_uri() {
-    let (app, web, browser) = setup().await;
+    let (_app, web, browser) = setup().await;
     let errors = [
         ("response_type", "token"),
         ("scope", "no-such-scope"),
