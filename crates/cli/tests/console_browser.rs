@@ -170,12 +170,18 @@ async fn an_admin_registers_a_machine_app_gets_a_token_and_regenerates_the_secre
                 .is_ok()
         );
         web.screenshot(&shots.join("console-04-secret.png")).await?;
+        // Post/Redirect/Get: reloading re-posts nothing and shows the secret no more.
+        web.refresh().await?;
+        let main = web.find(By::Tag("main")).await?.text().await?;
+        assert!(main.contains("no longer shown"), "{main}");
+        assert!(!main.contains(&secret), "{main}");
+        web.goto(&format!("{}/console/apps/{client_id}", server.base))
+            .await?;
 
         let first = token(&server, &client_id, &secret).await;
         let old = first["access_token"].as_str().unwrap().to_owned();
         assert_eq!(introspect(&server, &api, &old).await["active"], true);
 
-        web.find(By::Id("done")).await?.click().await?;
         wait_for(&web, By::Id("regenerate")).await?;
         web.screenshot(&shots.join("console-05-app.png")).await?;
         web.find(By::Id("regenerate")).await?.click().await?;

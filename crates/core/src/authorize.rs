@@ -193,10 +193,17 @@ pub fn validate(
             ));
         }
     }
-    if form.get("request").is_some() || form.get("request_uri").is_some() {
+    // OpenID Connect Core §3.1.2.6: each has its own error code.
+    if form.get("request").is_some() {
         return Err(fail(
-            ErrorCode::InvalidRequest,
-            "request objects are not supported".into(),
+            ErrorCode::RequestNotSupported,
+            "request objects (`request`) are not supported".into(),
+        ));
+    }
+    if form.get("request_uri").is_some() {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request objects by reference (`request_uri`) are not supported".into(),
         ));
     }
     let requested = match form.get("scope") {

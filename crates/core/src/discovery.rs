@@ -39,6 +39,12 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         "revocation_endpoint": url(REVOCATION_PATH),
         "gatehouse_revocation_feed_endpoint": url(REVOCATION_FEED_PATH),
         "userinfo_endpoint": url(USERINFO_PATH),
+        // Which access tokens userinfo takes (no standard field says this).
+        "gatehouse_userinfo_accepts": {
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "openid",
+            "default_audience": url(USERINFO_PATH),
+        },
         "end_session_endpoint": url(ENDSESSION_PATH),
         "jwks_uri": url(JWKS_PATH),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

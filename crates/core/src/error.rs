@@ -23,6 +23,10 @@ pub enum ErrorCode {
     LoginRequired,
     ConsentRequired,
     InteractionRequired,
+    /// OpenID Connect Core §3.1.2.6: request objects by value are not supported.
+    RequestNotSupported,
+    /// OpenID Connect Core §3.1.2.6: request objects by reference are not supported.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -46,6 +50,8 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 }

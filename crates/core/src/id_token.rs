@@ -70,6 +70,36 @@ pub fn user_claims(user: &User, scope: &ScopeSet) -> Value {
     Value::Object(c)
 }
 
+/// What an `id_token_hint` says (RP-Initiated Logout 1.0 §2): which app it was
+/// issued to, whom it names, and the login session it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenHint {
+    pub client_id: String,
+    pub sub: String,
+    pub sid: Option<String>,
+}
+
+/// Reads verified claims as an ID token of `issuer`, or `None` when they are not
+/// one: an access token (`typ: at+jwt`, or `scope`/`client_id`/`jti` claims, RFC
+/// 9068 §2.2) is not, whoever signed it. Expiry is not checked (hints may be old).
+pub fn hint_from_claims(typ: Option<&str>, claims: &Value, issuer: &str) -> Option<IdTokenHint> {
+    if typ.is_some_and(crate::introspect::is_access_token_typ) {
+        return None;
+    }
+    let access_shaped = ["scope", "client_id", "jti"]
+        .iter()
+        .any(|k| claims.get(k).is_some());
+    if access_shaped || claims.get("iss")?.as_str()? != issuer {
+        return None;
+    }
+    claims.get("iat")?.as_i64()?;
+    Some(IdTokenHint {
+        client_id: claims.get("aud")?.as_str()?.to_owned(),
+        sub: claims.get("sub")?.as_str()?.to_owned(),
+        sid: claims.get("sid").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -79,5 +109,20 @@ mod tests {
             super::at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
+    }
+
+    #[test]
+    fn access_tokens_are_not_id_token_hints() {
+        let id =
+            serde_json::json!({"iss": "https://i", "aud": "app", "sub": "u", "iat": 1, "sid": "s"});
+        let hint = super::hint_from_claims(Some("JWT"), &id, "https://i").unwrap();
+        assert_eq!(
+            (hint.client_id.as_str(), hint.sid.as_deref()),
+            ("app", Some("s"))
+        );
+        assert!(super::hint_from_claims(Some("at+jwt"), &id, "https://i").is_none());
+        assert!(super::hint_from_claims(Some("JWT"), &id, "https://other").is_none());
+        let at = serde_json::json!({"iss": "https://i", "aud": "api", "sub": "u", "iat": 1, "client_id": "app", "scope": "a", "jti": "j"});
+        assert!(super::hint_from_claims(Some("JWT"), &at, "https://i").is_none());
     }
 }

@@ -11,7 +11,7 @@ use crate::clock::UnixTime;
 use crate::context::ContextSource;
 use crate::context::acting_user;
 use crate::grant::refresh_token::user_may_authorize;
-use crate::jose::peek_kid;
+use crate::jose::{peek_kid, peek_typ};
 use crate::model::{Api, App, AppStatus};
 use crate::ports::{Store, StoreError, TokenStore};
 use crate::secret;
@@ -75,15 +75,27 @@ async fn claims_of(
         let Some(key) = peek_kid(token).and_then(|kid| signer.by_kid(&kid)) else {
             return Ok(None);
         };
-        return Ok(key
-            .verify(token)
-            .and_then(|body| serde_json::from_slice(&body).ok()));
+        let Some(body) = key.verify(token) else {
+            return Ok(None);
+        };
+        // RFC 9068 §4: only `at+jwt` is an access token; an ID token (or any other
+        // JWT this server signs) is refused whatever its claims.
+        if !peek_typ(token).is_some_and(|t| is_access_token_typ(&t)) {
+            return Ok(None);
+        }
+        return Ok(serde_json::from_slice(&body).ok());
     }
     match tokens.reference_token(&secret::digest(token)).await {
         Ok(rec) => Ok(serde_json::from_value(rec.claims).ok()),
         Err(StoreError::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// `typ: at+jwt`, also spelled `application/at+jwt` (RFC 9068 §2.1, RFC 7515 §4.1.9).
+pub fn is_access_token_typ(typ: &str) -> bool {
+    let t = typ.strip_prefix("application/").unwrap_or(typ);
+    t.eq_ignore_ascii_case("at+jwt")
 }
 
 /// Is everything behind these claims still standing? The token itself not revoked;

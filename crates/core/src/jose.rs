@@ -58,7 +58,10 @@ impl KeyEncryptionKey {
         B64.encode(k)
     }
 
-    fn seal(&self, kid: &str, plain: &[u8]) -> Result<String, JoseError> {
+    /// AES-256-GCM with a random nonce; `aad` binds the result to its purpose
+    /// (a signing key's kid, or another use's own prefixed label).
+    pub fn seal(&self, aad: &str, plain: &[u8]) -> Result<String, JoseError> {
+        let kid = aad;
         let mut buf = plain.to_vec();
         let nonce = self
             .0
@@ -69,7 +72,8 @@ impl KeyEncryptionKey {
         Ok(B64.encode(out))
     }
 
-    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, JoseError> {
+    pub fn open(&self, aad: &str, sealed: &str) -> Result<Vec<u8>, JoseError> {
+        let kid = aad;
         let raw = B64
             .decode(sealed)
             .map_err(|_| JoseError::Unseal("not base64"))?;
@@ -305,6 +309,17 @@ pub fn peek_kid(token: &str) -> Option<String> {
     let header: Value = serde_json::from_slice(&B64.decode(header_b64).ok()?).ok()?;
     let kid = header.get("kid")?.as_str()?;
     (kid.len() <= crate::limits::MAX_KID).then(|| kid.to_owned())
+}
+
+/// The `typ` in a compact JWS header, without verifying anything (callers check
+/// it after the signature, which covers the header).
+pub fn peek_typ(token: &str) -> Option<String> {
+    let header_b64 = token.split('.').next()?;
+    if header_b64.len() > 1024 {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&B64.decode(header_b64).ok()?).ok()?;
+    header.get("typ")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -221,9 +221,12 @@ pub trait GrantStore: Send + Sync {
 }
 
 /// The audit log: written by the mutating methods above in their own
-/// transactions, read here, newest first.
+/// transactions, read here, newest first. Security events that change nothing
+/// (`signin.succeeded`, `signin.failed`) are written on their own.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
+    /// Appends one standalone security event (the store assigns `seq`).
+    async fn record_security_event(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Events of `org_id` with `seq < before` (all when `None`), newest first, at most `limit`.
     async fn audit_events(
         &self,

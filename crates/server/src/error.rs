@@ -72,7 +72,9 @@ fn oauth_status(code: ErrorCode) -> StatusCode {
         | ErrorCode::UnsupportedTokenType
         | ErrorCode::LoginRequired
         | ErrorCode::ConsentRequired
-        | ErrorCode::InteractionRequired => StatusCode::BAD_REQUEST,
+        | ErrorCode::InteractionRequired
+        | ErrorCode::RequestNotSupported
+        | ErrorCode::RequestUriNotSupported => StatusCode::BAD_REQUEST,
     }
 }
 

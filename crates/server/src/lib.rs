@@ -14,6 +14,7 @@ pub mod http_server;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;
+pub mod security_events;
 pub mod session;
 pub mod signin;
 pub mod state;

@@ -1,12 +1,22 @@
 //! Login sessions and CSRF protection for the HTML forms.
 //!
-//! The session cookie holds a random value; the store keeps only its digest. Forms
-//! carry a synchronizer token that must equal the `gatehouse_csrf` cookie (both
-//! random, compared in constant time), and a cross-site `Origin` is refused.
-//! Cookies are `HttpOnly`, `SameSite=Lax`, and `Secure` when the issuer is HTTPS.
+//! The session cookie holds a random value; the store keeps only its digest. The
+//! CSRF cookie holds another random value; a form's token is an HMAC of the session
+//! cookie under it, so a token is good only for this browser's cookie *and* this
+//! session: a planted CSRF cookie (with its token) is useless against someone else's
+//! session, and signing in (which also replaces the CSRF cookie) ends every token
+//! handed out before. Both are compared in constant time. A cross-site or opaque
+//! (`null`) `Origin`, or `Sec-Fetch-Site: cross-site`, is refused.
+//! Cookies are `HttpOnly`, `SameSite=Lax`, and `Secure` when the issuer is HTTPS;
+//! then the CSRF cookie is also `__Host-` prefixed (Path=/, no Domain), so no
+//! sibling host or plain-HTTP response can set it. Browsers refuse `Secure` cookies
+//! on plain HTTP (localhost aside), so a plain-HTTP issuer keeps the bare name.
 
+use aws_lc_rs::hmac;
 use axum::http::{HeaderMap, header};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Session;
 use gatehouse_core::ports::StoreError;
@@ -16,7 +26,13 @@ use subtle::ConstantTimeEq;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "gatehouse_session";
+/// The CSRF cookie on a plain-HTTP issuer (development, tests).
 pub const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// The CSRF cookie on an HTTPS issuer (RFC 6265bis §4.1.3.2).
+pub const CSRF_COOKIE_HOST: &str = "__Host-gatehouse_csrf";
+
+/// Length of a random token (32 bytes, base64url).
+const TOKEN_LEN: usize = 43;
 
 fn cookie(state: &AppState, name: &'static str, value: String, max_age: i64) -> Cookie<'static> {
     Cookie::build((name, value))
@@ -26,6 +42,15 @@ fn cookie(state: &AppState, name: &'static str, value: String, max_age: i64) -> 
         .secure(state.config.secure_cookies())
         .max_age(time_duration(max_age))
         .build()
+}
+
+/// The CSRF cookie's name for this issuer.
+pub fn csrf_cookie_name(state: &AppState) -> &'static str {
+    if state.config.secure_cookies() {
+        CSRF_COOKIE_HOST
+    } else {
+        CSRF_COOKIE
+    }
 }
 
 fn time_duration(secs: i64) -> cookie::time::Duration {
@@ -68,7 +93,9 @@ pub async fn start(
         expires_at: now + ttl,
     };
     state.store.insert_session(&session).await?;
-    Ok((session, jar.add(cookie(state, SESSION_COOKIE, value, ttl))))
+    let jar = jar.add(cookie(state, SESSION_COOKIE, value, ttl));
+    // A new session gets a new CSRF cookie: nothing issued before sign-in carries over.
+    Ok((session, new_csrf_cookie(state, jar)))
 }
 
 /// Ends this browser's session (if any) and clears its cookie.
@@ -86,40 +113,75 @@ pub async fn end(state: &AppState, jar: CookieJar) -> Result<CookieJar, StoreErr
     Ok(jar.remove(Cookie::build(SESSION_COOKIE).path("/")))
 }
 
-/// The CSRF token for a form: the cookie's, or a new one set now.
+/// The CSRF token for a form in this browser's current session: from the CSRF
+/// cookie (set now, when there is none) and the session cookie as `jar` has them.
 pub fn csrf_token(state: &AppState, jar: CookieJar) -> (String, CookieJar) {
-    if let Some(c) = jar.get(CSRF_COOKIE).filter(|c| c.value().len() == 43) {
-        return (c.value().to_owned(), jar);
-    }
-    let token = secret::random_token();
-    let jar = jar.add(cookie(
-        state,
-        CSRF_COOKIE,
-        token.clone(),
-        state.config.session_ttl,
-    ));
+    let jar = match csrf_cookie(state, &jar) {
+        Some(_) => jar,
+        None => new_csrf_cookie(state, jar),
+    };
+    let token = csrf_cookie(state, &jar)
+        .map(|key| bound_token(&key, &jar))
+        .unwrap_or_default();
     (token, jar)
 }
 
-/// Did this form come from our own page?
+fn new_csrf_cookie(state: &AppState, jar: CookieJar) -> CookieJar {
+    let ttl = state.config.session_ttl;
+    jar.add(cookie(
+        state,
+        csrf_cookie_name(state),
+        secret::random_token(),
+        ttl,
+    ))
+}
+
+/// The CSRF cookie's value, when well formed.
+fn csrf_cookie(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(csrf_cookie_name(state))
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() == TOKEN_LEN)
+}
+
+/// HMAC-SHA256 of the session cookie under the CSRF cookie: the form token.
+fn bound_token(csrf_key: &str, jar: &CookieJar) -> String {
+    let session = jar
+        .get(SESSION_COOKIE)
+        .map(|c| c.value())
+        .filter(|v| v.len() <= 128)
+        .unwrap_or("");
+    let key = hmac::Key::new(hmac::HMAC_SHA256, csrf_key.as_bytes());
+    let mut msg = b"gatehouse-csrf-v2:".to_vec();
+    msg.extend_from_slice(session.as_bytes());
+    URL_SAFE_NO_PAD.encode(hmac::sign(&key, &msg).as_ref())
+}
+
+/// Did this form come from our own page, in this browser's current session?
 pub fn csrf_ok(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,
     presented: Option<&str>,
 ) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
-        && origin != "null"
-        && origin != issuer_origin(&state.config.issuer)
-    {
+    if !same_origin(state, headers) {
         return false;
     }
-    match (jar.get(CSRF_COOKIE), presented) {
-        (Some(c), Some(p)) => {
-            c.value().len() == 43 && bool::from(c.value().as_bytes().ct_eq(p.as_bytes()))
-        }
+    match (csrf_cookie(state, jar), presented) {
+        (Some(key), Some(p)) => bool::from(bound_token(&key, jar).as_bytes().ct_eq(p.as_bytes())),
         _ => false,
     }
+}
+
+/// `Origin`, when sent, must be the issuer's; `null` (a sandboxed frame, a
+/// `data:` page, some redirects) is refused like any other foreign origin.
+/// Browsers that send no `Origin` still say `Sec-Fetch-Site` when cross-site.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return origin.to_str().ok() == Some(issuer_origin(&state.config.issuer));
+    }
+    headers
+        .get("sec-fetch-site")
+        .is_none_or(|v| v.as_bytes() != b"cross-site")
 }
 
 /// `scheme://host[:port]` of a URL.

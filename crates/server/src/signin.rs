@@ -26,6 +26,7 @@ use gatehouse_core::password;
 use gatehouse_core::ports::StoreError;
 
 use crate::pages;
+use crate::security_events;
 use crate::session;
 use crate::state::AppState;
 
@@ -116,6 +117,7 @@ pub async fn attempt(
         Some(u) if ok && u.status == UserStatus::Active => {
             let (session, jar) = session::start(state, jar, &u.id, state.clock.now()).await?;
             tracing::info!(user_id = %u.id, "signed in");
+            security_events::signin(state, &u, ip, None).await?;
             Ok(Attempt::SignedIn {
                 user: Box::new(u),
                 session,
@@ -124,6 +126,14 @@ pub async fn attempt(
         }
         _ => {
             tracing::info!(%ip, "sign-in failed");
+            if let Some(u) = &user {
+                let why = if ok {
+                    "account deactivated"
+                } else {
+                    "wrong password"
+                };
+                security_events::signin(state, u, ip, Some(why)).await?;
+            }
             let delay = limiter.slow_down(email);
             let why = match limiter.record_failure(ip, &here).await {
                 Some(wait) => Refusal::Throttled(wait.0),

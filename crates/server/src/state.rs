@@ -137,6 +137,12 @@ impl AppState {
 }
 
 impl Inner {
+    /// The key-encryption key, for sealing what must survive a trip through the
+    /// browser to any instance (the console's one-time secret page).
+    pub fn kek(&self) -> &KeyEncryptionKey {
+        &self.kek
+    }
+
     /// The current key ring (cheap: one `Arc` clone).
     pub fn keys(&self) -> Arc<KeyRing> {
         match self.keys.read() {

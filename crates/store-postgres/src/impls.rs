@@ -360,6 +360,12 @@ impl AppStore for PgStore {
 
 #[async_trait]
 impl AuditStore for PgStore {
+    async fn record_security_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        record_audit(&mut tx, event).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn audit_events(
         &self,
         org_id: &str,

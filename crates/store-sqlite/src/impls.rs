@@ -353,6 +353,12 @@ impl AppStore for SqliteStore {
 
 #[async_trait]
 impl AuditStore for SqliteStore {
+    async fn record_security_event(&self, event: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        record_audit(&mut tx, event).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn audit_events(
         &self,
         org_id: &str,

@@ -409,6 +409,20 @@ async fn app_edits_and_the_audit_log(s: &dyn Store) {
     let page = s.audit_events("o1", Some(log[1].seq), 2).await.unwrap();
     assert_eq!(page, log[2..4].to_vec());
     assert!(s.audit_events("nobody", None, 10).await.unwrap().is_empty());
+    // A standalone security event (a sign-in) lands in the same log, newest first.
+    let signin = AuditEvent {
+        action: "signin.failed".into(),
+        target: "user-1".into(),
+        detail: "wrong password".into(),
+        ..log[0].clone()
+    };
+    s.record_security_event(&signin).await.unwrap();
+    let newest = &s.audit_events("o1", None, 1).await.unwrap()[0];
+    assert!(newest.seq > log[0].seq);
+    assert_eq!(
+        (newest.action.as_str(), newest.detail.as_str()),
+        ("signin.failed", "wrong password")
+    );
 
     s.delete_app("client-e1", 410, &ev()).await.unwrap();
 }

@@ -4,7 +4,7 @@
 //! another organization's app is 404 like an unknown one.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser, NewUserAppError};
@@ -17,6 +17,7 @@ use super::dto::{
     AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged,
     RegisteredApp, SECRET_WARNING, scope_string,
 };
+use super::id::Id;
 use super::json::ApiJson;
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -181,7 +182,7 @@ fn within(prefix: &str, e: AdminError) -> ApiError {
 async fn show_app(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
 ) -> Result<Json<AppView>, ApiError> {
     let app = admin::app(state.store.as_ref(), &caller.actor, &client_id).await?;
     Ok(Json(view(&state, &caller, app).await?))
@@ -199,7 +200,7 @@ async fn show_app(
 async fn edit_app(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
     ApiJson(patch): ApiJson<AppPatch>,
 ) -> Result<Json<AppView>, ApiError> {
     let scopes = patch
@@ -246,7 +247,7 @@ async fn edit_app(
 async fn delete_app(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     admin::delete_app(state.store.as_ref(), now, &caller.actor, &client_id).await?;
@@ -265,7 +266,7 @@ async fn delete_app(
 async fn regenerate_secret(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
 ) -> Result<Json<NewSecret>, ApiError> {
     let now = state.clock.now();
     let secret = admin::rotate_secret(state.store.as_ref(), now, &caller.actor, &client_id).await?;
@@ -291,7 +292,7 @@ async fn regenerate_secret(
 async fn set_on_behalf_of(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
     ApiJson(body): ApiJson<OnBehalfOf>,
 ) -> Result<Json<OnBehalfOfChanged>, ApiError> {
     let now = state.clock.now();
@@ -320,7 +321,7 @@ async fn set_on_behalf_of(
 async fn disable_app(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
 ) -> Result<Json<AppView>, ApiError> {
     set_status(&state, &caller, &client_id, AppStatus::Disabled).await
 }
@@ -336,7 +337,7 @@ async fn disable_app(
 async fn enable_app(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(client_id): Path<String>,
+    Id(client_id): Id,
 ) -> Result<Json<AppView>, ApiError> {
     set_status(&state, &caller, &client_id, AppStatus::Active).await
 }

@@ -8,6 +8,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod dto;
+pub mod id;
 pub mod json;
 pub mod openapi;
 pub mod org;
@@ -28,13 +29,15 @@ use crate::state::AppState;
 
 /// The routes and the document describing them, built together.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::Base::openapi())
+    let router = OpenApiRouter::with_openapi(openapi::Base::openapi())
         .merge(org::router())
         .merge(apps::router())
         .merge(users::router())
         .merge(audit::router())
-        .routes(routes!(openapi::document))
-        .split_for_parts()
+        .routes(routes!(openapi::document));
+    let (router, mut doc) = router.split_for_parts();
+    openapi::describe_responses(&mut doc);
+    (router, doc)
 }
 
 /// The admin API, ready to merge into the application.

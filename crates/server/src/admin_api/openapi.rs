@@ -63,3 +63,48 @@ pub async fn document(Extension(doc): Extension<Document>) -> Response {
     );
     r
 }
+
+/// OpenAPI 3.1 §4.8.17.1: every response object needs a `description`. Handlers
+/// describe their success responses; errors (all problem documents) get the
+/// meaning of their status here, so none is ever left empty.
+pub fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+        ];
+        for op in ops.into_iter().flatten() {
+            for (status, resp) in op.responses.responses.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = resp
+                    && r.description.trim().is_empty()
+                {
+                    r.description = meaning(status).to_owned();
+                }
+            }
+        }
+    }
+}
+
+fn meaning(status: &str) -> &'static str {
+    match status {
+        "200" => "OK",
+        "201" => "Created",
+        "204" => "Done; no content",
+        "400" => "Malformed request (a problem document names what is wrong)",
+        "401" => "No valid access token (a problem document, with a Bearer challenge)",
+        "403" => "The token or its user lacks the scope or permission needed",
+        "404" => "No such resource in the caller's organization",
+        "409" => "Conflicts with an existing resource",
+        "413" => "The request body is too large",
+        "415" => "The body must be application/json",
+        "422" => "Well-formed but invalid (the problem document names the field)",
+        "500" => "Unexpected error (quote the correlation id)",
+        "503" => "Storage unavailable; retry after the Retry-After seconds",
+        _ => "See the problem document",
+    }
+}

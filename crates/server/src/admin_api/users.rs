@@ -3,7 +3,7 @@
 //! on-behalf user as well as `apps:manage`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::{self, NewUser};
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
 use super::dto::{NewUserRequest, UserList, UserPatch, UserView};
+use super::id::Id;
 use super::json::ApiJson;
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -83,7 +84,7 @@ async fn create_user(
 async fn show_user(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<UserView>, ApiError> {
     let user = admin::user(state.store.as_ref(), &caller.actor, &id).await?;
     Ok(Json(user.into()))
@@ -103,7 +104,7 @@ async fn show_user(
 async fn edit_user(
     State(state): State<AppState>,
     caller: AdminCaller,
-    Path(id): Path<String>,
+    Id(id): Id,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<Json<UserView>, ApiError> {
     caller.require(PERM_USERS_MANAGE)?;

@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 
 use askama::Template;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,6 +23,7 @@ use serde::Deserialize;
 
 use super::auth::{self, Admin};
 use super::forms::{self, Errors, Shown};
+use super::once::{self, Made};
 use super::view::{Nav, when};
 use super::{Step, admin_failure, not_found, render, see_other};
 use crate::client_addr::ClientAddr;
@@ -37,6 +39,7 @@ pub fn router() -> Router<AppState> {
             "/console/apps/{client_id}/rotate",
             get(rotate_confirm).post(rotate),
         )
+        .route("/console/apps/{client_id}/secret", get(show_secret))
         .route(
             "/console/apps/{client_id}/on-behalf",
             axum::routing::post(on_behalf),
@@ -316,7 +319,7 @@ fn read_app_form(form: &gatehouse_core::form::Form, opts: &Options) -> AppForm {
     }
 }
 
-/// `POST /console/apps`: register, then show the secret once (this response only).
+/// `POST /console/apps`: register, then 303 to the page that shows the secret once.
 async fn create(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -400,7 +403,7 @@ async fn create_step(
     match registered {
         Ok((app, secret)) => {
             tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "app registered in the console");
-            Ok(secret_page(admin, &app, &secret, "App registered"))
+            Ok(hold_secret(state, admin, &app, &secret, Made::Registered))
         }
         Err(NewUserAppError::User(e)) => {
             let (errors, status) = on_form(e, "new_user_", NEW_USER_FIELDS)?;
@@ -437,17 +440,59 @@ struct SecretPage<'a> {
     secret: &'a str,
 }
 
-/// The secret, once: the response of the POST that made it, never behind a URL,
-/// never cached (pages are `no-store`).
-fn secret_page(admin: Admin, app: &App, secret: &ClientSecret, heading: &str) -> Response {
-    let page = SecretPage {
-        nav: admin.nav("apps"),
-        heading,
-        app_name: &app.name,
-        client_id: &app.client_id,
-        secret: secret.expose(),
-    };
-    admin.respond(render(StatusCode::OK, &page))
+/// Post/Redirect/Get: the secret waits for one display, and the browser is sent
+/// to the page that shows it (a reload of that page re-posts nothing).
+fn hold_secret(
+    state: &AppState,
+    mut admin: Admin,
+    app: &App,
+    secret: &ClientSecret,
+    made: Made,
+) -> Response {
+    admin.jar = once::hold(
+        state,
+        admin.jar.clone(),
+        &admin.sid,
+        &app.client_id,
+        made,
+        secret,
+    );
+    admin.respond(see_other(&once::page_path(&app.client_id)))
+}
+
+/// `GET …/secret`: the waiting secret, once (pages are `no-store`); afterwards a
+/// page saying it is no longer shown.
+async fn show_secret(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+) -> Response {
+    async {
+        let mut admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
+        let app = owned_app(&state, &admin, &client_id).await?;
+        let (waiting, jar) = once::take(&state, admin.jar.clone(), &admin.sid, &app.client_id);
+        admin.jar = jar;
+        let Some((made, secret)) = waiting else {
+            let page = pages::message(
+                StatusCode::GONE,
+                "The secret key is no longer shown",
+                "A secret key is shown once, right after it is made; Gatehouse keeps only a hash of it. If it was not copied, regenerate it on the app's page.",
+                Some((format!("/console/apps/{}", app.client_id), format!("Back to {}", app.name))),
+            );
+            return Ok(admin.respond(page));
+        };
+        let page = SecretPage {
+            nav: admin.nav("apps"),
+            heading: made.heading(),
+            app_name: &app.name,
+            client_id: &app.client_id,
+            secret: &secret,
+        };
+        Ok(admin.respond(render(StatusCode::OK, &page)))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
 }
 
 // ---- an app's page ------------------------------------------------------------
@@ -667,7 +712,7 @@ async fn rotate_confirm(
     confirm(&state, peer, jar, &client_id, &ROTATE).await
 }
 
-/// `POST …/rotate`: a new secret, shown once as this response.
+/// `POST …/rotate`: a new secret, then 303 to the page that shows it once.
 async fn rotate(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -690,7 +735,7 @@ async fn rotate(
             .map_err(admin_failure)?;
         state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "secret regenerated in the console");
-        Ok(secret_page(admin, &app, &secret, "New secret key"))
+        Ok(hold_secret(&state, admin, &app, &secret, Made::Regenerated))
     }
     .await
     .unwrap_or_else(|r: Response| r)

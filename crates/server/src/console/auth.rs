@@ -22,6 +22,8 @@ use crate::state::AppState;
 
 /// The signed-in admin, with what their role allows.
 pub struct Admin {
+    /// The session's public id (what one-time secrets are held under).
+    pub sid: String,
     pub user: User,
     pub org: Org,
     pub permissions: Vec<String>,
@@ -94,6 +96,7 @@ pub async fn require(
     };
     let (csrf, jar) = session::csrf_token(state, jar);
     let admin = Admin {
+        sid: s.sid,
         user,
         org,
         permissions,

@@ -5,14 +5,16 @@
 //! valid, who may see what) live there, not here. Every page is confined to the
 //! signed-in admin's organization: another organization's id is a 404, whatever
 //! it is. Every POST is CSRF-checked; successful changes redirect (Post/Redirect/
-//! Get) except the one-time secret pages, which are the POST's own response so the
-//! secret never sits behind a URL.
+//! Get), the one-time secret pages too: the POST seals the secret for one display
+//! ([`once`]) and redirects to a page that shows it once, so a reload neither
+//! registers again nor shows the secret again.
 
 mod apps;
 mod assets;
 mod audit;
 mod auth;
 mod forms;
+mod once;
 mod users;
 mod view;
 

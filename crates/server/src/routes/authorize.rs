@@ -115,6 +115,14 @@ async fn proceed(
         Ok(u) => acting_user(state.store.as_ref(), u)
             .await
             .map_err(unavailable)?,
+        Err(StoreError::NotFound) if req.prompt.none => {
+            return Err(redirect_error(
+                state,
+                req,
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            ));
+        }
         Err(StoreError::NotFound) => {
             return Ok(login_page(state, jar, ctx, query, StatusCode::OK, None, ""));
         }
@@ -122,6 +130,16 @@ async fn proceed(
     };
     if !user.is_active() {
         let jar = session::end(state, jar).await.map_err(unavailable)?;
+        // OpenID Connect Core §3.1.2.1: prompt=none never shows a page.
+        if req.prompt.none {
+            let to = redirect_error(
+                state,
+                req,
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            );
+            return Ok((jar, to).into_response());
+        }
         return Ok(login_page(
             state,
             jar,
@@ -131,6 +149,15 @@ async fn proceed(
             Some("This account is deactivated."),
             "",
         ));
+    }
+    if user_may_authorize(Some(&user)).is_err() && req.prompt.none {
+        let to = redirect_error(
+            state,
+            req,
+            ErrorCode::AccessDenied,
+            "the user may not authorize apps (no developer_api permission)",
+        );
+        return Ok((jar, to).into_response());
     }
     if user_may_authorize(Some(&user)).is_err() {
         let back = req

@@ -1,7 +1,9 @@
 //! `/connect/endsession` (OpenID Connect RP-Initiated Logout 1.0): ends the
 //! browser's login session (issued tokens stay valid) and returns to a registered
-//! post-logout URI. With a valid `id_token_hint` it signs out at once; without one
-//! it asks the user first, since anyone could link here.
+//! post-logout URI. It signs out at once only with an `id_token_hint` that is an ID
+//! token of this issuer naming the signed-in user (and session, when it carries
+//! `sid`); otherwise it asks first, since anyone could link here (§2, §6: a
+//! hint for someone else must not sign this browser out).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,7 +15,9 @@ use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::context::ContextSource;
 use gatehouse_core::discovery::ENDSESSION_PATH;
 use gatehouse_core::form::Form;
-use gatehouse_core::jose::peek_kid;
+use gatehouse_core::id_token::{IdTokenHint, hint_from_claims};
+use gatehouse_core::jose::{peek_kid, peek_typ};
+use gatehouse_core::model::Session;
 use gatehouse_core::token::Signer;
 
 use crate::pages::{self, LogoutPage};
@@ -31,22 +35,47 @@ async fn start(State(state): State<AppState>, jar: CookieJar, RawQuery(q): RawQu
     let return_to = form.get("post_logout_redirect_uri");
     let st = form.get("state");
     let Some(hint) = form.get("id_token_hint") else {
-        let (csrf, jar) = session::csrf_token(&state, jar);
-        let page = LogoutPage {
-            csrf: &csrf,
-            post_logout_redirect_uri: return_to,
-            client_id: form.get("client_id"),
-            state: st,
-        };
-        return (jar, pages::render(StatusCode::OK, &page)).into_response();
+        return ask(&state, jar, form.get("client_id"), return_to, st);
     };
-    let Some(client_id) = hint_audience(&state, hint) else {
-        return bad("The id_token_hint was not issued by this server.");
+    let Some(hint) = parse_hint(&state, hint) else {
+        return bad("The id_token_hint is not an ID token: not issued by this server as one.");
     };
-    if form.get("client_id").is_some_and(|c| c != client_id) {
+    if form.get("client_id").is_some_and(|c| c != hint.client_id) {
         return bad("client_id does not match the id_token_hint.");
     }
-    finish(&state, jar, &client_id, return_to, st).await
+    let current = match session::current(&state, &jar).await {
+        Ok(s) => s,
+        Err(e) => return pages::store_failure(e),
+    };
+    match current {
+        // Nothing to end: straight back to the app.
+        None => finish(&state, jar, &hint.client_id, return_to, st).await,
+        Some(s) if names(&hint, &s) => finish(&state, jar, &hint.client_id, return_to, st).await,
+        Some(_) => ask(&state, jar, Some(&hint.client_id), return_to, st),
+    }
+}
+
+/// Does the hint name this session's user (and this session, when it says which)?
+fn names(hint: &IdTokenHint, s: &Session) -> bool {
+    hint.sub == s.user_id && hint.sid.as_ref().is_none_or(|sid| *sid == s.sid)
+}
+
+/// The confirmation page: the user presses the button (CSRF-checked) to sign out.
+fn ask(
+    state: &AppState,
+    jar: CookieJar,
+    client_id: Option<&str>,
+    return_to: Option<&str>,
+    st: Option<&str>,
+) -> Response {
+    let (csrf, jar) = session::csrf_token(state, jar);
+    let page = LogoutPage {
+        csrf: &csrf,
+        post_logout_redirect_uri: return_to,
+        client_id,
+        state: st,
+    };
+    (jar, pages::render(StatusCode::OK, &page)).into_response()
 }
 
 async fn confirm(
@@ -142,14 +171,11 @@ fn url_with_state(uri: &str, st: Option<&str>) -> Option<String> {
     Some(format!("{uri}{sep}state={encoded}"))
 }
 
-/// The `aud` of an ID token this server signed (expired hints are fine: §2).
-fn hint_audience(state: &AppState, hint: &str) -> Option<String> {
+/// An ID token this server signed, as a hint (expired hints are fine: §2).
+fn parse_hint(state: &AppState, hint: &str) -> Option<IdTokenHint> {
     let key = state.keys().by_kid(&peek_kid(hint)?)?;
     let claims: serde_json::Value = serde_json::from_slice(&key.verify(hint)?).ok()?;
-    if claims.get("iss")?.as_str()? != state.config.issuer {
-        return None;
-    }
-    claims.get("aud")?.as_str().map(str::to_owned)
+    hint_from_claims(peek_typ(hint).as_deref(), &claims, &state.config.issuer)
 }
 
 fn bad(msg: &str) -> Response {

@@ -1,4 +1,8 @@
 //! `GET/POST /connect/userinfo` (OpenID Connect Core §5.3) with RFC 6750 errors.
+//! It takes live access tokens (`typ: at+jwt` or reference) that a user granted
+//! through the authorization code or refresh token grant with `openid`, whatever
+//! API they are for (the userinfo audience by default); machine tokens are
+//! `invalid_token` here. Discovery says so (`gatehouse_userinfo_accepts`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -73,8 +77,19 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
         }
         Err(e) => return HttpError::from(e).into_response(),
     };
+    // Only a token a user granted (authorization code, refresh) speaks for that
+    // user: a client credentials token, for whatever API, is not a userinfo token.
+    if claims.gid.is_none() {
+        return challenge(
+            StatusCode::UNAUTHORIZED,
+            Some((
+                "invalid_token",
+                "userinfo accepts only access tokens a user granted (authorization code or refresh token)",
+            )),
+        );
+    }
     let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
-    if !scope.contains("openid") || claims.gid.is_none() {
+    if !scope.contains("openid") {
         return challenge(
             StatusCode::FORBIDDEN,
             Some((

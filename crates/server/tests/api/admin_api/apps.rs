@@ -375,3 +375,20 @@ async fn disable_refuses_the_token_endpoint_until_enabled() {
     settle().await;
     assert_eq!(cc_token(&app, &id, &secret).await.status(), 200);
 }
+
+/// An id that is not UTF-8 (or longer than any id) is a problem document like
+/// every other error, not axum's `400 text/plain`, and is never looked up.
+#[tokio::test]
+async fn an_id_that_is_not_utf8_or_too_long_is_a_404_problem() {
+    let (app, a) = acme().await;
+    let long = format!("/api/v1/apps/{}", "a".repeat(300));
+    for path in ["/api/v1/apps/%FF%FE", "/api/v1/users/%FF%FE", long.as_str()] {
+        a.get(&app, path).await.problem(404);
+    }
+    a.bare(&app, Method::DELETE, "/api/v1/apps/%C3%28")
+        .await
+        .problem(404);
+    a.bare(&app, Method::POST, "/api/v1/apps/%FF%FE/secret")
+        .await
+        .problem(404);
+}

@@ -58,6 +58,48 @@ async fn unregistered_redirect_uri_gets_an_error_page_and_no_redirect() {
     }
 }
 
+/// RFC 9700 §4.11.2: error redirects happen without interaction, so they must
+/// only ever reach a URI the (authenticated, audited) tenant registered exactly.
+/// Every kind of error: near matches get the error page, the exact URI gets the
+/// redirect, to exactly that URI.
+#[tokio::test]
+async fn error_redirects_go_only_to_the_exactly_registered_uri() {
+    let (_app, web, browser) = setup().await;
+    let errors = [
+        ("response_type", "token"),
+        ("scope", "no-such-scope"),
+        ("prompt", "none"),
+        ("request", "eyJhbGciOiJub25lIn0.e30."),
+        ("code_challenge_method", "plain"),
+    ];
+    let near = [
+        "https://sync.acme.test/callback/",
+        "https://sync.acme.test/callback?x=1",
+        "https://sync.acme.test/callback#f",
+        "https://sync.acme.test:443/callback",
+        "https://sync.acme.test./callback",
+        "https://sync.acme.test/Callback",
+        "https://sync.acme.test/callback/../callback",
+        "https://sync.acme.test%2F@evil.test/callback",
+        "https://evil.test/callback",
+    ];
+    for (k, v) in errors {
+        for uri in near {
+            let page = browser
+                .authorize(&authorize_params(&web).set(k, v).set("redirect_uri", uri))
+                .await;
+            assert!(page.headers.get("location").is_none(), "{k}={v} {uri}");
+            assert_eq!(page.status, 400, "{k}={v} {uri}: {page:?}");
+        }
+        let page = browser.authorize(&authorize_params(&web).set(k, v)).await;
+        let to = page.redirect();
+        let mut bare = to.clone();
+        bare.set_query(None);
+        assert_eq!(bare.as_str(), CALLBACK, "{k}={v}");
+        assert!(page.callback().get("error").is_some(), "{k}={v}");
+    }
+}
+
 #[tokio::test]
 async fn without_redirect_uri_the_only_registered_one_is_used() {
     let (app, web, browser) = setup().await;
@@ -134,10 +176,9 @@ async fn plain_pkce_and_malformed_challenges_redirect_invalid_request() {
 }
 
 #[tokio::test]
-async fn request_objects_and_unknown_prompts_redirect_invalid_request() {
+async fn unknown_prompts_redirect_invalid_request() {
     let (app, web, browser) = setup().await;
     for p in [
-        authorize_params(&web).set("request", "eyJhbGciOiJub25lIn0.e30."),
         authorize_params(&web).set("prompt", "select_account"),
         authorize_params(&web).set("prompt", "none login"),
         authorize_params(&web).set("max_age", "-1"),
@@ -145,6 +186,28 @@ async fn request_objects_and_unknown_prompts_redirect_invalid_request() {
         let page = browser.authorize(&p).await;
         expect_error_redirect(&app, &page, "invalid_request");
     }
+}
+
+/// OpenID Connect Core §3.1.2.6: each kind of request object has its own error.
+#[tokio::test]
+async fn request_and_request_uri_redirect_their_not_supported_errors() {
+    let (app, web, browser) = setup().await;
+    let page = browser
+        .authorize(&authorize_params(&web).set("request", "eyJhbGciOiJub25lIn0.e30."))
+        .await;
+    expect_error_redirect(&app, &page, "request_not_supported");
+    let page = browser
+        .authorize(&authorize_params(&web).set("request_uri", "https://sync.acme.test/req/1"))
+        .await;
+    expect_error_redirect(&app, &page, "request_uri_not_supported");
+    let meta: serde_json::Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["request_parameter_supported"], false);
+    assert_eq!(meta["request_uri_parameter_supported"], false);
 }
 
 #[tokio::test]
@@ -234,6 +297,61 @@ async fn prompt_none_signed_in_without_consent_redirects_consent_required() {
     assert!(page.callback().get("code").is_some());
 }
 
+/// OpenID Connect Core §3.1.2.1: prompt=none never shows a page; a deactivated
+/// account is not signed in (and its session ends).
+#[tokio::test]
+async fn prompt_none_for_a_deactivated_user_redirects_login_required() {
+    let (app, web, browser) = setup().await;
+    code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    admin::set_user_status(
+        app.s(),
+        SystemClock.now(),
+        &Actor::operator(),
+        &app.user_id("ana@acme.test").await,
+        UserStatus::Deactivated,
+    )
+    .await
+    .unwrap();
+    settle().await;
+    let page = browser
+        .authorize(&authorize_params(&web).set("prompt", "none"))
+        .await;
+    expect_error_redirect(&app, &page, "login_required");
+    assert!(
+        sets_cookie(&page, "gatehouse_session").is_some(),
+        "{page:?}"
+    );
+}
+
+#[tokio::test]
+async fn prompt_none_for_a_user_who_may_not_authorize_redirects_access_denied() {
+    let (app, web, browser) = setup().await;
+    app.password_user("max@acme.test", "member").await;
+    let page = browser.authorize(&authorize_params(&web)).await;
+    let refused = browser.login(&page, "max@acme.test", PASSWORD).await;
+    expect_error_page(&refused, 403, "Developer API permission");
+    // Still signed in: a silent request goes back to the app, never to a page.
+    let page = browser
+        .authorize(&authorize_params(&web).set("prompt", "none"))
+        .await;
+    expect_error_redirect(&app, &page, "access_denied");
+}
+
+#[tokio::test]
+async fn prompt_none_with_a_too_old_sign_in_redirects_login_required() {
+    let (app, web, browser) = setup().await;
+    code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    app.clock.advance(120);
+    let page = browser
+        .authorize(
+            &authorize_params(&web)
+                .set("max_age", "60")
+                .set("prompt", "none"),
+        )
+        .await;
+    expect_error_redirect(&app, &page, "login_required");
+}
+
 // ---- the pages -------------------------------------------------------------
 
 #[tokio::test]
@@ -253,8 +371,11 @@ async fn login_page_carries_csrf_and_the_request_and_prefills_the_login_hint() {
     let csrf = sets_cookie(&page, "gatehouse_csrf").expect("csrf cookie");
     assert!(csrf.contains("HttpOnly"), "{csrf}");
     assert!(csrf.contains("SameSite=Lax"), "{csrf}");
-    assert_eq!(
-        page.hidden("csrf_token").unwrap(),
+    // The form token is bound to the cookie (an HMAC under it), not the cookie itself.
+    let token = page.hidden("csrf_token").unwrap();
+    assert_eq!(token.len(), 43, "{token}");
+    assert_ne!(
+        token,
         csrf["gatehouse_csrf=".len()..].split(';').next().unwrap()
     );
     assert_eq!(page.hidden("request").unwrap(), params.query());
@@ -368,8 +489,26 @@ async fn user_without_developer_api_gets_a_403_page_linking_back_with_access_den
     assert_eq!(p.get("state"), Some("st-8f2a"));
     assert_eq!(p.get("iss"), Some(app.base.as_str()));
     assert_eq!(p.get("code"), None);
-    // Posting the consent form anyway (forged) does not produce a code either.
-    let csrf = page.hidden("csrf_token").unwrap();
+    // Posting the consent form anyway (forged) does not produce a code either. The
+    // token from before sign-in ended with it (the CSRF cookie is rotated at sign-in)…
+    let stale = page.hidden("csrf_token").unwrap();
+    let refused = browser
+        .post(
+            "/consent",
+            &[
+                ("csrf_token", &stale),
+                ("request", &authorize_params(&web).query()),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    expect_error_page(&refused, 403, "Form expired");
+    // …and with a token of this session (from any of its pages) it is refused too.
+    let csrf = browser
+        .authorize(&authorize_params(&web).set("prompt", "login"))
+        .await
+        .hidden("csrf_token")
+        .unwrap();
     let forged = browser
         .post(
             "/consent",

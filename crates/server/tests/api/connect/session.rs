@@ -156,10 +156,82 @@ async fn userinfo_refuses_tokens_without_openid_with_403_insufficient_scope() {
         challenge.contains("error=\"insufficient_scope\""),
         "{challenge}"
     );
-    // A machine (client credentials) token has no user grant behind it.
+}
+
+/// A client credentials token (here of another API) speaks for no user: it is
+/// not a userinfo token at all, so 401 `invalid_token`, not 403.
+#[tokio::test]
+async fn userinfo_refuses_a_client_credentials_token_of_another_api_with_401() {
+    let (app, _web, _) = TestApp::web_setup().await;
+    let other = app
+        .api(
+            "https://billing.acme.test",
+            "billing:read",
+            gatehouse_core::model::TokenFormat::Jwt,
+            gatehouse_core::model::SigningAlg::ES256,
+        )
+        .await;
+    let machine = app
+        .app("ana@acme.test", "billing:read", None, Some(&other.audience))
+        .await;
+    let cc = app.token(&machine, &[("scope", "billing:read")]).await;
+    expect_invalid_token(app.userinfo(s(&cc, "access_token")).await).await;
     let machine = app.app("ana@acme.test", "cfgateway", None, None).await;
     let cc = app.token(&machine, &[]).await;
-    assert_eq!(app.userinfo(s(&cc, "access_token")).await.status(), 403);
+    expect_invalid_token(app.userinfo(s(&cc, "access_token")).await).await;
+    let meta: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        meta["gatehouse_userinfo_accepts"]["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+}
+
+/// RFC 9068 §4: only `typ: at+jwt` is an access token. An ID token, signed by the
+/// same keys, is refused as a bearer token by introspection, userinfo and the
+/// admin API alike.
+#[tokio::test]
+async fn an_id_token_is_not_an_access_token_anywhere() {
+    let (app, web, tokens) = setup().await;
+    let id_token = s(&tokens, "id_token");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "JWT");
+    // The app the ID token is for asks about it: not active.
+    let answer = app
+        .introspect((&web.client_id, &web.secret), id_token)
+        .await;
+    assert_eq!(answer, serde_json::json!({"active": false}));
+    // Its own access token is, for comparison.
+    let answer = app
+        .introspect((&web.client_id, &web.secret), s(&tokens, "access_token"))
+        .await;
+    assert_eq!(answer["active"], true);
+    expect_invalid_token(app.userinfo(id_token).await).await;
+    let resp = app
+        .http
+        .get(app.url("/api/v1/apps"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 }
 
 #[tokio::test]
@@ -423,6 +495,76 @@ async fn end_session_with_a_forged_hint_or_other_client_id_is_400() {
         .await;
     expect_error_page(&page, 400, "client_id");
     let still = browser.authorize(&authorize_params(&web)).await;
+    assert!(still.callback().get("code").is_some());
+}
+
+/// An access token is signed by the same keys, but it is not an ID token: it
+/// neither signs anyone out nor names an app to return to.
+#[tokio::test]
+async fn end_session_with_an_access_token_as_hint_is_400_and_keeps_the_session() {
+    let (app, web, browser, tokens) = signed_in().await;
+    let page = browser
+        .get(&endsession(
+            &app,
+            &Params::new().set("id_token_hint", s(&tokens, "access_token")),
+        ))
+        .await;
+    expect_error_page(&page, 400, "not an ID token");
+    assert!(
+        sets_cookie(&page, "gatehouse_session").is_none(),
+        "{page:?}"
+    );
+    let still = browser.authorize(&authorize_params(&web)).await;
+    assert!(still.callback().get("code").is_some());
+}
+
+/// A hint naming someone else (another user, or an earlier session of this one)
+/// does not sign this browser out: the user is asked first.
+#[tokio::test]
+async fn end_session_with_a_hint_for_another_session_asks_first() {
+    let (app, web, victim, _) = signed_in().await;
+    app.password_user("bo@acme.test", "developer").await;
+    let attacker = Browser::new(&app);
+    let code = code_for(&attacker, &authorize_params(&web), "bo@acme.test").await;
+    let theirs: Value = app
+        .web_token(&web, &code_params(&code))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let link = endsession(
+        &app,
+        &Params::new()
+            .set("id_token_hint", s(&theirs, "id_token"))
+            .set("post_logout_redirect_uri", BYE),
+    );
+    let page = victim.get(&link).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Sign out?"), "{}", page.body);
+    assert!(
+        sets_cookie(&page, "gatehouse_session").is_none(),
+        "{page:?}"
+    );
+    let still = victim.authorize(&authorize_params(&web)).await;
+    assert!(still.callback().get("code").is_some());
+    // The same user's ID token from an earlier session (another `sid`) asks too.
+    let old_hint = s(&theirs, "id_token").to_owned();
+    let out = attacker
+        .get(&endsession(
+            &app,
+            &Params::new().set("id_token_hint", &old_hint),
+        ))
+        .await;
+    assert!(out.body.contains("You are signed out"), "{}", out.body);
+    code_for(&attacker, &authorize_params(&web), "bo@acme.test").await;
+    let page = attacker
+        .get(&endsession(
+            &app,
+            &Params::new().set("id_token_hint", &old_hint),
+        ))
+        .await;
+    assert!(page.body.contains("Sign out?"), "{}", page.body);
+    let still = attacker.authorize(&authorize_params(&web)).await;
     assert!(still.callback().get("code").is_some());
 }
 

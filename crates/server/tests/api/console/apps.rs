@@ -17,19 +17,29 @@ fn cc_fields<'a>(name: &'a str, on_behalf: &'a str) -> Vec<(&'a str, &'a str)> {
     ]
 }
 
+/// Follows a Post/Redirect/Get 303 to the one-time secret page.
+pub(super) async fn secret_page_after(c: &Console, posted: reqwest::Response) -> reqwest::Response {
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let to = posted.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.ends_with("/secret"), "{to}");
+    let resp = c.get(&to).await;
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
 /// Registers a client credentials app through the form; (client id, secret, page).
 pub(super) async fn register(
     c: &Console,
     name: &str,
 ) -> (String, String, reqwest::header::HeaderMap, String) {
-    let resp = c
+    let posted = c
         .post(
             "/console/apps",
             "/console/apps/new",
             &cc_fields(name, "dev@acme.test"),
         )
         .await;
-    assert_eq!(resp.status(), 200);
+    let resp = secret_page_after(c, posted).await;
     let headers = resp.headers().clone();
     let html = resp.text().await.unwrap();
     (
@@ -166,6 +176,51 @@ async fn an_admin_registers_a_client_credentials_app_and_sees_the_secret_once() 
     assert_ne!(stored.secret_hash, secret, "stored as a hash");
 }
 
+/// Reloading the secret page (Post/Redirect/Get) neither registers a second app
+/// nor shows the secret again; another session never sees it.
+#[tokio::test]
+async fn reloading_the_secret_page_registers_nothing_and_shows_the_secret_no_more() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let other = Console::sign_in(&app, "admin@acme.test").await;
+    let posted = c
+        .post(
+            "/console/apps",
+            "/console/apps/new",
+            &cc_fields("Nightly sync", "dev@acme.test"),
+        )
+        .await;
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    let to = posted.headers()["location"].to_str().unwrap().to_owned();
+    // Another session of the same admin gets nothing from the URL.
+    let elsewhere = other.get(&to).await;
+    assert_eq!(elsewhere.status(), StatusCode::GONE);
+    let shown = c.get(&to).await;
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.headers()["cache-control"], "no-store");
+    let html = shown.text().await.unwrap();
+    let secret = by_id(&html, "client-secret");
+    assert_eq!(secret.len(), 43);
+    // The reload: a GET, which says the secret is gone and registers nothing.
+    let again = c.get(&to).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    let html = again.text().await.unwrap();
+    assert!(html.contains("no longer shown"), "{html}");
+    assert!(!html.contains(&secret));
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    assert_eq!(app.s().apps_for_org(&org.id).await.unwrap().len(), 1);
+    // The same for a regenerated secret.
+    let client_id = to.split('/').nth(3).unwrap().to_owned();
+    let rotate = format!("/console/apps/{client_id}/rotate");
+    let posted = c.post(&rotate, &rotate, &[("confirm", "yes")]).await;
+    let html = secret_page_after(&c, posted).await.text().await.unwrap();
+    let new_secret = by_id(&html, "client-secret");
+    assert_ne!(new_secret, secret);
+    let again = c.get(&to).await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(!again.text().await.unwrap().contains(&new_secret));
+}
+
 #[tokio::test]
 async fn regenerating_the_secret_in_the_console_ends_the_old_tokens() {
     let (app, api) = setup().await;
@@ -190,7 +245,7 @@ async fn regenerating_the_secret_in_the_console_ends_the_old_tokens() {
             &[("confirm", "yes")],
         )
         .await;
-    assert_eq!(resp.status(), 200);
+    let resp = secret_page_after(&c, resp).await;
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.unwrap();
     let new_secret = by_id(&html, "client-secret");
@@ -273,7 +328,7 @@ async fn an_app_can_act_for_a_user_created_on_the_form() {
         ("new_user_role", "developer"),
     ]);
     let resp = c.post("/console/apps", "/console/apps/new", &fields).await;
-    assert_eq!(resp.status(), 200);
+    let resp = secret_page_after(&c, resp).await;
     let html = resp.text().await.unwrap();
     let client_id = by_id(&html, "client-id");
     let stored = app.s().app_by_client_id(&client_id).await.unwrap();
@@ -461,7 +516,7 @@ async fn register_web(c: &Console) -> String {
             ],
         )
         .await;
-    assert_eq!(resp.status(), 200);
+    let resp = secret_page_after(c, resp).await;
     by_id(&resp.text().await.unwrap(), "client-id")
 }
 

@@ -21,7 +21,7 @@ async fn the_audit_log_shows_who_did_what_when_and_from_where() {
     let (client_id, _, _, _) = register(&c, "Nightly sync").await;
     let rotate = format!("/console/apps/{client_id}/rotate");
     let resp = c.post(&rotate, &rotate, &[("confirm", "yes")]).await;
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 
     let html = c.page("/console/audit").await;
     assert!(html.contains("href=\"/console/audit\""), "nav link");
@@ -59,7 +59,7 @@ async fn older_pages_follow_before_and_bad_values_are_refused() {
     let rotate = format!("/console/apps/{client_id}/rotate");
     for _ in 0..50 {
         let resp = c.post(&rotate, &rotate, &[("confirm", "yes")]).await;
-        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     }
     let html = c.page("/console/audit").await;
     assert_eq!(rows(&html).len(), 50);
@@ -95,4 +95,61 @@ async fn a_developer_cannot_read_the_audit_log() {
         c.get("/console/audit").await.status(),
         StatusCode::FORBIDDEN
     );
+}
+
+/// Sign-ins are security events: who, from where, succeeded or failed (and why),
+/// through the console and the authorization endpoint alike. Guesses at unknown
+/// addresses belong to no organization and are not written.
+#[tokio::test]
+async fn sign_ins_and_failed_sign_ins_are_in_the_audit_log() {
+    let (app, _) = setup().await;
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    let before = app
+        .s()
+        .audit_events(&org.id, None, 500)
+        .await
+        .unwrap()
+        .len();
+    let c = Console::new(&app);
+    for (email, password) in [("ana@acme.test", "wrong"), ("nobody@acme.test", "wrong")] {
+        let resp = c
+            .post(
+                "/console/login",
+                "/console",
+                &[("email", email), ("password", password)],
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    Console::sign_in(&app, "admin@acme.test").await;
+    // The authorization endpoint's sign-in page writes the same event.
+    let web = app.web_app("cfgateway").await;
+    let browser = crate::browser::Browser::new(&app);
+    crate::browser::code_for(
+        &browser,
+        &crate::helpers::authorize_params(&web),
+        "ana@acme.test",
+    )
+    .await;
+    let log = app.s().audit_events(&org.id, None, 500).await.unwrap();
+    let signins: Vec<_> = log[..log.len() - before]
+        .iter()
+        .filter(|e| e.action.starts_with("signin."))
+        .map(|e| (e.action.as_str(), e.actor_name.as_str(), e.address.as_str()))
+        .collect();
+    assert_eq!(
+        signins,
+        [
+            ("signin.succeeded", "ana@acme.test", "127.0.0.1"),
+            ("signin.succeeded", "admin@acme.test", "127.0.0.1"),
+            ("signin.failed", "ana@acme.test", "127.0.0.1"),
+        ]
+    );
+    let failed = log.iter().find(|e| e.action == "signin.failed").unwrap();
+    assert_eq!(failed.detail, "sign-in refused: wrong password");
+    assert_eq!(failed.target, app.user_id("ana@acme.test").await);
+    // And the console's audit page shows them.
+    let admin = Console::sign_in(&app, "admin@acme.test").await;
+    let html = admin.page("/console/audit").await;
+    assert!(html.contains("signin.failed"), "{html}");
 }

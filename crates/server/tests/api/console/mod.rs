@@ -4,6 +4,7 @@
 
 mod apps;
 mod audit;
+mod csrf;
 mod users;
 
 use gatehouse_core::admin::{self, NewApp, NewUser};
