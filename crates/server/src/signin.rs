@@ -3,6 +3,14 @@
 //! per address, the Argon2 check off the async workers (against a dummy hash for
 //! unknown accounts), and the session. It decides nothing about what the caller
 //! shows next; each caller renders its own page from the [`Attempt`].
+//!
+//! Emails are unique per organization. At the authorization endpoint the account
+//! is looked up in the app's organization only (a person authorizes only their
+//! own organization's apps). The console has no app: the password is checked
+//! against each account with the email (at most [`MAX_CANDIDATES`], oldest
+//! first, every one of them, so the time does not depend on which matched, and
+//! an unknown email costs one check like a single account); one match signs in,
+//! several ask for the organization.
 
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -34,10 +42,26 @@ pub enum Attempt {
     },
 }
 
+/// Where the account is looked for.
+#[derive(Debug, Clone, Copy)]
+pub enum Within<'a> {
+    /// The organization (id) of the app being authorized.
+    Org(&'a str),
+    /// Any organization (the console); `org_slug` picks one when the email
+    /// belongs to several.
+    AnyOrg { org_slug: Option<&'a str> },
+}
+
+/// Accounts of one email checked at a console sign-in, at most.
+pub const MAX_CANDIDATES: u32 = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Wrong email or password, or a deactivated account (not told apart).
     WrongCredentials,
+    /// The password is right for accounts of several organizations: the person
+    /// must say which (only ever told after a correct password).
+    ChooseOrganization,
     /// Too many failures for this account or address: wait this many seconds.
     Throttled(u64),
 }
@@ -46,6 +70,7 @@ impl Refusal {
     pub fn status(self) -> StatusCode {
         match self {
             Refusal::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Refusal::ChooseOrganization => StatusCode::OK,
             Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -53,6 +78,9 @@ impl Refusal {
     pub fn message(self) -> String {
         match self {
             Refusal::WrongCredentials => "Wrong email or password.".to_owned(),
+            Refusal::ChooseOrganization => {
+                "This email belongs to several organizations: enter yours.".to_owned()
+            }
             Refusal::Throttled(secs) => {
                 format!("Too many failed sign-ins. Try again in {secs} seconds.")
             }
@@ -62,7 +90,7 @@ impl Refusal {
     /// The `Retry-After` seconds, when throttled.
     pub fn retry_after(self) -> Option<u64> {
         match self {
-            Refusal::WrongCredentials => None,
+            Refusal::WrongCredentials | Refusal::ChooseOrganization => None,
             Refusal::Throttled(secs) => Some(secs),
         }
     }
@@ -81,6 +109,7 @@ pub async fn attempt(
     jar: CookieJar,
     email: &str,
     password_given: &str,
+    within: Within<'_>,
 ) -> Result<Attempt, StoreError> {
     if let Some(wait) = state
         .login_limiter
@@ -89,15 +118,23 @@ pub async fn attempt(
     {
         return Ok(refused(Refusal::Throttled(wait.0), jar));
     }
-    let user = match state.store.user_by_email(email).await {
-        Ok(u) => Some(u),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify_off_thread(state, password_given, hash).await;
-    match user {
-        Some(u) if ok && u.status == UserStatus::Active => {
+    let candidates = candidates(state, email, within).await?;
+    let mut matched: Vec<User> = Vec::new();
+    if candidates.is_empty() {
+        verify_off_thread(state, password_given, None).await;
+    }
+    for u in candidates {
+        if verify_off_thread(state, password_given, u.password_hash.clone()).await
+            && u.status == UserStatus::Active
+        {
+            matched.push(u);
+        }
+    }
+    if matched.len() > 1 {
+        return Ok(refused(Refusal::ChooseOrganization, jar));
+    }
+    match matched.pop() {
+        Some(u) => {
             let (session, jar) = session::start(state, jar, &u.id, state.clock.now()).await?;
             tracing::info!(user_id = %u.id, "signed in");
             Ok(Attempt::SignedIn {
@@ -114,6 +151,33 @@ pub async fn attempt(
             };
             Ok(refused(why, jar))
         }
+    }
+}
+
+/// The accounts the password is checked against (see the module docs).
+async fn candidates(
+    state: &AppState,
+    email: &str,
+    within: Within<'_>,
+) -> Result<Vec<User>, StoreError> {
+    let org_id = match within {
+        Within::Org(id) => Some(id.to_owned()),
+        Within::AnyOrg { org_slug: None } => None,
+        Within::AnyOrg {
+            org_slug: Some(slug),
+        } => match state.store.org_by_slug(slug).await {
+            Ok(o) => Some(o.id),
+            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        },
+    };
+    match org_id {
+        Some(id) => match state.store.user_by_email(&id, email).await {
+            Ok(u) => Ok(vec![u]),
+            Err(StoreError::NotFound) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        },
+        None => state.store.users_by_email(email, MAX_CANDIDATES).await,
     }
 }
 

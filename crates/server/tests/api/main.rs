@@ -10,5 +10,6 @@ mod connect;
 mod console;
 mod faults;
 mod helpers;
+mod key_lifecycle;
 mod redirect_policy;
 mod well_known;
