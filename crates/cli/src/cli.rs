@@ -129,6 +129,14 @@ pub struct ServeArgs {
     /// Refresh token lifetime in seconds (each rotation starts a new one).
     #[arg(long, env = "GATEHOUSE_REFRESH_TTL", default_value_t = 30 * 24 * 3600, value_parser = clap::value_parser!(i64).range(60..=365 * 24 * 3600))]
     pub refresh_ttl: i64,
+    /// A refresh-token family's absolute lifetime in days from the authorization,
+    /// however often it is rotated; then the user authorizes the app again.
+    #[arg(long, env = "GATEHOUSE_REFRESH_FAMILY_MAX_AGE", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub refresh_family_max_age: i64,
+    /// Rotate the signing keys this many days after each became active (the
+    /// next key is published in the JWKS at 90 % of it); 0 rotates only by hand.
+    #[arg(long, env = "GATEHOUSE_KEY_ROTATION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(0..=3650))]
+    pub key_rotation_days: i64,
     /// Login session lifetime in seconds.
     #[arg(long, env = "GATEHOUSE_SESSION_TTL", default_value_t = 12 * 3600, value_parser = clap::value_parser!(i64).range(60..=30 * 24 * 3600))]
     pub session_ttl: i64,
@@ -187,6 +195,14 @@ pub enum KeysCmd {
     Rotate {
         #[arg(long, value_enum)]
         alg: AlgArg,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// Withdraw a (compromised) key at once: it leaves the JWKS, tokens it signed
+    /// are refused everywhere (gateways hear of it through the revocation feed).
+    /// An active key is replaced by a new one first.
+    Revoke {
+        kid: String,
         #[command(flatten)]
         kek: KekArgs,
     },
@@ -309,13 +325,27 @@ pub enum UserCmd {
         #[arg(long)]
         org: String,
     },
-    /// Deactivate a user: their sessions and every app acting for them stop working.
-    Deactivate { email: String },
+    /// Deactivate a user: their sessions and every app acting for them stop working,
+    /// and the tokens they had stay ended even if they are reactivated.
+    Deactivate {
+        email: String,
+        /// The user's organization (needed when the email is in several).
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Reactivate a user.
-    Activate { email: String },
+    Activate {
+        email: String,
+        /// The user's organization (needed when the email is in several).
+        #[arg(long)]
+        org: Option<String>,
+    },
     /// Give a user a role and groups (their new tokens carry them).
     SetRole {
         email: String,
+        /// The user's organization (needed when the email is in several).
+        #[arg(long)]
+        org: Option<String>,
         #[arg(long)]
         role: String,
         /// Comma-separated groups (replaces the current ones; empty clears them).
@@ -406,6 +436,9 @@ pub enum AppCmd {
         redirect_uris: Vec<String>,
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
+        /// Authorization requests must use PKCE (default: true for authorization code apps).
+        #[arg(long)]
+        require_pkce: Option<bool>,
     },
     /// Replace the client secret; every token issued so far ends now.
     RotateSecret { client_id: String },
@@ -448,6 +481,9 @@ pub enum AppCmd {
         /// Default audience (an empty string clears it).
         #[arg(long)]
         audience: Option<String>,
+        /// Whether authorization requests must use PKCE (authorization code apps).
+        #[arg(long)]
+        require_pkce: Option<bool>,
     },
     /// Disable an app: it cannot get tokens and every token it holds ends now.
     Disable { client_id: String },

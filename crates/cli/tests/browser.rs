@@ -104,6 +104,9 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
             &redirect_uri,
             // The callback is a local server: development mode allows it.
             "--dev",
+            // This flow runs without PKCE (new code apps require it by default).
+            "--require-pkce",
+            "false",
             "--scopes",
             "cfgateway",
             "--json",

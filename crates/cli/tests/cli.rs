@@ -856,3 +856,136 @@ fn disable_enable_update_set_role_and_the_audit_log() {
     assert_eq!(page.as_array().unwrap().len(), 2);
     assert_eq!(page[0]["action"], "app.enable");
 }
+
+/// Issue 10 item 6: `keys revoke KID` withdraws a key at once. The running
+/// server stops publishing it and refuses the tokens it signed; as it was the
+/// active key, a new one signs from now on; an unknown kid is a clear error.
+#[test]
+fn keys_revoke_withdraws_a_key_and_its_tokens_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path());
+    let (id, secret) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    let old = s(&seed_token(&server, id, secret).1["access_token"]).to_owned();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(old.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let kid = s(&header["kid"]).to_owned();
+    assert_eq!(introspect(&server, &f.api, &old)["active"], true);
+
+    let revoked = json(dir.path(), &["keys", "revoke", &kid, "--json"]);
+    assert_eq!(revoked["state"], "revoked");
+    let replacement = s(&revoked["replaced_by"]).to_owned();
+    assert_ne!(replacement, kid);
+    eventually("the revoked key's token to be refused", || {
+        introspect(&server, &f.api, &old)["active"] == false
+    });
+    let jwks: Value = reqwest::blocking::get(server.url("/.well-known/jwks.json"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| s(&k["kid"]))
+        .collect();
+    assert!(
+        !kids.contains(&kid.as_str()) && kids.contains(&replacement.as_str()),
+        "{kids:?}"
+    );
+    let fresh = s(&seed_token(&server, id, secret).1["access_token"]).to_owned();
+    assert_eq!(introspect(&server, &f.api, &fresh)["active"], true);
+
+    let out = gatehouse(dir.path(), &["keys", "revoke", "no-such-kid"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no signing key `no-such-kid`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 10 item 9: emails are unique per organization, so the operator names
+/// the organization when an address is in several; one organization's user is
+/// changed, the other's is not.
+#[test]
+fn user_commands_need_the_organization_when_an_email_is_in_several() {
+    let dir = tempfile::tempdir().unwrap();
+    register(dir.path());
+    json(
+        dir.path(),
+        &["org", "create", "--name", "Bolt Works", "--json"],
+    );
+    let twin = json(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--org",
+            "bolt-works",
+            "--email",
+            "dev@acme.test",
+            "--role",
+            "developer",
+            "--json",
+        ],
+    );
+    assert_eq!(twin["email"], "dev@acme.test");
+    let out = gatehouse(dir.path(), &["user", "deactivate", "dev@acme.test"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("several organizations") && err.contains("--org"),
+        "{err}"
+    );
+    let done = json(
+        dir.path(),
+        &[
+            "user",
+            "deactivate",
+            "dev@acme.test",
+            "--org",
+            "bolt-works",
+            "--json",
+        ],
+    );
+    assert_eq!(done["status"], "deactivated");
+    let acme = json(
+        dir.path(),
+        &["user", "list", "--org", "acme-studio", "--json"],
+    );
+    assert_eq!(acme[0]["status"], "active", "{acme}");
+    let bolt = json(
+        dir.path(),
+        &["user", "list", "--org", "bolt-works", "--json"],
+    );
+    assert_eq!(bolt[0]["status"], "deactivated", "{bolt}");
+    json(
+        dir.path(),
+        &[
+            "user",
+            "activate",
+            "dev@acme.test",
+            "--org",
+            "bolt-works",
+            "--json",
+        ],
+    );
+    json(
+        dir.path(),
+        &[
+            "user",
+            "set-role",
+            "dev@acme.test",
+            "--org",
+            "acme-studio",
+            "--role",
+            "admin",
+            "--json",
+        ],
+    );
+}

@@ -211,6 +211,7 @@ async fn prepare_user(
         groups,
         status: UserStatus::Active,
         created_at: now,
+        tokens_valid_after: 0,
     };
     let audit = AuditEvent::new(
         actor,
@@ -249,9 +250,9 @@ async fn check_role(store: &dyn Store, org_id: &str, role: &str) -> Result<Role,
 
 pub async fn user_in_org(store: &dyn Store, org_id: &str, email: &str) -> Result<User, AdminError> {
     let email = normalize_email(email)?;
-    match store.user_by_email(&email).await {
-        Ok(u) if u.org_id == org_id => Ok(u),
-        Ok(_) | Err(StoreError::NotFound) => Err(AdminError::NotFound(format!(
+    match store.user_by_email(org_id, &email).await {
+        Ok(u) => Ok(u),
+        Err(StoreError::NotFound) => Err(AdminError::NotFound(format!(
             "user `{email}` in this organization"
         ))),
         Err(e) => Err(e.into()),
@@ -265,19 +266,49 @@ pub async fn user(store: &dyn Store, actor: &Actor, user_id: &str) -> Result<Use
     visible(actor, user.org_id.clone(), user, what)
 }
 
-/// The user by email (the operator's CLI names users so), if the actor may see them.
+/// The user by email (the operator's CLI names users so), if the actor may see
+/// them. Emails are unique per organization: with `org_slug` the user of that
+/// organization; without, the one user with this email the actor can see, and
+/// an error naming the organizations when there are several.
 pub async fn user_by_email(
     store: &dyn Store,
     actor: &Actor,
     email: &str,
+    org_slug: Option<&str>,
 ) -> Result<User, AdminError> {
     let email = normalize_email(email)?;
     let what = format!("user `{email}`");
-    let user = store
-        .user_by_email(&email)
-        .await
-        .map_err(not_found(&what))?;
-    visible(actor, user.org_id.clone(), user, what)
+    if let Some(slug) = org_slug {
+        let org = org(store, actor, slug).await?;
+        let user = store
+            .user_by_email(&org.id, &email)
+            .await
+            .map_err(not_found(&what))?;
+        return visible(actor, user.org_id.clone(), user, what);
+    }
+    let mut found: Vec<User> = store
+        .users_by_email(&email, 100)
+        .await?
+        .into_iter()
+        .filter(|u| actor.may_act_on(&u.org_id))
+        .collect();
+    match found.len() {
+        0 => Err(AdminError::NotFound(what)),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let mut slugs = Vec::new();
+            for u in &found {
+                slugs.push(store.org_by_id(&u.org_id).await?.slug);
+            }
+            Err(invalid(
+                "org",
+                format!(
+                    "`{email}` is a user of several organizations ({}): name one with --org",
+                    slugs.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 pub async fn users(
@@ -670,6 +701,8 @@ async fn prepare_app(
         secret_hash: secret.digest(),
         generation: 1,
         status: AppStatus::Active,
+        // New authorization code apps must use PKCE unless an admin turns it off.
+        require_pkce: new.grant == GrantType::AuthorizationCode,
         created_at: now,
         last_used_at: None,
     };
@@ -836,6 +869,8 @@ pub struct AppEdit<'a> {
     pub default_scopes: Option<&'a str>,
     /// `Some(None)` clears the default audience.
     pub default_audience: Option<Option<&'a str>>,
+    /// Whether authorization requests must use PKCE (authorization code apps).
+    pub require_pkce: Option<bool>,
 }
 
 /// Edits an app's details. Tokens already issued keep their scopes until they
@@ -888,6 +923,20 @@ pub async fn update_app(
         }
         next.post_logout_redirect_uris = policy.check("post_logout_redirect_uris", uris).await?;
         changed.push("post-logout redirect URIs");
+    }
+    if let Some(required) = edit.require_pkce {
+        if !code_app {
+            return Err(invalid(
+                "require_pkce",
+                "only authorization code apps use PKCE",
+            ));
+        }
+        next.require_pkce = required;
+        changed.push(if required {
+            "PKCE required"
+        } else {
+            "PKCE optional"
+        });
     }
     if edit.scopes.is_some() || edit.default_scopes.is_some() || edit.default_audience.is_some() {
         let scopes = edit

@@ -241,6 +241,13 @@ pub fn validate(
         form.get("code_challenge"),
         form.get("code_challenge_method"),
     ) {
+        // RFC 9700 §2.1.1: an app may be required to use PKCE.
+        (None, _) if app.require_pkce => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "PKCE is required: send `code_challenge` (S256)".into(),
+            ));
+        }
         (None, None) => None,
         (None, Some(_)) => {
             return Err(fail(

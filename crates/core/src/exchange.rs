@@ -11,7 +11,9 @@ use crate::error::OAuthError;
 use crate::grant::authorization_code::{self, CodeExchange};
 use crate::grant::refresh_token::{self, user_may_authorize};
 use crate::id_token::{self, IdTokenInput};
-use crate::model::{AuthCode, Grant, RefreshToken, Session, SigningAlg, User};
+use crate::model::{
+    Actor, ActorKind, AuditEvent, AuthCode, Grant, RefreshToken, Session, SigningAlg, User,
+};
 use crate::ports::{Redeemed, Store, StoreError};
 use crate::scope::ScopeSet;
 use crate::secret;
@@ -33,6 +35,8 @@ pub struct Policy {
     pub issuer: String,
     pub code_ttl: i64,
     pub refresh_ttl: i64,
+    /// The absolute lifetime of a refresh-token family, from the authorization.
+    pub refresh_family_max_age: i64,
 }
 
 /// What the token endpoint returns.
@@ -95,10 +99,14 @@ pub async fn exchange_code(
     policy: &Policy,
     now: UnixTime,
 ) -> Result<TokenSet, ExchangeError> {
-    let record = match store.redeem_code(&secret::digest(code), now).await {
+    let digest = secret::digest(code);
+    let record = match store.redeem_code(&digest, now).await {
         Ok(Redeemed::Fresh(c)) => c,
         Ok(Redeemed::Replayed { grant_id }) => {
+            // RFC 9700 §4.14.2 / RFC 6749 §4.1.2: a replayed code revokes the grant.
             store.revoke_grant(&grant_id, now).await?;
+            security_event(store, ctx, "code.replayed", &grant_id, now,
+                "an authorization code was presented again; the grant and every token issued from it were revoked").await?;
             return Err(OAuthError::invalid_grant(
                 "the authorization code was already used; every token issued from it is revoked",
             )
@@ -109,8 +117,24 @@ pub async fn exchange_code(
         }
         Err(e) => return Err(e.into()),
     };
+    // Whatever the outcome, a concurrent replay may now revoke (see `redeem_code`).
+    let result = redeemed(store, signer, ctx, &record, req, policy, now).await;
+    store.finish_code(&digest, now).await?;
+    result
+}
+
+/// The checks and tokens of a code this caller redeemed first.
+async fn redeemed(
+    store: &dyn Store,
+    signer: &dyn Signer,
+    ctx: &Arc<ClientContext>,
+    record: &AuthCode,
+    req: CodeExchange<'_>,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<TokenSet, ExchangeError> {
     let grant = store.grant(&record.grant_id).await?;
-    authorization_code::check(&record, &grant, &ctx.app, &req, now)?;
+    authorization_code::check(record, &grant, &ctx.app, &req, now)?;
     let user = load_user(store, &grant.user_id).await?;
     let scope = ScopeSet::from_vec(grant.scopes.clone());
     let mut set = tokens(
@@ -145,7 +169,11 @@ fn new_refresh_token(
         grant_id: grant.id.clone(),
         client_id: grant.client_id.clone(),
         scopes: scope.as_slice().to_vec(),
-        expires_at: now + policy.refresh_ttl,
+        // A successor never outlives its family.
+        expires_at: (now + policy.refresh_ttl).min(refresh_token::family_deadline(
+            grant,
+            policy.refresh_family_max_age,
+        )),
         used_at: None,
     };
     (secret, record)
@@ -170,6 +198,7 @@ pub async fn refresh(
     };
     if rt.used_at.is_some() && rt.client_id == ctx.app.client_id {
         store.revoke_grant(&rt.grant_id, now).await?;
+        refresh_reused(store, ctx, &rt.grant_id, now).await?;
         return Err(reuse().into());
     }
     let grant = store.grant(&rt.grant_id).await?;
@@ -178,7 +207,8 @@ pub async fn refresh(
         Err(ExchangeError::OAuth(_)) => None,
         Err(e) => return Err(e),
     };
-    let mut scope = refresh_token::check(
+    refresh_token::check_family_age(&grant, policy.refresh_family_max_age, now)?;
+    let scope = refresh_token::check(
         &rt,
         &grant,
         &ctx.app,
@@ -189,6 +219,11 @@ pub async fn refresh(
     let Some(user) = user else {
         return Err(OAuthError::invalid_grant("the user no longer exists").into());
     };
+    let api = grant
+        .audience
+        .as_deref()
+        .and_then(|aud| ctx.api_by_audience(aud));
+    let mut scope = refresh_token::allowed_now(scope, &ctx.app, api, requested.is_some())?;
     // The family lives on while refresh tokens are used, whatever else is narrowed.
     if !scope.contains("offline_access") {
         scope = ScopeSet::from_vec(
@@ -205,12 +240,57 @@ pub async fn refresh(
         Redeemed::Fresh(_) => {}
         Redeemed::Replayed { grant_id } => {
             store.revoke_grant(&grant_id, now).await?;
+            refresh_reused(store, ctx, &grant_id, now).await?;
             return Err(reuse().into());
         }
     }
     let mut set = tokens(store, signer, ctx, &grant, &user, scope, None, policy, now).await?;
     set.refresh_token = Some(next_secret);
     Ok(set)
+}
+
+async fn refresh_reused(
+    store: &dyn Store,
+    ctx: &ClientContext,
+    grant_id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    security_event(
+        store,
+        ctx,
+        "refresh.reused",
+        grant_id,
+        now,
+        "a used refresh token was presented again; its whole family was revoked",
+    )
+    .await
+}
+
+/// A security event in the app's organization's audit log, by the app.
+async fn security_event(
+    store: &dyn Store,
+    ctx: &ClientContext,
+    action: &str,
+    grant_id: &str,
+    now: UnixTime,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let actor = Actor {
+        kind: ActorKind::App,
+        id: ctx.app.client_id.clone(),
+        name: ctx.app.name.clone(),
+        org_id: Some(ctx.app.org_id.clone()),
+        address: "token endpoint".into(),
+    };
+    let event = AuditEvent::new(
+        &actor,
+        &ctx.app.org_id,
+        now,
+        action,
+        grant_id,
+        format!("{detail} (app `{}`)", ctx.app.name),
+    );
+    store.record_security_event(&event).await
 }
 
 fn reuse() -> OAuthError {
@@ -248,6 +328,11 @@ async fn tokens(
     policy: &Policy,
     now: UnixTime,
 ) -> Result<TokenSet, ExchangeError> {
+    // A person authorizes only their own organization's apps (the sign-in looks
+    // for them there); a grant across organizations is never honoured.
+    if user.org_id != ctx.app.org_id {
+        return Err(OAuthError::invalid_grant("the user is not of this app's organization").into());
+    }
     let target = match &grant.audience {
         Some(aud) => TokenTarget::from_api(ctx.api_by_audience(aud).ok_or_else(|| {
             OAuthError::invalid_grant("the API this authorization was for no longer exists")

@@ -31,11 +31,15 @@ pub enum FeedEvent {
         active: bool,
     },
     /// A user's standing: machine tokens acting for them need `active`; tokens the
-    /// user granted an app need `may_authorize`.
+    /// user granted an app need `may_authorize`. Every token whose `sub` is this
+    /// user and whose `iat` is at or before `tokens_valid_after` has ended for good
+    /// (a deactivation; re-activating the user does not revive them).
     User {
         user_id: String,
         active: bool,
         may_authorize: bool,
+        #[serde(default)]
+        tokens_valid_after: UnixTime,
     },
     /// A grant was revoked: every token naming it (`gid`) ended.
     Grant { grant_id: String },
@@ -55,8 +59,9 @@ pub struct FeedPage {
     pub more: bool,
 }
 
-/// Resolves `changes` for the API of organization `org_id`. Events of other
-/// organizations are left out where their organization can be resolved; a
+/// Resolves `changes` for the API of organization `org_id`. Changes recorded for
+/// another organization are left out (each change carries its organization;
+/// older ones without, by resolving their subject's organization); a
 /// subject that no longer exists is reported as ended. `token_ttl` bounds the
 /// `exp` of a revoked token (its record keeps no expiry of its own).
 pub async fn resolve(
@@ -66,7 +71,7 @@ pub async fn resolve(
     changes: &[Change],
 ) -> StoreResult<Vec<FeedEvent>> {
     let mut out: Vec<FeedEvent> = Vec::new();
-    for c in changes {
+    for c in changes.iter().filter(|c| c.visible_to(org_id)) {
         let event = match c.kind {
             ChangeKind::App => client_event(store, org_id, &c.key).await?,
             ChangeKind::User => user_event(store, org_id, &c.key).await?,
@@ -118,17 +123,20 @@ async fn user_event(
         Ok(user) if user.org_id != org_id => Ok(None),
         Ok(user) => {
             let active = user.status == UserStatus::Active;
+            let tokens_valid_after = user.tokens_valid_after;
             let acting = acting_user(store, user).await?;
             Ok(Some(FeedEvent::User {
                 user_id: user_id.to_owned(),
                 active,
                 may_authorize: user_may_authorize(Some(&acting)).is_ok(),
+                tokens_valid_after,
             }))
         }
         Err(StoreError::NotFound) => Ok(Some(FeedEvent::User {
             user_id: user_id.to_owned(),
             active: false,
             may_authorize: false,
+            tokens_valid_after: UnixTime::MAX,
         })),
         Err(e) => Err(e),
     }

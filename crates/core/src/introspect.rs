@@ -2,7 +2,8 @@
 //! it is, an app about its own tokens. A token is active only while its signature
 //! (or stored digest) checks out, it has not expired, its app still exists and is
 //! enabled, the app's credential generation has not moved on (rotate-secret,
-//! set-on-behalf-of), and its acting user is still active. Anything else, including
+//! set-on-behalf-of), and its acting user is still active and was not deactivated
+//! since the token was issued (a re-activation revives nothing). Anything else, including
 //! a token the caller may not see, is `{"active": false}` (§2.2).
 
 use serde_json::{Value, json};
@@ -118,10 +119,9 @@ pub async fn still_valid(
         return Ok(false);
     }
     let Some(gid) = &claims.gid else {
-        return Ok(ctx
-            .acting
-            .as_ref()
-            .is_some_and(|a| a.user.id == claims.sub && a.is_active()));
+        return Ok(ctx.acting.as_ref().is_some_and(|a| {
+            a.user.id == claims.sub && a.is_active() && !a.user.ended_before(claims.iat)
+        }));
     };
     let grant = match store.grant(gid).await {
         Ok(g) => g,
@@ -132,6 +132,8 @@ pub async fn still_valid(
         return Ok(false);
     }
     let user = match store.user_by_id(&grant.user_id).await {
+        // A person authorizes only their own organization's apps.
+        Ok(u) if u.ended_before(claims.iat) || u.org_id != ctx.app.org_id => return Ok(false),
         Ok(u) => Some(acting_user(store, u).await?),
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e),

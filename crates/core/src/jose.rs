@@ -149,6 +149,8 @@ impl SigningKey {
             state,
             sealed_private_key: kek.seal(&kid, &pkcs8)?,
             created_at: now,
+            activated_at: (state == KeyState::Active).then_some(now),
+            retired_at: None,
         };
         let key = Self::from_pkcs8(kid, alg, state, now, &pkcs8)?;
         Ok((key, stored))

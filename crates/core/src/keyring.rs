@@ -2,22 +2,41 @@
 //! algorithm, plus next and recently retired keys that stay in the JWKS so tokens
 //! in flight keep verifying. Loaded from the store; missing keys are made on first
 //! start.
+//!
+//! The lifecycle: a `next` key is published ahead of use (made at 90 % of the
+//! rotation period), becomes active at the period's end while the old active key
+//! is retired, and a retired key leaves the JWKS once every token it may have
+//! signed has expired ([`RETIRED_KEY_RETENTION`]). A revoked key is gone at once:
+//! not published and not trusted for verification.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::admin::TTL_RANGE;
 use crate::clock::UnixTime;
+use crate::id_token::ID_TOKEN_TTL;
 use crate::jose::{JoseError, KeyEncryptionKey, SigningKey};
-use crate::model::{KeyState, SigningAlg};
+use crate::model::{Actor, ActorKind, AuditEvent, KeyState, SigningAlg, StoredKey};
 use crate::ports::{Store, StoreError};
 use crate::token::Signer;
+
+/// How long a retired key stays published: the longest lifetime of anything it
+/// signed (the longest access-token TTL an API may set, ID tokens, admin-API and
+/// userinfo tokens), plus five minutes for JWKS caches and clock skew.
+pub const RETIRED_KEY_RETENTION: i64 = max(*TTL_RANGE.end(), ID_TOKEN_TTL) + 300;
+
+const fn max(a: i64, b: i64) -> i64 {
+    if a > b { a } else { b }
+}
 
 #[derive(Debug, Default)]
 pub struct KeyRing {
     keys: Vec<Arc<SigningKey>>,
     active: BTreeMap<SigningAlg, Arc<SigningKey>>,
+    /// Retired keys: published until this time.
+    published_until: HashMap<String, UnixTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +45,8 @@ pub enum KeyRingError {
     Store(#[from] StoreError),
     #[error("signing key {kid}: {source}")]
     Key { kid: String, source: JoseError },
+    #[error("the keys kept changing under this rotation; try again")]
+    Busy,
 }
 
 impl KeyRing {
@@ -46,7 +67,11 @@ impl KeyRing {
                 }
             }
         }
-        Self { keys, active }
+        Self {
+            keys,
+            active,
+            published_until: HashMap::new(),
+        }
     }
 
     /// Opens every stored key, and makes an active key for each algorithm that has none.
@@ -77,55 +102,216 @@ impl KeyRing {
         Self::load(store, kek).await
     }
 
-    /// Opens every stored key (no generation): what other instances do on a `Keys` change.
+    /// Opens every stored key (no generation): what other instances do on a
+    /// `Keys` change. Revoked keys are left out: nothing they signed verifies.
     pub async fn load(store: &dyn Store, kek: &KeyEncryptionKey) -> Result<Self, KeyRingError> {
         let mut keys = Vec::new();
+        let mut published_until = HashMap::new();
         for stored in store.list_keys().await? {
+            if stored.state == KeyState::Revoked {
+                continue;
+            }
             let key = SigningKey::open(&stored, kek).map_err(|source| KeyRingError::Key {
                 kid: stored.kid.clone(),
                 source,
             })?;
+            if stored.state == KeyState::Retired {
+                let since = stored.retired_at.unwrap_or(stored.created_at);
+                published_until.insert(
+                    stored.kid.clone(),
+                    since.saturating_add(RETIRED_KEY_RETENTION),
+                );
+            }
             keys.push(key);
         }
-        Ok(Self::new(keys))
+        Ok(Self {
+            published_until,
+            ..Self::new(keys)
+        })
     }
 
-    /// Retires the active key of `alg` and makes a new active one.
+    /// Retires the active key of `alg` for a new one: the published `next` key
+    /// if there is one, else a new key. Returns the new active kid.
     pub async fn rotate(
         store: &dyn Store,
         kek: &KeyEncryptionKey,
         alg: SigningAlg,
         now: UnixTime,
+        actor: &Actor,
     ) -> Result<String, KeyRingError> {
-        let (_, stored) =
-            SigningKey::generate(alg, KeyState::Active, kek, now).map_err(|source| {
-                KeyRingError::Key {
-                    kid: "(new)".into(),
-                    source,
-                }
-            })?;
-        store.insert_key(&stored).await?;
-        for old in store.list_keys().await? {
-            if old.alg == alg && old.state == KeyState::Active && old.kid != stored.kid {
-                store
-                    .set_key_state(&old.kid, KeyState::Retired, now)
-                    .await?;
+        for _ in 0..3 {
+            let kid = match next_key(store, alg).await? {
+                Some(next) => next.kid,
+                None => match insert_next(store, kek, alg, now).await? {
+                    Some(kid) => kid,
+                    // Another instance made one a moment ago: use it.
+                    None => continue,
+                },
+            };
+            let audit = rotation_event(actor, alg, &kid, now);
+            if store.promote_next_key(&kid, now, &audit).await? {
+                return Ok(kid);
             }
         }
-        Ok(stored.kid)
+        Err(KeyRingError::Busy)
+    }
+
+    /// Withdraws `kid` at once: it leaves the JWKS and nothing it signed
+    /// verifies any more (the feed's `keys` event tells gateways). An active key
+    /// is replaced first, so its algorithm keeps signing. Returns the kid of the
+    /// replacement, if one was made.
+    pub async fn revoke(
+        store: &dyn Store,
+        kek: &KeyEncryptionKey,
+        kid: &str,
+        now: UnixTime,
+        actor: &Actor,
+    ) -> Result<Option<String>, KeyRingError> {
+        let keys = store.list_keys().await?;
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(KeyRingError::Store(StoreError::NotFound))?;
+        if key.state == KeyState::Revoked {
+            return Ok(None);
+        }
+        let replacement = if key.state == KeyState::Active {
+            Some(Self::rotate(store, kek, key.alg, now, actor).await?)
+        } else {
+            None
+        };
+        let audit = AuditEvent::new(
+            actor,
+            INSTALLATION,
+            now,
+            "key.revoked",
+            kid,
+            format!(
+                "revoked the {} signing key `{kid}`: withdrawn from the JWKS, tokens it signed are refused",
+                key.alg.as_str()
+            ),
+        );
+        store.revoke_key(kid, now, &audit).await?;
+        Ok(replacement)
+    }
+
+    /// The scheduled rotation, run periodically by every instance: for each
+    /// algorithm whose active key is older than 90 % of `period`, publish a
+    /// `next` key; at `period`, make it active. Safe with several instances on
+    /// one database: the store lets exactly one of them make or promote a key,
+    /// and a key is never made and promoted in one run (an instance reading the
+    /// keys before another's promotion cannot rotate a second time). Returns
+    /// the kids made active.
+    pub async fn rotate_on_schedule(
+        store: &dyn Store,
+        kek: &KeyEncryptionKey,
+        period: i64,
+        now: UnixTime,
+    ) -> Result<Vec<String>, KeyRingError> {
+        let keys = store.list_keys().await?;
+        let mut promoted = Vec::new();
+        for alg in SigningAlg::ALL {
+            let Some(active) = newest_active(&keys, alg) else {
+                continue;
+            };
+            let age = now - active.activated_at.unwrap_or(active.created_at);
+            let next = keys
+                .iter()
+                .find(|k| k.alg == alg && k.state == KeyState::Next);
+            match next {
+                Some(next) if age >= period => {
+                    let audit = rotation_event(&scheduler(), alg, &next.kid, now);
+                    if store.promote_next_key(&next.kid, now, &audit).await? {
+                        promoted.push(next.kid.clone());
+                    }
+                }
+                None if age >= period / 10 * 9 => {
+                    insert_next(store, kek, alg, now).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(promoted)
     }
 
     pub fn keys(&self) -> &[Arc<SigningKey>] {
         &self.keys
     }
 
-    /// The JSON Web Key Set (RFC 7517 §5) of every published key.
-    pub fn jwks(&self) -> Value {
-        json!({ "keys": self.keys.iter().map(|k| k.public_jwk().clone()).collect::<Vec<_>>() })
+    /// The JSON Web Key Set (RFC 7517 §5) at `now`: next, active, and retired
+    /// keys until every token they signed has expired.
+    pub fn jwks(&self, now: UnixTime) -> Value {
+        let published = self
+            .keys
+            .iter()
+            .filter(|k| self.published_until.get(&k.kid).is_none_or(|t| now < *t));
+        json!({ "keys": published.map(|k| k.public_jwk().clone()).collect::<Vec<_>>() })
     }
 
     pub fn algorithms(&self) -> Vec<&'static str> {
         self.active.keys().map(|a| a.as_str()).collect()
+    }
+}
+
+/// Audit events about signing keys belong to no one organization.
+const INSTALLATION: &str = "";
+
+/// Who the scheduled rotation acts as, in the audit log.
+fn scheduler() -> Actor {
+    Actor {
+        kind: ActorKind::Operator,
+        id: "gatehouse".into(),
+        name: "scheduled key rotation".into(),
+        org_id: None,
+        address: "server".into(),
+    }
+}
+
+fn rotation_event(actor: &Actor, alg: SigningAlg, kid: &str, now: UnixTime) -> AuditEvent {
+    AuditEvent::new(
+        actor,
+        INSTALLATION,
+        now,
+        "key.rotated",
+        kid,
+        format!(
+            "rotated the {} signing key: `{kid}` is active, the previous one retired",
+            alg.as_str()
+        ),
+    )
+}
+
+fn newest_active(keys: &[StoredKey], alg: SigningAlg) -> Option<&StoredKey> {
+    keys.iter()
+        .filter(|k| k.alg == alg && k.state == KeyState::Active)
+        .max_by_key(|k| (k.activated_at.unwrap_or(k.created_at), k.kid.clone()))
+}
+
+async fn next_key(store: &dyn Store, alg: SigningAlg) -> Result<Option<StoredKey>, StoreError> {
+    Ok(store
+        .list_keys()
+        .await?
+        .into_iter()
+        .find(|k| k.alg == alg && k.state == KeyState::Next))
+}
+
+/// Publishes a new `next` key of `alg`; `None` when another instance's won.
+async fn insert_next(
+    store: &dyn Store,
+    kek: &KeyEncryptionKey,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<Option<String>, KeyRingError> {
+    let (_, stored) = SigningKey::generate(alg, KeyState::Next, kek, now).map_err(|source| {
+        KeyRingError::Key {
+            kid: "(new)".into(),
+            source,
+        }
+    })?;
+    match store.insert_key(&stored).await {
+        Ok(()) => Ok(Some(stored.kid)),
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -84,6 +84,18 @@ pub struct User {
     pub groups: Vec<String>,
     pub status: UserStatus,
     pub created_at: UnixTime,
+    /// Tokens naming this user (`sub`) issued at or before this time have ended
+    /// for good: set when the user is deactivated, so re-activating them does not
+    /// revive what the deactivation ended. 0 when never deactivated.
+    #[serde(default)]
+    pub tokens_valid_after: UnixTime,
+}
+
+impl User {
+    /// Did this user's deactivation end a token issued at `iat`?
+    pub fn ended_before(&self, iat: UnixTime) -> bool {
+        iat <= self.tokens_valid_after
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,6 +244,10 @@ pub struct App {
     /// generation they were issued under and end when it moves on.
     pub generation: i64,
     pub status: AppStatus,
+    /// Authorization requests must carry a PKCE `code_challenge` (RFC 7636);
+    /// on by default for new authorization code apps.
+    #[serde(default)]
+    pub require_pkce: bool,
     pub created_at: UnixTime,
     /// When a token was last issued to the app (recorded lazily, to the minute).
     pub last_used_at: Option<UnixTime>,
@@ -246,9 +262,13 @@ impl App {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
+    /// Published in the JWKS ahead of use, so verifiers know it before it signs.
     Next,
     Active,
+    /// No longer signs; published until every token it signed has expired.
     Retired,
+    /// Withdrawn at once (compromised): not published, its tokens refused.
+    Revoked,
 }
 
 impl KeyState {
@@ -257,6 +277,7 @@ impl KeyState {
             Self::Next => "next",
             Self::Active => "active",
             Self::Retired => "retired",
+            Self::Revoked => "revoked",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -264,6 +285,7 @@ impl KeyState {
             "next" => Some(Self::Next),
             "active" => Some(Self::Active),
             "retired" => Some(Self::Retired),
+            "revoked" => Some(Self::Revoked),
             _ => None,
         }
     }
@@ -278,6 +300,10 @@ pub struct StoredKey {
     pub state: KeyState,
     pub sealed_private_key: String,
     pub created_at: UnixTime,
+    /// When it became active (scheduled rotation counts from here).
+    pub activated_at: Option<UnixTime>,
+    /// When it stopped signing (retired or revoked).
+    pub retired_at: Option<UnixTime>,
 }
 
 /// An opaque access token as stored: only its SHA-256 digest, never the token.
@@ -338,6 +364,16 @@ pub struct Change {
     /// The client id, user id, audience or org id that changed.
     pub key: String,
     pub at: UnixTime,
+    /// The organization whose APIs may see this change in the revocation feed;
+    /// empty for changes every API sees (signing keys).
+    pub org_id: String,
+}
+
+impl Change {
+    /// May an API of `org_id` see this change?
+    pub fn visible_to(&self, org_id: &str) -> bool {
+        self.org_id.is_empty() || self.org_id == org_id
+    }
 }
 
 /// A browser login session (OpenID Connect `sid`). The cookie holds `id`; `sid`

@@ -41,10 +41,15 @@ pub trait OrgStore: Send + Sync {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Conflict when the email is taken (emails are unique, case-insensitively).
+    /// Conflict when the email is taken in the user's organization (emails are
+    /// unique per organization; stored lower-case).
     async fn insert_user(&self, user: &User, audit: &AuditEvent) -> StoreResult<()>;
     async fn user_by_id(&self, id: &str) -> StoreResult<User>;
-    async fn user_by_email(&self, email: &str) -> StoreResult<User>;
+    /// The user with this email in organization `org_id`.
+    async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<User>;
+    /// The users with this email in any organization, oldest first (a stable
+    /// order), at most `limit`.
+    async fn users_by_email(&self, email: &str, limit: u32) -> StoreResult<Vec<User>>;
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
     async fn set_user_status(
         &self,
@@ -112,7 +117,8 @@ pub trait AppStore: Send + Sync {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Replaces the editable details: name, description, redirect and post-logout
-    /// URIs, scopes, default scopes, default audience (matched by `app.client_id`;
+    /// URIs, scopes, default scopes, default audience, whether PKCE is required
+    /// (matched by `app.client_id`;
     /// every other field is left alone).
     async fn update_app(&self, app: &App, now: UnixTime, audit: &AuditEvent) -> StoreResult<()>;
     /// Disables or enables the app and bumps its generation, so tokens issued before
@@ -140,10 +146,25 @@ pub trait TokenStore: Send + Sync {
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Inserts a key and records a `Keys` change, so every instance reloads.
+    /// Conflict when the kid is taken, or when the algorithm already has a
+    /// `Next` key (of instances preparing a rotation at once, one wins).
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
     async fn list_keys(&self) -> StoreResult<Vec<StoredKey>>;
-    /// Changes a key's state and records a `Keys` change.
+    /// Changes a key's state (stamping `activated_at`/`retired_at` the first
+    /// time) and records a `Keys` change.
     async fn set_key_state(&self, kid: &str, state: KeyState, now: UnixTime) -> StoreResult<()>;
+    /// Makes the `Next` key `kid` active and retires the other active keys of its
+    /// algorithm, with the change and the audit event, in one transaction.
+    /// `false` when `kid` is not (or no longer) `Next`: of concurrent callers
+    /// exactly one gets `true`.
+    async fn promote_next_key(
+        &self,
+        kid: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    /// Withdraws a key at once (state `Revoked`), with the change and the audit event.
+    async fn revoke_key(&self, kid: &str, now: UnixTime, audit: &AuditEvent) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -192,8 +213,14 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
 
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()>;
-    /// Marks the code used, atomically: of concurrent callers exactly one gets `Fresh`.
+    /// Marks the code used, atomically: of concurrent callers exactly one gets
+    /// `Fresh`. The others get `Replayed` only once the `Fresh` caller has called
+    /// [`GrantStore::finish_code`] (or a few seconds have passed), so that their
+    /// revocation of the grant never overtakes the winner's checks: exactly one
+    /// winner, always, on any number of instances.
     async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>>;
+    /// The redemption of `digest` is over (tokens issued, or refused).
+    async fn finish_code(&self, digest: &str, now: UnixTime) -> StoreResult<()>;
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken>;
@@ -210,10 +237,11 @@ pub trait GrantStore: Send + Sync {
     async fn save_consent(&self, c: &Consent) -> StoreResult<()>;
 
     /// Revokes one access token by `jti` (kept until it would have expired anyway)
-    /// and records the change.
+    /// and records the change for the APIs of `org_id` (the token's `org`).
     async fn revoke_access_token(
         &self,
         jti: &str,
+        org_id: &str,
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()>;
@@ -221,8 +249,9 @@ pub trait GrantStore: Send + Sync {
 }
 
 /// The audit log: written by the mutating methods above in their own
-/// transactions, read here, newest first. Security events that change nothing
-/// (`signin.succeeded`, `signin.failed`) are written on their own.
+/// transactions, read here, newest first. Security events that are not part of
+/// an admin change (sign-ins, failed sign-ins, a replayed code, a reused refresh
+/// token) are written on their own.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Appends one standalone security event (the store assigns `seq`).

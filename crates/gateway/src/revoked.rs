@@ -83,6 +83,7 @@ impl Revoked {
                 user_id,
                 active,
                 may_authorize,
+                ..
             } => {
                 if *active && *may_authorize {
                     self.users.remove(&id(user_id));
@@ -224,6 +225,7 @@ mod tests {
             user_id: "u".into(),
             active: true,
             may_authorize: false,
+            tokens_valid_after: 0,
         });
         // A machine token needs only an active user; a user's grant needs more.
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_none());
@@ -232,6 +234,7 @@ mod tests {
             user_id: "u".into(),
             active: true,
             may_authorize: true,
+            tokens_valid_after: 0,
         });
         assert!(r.check(&claims("c", 1, "u", Some("g"), "j")).is_none());
         r.apply(&FeedEvent::Grant {

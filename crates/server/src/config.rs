@@ -25,6 +25,14 @@ pub struct ServerConfig {
     pub code_ttl: i64,
     /// Refresh token lifetime, seconds.
     pub refresh_ttl: i64,
+    /// A refresh-token family's absolute lifetime from the authorization, seconds.
+    pub refresh_family_max_age: i64,
+    /// Signing keys are rotated this long after they became active (seconds;
+    /// the next key is published at 90 % of it); `None` rotates only by hand.
+    pub key_rotation_period: Option<i64>,
+    /// How often housekeeping runs (expired records, apps' last use, the key
+    /// rotation schedule).
+    pub housekeeping_every: Duration,
     /// Login session lifetime, seconds.
     pub session_ttl: i64,
     /// Failed sign-ins per account *from one address* (that address is then
@@ -82,6 +90,9 @@ impl ServerConfig {
             cache_stale_after: Duration::from_secs(2),
             code_ttl: 30 * 60,
             refresh_ttl: gatehouse_core::grant::refresh_token::DEFAULT_TTL,
+            refresh_family_max_age: gatehouse_core::grant::refresh_token::DEFAULT_FAMILY_MAX_AGE,
+            key_rotation_period: Some(90 * 24 * 3600),
+            housekeeping_every: Duration::from_secs(60),
             session_ttl: 12 * 3600,
             login_failures_per_account: 10,
             login_failures_per_address: 50,
@@ -102,6 +113,7 @@ impl ServerConfig {
             issuer: self.issuer.clone(),
             code_ttl: self.code_ttl,
             refresh_ttl: self.refresh_ttl,
+            refresh_family_max_age: self.refresh_family_max_age,
         }
     }
 

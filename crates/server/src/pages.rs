@@ -15,6 +15,9 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
     /// Where the form posts: `/login` (authorization) or `/console/login`.
     pub action: &'a str,
+    /// Console only: show the organization field (with this value), asked when
+    /// the email belongs to several organizations.
+    pub organization: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -10,6 +10,14 @@
 //! account's owner, from an address that never failed, always gets in with the
 //! right password. Failures against the account from everywhere only hold the
 //! wrong-password answer back, by a delay capped at a few seconds.
+//!
+//! Emails are unique per organization. At the authorization endpoint the account
+//! is looked up in the app's organization only (a person authorizes only their
+//! own organization's apps). The console has no app: the password is checked
+//! against each account with the email (at most [`MAX_CANDIDATES`], oldest
+//! first, every one of them, so the time does not depend on which matched, and
+//! an unknown email costs one check like a single account); one match signs in,
+//! several ask for the organization.
 
 // A step's early exit is the finished response (page or redirect); boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -43,10 +51,26 @@ pub enum Attempt {
     },
 }
 
+/// Where the account is looked for.
+#[derive(Debug, Clone, Copy)]
+pub enum Within<'a> {
+    /// The organization (id) of the app being authorized.
+    Org(&'a str),
+    /// Any organization (the console); `org_slug` picks one when the email
+    /// belongs to several.
+    AnyOrg { org_slug: Option<&'a str> },
+}
+
+/// Accounts of one email checked at a console sign-in, at most.
+pub const MAX_CANDIDATES: u32 = 5;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Wrong email or password, or a deactivated account (not told apart).
     WrongCredentials,
+    /// The password is right for accounts of several organizations: the person
+    /// must say which (only ever told after a correct password).
+    ChooseOrganization,
     /// Too many failures for this account or address: wait this many seconds.
     Throttled(u64),
     /// The email is longer than any address can be.
@@ -57,6 +81,7 @@ impl Refusal {
     pub fn status(self) -> StatusCode {
         match self {
             Refusal::WrongCredentials => StatusCode::UNAUTHORIZED,
+            Refusal::ChooseOrganization => StatusCode::OK,
             Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Refusal::EmailTooLong => StatusCode::BAD_REQUEST,
         }
@@ -65,6 +90,9 @@ impl Refusal {
     pub fn message(self) -> String {
         match self {
             Refusal::WrongCredentials => "Wrong email or password.".to_owned(),
+            Refusal::ChooseOrganization => {
+                "This email belongs to several organizations: enter yours.".to_owned()
+            }
             Refusal::Throttled(secs) => {
                 format!("Too many failed sign-ins. Try again in {secs} seconds.")
             }
@@ -75,7 +103,7 @@ impl Refusal {
     /// The `Retry-After` seconds, when throttled.
     pub fn retry_after(self) -> Option<u64> {
         match self {
-            Refusal::WrongCredentials | Refusal::EmailTooLong => None,
+            Refusal::WrongCredentials | Refusal::ChooseOrganization | Refusal::EmailTooLong => None,
             Refusal::Throttled(secs) => Some(secs),
         }
     }
@@ -94,6 +122,7 @@ pub async fn attempt(
     jar: CookieJar,
     email: &str,
     password_given: &str,
+    within: Within<'_>,
 ) -> Result<Attempt, StoreError> {
     if email.len() > MAX_EMAIL {
         return Ok(refused(Refusal::EmailTooLong, jar));
@@ -106,15 +135,26 @@ pub async fn attempt(
     {
         return Ok(refused(Refusal::Throttled(wait.0), jar));
     }
-    let user = match state.store.user_by_email(email).await {
-        Ok(u) => Some(u),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e),
-    };
-    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let ok = verify_off_thread(state, password_given, hash).await;
-    match user {
-        Some(u) if ok && u.status == UserStatus::Active => {
+    let candidates = candidates(state, email, within).await?;
+    let mut matched: Vec<User> = Vec::new();
+    // Known accounts that refused this sign-in, and why (security events).
+    let mut refusals: Vec<(User, &str)> = Vec::new();
+    if candidates.is_empty() {
+        verify_off_thread(state, password_given, None).await;
+    }
+    for u in candidates {
+        let ok = verify_off_thread(state, password_given, u.password_hash.clone()).await;
+        match (ok, u.status == UserStatus::Active) {
+            (true, true) => matched.push(u),
+            (true, false) => refusals.push((u, "account deactivated")),
+            (false, _) => refusals.push((u, "wrong password")),
+        }
+    }
+    if matched.len() > 1 {
+        return Ok(refused(Refusal::ChooseOrganization, jar));
+    }
+    match matched.pop() {
+        Some(u) => {
             let (session, jar) = session::start(state, jar, &u.id, state.clock.now()).await?;
             tracing::info!(user_id = %u.id, "signed in");
             security_events::signin(state, &u, ip, None).await?;
@@ -126,12 +166,7 @@ pub async fn attempt(
         }
         _ => {
             tracing::info!(%ip, "sign-in failed");
-            if let Some(u) = &user {
-                let why = if ok {
-                    "account deactivated"
-                } else {
-                    "wrong password"
-                };
+            for (u, why) in &refusals {
                 security_events::signin(state, u, ip, Some(why)).await?;
             }
             let delay = limiter.slow_down(email);
@@ -149,6 +184,33 @@ pub async fn attempt(
 /// limiter counts them: IPv6 per /64).
 fn pair_key(email: &str, ip: IpAddr) -> String {
     format!("{email}\n{}", crate::client_addr::bucket_key(ip))
+}
+
+/// The accounts the password is checked against (see the module docs).
+async fn candidates(
+    state: &AppState,
+    email: &str,
+    within: Within<'_>,
+) -> Result<Vec<User>, StoreError> {
+    let org_id = match within {
+        Within::Org(id) => Some(id.to_owned()),
+        Within::AnyOrg { org_slug: None } => None,
+        Within::AnyOrg {
+            org_slug: Some(slug),
+        } => match state.store.org_by_slug(slug).await {
+            Ok(o) => Some(o.id),
+            Err(StoreError::NotFound) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        },
+    };
+    match org_id {
+        Some(id) => match state.store.user_by_email(&id, email).await {
+            Ok(u) => Ok(vec![u]),
+            Err(StoreError::NotFound) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        },
+        None => state.store.users_by_email(email, MAX_CANDIDATES).await,
+    }
 }
 
 fn refused(why: Refusal, jar: CookieJar) -> Attempt {

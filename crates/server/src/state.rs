@@ -112,11 +112,13 @@ impl AppState {
 
 impl AppState {
     /// Deletes expired codes, tokens, sessions and drained failure buckets every
-    /// minute (and lets the store compact itself), until the state is dropped.
+    /// minute (and lets the store compact itself), and keeps the signing keys'
+    /// rotation schedule, until the state is dropped.
     fn spawn_housekeeping(&self) {
         let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        let every = self.config.housekeeping_every;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -131,6 +133,7 @@ impl AppState {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
                 }
+                inner.rotate_keys_on_schedule().await;
             }
         });
     }
@@ -148,6 +151,22 @@ impl Inner {
         match self.keys.read() {
             Ok(k) => k.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Publishes next keys and promotes them when due (every instance runs
+    /// this; the store lets one win). The change feed reloads the rings.
+    async fn rotate_keys_on_schedule(&self) {
+        let Some(period) = self.config.key_rotation_period else {
+            return;
+        };
+        let now = self.clock.now();
+        match KeyRing::rotate_on_schedule(self.store.as_ref(), &self.kek, period, now).await {
+            Ok(kids) if !kids.is_empty() => {
+                tracing::info!(?kids, "signing keys rotated on schedule")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; will retry"),
         }
     }
 

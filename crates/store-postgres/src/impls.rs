@@ -87,9 +87,25 @@ impl UserStore for PgStore {
             .await
     }
 
-    async fn user_by_email(&self, email: &str) -> StoreResult<User> {
-        self.one("SELECT * FROM users WHERE email = $1", email, decode::user)
+    async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE org_id = $1 AND email = $2")
+            .bind(org_id)
+            .bind(email)
+            .fetch_one(&self.pool)
             .await
+            .map_err(map_err)?;
+        decode::user(&row)
+    }
+
+    async fn users_by_email(&self, email: &str, limit: u32) -> StoreResult<Vec<User>> {
+        let rows =
+            sqlx::query("SELECT * FROM users WHERE email = $1 ORDER BY created_at, id LIMIT $2")
+                .bind(email)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+        rows.iter().map(decode::user).collect()
     }
 
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
@@ -109,16 +125,34 @@ impl UserStore for PgStore {
         audit: &AuditEvent,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
-            .bind(status.as_str())
+        let org_id: String =
+            sqlx::query_scalar("UPDATE users SET status = $1 WHERE id = $2 RETURNING org_id")
+                .bind(status.as_str())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
+        if status == UserStatus::Deactivated {
+            // A deactivation ends the user's tokens for good: re-activating
+            // them later must not revive any (the `User` change carries the
+            // cut-off to the feed; grants end with their refresh tokens).
+            sqlx::query("UPDATE users SET tokens_valid_after = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
         }
-        record_change(&mut tx, &self.schema, ChangeKind::User, id, now).await?;
+        record_change(&mut tx, &self.schema, &org_id, ChangeKind::User, id, now).await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -132,17 +166,17 @@ impl UserStore for PgStore {
         audit: &AuditEvent,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE users SET role = $1, groups = $2 WHERE id = $3")
-            .bind(role)
-            .bind(to_json(groups))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        record_change(&mut tx, &self.schema, ChangeKind::User, id, now).await?;
+        let org_id: String = sqlx::query_scalar(
+            "UPDATE users SET role = $1, groups = $2 WHERE id = $3 RETURNING org_id",
+        )
+        .bind(role)
+        .bind(to_json(groups))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound)?;
+        record_change(&mut tx, &self.schema, &org_id, ChangeKind::User, id, now).await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -174,6 +208,7 @@ impl ApiStore for PgStore {
         record_change(
             &mut tx,
             &self.schema,
+            &a.org_id,
             ChangeKind::Api,
             &a.audience,
             a.created_at,
@@ -261,7 +296,7 @@ impl AppStore for PgStore {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
-        const SQL: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation";
+        const SQL: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
         self.bump_app(SQL, secret_hash, client_id, now, audit).await
     }
 
@@ -272,7 +307,7 @@ impl AppStore for PgStore {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
-        const SQL: &str = "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation";
+        const SQL: &str = "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
         self.bump_app(SQL, user_id, client_id, now, audit).await
     }
 
@@ -283,20 +318,27 @@ impl AppStore for PgStore {
         audit: &AuditEvent,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("DELETE FROM apps WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
+        let org_id: String =
+            sqlx::query_scalar("DELETE FROM apps WHERE client_id = $1 RETURNING org_id")
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound)?;
         sqlx::query("DELETE FROM reference_tokens WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
+        record_change(
+            &mut tx,
+            &self.schema,
+            &org_id,
+            ChangeKind::App,
+            client_id,
+            now,
+        )
+        .await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -305,7 +347,7 @@ impl AppStore for PgStore {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
-                             scopes = $5, default_scopes = $6, default_audience = $7
+                             scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9
              WHERE client_id = $8",
         )
         .bind(&a.name)
@@ -316,13 +358,22 @@ impl AppStore for PgStore {
         .bind(to_json(&a.default_scopes))
         .bind(&a.default_audience)
         .bind(&a.client_id)
+        .bind(a.require_pkce)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        record_change(&mut tx, &self.schema, ChangeKind::App, &a.client_id, now).await?;
+        record_change(
+            &mut tx,
+            &self.schema,
+            &a.org_id,
+            ChangeKind::App,
+            &a.client_id,
+            now,
+        )
+        .await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
@@ -334,7 +385,7 @@ impl AppStore for PgStore {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
-        const SQL: &str = "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation";
+        const SQL: &str = "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
         self.bump_app(SQL, status.as_str(), client_id, now, audit)
             .await
     }
@@ -440,12 +491,17 @@ impl TokenStore for PgStore {
 impl KeyStore for PgStore {
     async fn insert_key(&self, k: &StoredKey) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO signing_keys (kid, alg, state, sealed_private_key, created_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, state, sealed_private_key, created_at, activated_at, retired_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
             .bind(&k.kid)
             .bind(k.alg.as_str())
             .bind(k.state.as_str())
             .bind(&k.sealed_private_key)
             .bind(k.created_at)
+            .bind(k.activated_at)
+            .bind(k.retired_at)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -453,6 +509,7 @@ impl KeyStore for PgStore {
         record_change(
             &mut tx,
             &self.schema,
+            GLOBAL,
             ChangeKind::Keys,
             &k.kid,
             k.created_at,
@@ -471,16 +528,76 @@ impl KeyStore for PgStore {
 
     async fn set_key_state(&self, kid: &str, state: KeyState, now: UnixTime) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE signing_keys SET state = $1 WHERE kid = $2")
+        let done = sqlx::query(
+            "UPDATE signing_keys SET state = $1,
+                 activated_at = CASE WHEN $1 = 'active' THEN COALESCE(activated_at, $3) ELSE activated_at END,
+                 retired_at = CASE WHEN $1 IN ('retired', 'revoked') THEN COALESCE(retired_at, $3) ELSE retired_at END
+             WHERE kid = $2",
+        )
             .bind(state.as_str())
             .bind(kid)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        record_change(&mut tx, &self.schema, ChangeKind::Keys, kid, now).await?;
+        record_change(&mut tx, &self.schema, GLOBAL, ChangeKind::Keys, kid, now).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn promote_next_key(
+        &self,
+        kid: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        // The row lock decides between instances: the loser matches nothing.
+        let alg: Option<String> = sqlx::query_scalar(
+            "UPDATE signing_keys SET state = 'active', activated_at = $2
+             WHERE kid = $1 AND state = 'next' RETURNING alg",
+        )
+        .bind(kid)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(alg) = alg else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE signing_keys SET state = 'retired', retired_at = COALESCE(retired_at, $2)
+             WHERE alg = $1 AND state = 'active' AND kid <> $3",
+        )
+        .bind(&alg)
+        .bind(now)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        record_change(&mut tx, &self.schema, GLOBAL, ChangeKind::Keys, kid, now).await?;
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_key(&self, kid: &str, now: UnixTime, audit: &AuditEvent) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE signing_keys SET state = 'revoked', retired_at = COALESCE(retired_at, $2) WHERE kid = $1",
+        )
+        .bind(kid)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        record_change(&mut tx, &self.schema, GLOBAL, ChangeKind::Keys, kid, now).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)
     }
 }
@@ -601,7 +718,8 @@ impl GrantStore for PgStore {
                 .map_err(map_err)?;
             return Ok(());
         }
-        record_change(&mut tx, &self.schema, ChangeKind::Grant, id, now).await?;
+        let org_id = grant_org(&mut tx, id).await?;
+        record_change(&mut tx, &self.schema, &org_id, ChangeKind::Grant, id, now).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -639,13 +757,17 @@ impl GrantStore for PgStore {
             return Ok(Redeemed::Fresh(decode::auth_code(&row)?));
         }
         // Used before (replayed), or never issued (not found).
-        let grant_id: String =
-            sqlx::query_scalar("SELECT grant_id FROM auth_codes WHERE digest = $1")
-                .bind(digest)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
-        Ok(Redeemed::Replayed { grant_id })
+        replayed_after_winner(&self.pool, digest).await
+    }
+
+    async fn finish_code(&self, digest: &str, now: UnixTime) -> StoreResult<()> {
+        sqlx::query("UPDATE auth_codes SET finished_at = $1 WHERE digest = $2")
+            .bind(now)
+            .bind(digest)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
@@ -721,6 +843,7 @@ impl GrantStore for PgStore {
     async fn revoke_access_token(
         &self,
         jti: &str,
+        org_id: &str,
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<()> {
@@ -737,7 +860,7 @@ impl GrantStore for PgStore {
             // Revoked before; that change is already in the feed.
             return Ok(());
         }
-        record_change(&mut tx, &self.schema, ChangeKind::Token, jti, now).await?;
+        record_change(&mut tx, &self.schema, org_id, ChangeKind::Token, jti, now).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -838,8 +961,8 @@ impl PgStore {
 
 async fn insert_user_row(tx: &mut Transaction<'_, Postgres>, u: &User) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at, tokens_valid_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&u.id)
     .bind(&u.org_id)
@@ -850,6 +973,7 @@ async fn insert_user_row(tx: &mut Transaction<'_, Postgres>, u: &User) -> StoreR
     .bind(to_json(&u.groups))
     .bind(u.status.as_str())
     .bind(u.created_at)
+    .bind(u.tokens_valid_after)
     .execute(&mut **tx)
     .await
     .map_err(map_err)?;
@@ -865,8 +989,8 @@ async fn insert_app_row(tx: &mut Transaction<'_, Postgres>, a: &App) -> StoreRes
     sqlx::query(
         "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                            post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
-                           generation, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                           generation, status, created_at, require_pkce)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&a.id)
     .bind(&a.client_id)
@@ -884,6 +1008,7 @@ async fn insert_app_row(tx: &mut Transaction<'_, Postgres>, a: &App) -> StoreRes
     .bind(a.generation)
     .bind(a.status.as_str())
     .bind(a.created_at)
+    .bind(a.require_pkce)
     .execute(&mut **tx)
     .await
     .map_err(map_err)?;
@@ -903,15 +1028,66 @@ impl PgStore {
         audit: &AuditEvent,
     ) -> StoreResult<i64> {
         let mut tx = self.write_tx().await?;
-        let generation: i64 = sqlx::query_scalar(sql)
+        let (generation, org_id): (i64, String) = sqlx::query_as(sql)
             .bind(value)
             .bind(client_id)
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-        record_change(&mut tx, &self.schema, ChangeKind::App, client_id, now).await?;
+        record_change(
+            &mut tx,
+            &self.schema,
+            &org_id,
+            ChangeKind::App,
+            client_id,
+            now,
+        )
+        .await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(generation)
+    }
+}
+
+/// Changes every organization's APIs see (signing keys).
+const GLOBAL: &str = "";
+
+/// The organization a grant's change belongs to: its app's (a person authorizes
+/// only apps of their own organization), else its user's once the app is gone.
+async fn grant_org(tx: &mut Transaction<'_, Postgres>, grant_id: &str) -> StoreResult<String> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(
+             (SELECT a.org_id FROM grants g JOIN apps a ON a.client_id = g.client_id WHERE g.id = $1),
+             (SELECT u.org_id FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1),
+             '')",
+    )
+    .bind(grant_id)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(map_err)
+}
+
+/// How long a replay waits for the first redemption of its code to finish.
+const REPLAY_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A replayed code's grant, answered once the first redemption has finished
+/// (or after [`REPLAY_WAIT`], if its instance died): the caller revokes the
+/// grant, and doing so while the winner is still issuing would leave no winner.
+async fn replayed_after_winner(
+    pool: &sqlx::PgPool,
+    digest: &str,
+) -> StoreResult<Redeemed<AuthCode>> {
+    let deadline = std::time::Instant::now() + REPLAY_WAIT;
+    loop {
+        let (grant_id, finished): (String, Option<i64>) =
+            sqlx::query_as("SELECT grant_id, finished_at FROM auth_codes WHERE digest = $1")
+                .bind(digest)
+                .fetch_one(pool)
+                .await
+                .map_err(map_err)?;
+        if finished.is_some() || std::time::Instant::now() >= deadline {
+            return Ok(Redeemed::Replayed { grant_id });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

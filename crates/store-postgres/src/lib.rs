@@ -225,9 +225,11 @@ async fn migrate(connect: &PgConnectOptions, schema: Option<&str>) -> StoreResul
 /// Appends to the change feed inside the caller's transaction, in commit order,
 /// and announces it (delivered when, and only if, the transaction commits).
 /// Callers commit right after: the ordering lock is held until then.
+/// `org_id` is the organization whose APIs may see the change ("" for all).
 async fn record_change(
     tx: &mut Transaction<'_, Postgres>,
     schema: &str,
+    org_id: &str,
     kind: ChangeKind,
     key: &str,
     at: i64,
@@ -237,10 +239,11 @@ async fn record_change(
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;
-    sqlx::query("INSERT INTO changes (kind, key, at) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
         .bind(kind.as_str())
         .bind(key)
         .bind(at)
+        .bind(org_id)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;

@@ -68,6 +68,8 @@ fn key(kid: &str, at: i64) -> StoredKey {
         state: KeyState::Active,
         sealed_private_key: "sealed".into(),
         created_at: at,
+        activated_at: Some(at),
+        retired_at: None,
     }
 }
 
@@ -248,7 +250,7 @@ async fn a_feed_reader_never_skips_a_late_commit() {
             let s = stores[w % 2].clone();
             tokio::spawn(async move {
                 for i in 0..PER_WRITER {
-                    s.revoke_access_token(&format!("jti-{w}-{i}"), 10_000, 1)
+                    s.revoke_access_token(&format!("jti-{w}-{i}"), "o1", 10_000, 1)
                         .await
                         .unwrap();
                 }

@@ -56,6 +56,7 @@ pub fn user(row: &SqliteRow) -> StoreResult<User> {
         groups: list(row, "groups")?,
         status: parsed(row, "status", UserStatus::parse)?,
         created_at: get(row, "created_at")?,
+        tokens_valid_after: get(row, "tokens_valid_after")?,
     })
 }
 
@@ -99,6 +100,7 @@ pub fn app(row: &SqliteRow) -> StoreResult<App> {
         secret_hash: get(row, "secret_hash")?,
         generation: get(row, "generation")?,
         status: parsed(row, "status", AppStatus::parse)?,
+        require_pkce: get(row, "require_pkce")?,
         created_at: get(row, "created_at")?,
         last_used_at: get(row, "last_used_at")?,
     })
@@ -111,6 +113,8 @@ pub fn key(row: &SqliteRow) -> StoreResult<StoredKey> {
         state: parsed(row, "state", KeyState::parse)?,
         sealed_private_key: get(row, "sealed_private_key")?,
         created_at: get(row, "created_at")?,
+        activated_at: get(row, "activated_at")?,
+        retired_at: get(row, "retired_at")?,
     })
 }
 
@@ -132,6 +136,7 @@ pub fn change(row: &SqliteRow) -> StoreResult<Change> {
         kind: parsed(row, "kind", ChangeKind::parse)?,
         key: get(row, "key")?,
         at: get(row, "at")?,
+        org_id: get(row, "org_id")?,
     })
 }
 

@@ -102,16 +102,19 @@ impl SqliteStore {
 }
 
 /// Appends to the change feed inside the caller's transaction.
+/// `org_id` is the organization whose APIs may see the change ("" for all).
 async fn record_change(
     tx: &mut Transaction<'_, Sqlite>,
+    org_id: &str,
     kind: ChangeKind,
     key: &str,
     at: i64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO changes (kind, key, at) VALUES ($1, $2, $3)")
+    sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
         .bind(kind.as_str())
         .bind(key)
         .bind(at)
+        .bind(org_id)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;

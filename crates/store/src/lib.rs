@@ -21,8 +21,10 @@ pub async fn run_all(store: &dyn Store) {
     a_new_user_and_their_app_land_together(store).await;
     reference_tokens(store).await;
     keys(store).await;
+    key_rotation(store).await;
     sessions(store).await;
     grants_and_revocation(store).await;
+    deactivation_ends_a_users_tokens_for_good(store).await;
     auth_codes(store).await;
     refresh_tokens(store).await;
     consents(store).await;
@@ -81,6 +83,7 @@ fn user(id: &str, org_id: &str, email: &str) -> User {
         groups: vec!["ops".into(), "eu".into()],
         status: UserStatus::Active,
         created_at: 101,
+        tokens_valid_after: 0,
     }
 }
 
@@ -119,6 +122,7 @@ fn app(id: &str, org_id: &str, on_behalf: &str) -> App {
         status: AppStatus::Active,
         created_at: 103,
         last_used_at: None,
+        require_pkce: false,
     }
 }
 
@@ -175,17 +179,34 @@ async fn users(s: &dyn Store) {
     let u = user("u1", "o1", "dev@acme.test");
     s.insert_user(&u, &ev()).await.unwrap();
     assert_eq!(s.user_by_id("u1").await.unwrap(), u);
-    assert_eq!(s.user_by_email("dev@acme.test").await.unwrap(), u);
+    assert_eq!(s.user_by_email("o1", "dev@acme.test").await.unwrap(), u);
     assert!(matches!(
-        s.insert_user(&user("u2", "o2", "dev@acme.test"), &ev())
+        s.insert_user(&user("u1b", "o1", "dev@acme.test"), &ev())
             .await,
         Err(StoreError::Conflict(_))
     ));
+    // Unique per organization: another organization may have the same address.
+    let twin = User {
+        created_at: 102,
+        ..user("u2", "o2", "dev@acme.test")
+    };
+    s.insert_user(&twin, &ev()).await.unwrap();
+    assert_eq!(s.user_by_email("o2", "dev@acme.test").await.unwrap(), twin);
+    assert!(matches!(
+        s.user_by_email("o3", "dev@acme.test").await,
+        Err(StoreError::NotFound)
+    ));
+    let both = s.users_by_email("dev@acme.test", 5).await.unwrap();
+    assert_eq!(both, [u.clone(), twin.clone()]);
+    assert_eq!(
+        s.users_by_email("dev@acme.test", 1).await.unwrap(),
+        std::slice::from_ref(&u)
+    );
     s.insert_user(&user("u3", "o1", "ops@acme.test"), &ev())
         .await
         .unwrap();
     assert_eq!(s.list_users("o1").await.unwrap().len(), 2);
-    assert!(s.list_users("o2").await.unwrap().is_empty());
+    assert_eq!(s.list_users("o2").await.unwrap(), [twin]);
 
     let before = s.latest_change().await.unwrap();
     s.set_user_status("u3", UserStatus::Deactivated, 200, &ev())
@@ -582,6 +603,8 @@ async fn keys(s: &dyn Store) {
         state: KeyState::Active,
         sealed_private_key: "sealed".into(),
         created_at: 5,
+        activated_at: Some(5),
+        retired_at: None,
     };
     let start = s.latest_change().await.unwrap();
     s.insert_key(&k).await.unwrap();
@@ -593,6 +616,10 @@ async fn keys(s: &dyn Store) {
     let keys = s.list_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0].state, KeyState::Retired);
+    assert_eq!(
+        (keys[0].activated_at, keys[0].retired_at),
+        (Some(5), Some(6))
+    );
     assert!(matches!(
         s.set_key_state("ghost", KeyState::Active, 7).await,
         Err(StoreError::NotFound)
@@ -612,6 +639,63 @@ async fn keys(s: &dyn Store) {
             (ChangeKind::Keys, "k1".to_owned(), 6)
         ]
     );
+}
+
+/// One `next` key per algorithm; promoting it retires the active key and is
+/// won by exactly one of concurrent callers; revoking stamps the time.
+async fn key_rotation(s: &dyn Store) {
+    let key = |kid: &str, state: KeyState| StoredKey {
+        kid: kid.into(),
+        alg: SigningAlg::EdDSA,
+        state,
+        sealed_private_key: "sealed".into(),
+        created_at: 10,
+        activated_at: (state == KeyState::Active).then_some(10),
+        retired_at: None,
+    };
+    s.insert_key(&key("r-active", KeyState::Active))
+        .await
+        .unwrap();
+    s.insert_key(&key("r-next", KeyState::Next)).await.unwrap();
+    assert!(matches!(
+        s.insert_key(&key("r-next-2", KeyState::Next)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let audit = ev();
+    let promotions = join_all(
+        (0..4)
+            .map(|_| s.promote_next_key("r-next", 20, &audit))
+            .collect(),
+    )
+    .await;
+    let won: Vec<bool> = promotions.into_iter().map(Result::unwrap).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let state = |kid: &str| {
+        let kid = kid.to_owned();
+        async move {
+            let all = s.list_keys().await.unwrap();
+            let k = all.into_iter().find(|k| k.kid == kid).unwrap();
+            (k.state, k.activated_at, k.retired_at)
+        }
+    };
+    assert_eq!(state("r-next").await, (KeyState::Active, Some(20), None));
+    assert_eq!(
+        state("r-active").await,
+        (KeyState::Retired, Some(10), Some(20))
+    );
+    // The next `next` key may be made now.
+    s.insert_key(&key("r-next-3", KeyState::Next))
+        .await
+        .unwrap();
+    s.revoke_key("r-next", 30, &ev()).await.unwrap();
+    assert_eq!(
+        state("r-next").await,
+        (KeyState::Revoked, Some(20), Some(30))
+    );
+    assert!(matches!(
+        s.revoke_key("ghost", 30, &ev()).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 // Sessions, grants and their tokens. Everything that is not meant to expire in
@@ -741,6 +825,30 @@ async fn grants_and_revocation(s: &dyn Store) {
         .map(|c| (c.kind, c.key.as_str(), c.at))
         .collect();
     assert_eq!(seen, [(ChangeKind::Grant, "grant-1", 700)]);
+}
+
+/// A deactivation sets the user's token cut-off and revokes their grants; a
+/// re-activation changes neither.
+async fn deactivation_ends_a_users_tokens_for_good(s: &dyn Store) {
+    s.insert_user(&user("u-deact", "o1", "deact@acme.test"), &ev())
+        .await
+        .unwrap();
+    let g = Grant {
+        user_id: "u-deact".into(),
+        ..grant("grant-deact")
+    };
+    s.insert_grant(&g).await.unwrap();
+    assert_eq!(s.user_by_id("u-deact").await.unwrap().tokens_valid_after, 0);
+    s.set_user_status("u-deact", UserStatus::Deactivated, 800, &ev())
+        .await
+        .unwrap();
+    s.set_user_status("u-deact", UserStatus::Active, 900, &ev())
+        .await
+        .unwrap();
+    let u = s.user_by_id("u-deact").await.unwrap();
+    assert_eq!((u.status, u.tokens_valid_after), (UserStatus::Active, 800));
+    assert!(u.ended_before(800) && !u.ended_before(801));
+    assert_eq!(s.grant("grant-deact").await.unwrap().revoked_at, Some(800));
 }
 
 async fn auth_codes(s: &dyn Store) {
@@ -880,9 +988,13 @@ async fn consents(s: &dyn Store) {
 async fn revoked_access_tokens(s: &dyn Store) {
     assert!(!s.is_access_token_revoked("jti-1").await.unwrap());
     let before = s.latest_change().await.unwrap();
-    s.revoke_access_token("jti-1", 50_000, 1100).await.unwrap();
+    s.revoke_access_token("jti-1", "o1", 50_000, 1100)
+        .await
+        .unwrap();
     assert!(s.is_access_token_revoked("jti-1").await.unwrap());
-    s.revoke_access_token("jti-1", 50_000, 1101).await.unwrap();
+    s.revoke_access_token("jti-1", "o1", 50_000, 1101)
+        .await
+        .unwrap();
     assert!(s.is_access_token_revoked("jti-1").await.unwrap());
     assert!(!s.is_access_token_revoked("jti-2").await.unwrap());
     let changes = s.changes_since(before, 10).await.unwrap();
@@ -905,7 +1017,7 @@ async fn purge_keeps_live_records(s: &dyn Store) {
         s.insert_refresh_token(&refresh(&format!("rt-{tag}"), "grant-2", exp))
             .await
             .unwrap();
-        s.revoke_access_token(&format!("jti-{tag}"), exp, 1200)
+        s.revoke_access_token(&format!("jti-{tag}"), "o1", exp, 1200)
             .await
             .unwrap();
         s.insert_reference_token(&ReferenceToken {

@@ -35,6 +35,7 @@ async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
         "redirect_uris": a.redirect_uris,
         "post_logout_redirect_uris": a.post_logout_redirect_uris,
         "credential_generation": a.generation,
+        "require_pkce": a.require_pkce,
         "status": a.status.as_str(),
         "created_at": a.created_at,
         "last_used_at": a.last_used_at,
@@ -62,10 +63,11 @@ pub async fn run(
             audience,
             redirect_uris,
             post_logout_redirect_uris,
+            require_pkce,
         } => {
             // The same policy `serve` applies (its --dev and --dns-server).
             let policy = redirect_policy(dev, dns_server)?;
-            let (app, secret) = admin::register_app(
+            let (mut app, secret) = admin::register_app(
                 store,
                 now,
                 &policy,
@@ -87,6 +89,21 @@ pub async fn run(
                 },
             )
             .await?;
+            if let Some(required) = require_pkce.filter(|r| *r != app.require_pkce) {
+                let edit = AppEdit {
+                    require_pkce: Some(required),
+                    ..AppEdit::default()
+                };
+                app = admin::update_app(
+                    store,
+                    now,
+                    &policy,
+                    &Actor::operator(),
+                    &app.client_id,
+                    edit,
+                )
+                .await?;
+            }
             out.print(&json!({"client_id": app.client_id, "client_secret": secret.expose()}), || {
                 format!(
                     "registered app {}\n  client_id:     {}\n  client_secret: {}\nStore the secret now: it is not shown again.",
@@ -144,6 +161,7 @@ pub async fn run(
             scopes,
             default_scopes,
             audience,
+            require_pkce,
         } => {
             let edit = AppEdit {
                 name: name.as_deref(),
@@ -161,6 +179,7 @@ pub async fn run(
                 default_audience: audience
                     .as_deref()
                     .map(|a| Some(a).filter(|a| !a.is_empty())),
+                require_pkce,
             };
             let policy = redirect_policy(dev, dns_server)?;
             let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)

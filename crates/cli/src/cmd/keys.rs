@@ -1,6 +1,6 @@
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::keyring::KeyRing;
-use gatehouse_core::model::SigningAlg;
+use gatehouse_core::model::{Actor, SigningAlg};
 use gatehouse_core::ports::Store;
 use serde_json::{Value, json};
 
@@ -43,13 +43,37 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: KeysCmd, out: &Out) -> a
             KeyRing::load(store, &kek).await.map_err(|e| {
                 anyhow::anyhow!("the key-encryption key does not open the stored keys: {e}")
             })?;
-            let kid = KeyRing::rotate(store, &kek, alg, now).await?;
+            let kid = KeyRing::rotate(store, &kek, alg, now, &Actor::operator()).await?;
             out.print(&json!({"kid": kid, "alg": alg.as_str()}), || {
                 format!(
-                    "new active {} key {kid}; the previous one is retired and stays published",
+                    "new active {} key {kid}; the previous one is retired and stays published until the tokens it signed have expired",
                     alg.as_str()
                 )
             });
+        }
+        KeysCmd::Revoke { kid, kek } => {
+            let kek =
+                db::key_encryption_key(kek.key_encryption_key.as_deref(), &kek.key_file, false)?;
+            KeyRing::load(store, &kek).await.map_err(|e| {
+                anyhow::anyhow!("the key-encryption key does not open the stored keys: {e}")
+            })?;
+            let kid = kid.chars().take(64).collect::<String>();
+            let replacement =
+                match KeyRing::revoke(store, &kek, &kid, now, &Actor::operator()).await {
+                    Err(gatehouse_core::keyring::KeyRingError::Store(
+                        gatehouse_core::ports::StoreError::NotFound,
+                    )) => anyhow::bail!("no signing key `{kid}` (see `gatehouse keys list`)"),
+                    other => other?,
+                };
+            out.print(
+                &json!({"kid": kid, "state": "revoked", "replaced_by": replacement}),
+                || match &replacement {
+                    Some(new) => {
+                        format!("key {kid} revoked; it was active, so {new} now signs in its place")
+                    }
+                    None => format!("key {kid} revoked"),
+                },
+            );
         }
     }
     Ok(())

@@ -53,6 +53,9 @@ pub async fn run(
     config.failures_per_address = args.failures_per_address;
     config.code_ttl = args.code_ttl;
     config.refresh_ttl = args.refresh_ttl;
+    config.refresh_family_max_age = args.refresh_family_max_age * 24 * 3600;
+    config.key_rotation_period =
+        (args.key_rotation_days > 0).then_some(args.key_rotation_days * 24 * 3600);
     config.session_ttl = args.session_ttl;
     config.dev = dev;
     config.dns_server = dns_server;

@@ -72,17 +72,28 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
                 },
             );
         }
-        UserCmd::Deactivate { email } => {
-            status(store, now, &email, UserStatus::Deactivated, out).await?
+        UserCmd::Deactivate { email, org } => {
+            status(
+                store,
+                now,
+                &email,
+                org.as_deref(),
+                UserStatus::Deactivated,
+                out,
+            )
+            .await?
         }
-        UserCmd::Activate { email } => status(store, now, &email, UserStatus::Active, out).await?,
+        UserCmd::Activate { email, org } => {
+            status(store, now, &email, org.as_deref(), UserStatus::Active, out).await?
+        }
         UserCmd::SetRole {
             email,
+            org,
             role,
             groups,
         } => {
             let actor = Actor::operator();
-            let user = admin::user_by_email(store, &actor, &email).await?;
+            let user = admin::user_by_email(store, &actor, &email, org.as_deref()).await?;
             let groups = groups
                 .unwrap_or_else(|| user.groups.clone())
                 .into_iter()
@@ -107,11 +118,12 @@ async fn status(
     store: &dyn Store,
     now: UnixTime,
     email: &str,
+    org: Option<&str>,
     status: UserStatus,
     out: &Out,
 ) -> anyhow::Result<()> {
     let actor = Actor::operator();
-    let user = admin::user_by_email(store, &actor, email).await?;
+    let user = admin::user_by_email(store, &actor, email, org).await?;
     let user = admin::set_user_status(store, now, &actor, &user.id, status).await?;
     let org = store.org_by_id(&user.org_id).await?;
     out.print(&doc(&user, &org.slug), || {

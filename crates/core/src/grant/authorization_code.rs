@@ -37,6 +37,13 @@ pub fn check(
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the authorization was revoked"));
     }
+    // The code is bound to the app's credential generation when it was issued:
+    // a secret rotation or a disable/enable since then ends it, as it ends tokens.
+    if grant.generation != app.generation {
+        return Err(OAuthError::invalid_grant(
+            "the app's credentials changed since this code was issued",
+        ));
+    }
     // §4.1.3: required and identical when the authorization request included it.
     if !code.redirect_uri.is_empty() && req.redirect_uri != Some(code.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(

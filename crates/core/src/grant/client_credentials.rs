@@ -161,6 +161,7 @@ mod tests {
             groups: vec!["ops".into()],
             status: UserStatus::Active,
             created_at: 0,
+            tokens_valid_after: 0,
         };
         ClientContext {
             app: App {
@@ -180,6 +181,7 @@ mod tests {
                 generation: 3,
                 status: AppStatus::Active,
                 last_used_at: None,
+                require_pkce: false,
                 created_at: 0,
             },
             org: Org {

@@ -221,6 +221,7 @@ async fn edit_app(
         scopes: scopes.as_deref(),
         default_scopes: default_scopes.as_deref(),
         default_audience: patch.default_audience.as_ref().map(Option::as_deref),
+        require_pkce: None,
     };
     let now = state.clock.now();
     let app = admin::update_app(

@@ -464,7 +464,7 @@ fn hold_secret(
 /// page saying it is no longer shown.
 async fn show_secret(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(peer): ClientAddr,
     jar: CookieJar,
     Path(client_id): Path<String>,
 ) -> Response {

@@ -148,7 +148,7 @@ pub async fn home(
         Err(e) => return pages::store_failure(e),
     };
     if !signed_in {
-        return login_page(&state, jar, StatusCode::OK, None, "");
+        return login_page(&state, jar, StatusCode::OK, None, "", None);
     }
     match require(&state, peer, jar, PERM_APPS_MANAGE).await {
         Ok(admin) => admin.respond(see_other("/console/apps")),
@@ -166,6 +166,7 @@ fn login_page(
     status: StatusCode,
     error: Option<&str>,
     email: &str,
+    organization: Option<&str>,
 ) -> Response {
     let (csrf, jar) = session::csrf_token(state, jar);
     let page = LoginPage {
@@ -175,6 +176,7 @@ fn login_page(
         request: "",
         email,
         action: "/console/login",
+        organization,
     };
     (jar, pages::render(status, &page)).into_response()
 }
@@ -193,10 +195,19 @@ pub async fn login(
     };
     let email = signin::normalized_email(&form);
     let password = form.get("password").unwrap_or("");
-    match signin::attempt(&state, peer, jar, &email, password).await {
+    // Emails are unique per organization: the field is shown once the password
+    // matched accounts of several (see `signin`).
+    let org_slug = form
+        .get("organization")
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 100);
+    let within = signin::Within::AnyOrg { org_slug };
+    match signin::attempt(&state, peer, jar, &email, password, within).await {
         Ok(Attempt::SignedIn { jar, .. }) => (jar, see_other("/console")).into_response(),
         Ok(Attempt::Refused { why, jar }) => {
-            let mut r = login_page(&state, jar, why.status(), Some(&why.message()), &email);
+            let ask = (why == signin::Refusal::ChooseOrganization || org_slug.is_some())
+                .then(|| org_slug.unwrap_or(""));
+            let mut r = login_page(&state, jar, why.status(), Some(&why.message()), &email, ask);
             if let Some(secs) = why.retry_after() {
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }

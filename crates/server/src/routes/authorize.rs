@@ -128,6 +128,27 @@ async fn proceed(
         }
         Err(e) => return Err(unavailable(e)),
     };
+    if user.user.org_id != ctx.app.org_id {
+        // Signed in to another organization: not an account that may authorize
+        // this app (a person authorizes only their own organization's apps).
+        if req.prompt.none {
+            return Err(redirect_error(
+                state,
+                req,
+                ErrorCode::LoginRequired,
+                "the user is not signed in to this app's organization",
+            ));
+        }
+        return Ok(login_page(
+            state,
+            jar,
+            ctx,
+            query,
+            StatusCode::OK,
+            Some("Sign in with an account of the organization this app belongs to."),
+            "",
+        ));
+    }
     if !user.is_active() {
         let jar = session::end(state, jar).await.map_err(unavailable)?;
         // OpenID Connect Core §3.1.2.1: prompt=none never shows a page.
@@ -263,6 +284,7 @@ fn login_page(
         request: query,
         email,
         action: "/login",
+        organization: None,
     };
     (jar, pages::render(status, &page)).into_response()
 }
@@ -292,7 +314,10 @@ async fn login_step(
     let (req, ctx) = validated(state, query).await?;
     let email = signin::normalized_email(&form);
     let password_given = form.get("password").unwrap_or("");
-    match signin::attempt(state, peer, jar, &email, password_given)
+    // People authorize only their own organization's apps: the account is
+    // looked for in the app's organization.
+    let within = signin::Within::Org(&ctx.app.org_id);
+    match signin::attempt(state, peer, jar, &email, password_given, within)
         .await
         .map_err(unavailable)?
     {
@@ -363,12 +388,12 @@ async fn consent_step(
             .map_err(unavailable)?,
         Err(e) => return Err(unavailable(e)),
     };
-    if user_may_authorize(Some(&user)).is_err() {
+    if user_may_authorize(Some(&user)).is_err() || user.user.org_id != ctx.app.org_id {
         return Err(redirect_error(
             state,
             &req,
             ErrorCode::AccessDenied,
-            "the user may not authorize apps",
+            "the user may not authorize this app",
         ));
     }
     let previous = match state.store.consent(&user.user.id, &ctx.app.client_id).await {

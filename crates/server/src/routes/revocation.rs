@@ -63,7 +63,7 @@ async fn revoke(
             }
             state
                 .store
-                .revoke_access_token(&claims.jti, claims.exp, now)
+                .revoke_access_token(&claims.jti, &client.app.org_id, claims.exp, now)
                 .await?;
             return Ok(done());
         }

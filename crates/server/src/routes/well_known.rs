@@ -23,7 +23,7 @@ async fn discovery(State(state): State<AppState>) -> Response {
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    let mut r = cacheable(Json(state.keys().jwks()).into_response());
+    let mut r = cacheable(Json(state.keys().jwks(state.clock.now())).into_response());
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),

@@ -34,6 +34,8 @@ pub struct TestApp {
     /// The server's redirect-URI policy (same DNS server, same dev flag), for
     /// fixtures registered straight through the admin rules.
     pub policy: RedirectPolicy,
+    /// The key that seals the signing keys (for rotating or revoking them).
+    pub kek: Arc<KeyEncryptionKey>,
     /// The DNS server redirect-URI hosts are looked up on ([`DNS_RECORDS`]).
     _dns: TestDns,
     _dir: tempfile::TempDir,
@@ -94,8 +96,8 @@ impl TestApp {
         tune(&mut config);
         let policy = gatehouse_server::dns::redirect_policy(config.dev, config.dns_server).unwrap();
         let clock = Arc::new(FixedClock::at(SystemClock.now()));
-        let state =
-            AppState::start(store.clone(), keys, Arc::new(kek), clock.clone(), config).await;
+        let kek = Arc::new(kek);
+        let state = AppState::start(store.clone(), keys, kek.clone(), clock.clone(), config).await;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(gatehouse_server::serve(listener, state, async move {
             let _ = rx.await;
@@ -112,6 +114,7 @@ impl TestApp {
                 .unwrap(),
             clock,
             policy,
+            kek,
             _dns: dns,
             _dir: dir,
             _shutdown: tx,
@@ -128,7 +131,21 @@ impl TestApp {
 
     /// The id of the user with this email.
     pub async fn user_id(&self, email: &str) -> String {
-        self.store.user_by_email(email).await.unwrap().id
+        self.user_by_email(email).await.unwrap().id
+    }
+
+    /// The one user with this email (emails are unique per organization; the
+    /// fixtures that use this have it in one organization only).
+    pub async fn user_by_email(
+        &self,
+        email: &str,
+    ) -> Result<gatehouse_core::model::User, gatehouse_core::ports::StoreError> {
+        let mut found = self.store.users_by_email(email, 2).await?;
+        match found.len() {
+            0 => Err(gatehouse_core::ports::StoreError::NotFound),
+            1 => Ok(found.remove(0)),
+            _ => panic!("`{email}` is in several organizations"),
+        }
     }
 
     /// An org `acme-studio`, a developer, and an ES256 JWT API for `cfgateway products:read`.

@@ -10,6 +10,7 @@ mod connect;
 mod console;
 mod faults;
 mod helpers;
+mod key_lifecycle;
 mod network;
 mod redirect_policy;
 mod well_known;

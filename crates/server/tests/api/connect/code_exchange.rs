@@ -9,6 +9,25 @@ use crate::helpers::{
     CALLBACK, TestApp, WebApp, authorize_params, code_params, oauth_error, refresh_params,
 };
 
+/// Turns PKCE off for `web` (new authorization code apps require it).
+async fn optional_pkce(app: &TestApp, web: &WebApp) {
+    use gatehouse_core::clock::{Clock, SystemClock};
+    gatehouse_core::admin::update_app(
+        app.s(),
+        SystemClock.now(),
+        &app.policy,
+        &gatehouse_core::model::Actor::operator(),
+        &web.client_id,
+        gatehouse_core::admin::AppEdit {
+            require_pkce: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    crate::helpers::settle().await;
+}
+
 async fn setup() -> (TestApp, WebApp, String) {
     let (app, web, _) = TestApp::web_setup().await;
     let code = code_for(
@@ -166,6 +185,7 @@ async fn missing_verifier_when_a_challenge_was_sent_is_invalid_grant() {
 #[tokio::test]
 async fn verifier_without_a_challenge_is_invalid_grant() {
     let (app, web, _) = TestApp::web_setup().await;
+    optional_pkce(&app, &web).await;
     let code = code_for(
         &Browser::new(&app),
         &authorize_params(&web)
@@ -185,6 +205,7 @@ async fn verifier_without_a_challenge_is_invalid_grant() {
 #[tokio::test]
 async fn without_pkce_on_either_side_the_code_still_works() {
     let (app, web, _) = TestApp::web_setup().await;
+    optional_pkce(&app, &web).await;
     let code = code_for(
         &Browser::new(&app),
         &authorize_params(&web)
@@ -341,4 +362,129 @@ async fn id_token_carries_nonce_auth_time_sid_and_the_app_as_audience() {
             .alg,
         jsonwebtoken::Algorithm::RS256
     );
+}
+
+/// Issue 10 item 12: a code is bound to the app's credential generation, so a
+/// secret rotation or a disable/enable between authorize and exchange ends it.
+#[tokio::test]
+async fn a_code_issued_before_the_apps_credentials_changed_does_not_redeem() {
+    use gatehouse_core::admin;
+    use gatehouse_core::clock::{Clock, SystemClock};
+    use gatehouse_core::model::{Actor, AppStatus};
+
+    let (app, mut web, _) = TestApp::web_setup().await;
+    let browser = Browser::new(&app);
+    let op = Actor::operator();
+
+    // Rotated secret: the new secret authenticates, the old code is refused.
+    let code = code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    let secret = admin::rotate_secret(app.s(), SystemClock.now(), &op, &web.client_id)
+        .await
+        .unwrap();
+    web.secret = secret.expose().to_owned();
+    let body = oauth_error(
+        app.web_token(&web, &code_params(&code)).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("credentials changed"),
+        "{body}"
+    );
+
+    // Disabled and enabled again: the code issued before stays dead.
+    let code = code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    for status in [AppStatus::Disabled, AppStatus::Active] {
+        admin::set_app_status(app.s(), SystemClock.now(), &op, &web.client_id, status)
+            .await
+            .unwrap();
+    }
+    crate::helpers::settle().await;
+    oauth_error(
+        app.web_token(&web, &code_params(&code)).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+
+    // A code issued under the current generation still works.
+    let code = code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    assert_eq!(app.web_token(&web, &code_params(&code)).await.status(), 200);
+}
+
+/// PKCE can be required per app, and is for new authorization code apps: an
+/// authorization request without `code_challenge` is an error redirect
+/// (`invalid_request`, "PKCE is required") and no code is issued; once the admin
+/// makes it optional, the same request works.
+#[tokio::test]
+async fn an_app_that_requires_pkce_refuses_authorization_without_a_challenge() {
+    let (app, web, _) = TestApp::web_setup().await;
+    let browser = Browser::new(&app);
+    let no_pkce = authorize_params(&web)
+        .without("code_challenge")
+        .without("code_challenge_method");
+    let page = browser.authorize(&no_pkce).await;
+    let back = crate::browser::expect_error_redirect(&app, &page, "invalid_request");
+    assert!(
+        back.get("error_description")
+            .unwrap()
+            .contains("PKCE is required"),
+        "{back:?}"
+    );
+    assert!(
+        app.s()
+            .app_by_client_id(&web.client_id)
+            .await
+            .unwrap()
+            .require_pkce
+    );
+
+    optional_pkce(&app, &web).await;
+    let code = code_for(&browser, &no_pkce, "ana@acme.test").await;
+    let resp = app
+        .web_token(&web, &code_params(&code).without("code_verifier"))
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+/// A replayed code and a reused refresh token are security events in the app's
+/// organization's audit log.
+#[tokio::test]
+async fn replays_and_reuse_are_security_events_in_the_audit_log() {
+    let (app, web, code) = setup().await;
+    let first: Value = app
+        .web_token(&web, &code_params(&code))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refresh = first["refresh_token"].as_str().unwrap();
+    let resp = app.web_token(&web, &refresh_params(refresh)).await;
+    assert_eq!(resp.status(), 200);
+    oauth_error(
+        app.web_token(&web, &refresh_params(refresh)).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    oauth_error(
+        app.web_token(&web, &code_params(&code)).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    let events = app.s().audit_events(&org.id, None, 50).await.unwrap();
+    for action in ["refresh.reused", "code.replayed"] {
+        let e = events
+            .iter()
+            .find(|e| e.action == action)
+            .unwrap_or_else(|| panic!("no {action} in {events:?}"));
+        assert_eq!(e.actor_id, web.client_id);
+        assert!(!e.detail.contains(refresh) && !e.detail.contains(&code));
+    }
 }

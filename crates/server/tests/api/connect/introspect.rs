@@ -240,3 +240,64 @@ async fn deactivating_the_user_or_deleting_the_app_ends_tokens() {
         .await;
     assert_eq!(r.status(), 401);
 }
+
+/// Issue 10 item 13: a deactivation ends tokens for good. Re-activating the
+/// person revives neither the machine tokens acting for them nor the tokens
+/// they granted an app; tokens issued after the re-activation work.
+#[tokio::test]
+async fn reactivating_a_user_does_not_revive_tokens_the_deactivation_ended() {
+    let app = TestApp::spawn().await;
+    let (api, user) = app.seed().await;
+    let c = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let machine = app.token(&c, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.introspect((&api.client_id, &api.secret), &machine)
+            .await["active"],
+        true
+    );
+    let now = app.clock.now();
+    for status in [UserStatus::Deactivated, UserStatus::Active] {
+        admin::set_user_status(app.s(), now, &Actor::operator(), &user, status)
+            .await
+            .unwrap();
+    }
+    settle().await;
+    assert_eq!(
+        app.introspect((&api.client_id, &api.secret), &machine)
+            .await,
+        serde_json::json!({"active": false})
+    );
+    // A token issued after the re-activation is good.
+    app.clock.advance(1);
+    let fresh = app.token(&c, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.introspect((&api.client_id, &api.secret), &fresh).await["active"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn reactivating_a_person_does_not_revive_the_tokens_they_granted() {
+    let (app, web, user) = TestApp::web_setup().await;
+    let tokens = crate::browser::tokens_for(&app, &web, "ana@acme.test").await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(app.userinfo(access).await.status(), 200);
+    let now = app.clock.now();
+    for status in [UserStatus::Deactivated, UserStatus::Active] {
+        admin::set_user_status(app.s(), now, &Actor::operator(), &user, status)
+            .await
+            .unwrap();
+    }
+    settle().await;
+    assert_eq!(app.userinfo(access).await.status(), 401);
+    assert_eq!(
+        app.introspect((&web.client_id, &web.secret), access).await,
+        serde_json::json!({"active": false})
+    );
+}

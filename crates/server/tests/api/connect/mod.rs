@@ -2,6 +2,7 @@ mod authorize;
 mod code_exchange;
 mod introspect;
 mod oidc_flow;
+mod organizations;
 mod refresh;
 mod revocations;
 mod session;

@@ -168,7 +168,8 @@ async fn refresh_fails_after_the_user_is_deactivated() {
     )
     .await;
     assert_eq!(app.userinfo(at(&first)).await.status(), 401);
-    // Reactivated, the authorization stands again (nothing was revoked).
+    // Reactivated, nothing the deactivation ended comes back (issue 10 item 13):
+    // the grant was revoked with it, so the refresh token and access token stay dead.
     admin::set_user_status(
         app.s(),
         SystemClock.now(),
@@ -179,7 +180,13 @@ async fn refresh_fails_after_the_user_is_deactivated() {
     .await
     .unwrap();
     settle().await;
-    refresh_ok(&app, &web, rt(&first)).await;
+    oauth_error(
+        app.web_token(&web, &refresh_params(rt(&first))).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(app.userinfo(at(&first)).await.status(), 401);
 }
 
 #[tokio::test]
@@ -279,4 +286,109 @@ async fn unknown_or_missing_refresh_token_is_refused() {
         "invalid_request",
     )
     .await;
+}
+
+/// Issue 10 item 5: a scope taken from the app after the authorization is not
+/// minted again through refresh (RFC 6749 §6: never more than granted, and never
+/// more than the app may have now); with none of its API scopes left, the
+/// family cannot be refreshed at all.
+#[tokio::test]
+async fn scopes_removed_from_the_app_are_not_minted_by_refresh() {
+    use crate::browser::{Browser, code_for};
+    use crate::helpers::{authorize_params, code_params};
+
+    let (app, _, _) = TestApp::web_setup().await;
+    let web = app.web_app("cfgateway products:read").await;
+    let code = code_for(
+        &Browser::new(&app),
+        &authorize_params(&web).set("scope", "cfgateway products:read offline_access"),
+        "ana@acme.test",
+    )
+    .await;
+    let resp = app.web_token(&web, &code_params(&code)).await;
+    assert_eq!(resp.status(), 200);
+    let first: Value = resp.json().await.unwrap();
+    assert_eq!(first["scope"], "cfgateway products:read offline_access");
+
+    let edit = |scopes: &'static str| admin::AppEdit {
+        scopes: Some(scopes),
+        ..Default::default()
+    };
+    admin::update_app(
+        app.s(),
+        SystemClock.now(),
+        &app.policy,
+        &Actor::operator(),
+        &web.client_id,
+        edit("cfgateway"),
+    )
+    .await
+    .unwrap();
+    settle().await;
+    let second = refresh_ok(&app, &web, rt(&first)).await;
+    assert_eq!(second["scope"], "cfgateway offline_access");
+    // Asking for the removed scope back is a widening.
+    oauth_error(
+        app.web_token(
+            &web,
+            &refresh_params(rt(&second)).set("scope", "cfgateway products:read"),
+        )
+        .await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+
+    // Nothing this family was granted is allowed any more.
+    let third = refresh_ok(&app, &web, rt(&second)).await;
+    admin::update_app(
+        app.s(),
+        SystemClock.now(),
+        &app.policy,
+        &Actor::operator(),
+        &web.client_id,
+        edit("products:read"),
+    )
+    .await
+    .unwrap();
+    settle().await;
+    oauth_error(
+        app.web_token(&web, &refresh_params(rt(&third))).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+/// Issue 10 item 5: however often it is rotated, a refresh-token family ends
+/// `refresh_family_max_age` after the authorization.
+#[tokio::test]
+async fn a_refresh_family_ends_at_its_absolute_lifetime() {
+    let app = TestApp::spawn_with(
+        |c| c.refresh_family_max_age = 1000,
+        SqliteOptions::default(),
+    )
+    .await;
+    app.seed().await;
+    app.password_user("ana@acme.test", "developer").await;
+    let web = app.web_app("cfgateway").await;
+    let first = tokens_for(&app, &web, "ana@acme.test").await;
+    app.clock.advance(600);
+    let second = refresh_ok(&app, &web, rt(&first)).await;
+    app.clock.advance(399);
+    let third = refresh_ok(&app, &web, rt(&second)).await;
+    app.clock.advance(1);
+    let body = oauth_error(
+        app.web_token(&web, &refresh_params(rt(&third))).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("maximum age"),
+        "{body}"
+    );
 }

@@ -94,6 +94,7 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
     let c = app.app("dev@acme.test", "cfgateway", None, None).await;
     let (start, _) = app.feed_all(&api, "0").await;
     let now = SystemClock.now();
+    let org_id = app.s().org_by_slug("acme-studio").await.unwrap().id;
 
     admin::rotate_secret(app.s(), now, &Actor::operator(), &c.client_id)
         .await
@@ -116,7 +117,9 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
     let (cursor, events) = app.feed_all(&api, &cursor).await;
     assert_eq!(
         events,
-        vec![json!({"type":"user","user_id":user,"active":false,"may_authorize":false})]
+        vec![
+            json!({"type":"user","user_id":user,"active":false,"may_authorize":false,"tokens_valid_after":now})
+        ]
     );
 
     let grant = Grant {
@@ -137,7 +140,7 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
     assert_eq!(events, vec![json!({"type":"grant","grant_id":"grant-1"})]);
 
     app.s()
-        .revoke_access_token("jti-1", now + 60, now)
+        .revoke_access_token("jti-1", &org_id, now + 60, now)
         .await
         .unwrap();
     let (cursor, events) = app.feed_all(&api, &cursor).await;
@@ -219,10 +222,11 @@ async fn the_feed_pages_through_many_changes() {
     let app = TestApp::spawn().await;
     let (api, _) = app.seed().await;
     let now = SystemClock.now();
+    let org_id = app.s().org_by_slug("acme-studio").await.unwrap().id;
     let (start, _) = app.feed_all(&api, "0").await;
     for i in 0..1100 {
         app.s()
-            .revoke_access_token(&format!("jti-{i}"), now + 60, now)
+            .revoke_access_token(&format!("jti-{i}"), &org_id, now + 60, now)
             .await
             .unwrap();
     }
@@ -270,4 +274,72 @@ async fn a_long_poll_wakes_on_a_change() {
     println!("long poll answered {waited:?} after the change");
     assert!(waited < Duration::from_secs(2), "{waited:?}");
     assert_eq!(page["events"][0]["type"], "client");
+}
+
+/// Issue 10 item 10: each change carries its organization, and an API's feed
+/// shows only its own: org B's API never learns org A's revoked `jti`s or
+/// deleted apps (while A's API sees both).
+#[tokio::test]
+async fn an_api_never_sees_another_organizations_revoked_tokens_or_deleted_apps() {
+    use gatehouse_core::model::{SigningAlg, TokenFormat};
+
+    let app = TestApp::spawn().await;
+    let (api_a, _) = app.seed().await;
+    let c = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let now = SystemClock.now();
+    let op = Actor::operator();
+    admin::create_org(app.s(), now, &op, "Other Co", None)
+        .await
+        .unwrap();
+    let (b, b_secret) = admin::create_api(
+        app.s(),
+        now,
+        &op,
+        admin::NewApi {
+            org_slug: "other-co",
+            name: "Other gateway",
+            audience: "https://gateway.other.test",
+            scopes: "other:read",
+            token_format: TokenFormat::Jwt,
+            signing_alg: SigningAlg::ES256,
+            access_token_ttl: 3600,
+        },
+    )
+    .await
+    .unwrap();
+    let api_b = ApiCreds {
+        audience: b.audience,
+        client_id: b.client_id,
+        secret: b_secret.expose().to_owned(),
+    };
+    let (start_a, _) = app.feed_all(&api_a, "0").await;
+    let (start_b, _) = app.feed_all(&api_b, "0").await;
+
+    // A real token of A's app, revoked by the app at /connect/revocation.
+    let token = app.token(&c, &[]).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .http
+        .post(app.url("/connect/revocation"))
+        .basic_auth(&c.client_id, Some(&c.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    admin::delete_app(app.s(), now, &op, &c.client_id)
+        .await
+        .unwrap();
+
+    let (_, seen_by_a) = app.feed_all(&api_a, &start_a).await;
+    let kinds: Vec<&str> = seen_by_a
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["token", "client"], "{seen_by_a:?}");
+    let (cursor_b, seen_by_b) = app.feed_all(&api_b, &start_b).await;
+    assert_eq!(seen_by_b, Vec::<Value>::new());
+    assert_ne!(cursor_b, start_b, "the cursor moves past what was left out");
 }

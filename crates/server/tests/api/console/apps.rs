@@ -332,7 +332,7 @@ async fn an_app_can_act_for_a_user_created_on_the_form() {
     let html = resp.text().await.unwrap();
     let client_id = by_id(&html, "client-id");
     let stored = app.s().app_by_client_id(&client_id).await.unwrap();
-    let user = app.s().user_by_email("robot@acme.test").await.unwrap();
+    let user = app.user_by_email("robot@acme.test").await.unwrap();
     assert_eq!(stored.on_behalf_of.as_deref(), Some(user.id.as_str()));
 }
 
@@ -356,7 +356,7 @@ async fn changing_the_on_behalf_user_needs_confirmation_and_deleting_ends_the_ap
         )
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let ana = app.s().user_by_email("ana@acme.test").await.unwrap();
+    let ana = app.user_by_email("ana@acme.test").await.unwrap();
     let stored = app.s().app_by_client_id(&client_id).await.unwrap();
     assert_eq!(stored.on_behalf_of, Some(ana.id));
     assert_eq!(stored.generation, 2);

@@ -24,7 +24,7 @@ async fn an_admin_creates_and_deactivates_users_and_sees_role_permissions() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let user = app.s().user_by_email("new@acme.test").await.unwrap();
+    let user = app.user_by_email("new@acme.test").await.unwrap();
     assert_eq!(user.groups, ["ops", "qa"]);
     let resp = c
         .post(
@@ -73,7 +73,7 @@ async fn an_admin_creates_and_deactivates_users_and_sees_role_permissions() {
 async fn an_admin_changes_a_users_role_and_groups() {
     let (app, _) = setup().await;
     let c = Console::sign_in(&app, "admin@acme.test").await;
-    let ana = app.s().user_by_email("ana@acme.test").await.unwrap();
+    let ana = app.user_by_email("ana@acme.test").await.unwrap();
     let html = c.page("/console/users").await;
     // Each row's form offers the organization's roles, the user's own selected.
     let row = &html[html.find(&format!("id=\"access-{}\"", ana.id)).unwrap()..];
@@ -167,7 +167,7 @@ async fn another_organizations_users_cannot_be_given_a_role() {
     assert_eq!(bob.role, "admin");
     assert!(bob.groups.is_empty());
     // A developer (no users:manage) is refused outright.
-    let ana = app.s().user_by_email("ana@acme.test").await.unwrap();
+    let ana = app.user_by_email("ana@acme.test").await.unwrap();
     // The sign-in form's token stays this browser's CSRF token.
     let d = Console::new(&app);
     let token = d.csrf("/console").await;

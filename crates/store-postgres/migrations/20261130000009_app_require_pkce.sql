@@ -1,0 +1,3 @@
+-- Authorization requests of this app must carry a PKCE challenge. Apps from
+-- before keep working as they did; new authorization code apps require it.
+ALTER TABLE apps ADD COLUMN require_pkce BOOLEAN NOT NULL DEFAULT FALSE;
