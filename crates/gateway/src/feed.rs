@@ -173,10 +173,12 @@ fn apply(inner: &Arc<Inner>, events: &[FeedEvent]) {
     if keys_changed {
         // The key set is replaced wholesale by each fetch (a withdrawn key is gone
         // with its cached signatures). The issuer's own key ring reloads in the
-        // background, so look twice.
+        // background, so look again shortly after (within the second a withdrawn
+        // key must stop verifying), and once more in case it was slow.
         let inner = inner.clone();
         tokio::spawn(async move {
-            for delay in [Duration::ZERO, Duration::from_millis(500)] {
+            let delays = [0, 250, 500, 2250].map(Duration::from_millis);
+            for delay in delays {
                 tokio::time::sleep(delay).await;
                 match inner.jwks.refresh().await {
                     Ok(n) => {
