@@ -259,7 +259,7 @@ async fn over_long_identifiers_are_refused_before_lookup_and_never_stored() {
     // A long but acceptable unknown id is counted under a fixed-size key.
     let long_ok = "k".repeat(256);
     assert_eq!(token(&http, &app, &long_ok, "x").await.status(), 401);
-    if let Some(_) = &app.sqlite {
+    if app.sqlite.is_some() {
         let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
         let keys: Vec<(String,)> = sqlx::query_as("SELECT key FROM throttle")
             .fetch_all(&mut db)
