@@ -391,3 +391,32 @@ async fn connections_past_the_cap_wait_for_one_to_close() {
         .unwrap();
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn behind_a_load_balancer_the_audit_log_records_the_client_address() {
+    let app = TestApp::spawn_with(
+        |c| c.trusted_proxies = vec![parse_proxy(LB).unwrap()],
+        SqliteOptions::default(),
+    )
+    .await;
+    app.seed().await;
+    let admin = crate::admin_api::admin_in(&app, "acme-studio", "root@acme.test").await;
+    let r = behind_lb("198.51.100.7")
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({"email": "kai@acme.test", "role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let page: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/audit?limit=1"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"][0]["address"], "198.51.100.7", "{page}");
+}
