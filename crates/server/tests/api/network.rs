@@ -259,7 +259,7 @@ async fn over_long_identifiers_are_refused_before_lookup_and_never_stored() {
     // A long but acceptable unknown id is counted under a fixed-size key.
     let long_ok = "k".repeat(256);
     assert_eq!(token(&http, &app, &long_ok, "x").await.status(), 401);
-    if let Some(_) = &app.sqlite {
+    if app.sqlite.is_some() {
         let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
         let keys: Vec<(String,)> = sqlx::query_as("SELECT key FROM throttle")
             .fetch_all(&mut db)
@@ -390,4 +390,33 @@ async fn connections_past_the_cap_wait_for_one_to_close() {
         .expect("served once the first connection closed")
         .unwrap();
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn behind_a_load_balancer_the_audit_log_records_the_client_address() {
+    let app = TestApp::spawn_with(
+        |c| c.trusted_proxies = vec![parse_proxy(LB).unwrap()],
+        SqliteOptions::default(),
+    )
+    .await;
+    app.seed().await;
+    let admin = crate::admin_api::admin_in(&app, "acme-studio", "root@acme.test").await;
+    let r = behind_lb("198.51.100.7")
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&admin.token)
+        .json(&serde_json::json!({"email": "kai@acme.test", "role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let page: Value = reqwest::Client::new()
+        .get(app.url("/api/v1/audit?limit=1"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"][0]["address"], "198.51.100.7", "{page}");
 }
