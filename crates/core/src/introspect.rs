@@ -49,7 +49,9 @@ pub async fn introspect(
     if !visible || claims.exp <= now || !still_valid(&claims, store, contexts).await? {
         return Ok(inactive);
     }
-    Ok(json!({
+    // `gid` and `cgen` (extension members, RFC 7662 §2.2) let a gateway apply the
+    // revocation feed to the answers it caches exactly as it does to JWTs.
+    let mut answer = json!({
         "active": true,
         "token_type": "Bearer",
         "scope": claims.scope,
@@ -64,7 +66,12 @@ pub async fn introspect(
         "role": claims.role,
         "permissions": claims.permissions,
         "groups": claims.groups,
-    }))
+        "cgen": claims.cgen,
+    });
+    if let Some(gid) = claims.gid {
+        answer["gid"] = json!(gid);
+    }
+    Ok(answer)
 }
 
 async fn claims_of(

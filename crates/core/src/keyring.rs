@@ -240,12 +240,20 @@ impl KeyRing {
 
     /// The JSON Web Key Set (RFC 7517 §5) at `now`: next, active, and retired
     /// keys until every token they signed has expired.
+    ///
+    /// The active keys come first: a verifier that can hold only so many keys
+    /// (the gateway bounds its set) keeps the ones tokens are signed with now.
     pub fn jwks(&self, now: UnixTime) -> Value {
-        let published = self
-            .keys
-            .iter()
-            .filter(|k| self.published_until.get(&k.kid).is_none_or(|t| now < *t));
-        json!({ "keys": published.map(|k| k.public_jwk().clone()).collect::<Vec<_>>() })
+        let active = self.active.values();
+        let others = self.keys.iter().filter(|k| {
+            !self.active.values().any(|a| a.kid == k.kid)
+                && self.published_until.get(&k.kid).is_none_or(|t| now < *t)
+        });
+        let keys: Vec<Value> = active
+            .chain(others)
+            .map(|k| k.public_jwk().clone())
+            .collect();
+        json!({ "keys": keys })
     }
 
     pub fn algorithms(&self) -> Vec<&'static str> {
@@ -321,5 +329,45 @@ impl Signer for KeyRing {
     }
     fn by_kid(&self, kid: &str) -> Option<Arc<SigningKey>> {
         self.keys.iter().find(|k| k.kid == kid).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jwks_lists_the_active_keys_first() {
+        let kek = KeyEncryptionKey::from_text(&KeyEncryptionKey::generate_text()).unwrap();
+        let mut keys = Vec::new();
+        // Many retired EdDSA keys and the next one, with kids that sort before
+        // the active keys' kids as often as after.
+        for i in 0..20 {
+            let (mut k, _) =
+                SigningKey::generate(SigningAlg::EdDSA, KeyState::Retired, &kek, i).unwrap();
+            k.kid = format!("{i:02}-{}", k.kid);
+            keys.push(k);
+        }
+        let (next, _) = SigningKey::generate(SigningAlg::EdDSA, KeyState::Next, &kek, 30).unwrap();
+        keys.push(next);
+        let mut active_kids = Vec::new();
+        for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
+            let (k, _) = SigningKey::generate(alg, KeyState::Active, &kek, 25).unwrap();
+            active_kids.push(k.kid.clone());
+            keys.push(k);
+        }
+        let ring = KeyRing::new(keys);
+        let jwks = ring.jwks(100);
+        let listed: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed.len(), 23);
+        let mut first_two = listed[..2].to_vec();
+        first_two.sort_unstable();
+        active_kids.sort_unstable();
+        assert_eq!(first_two, active_kids);
     }
 }
