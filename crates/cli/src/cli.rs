@@ -206,6 +206,11 @@ pub enum KeysCmd {
         #[command(flatten)]
         kek: KekArgs,
     },
+    /// The signing keys' audit log (rotations and revocations), newest first.
+    Log {
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -899,6 +899,19 @@ fn keys_revoke_withdraws_a_key_and_its_tokens_at_once() {
     );
     let fresh = s(&seed_token(&server, id, secret).1["access_token"]).to_owned();
     assert_eq!(introspect(&server, &f.api, &fresh)["active"], true);
+    // Both steps are security events in the keys' audit log.
+    let log = json(dir.path(), &["keys", "log", "--json"]);
+    let actions: Vec<(&str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (s(&e["action"]), s(&e["target"])))
+        .collect();
+    assert!(
+        actions.contains(&("key.revoked", kid.as_str()))
+            && actions.contains(&("key.rotated", replacement.as_str())),
+        "{actions:?}"
+    );
 
     let out = gatehouse(dir.path(), &["keys", "revoke", "no-such-kid"]);
     assert!(!out.status.success());

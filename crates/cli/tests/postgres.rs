@@ -444,7 +444,7 @@ fn two_instances_on_one_database_act_as_one() {
 
 /// Issue 10: two instances redeeming one code at once used to leave no winner
 /// now and then (the loser's replay revocation committed before the winner's
-/// checks). Thirty races of four redemptions each, across both instances:
+/// checks). Thirty races of eight redemptions each, across both instances:
 /// exactly one 200 every time, the others `invalid_grant`.
 #[test]
 fn thirty_code_races_across_two_instances_each_have_exactly_one_winner() {
@@ -457,7 +457,7 @@ fn thirty_code_races_across_two_instances_each_have_exactly_one_winner() {
     for race in 0..30 {
         let code = browser.code(&a, &setup.web, "cfgateway offline_access");
         let replies: Vec<(u16, Value)> = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..4)
+            let hs: Vec<_> = (0..8)
                 .map(|i| {
                     let (srv, web, code) = (if i % 2 == 0 { &a } else { &b }, &setup.web, &code);
                     sc.spawn(move || {

@@ -222,6 +222,7 @@ async fn users(s: &dyn Store) {
         (changes[0].kind, changes[0].key.as_str(), changes[0].at),
         (ChangeKind::User, "u3", 200)
     );
+    assert_eq!(changes[0].org_id, "o1");
     assert!(matches!(
         s.set_user_status("ghost", UserStatus::Active, 1, &ev())
             .await,
@@ -1003,6 +1004,9 @@ async fn revoked_access_tokens(s: &dyn Store) {
         .map(|c| (c.kind, c.key.as_str(), c.at))
         .collect();
     assert_eq!(seen, [(ChangeKind::Token, "jti-1", 1100)]);
+    // The change belongs to the token's organization: only its APIs see it.
+    assert_eq!(changes[0].org_id, "o1");
+    assert!(changes[0].visible_to("o1") && !changes[0].visible_to("o2"));
 }
 
 async fn purge_keeps_live_records(s: &dyn Store) {

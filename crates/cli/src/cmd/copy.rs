@@ -98,6 +98,10 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<()> {
                         row.try_get::<Option<i64>, _>(i)
                             .with_context(|| format!("{t}.{name}"))?,
                     ),
+                    "boolean" => q.bind(
+                        row.try_get::<Option<bool>, _>(i)
+                            .with_context(|| format!("{t}.{name}"))?,
+                    ),
                     _ => q.bind(
                         row.try_get::<Option<String>, _>(i)
                             .with_context(|| format!("{t}.{name}"))?,

@@ -51,6 +51,21 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: KeysCmd, out: &Out) -> a
                 )
             });
         }
+        KeysCmd::Log { limit } => {
+            // Key events belong to the installation (organization "").
+            let events = store.audit_events("", None, limit).await?;
+            let docs: Vec<Value> = events
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()?;
+            out.print(&Value::Array(docs), || {
+                events
+                    .iter()
+                    .map(|e| format!("{}\t{}\t{}\t{}", e.at, e.actor_name, e.action, e.detail))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
         KeysCmd::Revoke { kid, kek } => {
             let kek =
                 db::key_encryption_key(kek.key_encryption_key.as_deref(), &kek.key_file, false)?;

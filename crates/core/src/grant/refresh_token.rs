@@ -127,3 +127,110 @@ pub fn user_may_authorize(user: Option<&ActingUser>) -> Result<(), OAuthError> {
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::model::{AppStatus, SigningAlg, TokenFormat};
+
+    fn app(scopes: &[&str]) -> App {
+        App {
+            id: "a".into(),
+            client_id: "c".into(),
+            org_id: "o".into(),
+            name: "Web".into(),
+            description: None,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            on_behalf_of: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: scopes.iter().map(|s| (*s).into()).collect(),
+            default_scopes: vec![],
+            default_audience: None,
+            secret_hash: String::new(),
+            generation: 1,
+            status: AppStatus::Active,
+            require_pkce: true,
+            created_at: 0,
+            last_used_at: None,
+        }
+    }
+
+    fn api(scopes: &[&str]) -> Api {
+        Api {
+            id: "api".into(),
+            org_id: "o".into(),
+            name: "Gateway".into(),
+            audience: "https://gw".into(),
+            scopes: scopes.iter().map(|s| (*s).into()).collect(),
+            token_format: TokenFormat::Jwt,
+            signing_alg: SigningAlg::ES256,
+            access_token_ttl: 3600,
+            client_id: "api-c".into(),
+            secret_hash: String::new(),
+            created_at: 0,
+        }
+    }
+
+    fn held(s: &str) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn refresh_keeps_only_what_the_app_and_the_api_still_allow() {
+        let api = api(&["a", "b"]);
+        let kept = allowed_now(
+            held("openid a b offline_access"),
+            &app(&["a"]),
+            Some(&api),
+            false,
+        )
+        .unwrap();
+        assert_eq!(kept.to_string(), "openid a offline_access");
+        let kept = allowed_now(
+            held("a b offline_access"),
+            &app(&["a", "b"]),
+            Some(&self::api(&["b"])),
+            false,
+        )
+        .unwrap();
+        assert_eq!(kept.to_string(), "b offline_access");
+    }
+
+    #[test]
+    fn refresh_with_no_api_scope_left_fails() {
+        let api = api(&["a", "b"]);
+        let e = allowed_now(held("a offline_access"), &app(&["b"]), Some(&api), false).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        let e = allowed_now(held("a offline_access"), &app(&["b"]), Some(&api), true).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidScope);
+        // The API is gone: nothing of it can be granted.
+        let e = allowed_now(held("a offline_access"), &app(&["a"]), None, false).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidGrant);
+        // Only OpenID Connect scopes were granted: nothing to lose.
+        let kept = allowed_now(held("openid offline_access"), &app(&[]), None, false).unwrap();
+        assert_eq!(kept.to_string(), "openid offline_access");
+    }
+
+    #[test]
+    fn a_family_ends_at_its_absolute_lifetime() {
+        let grant = Grant {
+            id: "g".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            scopes: vec![],
+            audience: None,
+            generation: 1,
+            sid: None,
+            auth_time: 0,
+            created_at: 1000,
+            revoked_at: None,
+        };
+        assert!(check_family_age(&grant, 100, 1099).is_ok());
+        assert_eq!(
+            check_family_age(&grant, 100, 1100).unwrap_err().code,
+            ErrorCode::InvalidGrant
+        );
+    }
+}

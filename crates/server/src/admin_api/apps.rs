@@ -221,7 +221,7 @@ async fn edit_app(
         scopes: scopes.as_deref(),
         default_scopes: default_scopes.as_deref(),
         default_audience: patch.default_audience.as_ref().map(Option::as_deref),
-        require_pkce: None,
+        require_pkce: patch.require_pkce,
     };
     let now = state.clock.now();
     let app = admin::update_app(

@@ -78,6 +78,8 @@ pub struct AppView {
     pub default_scopes: Vec<String>,
     pub default_audience: Option<String>,
     pub status: AppStatusView,
+    /// Authorization requests must carry a PKCE challenge (authorization code apps).
+    pub require_pkce: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds of the last token issued to it, when known.
@@ -112,6 +114,7 @@ impl AppView {
             default_scopes: app.default_scopes,
             default_audience: app.default_audience,
             status,
+            require_pkce: app.require_pkce,
             created_at: app.created_at,
             last_used_at: app.last_used_at,
         }
@@ -180,6 +183,8 @@ pub struct AppPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable)]
     pub default_audience: Option<Option<String>>,
+    /// Whether authorization requests must use PKCE (authorization code apps).
+    pub require_pkce: Option<bool>,
 }
 
 /// Tells "absent" (`None`) from `null` (`Some(None)`).

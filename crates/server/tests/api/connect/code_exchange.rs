@@ -443,7 +443,21 @@ async fn an_app_that_requires_pkce_refuses_authorization_without_a_challenge() {
             .require_pkce
     );
 
-    optional_pkce(&app, &web).await;
+    // Shown and changed through the admin API.
+    let admin = crate::admin_api::admin_in(&app, "acme-studio", "root@acme.test").await;
+    let path = format!("/api/v1/apps/{}", web.client_id);
+    assert_eq!(admin.get(&app, &path).await.json["require_pkce"], true);
+    let r = admin
+        .send(
+            &app,
+            reqwest::Method::PATCH,
+            &path,
+            serde_json::json!({"require_pkce": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["require_pkce"], false);
+    crate::helpers::settle().await;
     let code = code_for(&browser, &no_pkce, "ana@acme.test").await;
     let resp = app
         .web_token(&web, &code_params(&code).without("code_verifier"))
