@@ -36,7 +36,10 @@ pub fn app(state: AppState) -> Router {
     let security = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it browsers send `Origin: null` on our own form
+        // posts (Fetch §3.1), which the CSRF check refuses. `same-origin` still
+        // keeps every URL (codes, `state`) from other sites.
+        (header::REFERRER_POLICY, "same-origin"),
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; frame-ancestors 'none'",

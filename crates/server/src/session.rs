@@ -172,16 +172,17 @@ pub fn csrf_ok(
     }
 }
 
-/// `Origin`, when sent, must be the issuer's; `null` (a sandboxed frame, a
-/// `data:` page, some redirects) is refused like any other foreign origin.
+/// `Origin`, when sent, must be the issuer's. `null` (a sandboxed frame, a `data:`
+/// page) is refused unless the browser itself vouches `Sec-Fetch-Site:
+/// same-origin` (a header pages cannot set; opaque origins are `cross-site`).
 /// Browsers that send no `Origin` still say `Sec-Fetch-Site` when cross-site.
 fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        return origin.to_str().ok() == Some(issuer_origin(&state.config.issuer));
+    let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
+    match headers.get(header::ORIGIN).map(|v| v.as_bytes()) {
+        Some(b"null") => fetch_site == Some(b"same-origin"),
+        Some(origin) => origin == issuer_origin(&state.config.issuer).as_bytes(),
+        None => fetch_site != Some(b"cross-site"),
     }
-    headers
-        .get("sec-fetch-site")
-        .is_none_or(|v| v.as_bytes() != b"cross-site")
 }
 
 /// `scheme://host[:port]` of a URL.

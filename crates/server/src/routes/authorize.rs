@@ -171,6 +171,21 @@ async fn proceed(
             "",
         ));
     }
+    // Silent, but for someone else: only an interaction could switch accounts.
+    if req.prompt.none
+        && req
+            .login_hint
+            .as_deref()
+            .is_some_and(|h| !h.trim().eq_ignore_ascii_case(&user.user.email))
+    {
+        let to = redirect_error(
+            state,
+            req,
+            ErrorCode::InteractionRequired,
+            "login_hint names another account than the signed-in one",
+        );
+        return Ok((jar, to).into_response());
+    }
     if user_may_authorize(Some(&user)).is_err() && req.prompt.none {
         let to = redirect_error(
             state,

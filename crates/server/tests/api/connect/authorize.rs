@@ -337,6 +337,31 @@ async fn prompt_none_for_a_user_who_may_not_authorize_redirects_access_denied() 
     expect_error_redirect(&app, &page, "access_denied");
 }
 
+/// Silent authentication for another account than the signed-in one would need
+/// the user to switch accounts: `interaction_required`, never a page.
+#[tokio::test]
+async fn prompt_none_with_a_login_hint_for_another_account_redirects_interaction_required() {
+    let (app, web, browser) = setup().await;
+    code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    let page = browser
+        .authorize(
+            &authorize_params(&web)
+                .set("prompt", "none")
+                .set("login_hint", "bo@acme.test"),
+        )
+        .await;
+    expect_error_redirect(&app, &page, "interaction_required");
+    // The signed-in account's own hint (any case) answers silently.
+    let page = browser
+        .authorize(
+            &authorize_params(&web)
+                .set("prompt", "none")
+                .set("login_hint", "Ana@Acme.test"),
+        )
+        .await;
+    assert!(page.callback().get("code").is_some(), "{page:?}");
+}
+
 #[tokio::test]
 async fn prompt_none_with_a_too_old_sign_in_redirects_login_required() {
     let (app, web, browser) = setup().await;

@@ -84,6 +84,18 @@ async fn a_null_origin_is_refused_even_with_the_right_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    for site in ["cross-site", "same-site", "none"] {
+        let resp = c
+            .http
+            .post(c.url("/console/apps"))
+            .header("origin", "null")
+            .header("sec-fetch-site", site)
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{site}");
+    }
     let resp = c
         .http
         .post(c.url("/console/apps"))
@@ -94,6 +106,18 @@ async fn a_null_origin_is_refused_even_with_the_right_token() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(org_app_count(&app).await, 0);
+    // Only the browser's own word that the post is same-origin outweighs `null`.
+    let resp = c
+        .http
+        .post(c.url("/console/apps"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(org_app_count(&app).await, 1);
 }
 
 /// An attacker who can plant a cookie (a sibling subdomain, a plain-HTTP
