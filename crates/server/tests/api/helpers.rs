@@ -551,10 +551,25 @@ pub fn on_postgres() -> bool {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some((url, schema)) = &self.pg_schema {
+            // This runs on the test's runtime thread, so the server's background
+            // tasks (housekeeping, key rotation) cannot finish a transaction they
+            // are in the middle of: end the sessions holding locks in the schema
+            // first, or the DROP would wait for them for ever.
+            let terminate = format!(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                 JOIN pg_class c ON c.oid = l.relation \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = '{schema}' AND l.pid <> pg_backend_pid()"
+            );
             let _ = std::process::Command::new("psql")
                 .args([
                     url.as_str(),
-                    "-qc",
+                    "-q",
+                    "-c",
+                    "SET lock_timeout = '10s'",
+                    "-c",
+                    &terminate,
+                    "-c",
                     &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
                 ])
                 .output();
