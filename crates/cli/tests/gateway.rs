@@ -638,6 +638,47 @@ fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() 
 }
 
 #[test]
+fn re_activating_a_user_does_not_revive_their_old_tokens_at_the_gateway() {
+    let st = Stack::start("3600", &["--route", "GET /v1/products/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    let path = "/v1/products/get-status?productCode=gcs1";
+    // The app acts for dev@acme.test.
+    let old = token(server, &f.app, "cfgateway");
+    assert_eq!(gw.get(path, Some(&old)).status(), 200);
+
+    json(
+        dir.path(),
+        &["user", "deactivate", "dev@acme.test", "--json"],
+    );
+    let took = until("a deactivated user's JWT to be refused", || {
+        gw.get(path, Some(&old)).status() == 401
+    });
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // The attacker holding the old token waits for the person to be re-activated.
+    json(dir.path(), &["user", "activate", "dev@acme.test", "--json"]);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        let resp = gw.get(path, Some(&old));
+        assert_ne!(
+            resp.status(),
+            200,
+            "the old token came back {:?} after re-activation",
+            t0.elapsed()
+        );
+        assert_invalid(resp, "issued before its user was deactivated");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let new = token(server, &f.app, "cfgateway");
+    assert_eq!(
+        gw.get(path, Some(&new)).status(),
+        200,
+        "a token issued after re-activation works"
+    );
+    assert_invalid(gw.get(path, Some(&old)), "issued before");
+}
+
+#[test]
 fn key_rotation_on_the_server_is_picked_up_without_a_gateway_restart() {
     let st = Stack::start("3600", &["--route", "GET /v1/*=cfgateway"]);
     let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
