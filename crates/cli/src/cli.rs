@@ -281,6 +281,17 @@ pub struct GatewayArgs {
     /// Seconds the upstream has to start answering before 504.
     #[arg(long, default_value_t = 30)]
     pub upstream_timeout_secs: u64,
+    /// A request's headers must arrive within this many milliseconds (also how
+    /// long an idle keep-alive connection stays open).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this many milliseconds of its headers
+    /// (it streams to the upstream meanwhile).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
     /// Log format.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

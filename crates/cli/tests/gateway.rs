@@ -255,7 +255,7 @@ fn upstream() -> String {
                     .collect();
                 let method = req.method().to_string();
                 let uri = req.uri().to_string();
-                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
                 axum::Json(json!({"method": method, "uri": uri, "headers": headers, "body": String::from_utf8_lossy(&body)}))
             };
             axum::serve(l, axum::Router::new().fallback(echo)).await.unwrap();
@@ -638,6 +638,47 @@ fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() 
 }
 
 #[test]
+fn re_activating_a_user_does_not_revive_their_old_tokens_at_the_gateway() {
+    let st = Stack::start("3600", &["--route", "GET /v1/products/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    let path = "/v1/products/get-status?productCode=gcs1";
+    // The app acts for dev@acme.test.
+    let old = token(server, &f.app, "cfgateway");
+    assert_eq!(gw.get(path, Some(&old)).status(), 200);
+
+    json(
+        dir.path(),
+        &["user", "deactivate", "dev@acme.test", "--json"],
+    );
+    let took = until("a deactivated user's JWT to be refused", || {
+        gw.get(path, Some(&old)).status() == 401
+    });
+    assert!(took < Duration::from_secs(1), "{took:?}");
+
+    // The attacker holding the old token waits for the person to be re-activated.
+    json(dir.path(), &["user", "activate", "dev@acme.test", "--json"]);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1500) {
+        let resp = gw.get(path, Some(&old));
+        assert_ne!(
+            resp.status(),
+            200,
+            "the old token came back {:?} after re-activation",
+            t0.elapsed()
+        );
+        assert_invalid(resp, "issued before its user was deactivated");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let new = token(server, &f.app, "cfgateway");
+    assert_eq!(
+        gw.get(path, Some(&new)).status(),
+        200,
+        "a token issued after re-activation works"
+    );
+    assert_invalid(gw.get(path, Some(&old)), "issued before");
+}
+
+#[test]
 fn key_rotation_on_the_server_is_picked_up_without_a_gateway_restart() {
     let st = Stack::start("3600", &["--route", "GET /v1/*=cfgateway"]);
     let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
@@ -768,6 +809,87 @@ fn raw(base: &str, request: &str) -> String {
     let mut out = String::new();
     conn.read_to_string(&mut out).unwrap();
     out
+}
+
+/// Sends `request` (deliberately incomplete) and reads until the gateway closes
+/// the connection or 10 s pass; returns what came back and when it closed.
+fn half_sent(base: &str, request: &[u8]) -> (String, Duration) {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t0 = Instant::now();
+    conn.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    (String::from_utf8_lossy(&out).into_owned(), t0.elapsed())
+}
+
+#[test]
+fn half_sent_requests_are_closed_within_the_read_timeouts_and_bodies_still_proxy() {
+    let st = Stack::start(
+        "3600",
+        &[
+            "--route",
+            "* /v1/*=cfgateway",
+            "--header-read-timeout-ms",
+            "300",
+            "--body-read-timeout-ms",
+            "600",
+            "--max-connections",
+            "64",
+        ],
+    );
+    let gw = &st.gw;
+    let t = token(&st.server, &st.f.app, "cfgateway");
+
+    // A POST with a body streams through whole (the body deadline is per request).
+    let body = "a".repeat(256 * 1024);
+    let resp = reqwest::blocking::Client::new()
+        .post(gw.url("/v1/upload"))
+        .bearer_auth(&t)
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let echo: Value = resp.json().unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["headers"]["content-length"], "262144");
+    assert_eq!(echo["body"], body.as_str());
+
+    // Headers that never finish (slowloris): closed after the header timeout.
+    let (out, took) = half_sent(
+        &gw.base,
+        format!("GET /v1/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\n").as_bytes(),
+    );
+    println!("half-sent head closed after {took:?}: {out:?}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(!out.contains(" 200 "), "{out}");
+
+    // A body that stops half way: the request fails after the body timeout
+    // (instead of holding the gateway and the upstream until the upstream timeout).
+    let (out, took) = half_sent(
+        &gw.base,
+        format!(
+            "POST /v1/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {t}\r\nContent-Length: 100\r\n\r\n0123456789"
+        )
+        .as_bytes(),
+    );
+    println!("half-sent body closed after {took:?}: {out:?}");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert!(!out.contains(" 200 "), "{out}");
 }
 
 /// An upstream that routes as lenient servers do: `;parameters` stripped per

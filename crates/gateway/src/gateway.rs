@@ -34,8 +34,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// The gateway's router; serve it with
-    /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    /// The gateway's router; serve it so that handlers get
+    /// `ConnectInfo<SocketAddr>` (`gatehouse gateway` uses the server's accept
+    /// loop, `gatehouse_server::http_server::serve_router`).
     pub fn router(self) -> Router {
         let validator = self.validator.clone();
         Router::new()

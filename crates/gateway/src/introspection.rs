@@ -65,6 +65,8 @@ pub struct Introspected {
     pub principal: Principal,
     pub gid: Option<String>,
     pub cgen: Option<i64>,
+    /// `iat` as the issuer said (the principal's `issued_at` falls back to now).
+    pub iat: Option<i64>,
 }
 
 /// Who asks the issuer, and how.
@@ -150,6 +152,7 @@ impl Introspection {
                 principal,
                 gid: answer.gid.filter(|g| g.len() <= MAX_ID_LEN),
                 cgen: answer.cgen,
+                iat: answer.iat,
             })
         });
         if let Ok(mut c) = self.cache.lock() {

@@ -5,12 +5,18 @@
 
 use std::collections::{HashMap, HashSet};
 
+use gatehouse_core::admin::TTL_RANGE;
 use gatehouse_core::feed::FeedEvent;
 use sha2::{Digest, Sha256};
 
 use crate::principal::Claims;
 
 type Id = u128;
+
+/// How long after a user's `tokens_valid_after` a token issued before it can
+/// still pass `exp`: the longest access token lifetime an API may have, plus more
+/// than the largest clock leeway. Past that the entry says nothing and goes.
+const ENDED_TOKENS_OUTLIVE: i64 = *TTL_RANGE.end() + 3600;
 
 fn id(s: &str) -> Id {
     let d = Sha256::digest(s.as_bytes());
@@ -39,6 +45,9 @@ pub(crate) struct Subject<'a> {
     pub generation: Option<i64>,
     pub jti: &'a str,
     pub sub: &'a str,
+    /// When the token was issued; `None` when not known (then a user's
+    /// `tokens_valid_after` refuses it).
+    pub iat: Option<i64>,
     pub grant: GrantRef<'a>,
 }
 
@@ -58,6 +67,10 @@ pub struct Revoked {
     clients: HashMap<Id, ClientState>,
     /// Only users who are not in good standing.
     users: HashMap<Id, UserState>,
+    /// Per user, the `tokens_valid_after` of their last deactivation: tokens
+    /// issued at or before it stay ended after re-activation. Forgotten once every
+    /// such token has expired ([`Revoked::prune`]).
+    ended_before: HashMap<Id, i64>,
     grants: HashSet<Id>,
     /// Revoked access tokens, with their expiry for pruning.
     tokens: HashMap<Id, i64>,
@@ -83,8 +96,13 @@ impl Revoked {
                 user_id,
                 active,
                 may_authorize,
-                ..
+                tokens_valid_after,
             } => {
+                if *tokens_valid_after > 0 {
+                    // Never lowered: a deactivation ends tokens for good.
+                    let at = self.ended_before.entry(id(user_id)).or_insert(0);
+                    *at = (*at).max(*tokens_valid_after);
+                }
                 if *active && *may_authorize {
                     self.users.remove(&id(user_id));
                 } else {
@@ -114,6 +132,7 @@ impl Revoked {
             generation: Some(c.cgen),
             jti: &c.jti,
             sub: &c.sub,
+            iat: Some(c.iat),
             grant: match &c.gid {
                 None => GrantRef::Machine,
                 Some(g) => GrantRef::Grant(g),
@@ -133,6 +152,12 @@ impl Revoked {
         }
         if !self.tokens.is_empty() && !s.jti.is_empty() && self.tokens.contains_key(&id(s.jti)) {
             return Some("the token was revoked");
+        }
+        if !self.ended_before.is_empty()
+            && let Some(after) = self.ended_before.get(&id(s.sub))
+            && s.iat.is_none_or(|iat| iat <= *after)
+        {
+            return Some("the token was issued before its user was deactivated");
         }
         let user = if self.users.is_empty() {
             None
@@ -157,9 +182,12 @@ impl Revoked {
         }
     }
 
-    /// Forgets revoked tokens that expired before `now` (they fail on `exp` anyway).
+    /// Forgets revoked tokens that expired before `now`, and deactivation times
+    /// every token from before has outlived (they fail on `exp` anyway).
     pub fn prune(&mut self, now: i64) {
         self.tokens.retain(|_, exp| *exp >= now);
+        self.ended_before
+            .retain(|_, at| at.saturating_add(ENDED_TOKENS_OUTLIVE) >= now);
     }
 
     pub fn counts(&self) -> (usize, usize, usize, usize) {
@@ -181,6 +209,7 @@ impl Revoked {
         }
         table::<Id, ClientState>(self.clients.capacity())
             + table::<Id, UserState>(self.users.capacity())
+            + table::<Id, i64>(self.ended_before.capacity())
             + table::<Id, ()>(self.grants.capacity())
             + table::<Id, i64>(self.tokens.capacity())
     }
@@ -248,6 +277,64 @@ mod tests {
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_some());
         r.prune(11);
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_none());
+    }
+
+    fn issued_at(iat: i64, gid: Option<&str>) -> Claims {
+        let mut c = claims("c", 1, "u", gid, "j");
+        c.iat = iat;
+        c
+    }
+
+    fn user(active: bool, tokens_valid_after: i64) -> FeedEvent {
+        FeedEvent::User {
+            user_id: "u".into(),
+            active,
+            may_authorize: active,
+            tokens_valid_after,
+        }
+    }
+
+    #[test]
+    fn re_activating_a_user_does_not_revive_tokens_from_before_the_deactivation() {
+        let mut r = Revoked::default();
+        assert!(r.check(&issued_at(100, None)).is_none());
+        r.apply(&user(false, 100));
+        assert!(r.check(&issued_at(100, None)).is_some());
+        assert!(r.check(&issued_at(90, Some("g"))).is_some());
+        r.apply(&user(true, 100));
+        // Machine tokens and grant tokens alike, up to and including that second.
+        assert!(r.check(&issued_at(100, None)).is_some());
+        assert!(r.check(&issued_at(99, Some("g"))).is_some());
+        assert!(r.check(&issued_at(101, None)).is_none());
+        assert!(r.check(&issued_at(101, Some("g"))).is_none());
+        // Another user's tokens are not concerned.
+        let mut other = issued_at(50, None);
+        other.sub = "v".into();
+        assert!(r.check(&other).is_none());
+        // An event without the time (an older issuer) or an older one never lowers it.
+        r.apply(&user(true, 0));
+        r.apply(&user(true, 50));
+        assert!(r.check(&issued_at(100, None)).is_some());
+        // An introspection answer without `iat` cannot show it is newer.
+        let unknown = Subject {
+            client_id: "c",
+            generation: None,
+            jti: "j",
+            sub: "u",
+            iat: None,
+            grant: GrantRef::Unknown,
+        };
+        assert!(r.check_subject(&unknown).is_some());
+        let newer = Subject {
+            iat: Some(101),
+            ..unknown
+        };
+        assert!(r.check_subject(&newer).is_none());
+        // Kept while a token from before could still pass `exp`, then forgotten.
+        r.prune(100 + ENDED_TOKENS_OUTLIVE);
+        assert!(r.check(&issued_at(100, None)).is_some());
+        r.prune(101 + ENDED_TOKENS_OUTLIVE);
+        assert!(r.ended_before.is_empty());
     }
 
     /// The figure for the benchmark report:

@@ -250,6 +250,7 @@ impl Validator {
             generation: found.cgen,
             jti: &p.token_id,
             sub: &p.subject,
+            iat: found.iat,
             grant: match (&found.gid, found.cgen) {
                 (Some(g), _) => GrantRef::Grant(g),
                 // An issuer that tells `cgen` tells `gid` for grants: none means a machine token.

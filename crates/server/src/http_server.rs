@@ -6,6 +6,9 @@
 //! - at most `max_connections` at once (more wait in the kernel's backlog);
 //! - at shutdown: stop accepting, tell long polls ([`AppState::stopping`]), let
 //!   in-flight requests finish, and drop what is still open after `shutdown_grace`.
+//!
+//! [`serve_router`] runs any router with these limits (`gatehouse gateway` too);
+//! [`with_body_deadline`] adds the body deadline to one.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,16 +25,54 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceExt;
 
+use crate::config::ServerConfig;
 use crate::state::AppState;
 
-/// Serves `router` on `listener` until `shutdown` resolves (see the module docs).
+/// What the accept loop enforces (see the module docs).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Limits {
+    pub fn of(cfg: &ServerConfig) -> Self {
+        Self {
+            header_read_timeout: cfg.header_read_timeout,
+            max_connections: cfg.max_connections,
+            shutdown_grace: cfg.shutdown_grace,
+        }
+    }
+}
+
+/// Serves the authorization server's `router` on `listener` until `shutdown`
+/// resolves (see the module docs).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let cfg = &state.config;
+    let limits = Limits::of(&state.config);
+    let stopping = state.stopping.clone();
+    serve_router(listener, limits, router, shutdown, move || {
+        stopping.send_replace(true);
+    })
+    .await
+}
+
+/// Serves `router` on `listener` with `limits` until `shutdown` resolves; then
+/// calls `stopping` (to end long polls) and drains. Handlers get the peer as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    limits: Limits,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stopping: impl FnOnce() + Send,
+) -> std::io::Result<()> {
+    let cfg = &limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -84,8 +125,8 @@ pub async fn run(
         });
     }
     drop(listener);
-    state.stopping.send_replace(true);
-    let grace = state.config.shutdown_grace;
+    stopping();
+    let grace = limits.shutdown_grace;
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
@@ -117,6 +158,12 @@ async fn accept_failed(e: std::io::Error) {
 /// a connection and a handler by trickling bytes).
 pub fn body_deadline(limit: Duration) -> impl Fn(Request) -> Request + Clone {
     move |req: Request| req.map(|b| Body::new(DeadlineBody::new(b, limit)))
+}
+
+/// `router` with [`body_deadline`] on every request. The body stays a stream
+/// (a proxy forwards it as it arrives, with its length).
+pub fn with_body_deadline(router: Router, limit: Duration) -> Router {
+    router.layer(tower::util::MapRequestLayer::new(body_deadline(limit)))
 }
 
 struct DeadlineBody {

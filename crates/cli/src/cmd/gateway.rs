@@ -1,17 +1,19 @@
 //! `gatehouse gateway`: validate Gatehouse access tokens per route and forward to
 //! an upstream (or to the built-in demo products API with `--demo`).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use gatehouse_gateway::{
     Alg, ApiSecret, Backend, Gateway, Proxy, Route, Routes, Validator, ValidatorConfig, demo,
 };
+use gatehouse_server::http_server;
 
 use crate::cli::{GatewayArgs, LogFormat};
 
 const DEMO_ROUTE: &str = "GET /v1/products/*=cfgateway";
+/// How long in-flight requests may finish at shutdown before they are dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -69,12 +71,15 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         backend,
     }
     .router();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    // The same accept loop as `serve`: header and body deadlines, a connection cap.
+    let app =
+        http_server::with_body_deadline(app, Duration::from_millis(args.body_read_timeout_ms));
+    let limits = http_server::Limits {
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    http_server::serve_router(listener, limits, app, shutdown_signal(), || {}).await?;
     Ok(())
 }
 
