@@ -12,41 +12,11 @@ use serde_json::Value;
 
 mod common;
 
-use common::{Server, json};
+use common::{Server, acme_api};
 
 /// An organization, a user and an API; the API's credentials.
 fn api(dir: &Path) -> (String, String) {
-    json(dir, &["org", "create", "--name", "Acme Studio", "--json"]);
-    json(
-        dir,
-        &[
-            "user",
-            "create",
-            "--org",
-            "acme-studio",
-            "--email",
-            "dev@acme.test",
-            "--role",
-            "developer",
-            "--json",
-        ],
-    );
-    let api = json(
-        dir,
-        &[
-            "api",
-            "create",
-            "--org",
-            "acme-studio",
-            "--name",
-            "Gateway",
-            "--audience",
-            "https://gateway.acme.test",
-            "--scopes",
-            "cfgateway",
-            "--json",
-        ],
-    );
+    let api = acme_api(dir, "cfgateway");
     let s = |k: &str| api[k].as_str().unwrap().to_owned();
     (s("client_id"), s("client_secret"))
 }

@@ -37,6 +37,43 @@ pub fn gatehouse(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The tours' set-up: the organization `acme-studio`, the developer
+/// `dev@acme.test` and the API `https://gateway.acme.test` with `scopes`;
+/// returns `api create`'s JSON (its client id and secret).
+pub fn acme_api(dir: &Path, scopes: &str) -> Value {
+    json(dir, &["org", "create", "--name", "Acme Studio", "--json"]);
+    json(
+        dir,
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "dev@acme.test",
+            "--role",
+            "developer",
+            "--json",
+        ],
+    );
+    json(
+        dir,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--scopes",
+            scopes,
+            "--json",
+        ],
+    )
+}
+
 /// Runs a command that must succeed with `--json`; returns its JSON document.
 pub fn json(dir: &Path, args: &[&str]) -> Value {
     let out = gatehouse(dir, args);
