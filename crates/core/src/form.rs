@@ -75,6 +75,17 @@ impl Form {
         self.multi.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Every parameter once, in a fixed order (names sorted; a repeatable one's
+    /// values in request order): what a re-encoding of this form must carry.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let single = self.single.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let multi = self
+            .multi
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str())));
+        single.chain(multi)
+    }
+
     pub fn require(&self, key: &'static str) -> Result<&str, OAuthError> {
         self.get(key)
             .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{key}`")))

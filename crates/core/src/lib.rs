@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod basic_auth;
 pub mod clock;
 pub mod context;
 pub mod discovery;

@@ -136,6 +136,11 @@ fn syntax(uri: &str, dev: bool) -> Result<Target, String> {
     if uri.len() > MAX_URI_LEN {
         return Err(format!("must be at most {MAX_URI_LEN} characters"));
     }
+    // The URL parser strips these; kept, the stored string would not be the URI
+    // it was checked as (matching is by exact string).
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters".into());
+    }
     let parsed = url::Url::parse(uri).map_err(|_| "is not an absolute URI".to_owned())?;
     if parsed.fragment().is_some() {
         return Err("must not contain a fragment".into());
@@ -144,7 +149,15 @@ fn syntax(uri: &str, dev: bool) -> Result<Target, String> {
         return Err("must not contain user info".into());
     }
     let host = match parsed.host() {
-        Some(url::Host::Domain(d)) => Some(d.trim_end_matches('.').to_ascii_lowercase()),
+        Some(url::Host::Domain(d)) => {
+            // One trailing dot makes a name absolute; `1.2.3.4..` is no IPv4
+            // address to the URL parser, but trimmed it would be looked up as one.
+            let d = d.strip_suffix('.').unwrap_or(d);
+            if d.split('.').any(str::is_empty) {
+                return Err("the host name has an empty label".into());
+            }
+            Some(d.to_ascii_lowercase())
+        }
         Some(url::Host::Ipv4(ip)) => {
             if dev && ip == Ipv4Addr::LOCALHOST && is_web(parsed.scheme()) {
                 return Ok(Target::DevLoopback);
@@ -224,7 +237,13 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_unicast_link_local() // fe80::/10
         || (s[0] & 0xffc0) == 0xfec0 // fec0::/10 site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // 2001:db8::/32 documentation
-        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])) // 100::/64 discard-only
+        || (s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20 documentation
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // 100::/64 discard-only
+        || s[..6] == [0; 6] // ::/96 IPv4-compatible (deprecated, not routed)
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1) // 64:ff9b:1::/48 local NAT64
+        || (s[0] == 0x2001 && s[1] < 0x0200) // 2001::/23 IETF protocol assignments (Teredo)
+        || s[0] == 0x2002 // 2002::/16 6to4: a tunnel to an embedded IPv4 address
+        || s[0] == 0x5f00) // 5f00::/16 segment routing (SRv6) SIDs
 }
 
 #[cfg(test)]
@@ -301,6 +320,31 @@ mod tests {
         }
         let long = format!("https://app.example/{}", "a".repeat(MAX_URI_LEN));
         assert!(refusal(false, &long).await.contains("at most"));
+    }
+
+    /// Found by the `redirect_uri` fuzz target: `93.184.215.14..` is a domain to
+    /// the URL parser, and trimming its dots looked up an IP literal.
+    #[tokio::test]
+    async fn hosts_with_empty_labels_are_refused() {
+        for uri in [
+            "https://93.184.215.14../cb",
+            "https://app.example../cb",
+            "https://app..example/cb",
+        ] {
+            assert!(refusal(false, uri).await.contains("empty label"), "{uri}");
+        }
+        // Also found by it: the URL parser strips leading controls, so this
+        // string was stored though it is not the URI that was checked.
+        for uri in [
+            "\u{2}https://app.example/cb",
+            "https://app.example/c b",
+            "https://app.example/cb\n",
+        ] {
+            assert!(
+                refusal(false, uri).await.contains("control characters"),
+                "{uri:?}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -414,6 +458,28 @@ mod tests {
             "::ffff:127.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    /// Found by the `redirect_uri` fuzz target (checked against std's
+    /// `Ipv6Addr::is_global`): these IPv6 ranges are not globally reachable.
+    #[test]
+    fn special_purpose_ipv6_ranges_are_not_public() {
+        for ip in [
+            "2002:a00:1::1",
+            "2002:5db8:d70e::1",
+            "2001::1",
+            "2001:1ff::1",
+            "64:ff9b:1::a00:1",
+            "3fff::1",
+            "::7f00:1",
+            "::5db8:d70e",
+            "5f00:ff11::1",
+        ] {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["64:ff9b::5db8:d70e", "2001:200::1", "2003::1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
 

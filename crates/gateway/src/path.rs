@@ -106,9 +106,6 @@ pub fn canonical(raw: &str, ascii_only: bool) -> Result<Cow<'_, str>, PathError>
             b'/' | b'\\' | 0 => return Err(PathError::Separator),
             b';' if encoded => return Err(PathError::EncodedParameter),
             b';' => out.push(';'),
-            b'%' if encoded && escape_at(bytes, i - 1).is_some() => {
-                return Err(PathError::DoubleEncoded);
-            }
             b if is_literal(b) => out.push(char::from(b)),
             b if ascii_only && !b.is_ascii() => return Err(PathError::NonAscii),
             b => {
@@ -119,7 +116,18 @@ pub fn canonical(raw: &str, ascii_only: bool) -> Result<Cow<'_, str>, PathError>
             }
         }
     }
+    // Judged on the output, not the input: `%25%36%31` becomes `%2561` only once
+    // `%36%31` is decoded, and an upstream that decodes twice reads `a` there.
+    if is_double_encoded(out.as_bytes()) {
+        return Err(PathError::DoubleEncoded);
+    }
     tidy_segments(&out).map(Cow::Owned)
+}
+
+/// An escaped `%` followed by two hex digits: a second decoding makes a byte.
+fn is_double_encoded(out: &[u8]) -> bool {
+    out.windows(5)
+        .any(|w| w[..3].eq_ignore_ascii_case(b"%25") && hex(w[3]).is_some() && hex(w[4]).is_some())
 }
 
 /// Nothing to decode, encode, collapse or refuse.
@@ -223,6 +231,26 @@ mod tests {
             canonical("/v1/%C5%BFecrets", true).err(),
             Some(PathError::NonAscii)
         );
+    }
+
+    /// Found by the `gateway_path` fuzz target: decoding `%36%31` after an escaped
+    /// `%` made `%2561`, which a double-decoding upstream reads as `a` (here
+    /// `/v1/admin/users` checked as `/v1/*`); the output was no fixed point either.
+    #[test]
+    fn double_encoding_made_by_decoding_is_refused() {
+        for raw in [
+            "/v1/%25%36%31dmin/users",
+            "/v1/%25%43ab",
+            "/v1/%256%31",
+            "/x/%25a%62",
+        ] {
+            assert_eq!(
+                canonical(raw, false).err(),
+                Some(PathError::DoubleEncoded),
+                "{raw}"
+            );
+        }
+        assert_eq!(ok("/v1/%25zz/%25"), "/v1/%25zz/%25");
     }
 
     #[test]

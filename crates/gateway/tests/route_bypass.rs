@@ -185,3 +185,19 @@ fn the_reported_bypasses_are_refused_or_checked_as_admin() {
         ("b:read".into(), "/v1/Admin/users".into())
     );
 }
+
+/// Found by the `gateway_path` fuzz target: `%25%36%31` was forwarded as
+/// `%2561`, checked as `/v1/*`, and a double-decoding upstream read `admin`.
+#[test]
+fn a_double_encoding_made_by_decoding_is_refused() {
+    let cs = Routes::new(table());
+    for raw in ["/v1/%25%36%31dmin/users", "/v1/%25%366%31dmin/users"] {
+        assert_eq!(
+            cs.resolve(&Method::GET, raw).err(),
+            Some(Refusal::Path(
+                gatehouse_gateway::path::PathError::DoubleEncoded
+            )),
+            "{raw}"
+        );
+    }
+}
