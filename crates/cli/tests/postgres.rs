@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, json};
+use common::{Server, acme_api, json};
 use serde_json::Value;
 
 fn admin_url() -> String {
@@ -484,37 +484,7 @@ fn an_sqlite_installation_moves_to_postgres_with_its_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let sqlite = Server::start(d, &[]);
-    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
-    json(
-        d,
-        &[
-            "user",
-            "create",
-            "--org",
-            "acme-studio",
-            "--email",
-            "dev@acme.test",
-            "--role",
-            "developer",
-            "--json",
-        ],
-    );
-    let api = json(
-        d,
-        &[
-            "api",
-            "create",
-            "--org",
-            "acme-studio",
-            "--name",
-            "Gateway",
-            "--audience",
-            "https://gateway.acme.test",
-            "--scopes",
-            "cfgateway",
-            "--json",
-        ],
-    );
+    let api = acme_api(d, "cfgateway");
     let app = json(
         d,
         &[
