@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
+use crate::context::ActingUser;
 use crate::model::{
     Api, App, AppStatus, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
     ReferenceToken, RefreshToken, Role, Session, StoredKey, User, UserStatus,
@@ -248,6 +249,90 @@ pub trait GrantStore: Send + Sync {
     async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool>;
 }
 
+/// What the code and refresh grants read and write, sized to them: a backend
+/// answers each method in one round trip where it can (one joined read, one
+/// write transaction). The provided bodies compose the finer ports above, so a
+/// backend is correct before it is fast.
+#[async_trait]
+pub trait GrantFlowStore: GrantStore + UserStore + OrgStore + TokenStore {
+    /// The grant `grant_id` with its user and the permissions of the user's role
+    /// (`user` is `None` when the user no longer exists; permissions are empty
+    /// when the role is gone). NotFound when the grant is unknown.
+    async fn grant_context(&self, grant_id: &str) -> StoreResult<GrantContext> {
+        let grant = self.grant(grant_id).await?;
+        let user = match self.user_by_id(&grant.user_id).await {
+            Ok(user) => {
+                let permissions = match self.role(&user.org_id, &user.role).await {
+                    Ok(r) => r.permissions,
+                    Err(StoreError::NotFound) => Vec::new(),
+                    Err(e) => return Err(e),
+                };
+                Some(ActingUser { user, permissions })
+            }
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(GrantContext { grant, user })
+    }
+
+    /// The refresh token `digest` (used or not) with its grant context, in one
+    /// read. NotFound when the token is unknown.
+    async fn refresh_context(&self, digest: &str) -> StoreResult<RefreshContext> {
+        let token = self.refresh_token(digest).await?;
+        let grant = self.grant_context(&token.grant_id).await?;
+        Ok(RefreshContext { token, grant })
+    }
+
+    /// [`GrantStore::rotate_refresh_token`], storing the access token's record
+    /// (`reference`, for reference-token APIs) in the same write: all or nothing.
+    async fn rotate_refresh_token_issuing(
+        &self,
+        digest: &str,
+        next: &RefreshToken,
+        reference: Option<&ReferenceToken>,
+        now: UnixTime,
+    ) -> StoreResult<Redeemed<RefreshToken>> {
+        let rotated = self.rotate_refresh_token(digest, next, now).await?;
+        if let (Redeemed::Fresh(_), Some(r)) = (&rotated, reference) {
+            self.insert_reference_token(r).await?;
+        }
+        Ok(rotated)
+    }
+
+    /// Stores what a code redemption issued (its first refresh token, the access
+    /// token's record) and ends the redemption ([`GrantStore::finish_code`]) in
+    /// one write.
+    async fn finish_code_issuing(
+        &self,
+        digest: &str,
+        refresh: Option<&RefreshToken>,
+        reference: Option<&ReferenceToken>,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        if let Some(r) = reference {
+            self.insert_reference_token(r).await?;
+        }
+        if let Some(t) = refresh {
+            self.insert_refresh_token(t).await?;
+        }
+        self.finish_code(digest, now).await
+    }
+}
+
+/// A grant with the person it is for (see [`GrantFlowStore::grant_context`]).
+#[derive(Debug, Clone)]
+pub struct GrantContext {
+    pub grant: Grant,
+    pub user: Option<ActingUser>,
+}
+
+/// A refresh token with its grant context (see [`GrantFlowStore::refresh_context`]).
+#[derive(Debug, Clone)]
+pub struct RefreshContext {
+    pub token: RefreshToken,
+    pub grant: GrantContext,
+}
+
 /// The audit log: written by the mutating methods above in their own
 /// transactions, read here, newest first. Security events that are not part of
 /// an admin change (sign-ins, failed sign-ins, a replayed code, a reused refresh
@@ -290,6 +375,7 @@ pub trait Store:
     + ChangeFeed
     + SessionStore
     + GrantStore
+    + GrantFlowStore
 {
 }
 
@@ -305,5 +391,6 @@ impl<T> Store for T where
         + ChangeFeed
         + SessionStore
         + GrantStore
+        + GrantFlowStore
 {
 }

@@ -1063,3 +1063,6 @@ async fn replayed_after_winner(
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// The composed defaults for now; joined reads and single writes come with the SQL store.
+impl GrantFlowStore for SqliteStore {}
