@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::ports::Store;
-use gatehouse_store_postgres::{PgOptions, PgStore};
-use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
+use gatehouse_store_sql::{PgOptions, PgStore, SqliteOptions, SqliteStore};
 
 /// Tuning for whichever backend the URL names.
 #[derive(Debug, Clone)]

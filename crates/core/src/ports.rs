@@ -1,6 +1,6 @@
 //! The narrow storage traits the domain depends on, and the error every backend
 //! reports in. Backends (SQLite, PostgreSQL) implement all of them; the
-//! conformance suite in `gatehouse-store` holds them to one contract. Every
+//! conformance suite in `gatehouse-store-conformance` holds them to one contract. Every
 //! mutation that can end tokens or stale a cache also appends a [`Change`] in the
 //! same transaction, so caches and the revocation feed never miss one.
 
@@ -174,15 +174,18 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;
     /// The newest sequence number (0 when empty).
     async fn latest_change(&self) -> StoreResult<i64>;
-    /// A cheap, local signal that the database may have been written (by anyone)
-    /// since the value was last seen: a different value means "read the feed".
-    /// `None` when the backend has no such signal; readers then rely on polling.
+    /// A cheap, local signal that the database may have been written since the
+    /// value was last seen: a different value means "read the feed". It moves
+    /// at least on every change this process commits (SQLite: also on any
+    /// other process's commit). `None` when the backend has no such signal;
+    /// readers then rely on polling.
     fn change_hint(&self) -> Option<u64> {
         None
     }
-    /// Resolves when another writer signals a change (PostgreSQL `NOTIFY`), so
-    /// readers of the feed wake at once instead of at their next poll. Backends
-    /// without notifications never resolve.
+    /// Resolves when a change is signalled (another writer's PostgreSQL
+    /// `NOTIFY`, or a change this process committed), so readers of the feed
+    /// wake at once instead of at their next poll. Backends without
+    /// notifications never resolve.
     async fn change_notified(&self) {
         std::future::pending::<()>().await
     }

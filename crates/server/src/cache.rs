@@ -3,11 +3,15 @@
 //! reports a change to their app (or to any user, API or org, which are rare),
 //! whether the change came from this process, another instance or the CLI.
 //!
-//! How soon is "as soon": the feed is read every `change_poll` (10 ms), and, where
-//! the store offers a cheap change hint (SQLite: a `stat` of its WAL file), every
-//! cache hit first checks the hint and reads the feed inline when the database was
-//! written since the last read. So a secret rotated by the CLI stops working on
-//! the very next request, at the cost of one `stat` per hit.
+//! How soon is "as soon": the feed is read every `change_poll` (10 ms) and whenever
+//! the store signals a change (`change_notified`: another instance's `NOTIFY`, or a
+//! change this process committed, which also wakes the key ring's reload and the
+//! revocation long-polls). And every cache hit first checks the store's change
+//! hint and reads the feed inline when the database was written since the last
+//! read. The store moves the hint on every change it commits, so a secret rotated
+//! through this instance, by any surface, stops working on the very next request;
+//! on SQLite the hint also covers other processes (a `stat` of the WAL file), so
+//! the same holds for the CLI.
 //!
 //! Two more guards keep it from serving stale data:
 //! - an invalidation epoch: a context loaded while an invalidation ran is used

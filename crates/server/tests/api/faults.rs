@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use gatehouse_core::model::{SigningAlg, TokenFormat};
-use gatehouse_store_sqlite::SqliteOptions;
+use gatehouse_store_sql::SqliteOptions;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Connection;

@@ -16,8 +16,7 @@ use gatehouse_core::model::{GrantType, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
 use gatehouse_core::redirect_uri::RedirectPolicy;
 use gatehouse_server::{AppState, ServerConfig};
-use gatehouse_store_postgres::{PgOptions, PgStore};
-use gatehouse_store_sqlite::{SqliteOptions, SqliteStore};
+use gatehouse_store_sql::{PgOptions, PgStore, SqliteOptions, SqliteStore};
 use gatehouse_testdns::TestDns;
 use serde_json::Value;
 

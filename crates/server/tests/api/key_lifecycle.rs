@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use gatehouse_core::clock::Clock;
 use gatehouse_core::keyring::{KeyRing, RETIRED_KEY_RETENTION};
 use gatehouse_core::model::{Actor, KeyState, SigningAlg};
-use gatehouse_store_sqlite::SqliteOptions;
+use gatehouse_store_sql::SqliteOptions;
 use serde_json::Value;
 
 use crate::helpers::TestApp;

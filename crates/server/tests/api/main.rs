@@ -12,5 +12,6 @@ mod faults;
 mod helpers;
 mod key_lifecycle;
 mod network;
+mod own_writes;
 mod redirect_policy;
 mod well_known;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use gatehouse_server::config::parse_proxy;
-use gatehouse_store_sqlite::SqliteOptions;
+use gatehouse_store_sql::SqliteOptions;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;

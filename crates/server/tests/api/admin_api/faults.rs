@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use gatehouse_store_sqlite::SqliteOptions;
+use gatehouse_store_sql::SqliteOptions;
 use reqwest::Method;
 use serde_json::json;
 use sqlx::Connection;

@@ -1,7 +1,7 @@
 //! `POST /connect/token` with `grant_type=authorization_code`: the reply, and every
 //! way redeeming a code must fail (RFC 6749 §4.1.3, §10.5; RFC 7636 §4.6).
 
-use gatehouse_store_sqlite::SqliteOptions;
+use gatehouse_store_sql::SqliteOptions;
 use serde_json::Value;
 
 use crate::browser::{Browser, code_for};

@@ -6,7 +6,7 @@ use gatehouse_core::admin;
 use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::model::Actor;
 use gatehouse_core::model::UserStatus;
-use gatehouse_store_sqlite::SqliteOptions;
+use gatehouse_store_sql::SqliteOptions;
 use serde_json::Value;
 
 use crate::browser::tokens_for;

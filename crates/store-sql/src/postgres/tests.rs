@@ -1,65 +1,21 @@
 //! Against the machine's PostgreSQL (`TEST_DATABASE_URL`, default
 //! postgres://postgres@127.0.0.1:5432/test). Each test works in a fresh schema of
 //! its own, dropped at the end, so tests run in parallel on one database. No
-//! PostgreSQL is a failure, not a skip.
+//! PostgreSQL is a failure, not a skip. The port contract is
+//! `gatehouse-store-conformance`'s; these are PostgreSQL's own guarantees.
 
 use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::model::{AuthCode, KeyState, Org, SigningAlg, StoredKey};
 use gatehouse_core::ports::{ChangeFeed, GrantStore, KeyStore, OrgStore, Redeemed, StoreError};
-use sqlx::{Connection, Executor};
 
 use super::*;
+use crate::PgStore;
 
-fn url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A schema of the test's own; dropped (with everything in it) when this goes.
-struct Schema(String);
-
-impl Schema {
-    fn new() -> Self {
-        Self(format!("gh_test_{}", uuid::Uuid::new_v4().simple()))
-    }
-
-    fn opts(&self) -> PgOptions {
-        PgOptions {
-            schema: Some(self.0.clone()),
-            ..PgOptions::default()
-        }
-    }
-
-    async fn open(&self) -> PgStore {
-        PgStore::open(&url(), self.opts())
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {} (is it running?): {e}", url()))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!(r#"DROP SCHEMA IF EXISTS "{}" CASCADE"#, self.0);
-        // Drop runs inside the test's runtime: do the async work on a thread of its own.
-        let done = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&url()).await?;
-                conn.execute(sqlx::AssertSqlSafe(sql)).await?;
-                conn.close().await
-            })
-            .map_err(std::io::Error::other)
-        })
-        .join();
-        if !std::thread::panicking() {
-            done.unwrap().unwrap();
-        }
-    }
-}
+use crate::testing::{PgTestSchema as Schema, pg_url as url};
 
 fn key(kid: &str, at: i64) -> StoredKey {
     StoredKey {
@@ -74,13 +30,6 @@ fn key(kid: &str, at: i64) -> StoredKey {
 }
 
 #[tokio::test]
-async fn conformance() {
-    let schema = Schema::new();
-    let store = schema.open().await;
-    gatehouse_store::run_all(&store).await;
-}
-
-#[tokio::test]
 async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let schema = Schema::new();
     let org = Org {
@@ -91,7 +40,7 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     };
     {
         let store = schema.open().await;
-        assert_eq!(store.schema(), schema.0);
+        assert_eq!(store.schema(), schema.name());
         store
             .insert_org(
                 &org,
@@ -118,7 +67,7 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, crate::MIGRATOR.iter().count() as i64);
+    assert_eq!(applied, MIGRATOR.iter().count() as i64);
 }
 
 #[tokio::test]
@@ -157,7 +106,7 @@ async fn notify_reaches_a_listener_within_a_second() {
         loop {
             let note = listener.recv().await.unwrap();
             // Other tests' schemas share the channel; their payload differs.
-            if note.payload() == schema.0 {
+            if note.payload() == schema.name() {
                 return note;
             }
         }
@@ -179,7 +128,7 @@ async fn change_notified_wakes_on_own_schema_only() {
         let a = a.clone();
         async move { a.change_notified().await }
     });
-    tokio::time::timeout(Duration::from_secs(5), a.notifier.listening())
+    tokio::time::timeout(Duration::from_secs(5), a.dialect().notifier.listening())
         .await
         .expect("listening");
     // A change in another schema of the same database does not wake it.
@@ -292,7 +241,7 @@ async fn timeouts_and_outages_are_unavailable() {
     let slow = sqlx::query("SELECT pg_sleep(5)")
         .execute(store.pool())
         .await
-        .map_err(map_err);
+        .map_err(error::map_err);
     assert!(matches!(slow, Err(StoreError::Unavailable(_))), "{slow:?}");
 
     // Nothing listens on port 1.
@@ -332,4 +281,191 @@ async fn schema_names_are_checked() {
             "{bad:?}"
         );
     }
+}
+
+/// A TCP relay to PostgreSQL that counts round trips: each time the client
+/// speaks after the server has answered is one more. Counts only while armed.
+struct RoundTrips {
+    addr: std::net::SocketAddr,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RoundTrips {
+    async fn relay_to(upstream: (String, u16)) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let armed = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (a, c) = (armed.clone(), count.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let server = tokio::net::TcpStream::connect(upstream.clone()).await.unwrap();
+                let (a, c) = (a.clone(), c.clone());
+                tokio::spawn(relay(client, server, a, c));
+            }
+        });
+        Self { addr, armed, count }
+    }
+
+    fn measure(&self) {
+        self.count.store(0, std::sync::atomic::Ordering::SeqCst);
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn taken(&self) -> u64 {
+        self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn relay(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    armed: Arc<std::sync::atomic::AtomicBool>,
+    count: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    // Who spoke last: a client message after a server one starts a round trip.
+    let client_spoke = Arc::new(AtomicBool::new(false));
+    let spoke = client_spoke.clone();
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = cr.read(&mut buf).await {
+            if !spoke.swap(true, Ordering::SeqCst) && armed.load(Ordering::SeqCst) {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+            if sw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = sr.read(&mut buf).await {
+            client_spoke.store(false, Ordering::SeqCst);
+            if cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::join!(up, down);
+}
+
+/// Issue 11's goal: a refresh with a JWT access token costs PostgreSQL two round
+/// trips, one joined read and one write, counted on the wire (statements already
+/// prepared on the connection, as in steady state).
+#[tokio::test]
+async fn a_refresh_is_two_round_trips() {
+    use gatehouse_core::model::{Actor, AuditEvent, Grant, RefreshToken, Role, User, UserStatus};
+    use gatehouse_core::ports::{GrantFlowStore, UserStore};
+
+    let schema = Schema::new();
+    let setup = schema.open().await;
+    let connect = PgConnectOptions::from_str(&url()).unwrap();
+    let wire = RoundTrips::relay_to((connect.get_host().to_owned(), connect.get_port())).await;
+    let relayed = url().replacen(
+        &format!("@{}:{}", connect.get_host(), connect.get_port()),
+        &format!("@{}", wire.addr),
+        1,
+    );
+    assert_ne!(relayed, url(), "TEST_DATABASE_URL names host:port after `@`");
+    let store = PgStore::open(
+        &relayed,
+        PgOptions {
+            max_connections: 1,
+            ..schema.opts()
+        },
+    )
+    .await
+    .unwrap();
+
+    let audit = AuditEvent::new(&Actor::operator(), "o1", 1, "test", "t", "test");
+    let org = Org {
+        id: "o1".into(),
+        slug: "o1".into(),
+        name: "O".into(),
+        created_at: 1,
+    };
+    setup.insert_org(&org, &Role::defaults("o1"), &audit).await.unwrap();
+    let user = User {
+        id: "u1".into(),
+        org_id: "o1".into(),
+        email: "u1@acme.test".into(),
+        name: None,
+        password_hash: None,
+        role: "developer".into(),
+        groups: vec![],
+        status: UserStatus::Active,
+        created_at: 1,
+        tokens_valid_after: 0,
+    };
+    setup.insert_user(&user, &audit).await.unwrap();
+    setup
+        .insert_grant(&Grant {
+            id: "g1".into(),
+            client_id: "c1".into(),
+            user_id: "u1".into(),
+            scopes: vec!["openid".into()],
+            audience: None,
+            generation: 1,
+            sid: None,
+            auth_time: 1,
+            created_at: 1,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    let rt = |n: u32| RefreshToken {
+        digest: format!("rt-{n}"),
+        grant_id: "g1".into(),
+        client_id: "c1".into(),
+        scopes: vec!["openid".into()],
+        expires_at: 10_000,
+        used_at: None,
+    };
+    setup.insert_refresh_token(&rt(0)).await.unwrap();
+
+    // What one refresh reads and writes, as the grant does it.
+    let refresh = |n: u32| {
+        let store = store.clone();
+        async move {
+            let ctx = store.refresh_context(&format!("rt-{n}")).await.unwrap();
+            assert!(ctx.grant.user.is_some());
+            let rotated = store
+                .rotate_refresh_token_issuing(&ctx.token.digest, &rt(n + 1), None, 100)
+                .await
+                .unwrap();
+            assert!(matches!(rotated, Redeemed::Fresh(_)));
+        }
+    };
+    refresh(0).await; // prepares the statements on the one connection
+    wire.measure();
+    refresh(1).await;
+    let joined = wire.taken();
+
+    // The same through the finer ports (what the composed defaults did).
+    let composed = {
+        let finer = |n: u32| {
+            let store = store.clone();
+            async move {
+                let token = store.refresh_token(&format!("rt-{n}")).await.unwrap();
+                let grant = store.grant(&token.grant_id).await.unwrap();
+                let user = store.user_by_id(&grant.user_id).await.unwrap();
+                store.role(&user.org_id, &user.role).await.unwrap();
+                store.rotate_refresh_token(&token.digest, &rt(n + 1), 100).await.unwrap();
+            }
+        };
+        finer(2).await;
+        wire.measure();
+        finer(3).await;
+        wire.taken()
+    };
+    println!("round trips per refresh on PostgreSQL: {joined} (finer ports: {composed})");
+    assert_eq!(joined, 2, "one joined read, one write");
+    assert!(composed > joined);
 }

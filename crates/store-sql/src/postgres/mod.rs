@@ -1,11 +1,8 @@
-//! The PostgreSQL Store: several Gatehouse instances on one database act as one.
+//! PostgreSQL: several Gatehouse instances on one database act as one.
 //!
-//! It mirrors the SQLite Store on purpose: the same schema (unix seconds in
-//! BIGINT, TEXT ids, lists as JSON text in TEXT columns rather than JSONB, so
-//! both backends store and decode alike), the same runtime-checked queries with
-//! `$1` placeholders, and the conformance suite as the safety net.
-//!
-//! What PostgreSQL adds:
+//! The same schema as SQLite's (unix seconds in BIGINT, TEXT ids, lists as JSON
+//! text in TEXT columns rather than JSONB, so both backends store and decode
+//! alike). What PostgreSQL adds:
 //! - Write transactions are plain `BEGIN` (READ COMMITTED). The one-winner
 //!   operations (redeeming a code, rotating a refresh token) are a single
 //!   conditional `UPDATE … WHERE used_at IS NULL RETURNING *`: the row lock
@@ -14,13 +11,15 @@
 //!   transaction-level advisory lock, so a sequence number is never handed out
 //!   while an earlier one is still uncommitted (readers would skip it for good).
 //! - Every change also sends `NOTIFY gatehouse_changes` (payload: the schema) in
-//!   its transaction; [`PgStore::change_listener`] and
+//!   its transaction; [`PgStore::change_listener`](crate::PgStore::change_listener) and
 //!   [`ChangeFeed::change_notified`](gatehouse_core::ports::ChangeFeed::change_notified)
-//!   let readers wake at once instead of polling.
+//!   let readers wake at once instead of polling. The change hint is this
+//!   process's write counter (other instances' writes arrive by `NOTIFY`).
+//! - The grant flow's writes are one statement each (data-modifying CTEs):
+//!   one round trip, no `BEGIN`/`COMMIT` (`grant_flow.rs`).
 
-mod decode;
 mod error;
-mod impls;
+mod grant_flow;
 mod notify;
 #[cfg(test)]
 mod tests;
@@ -29,14 +28,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Postgres, Transaction};
-
-pub use error::map_err;
 use gatehouse_core::model::ChangeKind;
 use gatehouse_core::ports::{StoreError, StoreResult};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+use crate::{Dialect, SqlStore};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The channel every change is announced on; the payload is the schema whose
 /// feed moved (several Gatehouse schemas may share a database).
@@ -72,9 +71,7 @@ impl Default for PgOptions {
     }
 }
 
-#[derive(Clone)]
-pub struct PgStore {
-    pool: PgPool,
+pub struct PgDialect {
     /// How to open a connection like the pool's (for listeners).
     connect: PgConnectOptions,
     /// The schema the tables live in: the payload of this store's notifications.
@@ -82,16 +79,15 @@ pub struct PgStore {
     notifier: Arc<notify::Notifier>,
 }
 
-impl std::fmt::Debug for PgStore {
+impl std::fmt::Debug for PgDialect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore")
+        f.debug_struct("PgDialect")
             .field("schema", &self.schema)
-            .field("pool_size", &self.pool.size())
             .finish_non_exhaustive()
     }
 }
 
-impl PgStore {
+impl SqlStore<PgDialect> {
     /// Connects to the database at `url` (`postgres://…`) and brings its schema
     /// up to date.
     pub async fn open(url: &str, opts: PgOptions) -> StoreResult<Self> {
@@ -120,23 +116,19 @@ impl PgStore {
             .test_before_acquire(false)
             .connect_with(connect.clone())
             .await
-            .map_err(map_err)?;
-        Ok(Self {
-            pool,
+            .map_err(error::map_err)?;
+        let dialect = PgDialect {
             connect,
             schema: schema.into(),
             notifier: Arc::default(),
-        })
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+        };
+        Ok(Self::new(pool, dialect))
     }
 
     /// The schema Gatehouse's tables live in; also the payload of its
     /// notifications on [`CHANGE_CHANNEL`].
     pub fn schema(&self) -> &str {
-        &self.schema
+        &self.dialect.schema
     }
 
     /// A listener on its own connection, already `LISTEN`ing on
@@ -146,11 +138,75 @@ impl PgStore {
     /// feed": the feed itself is the truth, and notifications sent while the
     /// listener was reconnecting are lost.
     pub async fn change_listener(&self) -> StoreResult<PgListener> {
-        notify::listener(&self.connect).await.map_err(map_err)
+        notify::listener(&self.dialect.connect)
+            .await
+            .map_err(error::map_err)
+    }
+}
+
+impl Dialect for PgDialect {
+    type Db = sqlx::Postgres;
+
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
+    // One statement, its own transaction: of concurrent callers the first to
+    // lock the row sets `used_at`; the others wait for it, re-check the
+    // condition on the updated row and match nothing.
+    const CLAIM_IN_WRITE_TX: bool = false;
+
+    // One statement: concurrent failures on any instance each count once.
+    const ADD_FAILURE: &'static str = "INSERT INTO throttle (key, level, updated_at) VALUES ($1, 1.0, $3)
+         ON CONFLICT (key) DO UPDATE SET
+             level = GREATEST(0.0, throttle.level - GREATEST(0.0, $3 - throttle.updated_at) * $2) + 1.0,
+             updated_at = GREATEST(throttle.updated_at, $3)
+         RETURNING level";
+
+    fn map_err(e: sqlx::Error) -> StoreError {
+        error::map_err(e)
     }
 
-    async fn write_tx(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(map_err)
+    /// In commit order, and announced (delivered when, and only if, the
+    /// transaction commits). The ordering lock is held until the commit.
+    async fn record_change<'a>(
+        &'a self,
+        conn: &'a mut sqlx::PgConnection,
+        org_id: &'a str,
+        kind: ChangeKind,
+        key: &'a str,
+        at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHANGES_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(error::map_err)?;
+        sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
+            .bind(kind.as_str())
+            .bind(key)
+            .bind(at)
+            .bind(org_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(error::map_err)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGE_CHANNEL)
+            .bind(&*self.schema)
+            .execute(&mut *conn)
+            .await
+            .map_err(error::map_err)?;
+        Ok(())
+    }
+
+    async fn after_purge<'a>(&'a self, _pool: &'a sqlx::PgPool) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn change_hint(&self, local: u64) -> Option<u64> {
+        Some(local)
+    }
+
+    async fn change_notified(&self) {
+        self.notifier.notified(&self.connect, &self.schema).await;
     }
 }
 
@@ -175,12 +231,12 @@ fn validate_schema(schema: &str) -> StoreResult<()> {
 /// happened, so the migrator's session lock never lingers in the pool.
 /// Returns the schema the tables are in.
 async fn migrate(connect: &PgConnectOptions, schema: Option<&str>) -> StoreResult<String> {
-    let mut conn = connect.connect().await.map_err(map_err)?;
+    let mut conn = connect.connect().await.map_err(error::map_err)?;
     let result = async {
         sqlx::query("SET statement_timeout TO 0")
             .execute(&mut conn)
             .await
-            .map_err(map_err)?;
+            .map_err(error::map_err)?;
         if let Some(schema) = schema {
             let created = sqlx::query(sqlx::AssertSqlSafe(format!(
                 r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#
@@ -193,24 +249,18 @@ async fn migrate(connect: &PgConnectOptions, schema: Option<&str>) -> StoreResul
                     if db.code().as_deref() == Some("23505")
                         || db.code().as_deref() == Some("42P06") => {}
                 other => {
-                    other.map_err(map_err)?;
+                    other.map_err(error::map_err)?;
                 }
             }
         }
-        MIGRATOR.run(&mut conn).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Internal(format!(
-                "the database was migrated by a newer Gatehouse (migration {v} is unknown to this binary); upgrade the binary"
-            )),
-            sqlx::migrate::MigrateError::Execute(e) => match map_err(e) {
-                StoreError::Internal(m) => StoreError::Internal(format!("migration failed: {m}")),
-                other => other,
-            },
-            other => StoreError::Internal(format!("migration failed: {other}")),
-        })?;
+        MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(|e| crate::migration_error(e, error::map_err))?;
         let current: Option<String> = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&mut conn)
             .await
-            .map_err(map_err)?;
+            .map_err(error::map_err)?;
         current.ok_or_else(|| {
             StoreError::Internal("no schema selected: check the search_path".to_owned())
         })
@@ -222,60 +272,3 @@ async fn migrate(connect: &PgConnectOptions, schema: Option<&str>) -> StoreResul
     result
 }
 
-/// Appends to the change feed inside the caller's transaction, in commit order,
-/// and announces it (delivered when, and only if, the transaction commits).
-/// Callers commit right after: the ordering lock is held until then.
-/// `org_id` is the organization whose APIs may see the change ("" for all).
-async fn record_change(
-    tx: &mut Transaction<'_, Postgres>,
-    schema: &str,
-    org_id: &str,
-    kind: ChangeKind,
-    key: &str,
-    at: i64,
-) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHANGES_LOCK)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
-        .bind(kind.as_str())
-        .bind(key)
-        .bind(at)
-        .bind(org_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANGE_CHANNEL)
-        .bind(schema)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-/// Appends an audit event inside the change's own transaction.
-async fn record_audit(
-    tx: &mut Transaction<'_, Postgres>,
-    e: &gatehouse_core::model::AuditEvent,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (org_id, at, actor_kind, actor_id, actor_name, address, action, target, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&e.org_id)
-    .bind(e.at)
-    .bind(e.actor_kind.as_str())
-    .bind(&e.actor_id)
-    .bind(&e.actor_name)
-    .bind(&e.address)
-    .bind(&e.action)
-    .bind(&e.target)
-    .bind(&e.detail)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    Ok(())
-}

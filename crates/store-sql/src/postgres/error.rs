@@ -5,7 +5,7 @@
 use gatehouse_core::ports::StoreError;
 use sqlx::postgres::PgDatabaseError;
 
-pub fn map_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         // Down, refused, dropped, pool exhausted or shut: retry later.

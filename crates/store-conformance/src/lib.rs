@@ -1,0 +1,63 @@
+//! The Store contract every Gatehouse backend must pass, one test per scenario.
+//!
+//! A backend's test file expands [`conformance_tests!`] with an expression that
+//! makes a fresh, empty database guard (with an `async fn open(&self)` giving
+//! the store); every scenario in [`scenarios`] becomes its own `#[tokio::test]`
+//! named after it, on a database of its own, so a failure names the scenario
+//! and scenarios run in parallel. The scenarios exercise each port operation
+//! with its edge cases (not found, conflicts, the change feed written in the
+//! same transaction as the change, one winner of concurrent redemptions).
+//!
+//! ```ignore
+//! gatehouse_store_conformance::conformance_tests!(
+//!     gatehouse_store_sql::testing::SqliteTestFile::new()
+//! );
+//! ```
+
+mod fixtures;
+pub mod scenarios;
+
+/// One `#[tokio::test]` per scenario; `$fresh` makes the database guard of one
+/// test (kept alive until the test ends).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:expr) => {
+        $crate::conformance_tests!(@each $fresh;
+            orgs_and_roles,
+            users,
+            apis,
+            apps_and_the_change_feed,
+            app_edits_and_the_audit_log,
+            a_new_user_and_their_app_land_together,
+            reference_tokens,
+            keys,
+            key_rotation,
+            sessions,
+            grants_and_revocation,
+            deactivation_ends_a_users_tokens_for_good,
+            auth_codes,
+            refresh_tokens,
+            consents,
+            revoked_access_tokens,
+            purge_keeps_live_records,
+            concurrent_redemption,
+            throttle_buckets,
+            grant_context_joins_the_user_and_their_role,
+            grant_context_when_the_user_or_their_role_is_gone,
+            refresh_context_reads_token_grant_and_person_at_once,
+            rotation_issuing_stores_the_reference_token_with_the_successor,
+            concurrent_rotations_issuing_have_one_winner,
+            finish_code_issuing_stores_both_records_and_ends_the_redemption,
+        );
+    };
+    (@each $fresh:expr; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                let db = $fresh;
+                let store = db.open().await;
+                $crate::scenarios::$scenario(&store).await;
+            }
+        )*
+    };
+}

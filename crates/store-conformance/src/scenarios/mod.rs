@@ -1,0 +1,19 @@
+//! The scenarios, each run on a fresh, empty store by
+//! [`conformance_tests!`](crate::conformance_tests) (those that need
+//! organizations or people seed them first).
+
+mod apps;
+mod directory;
+mod grant_flow;
+mod grants;
+mod keys;
+mod throttle;
+mod tokens;
+
+pub use apps::*;
+pub use directory::*;
+pub use grant_flow::*;
+pub use grants::*;
+pub use keys::*;
+pub use throttle::*;
+pub use tokens::*;

@@ -1,0 +1,128 @@
+//! Reference tokens, revoked access tokens, and the purge of what expired.
+
+use gatehouse_core::model::*;
+use gatehouse_core::ports::{Redeemed, Store, StoreError};
+use serde_json::json;
+
+use crate::fixtures::{code, grant, refresh, session};
+
+pub async fn reference_tokens(s: &dyn Store) {
+    let t = ReferenceToken {
+        digest: "d1".into(),
+        client_id: "client-x".into(),
+        audience: "https://gw.example".into(),
+        claims: json!({"sub": "u1", "scope": "cfgateway", "permissions": ["a"]}),
+        expires_at: 1000,
+    };
+    s.insert_reference_token(&t).await.unwrap();
+    assert_eq!(s.reference_token("d1").await.unwrap(), t);
+    assert!(matches!(
+        s.insert_reference_token(&t).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.reference_token("d2").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.purge_expired_tokens(999).await.unwrap(), 0);
+    assert_eq!(s.purge_expired_tokens(1001).await.unwrap(), 1);
+    assert!(matches!(
+        s.reference_token("d1").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn revoked_access_tokens(s: &dyn Store) {
+    assert!(!s.is_access_token_revoked("jti-1").await.unwrap());
+    let before = s.latest_change().await.unwrap();
+    s.revoke_access_token("jti-1", "o1", 50_000, 1100)
+        .await
+        .unwrap();
+    assert!(s.is_access_token_revoked("jti-1").await.unwrap());
+    s.revoke_access_token("jti-1", "o1", 50_000, 1101)
+        .await
+        .unwrap();
+    assert!(s.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(!s.is_access_token_revoked("jti-2").await.unwrap());
+    let changes = s.changes_since(before, 10).await.unwrap();
+    let seen: Vec<(ChangeKind, &str, i64)> = changes
+        .iter()
+        .map(|c| (c.kind, c.key.as_str(), c.at))
+        .collect();
+    assert_eq!(seen, [(ChangeKind::Token, "jti-1", 1100)]);
+    // The change belongs to the token's organization: only its APIs see it.
+    assert_eq!(changes[0].org_id, "o1");
+    assert!(changes[0].visible_to("o1") && !changes[0].visible_to("o2"));
+}
+
+pub async fn purge_keeps_live_records(s: &dyn Store) {
+    // Records that live well past the purge.
+    s.insert_session(&session("sess-1", "sid-1", 20_000))
+        .await
+        .unwrap();
+    s.insert_grant(&grant("grant-1")).await.unwrap();
+    s.insert_refresh_token(&refresh("rt-2", "grant-1", 41_000))
+        .await
+        .unwrap();
+    s.revoke_access_token("jti-1", "o1", 50_000, 1100)
+        .await
+        .unwrap();
+    // Expired: before 6_000. Live: at 6_000 (purge drops `expires_at < now`).
+    for (tag, exp) in [("old", 5_000), ("live", 6_000)] {
+        s.insert_session(&session(&format!("sess-{tag}"), &format!("sid-{tag}"), exp))
+            .await
+            .unwrap();
+        s.insert_code(&code(&format!("code-{tag}"), "grant-2", exp))
+            .await
+            .unwrap();
+        s.insert_refresh_token(&refresh(&format!("rt-{tag}"), "grant-2", exp))
+            .await
+            .unwrap();
+        s.revoke_access_token(&format!("jti-{tag}"), "o1", exp, 1200)
+            .await
+            .unwrap();
+        s.insert_reference_token(&ReferenceToken {
+            digest: format!("d-{tag}"),
+            client_id: "client-x".into(),
+            audience: "https://gw.example".into(),
+            claims: json!({"sub": "u1"}),
+            expires_at: exp,
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 5);
+    assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 0);
+
+    assert!(matches!(
+        s.session("sess-old", 0).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.redeem_code("code-old", 1300).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.refresh_token("rt-old").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!s.is_access_token_revoked("jti-old").await.unwrap());
+    assert!(matches!(
+        s.reference_token("d-old").await,
+        Err(StoreError::NotFound)
+    ));
+
+    assert_eq!(s.session("sess-live", 5_999).await.unwrap().sid, "sid-live");
+    assert!(matches!(
+        s.redeem_code("code-live", 1300).await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+    assert!(s.refresh_token("rt-live").await.is_ok());
+    assert!(s.is_access_token_revoked("jti-live").await.unwrap());
+    assert!(s.reference_token("d-live").await.is_ok());
+    // The records alive past 6_000 are untouched.
+    assert!(s.session("sess-1", 10_000).await.is_ok());
+    assert!(s.refresh_token("rt-2").await.is_ok());
+    assert!(s.is_access_token_revoked("jti-1").await.unwrap());
+    assert!(s.grant("grant-1").await.is_ok());
+}

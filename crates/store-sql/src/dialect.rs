@@ -1,0 +1,53 @@
+//! What differs between the SQL databases, and nothing else: the port code in
+//! `ports/` is the same text for both and reaches the differences only here.
+
+use std::future::Future;
+
+use gatehouse_core::model::ChangeKind;
+use gatehouse_core::ports::{StoreError, StoreResult};
+
+pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
+    type Db: sqlx::Database;
+
+    /// Opens a write transaction. SQLite: `BEGIN IMMEDIATE`, so concurrent
+    /// writers queue on the busy timeout instead of failing a lock upgrade.
+    const BEGIN_WRITE: &'static str;
+
+    /// Whether a one-statement claim (`UPDATE … WHERE used_at IS NULL
+    /// RETURNING *`) needs a write transaction around it to queue behind other
+    /// writers (SQLite) or is decided by the row lock on its own (PostgreSQL).
+    const CLAIM_IN_WRITE_TX: bool;
+
+    /// The throttle's upsert; it needs the larger of two values (`max` in
+    /// SQLite, `GREATEST` in PostgreSQL).
+    const ADD_FAILURE: &'static str;
+
+    /// sqlx errors to what a caller can act on.
+    fn map_err(e: sqlx::Error) -> StoreError;
+
+    /// Appends to the change feed inside the caller's write transaction (which
+    /// commits right after). `org_id` is the organization whose APIs may see
+    /// the change ("" for all).
+    fn record_change<'a>(
+        &'a self,
+        conn: &'a mut <Self::Db as sqlx::Database>::Connection,
+        org_id: &'a str,
+        kind: ChangeKind,
+        key: &'a str,
+        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+
+    /// After purging expired rows (SQLite: bring the WAL back to size).
+    fn after_purge<'a>(
+        &'a self,
+        pool: &'a sqlx::Pool<Self::Db>,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+
+    /// The change hint: moves when the database may have been written.
+    /// `local` counts the changes this process committed.
+    fn change_hint(&self, local: u64) -> Option<u64>;
+
+    /// Resolves when another writer announces a change (PostgreSQL `NOTIFY`);
+    /// never, where there are no announcements.
+    fn change_notified(&self) -> impl Future<Output = ()> + Send + '_;
+}

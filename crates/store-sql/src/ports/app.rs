@@ -1,0 +1,216 @@
+//! Apps (OAuth clients): registration, edits, credential generations, deletion.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::{App, AppStatus, AuditEvent, ChangeKind, User};
+use gatehouse_core::ports::{AppStore, StoreError, StoreResult};
+
+use crate::rows::{AppRow, to_json};
+use crate::write::Write;
+use crate::{Dialect, SqlStore};
+
+const ROTATE_SECRET: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
+const SET_ON_BEHALF_OF: &str = "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
+const SET_STATUS: &str = "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
+
+for_each_dialect! {
+    #[async_trait]
+    impl AppStore for SqlStore<D> {
+        async fn insert_app(&self, a: &App, audit: &AuditEvent) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            w.insert_app(a).await?;
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
+        async fn insert_app_with_user(
+            &self,
+            user: &User,
+            user_audit: &AuditEvent,
+            app: &App,
+            app_audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            w.insert_user(user).await?;
+            w.audit(user_audit).await?;
+            w.insert_app(app).await?;
+            w.audit(app_audit).await?;
+            w.commit().await
+        }
+
+        async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App> {
+            self.one::<AppRow, _>("SELECT * FROM apps WHERE client_id = $1", client_id)
+                .await
+        }
+
+        async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>> {
+            self.all::<AppRow, _>(
+                "SELECT * FROM apps WHERE org_id = $1 ORDER BY created_at, name",
+                org_id,
+            )
+            .await
+        }
+
+        async fn rotate_app_secret(
+            &self,
+            client_id: &str,
+            secret_hash: &str,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<i64> {
+            self.bump_app(ROTATE_SECRET, secret_hash, client_id, now, audit).await
+        }
+
+        async fn set_app_on_behalf_of(
+            &self,
+            client_id: &str,
+            user_id: &str,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<i64> {
+            self.bump_app(SET_ON_BEHALF_OF, user_id, client_id, now, audit).await
+        }
+
+        async fn delete_app(
+            &self,
+            client_id: &str,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            let org_id: String =
+                sqlx::query_scalar("DELETE FROM apps WHERE client_id = $1 RETURNING org_id")
+                    .bind(client_id)
+                    .fetch_optional(w.conn())
+                    .await
+                    .map_err(D::map_err)?
+                    .ok_or(StoreError::NotFound)?;
+            sqlx::query("DELETE FROM reference_tokens WHERE client_id = $1")
+                .bind(client_id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            w.change(&org_id, ChangeKind::App, client_id, now).await?;
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
+        async fn update_app(&self, a: &App, now: UnixTime, audit: &AuditEvent) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            let done = sqlx::query(
+                "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
+                                 scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9
+                 WHERE client_id = $8",
+            )
+            .bind(&a.name)
+            .bind(&a.description)
+            .bind(to_json(&a.redirect_uris))
+            .bind(to_json(&a.post_logout_redirect_uris))
+            .bind(to_json(&a.scopes))
+            .bind(to_json(&a.default_scopes))
+            .bind(&a.default_audience)
+            .bind(&a.client_id)
+            .bind(a.require_pkce)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            w.change(&a.org_id, ChangeKind::App, &a.client_id, now).await?;
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
+        async fn set_app_status(
+            &self,
+            client_id: &str,
+            status: AppStatus,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<i64> {
+            self.bump_app(SET_STATUS, status.as_str(), client_id, now, audit).await
+        }
+
+        async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
+            if uses.is_empty() {
+                return Ok(());
+            }
+            let mut w = self.write().await?;
+            for (client_id, at) in uses {
+                sqlx::query(
+                    "UPDATE apps SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                )
+                .bind(at)
+                .bind(client_id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            }
+            w.commit().await
+        }
+    }
+
+    impl SqlStore<D> {
+        /// Sets one column of an app and bumps its credential generation (the
+        /// app's tokens so far end), with the change and audit rows, in one
+        /// transaction; returns the new generation.
+        async fn bump_app(
+            &self,
+            sql: &'static str,
+            value: &str,
+            client_id: &str,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<i64> {
+            let mut w = self.write().await?;
+            let (generation, org_id): (i64, String) = sqlx::query_as(sql)
+                .bind(value)
+                .bind(client_id)
+                .fetch_one(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            w.change(&org_id, ChangeKind::App, client_id, now).await?;
+            w.audit(audit).await?;
+            w.commit().await?;
+            Ok(generation)
+        }
+    }
+
+    impl Write<'_, D> {
+        async fn insert_app(&mut self, a: &App) -> StoreResult<()> {
+            let grants: Vec<String> = a
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect();
+            sqlx::query(
+                "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
+                                   post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
+                                   generation, status, created_at, require_pkce)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            )
+            .bind(&a.id)
+            .bind(&a.client_id)
+            .bind(&a.org_id)
+            .bind(&a.name)
+            .bind(&a.description)
+            .bind(to_json(&grants))
+            .bind(&a.on_behalf_of)
+            .bind(to_json(&a.redirect_uris))
+            .bind(to_json(&a.post_logout_redirect_uris))
+            .bind(to_json(&a.scopes))
+            .bind(to_json(&a.default_scopes))
+            .bind(&a.default_audience)
+            .bind(&a.secret_hash)
+            .bind(a.generation)
+            .bind(a.status.as_str())
+            .bind(a.created_at)
+            .bind(a.require_pkce)
+            .execute(self.conn())
+            .await
+            .map_err(D::map_err)?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Grants (authorizations) and what hangs from them: codes, refresh-token
+//! families, remembered consent and revoked access tokens.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::{AuthCode, ChangeKind, Consent, Grant, RefreshToken};
+use gatehouse_core::ports::{GrantStore, Redeemed, StoreResult};
+
+use crate::rows::{AuthCodeRow, ConsentRow, GrantRow, RefreshTokenRow, to_json};
+use crate::write::Write;
+use crate::{Dialect, SqlStore};
+
+/// How long a replayed code waits for the first redemption to finish.
+const REPLAY_WAIT: Duration = Duration::from_secs(3);
+
+/// Marks a code used if it was not: the first caller gets the row.
+const CLAIM_CODE: &str =
+    "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *";
+
+/// The organization a grant's change belongs to: its app's (a person authorizes
+/// only apps of their own organization), else its user's once the app is gone.
+const GRANT_ORG: &str = "SELECT COALESCE(
+     (SELECT a.org_id FROM grants g JOIN apps a ON a.client_id = g.client_id WHERE g.id = $1),
+     (SELECT u.org_id FROM grants g JOIN users u ON u.id = g.user_id WHERE g.id = $1),
+     '')";
+
+/// Stores a refresh token (the first of a family, or a rotation's successor).
+pub(crate) const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+for_each_dialect! {
+    #[async_trait]
+    impl GrantStore for SqlStore<D> {
+        async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO grants (id, client_id, user_id, scopes, audience, generation, sid, auth_time, created_at, revoked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&g.id)
+            .bind(&g.client_id)
+            .bind(&g.user_id)
+            .bind(to_json(&g.scopes))
+            .bind(&g.audience)
+            .bind(g.generation)
+            .bind(&g.sid)
+            .bind(g.auth_time)
+            .bind(g.created_at)
+            .bind(g.revoked_at)
+            .execute(&self.pool)
+            .await
+            .map_err(D::map_err)?;
+            Ok(())
+        }
+
+        async fn grant(&self, id: &str) -> StoreResult<Grant> {
+            self.one::<GrantRow, _>("SELECT * FROM grants WHERE id = $1", id).await
+        }
+
+        async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            let done =
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            if done.rows_affected() == 0 {
+                // Already revoked (keep the first time, record nothing) or no such grant.
+                sqlx::query("SELECT 1 FROM grants WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+                return w.rollback().await;
+            }
+            let org_id: String = sqlx::query_scalar(GRANT_ORG)
+                .bind(id)
+                .fetch_one(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            w.change(&org_id, ChangeKind::Grant, id, now).await?;
+            w.commit().await
+        }
+
+        async fn insert_code(&self, c: &AuthCode) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO auth_codes (digest, grant_id, client_id, redirect_uri, nonce, code_challenge, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&c.digest)
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.redirect_uri)
+            .bind(&c.nonce)
+            .bind(&c.code_challenge)
+            .bind(c.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(D::map_err)?;
+            Ok(())
+        }
+
+        async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>> {
+            let claim = sqlx::query_as::<_, AuthCodeRow>(CLAIM_CODE).bind(now).bind(digest);
+            let fresh = if D::CLAIM_IN_WRITE_TX {
+                let mut w = self.write().await?;
+                let fresh = claim.fetch_optional(w.conn()).await.map_err(D::map_err)?;
+                if fresh.is_some() {
+                    w.commit().await?;
+                } else {
+                    // Let go of the write lock before waiting on the first redemption.
+                    w.rollback().await?;
+                }
+                fresh
+            } else {
+                claim.fetch_optional(&self.pool).await.map_err(D::map_err)?
+            };
+            if let Some(row) = fresh {
+                return Ok(Redeemed::Fresh(row.try_into()?));
+            }
+            // Used before (replayed), or never issued (not found).
+            self.replayed_after_winner(digest).await
+        }
+
+        async fn finish_code(&self, digest: &str, now: UnixTime) -> StoreResult<()> {
+            sqlx::query("UPDATE auth_codes SET finished_at = $1 WHERE digest = $2")
+                .bind(now)
+                .bind(digest)
+                .execute(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            Ok(())
+        }
+
+        async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
+            bind_refresh_token(sqlx::query(INSERT_REFRESH_TOKEN), t)
+                .execute(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            Ok(())
+        }
+
+        async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken> {
+            self.one::<RefreshTokenRow, _>("SELECT * FROM refresh_tokens WHERE digest = $1", digest)
+                .await
+        }
+
+        async fn rotate_refresh_token(
+            &self,
+            digest: &str,
+            next: &RefreshToken,
+            now: UnixTime,
+        ) -> StoreResult<Redeemed<RefreshToken>> {
+            let mut w = self.write().await?;
+            let rotated = w.rotate_refresh_token(digest, next, now).await?;
+            if matches!(rotated, Redeemed::Fresh(_)) {
+                w.commit().await?;
+            } else {
+                w.rollback().await?;
+            }
+            Ok(rotated)
+        }
+
+        async fn consent(&self, user_id: &str, client_id: &str) -> StoreResult<Consent> {
+            let row: ConsentRow =
+                sqlx::query_as("SELECT * FROM consents WHERE user_id = $1 AND client_id = $2")
+                    .bind(user_id)
+                    .bind(client_id)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(D::map_err)?;
+            row.try_into()
+        }
+
+        async fn save_consent(&self, c: &Consent) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO consents (user_id, client_id, scopes, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+            )
+            .bind(&c.user_id)
+            .bind(&c.client_id)
+            .bind(to_json(&c.scopes))
+            .bind(c.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(D::map_err)?;
+            Ok(())
+        }
+
+        async fn revoke_access_token(
+            &self,
+            jti: &str,
+            org_id: &str,
+            expires_at: UnixTime,
+            now: UnixTime,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            let done = sqlx::query(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti)
+            .bind(expires_at)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            if done.rows_affected() == 0 {
+                // Revoked before; that change is already in the feed.
+                return w.rollback().await;
+            }
+            w.change(org_id, ChangeKind::Token, jti, now).await?;
+            w.commit().await
+        }
+
+        async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+            let hit = sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            Ok(hit.is_some())
+        }
+    }
+
+    impl SqlStore<D> {
+        /// A replayed code's grant, answered once the first redemption has finished
+        /// (or after [`REPLAY_WAIT`], if its instance died): the caller revokes the
+        /// grant, and doing so while the winner is still issuing would leave no winner.
+        async fn replayed_after_winner(&self, digest: &str) -> StoreResult<Redeemed<AuthCode>> {
+            let deadline = Instant::now() + REPLAY_WAIT;
+            loop {
+                let (grant_id, finished): (String, Option<i64>) =
+                    sqlx::query_as("SELECT grant_id, finished_at FROM auth_codes WHERE digest = $1")
+                        .bind(digest)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(D::map_err)?;
+                if finished.is_some() || Instant::now() >= deadline {
+                    return Ok(Redeemed::Replayed { grant_id });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    impl Write<'_, D> {
+        /// Marks `digest` used and stores `next`, in this transaction: of
+        /// concurrent callers the first to take the row gets `Fresh` (the
+        /// others, once it commits, match nothing). The caller commits a
+        /// `Fresh` answer; a replay wrote nothing.
+        pub(crate) async fn rotate_refresh_token(
+            &mut self,
+            digest: &str,
+            next: &RefreshToken,
+            now: UnixTime,
+        ) -> StoreResult<Redeemed<RefreshToken>> {
+            let fresh: Option<RefreshTokenRow> = sqlx::query_as(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *",
+            )
+            .bind(now)
+            .bind(digest)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(D::map_err)?;
+            if let Some(row) = fresh {
+                let old = row.try_into()?;
+                // If the successor cannot be stored, the rotation is undone.
+                bind_refresh_token(sqlx::query(INSERT_REFRESH_TOKEN), next)
+                    .execute(self.conn())
+                    .await
+                    .map_err(D::map_err)?;
+                return Ok(Redeemed::Fresh(old));
+            }
+            let grant_id: String =
+                sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE digest = $1")
+                    .bind(digest)
+                    .fetch_one(self.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            Ok(Redeemed::Replayed { grant_id })
+        }
+    }
+
+    /// Binds a refresh token to [`INSERT_REFRESH_TOKEN`]'s parameters.
+    fn bind_refresh_token<'q>(
+        q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
+        t: &'q RefreshToken,
+    ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments> {
+        q.bind(&t.digest)
+            .bind(&t.grant_id)
+            .bind(&t.client_id)
+            .bind(to_json(&t.scopes))
+            .bind(t.expires_at)
+            .bind(t.used_at)
+    }
+}

@@ -1,0 +1,86 @@
+//! What the code and refresh grants read and write, one round trip each where
+//! the database allows: the reads are one joined SELECT (the same text for
+//! both); the writes are the dialect's (`sqlite/grant_flow.rs`: one write
+//! transaction; `postgres/grant_flow.rs`: one statement), reached through the
+//! inherent methods `rotate_issuing` and `finish_issuing` each dialect defines.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::{RefreshToken, ReferenceToken};
+use gatehouse_core::ports::{
+    GrantContext, GrantFlowStore, Redeemed, RefreshContext, StoreResult,
+};
+
+use crate::rows::{GrantContextRow, RefreshContextRow};
+use crate::SqlStore;
+
+/// A grant (`g`) with its user (`u`, columns prefixed `u_`, NULL when gone)
+/// and the permissions of the user's role (`r_permissions`, NULL when gone).
+macro_rules! grant_context_columns {
+    () => {
+        "g.id, g.client_id, g.user_id, g.scopes, g.audience, g.generation, g.sid, g.auth_time,
+         g.created_at, g.revoked_at,
+         u.id AS u_id, u.org_id AS u_org_id, u.email AS u_email, u.name AS u_name,
+         u.password_hash AS u_password_hash, u.role AS u_role, u.groups AS u_groups,
+         u.status AS u_status, u.created_at AS u_created_at,
+         u.tokens_valid_after AS u_tokens_valid_after, r.permissions AS r_permissions"
+    };
+}
+
+/// The joins after `grants g` that [`grant_context_columns!`] reads.
+macro_rules! grant_context_joins {
+    () => {
+        " LEFT JOIN users u ON u.id = g.user_id
+          LEFT JOIN roles r ON r.org_id = u.org_id AND r.name = u.role"
+    };
+}
+
+const GRANT_CONTEXT: &str = concat!(
+    "SELECT ",
+    grant_context_columns!(),
+    " FROM grants g",
+    grant_context_joins!(),
+    " WHERE g.id = $1"
+);
+
+const REFRESH_CONTEXT: &str = concat!(
+    "SELECT t.digest AS t_digest, t.grant_id AS t_grant_id, t.client_id AS t_client_id,
+            t.scopes AS t_scopes, t.expires_at AS t_expires_at, t.used_at AS t_used_at, ",
+    grant_context_columns!(),
+    " FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id",
+    grant_context_joins!(),
+    " WHERE t.digest = $1"
+);
+
+for_each_dialect! {
+    #[async_trait]
+    impl GrantFlowStore for SqlStore<D> {
+        async fn grant_context(&self, grant_id: &str) -> StoreResult<GrantContext> {
+            self.one::<GrantContextRow, _>(GRANT_CONTEXT, grant_id).await
+        }
+
+        async fn refresh_context(&self, digest: &str) -> StoreResult<RefreshContext> {
+            self.one::<RefreshContextRow, _>(REFRESH_CONTEXT, digest).await
+        }
+
+        async fn rotate_refresh_token_issuing(
+            &self,
+            digest: &str,
+            next: &RefreshToken,
+            reference: Option<&ReferenceToken>,
+            now: UnixTime,
+        ) -> StoreResult<Redeemed<RefreshToken>> {
+            self.rotate_issuing(digest, next, reference, now).await
+        }
+
+        async fn finish_code_issuing(
+            &self,
+            digest: &str,
+            refresh: Option<&RefreshToken>,
+            reference: Option<&ReferenceToken>,
+            now: UnixTime,
+        ) -> StoreResult<()> {
+            self.finish_issuing(digest, refresh, reference, now).await
+        }
+    }
+}

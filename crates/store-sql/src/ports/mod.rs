@@ -1,0 +1,20 @@
+//! One file per port of `gatehouse_core::ports`, each written once and compiled
+//! for both dialects ([`for_each_dialect!`](crate::for_each_dialect)). Each
+//! mutation with more than one statement is one [`Write`](crate::write::Write);
+//! every one that can end tokens or stale a cache appends its change in it.
+
+mod api;
+mod app;
+mod audit;
+mod feed;
+mod grant;
+mod grant_flow;
+mod key;
+mod org;
+mod session;
+mod throttle;
+mod token;
+mod user;
+
+pub(crate) use grant::INSERT_REFRESH_TOKEN;
+pub(crate) use token::INSERT_REFERENCE_TOKEN;

@@ -1,0 +1,63 @@
+//! Reference (opaque) access tokens, and the purge of everything that expires.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::model::ReferenceToken;
+use gatehouse_core::ports::{StoreResult, TokenStore};
+
+use crate::rows::ReferenceTokenRow;
+use crate::{Dialect, SqlStore};
+
+/// Everything that carries its own expiry. Grants stay: they are the audit
+/// trail their tokens point back to.
+const PURGES: [&str; 6] = [
+    "DELETE FROM reference_tokens WHERE expires_at < $1",
+    "DELETE FROM auth_codes WHERE expires_at < $1",
+    "DELETE FROM refresh_tokens WHERE expires_at < $1",
+    "DELETE FROM revoked_tokens WHERE expires_at < $1",
+    "DELETE FROM sessions WHERE expires_at < $1",
+    // Failure buckets drain within minutes; a day-old one is empty.
+    "DELETE FROM throttle WHERE updated_at < $1 - 86400",
+];
+
+/// Stores a reference token's record (the digest, never the token).
+pub(crate) const INSERT_REFERENCE_TOKEN: &str = "INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at) VALUES ($1, $2, $3, $4, $5)";
+
+for_each_dialect! {
+    #[async_trait]
+    impl TokenStore for SqlStore<D> {
+        async fn insert_reference_token(&self, t: &ReferenceToken) -> StoreResult<()> {
+            sqlx::query(INSERT_REFERENCE_TOKEN)
+                .bind(&t.digest)
+                .bind(&t.client_id)
+                .bind(&t.audience)
+                .bind(t.claims.to_string())
+                .bind(t.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            Ok(())
+        }
+
+        async fn reference_token(&self, digest: &str) -> StoreResult<ReferenceToken> {
+            self.one::<ReferenceTokenRow, _>("SELECT * FROM reference_tokens WHERE digest = $1", digest)
+                .await
+        }
+
+        async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64> {
+            let mut w = self.write().await?;
+            let mut purged = 0;
+            for sql in PURGES {
+                let done = sqlx::query(sql)
+                    .bind(now)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+                purged += done.rows_affected();
+            }
+            w.commit().await?;
+            self.dialect.after_purge(&self.pool).await?;
+            Ok(purged)
+        }
+    }
+}

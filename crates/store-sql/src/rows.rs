@@ -1,0 +1,507 @@
+//! Rows as the databases hand them out, converted into the domain model once.
+//! Lists are JSON arrays in TEXT columns and enums their wire strings (both
+//! backends store and read alike); a value that does not decode is an internal
+//! error, never a panic.
+
+use gatehouse_core::context::ActingUser;
+use gatehouse_core::model::*;
+use gatehouse_core::ports::{GrantContext, RefreshContext, StoreError, StoreResult};
+
+fn list(col: &str, raw: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Internal(format!("column {col}: {e}")))
+}
+
+fn parsed<T>(col: &str, raw: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(raw).ok_or_else(|| StoreError::Internal(format!("column {col}: unknown value `{raw}`")))
+}
+
+/// A list as stored.
+pub(crate) fn to_json(v: &[String]) -> String {
+    serde_json::Value::from(v.to_vec()).to_string()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OrgRow {
+    id: String,
+    slug: String,
+    name: String,
+    created_at: i64,
+}
+
+impl TryFrom<OrgRow> for Org {
+    type Error = StoreError;
+    fn try_from(r: OrgRow) -> StoreResult<Self> {
+        Ok(Org {
+            id: r.id,
+            slug: r.slug,
+            name: r.name,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RoleRow {
+    org_id: String,
+    name: String,
+    permissions: String,
+}
+
+impl TryFrom<RoleRow> for Role {
+    type Error = StoreError;
+    fn try_from(r: RoleRow) -> StoreResult<Self> {
+        Ok(Role {
+            permissions: list("permissions", &r.permissions)?,
+            org_id: r.org_id,
+            name: r.name,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    org_id: String,
+    email: String,
+    name: Option<String>,
+    password_hash: Option<String>,
+    role: String,
+    groups: String,
+    status: String,
+    created_at: i64,
+    tokens_valid_after: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> StoreResult<Self> {
+        Ok(User {
+            groups: list("groups", &r.groups)?,
+            status: parsed("status", &r.status, UserStatus::parse)?,
+            id: r.id,
+            org_id: r.org_id,
+            email: r.email,
+            name: r.name,
+            password_hash: r.password_hash,
+            role: r.role,
+            created_at: r.created_at,
+            tokens_valid_after: r.tokens_valid_after,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiRow {
+    id: String,
+    org_id: String,
+    name: String,
+    audience: String,
+    scopes: String,
+    token_format: String,
+    signing_alg: String,
+    access_token_ttl: i64,
+    client_id: String,
+    secret_hash: String,
+    created_at: i64,
+}
+
+impl TryFrom<ApiRow> for Api {
+    type Error = StoreError;
+    fn try_from(r: ApiRow) -> StoreResult<Self> {
+        Ok(Api {
+            scopes: list("scopes", &r.scopes)?,
+            token_format: parsed("token_format", &r.token_format, TokenFormat::parse)?,
+            signing_alg: parsed("signing_alg", &r.signing_alg, SigningAlg::parse)?,
+            id: r.id,
+            org_id: r.org_id,
+            name: r.name,
+            audience: r.audience,
+            access_token_ttl: r.access_token_ttl,
+            client_id: r.client_id,
+            secret_hash: r.secret_hash,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AppRow {
+    id: String,
+    client_id: String,
+    org_id: String,
+    name: String,
+    description: Option<String>,
+    grant_types: String,
+    on_behalf_of: Option<String>,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    scopes: String,
+    default_scopes: String,
+    default_audience: Option<String>,
+    secret_hash: String,
+    generation: i64,
+    status: String,
+    require_pkce: bool,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<AppRow> for App {
+    type Error = StoreError;
+    fn try_from(r: AppRow) -> StoreResult<Self> {
+        let grant_types = list("grant_types", &r.grant_types)?
+            .iter()
+            .map(|g| parsed("grant_types", g, GrantType::parse))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(App {
+            grant_types,
+            redirect_uris: list("redirect_uris", &r.redirect_uris)?,
+            post_logout_redirect_uris: list(
+                "post_logout_redirect_uris",
+                &r.post_logout_redirect_uris,
+            )?,
+            scopes: list("scopes", &r.scopes)?,
+            default_scopes: list("default_scopes", &r.default_scopes)?,
+            status: parsed("status", &r.status, AppStatus::parse)?,
+            id: r.id,
+            client_id: r.client_id,
+            org_id: r.org_id,
+            name: r.name,
+            description: r.description,
+            on_behalf_of: r.on_behalf_of,
+            default_audience: r.default_audience,
+            secret_hash: r.secret_hash,
+            generation: r.generation,
+            require_pkce: r.require_pkce,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    alg: String,
+    state: String,
+    sealed_private_key: String,
+    created_at: i64,
+    activated_at: Option<i64>,
+    retired_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for StoredKey {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> StoreResult<Self> {
+        Ok(StoredKey {
+            alg: parsed("alg", &r.alg, SigningAlg::parse)?,
+            state: parsed("state", &r.state, KeyState::parse)?,
+            kid: r.kid,
+            sealed_private_key: r.sealed_private_key,
+            created_at: r.created_at,
+            activated_at: r.activated_at,
+            retired_at: r.retired_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReferenceTokenRow {
+    digest: String,
+    client_id: String,
+    audience: String,
+    claims: String,
+    expires_at: i64,
+}
+
+impl TryFrom<ReferenceTokenRow> for ReferenceToken {
+    type Error = StoreError;
+    fn try_from(r: ReferenceTokenRow) -> StoreResult<Self> {
+        Ok(ReferenceToken {
+            claims: serde_json::from_str(&r.claims)
+                .map_err(|e| StoreError::Internal(format!("column claims: {e}")))?,
+            digest: r.digest,
+            client_id: r.client_id,
+            audience: r.audience,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ChangeRow {
+    seq: i64,
+    kind: String,
+    key: String,
+    at: i64,
+    org_id: String,
+}
+
+impl TryFrom<ChangeRow> for Change {
+    type Error = StoreError;
+    fn try_from(r: ChangeRow) -> StoreResult<Self> {
+        Ok(Change {
+            kind: parsed("kind", &r.kind, ChangeKind::parse)?,
+            seq: r.seq,
+            key: r.key,
+            at: r.at,
+            org_id: r.org_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    id_digest: String,
+    sid: String,
+    user_id: String,
+    auth_time: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> StoreResult<Self> {
+        Ok(Session {
+            id_digest: r.id_digest,
+            sid: r.sid,
+            user_id: r.user_id,
+            auth_time: r.auth_time,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    id: String,
+    client_id: String,
+    user_id: String,
+    scopes: String,
+    audience: Option<String>,
+    generation: i64,
+    sid: Option<String>,
+    auth_time: i64,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> StoreResult<Self> {
+        Ok(Grant {
+            scopes: list("scopes", &r.scopes)?,
+            id: r.id,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            audience: r.audience,
+            generation: r.generation,
+            sid: r.sid,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthCodeRow {
+    digest: String,
+    grant_id: String,
+    client_id: String,
+    redirect_uri: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    expires_at: i64,
+}
+
+impl TryFrom<AuthCodeRow> for AuthCode {
+    type Error = StoreError;
+    fn try_from(r: AuthCodeRow) -> StoreResult<Self> {
+        Ok(AuthCode {
+            digest: r.digest,
+            grant_id: r.grant_id,
+            client_id: r.client_id,
+            redirect_uri: r.redirect_uri,
+            nonce: r.nonce,
+            code_challenge: r.code_challenge,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    digest: String,
+    grant_id: String,
+    client_id: String,
+    scopes: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<RefreshTokenRow> for RefreshToken {
+    type Error = StoreError;
+    fn try_from(r: RefreshTokenRow) -> StoreResult<Self> {
+        Ok(RefreshToken {
+            scopes: list("scopes", &r.scopes)?,
+            digest: r.digest,
+            grant_id: r.grant_id,
+            client_id: r.client_id,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConsentRow {
+    user_id: String,
+    client_id: String,
+    scopes: String,
+    updated_at: i64,
+}
+
+impl TryFrom<ConsentRow> for Consent {
+    type Error = StoreError;
+    fn try_from(r: ConsentRow) -> StoreResult<Self> {
+        Ok(Consent {
+            scopes: list("scopes", &r.scopes)?,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditEventRow {
+    seq: i64,
+    org_id: String,
+    at: i64,
+    actor_kind: String,
+    actor_id: String,
+    actor_name: String,
+    address: String,
+    action: String,
+    target: String,
+    detail: String,
+}
+
+impl TryFrom<AuditEventRow> for AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditEventRow) -> StoreResult<Self> {
+        Ok(AuditEvent {
+            actor_kind: parsed("actor_kind", &r.actor_kind, ActorKind::parse)?,
+            seq: r.seq,
+            org_id: r.org_id,
+            at: r.at,
+            actor_id: r.actor_id,
+            actor_name: r.actor_name,
+            address: r.address,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+        })
+    }
+}
+
+/// The user columns of a grant's joined read (`ports/grant_flow.rs`): all
+/// NULL when the user is gone, `permissions` NULL when their role is.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ActingUserRow {
+    u_id: Option<String>,
+    u_org_id: Option<String>,
+    u_email: Option<String>,
+    u_name: Option<String>,
+    u_password_hash: Option<String>,
+    u_role: Option<String>,
+    u_groups: Option<String>,
+    u_status: Option<String>,
+    u_created_at: Option<i64>,
+    u_tokens_valid_after: Option<i64>,
+    r_permissions: Option<String>,
+}
+
+impl TryFrom<ActingUserRow> for Option<ActingUser> {
+    type Error = StoreError;
+    fn try_from(r: ActingUserRow) -> StoreResult<Self> {
+        let Some(id) = r.u_id else {
+            return Ok(None);
+        };
+        let missing = |col: &str| StoreError::Internal(format!("column {col}: NULL"));
+        let user = User::try_from(UserRow {
+            id,
+            org_id: r.u_org_id.ok_or_else(|| missing("u_org_id"))?,
+            email: r.u_email.ok_or_else(|| missing("u_email"))?,
+            name: r.u_name,
+            password_hash: r.u_password_hash,
+            role: r.u_role.ok_or_else(|| missing("u_role"))?,
+            groups: r.u_groups.ok_or_else(|| missing("u_groups"))?,
+            status: r.u_status.ok_or_else(|| missing("u_status"))?,
+            created_at: r.u_created_at.ok_or_else(|| missing("u_created_at"))?,
+            tokens_valid_after: r
+                .u_tokens_valid_after
+                .ok_or_else(|| missing("u_tokens_valid_after"))?,
+        })?;
+        let permissions = match r.r_permissions {
+            Some(p) => list("permissions", &p)?,
+            None => Vec::new(),
+        };
+        Ok(Some(ActingUser { user, permissions }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantContextRow {
+    #[sqlx(flatten)]
+    grant: GrantRow,
+    #[sqlx(flatten)]
+    user: ActingUserRow,
+}
+
+impl TryFrom<GrantContextRow> for GrantContext {
+    type Error = StoreError;
+    fn try_from(r: GrantContextRow) -> StoreResult<Self> {
+        Ok(GrantContext {
+            grant: r.grant.try_into()?,
+            user: r.user.try_into()?,
+        })
+    }
+}
+
+/// A refresh token's columns are prefixed `t_` in the joined read.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshContextRow {
+    t_digest: String,
+    t_grant_id: String,
+    t_client_id: String,
+    t_scopes: String,
+    t_expires_at: i64,
+    t_used_at: Option<i64>,
+    #[sqlx(flatten)]
+    grant: GrantContextRow,
+}
+
+impl TryFrom<RefreshContextRow> for RefreshContext {
+    type Error = StoreError;
+    fn try_from(r: RefreshContextRow) -> StoreResult<Self> {
+        let token = RefreshToken::try_from(RefreshTokenRow {
+            digest: r.t_digest,
+            grant_id: r.t_grant_id,
+            client_id: r.t_client_id,
+            scopes: r.t_scopes,
+            expires_at: r.t_expires_at,
+            used_at: r.t_used_at,
+        })?;
+        Ok(RefreshContext {
+            token,
+            grant: r.grant.try_into()?,
+        })
+    }
+}
+
+/// Rows to models, all or nothing.
+pub(crate) fn models<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
+    rows.into_iter().map(T::try_from).collect()
+}
