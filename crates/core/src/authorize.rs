@@ -4,6 +4,9 @@
 //! redirect URI are verified, errors are [`AuthorizeError::Unredirectable`] and the
 //! user sees a page; after that they are [`AuthorizeError::Redirect`], whose
 //! destination is a [`VerifiedRedirectUri`] that only this module can make.
+//! What happens once the request is valid is [`next_step`].
+
+pub mod next_step;
 
 use crate::context::ClientContext;
 use crate::error::{ErrorCode, OAuthError};
@@ -208,7 +211,7 @@ pub fn validate(
     }
     let requested = match form.get("scope") {
         Some(s) => ScopeSet::parse(s).map_err(|e| fail(e.code, e.description.into_owned()))?,
-        None => ScopeSet::from_vec(app.default_scopes.clone()),
+        None => ScopeSet::from(app.default_scopes.as_slice()),
     };
     let target = match (form.get("audience"), form.get_all("resource")) {
         (Some(a), _) => Some(a),
@@ -223,13 +226,12 @@ pub fn validate(
     };
     let resolved =
         resolve(ctx, &requested, target).map_err(|e| fail(e.code, e.description.into_owned()))?;
-    let mut scope = resolved.api_scopes.clone();
-    let mut oidc: Vec<String> = resolved.oidc_scopes.iter().map(str::to_owned).collect();
     // offline_access only means something to an app that may refresh.
-    if !app.allows(GrantType::RefreshToken) {
-        oidc.retain(|s| s != "offline_access");
-    }
-    scope = ScopeSet::from_vec(scope.as_slice().iter().cloned().chain(oidc).collect());
+    let may_refresh = app.allows(GrantType::RefreshToken);
+    let oidc = resolved
+        .oidc_scopes
+        .filter(|s| may_refresh || s != "offline_access");
+    let scope = resolved.api_scopes.clone().union(&oidc);
     if scope.is_empty() {
         return Err(fail(
             ErrorCode::InvalidScope,

@@ -10,7 +10,6 @@ pub mod clock;
 pub mod context;
 pub mod discovery;
 pub mod error;
-pub mod exchange;
 pub mod feed;
 pub mod form;
 pub mod grant;
@@ -25,8 +24,10 @@ pub mod pkce;
 pub mod ports;
 pub mod redirect_uri;
 pub mod request;
+pub mod revocation;
 pub mod scope;
 pub mod secret;
 pub mod token;
+pub mod token_endpoint;
 
 pub use error::{ErrorCode, OAuthError};

@@ -8,15 +8,24 @@ use crate::scope::ScopeSet;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
     ClientCredentials(ClientCredentialsRequest),
-    AuthorizationCode {
-        code: String,
-        redirect_uri: Option<String>,
-        code_verifier: Option<String>,
-    },
-    RefreshToken {
-        refresh_token: String,
-        scope: Option<ScopeSet>,
-    },
+    AuthorizationCode(AuthorizationCodeRequest),
+    RefreshToken(RefreshTokenRequest),
+}
+
+/// RFC 6749 §4.1.3 (with RFC 7636 §4.5's `code_verifier`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCodeRequest {
+    pub code: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+}
+
+/// RFC 6749 §6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRequest {
+    pub refresh_token: String,
+    /// A narrower scope than the one granted, if asked.
+    pub scope: Option<ScopeSet>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +43,15 @@ impl TokenRequest {
                 scope: form.get("scope").map(ScopeSet::parse).transpose()?,
                 target: target(form)?,
             })),
-            "authorization_code" => Ok(Self::AuthorizationCode {
+            "authorization_code" => Ok(Self::AuthorizationCode(AuthorizationCodeRequest {
                 code: form.require("code")?.to_owned(),
                 redirect_uri: form.get("redirect_uri").map(str::to_owned),
                 code_verifier: form.get("code_verifier").map(str::to_owned),
-            }),
-            "refresh_token" => Ok(Self::RefreshToken {
+            })),
+            "refresh_token" => Ok(Self::RefreshToken(RefreshTokenRequest {
                 refresh_token: form.require("refresh_token")?.to_owned(),
                 scope: form.get("scope").map(ScopeSet::parse).transpose()?,
-            }),
+            })),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(

@@ -71,6 +71,34 @@ impl ScopeSet {
     pub fn is_subset_of(&self, other: &ScopeSet) -> bool {
         self.0.iter().all(|s| other.contains(s))
     }
+    /// `self` with `scope` added at the end when missing.
+    pub fn with(mut self, scope: &str) -> ScopeSet {
+        if !self.contains(scope) {
+            self.0.push(scope.to_owned());
+        }
+        self
+    }
+    /// Scopes of `self`, then those of `other` it lacks.
+    pub fn union(mut self, other: &ScopeSet) -> ScopeSet {
+        for s in other.iter() {
+            self = self.with(s);
+        }
+        self
+    }
+    /// The scopes for which `keep` holds, in order.
+    pub fn filter(&self, mut keep: impl FnMut(&str) -> bool) -> ScopeSet {
+        ScopeSet(self.0.iter().filter(|s| keep(s)).cloned().collect())
+    }
+    /// The stored form (model records keep scopes as a list).
+    pub fn to_vec(&self) -> Vec<String> {
+        self.0.clone()
+    }
+}
+
+impl From<&[String]> for ScopeSet {
+    fn from(stored: &[String]) -> Self {
+        Self::from_vec(stored.to_vec())
+    }
 }
 
 impl fmt::Display for ScopeSet {
@@ -104,5 +132,13 @@ mod tests {
         let a = ScopeSet::parse("x y z").unwrap();
         let b = ScopeSet::parse("z x").unwrap();
         assert_eq!(a.intersect(&b).to_string(), "x z");
+    }
+
+    #[test]
+    fn with_and_union_append_only_what_is_missing() {
+        let a = ScopeSet::parse("x y").unwrap();
+        assert_eq!(a.clone().with("y").with("z").to_string(), "x y z");
+        let b = ScopeSet::parse("z x w").unwrap();
+        assert_eq!(a.union(&b).to_string(), "x y z w");
     }
 }

@@ -108,8 +108,8 @@ impl ServerConfig {
         }
     }
 
-    pub fn policy(&self) -> gatehouse_core::exchange::Policy {
-        gatehouse_core::exchange::Policy {
+    pub fn policy(&self) -> gatehouse_core::token_endpoint::Policy {
+        gatehouse_core::token_endpoint::Policy {
             issuer: self.issuer.clone(),
             code_ttl: self.code_ttl,
             refresh_ttl: self.refresh_ttl,

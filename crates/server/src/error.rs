@@ -34,13 +34,13 @@ impl From<OAuthError> for HttpError {
     }
 }
 
-impl From<gatehouse_core::exchange::ExchangeError> for HttpError {
-    fn from(e: gatehouse_core::exchange::ExchangeError) -> Self {
-        use gatehouse_core::exchange::ExchangeError;
+impl From<gatehouse_core::token_endpoint::TokenError> for HttpError {
+    fn from(e: gatehouse_core::token_endpoint::TokenError) -> Self {
+        use gatehouse_core::token_endpoint::TokenError;
         match e {
-            ExchangeError::OAuth(o) => HttpError::OAuth(o),
-            ExchangeError::Store(s) => s.into(),
-            ExchangeError::Mint(m) => HttpError::Internal(m.to_string()),
+            TokenError::OAuth(o) => HttpError::OAuth(o),
+            TokenError::Store(s) => s.into(),
+            TokenError::Mint(m) => HttpError::Internal(m.to_string()),
         }
     }
 }

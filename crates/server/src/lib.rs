@@ -5,6 +5,7 @@
 pub mod admin_api;
 pub mod cache;
 pub mod client_addr;
+pub mod client_auth;
 pub mod config;
 pub mod console;
 pub mod dns;

@@ -1,22 +1,175 @@
-//! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.6).
-//! The code was redeemed (marked used) by the store before these checks, so a
-//! failed check still burns it: a code is good for one attempt.
+//! The authorization code grant (RFC 6749 §4.1), whole: issuing the code after
+//! sign-in and consent, then exchanging it (§4.1.3, RFC 7636 §4.6).
+//!
+//! The code is redeemed (marked used) by the store before any check, so a failed
+//! check still burns it: a code is good for one attempt. An exchange is the
+//! redemption, one read ([`GrantFlowStore::grant_context`]) and one write
+//! ([`GrantFlowStore::finish_code_issuing`]); tokens are minted before the write
+//! so that what they need stored lands with it.
 
+use crate::authorize::ValidAuthorize;
 use crate::clock::UnixTime;
+use crate::context::{ActingUser, ClientContext};
 use crate::error::OAuthError;
-use crate::model::{App, AuthCode, Grant, GrantType};
+use crate::grant::issuer::{Issuer, Policy, TokenError, TokenSet};
+use crate::grant::refresh_token::user_may_authorize;
+use crate::grant::user_tokens::{mint_user_tokens, new_refresh_token, security_event};
+use crate::model::{App, AuthCode, Grant, GrantType, ReferenceToken, RefreshToken, Session};
 use crate::pkce;
+use crate::ports::{AuditStore, GrantFlowStore, GrantStore, Redeemed, StoreError};
+use crate::request::AuthorizationCodeRequest;
+use crate::scope::ScopeSet;
+use crate::secret;
 
-pub struct CodeExchange<'a> {
-    pub redirect_uri: Option<&'a str>,
-    pub code_verifier: Option<&'a str>,
+/// The store ports this grant touches.
+pub trait CodeGrantStore: GrantFlowStore + AuditStore {}
+impl<T: GrantFlowStore + AuditStore + ?Sized> CodeGrantStore for T {}
+
+/// After sign-in and consent: records the grant and its code; returns the code.
+pub async fn issue_code<S: GrantStore + ?Sized>(
+    store: &S,
+    req: &ValidAuthorize,
+    app_generation: i64,
+    session: &Session,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<String, StoreError> {
+    let grant = Grant {
+        id: secret::random_id(),
+        client_id: req.client_id.clone(),
+        user_id: session.user_id.clone(),
+        scopes: req.scope.to_vec(),
+        audience: req.target.as_ref().map(|t| t.audience.clone()),
+        generation: app_generation,
+        sid: Some(session.sid.clone()),
+        auth_time: session.auth_time,
+        created_at: now,
+        revoked_at: None,
+    };
+    store.insert_grant(&grant).await?;
+    let code = secret::random_token();
+    store
+        .insert_code(&AuthCode {
+            digest: secret::digest(&code),
+            grant_id: grant.id,
+            client_id: req.client_id.clone(),
+            redirect_uri: if req.redirect_uri_given {
+                req.redirect_uri.as_str().to_owned()
+            } else {
+                String::new()
+            },
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            expires_at: now + policy.code_ttl,
+        })
+        .await?;
+    Ok(code)
 }
 
+/// Exchanges a code for tokens (§4.1.3).
+pub async fn handle<S: CodeGrantStore + ?Sized>(
+    req: &AuthorizationCodeRequest,
+    client: &ClientContext,
+    issuer: &Issuer<'_, S>,
+) -> Result<TokenSet, TokenError> {
+    let store = issuer.store;
+    let now = issuer.now;
+    let digest = secret::digest(&req.code);
+    let record = match store.redeem_code(&digest, now).await {
+        Ok(Redeemed::Fresh(c)) => c,
+        Ok(Redeemed::Replayed { grant_id }) => {
+            // RFC 9700 §4.14.2 / RFC 6749 §4.1.2: a replayed code revokes the grant.
+            store.revoke_grant(&grant_id, now).await?;
+            security_event(store, client, "code.replayed", &grant_id, now,
+                "an authorization code was presented again; the grant and every token issued from it were revoked").await?;
+            return Err(OAuthError::invalid_grant(
+                "the authorization code was already used; every token issued from it is revoked",
+            )
+            .into());
+        }
+        Err(StoreError::NotFound) => {
+            return Err(OAuthError::invalid_grant("unknown authorization code").into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Whatever the outcome, the redemption ends here, so that a concurrent replay
+    // may now revoke (see `redeem_code`).
+    match redeemed(client, &record, req, issuer).await {
+        Ok(issued) => {
+            store
+                .finish_code_issuing(
+                    &digest,
+                    issued.refresh.as_ref(),
+                    issued.reference.as_ref(),
+                    now,
+                )
+                .await?;
+            Ok(issued.set)
+        }
+        Err(e) => {
+            store.finish_code(&digest, now).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Tokens minted for a code, and the records its one write stores.
+struct Issued {
+    set: TokenSet,
+    refresh: Option<RefreshToken>,
+    reference: Option<ReferenceToken>,
+}
+
+/// The checks and tokens of a code this caller redeemed first.
+async fn redeemed<S: CodeGrantStore + ?Sized>(
+    client: &ClientContext,
+    record: &AuthCode,
+    req: &AuthorizationCodeRequest,
+    issuer: &Issuer<'_, S>,
+) -> Result<Issued, TokenError> {
+    let context = issuer.store.grant_context(&record.grant_id).await?;
+    let grant = &context.grant;
+    check(record, grant, &client.app, req, issuer.now)?;
+    let acting = may_authorize(context.user)?;
+    let scope = ScopeSet::from(grant.scopes.as_slice());
+    let minted = mint_user_tokens(
+        client,
+        grant,
+        &acting,
+        scope,
+        record.nonce.as_deref(),
+        issuer,
+    )?;
+    let mut set = minted.set;
+    let refresh = if set.scope.contains("offline_access") {
+        let (secret, next) = new_refresh_token(grant, &set.scope, issuer);
+        set.refresh_token = Some(secret);
+        Some(next)
+    } else {
+        None
+    };
+    Ok(Issued {
+        set,
+        refresh,
+        reference: minted.reference,
+    })
+}
+
+/// The grant's user, if they still exist and may authorize apps.
+fn may_authorize(user: Option<ActingUser>) -> Result<ActingUser, OAuthError> {
+    let Some(acting) = user else {
+        return Err(OAuthError::invalid_grant("the user no longer exists"));
+    };
+    user_may_authorize(Some(&acting))?;
+    Ok(acting)
+}
+
+/// RFC 6749 §4.1.3 and RFC 7636 §4.6: the code, its grant and the request agree.
 pub fn check(
     code: &AuthCode,
     grant: &Grant,
     app: &App,
-    req: &CodeExchange<'_>,
+    req: &AuthorizationCodeRequest,
     now: UnixTime,
 ) -> Result<(), OAuthError> {
     if code.client_id != app.client_id {
@@ -45,12 +198,14 @@ pub fn check(
         ));
     }
     // §4.1.3: required and identical when the authorization request included it.
-    if !code.redirect_uri.is_empty() && req.redirect_uri != Some(code.redirect_uri.as_str()) {
+    if !code.redirect_uri.is_empty()
+        && req.redirect_uri.as_deref() != Some(code.redirect_uri.as_str())
+    {
         return Err(OAuthError::invalid_grant(
             "`redirect_uri` must be the one sent in the authorization request",
         ));
     }
-    match (&code.code_challenge, req.code_verifier) {
+    match (&code.code_challenge, req.code_verifier.as_deref()) {
         (Some(challenge), Some(v)) if pkce::verify(v, challenge) => Ok(()),
         (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
             "the code_verifier does not match the code_challenge",

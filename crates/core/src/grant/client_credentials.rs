@@ -11,16 +11,42 @@
 //! `gatehouse:admin` is Gatehouse's own: asked alone (one audience per token), by
 //! an app allowed it, whose on-behalf user's role has `apps:manage` now, it gives a
 //! token for the admin API (`{issuer}/api/v1`).
+//!
+//! Everything comes from the cached client context: the only store call is the
+//! reference-token record, for APIs that take reference tokens.
 
 use crate::context::{ActingUser, ClientContext};
 use crate::error::OAuthError;
+use crate::grant::issuer::{Issuer, TokenError, TokenSet};
 use crate::grant::scopes::{SCOPE_ADMIN, resolve};
 use crate::model::{AppStatus, GrantType, PERM_APPS_MANAGE};
+use crate::ports::TokenStore;
 use crate::request::ClientCredentialsRequest;
 use crate::scope::ScopeSet;
-use crate::token::{AccessTokenPlan, TokenTarget, admin_api_audience};
+use crate::token::{AccessTokenPlan, TokenTarget, admin_api_audience, mint};
 
 pub use crate::grant::scopes::OIDC_SCOPES;
+
+/// Decides, mints, and stores the reference-token record when there is one.
+pub async fn handle<S: TokenStore + ?Sized>(
+    req: &ClientCredentialsRequest,
+    client: &ClientContext,
+    issuer: &Issuer<'_, S>,
+) -> Result<TokenSet, TokenError> {
+    let url = &issuer.policy.issuer;
+    let plan = decide(client, req, url)?;
+    let minted = mint(plan, url, issuer.now, issuer.signer)?;
+    if let Some(record) = &minted.reference {
+        issuer.store.insert_reference_token(record).await?;
+    }
+    Ok(TokenSet {
+        access_token: minted.access_token,
+        expires_in: minted.expires_in,
+        scope: minted.scope,
+        refresh_token: None,
+        id_token: None,
+    })
+}
 
 pub fn decide(
     ctx: &ClientContext,
@@ -51,7 +77,7 @@ pub fn decide(
     }
     let requested = match &req.scope {
         Some(s) => s.clone(),
-        None => ScopeSet::from_vec(app.default_scopes.clone()),
+        None => ScopeSet::from(app.default_scopes.as_slice()),
     };
     if requested.contains(SCOPE_ADMIN) {
         return admin_plan(ctx, acting, &requested, req.target.as_deref(), issuer);
@@ -115,7 +141,7 @@ fn admin_plan(
     }
     Ok(AccessTokenPlan {
         target: TokenTarget::admin_api(issuer),
-        scope: ScopeSet::from_vec(vec![SCOPE_ADMIN.to_owned()]),
+        scope: ScopeSet::default().with(SCOPE_ADMIN),
         subject: acting.user.id.clone(),
         client_id: app.client_id.clone(),
         org_id: app.org_id.clone(),

@@ -1,8 +1,12 @@
-//! One module per grant type (fosite's shape). Each decides what may be issued and
-//! returns an [`crate::token::AccessTokenPlan`]; minting and persistence happen after.
-//! [`scopes`] holds the scope and audience rules the grants share.
+//! One module per grant type (fosite's shape), each owning its whole sequence:
+//! validate, decide, persist through the narrow ports it names, mint. They answer
+//! [`crate::token_endpoint::handle`]'s exhaustive match. [`issuer`] holds what
+//! every grant issues with; [`scopes`] the scope and audience rules they share;
+//! [`user_tokens`] the minting the two user grants share.
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod issuer;
 pub mod refresh_token;
 pub mod scopes;
+pub mod user_tokens;

@@ -3,18 +3,110 @@
 //! whole family (the grant). A family lives at most `family_max_age` from the
 //! authorization, however often it is rotated, and each refresh grants only what
 //! the app and the API still allow (never more than was granted: §6).
+//!
+//! A refresh is one read ([`GrantFlowStore::refresh_context`]) and one write
+//! ([`GrantFlowStore::rotate_refresh_token_issuing`]): the tokens are minted
+//! before the write so that the rotation and the access token's record land
+//! together, or not at all.
 
 use crate::clock::UnixTime;
-use crate::context::ActingUser;
+use crate::context::{ActingUser, ClientContext};
 use crate::error::OAuthError;
+use crate::grant::issuer::{Issuer, TokenError, TokenSet};
 use crate::grant::scopes::OIDC_SCOPES;
+use crate::grant::user_tokens::{mint_user_tokens, new_refresh_token, security_event};
 use crate::model::{Api, App, Grant, GrantType, PERM_DEVELOPER_API, RefreshToken};
+use crate::ports::{
+    AuditStore, GrantContext, GrantFlowStore, Redeemed, RefreshContext, StoreError,
+};
+use crate::request::RefreshTokenRequest;
 use crate::scope::ScopeSet;
+use crate::secret;
 
 /// Refresh tokens live 30 days unless configured otherwise.
 pub const DEFAULT_TTL: i64 = 30 * 24 * 3600;
 /// A refresh-token family ends this long after the authorization, unless configured otherwise.
 pub const DEFAULT_FAMILY_MAX_AGE: i64 = 90 * 24 * 3600;
+
+/// The store ports this grant touches.
+pub trait RefreshGrantStore: GrantFlowStore + AuditStore {}
+impl<T: GrantFlowStore + AuditStore + ?Sized> RefreshGrantStore for T {}
+
+/// Refreshes: checks the presented token, rotates it, mints the new tokens.
+pub async fn handle<S: RefreshGrantStore + ?Sized>(
+    req: &RefreshTokenRequest,
+    client: &ClientContext,
+    issuer: &Issuer<'_, S>,
+) -> Result<TokenSet, TokenError> {
+    let (store, now) = (issuer.store, issuer.now);
+    let digest = secret::digest(&req.refresh_token);
+    let RefreshContext {
+        token: rt,
+        grant: GrantContext { grant, user },
+    } = match store.refresh_context(&digest).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => {
+            return Err(OAuthError::invalid_grant("unknown refresh token").into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if rt.used_at.is_some() && rt.client_id == client.app.client_id {
+        return Err(reused(store, client, &rt.grant_id, now).await);
+    }
+    // A user who may no longer authorize apps counts as gone.
+    let user = user.filter(|u| user_may_authorize(Some(u)).is_ok());
+    check_family_age(&grant, issuer.policy.refresh_family_max_age, now)?;
+    let requested = req.scope.as_ref();
+    let scope = check(&rt, &grant, &client.app, user.as_ref(), requested, now)?;
+    let Some(user) = user else {
+        return Err(OAuthError::invalid_grant("the user no longer exists").into());
+    };
+    let api = grant
+        .audience
+        .as_deref()
+        .and_then(|aud| client.api_by_audience(aud));
+    // The family lives on while refresh tokens are used, whatever else is narrowed.
+    let scope = allowed_now(scope, &client.app, api, requested.is_some())?.with("offline_access");
+    let (next_secret, next) = new_refresh_token(&grant, &scope, issuer);
+    let minted = mint_user_tokens(client, &grant, &user, scope, None, issuer)?;
+    let rotated = store
+        .rotate_refresh_token_issuing(&digest, &next, minted.reference.as_ref(), now)
+        .await?;
+    if let Redeemed::Replayed { grant_id } = rotated {
+        return Err(reused(store, client, &grant_id, now).await);
+    }
+    let mut set = minted.set;
+    set.refresh_token = Some(next_secret);
+    Ok(set)
+}
+
+/// RFC 9700 §4.14.2: a used refresh token presented again revokes its family.
+async fn reused<S: RefreshGrantStore + ?Sized>(
+    store: &S,
+    client: &ClientContext,
+    grant_id: &str,
+    now: UnixTime,
+) -> TokenError {
+    if let Err(e) = store.revoke_grant(grant_id, now).await {
+        return e.into();
+    }
+    let logged = security_event(
+        store,
+        client,
+        "refresh.reused",
+        grant_id,
+        now,
+        "a used refresh token was presented again; its whole family was revoked",
+    )
+    .await;
+    match logged {
+        Ok(()) => OAuthError::invalid_grant(
+            "the refresh token was already used; the whole token family is revoked",
+        )
+        .into(),
+        Err(e) => e.into(),
+    }
+}
 
 /// Checks a refresh request; returns the scopes the new tokens carry.
 pub fn check(
@@ -45,14 +137,8 @@ pub fn check(
     }
     user_may_authorize(user)?;
     // §6: never more than the resource owner granted.
-    let held = ScopeSet::from_vec(rt.scopes.clone()).intersect(&ScopeSet::from_vec(
-        grant
-            .scopes
-            .iter()
-            .cloned()
-            .chain(["offline_access".to_owned()])
-            .collect(),
-    ));
+    let granted = ScopeSet::from(grant.scopes.as_slice()).with("offline_access");
+    let held = ScopeSet::from(rt.scopes.as_slice()).intersect(&granted);
     match requested {
         None => Ok(held),
         Some(r) if r.is_subset_of(&held) && !r.is_empty() => Ok(r.clone()),
@@ -95,16 +181,11 @@ pub fn allowed_now(
 ) -> Result<ScopeSet, OAuthError> {
     let is_oidc = |s: &str| OIDC_SCOPES.contains(&s);
     let had_api_scopes = scope.iter().any(|s| !is_oidc(s));
-    let kept: Vec<String> = scope
-        .iter()
-        .filter(|s| {
-            is_oidc(s)
-                || (app.scopes.iter().any(|a| a == s)
-                    && api.is_some_and(|api| api.scopes.iter().any(|x| x == s)))
-        })
-        .map(str::to_owned)
-        .collect();
-    let kept = ScopeSet::from_vec(kept);
+    let kept = scope.filter(|s| {
+        is_oidc(s)
+            || (app.scopes.iter().any(|a| a == s)
+                && api.is_some_and(|api| api.scopes.iter().any(|x| x == s)))
+    });
     if had_api_scopes && !kept.iter().any(|s| !is_oidc(s)) {
         let why = "none of the scopes granted may be given to this app any more";
         return Err(if asked {

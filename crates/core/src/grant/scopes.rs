@@ -33,21 +33,9 @@ pub fn resolve<'a>(
     requested: &ScopeSet,
     target: Option<&str>,
 ) -> Result<Resolved<'a>, OAuthError> {
-    let is_oidc = |s: &&str| OIDC_SCOPES.contains(s);
-    let oidc_scopes = ScopeSet::from_vec(
-        requested
-            .iter()
-            .filter(is_oidc)
-            .map(str::to_owned)
-            .collect(),
-    );
-    let api_requested = ScopeSet::from_vec(
-        requested
-            .iter()
-            .filter(|s| !is_oidc(s))
-            .map(str::to_owned)
-            .collect(),
-    );
+    let is_oidc = |s: &str| OIDC_SCOPES.contains(&s);
+    let oidc_scopes = requested.filter(is_oidc);
+    let api_requested = requested.filter(|s| !is_oidc(s));
     if let Some(unknown) = api_requested
         .iter()
         .find(|s| !ctx.apis.iter().any(|a| a.scopes.iter().any(|x| x == s)))
@@ -68,7 +56,7 @@ pub fn resolve<'a>(
         });
     }
     let api = choose_api(ctx, target, &api_requested)?;
-    let allowed = ScopeSet::from_vec(ctx.app.scopes.clone());
+    let allowed = ScopeSet::from(ctx.app.scopes.as_slice());
     let api_scopes = api_requested
         .intersect(&allowed)
         .intersect(&api.scope_set());

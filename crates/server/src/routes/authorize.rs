@@ -16,15 +16,18 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
+use gatehouse_core::authorize::next_step::{
+    NextStep, SignedIn, may_consent, next_step, session_serves,
+};
 use gatehouse_core::authorize::{self, AuthorizeError, ValidAuthorize};
-use gatehouse_core::context::{ClientContext, ContextSource, acting_user};
+use gatehouse_core::context::{ActingUser, ClientContext, ContextSource, acting_user};
 use gatehouse_core::discovery::AUTHORIZE_PATH;
 use gatehouse_core::form::Form;
-use gatehouse_core::grant::refresh_token::user_may_authorize;
+use gatehouse_core::grant::authorization_code::issue_code;
 use gatehouse_core::model::{Consent, Session};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
-use gatehouse_core::{ErrorCode, exchange};
+use gatehouse_core::{ErrorCode, OAuthError};
 
 use crate::client_addr::ClientAddr;
 use crate::pages::{self, ConsentPage, LoginPage};
@@ -64,26 +67,8 @@ async fn begin(state: &AppState, jar: CookieJar, query: &str) -> Step<Response> 
     let (req, ctx) = validated(state, query).await?;
     let session = session::current(state, &jar).await.map_err(unavailable)?;
     let now = state.clock.now();
-    match session {
-        Some(s) if !req.prompt.login && req.max_age.is_none_or(|m| now - s.auth_time <= m) => {
-            proceed(state, jar, &req, &ctx, &s, query).await
-        }
-        _ if req.prompt.none => Err(redirect_error(
-            state,
-            &req,
-            ErrorCode::LoginRequired,
-            "the user is not signed in",
-        )),
-        _ => Ok(login_page(
-            state,
-            jar,
-            &ctx,
-            query,
-            StatusCode::OK,
-            None,
-            req.login_hint.as_deref().unwrap_or(""),
-        )),
-    }
+    let session = session.filter(|s| session_serves(&req, s, now));
+    proceed(state, jar, &req, &ctx, session.as_ref(), query).await
 }
 
 /// Parses and checks the request; errors become a page or an error redirect.
@@ -102,135 +87,100 @@ async fn validated(state: &AppState, query: &str) -> Step<(ValidAuthorize, Arc<C
     }
 }
 
-/// Signed in: check the user may authorize apps, then consent, then the code.
+/// Loads who is signed in (if anyone), asks core for the next step, renders it.
 async fn proceed(
     state: &AppState,
     jar: CookieJar,
     req: &ValidAuthorize,
     ctx: &ClientContext,
-    s: &Session,
+    session: Option<&Session>,
     query: &str,
 ) -> Step<Response> {
+    let (user, consent) = match session {
+        Some(s) => signed_in(state, s, &ctx.app.client_id).await?,
+        None => (None, None),
+    };
+    let who = session.map(|_| SignedIn {
+        user: user.as_ref(),
+        consent: consent.as_ref(),
+    });
+    let step = next_step(req, &ctx.app, who);
+    let signed = session.zip(user.as_ref());
+    render(state, jar, req, ctx, signed, query, step).await
+}
+
+/// The session's user (`None` when gone) and the scopes they allowed this app.
+async fn signed_in(
+    state: &AppState,
+    s: &Session,
+    client_id: &str,
+) -> Step<(Option<ActingUser>, Option<ScopeSet>)> {
     let user = match state.store.user_by_id(&s.user_id).await {
         Ok(u) => acting_user(state.store.as_ref(), u)
             .await
             .map_err(unavailable)?,
-        Err(StoreError::NotFound) if req.prompt.none => {
-            return Err(redirect_error(
-                state,
-                req,
-                ErrorCode::LoginRequired,
-                "the user is not signed in",
-            ));
-        }
-        Err(StoreError::NotFound) => {
-            return Ok(login_page(state, jar, ctx, query, StatusCode::OK, None, ""));
-        }
+        Err(StoreError::NotFound) => return Ok((None, None)),
         Err(e) => return Err(unavailable(e)),
     };
-    if user.user.org_id != ctx.app.org_id {
-        // Signed in to another organization: not an account that may authorize
-        // this app (a person authorizes only their own organization's apps).
-        if req.prompt.none {
-            return Err(redirect_error(
-                state,
-                req,
-                ErrorCode::LoginRequired,
-                "the user is not signed in to this app's organization",
-            ));
-        }
-        return Ok(login_page(
-            state,
-            jar,
-            ctx,
-            query,
-            StatusCode::OK,
-            Some("Sign in with an account of the organization this app belongs to."),
-            "",
-        ));
-    }
-    if !user.is_active() {
-        let jar = session::end(state, jar).await.map_err(unavailable)?;
-        // OpenID Connect Core §3.1.2.1: prompt=none never shows a page.
-        if req.prompt.none {
-            let to = redirect_error(
-                state,
-                req,
-                ErrorCode::LoginRequired,
-                "the user is not signed in",
-            );
-            return Ok((jar, to).into_response());
-        }
-        return Ok(login_page(
-            state,
-            jar,
-            ctx,
-            query,
-            StatusCode::OK,
-            Some("This account is deactivated."),
-            "",
-        ));
-    }
-    // Silent, but for someone else: only an interaction could switch accounts.
-    if req.prompt.none
-        && req
-            .login_hint
-            .as_deref()
-            .is_some_and(|h| !h.trim().eq_ignore_ascii_case(&user.user.email))
-    {
-        let to = redirect_error(
-            state,
-            req,
-            ErrorCode::InteractionRequired,
-            "login_hint names another account than the signed-in one",
-        );
-        return Ok((jar, to).into_response());
-    }
-    if user_may_authorize(Some(&user)).is_err() && req.prompt.none {
-        let to = redirect_error(
-            state,
-            req,
-            ErrorCode::AccessDenied,
-            "the user may not authorize apps (no developer_api permission)",
-        );
-        return Ok((jar, to).into_response());
-    }
-    if user_may_authorize(Some(&user)).is_err() {
-        let back = req
-            .error(
-                ErrorCode::AccessDenied,
-                "the user may not authorize apps (no developer_api permission)",
-            )
-            .location(&state.config.issuer);
-        // The jar may hold a session cookie set by this very sign-in: keep it.
-        let page = pages::message(
-            StatusCode::FORBIDDEN,
-            "You can't authorize apps",
-            &format!(
-                "Your account ({}) does not have the Developer API permission, which is needed to let {} access your account. Ask an administrator of your organization.",
-                user.user.email, ctx.app.name
-            ),
-            back.map(|href| (href, format!("Return to {}", ctx.app.name))),
-        );
-        return Ok((jar, page).into_response());
-    }
-    let consented = match state.store.consent(&user.user.id, &ctx.app.client_id).await {
-        Ok(c) => req.scope.is_subset_of(&ScopeSet::from_vec(c.scopes)),
-        Err(StoreError::NotFound) => false,
+    let consent = match state.store.consent(&user.user.id, client_id).await {
+        Ok(c) => Some(ScopeSet::from(c.scopes.as_slice())),
+        Err(StoreError::NotFound) => None,
         Err(e) => return Err(unavailable(e)),
     };
-    if consented && !req.prompt.consent {
-        let redirect = issue(state, req, ctx, s).await?;
-        return Ok((jar, redirect).into_response());
-    }
-    if req.prompt.none {
-        return Err(redirect_error(
-            state,
-            req,
-            ErrorCode::ConsentRequired,
-            "the user has not allowed these scopes",
-        ));
-    }
+    Ok((Some(user), consent))
+}
+
+/// The page or redirect of `step`.
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    req: &ValidAuthorize,
+    ctx: &ClientContext,
+    signed: Option<(&Session, &ActingUser)>,
+    query: &str,
+    step: NextStep,
+) -> Step<Response> {
+    Ok(match (step, signed) {
+        (
+            NextStep::SignIn {
+                notice,
+                prefill_hint,
+                end_session,
+            },
+            _,
+        ) => {
+            let jar = ended_if(state, jar, end_session).await?;
+            let email = match &req.login_hint {
+                Some(hint) if prefill_hint => hint.as_str(),
+                _ => "",
+            };
+            login_page(state, jar, ctx, query, StatusCode::OK, notice, email)
+        }
+        (NextStep::Deny { error, end_session }, _) => {
+            let jar = ended_if(state, jar, end_session).await?;
+            (jar, deny(state, req, error)).into_response()
+        }
+        (NextStep::Issue, Some((s, _))) => (jar, issue(state, req, ctx, s).await?).into_response(),
+        (NextStep::NotAllowed, Some((_, user))) => {
+            // The jar may hold a session cookie set by this very sign-in: keep it.
+            (jar, not_allowed(state, req, ctx, user)).into_response()
+        }
+        (NextStep::AskConsent, Some((_, user))) => consent_page(state, jar, req, ctx, user, query),
+        // Core asks these only of a signed-in user.
+        (NextStep::Issue | NextStep::NotAllowed | NextStep::AskConsent, None) => {
+            login_page(state, jar, ctx, query, StatusCode::OK, None, "")
+        }
+    })
+}
+
+fn consent_page(
+    state: &AppState,
+    jar: CookieJar,
+    req: &ValidAuthorize,
+    ctx: &ClientContext,
+    user: &ActingUser,
+    query: &str,
+) -> Response {
     let (csrf, jar) = session::csrf_token(state, jar);
     let scopes = req
         .scope
@@ -252,7 +202,40 @@ async fn proceed(
         csrf: &csrf,
         request: query,
     };
-    Ok((jar, pages::render(StatusCode::OK, &page)).into_response())
+    (jar, pages::render(StatusCode::OK, &page)).into_response()
+}
+
+/// Ends the session first when the step says so.
+async fn ended_if(state: &AppState, jar: CookieJar, end: bool) -> Step<CookieJar> {
+    if end {
+        session::end(state, jar).await.map_err(unavailable)
+    } else {
+        Ok(jar)
+    }
+}
+
+/// Signed in, without the permission to authorize apps: say so, with a way back.
+fn not_allowed(
+    state: &AppState,
+    req: &ValidAuthorize,
+    ctx: &ClientContext,
+    user: &ActingUser,
+) -> Response {
+    let back = req
+        .error(
+            ErrorCode::AccessDenied,
+            "the user may not authorize apps (no developer_api permission)",
+        )
+        .location(&state.config.issuer);
+    pages::message(
+        StatusCode::FORBIDDEN,
+        "You can't authorize apps",
+        &format!(
+            "Your account ({}) does not have the Developer API permission, which is needed to let {} access your account. Ask an administrator of your organization.",
+            user.user.email, ctx.app.name
+        ),
+        back.map(|href| (href, format!("Return to {}", ctx.app.name))),
+    )
 }
 
 async fn issue(
@@ -262,7 +245,7 @@ async fn issue(
     s: &Session,
 ) -> Step<Response> {
     let now = state.clock.now();
-    let code = exchange::issue_code(
+    let code = issue_code(
         state.store.as_ref(),
         req,
         ctx.app.generation,
@@ -337,7 +320,7 @@ async fn login_step(
         .map_err(unavailable)?
     {
         Attempt::SignedIn { session, jar, .. } => {
-            proceed(state, jar, &req, &ctx, &session, query).await
+            proceed(state, jar, &req, &ctx, Some(&session), query).await
         }
         Attempt::Refused { why, jar } => {
             let mut r = login_page(
@@ -403,31 +386,21 @@ async fn consent_step(
             .map_err(unavailable)?,
         Err(e) => return Err(unavailable(e)),
     };
-    if user_may_authorize(Some(&user)).is_err() || user.user.org_id != ctx.app.org_id {
-        return Err(redirect_error(
-            state,
-            &req,
-            ErrorCode::AccessDenied,
-            "the user may not authorize this app",
-        ));
+    if let Err(e) = may_consent(&ctx.app, &user) {
+        return Err(deny(state, &req, e));
     }
     let previous = match state.store.consent(&user.user.id, &ctx.app.client_id).await {
-        Ok(c) => c.scopes,
-        Err(StoreError::NotFound) => Vec::new(),
+        Ok(c) => ScopeSet::from(c.scopes.as_slice()),
+        Err(StoreError::NotFound) => ScopeSet::default(),
         Err(e) => return Err(unavailable(e)),
     };
-    let scopes = ScopeSet::from_vec(
-        previous
-            .into_iter()
-            .chain(req.scope.as_slice().iter().cloned())
-            .collect(),
-    );
+    let scopes = previous.union(&req.scope);
     state
         .store
         .save_consent(&Consent {
             user_id: user.user.id.clone(),
             client_id: ctx.app.client_id.clone(),
-            scopes: scopes.as_slice().to_vec(),
+            scopes: scopes.to_vec(),
             updated_at: state.clock.now(),
         })
         .await
@@ -443,6 +416,10 @@ fn authorize_error(state: &AppState, e: AuthorizeError) -> Response {
             AuthorizeError::Redirect { .. } => bad_request("The request cannot be completed."),
         },
     }
+}
+
+fn deny(state: &AppState, req: &ValidAuthorize, error: OAuthError) -> Response {
+    authorize_error(state, req.error(error.code, error.description))
 }
 
 fn redirect_error(
