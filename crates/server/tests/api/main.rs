@@ -13,4 +13,5 @@ mod helpers;
 mod key_lifecycle;
 mod network;
 mod redirect_policy;
+mod request_id;
 mod well_known;
