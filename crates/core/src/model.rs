@@ -7,6 +7,114 @@ use serde::{Deserialize, Serialize};
 use crate::clock::UnixTime;
 use crate::scope::ScopeSet;
 
+/// An enum whose wire string (database column, JSON, form value) is written once:
+/// `as_str`, `parse`, `Display`, `FromStr` and serde's `Serialize`/`Deserialize`
+/// all come from the one `Variant = "wire"` table. The strings are stored in the
+/// database, so a table entry never changes once released.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $wire:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            /// Every wire string, in declaration order.
+            pub const WIRE: &'static [&'static str] = &[$($wire),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $wire, )+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $( $wire => Some(Self::$variant), )+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownWireValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s).ok_or_else(|| UnknownWireValue {
+                    kind: stringify!($name),
+                    value: s.to_owned(),
+                })
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        // Deserialized as serde's derive does for unit variants (an enum whose
+        // identifier is the wire string), so error messages stay the derive's.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Tag($name);
+                impl<'de> Deserialize<'de> for Tag {
+                    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                        d.deserialize_identifier(TagVisitor)
+                    }
+                }
+                struct TagVisitor;
+                impl serde::de::Visitor<'_> for TagVisitor {
+                    type Value = Tag;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("variant identifier")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Tag, E> {
+                        $name::parse(v)
+                            .map(Tag)
+                            .ok_or_else(|| E::unknown_variant(v, $name::WIRE))
+                    }
+                }
+                struct EnumVisitor;
+                impl<'de> serde::de::Visitor<'de> for EnumVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("enum ", stringify!($name)))
+                    }
+                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                        self,
+                        data: A,
+                    ) -> Result<$name, A::Error> {
+                        use serde::de::VariantAccess;
+                        let (Tag(value), variant) = data.variant::<Tag>()?;
+                        variant.unit_variant()?;
+                        Ok(value)
+                    }
+                }
+                d.deserialize_enum(stringify!($name), $name::WIRE, EnumVisitor)
+            }
+        }
+    };
+}
+
+/// A string that is no wire value of the enum named `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a {kind}")]
+pub struct UnknownWireValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Org {
     pub id: String,
@@ -48,26 +156,11 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserStatus {
-    Active,
-    Deactivated,
-}
-
-impl UserStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Deactivated => "deactivated",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "deactivated" => Some(Self::Deactivated),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum UserStatus {
+        Active = "active",
+        Deactivated = "deactivated",
     }
 }
 
@@ -98,55 +191,26 @@ impl User {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenFormat {
-    Jwt,
-    Reference,
-}
-
-impl TokenFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Jwt => "jwt",
-            Self::Reference => "reference",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "jwt" => Some(Self::Jwt),
-            "reference" => Some(Self::Reference),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TokenFormat {
+        Jwt = "jwt",
+        Reference = "reference",
     }
 }
 
-/// JWS algorithms Gatehouse signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum SigningAlg {
-    ES256,
-    RS256,
-    EdDSA,
+wire_enum! {
+    /// JWS algorithms Gatehouse signs with.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum SigningAlg {
+        ES256 = "ES256",
+        RS256 = "RS256",
+        EdDSA = "EdDSA",
+    }
 }
 
 impl SigningAlg {
     pub const ALL: [SigningAlg; 3] = [SigningAlg::ES256, SigningAlg::RS256, SigningAlg::EdDSA];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ES256 => "ES256",
-            Self::RS256 => "RS256",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ES256" => Some(Self::ES256),
-            "RS256" => Some(Self::RS256),
-            "EdDSA" => Some(Self::EdDSA),
-            _ => None,
-        }
-    }
 }
 
 /// A resource server: what `aud` names, which scopes it defines, how its tokens look.
@@ -173,52 +237,20 @@ impl Api {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    ClientCredentials,
-    AuthorizationCode,
-    RefreshToken,
-}
-
-impl GrantType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientCredentials => "client_credentials",
-            Self::AuthorizationCode => "authorization_code",
-            Self::RefreshToken => "refresh_token",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "client_credentials" => Some(Self::ClientCredentials),
-            "authorization_code" => Some(Self::AuthorizationCode),
-            "refresh_token" => Some(Self::RefreshToken),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum GrantType {
+        ClientCredentials = "client_credentials",
+        AuthorizationCode = "authorization_code",
+        RefreshToken = "refresh_token",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AppStatus {
-    Active,
-    Disabled,
-}
-
-impl AppStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "disabled" => Some(Self::Disabled),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum AppStatus {
+        Active = "active",
+        Disabled = "disabled",
     }
 }
 
@@ -259,35 +291,16 @@ impl App {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyState {
-    /// Published in the JWKS ahead of use, so verifiers know it before it signs.
-    Next,
-    Active,
-    /// No longer signs; published until every token it signed has expired.
-    Retired,
-    /// Withdrawn at once (compromised): not published, its tokens refused.
-    Revoked,
-}
-
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Next => "next",
-            Self::Active => "active",
-            Self::Retired => "retired",
-            Self::Revoked => "revoked",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "next" => Some(Self::Next),
-            "active" => Some(Self::Active),
-            "retired" => Some(Self::Retired),
-            "revoked" => Some(Self::Revoked),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum KeyState {
+        /// Published in the JWKS ahead of use, so verifiers know it before it signs.
+        Next = "next",
+        Active = "active",
+        /// No longer signs; published until every token it signed has expired.
+        Retired = "retired",
+        /// Withdrawn at once (compromised): not published, its tokens refused.
+        Revoked = "revoked",
     }
 }
 
@@ -316,44 +329,20 @@ pub struct ReferenceToken {
     pub expires_at: UnixTime,
 }
 
-/// What changed, for cache invalidation and the revocation feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
-    App,
-    User,
-    Api,
-    Org,
-    /// A grant (authorization) was revoked: its tokens end.
-    Grant,
-    /// One access token was revoked (key: its `jti`).
-    Token,
-    /// A signing key was added or changed state (key: its `kid`).
-    Keys,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::App => "app",
-            Self::User => "user",
-            Self::Api => "api",
-            Self::Org => "org",
-            Self::Grant => "grant",
-            Self::Token => "token",
-            Self::Keys => "keys",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "app" => Some(Self::App),
-            "user" => Some(Self::User),
-            "api" => Some(Self::Api),
-            "org" => Some(Self::Org),
-            "grant" => Some(Self::Grant),
-            "token" => Some(Self::Token),
-            "keys" => Some(Self::Keys),
-            _ => None,
-        }
+wire_enum! {
+    /// What changed, for cache invalidation and the revocation feed.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ChangeKind {
+        App = "app",
+        User = "user",
+        Api = "api",
+        Org = "org",
+        /// A grant (authorization) was revoked: its tokens end.
+        Grant = "grant",
+        /// One access token was revoked (key: its `jti`).
+        Token = "token",
+        /// A signing key was added or changed state (key: its `kid`).
+        Keys = "keys",
     }
 }
 
@@ -444,32 +433,15 @@ pub struct Consent {
 /// whose on-behalf user holds [`PERM_APPS_MANAGE`], and only over their own organization.
 pub const SCOPE_ADMIN: &str = "gatehouse:admin";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActorKind {
-    /// A person signed in to the console.
-    User,
-    /// An app calling the admin API with a `gatehouse:admin` token.
-    App,
-    /// The operator at the command line (sees every organization).
-    Operator,
-}
-
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::App => "app",
-            Self::Operator => "operator",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "user" => Some(Self::User),
-            "app" => Some(Self::App),
-            "operator" => Some(Self::Operator),
-            _ => None,
-        }
+wire_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ActorKind {
+        /// A person signed in to the console.
+        User = "user",
+        /// An app calling the admin API with a `gatehouse:admin` token.
+        App = "app",
+        /// The operator at the command line (sees every organization).
+        Operator = "operator",
     }
 }
 
@@ -547,5 +519,83 @@ impl AuditEvent {
             target: target.to_owned(),
             detail: detail.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire strings are stored in the database and sent in JSON: pinned here.
+    #[test]
+    fn wire_strings_are_unchanged() {
+        fn check<T>(table: &[(T, &str)])
+        where
+            T: Copy + PartialEq + std::fmt::Debug + std::str::FromStr + Serialize,
+            T: for<'de> Deserialize<'de> + std::fmt::Display,
+        {
+            for (value, wire) in table {
+                assert_eq!(value.to_string(), *wire);
+                assert_eq!(wire.parse::<T>().ok(), Some(*value));
+                let json = serde_json::to_string(value).unwrap();
+                assert_eq!(json, format!("\"{wire}\""));
+                assert_eq!(serde_json::from_str::<T>(&json).unwrap(), *value);
+            }
+        }
+        use ActorKind as A;
+        use ChangeKind as C;
+        check(&[
+            (UserStatus::Active, "active"),
+            (UserStatus::Deactivated, "deactivated"),
+        ]);
+        check(&[
+            (TokenFormat::Jwt, "jwt"),
+            (TokenFormat::Reference, "reference"),
+        ]);
+        check(&[
+            (SigningAlg::ES256, "ES256"),
+            (SigningAlg::RS256, "RS256"),
+            (SigningAlg::EdDSA, "EdDSA"),
+        ]);
+        check(&[
+            (GrantType::ClientCredentials, "client_credentials"),
+            (GrantType::AuthorizationCode, "authorization_code"),
+            (GrantType::RefreshToken, "refresh_token"),
+        ]);
+        check(&[
+            (AppStatus::Active, "active"),
+            (AppStatus::Disabled, "disabled"),
+        ]);
+        check(&[
+            (KeyState::Next, "next"),
+            (KeyState::Active, "active"),
+            (KeyState::Retired, "retired"),
+            (KeyState::Revoked, "revoked"),
+        ]);
+        check(&[
+            (C::App, "app"),
+            (C::User, "user"),
+            (C::Api, "api"),
+            (C::Org, "org"),
+            (C::Grant, "grant"),
+            (C::Token, "token"),
+            (C::Keys, "keys"),
+        ]);
+        check(&[
+            (A::User, "user"),
+            (A::App, "app"),
+            (A::Operator, "operator"),
+        ]);
+    }
+
+    #[test]
+    fn unknown_wire_strings_are_refused_as_serde_derive_does() {
+        assert_eq!(UserStatus::parse("Active"), None);
+        let err = serde_json::from_str::<AppStatus>("\"paused\"").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown variant `paused`, expected `active` or `disabled` at line 1 column 8"
+        );
+        assert!("x".parse::<KeyState>().is_err());
     }
 }

@@ -6,6 +6,9 @@
 //!   on every 401);
 //! - throttling: 429, the store unavailable: 503, both with `Retry-After`;
 //! - anything unexpected: 500 with a correlation id that is also logged.
+//!
+//! Every JSON error carries the request's id as `correlation_id`
+//! ([`crate::request_id`]).
 
 use std::any::Any;
 
@@ -78,8 +81,19 @@ fn oauth_status(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// RFC 6749 §5.2's members, plus the request's id as `correlation_id` (extra
+/// members are allowed) so any error can be found in the log.
 fn body(code: &str, description: &str) -> Json<serde_json::Value> {
-    Json(json!({ "error": code, "error_description": description }))
+    Json(oauth_error_body(code, description))
+}
+
+/// The JSON of an OAuth error, for every surface that answers one.
+pub fn oauth_error_body(code: &str, description: &str) -> serde_json::Value {
+    let mut body = json!({ "error": code, "error_description": description });
+    if let Some(id) = crate::request_id::current() {
+        body["correlation_id"] = id.into();
+    }
+    body
 }
 
 impl IntoResponse for HttpError {
@@ -141,8 +155,10 @@ impl IntoResponse for HttpError {
     }
 }
 
+/// 500: the request's id is the correlation id, in the log line, the body and
+/// `x-correlation-id` (kept for clients that read it; equal to `x-request-id`).
 fn internal(why: &str) -> Response {
-    let id = gatehouse_core::secret::random_id();
+    let id = crate::request_id::current_or_new();
     tracing::error!(correlation_id = %id, error = %why, "internal error");
     let mut r = (
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,6 +3,7 @@
 //! the outcome; handlers hold no protocol rules of their own.
 
 pub mod admin_api;
+pub mod bearer;
 pub mod cache;
 pub mod client_addr;
 pub mod client_auth;
@@ -14,6 +15,7 @@ pub mod extract;
 pub mod http_server;
 pub mod pages;
 pub mod ratelimit;
+pub mod request_id;
 pub mod routes;
 pub mod security_events;
 pub mod session;
@@ -24,6 +26,7 @@ pub mod usage;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -72,7 +75,18 @@ pub fn app(state: AppState) -> Router {
             http_server::body_deadline(body_timeout),
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(TraceLayer::new_for_http())
+        // The id is current (for error bodies) and on the span (for log lines)
+        // for everything inside; outside, tower-http sets and echoes it.
+        .layer(axum::middleware::from_fn(request_id::make_current))
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        .layer(PropagateRequestIdLayer::new(request_id::HEADER))
+        .layer(SetRequestIdLayer::new(
+            request_id::HEADER,
+            request_id::MakeId,
+        ))
+        .layer(tower::util::MapRequestLayer::new(
+            request_id::drop_unacceptable,
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
@@ -88,7 +102,9 @@ async fn run_to_completion(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match tokio::spawn(next.run(req)).await {
+    // A new task does not inherit the request id's task-local: carry it over.
+    let id = request_id::current();
+    match tokio::spawn(request_id::scope(id, next.run(req))).await {
         Ok(resp) => resp,
         Err(e) => error::panic_response(Box::new(format!("request task failed: {e}"))),
     }

@@ -39,6 +39,8 @@ pub struct MessagePage<'a> {
     pub message: &'a str,
     /// (href, label)
     pub link: Option<(String, String)>,
+    /// Shown on error pages, to quote when reporting them.
+    pub request_id: Option<String>,
 }
 
 #[derive(Template)]
@@ -89,6 +91,9 @@ pub fn message(
             title,
             message,
             link,
+            request_id: (status.is_client_error() || status.is_server_error())
+                .then(crate::request_id::current)
+                .flatten(),
         },
     )
 }
@@ -111,7 +116,7 @@ pub fn store_failure(e: gatehouse_core::ports::StoreError) -> Response {
             r
         }
         other => {
-            let id = gatehouse_core::secret::random_id();
+            let id = crate::request_id::current_or_new();
             tracing::error!(correlation_id = %id, error = %other, "internal error");
             message(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -26,12 +26,13 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: ApiCmd, out: &Out) -> an
             signing_alg,
             access_token_ttl,
         } => {
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let (api, secret) = admin::create_api(
                 store,
                 now,
                 &Actor::operator(),
                 NewApi {
-                    org_slug: &org,
+                    org: &o,
                     name: &name,
                     audience: &audience,
                     scopes: &scopes,

@@ -5,41 +5,31 @@ use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
 use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
+use gatehouse_server::admin_api::dto::{
+    AppView, NewSecret, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, TOKENS_ENDED,
+};
 use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
 
 use crate::cli::{AppCmd, GrantArg};
 use crate::output::Out;
 
-/// An app as shown to admins: everything but the secret.
-async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
-    let org = store.org_by_id(&a.org_id).await?;
-    let on_behalf = match &a.on_behalf_of {
+/// An app as the admin API shows one (never its secret), with its on-behalf
+/// user's email.
+async fn view(store: &dyn Store, a: &App) -> anyhow::Result<AppView> {
+    let users = match &a.on_behalf_of {
         Some(id) => match store.user_by_id(id).await {
-            Ok(u) => json!({"id": u.id, "email": u.email, "status": u.status.as_str()}),
-            Err(StoreError::NotFound) => json!({"id": id}),
+            Ok(u) => vec![u],
+            Err(StoreError::NotFound) => vec![],
             Err(e) => return Err(e.into()),
         },
-        None => Value::Null,
+        None => vec![],
     };
-    Ok(json!({
-        "client_id": a.client_id,
-        "name": a.name,
-        "description": a.description,
-        "org": org.slug,
-        "grant_types": a.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "on_behalf_of": on_behalf,
-        "scopes": a.scopes,
-        "default_scopes": a.default_scopes,
-        "audience": a.default_audience,
-        "redirect_uris": a.redirect_uris,
-        "post_logout_redirect_uris": a.post_logout_redirect_uris,
-        "credential_generation": a.generation,
-        "require_pkce": a.require_pkce,
-        "status": a.status.as_str(),
-        "created_at": a.created_at,
-        "last_used_at": a.last_used_at,
-    }))
+    Ok(AppView::new(a.clone(), &users))
+}
+
+async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
+    Ok(serde_json::to_value(view(store, a).await?)?)
 }
 
 pub async fn run(
@@ -67,13 +57,14 @@ pub async fn run(
         } => {
             // The same policy `serve` applies (its --dev and --dns-server).
             let policy = redirect_policy(dev, dns_server)?;
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let (mut app, secret) = admin::register_app(
                 store,
                 now,
                 &policy,
                 &Actor::operator(),
                 NewApp {
-                    org_slug: &org,
+                    org: &o,
                     name: &name,
                     description: description.as_deref(),
                     grant: match grant {
@@ -104,7 +95,12 @@ pub async fn run(
                 )
                 .await?;
             }
-            out.print(&json!({"client_id": app.client_id, "client_secret": secret.expose()}), || {
+            let registered = RegisteredApp {
+                app: view(store, &app).await?,
+                client_secret: secret.expose().to_owned(),
+                warning: SECRET_WARNING,
+            };
+            out.print(&serde_json::to_value(registered)?, || {
                 format!(
                     "registered app {}\n  client_id:     {}\n  client_secret: {}\nStore the secret now: it is not shown again.",
                     app.name,
@@ -115,14 +111,24 @@ pub async fn run(
         }
         AppCmd::RotateSecret { client_id } => {
             let secret = admin::rotate_secret(store, now, &Actor::operator(), &client_id).await?;
-            out.print(&json!({"client_id": client_id, "client_secret": secret.expose()}), || {
+            let shown = NewSecret {
+                client_id: client_id.clone(),
+                client_secret: secret.expose().to_owned(),
+                warning: SECRET_WARNING,
+                tokens_ended: TOKENS_ENDED,
+            };
+            out.print(&serde_json::to_value(shown)?, || {
                 format!("new client_secret: {}\nEvery token issued before now has ended. The secret is not shown again.", secret.expose())
             });
         }
         AppCmd::SetOnBehalfOf { client_id, user } => {
             let app =
                 admin::set_on_behalf_of(store, now, &Actor::operator(), &client_id, &user).await?;
-            out.print(&doc(store, &app).await?, || {
+            let changed = OnBehalfOfChanged {
+                app: view(store, &app).await?,
+                tokens_ended: TOKENS_ENDED,
+            };
+            out.print(&serde_json::to_value(changed)?, || {
                 format!("app {client_id} now acts on behalf of {user}; earlier tokens have ended")
             });
         }
@@ -143,7 +149,7 @@ pub async fn run(
                     format!(
                         "{}\t{}\t{}",
                         d["client_id"].as_str().unwrap_or(""),
-                        d["grant_types"][0].as_str().unwrap_or(""),
+                        d["grant_type"].as_str().unwrap_or(""),
                         d["name"].as_str().unwrap_or("")
                     )
                 })

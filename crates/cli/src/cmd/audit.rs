@@ -1,6 +1,7 @@
 use gatehouse_core::admin;
 use gatehouse_core::model::Actor;
 use gatehouse_core::ports::Store;
+use gatehouse_server::admin_api::dto::AuditEventView;
 use serde_json::Value;
 
 use crate::output::Out;
@@ -14,10 +15,12 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let actor = Actor::operator();
     let o = admin::org(store, &actor, org).await?;
-    let events = admin::audit_log(store, &actor, &o.id, before, limit).await?;
+    let events = admin::audit_log(store, &actor, &o, before, limit).await?;
+    // The admin API's event view; a list, as every CLI listing is.
     let docs: Vec<Value> = events
         .iter()
-        .map(serde_json::to_value)
+        .cloned()
+        .map(|e| serde_json::to_value(AuditEventView::from(e)))
         .collect::<Result<_, _>>()?;
     out.print(&Value::Array(docs), || {
         events

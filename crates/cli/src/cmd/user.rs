@@ -6,13 +6,15 @@ use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
 use gatehouse_core::model::{User, UserStatus};
 use gatehouse_core::ports::Store;
-use serde_json::{Value, json};
+use gatehouse_server::admin_api::dto::UserView;
+use serde_json::Value;
 
 use crate::cli::UserCmd;
 use crate::output::Out;
 
-fn doc(u: &User, org_slug: &str) -> Value {
-    json!({"id": u.id, "email": u.email, "org": org_slug, "role": u.role, "groups": u.groups, "status": u.status.as_str(), "name": u.name})
+/// A user as the admin API shows one.
+fn doc(u: &User) -> Value {
+    serde_json::to_value(UserView::from(u.clone())).unwrap_or_default()
 }
 
 pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> anyhow::Result<()> {
@@ -35,12 +37,13 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             } else {
                 None
             };
+            let o = admin::org(store, &Actor::operator(), &org).await?;
             let user = admin::create_user(
                 store,
                 now,
                 &Actor::operator(),
                 NewUser {
-                    org_slug: &org,
+                    org: &o,
                     email: &email,
                     name: name.as_deref(),
                     role: &role,
@@ -49,7 +52,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
                 },
             )
             .await?;
-            out.print(&doc(&user, &org), || {
+            out.print(&doc(&user), || {
                 format!(
                     "created user {} ({}) with role {}",
                     user.email, user.id, user.role
@@ -59,18 +62,13 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
         UserCmd::List { org } => {
             let o = admin::org(store, &Actor::operator(), &org).await?;
             let users = store.list_users(&o.id).await?;
-            out.print(
-                &Value::Array(users.iter().map(|u| doc(u, &org)).collect()),
-                || {
-                    users
-                        .iter()
-                        .map(|u| {
-                            format!("{}\t{}\t{}\t{}", u.email, u.id, u.role, u.status.as_str())
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                },
-            );
+            out.print(&Value::Array(users.iter().map(doc).collect()), || {
+                users
+                    .iter()
+                    .map(|u| format!("{}\t{}\t{}\t{}", u.email, u.id, u.role, u.status.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         UserCmd::Deactivate { email, org } => {
             status(
@@ -100,8 +98,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
                 .filter(|g| !g.trim().is_empty())
                 .collect();
             let user = admin::set_user_access(store, now, &actor, &user.id, &role, groups).await?;
-            let org = store.org_by_id(&user.org_id).await?;
-            out.print(&doc(&user, &org.slug), || {
+            out.print(&doc(&user), || {
                 format!(
                     "user {} now has role {} and groups [{}]",
                     user.email,
@@ -125,8 +122,7 @@ async fn status(
     let actor = Actor::operator();
     let user = admin::user_by_email(store, &actor, email, org).await?;
     let user = admin::set_user_status(store, now, &actor, &user.id, status).await?;
-    let org = store.org_by_id(&user.org_id).await?;
-    out.print(&doc(&user, &org.slug), || {
+    out.print(&doc(&user), || {
         format!("user {} is now {}", user.email, status.as_str())
     });
     Ok(())

@@ -15,14 +15,12 @@ use utoipa_axum::routes;
 use super::auth::AdminCaller;
 use super::dto::{
     AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged,
-    RegisteredApp, SECRET_WARNING, scope_string,
+    RegisteredApp, SECRET_WARNING, TOKENS_ENDED, scope_string,
 };
 use super::id::Id;
 use super::json::ApiJson;
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
-
-const TOKENS_ENDED: &str = "Every token issued to this app before this change has ended.";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,8 +56,9 @@ async fn list_apps(
     caller: AdminCaller,
 ) -> Result<Json<AppList>, ApiError> {
     let store = state.store.as_ref();
-    let apps = admin::apps(store, &caller.actor, &caller.org_id).await?;
-    let users = admin::users(store, &caller.actor, &caller.org_id).await?;
+    let org = caller.org(store).await?;
+    let apps = admin::apps(store, &caller.actor, &org).await?;
+    let users = admin::users(store, &caller.actor, &org).await?;
     Ok(Json(AppList {
         apps: apps.into_iter().map(|a| AppView::new(a, &users)).collect(),
     }))
@@ -82,7 +81,7 @@ async fn register_app(
 ) -> Result<Response, ApiError> {
     let store = state.store.as_ref();
     let now = state.clock.now();
-    let org = admin::org_of(store, &caller.actor, &caller.org_id).await?;
+    let org = caller.org(store).await?;
     let scopes = scope_string("scopes", &body.scopes)?;
     let default_scopes = body
         .default_scopes
@@ -109,7 +108,7 @@ async fn register_app(
         (_, None) => None,
     };
     let new = NewApp {
-        org_slug: &org.slug,
+        org: &org,
         name: &body.name,
         description: body.description.as_deref(),
         grant: body.grant_type.into(),
@@ -125,7 +124,7 @@ async fn register_app(
         // The user and the app are one change: both are stored, or neither.
         Some(nu) => {
             let user = NewUser {
-                org_slug: &org.slug,
+                org: &org,
                 email: &nu.email,
                 name: nu.name.as_deref(),
                 role: &nu.role,

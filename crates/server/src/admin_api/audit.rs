@@ -55,14 +55,9 @@ async fn audit_log(
             format!("must be between 1 and {MAX_LIMIT}"),
         ));
     }
-    let events = admin::audit_log(
-        state.store.as_ref(),
-        &caller.actor,
-        &caller.org_id,
-        q.before,
-        limit,
-    )
-    .await?;
+    let store = state.store.as_ref();
+    let org = caller.org(store).await?;
+    let events = admin::audit_log(store, &caller.actor, &org, q.before, limit).await?;
     // A full page may have more behind it; a short one is the last.
     let next_before = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.seq))

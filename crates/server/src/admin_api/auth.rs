@@ -7,18 +7,18 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::admin;
 use gatehouse_core::context::ContextSource;
 use gatehouse_core::introspect::live_claims;
-use gatehouse_core::model::{Actor, ActorKind, PERM_APPS_MANAGE, SCOPE_ADMIN};
-use gatehouse_core::ports::StoreError;
+use gatehouse_core::model::{Actor, ActorKind, Org, PERM_APPS_MANAGE, SCOPE_ADMIN};
+use gatehouse_core::ports::{Store, StoreError};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::token::admin_api_audience;
 
 use super::problem::{ApiError, problem, problem_response};
+use crate::bearer::{BearerError, BearerToken};
 use crate::client_addr::ClientAddr;
-use crate::routes::userinfo::bearer;
 use crate::state::AppState;
 
 /// An authenticated admin API caller.
@@ -32,6 +32,12 @@ pub struct AdminCaller {
 }
 
 impl AdminCaller {
+    /// The caller's organization, read once per request and passed to the admin
+    /// core (which checks the actor may act on it without reading it again).
+    pub async fn org(&self, store: &dyn Store) -> Result<Org, ApiError> {
+        Ok(admin::org_of(store, &self.actor, &self.org_id).await?)
+    }
+
     /// 403 unless the on-behalf user's role carries `permission`.
     pub fn require(&self, permission: &str) -> Result<(), ApiError> {
         if self.permissions.iter().any(|p| p == permission) {
@@ -49,12 +55,11 @@ impl FromRequestParts<AppState> for AdminCaller {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(token) = bearer(&parts.headers) else {
-            return Err(challenge(StatusCode::UNAUTHORIZED, None));
-        };
-        let invalid = |why: &str| challenge(StatusCode::UNAUTHORIZED, Some(("invalid_token", why)));
+        let token = BearerToken::from_headers(&parts.headers)
+            .ok_or_else(|| challenge(BearerError::missing()))?;
+        let invalid = |why: &'static str| challenge(BearerError::invalid_token(why));
         let claims = match live_claims(
-            &token,
+            token.as_str(),
             state.clock.now(),
             state.keys().as_ref(),
             state.store.as_ref(),
@@ -107,27 +112,21 @@ impl FromRequestParts<AppState> for AdminCaller {
     }
 }
 
-fn forbidden(why: &str) -> Response {
-    challenge(StatusCode::FORBIDDEN, Some(("insufficient_scope", why)))
+fn forbidden(why: &'static str) -> Response {
+    challenge(BearerError::insufficient_scope(SCOPE_ADMIN, why))
 }
 
-/// RFC 6750 §3: a Bearer challenge; without an error attribute when no token was
-/// sent (§3.1). The body is a problem document like every other admin API error.
-fn challenge(status: StatusCode, error: Option<(&str, &str)>) -> Response {
-    let mut value = String::from("Bearer realm=\"gatehouse\"");
-    if let Some((code, desc)) = error {
-        value.push_str(&format!(", error=\"{code}\", error_description=\"{desc}\""));
-        if code == "insufficient_scope" {
-            value.push_str(&format!(", scope=\"{SCOPE_ADMIN}\""));
-        }
-    }
-    let detail = error.map_or(
-        "an access token is required (Authorization: Bearer …)",
-        |e| e.1,
-    );
-    let mut r = problem_response(status, problem(status, detail.to_owned(), None));
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    r
+/// RFC 6750 §3: the challenge of [`BearerError`], with a problem document for a
+/// body like every other admin API error. Without a token the detail says how to
+/// send one.
+fn challenge(e: BearerError) -> Response {
+    let detail = match e.code {
+        None => "an access token is required (Authorization: Bearer …)",
+        Some(_) => e.description,
+    };
+    let status = e.status();
+    e.challenge_on(problem_response(
+        status,
+        problem(status, detail.to_owned(), None),
+    ))
 }

@@ -2,6 +2,9 @@
 //! Inputs refuse unknown fields; outputs are built from the domain records field by
 //! field, so a credential (`secret_hash`, `password_hash`) can never slip into one.
 //! A client secret appears only in [`RegisteredApp`] and [`NewSecret`].
+//!
+//! The CLI's `--json` output prints these same types, so the two surfaces show
+//! one shape of each record.
 
 use gatehouse_core::model::{App, AuditEvent, GrantType, Org, Role, User, UserStatus};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -12,6 +15,9 @@ use super::problem::ApiError;
 /// What the secret responses say beside the secret.
 pub const SECRET_WARNING: &str =
     "Copy the client secret now: it is stored only as a hash and will not be shown again.";
+
+/// What answers to changes that end an app's tokens say.
+pub const TOKENS_ENDED: &str = "Every token issued to this app before this change has ended.";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrgView {

@@ -29,7 +29,7 @@ async fn show_org(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<OrgView>, ApiError> {
-    let org = admin::org_of(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let org = caller.org(state.store.as_ref()).await?;
     Ok(Json(org.into()))
 }
 
@@ -43,7 +43,9 @@ async fn list_roles(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<RoleList>, ApiError> {
-    let roles = admin::roles(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let store = state.store.as_ref();
+    let org = caller.org(store).await?;
+    let roles = admin::roles(store, &caller.actor, &org).await?;
     Ok(Json(RoleList {
         roles: roles.into_iter().map(Into::into).collect(),
     }))
@@ -59,6 +61,8 @@ async fn list_groups(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<GroupList>, ApiError> {
-    let groups = admin::groups(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let store = state.store.as_ref();
+    let org = caller.org(store).await?;
+    let groups = admin::groups(store, &caller.actor, &org).await?;
     Ok(Json(GroupList { groups }))
 }

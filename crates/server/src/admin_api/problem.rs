@@ -1,7 +1,8 @@
 //! Errors of the admin API as `application/problem+json` (RFC 9457): one enum,
 //! one exhaustive mapping to a status. Validation names the field; the store down
 //! is 503 with `Retry-After`; anything unexpected is 500 with a correlation id
-//! that is also logged (the detail itself never reaches the client).
+//! that is also logged (the detail itself never reaches the client). Every
+//! problem carries the request's id as `correlation_id`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,8 @@ pub struct Problem {
     /// The request field at fault (validation errors).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// Quote it when reporting a 500; the same id is in the server log.
+    /// The request's id (also its `x-request-id`): quote it when reporting a
+    /// problem; the same id is on every log line of the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
 }
@@ -99,7 +101,7 @@ pub fn problem(status: StatusCode, detail: String, field: Option<String>) -> Pro
         status: status.as_u16(),
         detail,
         field,
-        correlation_id: None,
+        correlation_id: crate::request_id::current(),
     }
 }
 
@@ -141,7 +143,7 @@ impl IntoResponse for ApiError {
 }
 
 fn internal(why: &str) -> Response {
-    let id = gatehouse_core::secret::random_id();
+    let id = crate::request_id::current_or_new();
     tracing::error!(correlation_id = %id, error = %why, "internal error in the admin API");
     let status = StatusCode::INTERNAL_SERVER_ERROR;
     let mut p = problem(

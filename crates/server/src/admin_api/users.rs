@@ -34,7 +34,9 @@ async fn list_users(
     State(state): State<AppState>,
     caller: AdminCaller,
 ) -> Result<Json<UserList>, ApiError> {
-    let users = admin::users(state.store.as_ref(), &caller.actor, &caller.org_id).await?;
+    let store = state.store.as_ref();
+    let org = caller.org(store).await?;
+    let users = admin::users(store, &caller.actor, &org).await?;
     Ok(Json(UserList {
         users: users.into_iter().map(Into::into).collect(),
     }))
@@ -55,9 +57,9 @@ async fn create_user(
 ) -> Result<Response, ApiError> {
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
-    let org = admin::org_of(store, &caller.actor, &caller.org_id).await?;
+    let org = caller.org(store).await?;
     let new = NewUser {
-        org_slug: &org.slug,
+        org: &org,
         email: &body.email,
         name: body.name.as_deref(),
         role: &body.role,

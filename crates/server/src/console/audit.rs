@@ -82,7 +82,7 @@ async fn page(
         let events = admin::audit_log(
             state.store.as_ref(),
             &admin.actor(),
-            &admin.org.id,
+            &admin.org,
             before,
             PAGE,
         )

@@ -197,7 +197,7 @@ async fn create(
             state.clock.now(),
             &admin.actor(),
             NewUser {
-                org_slug: &admin.org.slug,
+                org: &admin.org,
                 email: &input.email,
                 name: Some(input.name.as_str()).filter(|n| !n.is_empty()),
                 role: &input.role,
@@ -344,7 +344,7 @@ async fn roles(
 ) -> Response {
     async {
         let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
-        let roles = admin::roles(state.store.as_ref(), &admin.actor(), &admin.org.id)
+        let roles = admin::roles(state.store.as_ref(), &admin.actor(), &admin.org)
             .await
             .map_err(admin_failure)?
             .into_iter()
@@ -357,7 +357,7 @@ async fn roles(
                 (r.name, perms)
             })
             .collect();
-        let groups = admin::groups(state.store.as_ref(), &admin.actor(), &admin.org.id)
+        let groups = admin::groups(state.store.as_ref(), &admin.actor(), &admin.org)
             .await
             .map_err(admin_failure)?;
         let page = RolesPage {

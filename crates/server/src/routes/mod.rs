@@ -12,11 +12,13 @@ pub mod well_known;
 
 use axum::Json;
 use axum::http::StatusCode;
-use serde_json::json;
 
 pub async fn not_found() -> (StatusCode, Json<serde_json::Value>) {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({"error": "not_found", "error_description": "no such endpoint"})),
+        Json(crate::error::oauth_error_body(
+            "not_found",
+            "no such endpoint",
+        )),
     )
 }

@@ -11,7 +11,7 @@ use gatehouse_core::admin::{self, NewApi, NewApp, NewUser};
 use gatehouse_core::clock::{Clock, FixedClock, SystemClock};
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
-use gatehouse_core::model::Actor;
+use gatehouse_core::model::{Actor, Org};
 use gatehouse_core::model::{GrantType, SigningAlg, TokenFormat};
 use gatehouse_core::ports::Store;
 use gatehouse_core::redirect_uri::RedirectPolicy;
@@ -128,6 +128,13 @@ impl TestApp {
         self.store.as_ref()
     }
 
+    /// The organization `slug`, as the admin core's operations take it.
+    pub async fn org(&self, slug: &str) -> Org {
+        admin::org(self.s(), &Actor::operator(), slug)
+            .await
+            .unwrap()
+    }
+
     /// The id of the user with this email.
     pub async fn user_id(&self, email: &str) -> String {
         self.user_by_email(email).await.unwrap().id
@@ -158,7 +165,7 @@ impl TestApp {
             now,
             &Actor::operator(),
             NewUser {
-                org_slug: "acme-studio",
+                org: &self.org("acme-studio").await,
                 email: "dev@acme.test",
                 name: None,
                 role: "developer",
@@ -191,7 +198,7 @@ impl TestApp {
             SystemClock.now(),
             &Actor::operator(),
             NewApi {
-                org_slug: "acme-studio",
+                org: &self.org("acme-studio").await,
                 name: "Gateway",
                 audience,
                 scopes,
@@ -215,7 +222,7 @@ impl TestApp {
             SystemClock.now(),
             &Actor::operator(),
             NewUser {
-                org_slug: "acme-studio",
+                org: &self.org("acme-studio").await,
                 email,
                 name: None,
                 role,
@@ -242,7 +249,7 @@ impl TestApp {
             &self.policy,
             &Actor::operator(),
             NewApp {
-                org_slug: "acme-studio",
+                org: &self.org("acme-studio").await,
                 name: "Nightly sync",
                 description: None,
                 grant: GrantType::ClientCredentials,
@@ -341,7 +348,7 @@ impl TestApp {
             SystemClock.now(),
             &Actor::operator(),
             NewUser {
-                org_slug: "acme-studio",
+                org: &self.org("acme-studio").await,
                 email,
                 name: Some("Ana Lima"),
                 role,
@@ -362,7 +369,7 @@ impl TestApp {
             &self.policy,
             &Actor::operator(),
             NewApp {
-                org_slug: "acme-studio",
+                org: &self.org("acme-studio").await,
                 name: "Studio sync",
                 description: Some("Keeps the studio in sync."),
                 grant: GrantType::AuthorizationCode,

@@ -14,4 +14,5 @@ mod key_lifecycle;
 mod network;
 mod own_writes;
 mod redirect_policy;
+mod request_id;
 mod well_known;

@@ -194,6 +194,7 @@ async fn registration_checks_post_logout_uris_with_the_same_policy() {
     let app = TestApp::spawn().await;
     app.seed().await;
     let operator = Actor::operator();
+    let acme = app.org("acme-studio").await;
     let register = |post_logout: &'static str| {
         admin::register_app(
             app.s(),
@@ -201,7 +202,7 @@ async fn registration_checks_post_logout_uris_with_the_same_policy() {
             &app.policy,
             &operator,
             NewApp {
-                org_slug: "acme-studio",
+                org: &acme,
                 name: "Studio sync",
                 description: None,
                 grant: GrantType::AuthorizationCode,

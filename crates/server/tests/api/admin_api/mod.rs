@@ -46,7 +46,7 @@ pub async fn user_in(app: &TestApp, org_slug: &str, email: &str, role: &str) -> 
         SystemClock.now(),
         &Actor::operator(),
         NewUser {
-            org_slug,
+            org: &app.org(org_slug).await,
             email,
             name: None,
             role,
@@ -68,7 +68,7 @@ pub async fn admin_app(app: &TestApp, org_slug: &str, email: &str) -> (String, S
         &app.policy,
         &Actor::operator(),
         admin::NewApp {
-            org_slug,
+            org: &app.org(org_slug).await,
             name: "Admin automation",
             description: None,
             grant: GrantType::ClientCredentials,
@@ -136,7 +136,7 @@ pub async fn bolt(app: &TestApp) -> OrgFixture {
         now,
         &op,
         admin::NewApi {
-            org_slug: "bolt-works",
+            org: &app.org("bolt-works").await,
             name: "Bolt API",
             audience: "https://api.bolt.test",
             scopes: "bolts:read",
@@ -154,7 +154,7 @@ pub async fn bolt(app: &TestApp) -> OrgFixture {
         &app.policy,
         &op,
         admin::NewApp {
-            org_slug: "bolt-works",
+            org: &app.org("bolt-works").await,
             name: "Bolt nightly",
             description: Some("Bolt's own"),
             grant: GrantType::ClientCredentials,

@@ -1,4 +1,5 @@
 mod authorize;
+mod bearer;
 mod code_exchange;
 mod introspect;
 mod oidc_flow;

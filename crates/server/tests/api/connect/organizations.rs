@@ -26,7 +26,7 @@ async fn bolt_web_app(app: &TestApp) -> WebApp {
         now,
         &op,
         admin::NewApi {
-            org_slug: "bolt-works",
+            org: &app.org("bolt-works").await,
             name: "Bolt API",
             audience: "https://api.bolt.test",
             scopes: "bolts:read",
@@ -43,7 +43,7 @@ async fn bolt_web_app(app: &TestApp) -> WebApp {
         &app.policy,
         &op,
         NewApp {
-            org_slug: "bolt-works",
+            org: &app.org("bolt-works").await,
             name: "Bolt sync",
             description: None,
             grant: GrantType::AuthorizationCode,
@@ -69,7 +69,7 @@ async fn bolt_user(app: &TestApp, email: &str, password: &str) -> String {
         SystemClock.now(),
         &Actor::operator(),
         NewUser {
-            org_slug: "bolt-works",
+            org: &app.org("bolt-works").await,
             email,
             name: None,
             role: "developer",

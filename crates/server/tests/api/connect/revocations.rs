@@ -192,7 +192,7 @@ async fn events_of_other_organizations_are_left_out() {
         now,
         &Actor::operator(),
         admin::NewUser {
-            org_slug: "other-co",
+            org: &app.org("other-co").await,
             email: "x@other.test",
             name: None,
             role: "developer",
@@ -296,7 +296,7 @@ async fn an_api_never_sees_another_organizations_revoked_tokens_or_deleted_apps(
         now,
         &op,
         admin::NewApi {
-            org_slug: "other-co",
+            org: &app.org("other-co").await,
             name: "Other gateway",
             audience: "https://gateway.other.test",
             scopes: "other:read",

@@ -72,7 +72,7 @@ async fn an_app_not_allowed_the_grant_is_unauthorized_client() {
         &app.policy,
         &Actor::operator(),
         NewApp {
-            org_slug: "acme-studio",
+            org: &app.org("acme-studio").await,
             name: "Studio sync",
             description: None,
             grant: GrantType::AuthorizationCode,

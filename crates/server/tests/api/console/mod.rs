@@ -128,7 +128,7 @@ pub async fn other_org(app: &TestApp) -> (String, String) {
         now,
         &Actor::operator(),
         NewUser {
-            org_slug: "other-org",
+            org: &app.org("other-org").await,
             email: "bob@other.test",
             name: None,
             role: "admin",
@@ -144,7 +144,7 @@ pub async fn other_org(app: &TestApp) -> (String, String) {
         &app.policy,
         &Actor::operator(),
         NewApp {
-            org_slug: "other-org",
+            org: &app.org("other-org").await,
             name: "Their app",
             description: None,
             grant: GrantType::ClientCredentials,

@@ -1,0 +1,261 @@
+//! Changes to a registered app: its secret, on-behalf user, details, status, and
+//! deleting it. Each reads the app once (which authorizes the actor) and writes
+//! one change with its audit event.
+
+use super::apps::{app, check_app_scopes};
+use super::users::acting_user_id;
+use super::{AdminError, bounded_text, invalid, not_found};
+use crate::clock::UnixTime;
+use crate::model::{Actor, App, AppStatus, AuditEvent, GrantType};
+use crate::ports::Store;
+use crate::redirect_uri::RedirectPolicy;
+use crate::secret::ClientSecret;
+
+/// A new secret: the old one stops working and every token issued so far ends.
+pub async fn rotate_secret(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<ClientSecret, AdminError> {
+    let current = app(store, actor, client_id).await?;
+    let secret = ClientSecret::generate();
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.rotate_secret",
+        client_id,
+        format!(
+            "regenerated the secret key of `{}`; tokens issued before ended",
+            current.name
+        ),
+    );
+    store
+        .rotate_app_secret(client_id, &secret.digest(), now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))?;
+    Ok(secret)
+}
+
+pub async fn set_on_behalf_of(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+    email: &str,
+) -> Result<App, AdminError> {
+    let current = app(store, actor, client_id).await?;
+    if !current.allows(GrantType::ClientCredentials) {
+        return Err(invalid(
+            "on_behalf_of",
+            "only client credentials apps act on behalf of a user",
+        ));
+    }
+    let user_id = acting_user_id(store, &current.org_id, email).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.set_on_behalf_of",
+        client_id,
+        format!(
+            "`{}` now acts on behalf of `{}`; tokens issued before ended",
+            current.name,
+            email.trim().to_lowercase()
+        ),
+    );
+    let generation = store
+        .set_app_on_behalf_of(client_id, &user_id, now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))?;
+    Ok(App {
+        on_behalf_of: Some(user_id),
+        generation,
+        ..current
+    })
+}
+
+/// Deletes the app; everything it holds (tokens, codes, grants) ends.
+pub async fn delete_app(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<(), AdminError> {
+    let current = app(store, actor, client_id).await?;
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.delete",
+        client_id,
+        format!("deleted app `{}`", current.name),
+    );
+    store
+        .delete_app(client_id, now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))
+}
+
+/// What an edit changes; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct AppEdit<'a> {
+    pub name: Option<&'a str>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<&'a str>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<&'a str>,
+    pub default_scopes: Option<&'a str>,
+    /// `Some(None)` clears the default audience.
+    pub default_audience: Option<Option<&'a str>>,
+    /// Whether authorization requests must use PKCE (authorization code apps).
+    pub require_pkce: Option<bool>,
+}
+
+/// Edits an app's details. Tokens already issued keep their scopes until they
+/// expire; new tokens follow the new settings.
+pub async fn update_app(
+    store: &dyn Store,
+    now: UnixTime,
+    policy: &RedirectPolicy,
+    actor: &Actor,
+    client_id: &str,
+    edit: AppEdit<'_>,
+) -> Result<App, AdminError> {
+    let current = app(store, actor, client_id).await?;
+    let mut next = current.clone();
+    let mut changed: Vec<&str> = Vec::new();
+    if let Some(n) = edit.name {
+        next.name = bounded_text("name", n, 100)?;
+        changed.push("name");
+    }
+    if let Some(d) = edit.description {
+        next.description = d
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| bounded_text("description", d, 1000))
+            .transpose()?;
+        changed.push("description");
+    }
+    let code_app = current.allows(GrantType::AuthorizationCode);
+    if let Some(uris) = edit.redirect_uris {
+        if !code_app {
+            return Err(invalid(
+                "redirect_uris",
+                "only authorization code apps have redirect URIs",
+            ));
+        }
+        if uris.is_empty() {
+            return Err(invalid(
+                "redirect_uris",
+                "an authorization code app needs at least one redirect URI",
+            ));
+        }
+        next.redirect_uris = policy.check("redirect_uris", uris).await?;
+        changed.push("redirect URIs");
+    }
+    if let Some(uris) = edit.post_logout_redirect_uris {
+        if !code_app && !uris.is_empty() {
+            return Err(invalid(
+                "post_logout_redirect_uris",
+                "only authorization code apps have post-logout redirect URIs",
+            ));
+        }
+        next.post_logout_redirect_uris = policy.check("post_logout_redirect_uris", uris).await?;
+        changed.push("post-logout redirect URIs");
+    }
+    if let Some(required) = edit.require_pkce {
+        if !code_app {
+            return Err(invalid(
+                "require_pkce",
+                "only authorization code apps use PKCE",
+            ));
+        }
+        next.require_pkce = required;
+        changed.push(if required {
+            "PKCE required"
+        } else {
+            "PKCE optional"
+        });
+    }
+    if edit.scopes.is_some() || edit.default_scopes.is_some() || edit.default_audience.is_some() {
+        let scopes = edit
+            .scopes
+            .map(str::to_owned)
+            .unwrap_or(current.scopes.join(" "));
+        let defaults = edit.default_scopes.map(str::to_owned).or_else(|| {
+            edit.scopes
+                .is_none()
+                .then(|| current.default_scopes.join(" "))
+        });
+        let audience = match edit.default_audience {
+            Some(a) => a.filter(|a| !a.trim().is_empty()).map(str::to_owned),
+            None => current.default_audience.clone(),
+        };
+        let checked = check_app_scopes(
+            store,
+            &current.org_id,
+            &scopes,
+            defaults.as_deref(),
+            audience.as_deref(),
+        )
+        .await?;
+        next.scopes = checked.scopes.as_slice().to_vec();
+        next.default_scopes = checked.default_scopes.as_slice().to_vec();
+        next.default_audience = checked.audience;
+        changed.push("scopes and audience");
+    }
+    if changed.is_empty() {
+        return Ok(current);
+    }
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.update",
+        client_id,
+        format!("edited {} of `{}`", changed.join(", "), next.name),
+    );
+    store
+        .update_app(&next, now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))?;
+    Ok(next)
+}
+
+/// Disables or enables an app. Disabling ends every token it holds; they stay
+/// ended after it is enabled again (the generation moves on).
+pub async fn set_app_status(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+    status: AppStatus,
+) -> Result<App, AdminError> {
+    let current = app(store, actor, client_id).await?;
+    if current.status == status {
+        return Ok(current);
+    }
+    let (action, verb) = match status {
+        AppStatus::Active => ("app.enable", "enabled"),
+        AppStatus::Disabled => ("app.disable", "disabled"),
+    };
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        action,
+        client_id,
+        format!("{verb} app `{}`", current.name),
+    );
+    let generation = store
+        .set_app_status(client_id, status, now, &audit)
+        .await
+        .map_err(not_found(format!("app `{client_id}`")))?;
+    Ok(App {
+        status,
+        generation,
+        ..current
+    })
+}

@@ -1,0 +1,151 @@
+//! An app's page (`GET /console/apps/{client_id}`): its details, the edit form
+//! and the on-behalf user; re-rendered with errors by the forms posted from it.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum_extra::extract::cookie::CookieJar;
+use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, UserStatus};
+
+use super::{
+    Choice, Done, choices, email_of, grant_label, last_used, notice, org_users, owned_app,
+};
+use crate::client_addr::ClientAddr;
+use crate::console::auth::{self, Admin};
+use crate::console::forms::{self, Errors};
+use crate::console::view::{Nav, when};
+use crate::console::{Step, render};
+use crate::state::AppState;
+
+struct AppView {
+    name: String,
+    client_id: String,
+    grant: &'static str,
+    client_credentials: bool,
+    status: &'static str,
+    disabled: bool,
+    description: String,
+    on_behalf: String,
+    redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<String>,
+    scopes: String,
+    audience: String,
+    created: String,
+    last_used: String,
+}
+
+/// What the edit form holds: the app's values, or what the admin typed.
+pub(super) struct EditForm {
+    pub(super) name: String,
+    pub(super) description: String,
+    pub(super) redirect_uris: String,
+    pub(super) post_logout_redirect_uris: String,
+}
+
+impl EditForm {
+    fn of(app: &App) -> EditForm {
+        EditForm {
+            name: app.name.clone(),
+            description: app.description.clone().unwrap_or_default(),
+            redirect_uris: app.redirect_uris.join("\n"),
+            post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
+        }
+    }
+
+    pub(super) fn read(form: &gatehouse_core::form::Form) -> EditForm {
+        let raw = |name| form.get(name).unwrap_or("").to_owned();
+        EditForm {
+            name: forms::text(form, "name"),
+            description: forms::text(form, "description"),
+            redirect_uris: raw("redirect_uris"),
+            post_logout_redirect_uris: raw("post_logout_redirect_uris"),
+        }
+    }
+}
+
+/// Fields the edit form shows errors beside.
+pub(super) const EDIT_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+];
+
+#[derive(Template)]
+#[template(path = "console/app.html")]
+struct AppPage {
+    nav: Nav,
+    notice: Option<&'static str>,
+    errors: Errors,
+    app: AppView,
+    edit: EditForm,
+    users: Vec<Choice>,
+}
+
+/// An app's page; `edit` keeps what the admin typed in the edit form.
+pub(super) async fn app_page(
+    state: &AppState,
+    admin: Admin,
+    app: &App,
+    notice: Option<&'static str>,
+    (errors, edit): (Errors, Option<EditForm>),
+    status: StatusCode,
+) -> Step<Response> {
+    let users = org_users(state, &admin).await?;
+    let on_behalf = email_of(&users, app.on_behalf_of.as_deref());
+    let emails: Vec<String> = users
+        .iter()
+        .filter(|u| u.status == UserStatus::Active)
+        .map(|u| u.email.clone())
+        .collect();
+    let view = AppView {
+        name: app.name.clone(),
+        client_id: app.client_id.clone(),
+        grant: grant_label(app),
+        client_credentials: app.allows(GrantType::ClientCredentials),
+        status: app.status.as_str(),
+        disabled: app.status == AppStatus::Disabled,
+        description: app.description.clone().unwrap_or_default(),
+        redirect_uris: app.redirect_uris.clone(),
+        post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
+        scopes: app.scopes.join(" "),
+        audience: app.default_audience.clone().unwrap_or_default(),
+        created: when(app.created_at),
+        last_used: last_used(app),
+        on_behalf: on_behalf.clone(),
+    };
+    let page = AppPage {
+        nav: admin.nav("apps"),
+        notice,
+        errors,
+        edit: edit.unwrap_or_else(|| EditForm::of(app)),
+        users: choices(&emails, |e| e == on_behalf),
+        app: view,
+    };
+    Ok(admin.respond(render(status, &page)))
+}
+
+pub(super) async fn show(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+    Query(done): Query<Done>,
+) -> Response {
+    async {
+        let admin = auth::require(&state, peer, jar, PERM_APPS_MANAGE).await?;
+        let app = owned_app(&state, &admin, &client_id).await?;
+        app_page(
+            &state,
+            admin,
+            &app,
+            notice(&done),
+            (Errors::default(), None),
+            StatusCode::OK,
+        )
+        .await
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
