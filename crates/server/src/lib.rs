@@ -11,6 +11,7 @@ pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod http_server;
+pub mod introspection_cache;
 pub mod pages;
 pub mod ratelimit;
 pub mod routes;

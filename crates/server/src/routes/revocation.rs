@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use gatehouse_core::discovery::REVOCATION_PATH;
 use gatehouse_core::introspect::verified_claims;
+use gatehouse_core::model::ChangeKind;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::{OAuthError, secret};
 
@@ -49,6 +50,8 @@ async fn revoke(
             match state.store.refresh_token(&secret::digest(&token)).await {
                 Ok(rt) if rt.client_id == me => {
                     state.store.revoke_grant(&rt.grant_id, now).await?;
+                    // Seen by this instance's caches at once, hint or not.
+                    state.clients.invalidate(ChangeKind::Grant, &rt.grant_id);
                     return Ok(done());
                 }
                 Ok(_) => return Err(not_yours()),
@@ -65,6 +68,7 @@ async fn revoke(
                 .store
                 .revoke_access_token(&claims.jti, &client.app.org_id, claims.exp, now)
                 .await?;
+            state.clients.invalidate(ChangeKind::Token, &claims.jti);
             return Ok(done());
         }
     }

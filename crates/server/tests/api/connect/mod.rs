@@ -1,6 +1,7 @@
 mod authorize;
 mod code_exchange;
 mod introspect;
+mod introspection_cache;
 mod oidc_flow;
 mod organizations;
 mod refresh;
