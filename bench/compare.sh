@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# The client credentials hot path, this commit against an earlier one, in one run.
+# The speed figures of issue 11, this commit against an earlier one, in one run.
 #
-# Both binaries serve a fresh SQLite file with the same org/user/API/app; each
-# gets WARMUP tokens, then:
-#   1. wrk (64 connections, DURATION) alternating base/new ROUNDS times: the
-#      server's CPU time (utime+stime) per successful token, median of the rounds;
-#   2. callgrind: the server's instructions per token over CALLGRIND_N sequential
-#      requests after a warm-up (counters zeroed with callgrind_control), which
-#      does not move with whatever else runs on the machine.
-# A hello-world POST of the same stack is measured in the same run as the floor.
+# For the base binary and this commit's, each on its own fresh databases with the
+# same org, password user, ES256 JWT API, reference-token API and apps:
+#   client_credentials ES256            POST /connect/token
+#   introspection of a reference token  POST /connect/introspect (as the API)
+#   introspection of a JWT              POST /connect/introspect (as the API)
+#   authorization_code on SQLite        codes minted beforehand (bench/flows.py)
+#   refresh_token on SQLite             rotating families (bench/wrk/flows.lua)
+#   refresh_token on PostgreSQL         the same, plus database round trips per
+#                                       refresh (TCP data segments the server sent
+#                                       to PostgreSQL, tcp_info data_segs_out as
+#                                       bench/pg.sh reads them, net of the change
+#                                       feed's idle polling measured just before)
+# each with wrk (64 connections, DURATION), base and new alternating ROUNDS times,
+# reporting the median of the server's CPU time (utime+stime) per 200 answer and
+# of 200 answers per second; a hello-world POST of the same stack
+# (crates/bench-hello) is measured in every round as the floor. Then callgrind:
+# the server's instructions per request over CALLGRIND_N sequential requests
+# after a warm-up, for client_credentials and both introspections (a figure that
+# does not move with whatever else runs on the machine).
 #
-# Usage:  bench/compare.sh [BASE_REV]        (default: the merge base with HEAD~1)
+# Usage:  bench/compare.sh [BASE_REV]        (default: HEAD~1)
 # Env:    BASE_BIN=path   use this binary as the base instead of building BASE_REV
 #         ALG=ES256 DURATION=10s ROUNDS=2 CALLGRIND_N=2000
-#         RESULTS=bench/results/compare-latest.md
+#         FAMILIES=256        refresh-token families per refresh run
+#         CODES_PER_S=4500    codes minted per second of DURATION for a code run
+#         PG_SERVER=postgres://postgres@127.0.0.1:5432   (databases gh_cmp_* are
+#                             created on it and dropped at the end); PG=0 skips it
+#         IDLE_S=3            idle seconds measured before each PostgreSQL run
+#         CALLGRIND=0         skips callgrind
+#         RESULTS=bench/results/compare-latest.md   KEEP_WORK=1
 set -euo pipefail
 
 ALG="${ALG:-ES256}"
 DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-2}"
 CALLGRIND_N="${CALLGRIND_N:-2000}"
+FAMILIES="${FAMILIES:-256}"
+CODES_PER_S="${CODES_PER_S:-4500}"
+PG_SERVER="${PG_SERVER:-postgres://postgres@127.0.0.1:5432}"
+PG="${PG:-1}"
+IDLE_S="${IDLE_S:-3}"
+CALLGRIND="${CALLGRIND:-1}"
 BASE_REV="${1:-HEAD~1}"
 
 # shellcheck source=bench/lib.sh
@@ -29,6 +52,10 @@ if ! command -v wrk >/dev/null; then
     log "wrk not found: apt-get install wrk"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2 || die "wrk is not installed"
 fi
+DURATION_S="${DURATION%s}"
+[[ "$DURATION_S" =~ ^[0-9]+$ ]] || die "DURATION must be in seconds, like 10s"
+CODES="${CODES:-$(( DURATION_S * CODES_PER_S ))}"
+PG_PORT="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).port or 5432)' "$PG_SERVER")"
 
 build_release
 NEW_BIN="$WORK/gatehouse-new"
@@ -42,146 +69,260 @@ if [[ -z "${BASE_BIN:-}" ]]; then
     git -C "$ROOT" worktree remove --force "$WORK/base"
 fi
 BASE_DESC="$(git -C "$ROOT" rev-parse --short "$BASE_REV" 2>/dev/null || echo "$BASE_BIN")"
+declare -A BIN=([base]="$BASE_BIN" [new]="$NEW_BIN")
+# The browser side and the wrk script as of this run.
+cp "$ROOT/bench/flows.py" "$WORK/flows.py"
+cp "$ROOT/bench/wrk/flows.lua" "$WORK/flows.lua"
+FLOWS="$WORK/flows.py"
+LUA="$WORK/flows.lua"
 
-# serve BIN NAME: a server of BIN on a fresh database with one app; sets
-# PID_<NAME>, URL_<NAME>, AUTH_<NAME> (the app's Basic header value).
+EMAIL=bench@bench.test
+PASSWORD='correct horse battery'
+REDIRECT=https://app.bench.test/cb
+REDIRECT_ENC="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$REDIRECT")"
+basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
+creds_of() { echo "$(json_get client_id < "$1"):$(json_get "$2" < "$1")"; }
+
+# Per server (K = base, new, pg_base, pg_new): pid, URL, and the credentials.
+declare -A PID URL DBURL CC_AUTH API_AUTH REF_AUTH JWT REF WEB SESSION
+PG_DBS=()
+drop_pg_dbs() {
+    for d in "${PG_DBS[@]:-}"; do
+        [[ -n "$d" ]] && psql -XAtq "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
+    done
+    return 0
+}
+trap 'drop_pg_dbs; cleanup' EXIT
+
+# serve K BIN DB_URL: a server on DB_URL with everything the cases need.
 serve() {
-    local bin="$1" name="$2" port db
+    local k="$1" bin="$2" db="$3" port
     port="$(free_port)"
-    db="sqlite://$WORK/$name.db"
-    "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" --key-file "$WORK/$name.key" \
-        --failures-per-address 1000000 > "$WORK/$name.log" 2>&1 &
-    local pid=$!
-    PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$port/health" "$pid" "$name"
-    setup_app "$bin" "$db" "$name"
-    printf -v "PID_$name" %s "$pid"
-    printf -v "URL_$name" %s "http://127.0.0.1:$port/connect/token"
+    RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" \
+        --key-file "$WORK/$k.key" --failures-per-address 1000000 --code-ttl 3600 \
+        --db-max-connections 16 > "$WORK/$k.log" 2>&1 &
+    PID[$k]=$!
+    PIDS+=("${PID[$k]}")
+    URL[$k]="http://127.0.0.1:$port"
+    DBURL[$k]="$db"
+    wait_http "${URL[$k]}/health" "${PID[$k]}" "$k"
+    setup "$k" "$bin" "$db"
 }
 
-setup_app() { # BIN DB NAME: org, user, API and app; sets AUTH_<NAME>
-    local bin="$1" db="$2" name="$3"
-    "$bin" --database-url "$db" org create --name "Bench Org" --json > /dev/null
-    "$bin" --database-url "$db" user create --org bench-org --email bench@bench.test \
-        --role developer --json > /dev/null
-    "$bin" --database-url "$db" api create --org bench-org --name Api --audience https://api.bench.test \
-        --scopes scope-a --signing-alg "$ALG" --json > /dev/null
-    "$bin" --database-url "$db" app register --org bench-org --name App --grant client_credentials \
-        --on-behalf-of bench@bench.test --scopes scope-a --json > "$WORK/$name-app.json"
+# setup K BIN DB_URL: org, password user, JWT API, reference API, one client
+# credentials app per API, a web app and a signed-in session with consent given.
+setup() {
+    local k="$1" bin="$2" db="$3" w="$WORK/$1"
+    local cli=("$bin" --database-url "$db")
+    "${cli[@]}" org create --name "Bench Org" --json > /dev/null
+    printf '%s\n' "$PASSWORD" | "${cli[@]}" user create --org bench-org --email "$EMAIL" \
+        --role developer --password-stdin --json > /dev/null
+    "${cli[@]}" api create --org bench-org --name Api --audience https://api.bench.test \
+        --scopes scope-a --signing-alg "$ALG" --json > "$w-api.json"
+    "${cli[@]}" api create --org bench-org --name Ref --audience https://ref.bench.test \
+        --scopes scope-ref --signing-alg "$ALG" --token-format reference --json > "$w-ref.json"
+    "${cli[@]}" app register --org bench-org --name App --grant client_credentials \
+        --on-behalf-of "$EMAIL" --scopes scope-a --json > "$w-app.json"
+    "${cli[@]}" app register --org bench-org --name RefApp --grant client_credentials \
+        --on-behalf-of "$EMAIL" --scopes scope-ref --json > "$w-refapp.json"
+    "${cli[@]}" app register --org bench-org --name Web --grant authorization_code \
+        --redirect-uri "$REDIRECT" --scopes scope-a --json > "$w-web.json"
     local id secret
-    id="$(json_get client_id < "$WORK/$name-app.json")"
-    secret="$(json_get client_secret < "$WORK/$name-app.json")"
-    printf -v "AUTH_$name" %s "Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+    CC_AUTH[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-app.json" client_secret)"; basic "$id" "$secret")"
+    API_AUTH[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-api.json" client_secret)"; basic "$id" "$secret")"
+    WEB[$k]="$(creds_of "$w-web.json" client_secret)"
+    JWT[$k]="$(token_of "$k" "${CC_AUTH[$k]}")"
+    REF[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-refapp.json" client_secret)"; token_of "$k" "$(basic "$id" "$secret")")"
+    SESSION[$k]="$w-session.json"
+    [[ "$k" == cg_* ]] && return 0   # callgrind measures no code flow
+    for i in $(seq 1 50); do
+        python3 "$FLOWS" sign-in "${URL[$k]}" "${WEB[$k]%%:*}" "$REDIRECT" "scope-a offline_access" \
+            "$EMAIL" "$PASSWORD" "${SESSION[$k]}" 2> "$w-sign-in.err" && break
+        (( i < 50 )) || die "sign-in on $k failed: $(cat "$w-sign-in.err")"
+        sleep 0.2
+    done
+    log "$k ready on ${URL[$k]} (pid ${PID[$k]})"
 }
 
-token_ok() { # URL AUTH: one token request must answer 200
-    local code
+# token_of K AUTH: a client credentials access token (retried: the server may
+# learn of a new app a moment after the CLI wrote it).
+token_of() {
+    local out="$WORK/$1-token.json" code=""
     for _ in $(seq 1 50); do
-        code="$(curl -sS -o /dev/null -w '%{http_code}' -H "Authorization: $2" \
-            -d grant_type=client_credentials "$1" || true)"
-        [[ "$code" == 200 ]] && return 0
+        code="$(curl -sS -o "$out" -w '%{http_code}' -H "Authorization: $2" \
+            -d grant_type=client_credentials "${URL[$1]}/connect/token" || true)"
+        [[ "$code" == 200 ]] && { json_get access_token < "$out"; return; }
         sleep 0.1
     done
-    die "no token from $1 (status $code)"
+    die "no token from $1 (status $code: $(cat "$out"))"
 }
 
-# load NAME PID URL AUTH BODY: one wrk run; prints "cpu_us_per_ok ok_per_s"
-load() {
-    local name="$1" pid="$2" url="$3" auth="$4" body="$5" out="$WORK/wrk-$1.json" before after
-    before="$(cpu_ticks "$pid")"
-    WRK_MODE=hello WRK_AUTH="$auth" WRK_BODY="$body" WRK_OUT="$out" WRK_THREADS=2 \
-        wrk -t2 -c64 -d"$DURATION" -s "$ROOT/bench/wrk/flows.lua" "$url" > "$WORK/wrk-$name.txt"
-    after="$(cpu_ticks "$pid")"
-    python3 - "$out" "$((after - before))" "$(getconf CLK_TCK)" "$DURATION" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-ok = s["statusCodeDistribution"].get("200", 0)
-secs = float(sys.argv[4].rstrip("s"))
-print(f"{int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(ok, 1):.1f} {ok / secs:.0f}")
+# Introspection bodies must answer active: a benchmark of `{"active":false}` proves nothing.
+check_active() { # K TOKEN
+    local body
+    body="$(curl -sS -H "Authorization: ${API_AUTH[$1]}" --data-urlencode "token=$2" "${URL[$1]}/connect/introspect")"
+    [[ "$body" == *'"active":true'* ]] || die "introspection on $1 is not active: $body"
+}
+
+# families K N OUT: N refresh-token families (codes minted with the session, exchanged).
+families() {
+    python3 "$FLOWS" mint-codes "${SESSION[$1]}" "$2" "$WORK/$1-fcodes.txt" --concurrency 8 2>/dev/null
+    python3 "$FLOWS" exchange "${SESSION[$1]}" "$WORK/$1-fcodes.txt" "$2" "$3" \
+        --client "${WEB[$1]}" --concurrency 8 2>/dev/null
+}
+
+# pg_segs PID: data segments PID has sent to PostgreSQL so far, on its open connections.
+pg_segs() {
+    python3 - "$1" "$PG_PORT" "$ROOT/bench" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[3])
+import pg_report
+socks = pg_report.pg_sockets({int(sys.argv[1])}, int(sys.argv[2]))
+print(sum(v["out"] for v in socks.values()))
 PY
 }
 
-# instructions NAME BIN: callgrind instructions per token over CALLGRIND_N requests
-instructions() {
-    local name="$1" bin="$2" port db pid
-    port="$(free_port)"
-    db="sqlite://$WORK/cg-$name.db"
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/cg-$name.%p" \
-        "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" --key-file "$WORK/cg-$name.key" \
-        > "$WORK/cg-$name.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for _ in $(seq 1 600); do
-        curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$port/health" 2>/dev/null && break
-        sleep 0.2
-    done
-    setup_app "$bin" "$db" "cg_$name"
-    local auth_var="AUTH_cg_$name" url="http://127.0.0.1:$port/connect/token"
-    token_ok "$url" "${!auth_var}"
-    python3 "$ROOT/bench/compare_drive.py" "$url" "${!auth_var}" 200 > /dev/null
-    callgrind_control -z "$pid" > /dev/null
-    python3 "$ROOT/bench/compare_drive.py" "$url" "${!auth_var}" "$CALLGRIND_N" > /dev/null
-    callgrind_control -d "$pid" > /dev/null
-    stop_pid "$pid"
-    # Part 1 (the dump asked for with -d) holds only the measured requests; the
-    # file without a part number is what ran after it (shutdown).
-    local dump
-    dump="$(ls "$WORK"/cg-"$name".*.1 | head -n1)"
-    python3 - "$dump" "$CALLGRIND_N" <<'PY'
-import sys
-total = 0
-for line in open(sys.argv[1]):
-    if line.startswith("summary:") or line.startswith("totals:"):
-        total = int(line.split()[1])
-print(f"{total / int(sys.argv[2]):.0f}")
+RUNS="$WORK/runs.tsv"
+: > "$RUNS"
+# run ROUND K CASE MODE PATH AUTH [VAR=VALUE...]: one wrk run against server K;
+# appends "round k case cpu_us_per_ok ok_per_s starved rt_per_ok" to RUNS.
+run() {
+    local round="$1" k="$2" case="$3" mode="$4" path="$5" auth="$6"; shift 6
+    local out="$WORK/wrk-$k-$case-$round.json" pid="${PID[$k]}" before after seg0="" seg1="" t0 t1 idle=0
+    if [[ "$k" == pg_* ]]; then
+        seg0="$(pg_segs "$pid")"; t0="$(date +%s.%N)"
+        sleep "$IDLE_S"
+        seg1="$(pg_segs "$pid")"; t1="$(date +%s.%N)"
+        idle="$(python3 -c "print(($seg1 - $seg0) / ($t1 - $t0))")"
+    fi
+    log "round $round: $case on $k"
+    before="$(cpu_ticks "$pid")"
+    t0="$(date +%s.%N)"
+    env WRK_MODE="$mode" WRK_AUTH="$auth" WRK_OUT="$out" WRK_THREADS=2 "$@" \
+        wrk -t2 -c64 -d"$DURATION" --timeout 10s -s "$LUA" "${URL[$k]}$path" > "${out%.json}.txt"
+    t1="$(date +%s.%N)"
+    after="$(cpu_ticks "$pid")"
+    kill -0 "$pid" 2>/dev/null || die "server $k died during $case"
+    local seg2=""
+    [[ -n "$seg1" ]] && seg2="$(pg_segs "$pid")"
+    python3 - "$out" "$((after - before))" "$(getconf CLK_TCK)" "$DURATION_S" "$round" "$k" "$case" \
+        "${seg1:-}" "${seg2:-}" "$idle" "$t0" "$t1" >> "$RUNS" <<'PY'
+import json, sys
+out, ticks, clk, secs, rnd, k, case, s1, s2, idle, t0, t1 = sys.argv[1:]
+s = json.load(open(out))
+ok = s["statusCodeDistribution"].get("200", 0)
+cpu = int(ticks) / int(clk) * 1e6 / max(ok, 1)
+rt = ""
+if s1 and s2:
+    rt = f"{(int(s2) - int(s1) - float(idle) * (float(t1) - float(t0))) / max(ok, 1):.2f}"
+bad = {k2: v for k2, v in s["statusCodeDistribution"].items() if k2 != "200"}
+if bad:
+    print(f"[bench] {case} on {k}: non-200 answers {bad}: {s['wrk'].get('firstError', '')[:200]}",
+          file=sys.stderr)
+print(f"{rnd}\t{k}\t{case}\t{cpu:.1f}\t{ok / float(secs):.0f}\t{s['wrk'].get('starved', 0)}\t{rt}")
 PY
 }
 
 LOADAVG_BEFORE="$(loadavg)"
 start_hello
-serve "$BASE_BIN" base
-serve "$NEW_BIN" new
-token_ok "$URL_base" "$AUTH_base"
-token_ok "$URL_new" "$AUTH_new"
-
-declare -a HELLO_CPU BASE_CPU NEW_CPU BASE_RPS NEW_RPS HELLO_RPS
-for r in $(seq 1 "$ROUNDS"); do
-    log "round $r/$ROUNDS"
-    read -r c s < <(load "hello$r" "$HELLO_PID" "$HELLO_URL" "" 'grant_type=client_credentials')
-    HELLO_CPU+=("$c"); HELLO_RPS+=("$s")
-    read -r c s < <(load "base$r" "$PID_base" "$URL_base" "$AUTH_base" 'grant_type=client_credentials')
-    BASE_CPU+=("$c"); BASE_RPS+=("$s")
-    read -r c s < <(load "new$r" "$PID_new" "$URL_new" "$AUTH_new" 'grant_type=client_credentials')
-    NEW_CPU+=("$c"); NEW_RPS+=("$s")
+PID[hello]="$HELLO_PID"
+URL[hello]="${HELLO_URL%/connect/token}"
+serve base "$BASE_BIN" "sqlite://$WORK/base.db"
+serve new "$NEW_BIN" "sqlite://$WORK/new.db"
+SIDES=(base new)
+if [[ "$PG" == 1 ]]; then
+    command -v psql >/dev/null || die "psql not found (PG=0 skips PostgreSQL)"
+    for k in base new; do
+        d="gh_cmp_$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')_$k"
+        psql -XAtq "$PG_SERVER/postgres" -c "CREATE DATABASE $d" >/dev/null
+        PG_DBS+=("$d")
+        serve "pg_$k" "${BIN[$k]}" "$PG_SERVER/$d"
+    done
+fi
+for k in base new; do
+    check_active "$k" "${JWT[$k]}"
+    check_active "$k" "${REF[$k]}"
 done
-stop_pid "$PID_base"; stop_pid "$PID_new"; stop_pid "$HELLO_PID"
 
-log "callgrind: $CALLGRIND_N tokens per binary"
-IR_BASE="$(instructions base "$BASE_BIN")"
-IR_NEW="$(instructions new "$NEW_BIN")"
+for r in $(seq 1 "$ROUNDS"); do
+    run "$r" hello hello hello /connect/token "" WRK_BODY=grant_type=client_credentials
+    for k in "${SIDES[@]}"; do
+        run "$r" "$k" cc hello /connect/token "${CC_AUTH[$k]}" WRK_BODY=grant_type=client_credentials
+        run "$r" "$k" introspect_ref hello /connect/introspect "${API_AUTH[$k]}" WRK_BODY="token=${REF[$k]}"
+        run "$r" "$k" introspect_jwt hello /connect/introspect "${API_AUTH[$k]}" WRK_BODY="token=${JWT[$k]}"
+    done
+    for k in "${SIDES[@]}"; do
+        log "minting $CODES codes on $k"
+        python3 "$FLOWS" mint-codes "${SESSION[$k]}" "$CODES" "$WORK/$k-codes.txt" --concurrency 8
+        run "$r" "$k" code code /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
+            WRK_INPUT="$WORK/$k-codes.txt" WRK_REDIRECT="$REDIRECT_ENC"
+        families "$k" "$FAMILIES" "$WORK/$k-families.txt"
+        run "$r" "$k" refresh refresh /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
+            WRK_INPUT="$WORK/$k-families.txt"
+    done
+    if [[ "$PG" == 1 ]]; then
+        for k in pg_base pg_new; do
+            families "$k" "$FAMILIES" "$WORK/$k-families.txt"
+            run "$r" "$k" refresh refresh /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
+                WRK_INPUT="$WORK/$k-families.txt"
+        done
+    fi
+done
+for k in "${!PID[@]}"; do [[ "$k" == hello ]] || stop_pid "${PID[$k]}"; done
+stop_pid "$HELLO_PID"
+drop_pg_dbs
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-python3 - "$RESULTS" "$ALG" "$DURATION" "$ROUNDS" "$CALLGRIND_N" "$LOADAVG_BEFORE" "$BASE_DESC" "$(commit_id)" \
-    "$(median "${HELLO_CPU[@]}")" "$(median "${HELLO_RPS[@]}")" \
-    "$(median "${BASE_CPU[@]}")" "$(median "${BASE_RPS[@]}")" \
-    "$(median "${NEW_CPU[@]}")" "$(median "${NEW_RPS[@]}")" "$IR_BASE" "$IR_NEW" <<'PY'
+# instructions K BIN CASE AUTH_VAR BODY_VAR PATH: callgrind instructions per request.
+IRS="$WORK/irs.tsv"
+: > "$IRS"
+instructions() {
+    local k="$1" bin="$2" port db pid cg="cg_$1"
+    port="$(free_port)"
+    db="sqlite://$WORK/$cg.db"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/$cg.%p" \
+        "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" --key-file "$WORK/$cg.key" \
+        > "$WORK/$cg.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    PID[$cg]="$pid"
+    URL[$cg]="http://127.0.0.1:$port"
+    for _ in $(seq 1 600); do
+        curl -fsS -o /dev/null --max-time 1 "${URL[$cg]}/health" 2>/dev/null && break
+        sleep 0.2
+    done
+    setup "$cg" "$bin" "$db"
+    local case path auth body dump n=0
+    for case in cc introspect_ref introspect_jwt; do
+        case "$case" in
+            cc) path=/connect/token auth="${CC_AUTH[$cg]}" body=grant_type=client_credentials ;;
+            introspect_ref) path=/connect/introspect auth="${API_AUTH[$cg]}" body="token=${REF[$cg]}" ;;
+            introspect_jwt) path=/connect/introspect auth="${API_AUTH[$cg]}" body="token=${JWT[$cg]}" ;;
+        esac
+        python3 "$ROOT/bench/compare_drive.py" "${URL[$cg]}$path" "$auth" 200 "$body" > /dev/null
+        callgrind_control -z "$pid" > /dev/null
+        python3 "$ROOT/bench/compare_drive.py" "${URL[$cg]}$path" "$auth" "$CALLGRIND_N" "$body" > /dev/null
+        callgrind_control -d "$pid" > /dev/null
+        n=$((n + 1))
+        # Part n (the n-th dump asked for with -d) holds only that case's requests.
+        dump="$(ls "$WORK/$cg".*."$n" | head -n1)"
+        python3 - "$dump" "$CALLGRIND_N" "$k" "$case" >> "$IRS" <<'PY'
 import sys
-(out, alg, dur, rounds, n, load, base, new, hc, hr, bc, br, nc, nr, ib, inew) = sys.argv[1:]
-hc, hr, bc, br, nc, nr, ib, inew = map(float, (hc, hr, bc, br, nc, nr, ib, inew))
-rows = [
-    ("hello-world POST (axum)", hr, hc, "—", "—"),
-    (f"client_credentials {alg}, base {base}", br, bc, f"{bc / hc:.2f}", f"{ib:,.0f}"),
-    (f"client_credentials {alg}, this commit {new}", nr, nc, f"{nc / hc:.2f}", f"{inew:,.0f}"),
-]
-md = [f"# Client credentials: this commit against {base}", "",
-      f"wrk 64 connections, {dur} per run, median of {rounds} alternating rounds; "
-      f"callgrind over {int(n)} sequential tokens after 200 warm-up ones. Load average before: {load}.", "",
-      "| case | tokens/s | server CPU µs/token | CPU vs hello | instructions/token |",
-      "|---|---:|---:|---:|---:|"]
-md += [f"| {a} | {b:,.0f} | {c:.1f} | {d} | {e} |" for a, b, c, d, e in rows]
-md += ["", f"CPU per token, this commit / base: **{nc / bc:.3f}**; "
-       f"instructions per token, this commit / base: **{inew / ib:.3f}**."]
-text = "\n".join(md) + "\n"
-open(out, "w").write(text)
-print(text)
+total = 0
+for line in open(sys.argv[1]):
+    if line.startswith("summary:") or line.startswith("totals:"):
+        total = int(line.split()[1])
+print(f"{sys.argv[3]}\t{sys.argv[4]}\t{total / int(sys.argv[2]):.0f}")
 PY
+    done
+    stop_pid "$pid"
+}
+if [[ "$CALLGRIND" == 1 ]]; then
+    log "callgrind: $CALLGRIND_N requests per case and binary"
+    instructions base "$BASE_BIN"
+    instructions new "$NEW_BIN"
+fi
+
+python3 "$ROOT/bench/compare_report.py" "$RUNS" "$IRS" --out "$RESULTS" --alg "$ALG" \
+    --duration "$DURATION" --rounds "$ROUNDS" --callgrind-n "$CALLGRIND_N" \
+    --loadavg "$LOADAVG_BEFORE" --base "$BASE_DESC" --new "$(commit_id)" --families "$FAMILIES" \
+    --codes "$CODES"

@@ -94,13 +94,19 @@ impl Form {
 
 /// Decodes one form component: `+` is a space, then percent-decoding, then strict UTF-8.
 pub fn decode(raw: &[u8]) -> Result<String, OAuthError> {
+    let not_utf8 = |_| OAuthError::invalid_request("the form body is not valid UTF-8");
+    // Most components (grant types, tokens, ids) need no decoding: one copy.
+    if !raw.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(not_utf8);
+    }
     let plus_as_space: Vec<u8> = raw
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })
         .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
-    String::from_utf8(bytes)
-        .map_err(|_| OAuthError::invalid_request("the form body is not valid UTF-8"))
+    String::from_utf8(bytes).map_err(|e| not_utf8(e.utf8_error()))
 }
 
 /// Parameter names are echoed in errors; keep them short and free of control characters.
@@ -141,6 +147,16 @@ mod tests {
     #[test]
     fn invalid_utf8_is_refused() {
         assert!(Form::parse(b"a=%FF").is_err());
+        // Raw bytes take the no-escape path; they are checked all the same.
+        assert!(Form::parse(b"a=\xFF").is_err());
+        assert!(Form::parse(b"\xC3=1").is_err());
+    }
+
+    #[test]
+    fn plain_components_are_copied_as_they_are() {
+        let f = Form::parse(b"grant_type=client_credentials&token=a.b-c_d~e").unwrap();
+        assert_eq!(f.get("grant_type"), Some("client_credentials"));
+        assert_eq!(f.get("token"), Some("a.b-c_d~e"));
     }
 
     #[test]

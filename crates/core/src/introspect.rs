@@ -27,6 +27,22 @@ pub enum Introspector {
 
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+impl Introspector {
+    /// May this party see a token with these claims? An API sees tokens addressed
+    /// to it, an app its own (§2.2: anything else is inactive to it).
+    pub fn sees(&self, claims: &AccessClaims) -> bool {
+        match self {
+            Introspector::Api(api) => api.audience == claims.aud,
+            Introspector::App(app) => app.client_id == claims.client_id,
+        }
+    }
+}
+
+/// The answer for a token that is not active (or not the caller's to see).
+pub fn inactive() -> Value {
+    json!({"active": false})
+}
+
 pub async fn introspect(
     token: &str,
     who: &Introspector,
@@ -35,20 +51,20 @@ pub async fn introspect(
     store: &dyn Store,
     contexts: &dyn ContextSource,
 ) -> Result<Value, StoreError> {
-    let inactive = json!({"active": false});
     if token.len() > MAX_TOKEN_LEN {
-        return Ok(inactive);
+        return Ok(inactive());
     }
     let Some(claims) = claims_of(token, signer, store).await? else {
-        return Ok(inactive);
+        return Ok(inactive());
     };
-    let visible = match who {
-        Introspector::Api(api) => api.audience == claims.aud,
-        Introspector::App(app) => app.client_id == claims.client_id,
-    };
-    if !visible || claims.exp <= now || !still_valid(&claims, store, contexts).await? {
-        return Ok(inactive);
+    if !who.sees(&claims) || claims.exp <= now || !still_valid(&claims, store, contexts).await? {
+        return Ok(inactive());
     }
+    Ok(active_answer(&claims))
+}
+
+/// The answer for an active token the caller may see.
+pub fn active_answer(claims: &AccessClaims) -> Value {
     // `gid` and `cgen` (extension members, RFC 7662 §2.2) let a gateway apply the
     // revocation feed to the answers it caches exactly as it does to JWTs.
     let mut answer = json!({
@@ -68,10 +84,10 @@ pub async fn introspect(
         "groups": claims.groups,
         "cgen": claims.cgen,
     });
-    if let Some(gid) = claims.gid {
+    if let Some(gid) = &claims.gid {
         answer["gid"] = json!(gid);
     }
-    Ok(answer)
+    answer
 }
 
 async fn claims_of(

@@ -35,6 +35,13 @@ const NO_HINT: u64 = u64::MAX;
 
 type OnKeys = Box<dyn Fn() + Send + Sync>;
 
+/// Another cache that follows the feed through this one (introspection results):
+/// told of every change applied, and of every full clear.
+pub trait FeedListener: Send + Sync {
+    fn changed(&self, kind: ChangeKind, key: &str);
+    fn cleared(&self);
+}
+
 #[derive(Clone)]
 pub struct ClientCache(Arc<Inner>);
 
@@ -53,6 +60,7 @@ struct Inner {
     on_keys: RwLock<Option<OnKeys>>,
     /// The newest change seq read so far, for long polls of the revocation feed.
     seq: tokio::sync::watch::Sender<i64>,
+    listeners: RwLock<Vec<Arc<dyn FeedListener>>>,
 }
 
 impl ClientCache {
@@ -68,6 +76,7 @@ impl ClientCache {
             synced_hint: AtomicU64::new(NO_HINT),
             on_keys: RwLock::new(None),
             seq: tokio::sync::watch::Sender::new(0),
+            listeners: RwLock::new(Vec::new()),
         }))
     }
 
@@ -104,6 +113,23 @@ impl ClientCache {
                 }
             }
         });
+    }
+
+    /// Has `listener` told of every change from now on.
+    pub fn add_listener(&self, listener: Arc<dyn FeedListener>) {
+        if let Ok(mut l) = self.0.listeners.write() {
+            l.push(listener);
+        }
+    }
+
+    /// Reads the feed inline when the store was written since its last read (the
+    /// change hint), then says whether what the feed invalidates may be trusted:
+    /// false while the feed cannot be read (a failed read included).
+    pub async fn current(&self) -> bool {
+        if self.0.behind() && self.0.sync().await.is_err() {
+            return false;
+        }
+        self.0.fresh()
     }
 
     /// Drops what a change made stale; used by in-process writers too.
@@ -216,6 +242,7 @@ impl Inner {
             // Grants, tokens and keys are not part of a client context.
             ChangeKind::Grant | ChangeKind::Token | ChangeKind::Keys => {}
         }
+        self.listeners().for_each(|l| l.changed(kind, key));
     }
 
     fn clear(&self) {
@@ -223,6 +250,12 @@ impl Inner {
         if let Ok(mut m) = self.entries.write() {
             m.clear();
         }
+        self.listeners().for_each(|l| l.cleared());
+    }
+
+    fn listeners(&self) -> impl Iterator<Item = Arc<dyn FeedListener>> {
+        let l = self.listeners.read().map(|l| l.clone()).unwrap_or_default();
+        l.into_iter()
     }
 
     fn cached(&self, client_id: &str) -> Option<Arc<ClientContext>> {

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod error;
 pub mod extract;
 pub mod http_server;
+pub mod introspection_cache;
 pub mod pages;
 pub mod ratelimit;
 pub mod request_id;

@@ -10,6 +10,7 @@ use gatehouse_core::redirect_uri::RedirectPolicy;
 
 use crate::cache::ClientCache;
 use crate::config::ServerConfig;
+use crate::introspection_cache::IntrospectionCache;
 use crate::ratelimit::FailureLimiter;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
     pub clients: ClientCache,
+    /// Introspecting APIs and active tokens' answers, following the feed through `clients`.
+    pub introspection: IntrospectionCache,
     pub limiter: FailureLimiter,
     /// Failed sign-ins, per account (email) and per address.
     pub login_limiter: FailureLimiter,
@@ -56,6 +59,8 @@ impl AppState {
         config: ServerConfig,
     ) -> Self {
         let clients = ClientCache::new(store.clone(), config.cache_stale_after);
+        let introspection = IntrospectionCache::default();
+        clients.add_listener(introspection.listener());
         let limiter = FailureLimiter::shared(
             config.failures_per_client,
             config.failures_per_address,
@@ -80,6 +85,7 @@ impl AppState {
             clock,
             config,
             clients,
+            introspection,
             limiter,
             login_limiter,
             password_checks: tokio::sync::Semaphore::new(
@@ -179,6 +185,9 @@ impl Inner {
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 *slot = Arc::new(ring);
+                drop(slot);
+                // A JWT checked against the old ring may answer otherwise now.
+                self.introspection.clear();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not reload signing keys; keeping the current ones")

@@ -2,14 +2,16 @@
 //! addressed to them) and apps (their own tokens).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
 use gatehouse_core::discovery::INTROSPECT_PATH;
-use gatehouse_core::introspect::{Introspector, introspect};
+use gatehouse_core::introspect::Introspector;
+use gatehouse_core::model::Api;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::secret;
 
@@ -32,23 +34,31 @@ async fn introspection(
     let creds = ClientCredentials::from_request(&headers, &form)?;
     let token = form.require("token")?;
     let who = authenticate(&state, &creds, ip).await?;
-    let answer = introspect(
-        token,
-        &who,
-        state.clock.now(),
-        state.keys().as_ref(),
-        state.store.as_ref(),
-        &state.clients,
-    )
-    .await?;
-    let mut resp = Json(answer).into_response();
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    let answer = state
+        .introspection
+        .answer(
+            token,
+            &who,
+            state.clock.now(),
+            state.keys().as_ref(),
+            state.store.as_ref(),
+            &state.clients,
+        )
+        .await?;
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    Ok((headers, answer).into_response())
 }
 
 /// An API by its own credentials, else an app. The secret is checked first; only
-/// a wrong one meets the failure throttle (see [`crate::ratelimit`]).
+/// a wrong one meets the failure throttle (see [`crate::ratelimit`]). An API
+/// whose secret checked out is cached (never a failure); a secret the cached
+/// record refuses is checked against the store before it counts as wrong.
 pub(crate) async fn authenticate(
     state: &AppState,
     creds: &ClientCredentials,
@@ -57,13 +67,28 @@ pub(crate) async fn authenticate(
     if let Some(wait) = state.limiter.flooded(ip) {
         return Err(HttpError::Throttled(wait));
     }
+    let right = |api: &Api| {
+        creds
+            .secret
+            .as_deref()
+            .is_some_and(|s| secret::verify(s, &api.secret_hash))
+    };
+    let trusted = state.clients.current().await;
+    if trusted
+        && let Some(api) = state.introspection.api(&creds.client_id)
+        && right(&api)
+    {
+        return Ok(Introspector::Api(Api::clone(&api)));
+    }
+    let epoch = state.introspection.epoch();
     match state.store.api_by_client_id(&creds.client_id).await {
         Ok(api) => {
-            if creds
-                .secret
-                .as_deref()
-                .is_some_and(|s| secret::verify(s, &api.secret_hash))
-            {
+            if right(&api) {
+                if trusted {
+                    state
+                        .introspection
+                        .remember_api(Arc::new(api.clone()), epoch);
+                }
                 return Ok(Introspector::Api(api));
             }
             failed(state, creds, ip).await

@@ -2,6 +2,7 @@ mod authorize;
 mod bearer;
 mod code_exchange;
 mod introspect;
+mod introspection_cache;
 mod oidc_flow;
 mod organizations;
 mod refresh;
