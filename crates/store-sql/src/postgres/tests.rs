@@ -301,7 +301,9 @@ impl RoundTrips {
         let (a, c) = (armed.clone(), count.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let server = tokio::net::TcpStream::connect(upstream.clone()).await.unwrap();
+                let server = tokio::net::TcpStream::connect(upstream.clone())
+                    .await
+                    .unwrap();
                 let (a, c) = (a.clone(), c.clone());
                 tokio::spawn(relay(client, server, a, c));
             }
@@ -373,7 +375,11 @@ async fn a_refresh_is_two_round_trips() {
         &format!("@{}", wire.addr),
         1,
     );
-    assert_ne!(relayed, url(), "TEST_DATABASE_URL names host:port after `@`");
+    assert_ne!(
+        relayed,
+        url(),
+        "TEST_DATABASE_URL names host:port after `@`"
+    );
     let store = PgStore::open(
         &relayed,
         PgOptions {
@@ -391,7 +397,10 @@ async fn a_refresh_is_two_round_trips() {
         name: "O".into(),
         created_at: 1,
     };
-    setup.insert_org(&org, &Role::defaults("o1"), &audit).await.unwrap();
+    setup
+        .insert_org(&org, &Role::defaults("o1"), &audit)
+        .await
+        .unwrap();
     let user = User {
         id: "u1".into(),
         org_id: "o1".into(),
@@ -457,7 +466,10 @@ async fn a_refresh_is_two_round_trips() {
                 let grant = store.grant(&token.grant_id).await.unwrap();
                 let user = store.user_by_id(&grant.user_id).await.unwrap();
                 store.role(&user.org_id, &user.role).await.unwrap();
-                store.rotate_refresh_token(&token.digest, &rt(n + 1), 100).await.unwrap();
+                store
+                    .rotate_refresh_token(&token.digest, &rt(n + 1), 100)
+                    .await
+                    .unwrap();
             }
         };
         finer(2).await;
