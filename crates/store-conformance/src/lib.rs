@@ -2,7 +2,7 @@
 //!
 //! A backend's test file expands [`conformance_tests!`] with an expression that
 //! makes a fresh, empty database guard (with an `async fn open(&self)` giving
-//! the store); every scenario in [`scenarios`] becomes its own `#[tokio::test]`
+//! the store, which has an `async fn close(&self)`); every scenario in [`scenarios`] becomes its own `#[tokio::test]`
 //! named after it, on a database of its own, so a failure names the scenario
 //! and scenarios run in parallel. The scenarios exercise each port operation
 //! with its edge cases (not found, conflicts, the change feed written in the
@@ -57,6 +57,8 @@ macro_rules! conformance_tests {
                 let db = $fresh;
                 let store = db.open().await;
                 $crate::scenarios::$scenario(&store).await;
+                // Before the guard drops the database: nothing may still hold a lock.
+                store.close().await;
             }
         )*
     };

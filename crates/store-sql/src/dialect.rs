@@ -3,7 +3,6 @@
 
 use std::future::Future;
 
-use gatehouse_core::model::ChangeKind;
 use gatehouse_core::ports::{StoreError, StoreResult};
 
 pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
@@ -25,16 +24,19 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// sqlx errors to what a caller can act on.
     fn map_err(e: sqlx::Error) -> StoreError;
 
-    /// Appends to the change feed inside the caller's write transaction (which
-    /// commits right after). `org_id` is the organization whose APIs may see
-    /// the change ("" for all).
-    fn record_change<'a>(
+    /// Runs in a write transaction right before it appends to the change
+    /// feed (which it commits right after): whatever keeps `seq` order equal to
+    /// commit order (SQLite: its one write lock already does).
+    fn before_change<'a>(
         &'a self,
         conn: &'a mut <Self::Db as sqlx::Database>::Connection,
-        org_id: &'a str,
-        kind: ChangeKind,
-        key: &'a str,
-        at: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
+
+    /// Runs in a write transaction after it appended to the change feed:
+    /// announces the change to other instances, on commit (PostgreSQL `NOTIFY`).
+    fn announce_change<'a>(
+        &'a self,
+        conn: &'a mut <Self::Db as sqlx::Database>::Connection,
     ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
 
     /// After purging expired rows (SQLite: bring the WAL back to size).

@@ -43,8 +43,8 @@ macro_rules! for_each_dialect {
 }
 
 mod dialect;
-pub mod postgres;
 mod ports;
+pub mod postgres;
 mod read;
 mod rows;
 pub mod sqlite;
@@ -112,10 +112,19 @@ impl<D: Dialect> SqlStore<D> {
     pub fn dialect(&self) -> &D {
         &self.dialect
     }
+
+    /// Closes the pool, waiting for every connection to be returned (a
+    /// dropped write transaction rolls back as its connection comes back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 /// Runs a migrator, telling a database migrated by a newer binary apart.
-fn migration_error(e: sqlx::migrate::MigrateError, map_err: fn(sqlx::Error) -> gatehouse_core::ports::StoreError) -> gatehouse_core::ports::StoreError {
+fn migration_error(
+    e: sqlx::migrate::MigrateError,
+    map_err: fn(sqlx::Error) -> gatehouse_core::ports::StoreError,
+) -> gatehouse_core::ports::StoreError {
     use gatehouse_core::ports::StoreError;
     match e {
         sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::Internal(format!(

@@ -65,6 +65,8 @@ impl Drop for PgTestSchema {
                 .build()?;
             rt.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&pg_url()).await?;
+                // A connection left in a transaction must not hang the test.
+                conn.execute("SET lock_timeout TO '10s'").await?;
                 conn.execute(sqlx::AssertSqlSafe(sql)).await?;
                 conn.close().await
             })

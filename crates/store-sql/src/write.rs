@@ -52,23 +52,6 @@ impl<D: Dialect> Write<'_, D> {
         &mut self.tx
     }
 
-    /// Appends to the change feed in this transaction.
-    pub(crate) async fn change(
-        &mut self,
-        org_id: &str,
-        kind: ChangeKind,
-        key: &str,
-        at: i64,
-    ) -> StoreResult<()> {
-        let store = self.store;
-        store
-            .dialect
-            .record_change(&mut self.tx, org_id, kind, key, at)
-            .await?;
-        self.changed = true;
-        Ok(())
-    }
-
     /// Commits; a recorded change then moves the change hint.
     pub(crate) async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await.map_err(D::map_err)?;
@@ -88,6 +71,30 @@ impl<D: Dialect> Write<'_, D> {
 
 for_each_dialect! {
     impl Write<'_, D> {
+        /// Appends to the change feed in this transaction. `org_id` is the
+        /// organization whose APIs may see the change ("" for all).
+        pub(crate) async fn change(
+            &mut self,
+            org_id: &str,
+            kind: ChangeKind,
+            key: &str,
+            at: i64,
+        ) -> StoreResult<()> {
+            let dialect = &self.store.dialect;
+            dialect.before_change(&mut self.tx).await?;
+            sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
+                .bind(kind.as_str())
+                .bind(key)
+                .bind(at)
+                .bind(org_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(D::map_err)?;
+            dialect.announce_change(&mut self.tx).await?;
+            self.changed = true;
+            Ok(())
+        }
+
         /// Appends an audit event inside the change's own transaction.
         pub(crate) async fn audit(&mut self, e: &AuditEvent) -> StoreResult<()> {
             sqlx::query(

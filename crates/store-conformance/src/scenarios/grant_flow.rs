@@ -128,7 +128,10 @@ pub async fn rotation_issuing_stores_the_reference_token_with_the_successor(s: &
     );
     assert_eq!(s.refresh_token("rt-1").await.unwrap(), used);
     assert_eq!(s.refresh_token("rt-2").await.unwrap(), rt2);
-    assert_eq!(s.reference_token("ref-1").await.unwrap(), reference("ref-1"));
+    assert_eq!(
+        s.reference_token("ref-1").await.unwrap(),
+        reference("ref-1")
+    );
 
     // A replay reports the family and writes nothing.
     assert_eq!(
@@ -251,7 +254,10 @@ pub async fn finish_code_issuing_stores_both_records_and_ends_the_redemption(s: 
         .await
         .unwrap();
     assert_eq!(s.refresh_token("rt-1").await.unwrap(), rt);
-    assert_eq!(s.reference_token("ref-1").await.unwrap(), reference("ref-1"));
+    assert_eq!(
+        s.reference_token("ref-1").await.unwrap(),
+        reference("ref-1")
+    );
     // The redemption is over: a replay is answered at once, not after the wait
     // for a winner that is still issuing.
     let started = Instant::now();

@@ -27,8 +27,23 @@ const GRANT_ORG: &str = "SELECT COALESCE(
      '')";
 
 /// Stores a refresh token (the first of a family, or a rotation's successor).
-pub(crate) const INSERT_REFRESH_TOKEN: &str = "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
+pub(crate) const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
      VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Binds a refresh token to [`INSERT_REFRESH_TOKEN`]'s parameters.
+macro_rules! bind_refresh_token {
+    ($query:expr, $t:expr) => {
+        $query
+            .bind(&$t.digest)
+            .bind(&$t.grant_id)
+            .bind(&$t.client_id)
+            .bind(to_json(&$t.scopes))
+            .bind($t.expires_at)
+            .bind($t.used_at)
+    };
+}
+pub(crate) use bind_refresh_token;
 
 for_each_dialect! {
     #[async_trait]
@@ -136,7 +151,7 @@ for_each_dialect! {
         }
 
         async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
-            bind_refresh_token(sqlx::query(INSERT_REFRESH_TOKEN), t)
+            bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), t)
                 .execute(&self.pool)
                 .await
                 .map_err(D::map_err)?;
@@ -267,7 +282,7 @@ for_each_dialect! {
             if let Some(row) = fresh {
                 let old = row.try_into()?;
                 // If the successor cannot be stored, the rotation is undone.
-                bind_refresh_token(sqlx::query(INSERT_REFRESH_TOKEN), next)
+                bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), next)
                     .execute(self.conn())
                     .await
                     .map_err(D::map_err)?;
@@ -281,18 +296,5 @@ for_each_dialect! {
                     .map_err(D::map_err)?;
             Ok(Redeemed::Replayed { grant_id })
         }
-    }
-
-    /// Binds a refresh token to [`INSERT_REFRESH_TOKEN`]'s parameters.
-    fn bind_refresh_token<'q>(
-        q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
-        t: &'q RefreshToken,
-    ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments> {
-        q.bind(&t.digest)
-            .bind(&t.grant_id)
-            .bind(&t.client_id)
-            .bind(to_json(&t.scopes))
-            .bind(t.expires_at)
-            .bind(t.used_at)
     }
 }

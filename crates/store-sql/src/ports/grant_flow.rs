@@ -6,13 +6,11 @@
 
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{RefreshToken, ReferenceToken};
-use gatehouse_core::ports::{
-    GrantContext, GrantFlowStore, Redeemed, RefreshContext, StoreResult,
-};
+use gatehouse_core::model::{ReferenceToken, RefreshToken};
+use gatehouse_core::ports::{GrantContext, GrantFlowStore, Redeemed, RefreshContext, StoreResult};
 
-use crate::rows::{GrantContextRow, RefreshContextRow};
 use crate::SqlStore;
+use crate::rows::{GrantContextRow, RefreshContextRow};
 
 /// A grant (`g`) with its user (`u`, columns prefixed `u_`, NULL when gone)
 /// and the permissions of the user's role (`r_permissions`, NULL when gone).

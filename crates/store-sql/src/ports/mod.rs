@@ -16,5 +16,5 @@ mod throttle;
 mod token;
 mod user;
 
-pub(crate) use grant::INSERT_REFRESH_TOKEN;
-pub(crate) use token::INSERT_REFERENCE_TOKEN;
+pub(crate) use grant::{INSERT_REFRESH_TOKEN, bind_refresh_token};
+pub(crate) use token::{INSERT_REFERENCE_TOKEN, bind_reference_token};

@@ -23,16 +23,24 @@ const PURGES: [&str; 6] = [
 /// Stores a reference token's record (the digest, never the token).
 pub(crate) const INSERT_REFERENCE_TOKEN: &str = "INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at) VALUES ($1, $2, $3, $4, $5)";
 
+/// Binds a reference token to [`INSERT_REFERENCE_TOKEN`]'s parameters.
+macro_rules! bind_reference_token {
+    ($query:expr, $t:expr) => {
+        $query
+            .bind(&$t.digest)
+            .bind(&$t.client_id)
+            .bind(&$t.audience)
+            .bind($t.claims.to_string())
+            .bind($t.expires_at)
+    };
+}
+pub(crate) use bind_reference_token;
+
 for_each_dialect! {
     #[async_trait]
     impl TokenStore for SqlStore<D> {
         async fn insert_reference_token(&self, t: &ReferenceToken) -> StoreResult<()> {
-            sqlx::query(INSERT_REFERENCE_TOKEN)
-                .bind(&t.digest)
-                .bind(&t.client_id)
-                .bind(&t.audience)
-                .bind(t.claims.to_string())
-                .bind(t.expires_at)
+            bind_reference_token!(sqlx::query(INSERT_REFERENCE_TOKEN), t)
                 .execute(&self.pool)
                 .await
                 .map_err(D::map_err)?;

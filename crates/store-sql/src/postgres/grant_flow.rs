@@ -7,7 +7,7 @@
 //! a successor that cannot be stored undoes the rotation.
 
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{RefreshToken, ReferenceToken};
+use gatehouse_core::model::{ReferenceToken, RefreshToken};
 use gatehouse_core::ports::{Redeemed, StoreError, StoreResult};
 
 use super::{PgDialect, error::map_err};

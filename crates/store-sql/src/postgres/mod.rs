@@ -28,7 +28,6 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::model::ChangeKind;
 use gatehouse_core::ports::{StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
@@ -165,33 +164,23 @@ impl Dialect for PgDialect {
         error::map_err(e)
     }
 
-    /// In commit order, and announced (delivered when, and only if, the
-    /// transaction commits). The ordering lock is held until the commit.
-    async fn record_change<'a>(
-        &'a self,
-        conn: &'a mut sqlx::PgConnection,
-        org_id: &'a str,
-        kind: ChangeKind,
-        key: &'a str,
-        at: i64,
-    ) -> StoreResult<()> {
+    /// A transaction-level advisory lock, held until the commit: a sequence
+    /// number is never handed out while an earlier one is still uncommitted.
+    async fn before_change<'a>(&'a self, conn: &'a mut sqlx::PgConnection) -> StoreResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CHANGES_LOCK)
-            .execute(&mut *conn)
+            .execute(conn)
             .await
             .map_err(error::map_err)?;
-        sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
-            .bind(kind.as_str())
-            .bind(key)
-            .bind(at)
-            .bind(org_id)
-            .execute(&mut *conn)
-            .await
-            .map_err(error::map_err)?;
+        Ok(())
+    }
+
+    /// Delivered when, and only if, the transaction commits.
+    async fn announce_change<'a>(&'a self, conn: &'a mut sqlx::PgConnection) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANGE_CHANNEL)
             .bind(&*self.schema)
-            .execute(&mut *conn)
+            .execute(conn)
             .await
             .map_err(error::map_err)?;
         Ok(())
@@ -271,4 +260,3 @@ async fn migrate(connect: &PgConnectOptions, schema: Option<&str>) -> StoreResul
     }
     result
 }
-

@@ -3,12 +3,14 @@
 //! makes them all or nothing).
 
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{RefreshToken, ReferenceToken};
+use gatehouse_core::model::{ReferenceToken, RefreshToken};
 use gatehouse_core::ports::{Redeemed, StoreResult};
 
 use super::{SqliteDialect, error::map_err};
 use crate::SqlStore;
-use crate::ports::{INSERT_REFERENCE_TOKEN, INSERT_REFRESH_TOKEN};
+use crate::ports::{
+    INSERT_REFERENCE_TOKEN, INSERT_REFRESH_TOKEN, bind_reference_token, bind_refresh_token,
+};
 use crate::rows::to_json;
 use crate::write::Write;
 
@@ -47,13 +49,7 @@ impl SqlStore<SqliteDialect> {
             insert_reference_token(&mut w, r).await?;
         }
         if let Some(t) = refresh {
-            sqlx::query(INSERT_REFRESH_TOKEN)
-                .bind(&t.digest)
-                .bind(&t.grant_id)
-                .bind(&t.client_id)
-                .bind(to_json(&t.scopes))
-                .bind(t.expires_at)
-                .bind(t.used_at)
+            bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), t)
                 .execute(w.conn())
                 .await
                 .map_err(map_err)?;
@@ -72,12 +68,7 @@ async fn insert_reference_token(
     w: &mut Write<'_, SqliteDialect>,
     t: &ReferenceToken,
 ) -> StoreResult<()> {
-    sqlx::query(INSERT_REFERENCE_TOKEN)
-        .bind(&t.digest)
-        .bind(&t.client_id)
-        .bind(&t.audience)
-        .bind(t.claims.to_string())
-        .bind(t.expires_at)
+    bind_reference_token!(sqlx::query(INSERT_REFERENCE_TOKEN), t)
         .execute(w.conn())
         .await
         .map_err(map_err)?;

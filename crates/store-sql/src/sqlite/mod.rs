@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use gatehouse_core::model::ChangeKind;
 use gatehouse_core::ports::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -97,7 +96,8 @@ impl Dialect for SqliteDialect {
     // with SQLITE_BUSY at once; in BEGIN IMMEDIATE it queues.
     const CLAIM_IN_WRITE_TX: bool = true;
 
-    const ADD_FAILURE: &'static str = "INSERT INTO throttle (key, level, updated_at) VALUES ($1, 1.0, $3)
+    const ADD_FAILURE: &'static str =
+        "INSERT INTO throttle (key, level, updated_at) VALUES ($1, 1.0, $3)
          ON CONFLICT (key) DO UPDATE SET
              level = max(0.0, throttle.level - max(0.0, $3 - throttle.updated_at) * $2) + 1.0,
              updated_at = max(throttle.updated_at, $3)
@@ -107,24 +107,16 @@ impl Dialect for SqliteDialect {
         error::map_err(e)
     }
 
-    async fn record_change<'a>(
+    // The write transaction holds SQLite's one write lock: `seq` order is
+    // commit order without more, and there is no one to announce to.
+    async fn before_change<'a>(&'a self, _conn: &'a mut sqlx::SqliteConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn announce_change<'a>(
         &'a self,
-        conn: &'a mut sqlx::SqliteConnection,
-        org_id: &'a str,
-        kind: ChangeKind,
-        key: &'a str,
-        at: i64,
+        _conn: &'a mut sqlx::SqliteConnection,
     ) -> StoreResult<()> {
-        // The write transaction holds SQLite's one write lock: `seq` order is
-        // commit order without more.
-        sqlx::query("INSERT INTO changes (kind, key, at, org_id) VALUES ($1, $2, $3, $4)")
-            .bind(kind.as_str())
-            .bind(key)
-            .bind(at)
-            .bind(org_id)
-            .execute(conn)
-            .await
-            .map_err(error::map_err)?;
         Ok(())
     }
 
