@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
 use gatehouse_core::OAuthError;
 use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::form::Form;
@@ -66,14 +67,18 @@ impl<T: ClientForm + Send> FromRequest<AppState> for AuthenticatedClient<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, HttpError> {
         let (mut parts, body) = req.into_parts();
         let Ok(ClientAddr(ip)) = ClientAddr::from_request_parts(&mut parts, state).await;
-        let headers = parts.headers.clone();
+        // Only the Authorization header outlives the body read (a cheap clone).
+        let authorization = parts.headers.get(header::AUTHORIZATION).cloned();
         let OAuthForm(form) =
             OAuthForm::from_request(Request::from_parts(parts, body), state).await?;
         let (creds, request) = if T::PARSED_FIRST {
             let request = T::parse(&form)?;
-            (ClientCredentials::from_request(&headers, &form)?, request)
+            (
+                ClientCredentials::from_parts(authorization.as_ref(), &form)?,
+                request,
+            )
         } else {
-            let creds = ClientCredentials::from_request(&headers, &form)?;
+            let creds = ClientCredentials::from_parts(authorization.as_ref(), &form)?;
             (creds, T::parse(&form)?)
         };
         let client = authenticate_app(state, &creds, ip).await?;

@@ -9,7 +9,7 @@
 //! The client's address is [`crate::client_addr::ClientAddr`].
 
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use gatehouse_core::OAuthError;
 use gatehouse_core::basic_auth::parse_basic;
 use gatehouse_core::form::Form;
@@ -97,7 +97,16 @@ impl std::fmt::Debug for ClientCredentials {
 impl ClientCredentials {
     #[tracing::instrument(level = "debug", skip_all)]
     pub fn from_request(headers: &HeaderMap, form: &Form) -> Result<Self, OAuthError> {
-        let creds = Self::presented(headers, form)?;
+        Self::from_parts(headers.get(header::AUTHORIZATION), form)
+    }
+
+    /// From the `Authorization` header's value (if any) and the form.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub fn from_parts(
+        authorization: Option<&HeaderValue>,
+        form: &Form,
+    ) -> Result<Self, OAuthError> {
+        let creds = Self::presented(authorization, form)?;
         // No real client id is this long: refuse it before it is looked up,
         // counted or logged.
         if creds.client_id.len() > MAX_CLIENT_ID {
@@ -108,8 +117,8 @@ impl ClientCredentials {
         Ok(creds)
     }
 
-    fn presented(headers: &HeaderMap, form: &Form) -> Result<Self, OAuthError> {
-        let basic = match headers.get(header::AUTHORIZATION) {
+    fn presented(authorization: Option<&HeaderValue>, form: &Form) -> Result<Self, OAuthError> {
+        let basic = match authorization {
             Some(v) => Some(parse_basic(v.as_bytes())?),
             None => None,
         };

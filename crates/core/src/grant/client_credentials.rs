@@ -383,4 +383,79 @@ mod tests {
             ErrorCode::UnauthorizedClient
         );
     }
+
+    /// Reference-token records kept in memory: the one port this grant writes to.
+    #[derive(Default)]
+    struct Kept(std::sync::Mutex<Vec<ReferenceToken>>);
+
+    #[async_trait::async_trait]
+    impl TokenStore for Kept {
+        async fn insert_reference_token(
+            &self,
+            token: &ReferenceToken,
+        ) -> crate::ports::StoreResult<()> {
+            self.0.lock().unwrap().push(token.clone());
+            Ok(())
+        }
+        async fn reference_token(&self, digest: &str) -> crate::ports::StoreResult<ReferenceToken> {
+            let kept = self.0.lock().unwrap();
+            kept.iter()
+                .find(|t| t.digest == digest)
+                .cloned()
+                .ok_or(crate::ports::StoreError::NotFound)
+        }
+        async fn purge_expired_tokens(&self, now: i64) -> crate::ports::StoreResult<u64> {
+            let mut kept = self.0.lock().unwrap();
+            let before = kept.len();
+            kept.retain(|t| t.expires_at >= now);
+            Ok((before - kept.len()) as u64)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reference_token_is_stored_before_it_is_handed_out_and_a_jwt_is_not() {
+        const NOW: i64 = 1_700_000_000;
+        let kek = crate::jose::KeyEncryptionKey::from_text(
+            &crate::jose::KeyEncryptionKey::generate_text(),
+        )
+        .unwrap();
+        let (key, _) =
+            crate::jose::SigningKey::generate(SigningAlg::ES256, KeyState::Active, &kek, NOW)
+                .unwrap();
+        let ring = crate::keyring::KeyRing::new(vec![key]);
+        let policy = crate::grant::issuer::Policy {
+            issuer: ISSUER.into(),
+            code_ttl: 60,
+            refresh_ttl: 3600,
+            refresh_family_max_age: 7200,
+        };
+        for (format, stored) in [(TokenFormat::Jwt, 0), (TokenFormat::Reference, 1)] {
+            let mut c = ctx();
+            c.apis[0].token_format = format;
+            let store = Kept::default();
+            let issuer = Issuer {
+                store: &store,
+                signer: &ring,
+                policy: &policy,
+                now: NOW,
+            };
+            let set = handle(&req(Some("cfgateway"), None), &c, &issuer)
+                .await
+                .unwrap();
+            assert_eq!(set.scope.to_string(), "cfgateway");
+            assert_eq!(
+                (set.expires_in, set.refresh_token, set.id_token),
+                (3600, None, None)
+            );
+            let kept = store.0.lock().unwrap();
+            assert_eq!(kept.len(), stored, "{format:?}");
+            assert_eq!(set.access_token.split('.').count() == 3, stored == 0);
+            if let Some(record) = kept.first() {
+                assert_eq!(record.digest, crate::secret::digest(&set.access_token));
+                assert_eq!(record.expires_at, NOW + 3600);
+                assert_eq!(record.claims["iat"], NOW);
+                assert_eq!(record.claims["aud"], "https://gw");
+            }
+        }
+    }
 }
