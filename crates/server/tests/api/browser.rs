@@ -223,12 +223,15 @@ pub fn unescape(s: &str) -> String {
     out
 }
 
-/// Asserts a 303 back to the callback carrying `error` (with a description), the
-/// request's `state` and `iss`, and no code.
+/// Asserts a 303 back to the callback carrying `error` (its `error` and
+/// `error_description` pinned), the request's `state` and `iss`, and no code.
 pub fn expect_error_redirect(app: &TestApp, page: &Page, error: &str) -> Params {
     let p = page.callback();
     assert_eq!(p.get("error"), Some(error), "{p:?}");
-    assert!(p.get("error_description").unwrap().len() > 10, "{p:?}");
+    crate::helpers::pin_error(&serde_json::json!({
+        "error": p.get("error"),
+        "error_description": p.get("error_description"),
+    }));
     assert_eq!(p.get("state"), Some("st-8f2a"), "{p:?}");
     assert_eq!(p.get("iss"), Some(app.base.as_str()), "{p:?}");
     assert_eq!(p.get("code"), None);
@@ -246,6 +249,43 @@ pub fn expect_error_page(page: &Page, status: u16, says: &str) {
             .starts_with("text/html")
     );
     assert!(page.body.contains(says), "{}", page.body);
+    crate::helpers::pin_text(&page_text(&page.body));
+}
+
+/// What a person reads on a page: the body's text without markup, one line per
+/// block, entities decoded.
+pub fn page_text(html: &str) -> String {
+    let body = html
+        .split_once("<body")
+        .and_then(|(_, b)| b.split_once('>'))
+        .map_or(html, |(_, b)| b)
+        .split("</body>")
+        .next()
+        .unwrap_or_default();
+    let mut text = String::new();
+    let mut rest = body;
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        text.push('\n');
+        let tag = &rest[open..];
+        // Scripts and styles are not read.
+        let skip_to = ["<script", "<style"]
+            .iter()
+            .find(|t| tag.starts_with(**t))
+            .and_then(|t| tag.find(&format!("</{}", &t[1..])));
+        let from = skip_to.unwrap_or(0);
+        rest = match tag[from..].find('>') {
+            Some(close) => &tag[from + close + 1..],
+            None => "",
+        };
+    }
+    text.push_str(rest);
+    unescape(&text)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Whether a response set (or cleared) the cookie `name`.

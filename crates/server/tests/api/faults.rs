@@ -114,6 +114,7 @@ async fn a_locked_database_is_503_with_retry_after_not_a_hang() {
     assert!(r.headers().contains_key("retry-after"));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
+    crate::helpers::pin_error(&body);
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     // And it recovers by itself.
     app.token(&c, &[]).await;
@@ -143,6 +144,7 @@ async fn unreadable_data_is_a_500_with_a_correlation_id() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "server_error");
     assert_eq!(body["correlation_id"], header_id);
+    crate::helpers::pin_error(&body);
     assert!(
         body["error_description"]
             .as_str()

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub policy: RedirectPolicy,
     /// The key that seals the signing keys (for rotating or revoking them).
     pub kek: Arc<KeyEncryptionKey>,
+    /// The server's state, to observe how far it has read the change feed.
+    state: AppState,
     /// The DNS server redirect-URI hosts are looked up on ([`DNS_RECORDS`]).
     _dns: TestDns,
     _dir: tempfile::TempDir,
@@ -98,9 +100,13 @@ impl TestApp {
         let kek = Arc::new(kek);
         let state = AppState::start(store.clone(), keys, kek.clone(), clock.clone(), config).await;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(gatehouse_server::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        tokio::spawn(gatehouse_server::serve(
+            listener,
+            state.clone(),
+            async move {
+                let _ = rx.await;
+            },
+        ));
         TestApp {
             base,
             store,
@@ -114,6 +120,7 @@ impl TestApp {
             clock,
             policy,
             kek,
+            state,
             _dns: dns,
             _dir: dir,
             _shutdown: tx,
@@ -311,12 +318,41 @@ impl TestApp {
     }
 }
 
-/// Waits for the change feed to reach the server's cache. On SQLite the next request
-/// catches up by itself (WAL fingerprint); on PostgreSQL it is NOTIFY plus a 10 ms
-/// poll, which the whole suite running in parallel on one cluster can slow down.
-pub async fn settle() {
-    let ms = if on_postgres() { 500 } else { 60 };
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+impl TestApp {
+    /// Waits until the server has read the change feed up to the store's newest
+    /// change: a write made under the server (as the CLI or another instance would
+    /// make it) has then reached its caches. On SQLite the watcher or the next
+    /// request reads the feed; on PostgreSQL it is NOTIFY plus a 10 ms poll.
+    pub async fn caught_up(&self) {
+        let latest = self.store.latest_change().await.unwrap();
+        let mut seen = self.state.clients.watch_seq();
+        tokio::time::timeout(DEADLINE, seen.wait_for(|s| *s >= latest))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the server's change cursor never reached the store's latest change {latest}"
+                )
+            })
+            .unwrap();
+    }
+}
+
+/// How long a test waits for a condition before it fails: far beyond any normal
+/// delay, so a slow shared machine does not make a test flaky.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Polls `cond` every few milliseconds until it holds; panics naming `what` when it
+/// does not within [`DEADLINE`].
+pub async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !cond().await {
+        assert!(start.elapsed() < DEADLINE, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// What the tests' DNS server knows: the web app's host resolves to a public
@@ -510,16 +546,103 @@ pub async fn send(req: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqw
         .expect("valid response"))
 }
 
-/// Asserts an RFC 6749 §5.2 error reply: status, `error`, a helpful description.
+/// Asserts an RFC 6749 §5.2 error reply: status and `error`; pins the whole body.
 pub async fn oauth_error(resp: reqwest::Response, status: u16, error: &str) -> Value {
     assert_eq!(resp.status(), status);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], error, "{body}");
-    assert!(
-        body["error_description"].as_str().unwrap().len() > 10,
-        "{body}"
-    );
+    pin_error(&body);
     body
+}
+
+/// Pins an error body: a snapshot in `tests/api/snapshots/` named after the running
+/// test (`-2`, `-3`… for its later errors). What differs per request is redacted:
+/// the `request_id` / `correlation_id` members, wherever their values are quoted,
+/// and any other UUID. A changed description or a new member fails the test.
+pub fn pin_error(body: &Value) {
+    let mut ids: Vec<String> = ["request_id", "correlation_id"]
+        .iter()
+        .filter_map(|k| body.get(k)?.as_str().map(str::to_owned))
+        .collect();
+    ids.retain(|id| !id.is_empty());
+    let redacted = redact(body, &ids);
+    let name = snapshot_name();
+    snapshot_settings().bind(|| insta::assert_json_snapshot!(name, redacted));
+}
+
+/// Pins the text a person reads on an error page, as [`pin_error`] pins a body.
+pub fn pin_text(text: &str) {
+    let text = redact_uuids(text);
+    let name = snapshot_name();
+    snapshot_settings().bind(|| insta::assert_snapshot!(name, text));
+}
+
+fn redact(v: &Value, ids: &[String]) -> Value {
+    match v {
+        Value::String(s) => {
+            let s = ids.iter().fold(s.clone(), |s, id| s.replace(id, "[id]"));
+            Value::String(redact_uuids(&s))
+        }
+        Value::Array(a) => a.iter().map(|v| redact(v, ids)).collect(),
+        Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), redact(v, ids))).collect(),
+        other => other.clone(),
+    }
+}
+
+/// Replaces every UUID (the shape of every random id here) by `[id]`.
+fn redact_uuids(s: &str) -> String {
+    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
+    let is_uuid = |w: &[u8]| {
+        let mut i = 0;
+        SHAPE.iter().enumerate().all(|(n, len)| {
+            let hex = w[i..i + len].iter().all(u8::is_ascii_hexdigit);
+            i += len;
+            let dash = n == 4 || w[i] == b'-';
+            i += 1;
+            hex && dash
+        })
+    };
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.len() - i >= 36 && is_uuid(&bytes[i..i + 36]) {
+            out.push_str("[id]");
+            i += 36;
+        } else {
+            let ch = s[i..].chars().next().unwrap_or_default();
+            out.push(ch);
+            i += ch.len_utf8().max(1);
+        }
+    }
+    out
+}
+
+fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    // The test's path already says where the error comes from.
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+/// `connect__token__some_test`, then `connect__token__some_test-2`, … The test
+/// harness names each test's thread after the test, and runs each test on a
+/// thread of its own, so the count starts afresh for every test.
+fn snapshot_name() -> String {
+    thread_local! {
+        static PINNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+    let thread = std::thread::current();
+    let test = thread
+        .name()
+        .filter(|n| n.contains("::"))
+        .expect("errors are pinned on the test's own thread (named after the test)");
+    let n = PINNED.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let base = test.replace("::", "__");
+    if n == 1 { base } else { format!("{base}-{n}") }
 }
 
 impl TestApp {

@@ -2,7 +2,7 @@
 //! published ahead of use, retired keys leaving the JWKS once what they signed has
 //! expired, and `keys revoke` withdrawing a key at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse_core::clock::Clock;
 use gatehouse_core::keyring::{KeyRing, RETIRED_KEY_RETENTION};
@@ -10,7 +10,7 @@ use gatehouse_core::model::{Actor, KeyState, SigningAlg};
 use gatehouse_store_sql::SqliteOptions;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, eventually};
 
 /// The kids of the published keys of `alg`.
 async fn jwks_kids(app: &TestApp, alg: &str) -> Vec<String> {
@@ -34,19 +34,6 @@ async fn jwks_kids(app: &TestApp, alg: &str) -> Vec<String> {
 
 fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
-}
-
-/// Polls `cond` until it holds (at most 10 s).
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !cond().await {
-        assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn es256_token(app: &TestApp, c: &crate::helpers::Client) -> String {

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::helpers::{CALLBACK, oauth_error, settle};
+use crate::helpers::{CALLBACK, oauth_error};
 
 fn cc_app(on_behalf_of: &str) -> Value {
     json!({
@@ -365,14 +365,14 @@ async fn disable_refuses_the_token_endpoint_until_enabled() {
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.json["status"], "disabled");
-    settle().await;
+    app.caught_up().await;
     oauth_error(cc_token(&app, &id, &secret).await, 401, "invalid_client").await;
     let r = a
         .bare(&app, Method::POST, &format!("/api/v1/apps/{id}/enable"))
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.json["status"], "active");
-    settle().await;
+    app.caught_up().await;
     assert_eq!(cc_token(&app, &id, &secret).await.status(), 200);
 }
 

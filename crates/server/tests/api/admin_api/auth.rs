@@ -140,7 +140,7 @@ async fn rotated_app_token_is_401_at_once() {
         .await
         .unwrap();
     // Changed under the server, as another instance would: the change feed tells it.
-    crate::helpers::settle().await;
+    app.caught_up().await;
     let r = a.get(&app, "/api/v1/apps").await;
     r.problem(401);
     assert!(
@@ -164,7 +164,7 @@ async fn deactivated_on_behalf_user_ends_admin_tokens() {
     )
     .await
     .unwrap();
-    crate::helpers::settle().await;
+    app.caught_up().await;
     a.get(&app, "/api/v1/org").await.problem(401);
 }
 
@@ -183,7 +183,7 @@ async fn losing_apps_manage_is_403_at_once() {
     )
     .await
     .unwrap();
-    crate::helpers::settle().await;
+    app.caught_up().await;
     let r = a.get(&app, "/api/v1/org").await;
     r.problem(403);
     assert!(

@@ -11,7 +11,7 @@ use gatehouse_store_sql::SqliteOptions;
 use crate::browser::{
     Browser, callback_params, code_for, expect_error_page, expect_error_redirect, sets_cookie,
 };
-use crate::helpers::{CALLBACK, PASSWORD, TestApp, WebApp, authorize_params, code_params, settle};
+use crate::helpers::{CALLBACK, PASSWORD, TestApp, WebApp, authorize_params, code_params};
 
 async fn setup() -> (TestApp, WebApp, Browser) {
     let (app, web, _) = TestApp::web_setup().await;
@@ -312,7 +312,7 @@ async fn prompt_none_for_a_deactivated_user_redirects_login_required() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     let page = browser
         .authorize(&authorize_params(&web).set("prompt", "none"))
         .await;
@@ -802,7 +802,7 @@ async fn a_deactivated_user_cannot_sign_in_and_loses_the_session() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     let page = browser.authorize(&authorize_params(&web)).await;
     assert_eq!(page.status, 200);
     page.assert_login_form();

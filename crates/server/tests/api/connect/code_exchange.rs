@@ -25,7 +25,7 @@ async fn optional_pkce(app: &TestApp, web: &WebApp) {
     )
     .await
     .unwrap();
-    crate::helpers::settle().await;
+    app.caught_up().await;
 }
 
 async fn setup() -> (TestApp, WebApp, String) {
@@ -335,6 +335,7 @@ async fn wrong_client_secret_is_invalid_client_and_leaves_the_code_usable() {
     assert!(resp.headers().contains_key("www-authenticate"));
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
+    crate::helpers::pin_error(&body);
     assert_eq!(app.web_token(&web, &code_params(&code)).await.status(), 200);
 }
 
@@ -403,7 +404,7 @@ async fn a_code_issued_before_the_apps_credentials_changed_does_not_redeem() {
             .await
             .unwrap();
     }
-    crate::helpers::settle().await;
+    app.caught_up().await;
     oauth_error(
         app.web_token(&web, &code_params(&code)).await,
         400,
@@ -457,7 +458,7 @@ async fn an_app_that_requires_pkce_refuses_authorization_without_a_challenge() {
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.json["require_pkce"], false);
-    crate::helpers::settle().await;
+    app.caught_up().await;
     let code = code_for(&browser, &no_pkce, "ana@acme.test").await;
     let resp = app
         .web_token(&web, &code_params(&code).without("code_verifier"))

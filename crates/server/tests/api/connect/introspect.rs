@@ -5,7 +5,7 @@ use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::model::Actor;
 use gatehouse_core::model::UserStatus;
 
-use crate::helpers::{TestApp, settle};
+use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn an_api_sees_its_tokens_active_with_their_claims() {
@@ -143,7 +143,7 @@ async fn rotate_secret_ends_tokens_and_the_old_secret_at_once() {
         .as_str()
         .unwrap()
         .to_owned();
-    settle().await;
+    app.caught_up().await;
     assert_eq!(
         app.introspect((&api.client_id, &api.secret), &token).await["active"],
         false
@@ -181,7 +181,7 @@ async fn changing_the_on_behalf_user_ends_tokens() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     assert_eq!(
         app.introspect((&api.client_id, &api.secret), &token).await["active"],
         false
@@ -223,7 +223,7 @@ async fn deactivating_the_user_or_deleting_the_app_ends_tokens() {
     admin::delete_app(app.s(), SystemClock.now(), &Actor::operator(), &d.client_id)
         .await
         .unwrap();
-    settle().await;
+    app.caught_up().await;
     assert_eq!(
         app.introspect((&api.client_id, &api.secret), &t1).await["active"],
         false
@@ -264,7 +264,7 @@ async fn reactivating_a_user_does_not_revive_tokens_the_deactivation_ended() {
             .await
             .unwrap();
     }
-    settle().await;
+    app.caught_up().await;
     assert_eq!(
         app.introspect((&api.client_id, &api.secret), &machine)
             .await,
@@ -294,7 +294,7 @@ async fn reactivating_a_person_does_not_revive_the_tokens_they_granted() {
             .await
             .unwrap();
     }
-    settle().await;
+    app.caught_up().await;
     assert_eq!(app.userinfo(access).await.status(), 401);
     assert_eq!(
         app.introspect((&web.client_id, &web.secret), access).await,

@@ -10,7 +10,7 @@ use gatehouse_store_sql::SqliteOptions;
 use serde_json::Value;
 
 use crate::browser::tokens_for;
-use crate::helpers::{TestApp, WebApp, oauth_error, refresh_params, settle};
+use crate::helpers::{TestApp, WebApp, oauth_error, refresh_params};
 
 async fn setup() -> (TestApp, WebApp, Value) {
     let (app, web, _) = TestApp::web_setup().await;
@@ -160,7 +160,7 @@ async fn refresh_fails_after_the_user_is_deactivated() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     oauth_error(
         app.web_token(&web, &refresh_params(rt(&first))).await,
         400,
@@ -179,7 +179,7 @@ async fn refresh_fails_after_the_user_is_deactivated() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     oauth_error(
         app.web_token(&web, &refresh_params(rt(&first))).await,
         400,
@@ -200,7 +200,7 @@ async fn refresh_fails_after_the_app_is_deleted() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     // The app no longer exists, so it cannot even authenticate.
     oauth_error(
         app.web_token(&web, &refresh_params(rt(&first))).await,
@@ -222,7 +222,7 @@ async fn rotating_the_app_secret_ends_its_refresh_tokens() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     let web = WebApp {
         client_id: web.client_id.clone(),
         secret: secret.expose().to_owned(),
@@ -324,7 +324,7 @@ async fn scopes_removed_from_the_app_are_not_minted_by_refresh() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     let second = refresh_ok(&app, &web, rt(&first)).await;
     assert_eq!(second["scope"], "cfgateway offline_access");
     // Asking for the removed scope back is a widening.
@@ -351,7 +351,7 @@ async fn scopes_removed_from_the_app_are_not_minted_by_refresh() {
     )
     .await
     .unwrap();
-    settle().await;
+    app.caught_up().await;
     oauth_error(
         app.web_token(&web, &refresh_params(rt(&third))).await,
         400,

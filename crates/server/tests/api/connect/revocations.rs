@@ -8,7 +8,7 @@ use gatehouse_core::model::Actor;
 use gatehouse_core::model::{Grant, UserStatus};
 use serde_json::{Value, json};
 
-use crate::helpers::{ApiCreds, TestApp, settle};
+use crate::helpers::{ApiCreds, TestApp};
 
 impl TestApp {
     async fn feed(&self, who: (&str, &str), query: &str) -> reqwest::Response {
@@ -155,7 +155,7 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
     assert_eq!(events[0]["type"], "client");
     assert_eq!(events[0]["active"], false);
 
-    settle().await;
+    app.caught_up().await;
     let keys = app
         .http
         .get(app.url("/.well-known/jwks.json"))
@@ -264,6 +264,9 @@ async fn a_long_poll_wakes_on_a_change() {
             (Instant::now(), resp.json::<Value>().await.unwrap())
         })
     };
+    // Lets the poll reach the server and park before the change: nothing outside
+    // the server shows that it is waiting (a waiter count on the change cursor
+    // would), and a change made first would be answered without any wake-up.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let changed = Instant::now();
     admin::rotate_secret(app.s(), SystemClock.now(), &Actor::operator(), &c.client_id)

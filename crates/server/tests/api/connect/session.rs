@@ -21,7 +21,7 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or_else(|| panic!("no {k} in {v}"))
 }
 
-/// Asserts a 401 with `WWW-Authenticate: Bearer …, error="invalid_token"`.
+/// Asserts a 401 with `WWW-Authenticate: Bearer …, error="invalid_token"`; pins the body.
 async fn expect_invalid_token(resp: reqwest::Response) {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let challenge = resp.headers()["www-authenticate"]
@@ -32,6 +32,7 @@ async fn expect_invalid_token(resp: reqwest::Response) {
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
+    crate::helpers::pin_error(&body);
 }
 
 // ---- userinfo ----------------------------------------------------------------
@@ -249,6 +250,7 @@ async fn userinfo_with_the_token_both_in_header_and_body_is_400() {
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
+    crate::helpers::pin_error(&body);
 }
 
 // ---- revocation ----------------------------------------------------------------
@@ -344,6 +346,7 @@ async fn another_client_cannot_revoke_the_tokens() {
         assert_eq!(resp.status(), 400, "{token}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"], "unauthorized_client", "{token}");
+        crate::helpers::pin_error(&body);
     }
     assert_eq!(app.userinfo(s(&tokens, "access_token")).await.status(), 200);
     assert_eq!(

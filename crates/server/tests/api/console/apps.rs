@@ -250,7 +250,7 @@ async fn regenerating_the_secret_in_the_console_ends_the_old_tokens() {
     let html = resp.text().await.unwrap();
     let new_secret = by_id(&html, "client-secret");
     assert_ne!(new_secret, secret);
-    crate::helpers::settle().await;
+    app.caught_up().await;
     let seen: Value = app.introspect((&api.client_id, &api.secret), old).await;
     assert_eq!(seen["active"], false, "{seen}");
     let resp = app
@@ -652,7 +652,7 @@ async fn disabling_an_app_ends_its_tokens_and_enabling_lets_it_ask_again() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let stored = app.s().app_by_client_id(&client_id).await.unwrap();
     assert_eq!(stored.status, gatehouse_core::model::AppStatus::Disabled);
-    crate::helpers::settle().await;
+    app.caught_up().await;
     let seen: Value = app.introspect((&api.client_id, &api.secret), old).await;
     assert_eq!(seen["active"], false, "{seen}");
     let resp = app
