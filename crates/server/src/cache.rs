@@ -132,25 +132,10 @@ impl ClientCache {
         self.0.fresh()
     }
 
-    /// Drops what a change made stale; used by in-process writers too.
-    pub fn invalidate(&self, kind: ChangeKind, key: &str) {
-        self.0.apply(kind, key);
-    }
-
     /// Drops the cached context of `client_id` and loads it afresh.
     pub async fn reload(&self, client_id: &str) -> StoreResult<Arc<ClientContext>> {
         self.0.apply(ChangeKind::App, client_id);
         self.client_context(client_id).await
-    }
-
-    /// Reads the change feed now: after a change made through this instance, so
-    /// that its next request sees it without waiting for the watcher's tick
-    /// (other instances follow the feed as usual). A failed read is left to the
-    /// watcher.
-    pub async fn catch_up(&self) {
-        if let Err(e) = self.0.sync().await {
-            tracing::debug!(error = %e, "change feed not read after a local change");
-        }
     }
 
     /// Follows the newest change seq the watcher has read (wakes long polls).

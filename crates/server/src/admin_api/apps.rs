@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser, NewUserAppError};
-use gatehouse_core::model::{App, AppStatus, ChangeKind, PERM_USERS_MANAGE};
+use gatehouse_core::model::{App, AppStatus, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -154,12 +154,6 @@ async fn register_app(
     Ok(resp)
 }
 
-/// This instance stops honouring the app's old tokens now, without waiting for the
-/// change feed (other instances follow it).
-fn ended_here(state: &AppState, client_id: &str) {
-    state.clients.invalidate(ChangeKind::App, client_id);
-}
-
 /// Names a nested object's field in a validation error (`new_user.email`).
 fn within(prefix: &str, e: AdminError) -> ApiError {
     match e {
@@ -232,7 +226,6 @@ async fn edit_app(
         edit,
     )
     .await?;
-    ended_here(&state, &client_id);
     Ok(Json(view(&state, &caller, app).await?))
 }
 
@@ -251,7 +244,6 @@ async fn delete_app(
 ) -> Result<StatusCode, ApiError> {
     let now = state.clock.now();
     admin::delete_app(state.store.as_ref(), now, &caller.actor, &client_id).await?;
-    ended_here(&state, &client_id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,7 +262,6 @@ async fn regenerate_secret(
 ) -> Result<Json<NewSecret>, ApiError> {
     let now = state.clock.now();
     let secret = admin::rotate_secret(state.store.as_ref(), now, &caller.actor, &client_id).await?;
-    ended_here(&state, &client_id);
     Ok(Json(NewSecret {
         client_id,
         client_secret: secret.expose().to_owned(),
@@ -303,7 +294,6 @@ async fn set_on_behalf_of(
             AdminError::Invalid { message, .. } => ApiError::invalid("email", message),
             other => other.into(),
         })?;
-    ended_here(&state, &client_id);
     Ok(Json(OnBehalfOfChanged {
         app: view(&state, &caller, app).await?,
         tokens_ended: TOKENS_ENDED,
@@ -351,6 +341,5 @@ async fn set_status(
     let now = state.clock.now();
     let app =
         admin::set_app_status(state.store.as_ref(), now, &caller.actor, client_id, status).await?;
-    ended_here(state, client_id);
     Ok(Json(view(state, caller, app).await?))
 }

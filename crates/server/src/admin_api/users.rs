@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::{self, NewUser};
-use gatehouse_core::model::{ChangeKind, PERM_USERS_MANAGE};
+use gatehouse_core::model::PERM_USERS_MANAGE;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -129,7 +129,6 @@ async fn edit_user(
             let groups = patch.groups.unwrap_or_else(|| user.groups.clone());
             let user =
                 admin::set_user_access(store, now, &caller.actor, &user.id, role, groups).await?;
-            state.clients.invalidate(ChangeKind::User, &user.id);
             Ok(Json(user.into()))
         }
         (None, false) => Ok(Json(user.into())),

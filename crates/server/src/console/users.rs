@@ -252,7 +252,6 @@ async fn set_status(
         )
         .await
         .map_err(admin_failure)?;
-        state.clients.catch_up().await;
         Ok(admin.respond(see_other("/console/users?done=status")))
     }
     .await
@@ -300,7 +299,6 @@ async fn set_access(
             forms::names(&groups),
         )
         .await;
-        state.clients.catch_up().await;
         match changed {
             Ok(_) => Ok(admin.respond(see_other("/console/users?done=access"))),
             Err(e) => match forms::show(e, "") {

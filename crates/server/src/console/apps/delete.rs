@@ -52,7 +52,6 @@ pub(super) async fn delete(
         )
             .await
             .map_err(admin_failure)?;
-        state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "app deleted in the console");
         Ok(admin.respond(see_other("/console/apps?done=deleted")))
     }

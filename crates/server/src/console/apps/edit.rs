@@ -49,7 +49,6 @@ pub(super) async fn edit(
             change,
         )
         .await;
-        state.clients.catch_up().await;
         match edited {
             Ok(_) => Ok(admin.respond(see_other(&format!(
                 "/console/apps/{}?done=saved",

@@ -53,7 +53,6 @@ pub(super) async fn on_behalf(
             &email,
         )
         .await;
-        state.clients.catch_up().await;
         match changed {
             Ok(_) => Ok(admin.respond(see_other(&format!(
                 "/console/apps/{}?done=on-behalf",

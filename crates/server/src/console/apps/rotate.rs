@@ -55,7 +55,6 @@ pub(super) async fn rotate(
         )
             .await
             .map_err(admin_failure)?;
-        state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "secret regenerated in the console");
         Ok(hold_secret(&state, admin, &app, &secret, Made::Regenerated))
     }

@@ -46,7 +46,6 @@ pub(super) async fn set_status(
         )
         .await
         .map_err(admin_failure)?;
-        state.clients.catch_up().await;
         tracing::info!(client_id = %app.client_id, status = status.as_str(), by = %admin.user.id, from = %admin.address, "app status changed in the console");
         let done = match status {
             AppStatus::Active => "enabled",
