@@ -4,7 +4,8 @@
 //!   UTF-8 body (repeated parameters refused by `gatehouse_core::form`);
 //! - [`ClientCredentials`]: client authentication as presented, by HTTP Basic with
 //!   form-encoded id and secret (RFC 6749 §2.3.1) or in the body, never both;
-//!   a client id longer than [`MAX_CLIENT_ID`] is refused here.
+//!   a client id longer than [`MAX_CLIENT_ID`] is refused here. Verifying them
+//!   is [`crate::client_auth`]'s.
 //!
 //! The client's address is [`crate::client_addr::ClientAddr`].
 
