@@ -450,6 +450,8 @@ fn claims_arrive_upstream_and_bad_tokens_get_rfc_6750_answers() {
             .filter(|l| l.contains("/.well-known/jwks.json") && l.contains("started processing"))
             .count()
     };
+    // Time must pass here: the gateway refetches for unknown kids at most once a
+    // second, and its last fetch (at start) may be less than a second ago.
     std::thread::sleep(Duration::from_millis(1100));
     let before = jwks_fetches();
     for i in 0..30 {
@@ -460,7 +462,10 @@ fn claims_arrive_upstream_and_bad_tokens_get_rfc_6750_answers() {
             "unknown key",
         );
     }
-    std::thread::sleep(Duration::from_millis(200));
+    until(
+        "the server to log the refetch the first junk kid caused",
+        || jwks_fetches() > before,
+    );
     let fetched = jwks_fetches() - before;
     println!("30 unknown kids caused {fetched} JWKS fetch(es)");
     assert!(
@@ -717,7 +722,11 @@ fn expired_tokens_are_refused() {
         .as_i64()
         .unwrap();
     let now = || gatehouse_core::clock::Clock::now(&gatehouse_core::clock::SystemClock);
-    std::thread::sleep(Duration::from_secs((exp - now() + 1).max(0) as u64));
+    // Time must pass: with no leeway a token is expired from the second `exp` on,
+    // so wait for that second, not a margin past it.
+    while now() < exp {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_invalid(gw.get("/v1/x", Some(&t)), "expired");
 }
 
