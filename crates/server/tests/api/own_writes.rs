@@ -14,8 +14,8 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn a_secret_rotated_through_the_store_is_refused_on_the_very_next_request() {
     let app = TestApp::spawn().await;
-    let (_, user) = app.seed().await;
-    let client = app.app(&user, "cfgateway", None, None).await;
+    app.seed().await;
+    let client = app.app("dev@acme.test", "cfgateway", None, None).await;
     let grant = [("grant_type", "client_credentials")];
     // Warm the client cache: this context is now served from memory.
     for _ in 0..2 {
