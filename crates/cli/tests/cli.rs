@@ -830,7 +830,10 @@ fn disable_enable_update_set_role_and_the_audit_log() {
         ]
     );
     for e in log.as_array().unwrap() {
-        assert_eq!((s(&e["actor_kind"]), s(&e["address"])), ("operator", "cli"));
+        assert_eq!(
+            (s(&e["actor"]["kind"]), s(&e["address"])),
+            ("operator", "cli")
+        );
         assert!(
             !e.to_string().contains(secret),
             "no secret in the audit log"

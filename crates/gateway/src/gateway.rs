@@ -43,6 +43,7 @@ impl Gateway {
             .route("/health", get(health).with_state(validator))
             .fallback(handle)
             .with_state(Arc::new(self))
+            .layer(axum::middleware::from_fn(crate::request_id::assign))
     }
 }
 

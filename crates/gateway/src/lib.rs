@@ -53,6 +53,7 @@ pub mod layer;
 pub mod path;
 pub mod principal;
 pub mod proxy;
+pub mod request_id;
 pub mod revoked;
 pub mod routes;
 pub mod validator;
