@@ -78,7 +78,8 @@ LUA="$WORK/flows.lua"
 
 EMAIL=bench@bench.test
 PASSWORD='correct horse battery'
-REDIRECT=https://app.bench.test/cb
+# A loopback redirect URI (--dev) needs no DNS; nothing is ever sent to it.
+REDIRECT=http://127.0.0.1:9/cb
 REDIRECT_ENC="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$REDIRECT")"
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$1" "$2" | base64 -w0)"; }
 creds_of() { echo "$(json_get client_id < "$1"):$(json_get "$2" < "$1")"; }
@@ -98,7 +99,7 @@ trap 'drop_pg_dbs; cleanup' EXIT
 serve() {
     local k="$1" bin="$2" db="$3" port
     port="$(free_port)"
-    RUST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" \
+    RUST_LOG=warn "$bin" --dev serve --listen "127.0.0.1:$port" --database-url "$db" \
         --key-file "$WORK/$k.key" --failures-per-address 1000000 --code-ttl 3600 \
         --db-max-connections 16 > "$WORK/$k.log" 2>&1 &
     PID[$k]=$!
@@ -113,7 +114,7 @@ serve() {
 # credentials app per API, a web app and a signed-in session with consent given.
 setup() {
     local k="$1" bin="$2" db="$3" w="$WORK/$1"
-    local cli=("$bin" --database-url "$db")
+    local cli=("$bin" --dev --database-url "$db")
     "${cli[@]}" org create --name "Bench Org" --json > /dev/null
     printf '%s\n' "$PASSWORD" | "${cli[@]}" user create --org bench-org --email "$EMAIL" \
         --role developer --password-stdin --json > /dev/null
@@ -126,10 +127,11 @@ setup() {
     "${cli[@]}" app register --org bench-org --name RefApp --grant client_credentials \
         --on-behalf-of "$EMAIL" --scopes scope-ref --json > "$w-refapp.json"
     "${cli[@]}" app register --org bench-org --name Web --grant authorization_code \
-        --redirect-uri "$REDIRECT" --scopes scope-a --json > "$w-web.json"
+        --redirect-uri "$REDIRECT" --require-pkce false --scopes scope-a --json > "$w-web.json"
     local id secret
     CC_AUTH[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-app.json" client_secret)"; basic "$id" "$secret")"
     API_AUTH[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-api.json" client_secret)"; basic "$id" "$secret")"
+    REF_AUTH[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-ref.json" client_secret)"; basic "$id" "$secret")"
     WEB[$k]="$(creds_of "$w-web.json" client_secret)"
     JWT[$k]="$(token_of "$k" "${CC_AUTH[$k]}")"
     REF[$k]="$(IFS=: read -r id secret <<< "$(creds_of "$w-refapp.json" client_secret)"; token_of "$k" "$(basic "$id" "$secret")")"
@@ -158,9 +160,9 @@ token_of() {
 }
 
 # Introspection bodies must answer active: a benchmark of `{"active":false}` proves nothing.
-check_active() { # K TOKEN
+check_active() { # K AUTH TOKEN
     local body
-    body="$(curl -sS -H "Authorization: ${API_AUTH[$1]}" --data-urlencode "token=$2" "${URL[$1]}/connect/introspect")"
+    body="$(curl -sS -H "Authorization: $2" --data-urlencode "token=$3" "${URL[$1]}/connect/introspect")"
     [[ "$body" == *'"active":true'* ]] || die "introspection on $1 is not active: $body"
 }
 
@@ -240,15 +242,15 @@ if [[ "$PG" == 1 ]]; then
     done
 fi
 for k in base new; do
-    check_active "$k" "${JWT[$k]}"
-    check_active "$k" "${REF[$k]}"
+    check_active "$k" "${API_AUTH[$k]}" "${JWT[$k]}"
+    check_active "$k" "${REF_AUTH[$k]}" "${REF[$k]}"
 done
 
 for r in $(seq 1 "$ROUNDS"); do
     run "$r" hello hello hello /connect/token "" WRK_BODY=grant_type=client_credentials
     for k in "${SIDES[@]}"; do
         run "$r" "$k" cc hello /connect/token "${CC_AUTH[$k]}" WRK_BODY=grant_type=client_credentials
-        run "$r" "$k" introspect_ref hello /connect/introspect "${API_AUTH[$k]}" WRK_BODY="token=${REF[$k]}"
+        run "$r" "$k" introspect_ref hello /connect/introspect "${REF_AUTH[$k]}" WRK_BODY="token=${REF[$k]}"
         run "$r" "$k" introspect_jwt hello /connect/introspect "${API_AUTH[$k]}" WRK_BODY="token=${JWT[$k]}"
     done
     for k in "${SIDES[@]}"; do
@@ -280,7 +282,7 @@ instructions() {
     port="$(free_port)"
     db="sqlite://$WORK/$cg.db"
     valgrind --tool=callgrind --callgrind-out-file="$WORK/$cg.%p" \
-        "$bin" serve --listen "127.0.0.1:$port" --database-url "$db" --key-file "$WORK/$cg.key" \
+        "$bin" --dev serve --listen "127.0.0.1:$port" --database-url "$db" --key-file "$WORK/$cg.key" \
         > "$WORK/$cg.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
@@ -295,7 +297,7 @@ instructions() {
     for case in cc introspect_ref introspect_jwt; do
         case "$case" in
             cc) path=/connect/token auth="${CC_AUTH[$cg]}" body=grant_type=client_credentials ;;
-            introspect_ref) path=/connect/introspect auth="${API_AUTH[$cg]}" body="token=${REF[$cg]}" ;;
+            introspect_ref) path=/connect/introspect auth="${REF_AUTH[$cg]}" body="token=${REF[$cg]}" ;;
             introspect_jwt) path=/connect/introspect auth="${API_AUTH[$cg]}" body="token=${JWT[$cg]}" ;;
         esac
         python3 "$ROOT/bench/compare_drive.py" "${URL[$cg]}$path" "$auth" 200 "$body" > /dev/null

@@ -1,7 +1,7 @@
 //! Introspection without the store on the hot path: the introspecting APIs'
 //! records (their secret is still checked on every request) and the standing of
 //! tokens found active, with their answer already serialised. Entries follow the
-//! change feed through [`ClientCache`], which calls [`FeedListener`] for every
+//! change feed through [`ClientCache`](crate::cache::ClientCache), which calls [`FeedListener`] for every
 //! change it applies: a revoked token, a revoked grant, a changed app or user,
 //! a key change, or any API or organization change drops what it touches.
 //!
@@ -9,27 +9,26 @@
 //! active (unknown, forged, expired, revoked, not visible to the asker). A flood
 //! of unknown tokens therefore costs store lookups but no memory; active tokens
 //! are bounded by [`MAX_TOKENS`]. An entry is only trusted while the feed is
-//! current ([`ClientCache::current`]), and one loaded while an invalidation ran
+//! current ([`ClientCache::current`](crate::cache::ClientCache::current)), and one loaded while an invalidation ran
 //! is used once but not kept (the same epoch guard as the client cache).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use axum::body::Bytes;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::introspect::{
     Introspector, MAX_TOKEN_LEN, active_answer, still_valid, verified_claims,
 };
 use gatehouse_core::model::{Api, ChangeKind};
-use gatehouse_core::ports::{Store, StoreResult};
-use gatehouse_core::token::{AccessClaims, Signer};
+use gatehouse_core::ports::StoreResult;
+use gatehouse_core::token::AccessClaims;
 
-use crate::cache::{ClientCache, FeedListener};
+use crate::cache::FeedListener;
 
-/// Active tokens remembered at most (about 1 KiB each).
-pub const MAX_TOKENS: usize = 50_000;
+/// Active tokens remembered at most (about 2 KiB each with their key).
+pub const MAX_TOKENS: usize = 20_000;
 /// Introspecting APIs remembered at most.
 const MAX_APIS: usize = 10_000;
 
@@ -47,8 +46,10 @@ pub struct IntrospectionCache(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     apis: RwLock<HashMap<String, Arc<Api>>>,
-    /// Keyed by the SHA-256 of the token as presented.
-    tokens: RwLock<HashMap<[u8; 32], Arc<Standing>>>,
+    /// Keyed by the token as presented: std's keyed SipHash finds it, and the
+    /// whole string is compared, so only that very token gets its answer (a
+    /// SHA-256 of a JWT would cost a fifth of the whole request).
+    tokens: RwLock<HashMap<Box<str>, Arc<Standing>>>,
     epoch: AtomicU64,
 }
 
@@ -87,23 +88,23 @@ impl IntrospectionCache {
     }
 
     /// The introspection answer (RFC 7662 §2.2) for `token` asked by `who`, as
-    /// JSON: from the cache when the feed is current, else as
-    /// [`gatehouse_core::introspect::introspect`] decides, remembering an active one.
+    /// JSON: from the cache when `trusted` (the feed is current:
+    /// [`ClientCache::current`](crate::cache::ClientCache::current)), else as [`gatehouse_core::introspect::introspect`]
+    /// decides, remembering an active one.
     pub async fn answer(
         &self,
         token: &str,
         who: &Introspector,
-        now: UnixTime,
-        signer: &dyn Signer,
-        store: &dyn Store,
-        clients: &ClientCache,
+        trusted: bool,
+        state: &crate::state::Inner,
     ) -> StoreResult<Bytes> {
+        let now = state.clock.now();
+        let keys = state.keys();
+        let (signer, store, clients) = (keys.as_ref(), state.store.as_ref(), &state.clients);
         if token.len() > MAX_TOKEN_LEN {
             return Ok(Bytes::from_static(INACTIVE));
         }
-        let trusted = clients.current().await;
-        let key = token_key(token);
-        if trusted && let Some(hit) = self.token(&key) {
+        if trusted && let Some(hit) = self.token(token) {
             return Ok(shown(&hit, who, now));
         }
         let epoch = self.epoch();
@@ -121,16 +122,16 @@ impl IntrospectionCache {
             answer: Bytes::from(answer),
         });
         if trusted {
-            self.remember_token(key, standing.clone(), epoch, now);
+            self.remember_token(token, standing.clone(), epoch, now);
         }
         Ok(standing.answer.clone())
     }
 
-    fn token(&self, key: &[u8; 32]) -> Option<Arc<Standing>> {
+    fn token(&self, key: &str) -> Option<Arc<Standing>> {
         self.0.tokens.read().ok()?.get(key).cloned()
     }
 
-    fn remember_token(&self, key: [u8; 32], standing: Arc<Standing>, epoch: u64, now: UnixTime) {
+    fn remember_token(&self, token: &str, standing: Arc<Standing>, epoch: u64, now: UnixTime) {
         if let Ok(mut m) = self.0.tokens.write()
             && self.epoch() == epoch
         {
@@ -140,7 +141,7 @@ impl IntrospectionCache {
                     m.clear();
                 }
             }
-            m.insert(key, standing);
+            m.insert(token.into(), standing);
         }
     }
 
@@ -156,12 +157,6 @@ fn shown(s: &Standing, who: &Introspector, now: UnixTime) -> Bytes {
     } else {
         Bytes::from_static(INACTIVE)
     }
-}
-
-fn token_key(token: &str) -> [u8; 32] {
-    let mut key = [0u8; 32];
-    key.copy_from_slice(digest(&SHA256, token.as_bytes()).as_ref());
-    key
 }
 
 impl FeedListener for Inner {
@@ -230,12 +225,12 @@ mod tests {
             claims("t3", None, "b", "u"),
             claims("t4", None, "b", "w"),
         ] {
-            let key = token_key(&c.jti);
+            let key = c.jti.clone();
             let standing = Arc::new(Standing {
                 claims: c,
                 answer: Bytes::new(),
             });
-            cache.remember_token(key, standing, cache.epoch(), 0);
+            cache.remember_token(&key, standing, cache.epoch(), 0);
         }
         assert_eq!(cache.token_count(), 4);
         cache
@@ -244,7 +239,7 @@ mod tests {
     fn cached(cache: &IntrospectionCache) -> Vec<String> {
         let mut v: Vec<String> = ["t1", "t2", "t3", "t4"]
             .into_iter()
-            .filter(|t| cache.token(&token_key(t)).is_some())
+            .filter(|t| cache.token(t).is_some())
             .map(str::to_owned)
             .collect();
         v.sort();
@@ -279,7 +274,7 @@ mod tests {
             claims: c,
             answer: Bytes::new(),
         });
-        cache.remember_token(token_key("t1"), standing, before, 0);
+        cache.remember_token("t1", standing, before, 0);
         assert_eq!(cache.token_count(), 0);
     }
 
@@ -292,7 +287,7 @@ mod tests {
                 claims: claims(&jti, None, "a", "u"),
                 answer: Bytes::new(),
             });
-            cache.remember_token(token_key(&jti), standing, cache.epoch(), 0);
+            cache.remember_token(&jti, standing, cache.epoch(), 0);
         }
         assert!(cache.token_count() <= MAX_TOKENS);
     }
