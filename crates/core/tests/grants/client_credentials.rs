@@ -8,7 +8,11 @@ use gatehouse_core::secret;
 use crate::world::*;
 
 /// `(scope, audience)` asked, and the `(aud, scope)` granted or the error code.
-type Case = (Option<&'static str>, Option<&'static str>, Result<(&'static str, &'static str), &'static str>);
+type Case = (
+    Option<&'static str>,
+    Option<&'static str>,
+    Result<(&'static str, &'static str), &'static str>,
+);
 
 #[tokio::test]
 async fn audience_and_scope_decisions() {
@@ -16,18 +20,38 @@ async fn audience_and_scope_decisions() {
     let cases: &[Case] = &[
         // No scope: the app's default scopes; their one API.
         (None, None, Ok((GW, "products:read"))),
-        (Some("products:read products:write"), None, Ok((GW, "products:read products:write"))),
+        (
+            Some("products:read products:write"),
+            None,
+            Ok((GW, "products:read products:write")),
+        ),
         (Some("products:read"), Some(GW), Ok((GW, "products:read"))),
         (Some("reports:read"), None, Ok((REPORTS, "reports:read"))),
         // OpenID Connect scopes mean nothing to a machine: dropped.
-        (Some("openid offline_access products:read"), None, Ok((GW, "products:read"))),
+        (
+            Some("openid offline_access products:read"),
+            None,
+            Ok((GW, "products:read")),
+        ),
         (Some("products:read nope"), None, Err("invalid_scope")),
-        (Some("products:read"), Some("https://nowhere.test"), Err("invalid_target")),
+        (
+            Some("products:read"),
+            Some("https://nowhere.test"),
+            Err("invalid_target"),
+        ),
         (Some("products:read"), Some(REPORTS), Err("invalid_scope")),
-        (Some("products:read reports:read"), None, Err("invalid_target")),
+        (
+            Some("products:read reports:read"),
+            None,
+            Err("invalid_target"),
+        ),
         // The robot's role lacks apps:manage, and the app may not have it.
         (Some("gatehouse:admin"), None, Err("invalid_scope")),
-        (Some("gatehouse:admin"), Some(admin_aud), Err("invalid_scope")),
+        (
+            Some("gatehouse:admin"),
+            Some(admin_aud),
+            Err("invalid_scope"),
+        ),
     ];
     let w = World::new().await;
     for &(scope, target, want) in cases {
@@ -37,7 +61,11 @@ async fn audience_and_scope_decisions() {
                 let set = got.unwrap_or_else(|e| panic!("{scope:?} {target:?}: {e:?}"));
                 assert_eq!(set.scope.to_string(), granted, "{scope:?} {target:?}");
                 assert_eq!((set.refresh_token, set.id_token), (None, None));
-                let alg = if aud == GW { SigningAlg::ES256 } else { SigningAlg::EdDSA };
+                let alg = if aud == GW {
+                    SigningAlg::ES256
+                } else {
+                    SigningAlg::EdDSA
+                };
                 let claims = w.access_claims(&set.access_token, alg).await;
                 assert_eq!((claims.aud.as_str(), claims.scope.as_str()), (aud, granted));
             }
@@ -56,9 +84,18 @@ async fn a_jwt_carries_the_on_behalf_users_access_and_nothing_is_stored() {
     let set = w.token(NIGHTLY, machine_request(None, None)).await.unwrap();
     assert_eq!(set.expires_in, 600);
     let c = w.access_claims(&set.access_token, SigningAlg::ES256).await;
-    assert_eq!((c.iss.as_str(), c.sub.as_str(), c.client_id.as_str()), (ISSUER, ROBOT, NIGHTLY));
-    assert_eq!((c.org.as_str(), c.role.as_str(), c.cgen), (ACME, "developer", 1));
-    assert_eq!((c.permissions, c.groups), (strings(&["developer_api"]), strings(&["ops"])));
+    assert_eq!(
+        (c.iss.as_str(), c.sub.as_str(), c.client_id.as_str()),
+        (ISSUER, ROBOT, NIGHTLY)
+    );
+    assert_eq!(
+        (c.org.as_str(), c.role.as_str(), c.cgen),
+        (ACME, "developer", 1)
+    );
+    assert_eq!(
+        (c.permissions, c.groups),
+        (strings(&["developer_api"]), strings(&["ops"]))
+    );
     assert_eq!((c.iat, c.exp, c.gid), (T + 42, T + 42 + 600, None));
     assert_eq!(w.reference_rows().await, 0);
 }
@@ -76,7 +113,10 @@ async fn a_reference_token_is_stored_before_it_is_handed_out() {
         .reference_token(&secret::digest(&set.access_token))
         .await
         .unwrap();
-    assert_eq!((record.client_id.as_str(), record.audience.as_str()), (NIGHTLY, REPORTS));
+    assert_eq!(
+        (record.client_id.as_str(), record.audience.as_str()),
+        (NIGHTLY, REPORTS)
+    );
     assert_eq!(record.expires_at, T + 600);
     assert_eq!(record.claims["sub"], ROBOT);
     assert_eq!(record.claims["scope"], "reports:read");
@@ -126,7 +166,10 @@ async fn a_disabled_app_or_an_inactive_on_behalf_user_gets_nothing() {
                 "invalid_grant"
             }
         };
-        let (error, _) = refused(w.token(NIGHTLY, machine_request(Some("reports:read"), None)).await);
+        let (error, _) = refused(
+            w.token(NIGHTLY, machine_request(Some("reports:read"), None))
+                .await,
+        );
         assert_eq!(error, want, "{case}");
         assert_eq!(w.reference_rows().await, 0, "{case}");
     }

@@ -25,11 +25,21 @@ async fn a_refresh_rotates_the_token_and_mints_for_the_same_grant() {
     let set = w.token(WEB, refresh_request(&first, None)).await.unwrap();
     let next = set.refresh_token.clone().unwrap();
     assert_ne!(next, first);
-    assert_eq!(set.scope.to_string(), "products:read products:write offline_access");
-    let old = w.store.refresh_token(&secret::digest(&first)).await.unwrap();
+    assert_eq!(
+        set.scope.to_string(),
+        "products:read products:write offline_access"
+    );
+    let old = w
+        .store
+        .refresh_token(&secret::digest(&first))
+        .await
+        .unwrap();
     assert_eq!(old.used_at, Some(T + 100));
     let new = w.store.refresh_token(&secret::digest(&next)).await.unwrap();
-    assert_eq!((new.grant_id.as_str(), new.used_at), (grant_id.as_str(), None));
+    assert_eq!(
+        (new.grant_id.as_str(), new.used_at),
+        (grant_id.as_str(), None)
+    );
     assert_eq!(new.expires_at, T + 100 + REFRESH_TTL);
     assert_eq!(new.scopes, set.scope.to_vec());
     assert_eq!(w.rows_of_grant("refresh_tokens", &grant_id).await, 2);
@@ -49,13 +59,25 @@ async fn a_reused_refresh_token_revokes_the_family_and_records_a_security_event(
     let (error, why) = refused(w.token(WEB, refresh_request(&first, None)).await);
     assert_eq!(error, "invalid_grant");
     assert!(why.contains("already used"), "{why}");
-    assert_eq!(w.store.grant(&grant_id).await.unwrap().revoked_at, Some(T + 50));
-    assert_eq!(w.security_events("refresh.reused").await, vec![(grant_id.clone(), T + 50)]);
+    assert_eq!(
+        w.store.grant(&grant_id).await.unwrap().revoked_at,
+        Some(T + 50)
+    );
+    assert_eq!(
+        w.security_events("refresh.reused").await,
+        vec![(grant_id.clone(), T + 50)]
+    );
     assert!(w.revoked_in_feed().await.contains(&grant_id));
     // The successor ends with its family.
     let successor = next.refresh_token.unwrap();
     let (error, why) = refused(w.token(WEB, refresh_request(&successor, None)).await);
-    assert_eq!((error, why.as_str()), ("invalid_grant", "the authorization behind this refresh token has ended"));
+    assert_eq!(
+        (error, why.as_str()),
+        (
+            "invalid_grant",
+            "the authorization behind this refresh token has ended"
+        )
+    );
 }
 
 #[tokio::test]
@@ -64,7 +86,13 @@ async fn another_client_presenting_a_used_token_does_not_revoke_the_family() {
     let (first, grant_id) = family(&w, "products:read").await;
     w.token(WEB, refresh_request(&first, None)).await.unwrap();
     let (error, why) = refused(w.token(WEB2, refresh_request(&first, None)).await);
-    assert_eq!((error, why.as_str()), ("invalid_grant", "the refresh token was issued to another client"));
+    assert_eq!(
+        (error, why.as_str()),
+        (
+            "invalid_grant",
+            "the refresh token was issued to another client"
+        )
+    );
     assert_eq!(w.store.grant(&grant_id).await.unwrap().revoked_at, None);
     assert!(w.security_events("refresh.reused").await.is_empty());
 }
@@ -79,9 +107,15 @@ async fn scopes_may_be_narrowed_and_kept_narrow_but_never_widened() {
         .unwrap();
     assert_eq!(narrowed.scope.to_string(), "products:read offline_access");
     let second = narrowed.refresh_token.unwrap();
-    let record = w.store.refresh_token(&secret::digest(&second)).await.unwrap();
+    let record = w
+        .store
+        .refresh_token(&secret::digest(&second))
+        .await
+        .unwrap();
     assert_eq!(record.scopes, strings(&["products:read", "offline_access"]));
-    let claims = w.access_claims(&narrowed.access_token, SigningAlg::ES256).await;
+    let claims = w
+        .access_claims(&narrowed.access_token, SigningAlg::ES256)
+        .await;
     assert_eq!(claims.scope, "products:read offline_access");
     // Back to what was granted is widening what this token holds; so is a scope
     // never granted. Neither uses the token up.
@@ -89,7 +123,11 @@ async fn scopes_may_be_narrowed_and_kept_narrow_but_never_widened() {
         let (error, _) = refused(w.token(WEB, refresh_request(&second, Some(wider))).await);
         assert_eq!(error, "invalid_scope", "{wider}");
     }
-    let record = w.store.refresh_token(&secret::digest(&second)).await.unwrap();
+    let record = w
+        .store
+        .refresh_token(&secret::digest(&second))
+        .await
+        .unwrap();
     assert_eq!(record.used_at, None);
     assert_eq!(w.store.grant(&grant_id).await.unwrap().revoked_at, None);
     // Without `scope`, the narrowed family stays narrow.
@@ -108,7 +146,10 @@ async fn a_refresh_token_expires_at_its_ttl() {
             assert!(got.is_ok(), "at T+{at}: {got:?}");
         } else {
             let (error, why) = refused(got);
-            assert_eq!((error, why.as_str()), ("invalid_grant", "the refresh token has expired"));
+            assert_eq!(
+                (error, why.as_str()),
+                ("invalid_grant", "the refresh token has expired")
+            );
         }
     }
 }
@@ -128,13 +169,23 @@ async fn a_family_ends_at_its_maximum_age_however_often_rotated() {
             .unwrap()
             .refresh_token
             .unwrap();
-        let record = w.store.refresh_token(&secret::digest(&token)).await.unwrap();
-        assert_eq!(record.expires_at, (T + at + REFRESH_TTL).min(T + FAMILY_MAX_AGE));
+        let record = w
+            .store
+            .refresh_token(&secret::digest(&token))
+            .await
+            .unwrap();
+        assert_eq!(
+            record.expires_at,
+            (T + at + REFRESH_TTL).min(T + FAMILY_MAX_AGE)
+        );
     }
     w.at(FAMILY_MAX_AGE);
     let (error, why) = refused(w.token(WEB, refresh_request(&token, None)).await);
     assert_eq!(error, "invalid_grant");
-    assert!(why.contains("maximum age") || why.contains("expired"), "{why}");
+    assert!(
+        why.contains("maximum age") || why.contains("expired"),
+        "{why}"
+    );
 }
 
 #[tokio::test]
@@ -153,6 +204,7 @@ async fn family_max_age_is_checked_before_the_token_expiry() {
 enum Ended {
     SecretRotated,
     UserDeactivated,
+    UserLostDeveloperApi,
     UserRemoved,
     UnknownToken,
 }
@@ -160,14 +212,18 @@ enum Ended {
 #[tokio::test]
 async fn a_refresh_of_an_ended_authorization_is_refused_and_writes_nothing() {
     use Ended::*;
-    let cases: &[(Ended, &str)] = &[
-        (SecretRotated, "the authorization behind this refresh token has ended"),
+    let ended = "the authorization behind this refresh token has ended";
+    // `(case, description, whether the case itself revoked the grant)`.
+    let cases: &[(Ended, &str, bool)] = &[
+        (SecretRotated, ended, false),
+        // Deactivation revokes the user's grants in the store.
+        (UserDeactivated, ended, true),
         // A user who may no longer authorize apps counts as gone.
-        (UserDeactivated, "the user no longer exists"),
-        (UserRemoved, "the user no longer exists"),
-        (UnknownToken, "unknown refresh token"),
+        (UserLostDeveloperApi, "the user no longer exists", false),
+        (UserRemoved, "the user no longer exists", false),
+        (UnknownToken, "unknown refresh token", false),
     ];
-    for &(case, want) in cases {
+    for &(case, want, revoked) in cases {
         let w = World::new().await;
         let (first, grant_id) = family(&w, "products:read").await;
         let presented = match case {
@@ -179,6 +235,10 @@ async fn a_refresh_of_an_ended_authorization_is_refused_and_writes_nothing() {
                 w.deactivate(ALICE).await;
                 first.clone()
             }
+            UserLostDeveloperApi => {
+                w.set_role(ALICE, "member").await;
+                first.clone()
+            }
             UserRemoved => {
                 w.remove(ALICE).await;
                 first.clone()
@@ -187,10 +247,19 @@ async fn a_refresh_of_an_ended_authorization_is_refused_and_writes_nothing() {
         };
         let (error, why) = refused(w.token(WEB, refresh_request(&presented, None)).await);
         assert_eq!((error, why.as_str()), ("invalid_grant", want), "{case:?}");
-        let record = w.store.refresh_token(&secret::digest(&first)).await.unwrap();
+        let record = w
+            .store
+            .refresh_token(&secret::digest(&first))
+            .await
+            .unwrap();
         assert_eq!(record.used_at, None, "{case:?}");
-        assert_eq!(w.rows_of_grant("refresh_tokens", &grant_id).await, 1, "{case:?}");
-        assert_eq!(w.store.grant(&grant_id).await.unwrap().revoked_at, None, "{case:?}");
+        assert_eq!(
+            w.rows_of_grant("refresh_tokens", &grant_id).await,
+            1,
+            "{case:?}"
+        );
+        let grant = w.store.grant(&grant_id).await.unwrap();
+        assert_eq!(grant.revoked_at, revoked.then_some(T), "{case:?}");
     }
 }
 
@@ -198,7 +267,11 @@ async fn a_refresh_of_an_ended_authorization_is_refused_and_writes_nothing() {
 async fn a_refresh_to_a_reference_token_api_stores_the_record_with_the_rotation() {
     let w = World::new().await;
     let (first, grant_id) = family(&w, "reports:read").await;
-    assert_eq!(w.reference_rows().await, 1, "the code exchange's access token");
+    assert_eq!(
+        w.reference_rows().await,
+        1,
+        "the code exchange's access token"
+    );
     w.at(7);
     let set = w.token(WEB, refresh_request(&first, None)).await.unwrap();
     assert_eq!(w.reference_rows().await, 2);

@@ -61,7 +61,11 @@ fn ring() -> Arc<KeyRing> {
         let kek = KeyEncryptionKey::from_text(&KeyEncryptionKey::generate_text()).unwrap();
         let keys = SigningAlg::ALL
             .into_iter()
-            .map(|alg| SigningKey::generate(alg, KeyState::Active, &kek, T).unwrap().0)
+            .map(|alg| {
+                SigningKey::generate(alg, KeyState::Active, &kek, T)
+                    .unwrap()
+                    .0
+            })
             .collect();
         Arc::new(KeyRing::new(keys))
     })
@@ -69,7 +73,14 @@ fn ring() -> Arc<KeyRing> {
 }
 
 fn audit() -> AuditEvent {
-    AuditEvent::new(&Actor::operator(), ACME, T, "test.seed", "-", "seeded by the test")
+    AuditEvent::new(
+        &Actor::operator(),
+        ACME,
+        T,
+        "test.seed",
+        "-",
+        "seeded by the test",
+    )
 }
 
 fn user(id: &str, org_id: &str, role: &str) -> User {
@@ -256,6 +267,14 @@ impl World {
         let now = self.now();
         self.store
             .set_user_status(user_id, status, now, &ev)
+            .await
+            .unwrap();
+    }
+
+    pub async fn set_role(&self, user_id: &str, role: &str) {
+        let now = self.now();
+        self.store
+            .set_user_access(user_id, role, &[], now, &audit())
             .await
             .unwrap();
     }
