@@ -6,6 +6,8 @@
 //! on core: a dev-dependency from inside core's own unit tests would compile a
 //! second copy of core's types.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
+
 mod authorization_code;
 mod client_credentials;
 mod refresh_token;
