@@ -81,6 +81,10 @@ async fn replayed_code_revokes_the_grant_and_records_a_security_event() {
         .await;
     let first = w.token(WEB, code_request(&code, None, None)).await.unwrap();
     let grant = w.only_grant().await;
+    let access = w
+        .access_claims(&first.access_token, SigningAlg::ES256)
+        .await;
+    assert!(w.still_valid(&access).await);
     w.at(10);
     let (error, why) = refused(w.token(WEB, code_request(&code, None, None)).await);
     assert_eq!(error, "invalid_grant");
@@ -95,6 +99,7 @@ async fn replayed_code_revokes_the_grant_and_records_a_security_event() {
     );
     assert!(w.revoked_in_feed().await.contains(&grant.id));
     // What the first exchange issued ends with the grant.
+    assert!(!w.still_valid(&access).await);
     let refresh = first.refresh_token.unwrap();
     let (error, why) = refused(w.token(WEB, refresh_request(&refresh, None)).await);
     assert_eq!(

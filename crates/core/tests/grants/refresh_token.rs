@@ -55,6 +55,8 @@ async fn a_reused_refresh_token_revokes_the_family_and_records_a_security_event(
     let w = World::new().await;
     let (first, grant_id) = family(&w, "products:read").await;
     let next = w.token(WEB, refresh_request(&first, None)).await.unwrap();
+    let access = w.access_claims(&next.access_token, SigningAlg::ES256).await;
+    assert!(w.still_valid(&access).await);
     w.at(50);
     let (error, why) = refused(w.token(WEB, refresh_request(&first, None)).await);
     assert_eq!(error, "invalid_grant");
@@ -68,7 +70,8 @@ async fn a_reused_refresh_token_revokes_the_family_and_records_a_security_event(
         vec![(grant_id.clone(), T + 50)]
     );
     assert!(w.revoked_in_feed().await.contains(&grant_id));
-    // The successor ends with its family.
+    // The successor and its access token end with their family.
+    assert!(!w.still_valid(&access).await);
     let successor = next.refresh_token.unwrap();
     let (error, why) = refused(w.token(WEB, refresh_request(&successor, None)).await);
     assert_eq!(

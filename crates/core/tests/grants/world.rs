@@ -8,9 +8,10 @@ use std::sync::{Arc, OnceLock};
 
 use gatehouse_core::authorize;
 use gatehouse_core::clock::{Clock, FixedClock, UnixTime};
-use gatehouse_core::context::ClientContext;
+use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::form::Form;
 use gatehouse_core::grant::authorization_code::issue_code;
+use gatehouse_core::introspect;
 use gatehouse_core::jose::{self, KeyEncryptionKey, SigningKey};
 use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::model::*;
@@ -343,6 +344,14 @@ impl World {
             .collect()
     }
 
+    /// Whether the tokens behind `claims` still stand, as introspection decides.
+    pub async fn still_valid(&self, claims: &AccessClaims) -> bool {
+        let contexts = FromStore(&self.store);
+        introspect::still_valid(claims, &self.store, &contexts)
+            .await
+            .unwrap()
+    }
+
     /// The claims of an access token: a JWT verified with the key ring (`typ`
     /// `at+jwt`, signed by the active key of `alg`), or a reference token's record.
     pub async fn access_claims(&self, token: &str, alg: SigningAlg) -> AccessClaims {
@@ -371,6 +380,16 @@ impl World {
         let active = self.ring.active(alg).unwrap();
         assert_eq!(kid, active.kid, "signed by the active {alg:?} key");
         active.verify(token).expect("a valid signature")
+    }
+}
+
+/// Client contexts straight from the store (the server caches them).
+struct FromStore<'a>(&'a SqliteStore);
+
+#[async_trait::async_trait]
+impl ContextSource for FromStore<'_> {
+    async fn client_context(&self, client_id: &str) -> StoreResult<Arc<ClientContext>> {
+        ClientContext::load(self.0, client_id).await.map(Arc::new)
     }
 }
 
