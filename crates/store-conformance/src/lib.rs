@@ -14,6 +14,8 @@
 //! );
 //! ```
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test suite: a failed step must stop it loudly
+
 mod fixtures;
 pub mod scenarios;
 
