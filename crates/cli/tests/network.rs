@@ -78,9 +78,18 @@ fn serve_stops_at_once_on_sigterm_while_a_gateway_long_polls_the_feed() {
             .unwrap();
         (r.status(), r.json::<Value>().unwrap())
     });
-    // The long poll is parked once the server has taken the request.
+    // The long poll is parked once the server has taken the request: the second
+    // request to the feed in the log (the log names paths, never queries).
     wait_for("the long poll to arrive", Duration::from_secs(10), || {
-        server.log().contains("wait=30")
+        server
+            .log()
+            .lines()
+            .filter(|l| {
+                l.contains(r#"path="/connect/revocations""#)
+                    && l.contains("started processing request")
+            })
+            .count()
+            >= 2
     });
     let sent = Instant::now();
     let kill = Command::new("kill")

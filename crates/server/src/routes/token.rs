@@ -10,7 +10,6 @@ use axum::{Json, Router};
 use gatehouse_core::discovery::TOKEN_PATH;
 use gatehouse_core::request::TokenRequest;
 use gatehouse_core::token_endpoint::{self, Issuer, TokenSet};
-use serde_json::json;
 
 use crate::client_auth::AuthenticatedClient;
 use crate::error::HttpError;
@@ -39,19 +38,29 @@ async fn token(
     Ok(respond(set))
 }
 
+/// The RFC 6749 §5.1 answer. Fields in alphabetical order, as the `json!`
+/// object this replaces wrote them (a struct serialises without building a map).
+#[derive(serde::Serialize)]
+struct Answer {
+    access_token: String,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+    token_type: &'static str,
+}
+
 fn respond(set: TokenSet) -> Response {
-    let mut body = json!({
-        "access_token": set.access_token,
-        "token_type": "Bearer",
-        "expires_in": set.expires_in,
-        "scope": set.scope.to_string(),
-    });
-    if let Some(rt) = set.refresh_token {
-        body["refresh_token"] = rt.into();
-    }
-    if let Some(id) = set.id_token {
-        body["id_token"] = id.into();
-    }
+    let body = Answer {
+        access_token: set.access_token,
+        expires_in: set.expires_in,
+        id_token: set.id_token,
+        refresh_token: set.refresh_token,
+        scope: set.scope.to_string(),
+        token_type: "Bearer",
+    };
     let mut resp = Json(body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
