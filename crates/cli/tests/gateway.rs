@@ -791,8 +791,23 @@ fn with_the_server_down_cached_keys_keep_validating_and_health_says_stale() {
         ],
     );
     let t = token(&server, &f.app, "cfgateway");
-    // The feed has certainly synced past the token's issue second.
-    std::thread::sleep(Duration::from_millis(1100));
+    // A stale gateway vouches only for tokens issued no later than its feed's last
+    // answer, and a parked long poll answers only on a change: make one (another
+    // token revoked by the app, RFC 7009) after `t`, and wait for the gateway to
+    // have read it, so its last answer is certainly no earlier than `t`'s `iat`.
+    let cursor = |gw: &Gateway| gw.get("/health", None).json::<Value>().unwrap()["cursor"].clone();
+    let before = cursor(&gw);
+    let other = token(&server, &f.app, "cfgateway");
+    let r = reqwest::blocking::Client::new()
+        .post(server.url("/connect/revocation"))
+        .basic_auth(s(&f.app["client_id"]), Some(s(&f.app["client_secret"])))
+        .form(&[("token", other.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until("the gateway to read the revocation", || {
+        cursor(&gw) != before
+    });
     let ok = gw.get("/health", None);
     assert_eq!(ok.status(), 200);
     drop(server);
