@@ -139,3 +139,38 @@ async fn rotating_an_app_secret_through_the_admin_api_ends_its_introspection_at_
         false
     );
 }
+
+/// A token the cache holds as active for its own API is still nobody else's:
+/// another API and another app introspecting it get `active: false`, whoever
+/// asked first.
+#[tokio::test]
+async fn a_cached_answer_is_shown_only_to_those_who_may_see_the_token() {
+    let app = TestApp::spawn().await;
+    let (api, _) = app.seed().await;
+    let other_api = app
+        .api(
+            "https://other.acme.test",
+            "other",
+            TokenFormat::Jwt,
+            SigningAlg::ES256,
+        )
+        .await;
+    let c = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let d = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let token = access_token(&app.token(&c, &[]).await);
+    active_twice(&app, &api, &token).await;
+    assert_eq!(
+        app.introspect((&other_api.client_id, &other_api.secret), &token)
+            .await,
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        app.introspect((&d.client_id, &d.secret), &token).await,
+        serde_json::json!({"active": false})
+    );
+    // The app it was issued to sees it, from the same cached entry.
+    assert_eq!(
+        app.introspect((&c.client_id, &c.secret), &token).await["active"],
+        true
+    );
+}
