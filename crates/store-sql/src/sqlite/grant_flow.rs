@@ -62,16 +62,7 @@ impl SqlStore<SqliteDialect> {
                 .bind(digest)
                 .fetch_all(&mut *conn)
                 .await;
-        let claimed = match claimed {
-            Ok(rows) => rows,
-            Err(e) => {
-                // A statement after BEGIN failed: end the transaction here, so
-                // the connection never goes back to the pool inside it (when
-                // BEGIN itself failed there is none, and this fails harmlessly).
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(map_err(e));
-            }
-        };
+        let claimed = ended(&mut conn, claimed).await?;
         if let Some(row) = claimed.into_iter().next() {
             return Ok(Redeemed::Fresh(row.try_into()?));
         }
@@ -118,11 +109,7 @@ impl SqlStore<SqliteDialect> {
                     .await
             }
         };
-        if let Err(e) = done {
-            // As in `rotate_in_one_call`: never hand back a connection inside BEGIN.
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(map_err(e));
-        }
+        ended(&mut conn, done).await?;
         Ok(())
     }
 
@@ -166,4 +153,21 @@ async fn insert_reference_token(
         .await
         .map_err(map_err)?;
     Ok(())
+}
+
+/// The outcome of a one-call `BEGIN IMMEDIATE … COMMIT` query. When a statement
+/// after BEGIN failed, the transaction is ended here, so the connection never
+/// goes back to the pool inside it (when BEGIN itself failed there is none, and
+/// the ROLLBACK fails harmlessly).
+async fn ended<T>(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    outcome: Result<T, sqlx::Error>,
+) -> StoreResult<T> {
+    match outcome {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut **conn).await;
+            Err(map_err(e))
+        }
+    }
 }
