@@ -158,7 +158,11 @@ fn app_patch(p: &AppPatch) -> Map<String, Value> {
     put(&mut m, "name", &p.name);
     put(&mut m, "description", &p.description);
     put(&mut m, "redirect_uris", &p.redirect_uris);
-    put(&mut m, "post_logout_redirect_uris", &p.post_logout_redirect_uris);
+    put(
+        &mut m,
+        "post_logout_redirect_uris",
+        &p.post_logout_redirect_uris,
+    );
     put(&mut m, "scopes", &p.scopes);
     put(&mut m, "default_scopes", &p.default_scopes);
     put(&mut m, "default_audience", &p.default_audience);
@@ -254,7 +258,11 @@ fuzz_target!(|data: &[u8]| {
     // One mode in eight pads the body with whitespace past the size limit.
     let padded;
     let body = if mode & 8 != 0 && mode & 0x80 != 0 {
-        padded = [body, &vec![b' '; MAX_BODY_BYTES + 1 - body.len().min(MAX_BODY_BYTES)]].concat();
+        padded = [
+            body,
+            &vec![b' '; MAX_BODY_BYTES + 1 - body.len().min(MAX_BODY_BYTES)],
+        ]
+        .concat();
         &padded[..]
     } else {
         body
@@ -294,14 +302,16 @@ fuzz_target!(|data: &[u8]| {
             m.insert("email".into(), json!(b.email));
             m
         }),
-        3 | 7 => check::<NewUserRequest>(
+        3 | 7 => {
+            check::<NewUserRequest>(ct, body, &["name", "password"], &["groups"], &[], new_user)
+        }
+        _ => check::<UserPatch>(
             ct,
             body,
-            &["name", "password"],
-            &["groups"],
+            &["role", "groups", "status"],
             &[],
-            new_user,
+            &[],
+            user_patch,
         ),
-        _ => check::<UserPatch>(ct, body, &["role", "groups", "status"], &[], &[], user_patch),
     }
 });

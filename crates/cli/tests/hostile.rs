@@ -238,7 +238,8 @@ fn idle_keep_alive_connections_do_not_lock_out_a_probe() {
     // Every idle connection is closed: to make room, or after the idle timeout.
     let closed = idle
         .iter_mut()
-        .filter(|s| closed_within(s, Duration::from_secs(4)))
+        .map(|s| closed_within(s, Duration::from_secs(4)))
+        .filter(|closed| *closed)
         .count();
     assert_eq!(closed, idle.len(), "idle connections still open");
     serve.assert_running();
@@ -250,11 +251,7 @@ fn a_flood_beyond_the_open_files_limit_does_not_lock_out_a_probe() {
     let dir = tempfile::tempdir().unwrap();
     // 128 descriptors: the server serves at most 96 connections (the rest is
     // its reserve), and is flooded with 400 that send nothing.
-    let mut serve = Serve::start(
-        dir.path(),
-        Some(128),
-        &["--header-read-timeout-ms", "2000"],
-    );
+    let mut serve = Serve::start(dir.path(), Some(128), &["--header-read-timeout-ms", "2000"]);
     let addr = serve.addr;
     let stop = Instant::now() + Duration::from_secs(3);
     let flood = std::thread::spawn(move || {

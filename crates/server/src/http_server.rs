@@ -18,9 +18,9 @@
 //! [`serve_router`] runs any router with these limits (`gatehouse gateway` too);
 //! [`with_body_deadline`] adds the body deadline to one.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -94,7 +94,9 @@ pub async fn serve_router(
         .max_concurrent_streams(100)
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(cfg.header_read_timeout);
-    let max = cfg.max_connections.clamp(1, fd_budget().unwrap_or(usize::MAX).max(1));
+    let max = cfg
+        .max_connections
+        .clamp(1, fd_budget().unwrap_or(usize::MAX).max(1));
     if max < cfg.max_connections {
         tracing::warn!(
             configured = cfg.max_connections,
@@ -146,7 +148,14 @@ pub async fn serve_router(
                 async move {
                     let resp: Result<axum::response::Response, _> = fut.await;
                     // Busy until the response body has been sent, too.
-                    resp.map(|r| r.map(|b| Body::new(HeldBody { inner: b, _busy: busy })))
+                    resp.map(|r| {
+                        r.map(|b| {
+                            Body::new(HeldBody {
+                                inner: b,
+                                _busy: busy,
+                            })
+                        })
+                    })
                 }
             });
         let conn = builder

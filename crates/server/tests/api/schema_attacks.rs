@@ -28,7 +28,10 @@ async fn an_array_is_not_an_object_body() {
     assert_eq!(r.status, 422, "{}", r.raw);
     assert_eq!(r.headers["content-type"], "application/problem+json");
     assert!(
-        r.json["detail"].as_str().unwrap().contains("expected struct"),
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected struct"),
         "{}",
         r.raw
     );
