@@ -115,10 +115,14 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
         self.0.deserialize_map(v)
     }
 
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(v)
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map enum identifier ignored_any
+        tuple_struct enum identifier ignored_any
     }
 }
 
@@ -205,6 +209,11 @@ mod tests {
     fn arrays_do_not_stand_in_for_objects() {
         // serde's derive alone takes `["a"]` as `{"name": "a"}`.
         assert_eq!(field(r#"["a", null]"#), ".");
+        assert!(matches!(
+            parse::<Inner>(br#"["x@example.com"]"#),
+            Err(ApiError::Invalid { .. })
+        ));
+        // Nor when the caller wraps the type itself.
         assert!(matches!(
             parse::<Object<Inner>>(br#"["x@example.com"]"#),
             Err(ApiError::Invalid { .. })
