@@ -12,6 +12,9 @@
 # Built with debug assertions and overflow checks (-a) and without a sanitizer:
 # the workspace forbids unsafe code, so AddressSanitizer would find nothing the
 # Rust checks do not, at half the speed. FUZZ_SANITIZER=address turns it on.
+# All targets are built by one cargo invocation, with 16 codegen units instead
+# of cargo-fuzz's 1: on a 2-core machine that roughly halves the build from
+# empty for a few per cent fewer executions per second.
 set -uo pipefail
 
 secs=${1:?usage: fuzz/run.sh SECONDS [TARGET ...]}
@@ -19,7 +22,7 @@ shift
 cd "$(dirname "$0")"
 san=${FUZZ_SANITIZER:-none}
 flags=(+nightly fuzz)
-opts=(-s "$san" -a)
+opts=(-s "$san" -a --codegen-units 16)
 
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo "${flags[@]}" list); fi
 

@@ -3,18 +3,28 @@
 //! - a request's head must arrive within `header_read_timeout` (hyper also applies
 //!   it to an idle keep-alive connection waiting for its next request);
 //! - its body within `body_read_timeout` of the head ([`DeadlineBody`]);
-//! - at most `max_connections` at once (more wait in the kernel's backlog);
+//! - at most `max_connections` at once, and never more than the file-descriptor
+//!   limit leaves room for ([`fd_budget`]). When all are taken and another client
+//!   connects, the connection idle the longest (no request in flight: a keep-alive
+//!   client between requests, or a head still arriving) is closed to make room,
+//!   as nginx reuses idle keep-alive connections: holding connections open costs
+//!   an attacker sockets but cannot lock well-behaved clients out ([`Tracker`]).
+//!   Only when every connection has a request in flight does a new one wait;
+//! - running out of descriptors anyway (`EMFILE`/`ENFILE` from `accept`) closes
+//!   the longest-idle connection too, and pauses briefly instead of spinning;
 //! - at shutdown: stop accepting, tell long polls ([`AppState::stopping`]), let
 //!   in-flight requests finish, and drop what is still open after `shutdown_grace`.
 //!
 //! [`serve_router`] runs any router with these limits (`gatehouse gateway` too);
 //! [`with_body_deadline`] adds the body deadline to one.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
@@ -84,43 +94,96 @@ pub async fn serve_router(
         .max_concurrent_streams(100)
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(cfg.header_read_timeout);
-    let permits = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections.max(1)));
+    let max = cfg
+        .max_connections
+        .clamp(1, fd_budget().unwrap_or(usize::MAX).max(1));
+    if max < cfg.max_connections {
+        tracing::warn!(
+            configured = cfg.max_connections,
+            serving = max,
+            "max_connections is above what the open-files limit (ulimit -n) leaves room for; lowered"
+        );
+    }
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let tracker = Arc::new(Tracker::default());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(conn) => conn,
                 Err(e) => {
-                    accept_failed(e).await;
+                    accept_failed(e, &tracker).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Full: make room by closing the longest-idle connection; if
+                // every one has a request in flight, wait for one to end.
+                tracker.evict_longest_idle();
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
+        let conn_state = tracker.add();
+        let in_flight = conn_state.clone();
+        let service = router
+            .clone()
+            .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            })
+            .map_future(move |fut| {
+                let busy = Busy::new(in_flight.clone());
+                async move {
+                    let resp: Result<axum::response::Response, _> = fut.await;
+                    // Busy until the response body has been sent, too.
+                    resp.map(|r| {
+                        r.map(|b| {
+                            Body::new(HeldBody {
+                                inner: b,
+                                _busy: busy,
+                            })
+                        })
+                    })
+                }
+            });
         let conn = builder
             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let conn = graceful.watch(conn);
+        let tracker = tracker.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            let mut conn = Box::pin(conn);
+            loop {
+                tokio::select! {
+                    r = &mut conn => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, %peer, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = conn_state.evict.notified() => {
+                        if conn_state.in_flight.load(Ordering::Acquire) == 0 {
+                            tracing::debug!(%peer, "idle connection closed to make room");
+                            break;
+                        }
+                    }
+                }
             }
+            // The socket is closed before its place is given back.
+            drop(conn);
+            tracker.remove(conn_state.id);
             drop(permit);
         });
     }
@@ -139,9 +202,11 @@ pub async fn serve_router(
     Ok(())
 }
 
-/// Per-connection errors (the client went away) are no reason to pause; running
-/// out of file descriptors is, briefly, so the loop does not spin.
-async fn accept_failed(e: std::io::Error) {
+/// Per-connection errors (the client went away) are no reason to pause. Out of
+/// file descriptors, the longest-idle connection is closed to free one and the
+/// loop pauses briefly (the descriptor is released when that connection's task
+/// runs), so it neither spins nor stops answering for long.
+async fn accept_failed(e: std::io::Error, tracker: &Tracker) {
     use std::io::ErrorKind::*;
     if matches!(
         e.kind(),
@@ -149,8 +214,142 @@ async fn accept_failed(e: std::io::Error) {
     ) {
         return;
     }
-    tracing::error!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let out_of_fds = matches!(e.raw_os_error(), Some(EMFILE | ENFILE));
+    let pause = if out_of_fds && tracker.evict_longest_idle() {
+        tracing::warn!(error = %e, "accept failed: out of file descriptors; closed the longest-idle connection");
+        Duration::from_millis(5)
+    } else {
+        tracing::error!(error = %e, "accept failed");
+        Duration::from_millis(100)
+    };
+    tokio::time::sleep(pause).await;
+}
+
+/// Linux/BSD `errno` values for "too many open files" (process, system).
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// Descriptors left for connections: the soft open-files limit less a reserve
+/// for the database, DNS, logs and the runtime (an eighth, at least 32).
+/// `None` when there is no limit or it cannot be read.
+pub fn fd_budget() -> Option<usize> {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
+    let limit = usize::try_from(limit).ok()?;
+    Some(limit.saturating_sub((limit / 8).max(32)))
+}
+
+/// The open connections, and which of them are idle since when: what lets the
+/// accept loop close the longest-idle one when it is full (see the module docs).
+#[derive(Default)]
+struct Tracker {
+    conns: Mutex<HashMap<u64, Arc<ConnState>>>,
+    next_id: AtomicU64,
+}
+
+struct ConnState {
+    id: u64,
+    /// Requests being handled or whose response body is being sent.
+    in_flight: AtomicUsize,
+    /// Milliseconds since `epoch` when it last became idle (accept or a response sent).
+    idle_since: AtomicU64,
+    epoch: Instant,
+    /// Tells the connection's task to close it (if it is still idle then).
+    evict: tokio::sync::Notify,
+}
+
+impl ConnState {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+impl Tracker {
+    fn add(&self) -> Arc<ConnState> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let c = Arc::new(ConnState {
+            id,
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            epoch: *EPOCH.get_or_init(Instant::now),
+            evict: tokio::sync::Notify::new(),
+        });
+        c.idle_since.store(c.now(), Ordering::Release);
+        self.lock().insert(id, c.clone());
+        c
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Tells the connection idle the longest to close, and forgets it (so the
+    /// next call picks another); `false` when none is idle.
+    fn evict_longest_idle(&self) -> bool {
+        let mut conns = self.lock();
+        let victim = conns
+            .values()
+            .filter(|c| c.in_flight.load(Ordering::Acquire) == 0)
+            .min_by_key(|c| c.idle_since.load(Ordering::Acquire))
+            .map(|c| c.id);
+        match victim.and_then(|id| conns.remove(&id)) {
+            Some(c) => {
+                c.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ConnState>>> {
+        // Nothing panics while holding it; a poisoned map is still a valid map.
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// A request in flight on a connection, from its head to the end of its
+/// response body.
+struct Busy(Arc<ConnState>);
+
+impl Busy {
+    fn new(c: Arc<ConnState>) -> Self {
+        c.in_flight.fetch_add(1, Ordering::AcqRel);
+        Busy(c)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.idle_since.store(self.0.now(), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its connection [`Busy`] until it is dropped.
+struct HeldBody {
+    inner: Body,
+    _busy: Busy,
+}
+
+impl HttpBody for HeldBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Gives each request's body a deadline: the whole body must have arrived

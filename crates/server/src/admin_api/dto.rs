@@ -10,6 +10,7 @@ use gatehouse_core::model::{App, AuditEvent, GrantType, Org, Role, User, UserSta
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use super::json::{object, str_enum};
 use super::problem::ApiError;
 
 /// What the secret responses say beside the secret.
@@ -40,12 +41,17 @@ impl From<Org> for OrgView {
 }
 
 /// The grant an app is registered for (refresh comes with authorization code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AppGrant {
     ClientCredentials,
     AuthorizationCode,
 }
+
+str_enum!(AppGrant {
+    "client_credentials" => ClientCredentials,
+    "authorization_code" => AuthorizationCode,
+});
 
 impl From<AppGrant> for GrantType {
     fn from(g: AppGrant) -> Self {
@@ -150,6 +156,7 @@ pub struct NewAppRequest {
     /// Client credentials: the email of the user the app acts on behalf of…
     pub on_behalf_of: Option<String>,
     /// …or a user to create for it (needs `users:manage`).
+    #[serde(default, deserialize_with = "object")]
     pub new_user: Option<NewUserInline>,
     /// Authorization code: where the code may be sent (at least one).
     #[serde(default)]
@@ -223,12 +230,17 @@ pub struct OnBehalfOfChanged {
     pub tokens_ended: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UserStatusView {
     Active,
     Deactivated,
 }
+
+str_enum!(UserStatusView {
+    "active" => Active,
+    "deactivated" => Deactivated,
+});
 
 impl From<UserStatusView> for UserStatus {
     fn from(s: UserStatusView) -> Self {

@@ -66,7 +66,10 @@ pub async fn document(Extension(doc): Extension<Document>) -> Response {
 
 /// OpenAPI 3.1 §4.8.17.1: every response object needs a `description`. Handlers
 /// describe their success responses; errors (all problem documents) get the
-/// meaning of their status here, so none is ever left empty.
+/// meaning of their status here, so none is ever left empty. An error's body is
+/// declared as `application/problem+json`, the type it is sent with (`body =
+/// Problem` alone would say `application/json`, and a client checking the type
+/// against the document would find every error wrong).
 pub fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         let ops = [
@@ -80,15 +83,27 @@ pub fn describe_responses(doc: &mut utoipa::openapi::OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             for (status, resp) in op.responses.responses.iter_mut() {
-                if let utoipa::openapi::RefOr::T(r) = resp
-                    && r.description.trim().is_empty()
-                {
+                let utoipa::openapi::RefOr::T(r) = resp else {
+                    continue;
+                };
+                if r.description.trim().is_empty() {
                     r.description = meaning(status).to_owned();
+                }
+                if status.starts_with(['4', '5']) {
+                    r.content = std::mem::take(&mut r.content)
+                        .into_iter()
+                        .map(|(kind, c)| match kind.as_str() {
+                            "application/json" => (PROBLEM_JSON.to_owned(), c),
+                            _ => (kind, c),
+                        })
+                        .collect();
                 }
             }
         }
     }
 }
+
+const PROBLEM_JSON: &str = "application/problem+json";
 
 fn meaning(status: &str) -> &'static str {
     match status {

@@ -15,4 +15,5 @@ mod network;
 mod own_writes;
 mod redirect_policy;
 mod request_id;
+mod schema_attacks;
 mod well_known;
