@@ -51,12 +51,17 @@ MOUNTED=""
 PG_BIN=""
 PG_DATA=""
 soak_cleanup() {
+    local rc=$?
     if [[ -n "$PG_DATA" && -d "$PG_DATA" ]]; then
         runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
     fi
     for pid in "${PIDS[@]:-}"; do stop_pid "$pid"; done
     PIDS=()
     if [[ -n "$MOUNTED" ]]; then umount "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED" 2>/dev/null || true; fi
+    # lib.sh's cleanup reads $? first: hand it this script's status (a failing
+    # left side runs it with that status; it exits).
+    trap - EXIT
+    ( exit "$rc" ) || cleanup
     cleanup
 }
 trap soak_cleanup EXIT

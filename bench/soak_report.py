@@ -108,7 +108,7 @@ def load_part(name, title):
     if v["samples"]:
         lines.append("First errors:")
         lines.append("")
-        lines += [f"- `{s[:300]}`" for s in v["samples"][:20]]
+        lines.extend(f"- `{s[:300]}`" for s in v["samples"][:20])
         lines.append("")
 
 

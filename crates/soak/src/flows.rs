@@ -328,33 +328,35 @@ async fn gw_forged(ctx: &Ctx) {
 }
 
 /// After an ending was acknowledged at `acked`, polls the gateway until it
-/// refuses `token`: later than 1 s is an error, as is never (5 s).
+/// refuses `token`: a request sent 1 s or more after the ending and accepted is
+/// an error. The lag is when the first refused request was sent (its answer's
+/// own latency on a loaded machine is not the gateway's doing).
 fn spawn_ended_check(ctx: &Arc<Ctx>, token: String, acked: Instant) {
     lock(&ctx.pools).pending += 1;
     let ctx = ctx.clone();
     tokio::spawn(async move {
         loop {
+            let sent = acked.elapsed();
             let Some((r, lat)) = gateway(&ctx, "ended_refused", &token).await else {
                 break;
             };
-            let lag = acked.elapsed();
             match r.status {
                 401 => {
-                    let ms = u64::try_from(lag.as_millis()).unwrap_or(u64::MAX);
+                    let ms = u64::try_from(sent.as_millis()).unwrap_or(u64::MAX);
                     lock(&ctx.stats).ended_lag_ms.push(ms);
-                    if lag > Duration::from_secs(1) {
-                        ctx.wrong("ended_refused", lat, format!("refused only {ms} ms after the ending"));
-                    } else {
-                        ctx.ok("ended_refused", lat);
-                    }
+                    ctx.ok("ended_refused", lat);
                     push_ring(&mut lock(&ctx.pools).ended, token);
                     break;
                 }
-                200 if lag < Duration::from_secs(5) => {
+                200 if sent < Duration::from_secs(1) => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 _ => {
-                    ctx.wrong("ended_refused", lat, format!("{} {} ms after the ending", r.status, lag.as_millis()));
+                    ctx.wrong(
+                        "ended_refused",
+                        lat,
+                        format!("{} to a request sent {} ms after the ending", r.status, sent.as_millis()),
+                    );
                     break;
                 }
             }
@@ -363,7 +365,8 @@ fn spawn_ended_check(ctx: &Arc<Ctx>, token: String, acked: Instant) {
     });
 }
 
-/// After a secret rotation, the old secret must fail everywhere within 1 s.
+/// After a secret rotation, the old secret must fail everywhere within 1 s (of
+/// when the request was sent, as above).
 fn spawn_old_secret_check(ctx: &Arc<Ctx>, old: Creds, acked: Instant) {
     lock(&ctx.pools).pending += 1;
     let ctx = ctx.clone();
@@ -375,20 +378,24 @@ fn spawn_old_secret_check(ctx: &Arc<Ctx>, old: Creds, acked: Instant) {
                 .post(format!("{}/connect/token", ctx.server(s)))
                 .basic_auth(&old.client_id, Some(&old.client_secret))
                 .form(&[("grant_type", "client_credentials"), ("scope", ctx.cfg.gateway_scope.as_str())]);
+            let sent = acked.elapsed();
             let Some((r, lat)) = ctx.send("old_secret_refused", Some(s), req).await else {
                 break;
             };
-            let lag = acked.elapsed();
             match r.status {
-                401 if lag <= Duration::from_secs(1) => {
+                401 => {
                     ctx.ok("old_secret_refused", lat);
                     break;
                 }
-                200 if lag < Duration::from_secs(1) => {
+                200 if sent < Duration::from_secs(1) => {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 _ => {
-                    ctx.wrong("old_secret_refused", lat, format!("{} {} ms after the rotation", r.status, lag.as_millis()));
+                    ctx.wrong(
+                        "old_secret_refused",
+                        lat,
+                        format!("{} to a request sent {} ms after the rotation", r.status, sent.as_millis()),
+                    );
                     break;
                 }
             }
