@@ -72,15 +72,42 @@ fn a_full_disk_is_503_for_writes_reads_keep_working_and_writes_come_back() {
     };
     cli(&["org", "create", "--name", "Acme Studio"]);
     cli(&[
-        "user", "create", "--org", "acme-studio", "--email", "dev@acme.test", "--role", "developer",
+        "user",
+        "create",
+        "--org",
+        "acme-studio",
+        "--email",
+        "dev@acme.test",
+        "--role",
+        "developer",
     ]);
     let api = cli(&[
-        "api", "create", "--org", "acme-studio", "--name", "Ref", "--audience",
-        "https://ref.acme.test", "--scopes", "refscope", "--token-format", "reference",
+        "api",
+        "create",
+        "--org",
+        "acme-studio",
+        "--name",
+        "Ref",
+        "--audience",
+        "https://ref.acme.test",
+        "--scopes",
+        "refscope",
+        "--token-format",
+        "reference",
     ]);
     let app = cli(&[
-        "app", "register", "--org", "acme-studio", "--name", "Sync", "--grant",
-        "client_credentials", "--on-behalf-of", "dev@acme.test", "--scopes", "refscope",
+        "app",
+        "register",
+        "--org",
+        "acme-studio",
+        "--name",
+        "Sync",
+        "--grant",
+        "client_credentials",
+        "--on-behalf-of",
+        "dev@acme.test",
+        "--scopes",
+        "refscope",
     ]);
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))

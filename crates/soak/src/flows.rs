@@ -165,7 +165,15 @@ async fn client_credentials(
 async fn machine_token(ctx: &Ctx, basic: bool) -> Option<String> {
     let kind = if basic { "cc_basic" } else { "cc_body" };
     let c = &ctx.cfg;
-    let t = client_credentials(ctx, kind, ctx.any_server(), &c.machine, &c.gateway_scope, basic).await?;
+    let t = client_credentials(
+        ctx,
+        kind,
+        ctx.any_server(),
+        &c.machine,
+        &c.gateway_scope,
+        basic,
+    )
+    .await?;
     if let Some(exp) = exp_of(&t) {
         let mut p = lock(&ctx.pools);
         push_ring(&mut p.machine, (t.clone(), exp));
@@ -206,7 +214,14 @@ async fn introspect_one(ctx: &Ctx, kind: &'static str, api: &Creds, token: &str,
     if r.status == 200 && got == Some(active) {
         ctx.ok(kind, lat);
     } else {
-        ctx.wrong(kind, lat, format!("introspection: {} active={got:?}, expected active={active}", r.status));
+        ctx.wrong(
+            kind,
+            lat,
+            format!(
+                "introspection: {} active={got:?}, expected active={active}",
+                r.status
+            ),
+        );
     }
 }
 
@@ -231,11 +246,14 @@ async fn introspect(ctx: &Ctx) {
         }
         _ => {
             let s = ctx.any_server();
-            let Some(t) = client_credentials(ctx, "token_reference", s, &c.ref_app, &c.ref_scope, true).await
+            let Some(t) =
+                client_credentials(ctx, "token_reference", s, &c.ref_app, &c.ref_scope, true).await
             else {
                 return;
             };
-            lock(&ctx.pools).ledger_refs.push((t.clone(), Instant::now()));
+            lock(&ctx.pools)
+                .ledger_refs
+                .push((t.clone(), Instant::now()));
             introspect_one(ctx, "introspect", &c.ref_api, &t, true).await;
         }
     }
@@ -269,7 +287,13 @@ async fn gw_expired(ctx: &Ctx) {
     match t {
         Some(t) => {
             if let Some((r, lat)) = gateway(ctx, "gw_expired", &t).await {
-                ctx.judge("gw_expired", &r, lat, 401, "an expired token at the gateway");
+                ctx.judge(
+                    "gw_expired",
+                    &r,
+                    lat,
+                    401,
+                    "an expired token at the gateway",
+                );
             }
         }
         // None has expired yet (the first minute): a valid call instead.
@@ -295,7 +319,9 @@ async fn gw_ended(ctx: &Ctx) {
 /// A valid token made invalid: a signature byte changed, the claims changed
 /// under the old signature, `alg: none`, an unknown `kid`, or junk.
 async fn gw_forged(ctx: &Ctx) {
-    let Some(t) = fresh_token(ctx).await else { return };
+    let Some(t) = fresh_token(ctx).await else {
+        return;
+    };
     let parts: Vec<&str> = t.split('.').collect();
     let [h, p, s] = parts.as_slice() else { return };
     let forged = match fastrand::u8(..5) {
@@ -320,7 +346,11 @@ async fn gw_forged(ctx: &Ctx) {
             header["kid"] = "no-such-key".into();
             format!("{}.{p}.{s}", B64.encode(header.to_string()))
         }
-        _ => format!("{}.{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+        _ => format!(
+            "{}.{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ),
     };
     if let Some((r, lat)) = gateway(ctx, "gw_forged", &forged).await {
         ctx.judge("gw_forged", &r, lat, 401, "a forged token at the gateway");
@@ -355,7 +385,11 @@ fn spawn_ended_check(ctx: &Arc<Ctx>, token: String, acked: Instant) {
                     ctx.wrong(
                         "ended_refused",
                         lat,
-                        format!("{} to a request sent {} ms after the ending", r.status, sent.as_millis()),
+                        format!(
+                            "{} to a request sent {} ms after the ending",
+                            r.status,
+                            sent.as_millis()
+                        ),
                     );
                     break;
                 }
@@ -377,7 +411,10 @@ fn spawn_old_secret_check(ctx: &Arc<Ctx>, old: Creds, acked: Instant) {
                 .http
                 .post(format!("{}/connect/token", ctx.server(s)))
                 .basic_auth(&old.client_id, Some(&old.client_secret))
-                .form(&[("grant_type", "client_credentials"), ("scope", ctx.cfg.gateway_scope.as_str())]);
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", ctx.cfg.gateway_scope.as_str()),
+                ]);
             let sent = acked.elapsed();
             let Some((r, lat)) = ctx.send("old_secret_refused", Some(s), req).await else {
                 break;
@@ -394,7 +431,11 @@ fn spawn_old_secret_check(ctx: &Arc<Ctx>, old: Creds, acked: Instant) {
                     ctx.wrong(
                         "old_secret_refused",
                         lat,
-                        format!("{} to a request sent {} ms after the rotation", r.status, sent.as_millis()),
+                        format!(
+                            "{} to a request sent {} ms after the rotation",
+                            r.status,
+                            sent.as_millis()
+                        ),
                     );
                     break;
                 }
@@ -429,7 +470,10 @@ fn hidden(page: &str, name: &str) -> Option<String> {
 }
 
 fn cookie_header(jar: &[(String, String)]) -> String {
-    jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    jar.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn merge(jar: &mut Vec<(String, String)>, r: &Resp) {
@@ -450,9 +494,15 @@ async fn login(ctx: &Arc<Ctx>) {
     let c = &ctx.cfg;
     let s = ctx.any_server();
     let base = ctx.server(s).to_owned();
-    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let challenge = B64.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let Ok(mut url) = reqwest::Url::parse(&format!("{base}/connect/authorize")) else { return };
+    let Ok(mut url) = reqwest::Url::parse(&format!("{base}/connect/authorize")) else {
+        return;
+    };
     url.query_pairs_mut()
         .append_pair("client_id", &c.web.client_id)
         .append_pair("redirect_uri", &c.redirect_uri)
@@ -465,9 +515,15 @@ async fn login(ctx: &Arc<Ctx>) {
     let query = url.query().unwrap_or_default().to_owned();
     let mut jar = Vec::new();
 
-    let Some((r, lat)) = ctx.send("login", Some(s), ctx.http.get(url)).await else { return };
+    let Some((r, lat)) = ctx.send("login", Some(s), ctx.http.get(url)).await else {
+        return;
+    };
     let Some(csrf) = hidden(&r.body, "csrf_token").filter(|_| r.status == 200) else {
-        ctx.wrong("login", lat, format!("authorize: {} without a login form", r.status));
+        ctx.wrong(
+            "login",
+            lat,
+            format!("authorize: {} without a login form", r.status),
+        );
         return;
     };
     ctx.ok("login", lat);
@@ -482,9 +538,17 @@ async fn login(ctx: &Arc<Ctx>) {
             ("email", c.email.as_str()),
             ("password", c.password.as_str()),
         ]);
-    let Some((r, lat)) = ctx.send("login", Some(s), req).await else { return };
-    let Some(csrf) = hidden(&r.body, "csrf_token").filter(|_| r.status == 200 && r.body.contains("action=\"/consent\"")) else {
-        ctx.wrong("login", lat, format!("sign-in: {} without the consent form", r.status));
+    let Some((r, lat)) = ctx.send("login", Some(s), req).await else {
+        return;
+    };
+    let Some(csrf) = hidden(&r.body, "csrf_token")
+        .filter(|_| r.status == 200 && r.body.contains("action=\"/consent\""))
+    else {
+        ctx.wrong(
+            "login",
+            lat,
+            format!("sign-in: {} without the consent form", r.status),
+        );
         return;
     };
     ctx.ok("login", lat);
@@ -493,16 +557,30 @@ async fn login(ctx: &Arc<Ctx>) {
         .http
         .post(format!("{base}/consent"))
         .header("cookie", cookie_header(&jar))
-        .form(&[("csrf_token", csrf.as_str()), ("request", query.as_str()), ("decision", "allow")]);
-    let Some((r, lat)) = ctx.send("login", Some(s), req).await else { return };
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("request", query.as_str()),
+            ("decision", "allow"),
+        ]);
+    let Some((r, lat)) = ctx.send("login", Some(s), req).await else {
+        return;
+    };
     let code = r
         .location
         .as_deref()
         .filter(|l| l.starts_with(&c.redirect_uri))
         .and_then(|l| reqwest::Url::parse(l).ok())
-        .and_then(|u| u.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()));
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        });
     let Some(code) = code.filter(|_| r.status == 303) else {
-        ctx.wrong("login", lat, format!("consent: {} without a code", r.status));
+        ctx.wrong(
+            "login",
+            lat,
+            format!("consent: {} without a code", r.status),
+        );
         return;
     };
     ctx.ok("login", lat);
@@ -519,7 +597,9 @@ async fn login(ctx: &Arc<Ctx>) {
             ("redirect_uri", c.redirect_uri.as_str()),
             ("code_verifier", verifier.as_str()),
         ]);
-    let Some((r, lat)) = ctx.send("code_exchange", Some(s2), req).await else { return };
+    let Some((r, lat)) = ctx.send("code_exchange", Some(s2), req).await else {
+        return;
+    };
     if !ctx.judge("code_exchange", &r, lat, 200, "code exchange") {
         return;
     }
@@ -528,7 +608,13 @@ async fn login(ctx: &Arc<Ctx>) {
         return;
     };
     if let Some((r, lat)) = gateway(ctx, "gw_valid", &at).await {
-        ctx.judge("gw_valid", &r, lat, 200, "a new sign-in's token at the gateway");
+        ctx.judge(
+            "gw_valid",
+            &r,
+            lat,
+            200,
+            "a new sign-in's token at the gateway",
+        );
     }
     lock(&ctx.pools).families.push(Family { rt });
 }
@@ -567,13 +653,17 @@ async fn refresh(ctx: &Arc<Ctx>, ending: Ending) {
         let n = p.families.len();
         (n > 0).then(|| p.families.swap_remove(fastrand::usize(..n)))
     };
-    let Some(family) = family else { return login(ctx).await };
+    let Some(family) = family else {
+        return login(ctx).await;
+    };
     let ending = if ending == Ending::None && lock(&ctx.pools).families.len() > 200 {
         Ending::Revoke
     } else {
         ending
     };
-    let Some((r, lat)) = refresh_once(ctx, "refresh", &family.rt).await else { return };
+    let Some((r, lat)) = refresh_once(ctx, "refresh", &family.rt).await else {
+        return;
+    };
     if !ctx.judge("refresh", &r, lat, 200, "a refresh of a live family") {
         return;
     }
@@ -581,26 +671,46 @@ async fn refresh(ctx: &Arc<Ctx>, ending: Ending) {
         ctx.wrong("refresh", lat, "no access or refresh token".into());
         return;
     };
-    let Some((g, glat)) = gateway(ctx, "gw_valid", &at).await else { return };
-    if !ctx.judge("gw_valid", &g, glat, 200, "a refreshed token at the gateway") {
+    let Some((g, glat)) = gateway(ctx, "gw_valid", &at).await else {
+        return;
+    };
+    if !ctx.judge(
+        "gw_valid",
+        &g,
+        glat,
+        200,
+        "a refreshed token at the gateway",
+    ) {
         return;
     }
     match ending {
         Ending::None => lock(&ctx.pools).families.push(Family { rt }),
         Ending::Reuse => {
-            let Some((r, lat)) = refresh_once(ctx, "refresh_reuse", &family.rt).await else { return };
+            let Some((r, lat)) = refresh_once(ctx, "refresh_reuse", &family.rt).await else {
+                return;
+            };
             if !is_invalid_grant(&r) {
-                ctx.wrong("refresh_reuse", lat, format!("reuse of a rotated refresh token: {}", r.status));
+                ctx.wrong(
+                    "refresh_reuse",
+                    lat,
+                    format!("reuse of a rotated refresh token: {}", r.status),
+                );
                 return;
             }
             ctx.ok("refresh_reuse", lat);
             let acked = Instant::now();
             spawn_ended_check(ctx, at, acked);
-            let Some((r, lat)) = refresh_once(ctx, "refresh_reuse", &rt).await else { return };
+            let Some((r, lat)) = refresh_once(ctx, "refresh_reuse", &rt).await else {
+                return;
+            };
             if is_invalid_grant(&r) {
                 ctx.ok("refresh_reuse", lat);
             } else {
-                ctx.wrong("refresh_reuse", lat, format!("the family's newest token after reuse: {}", r.status));
+                ctx.wrong(
+                    "refresh_reuse",
+                    lat,
+                    format!("the family's newest token after reuse: {}", r.status),
+                );
             }
         }
         Ending::Revoke => {
@@ -611,16 +721,24 @@ async fn refresh(ctx: &Arc<Ctx>, ending: Ending) {
                 .post(format!("{}/connect/revocation", ctx.server(s)))
                 .basic_auth(&c.web.client_id, Some(&c.web.client_secret))
                 .form(&[("token", rt.as_str()), ("token_type_hint", "refresh_token")]);
-            let Some((r, lat)) = ctx.send("revoke", Some(s), req).await else { return };
+            let Some((r, lat)) = ctx.send("revoke", Some(s), req).await else {
+                return;
+            };
             if !ctx.judge("revoke", &r, lat, 200, "revocation") {
                 return;
             }
             spawn_ended_check(ctx, at, Instant::now());
-            let Some((r, lat)) = refresh_once(ctx, "revoke", &rt).await else { return };
+            let Some((r, lat)) = refresh_once(ctx, "revoke", &rt).await else {
+                return;
+            };
             if is_invalid_grant(&r) {
                 ctx.ok("revoke", lat);
             } else {
-                ctx.wrong("revoke", lat, format!("a revoked refresh token: {}", r.status));
+                ctx.wrong(
+                    "revoke",
+                    lat,
+                    format!("a revoked refresh token: {}", r.status),
+                );
             }
         }
     }
@@ -635,7 +753,15 @@ async fn admin_token(ctx: &Ctx) -> Option<String> {
     {
         return Some(tok.clone());
     }
-    let tok = client_credentials(ctx, "cc_admin", ctx.any_server(), &ctx.cfg.admin, "gatehouse:admin", true).await?;
+    let tok = client_credentials(
+        ctx,
+        "cc_admin",
+        ctx.any_server(),
+        &ctx.cfg.admin,
+        "gatehouse:admin",
+        true,
+    )
+    .await?;
     *t = Some((tok.clone(), Instant::now()));
     Some(tok)
 }
@@ -645,7 +771,9 @@ async fn admin_token(ctx: &Ctx) -> Option<String> {
 /// or registers an app (a write the ledger checks after each fault).
 async fn admin(ctx: &Arc<Ctx>) {
     let c = &ctx.cfg;
-    let Some(admin) = admin_token(ctx).await else { return };
+    let Some(admin) = admin_token(ctx).await else {
+        return;
+    };
     let s = ctx.any_server();
     let base = ctx.server(s).to_owned();
     if fastrand::u8(..5) == 0 && lock(&ctx.pools).ledger_apps.len() < 100 {
@@ -655,42 +783,75 @@ async fn admin(ctx: &Arc<Ctx>) {
             "on_behalf_of": c.users[0],
             "scopes": [c.gateway_scope],
         });
-        let req = ctx.http.post(format!("{base}/api/v1/apps")).bearer_auth(&admin).json(&body);
-        let Some((r, lat)) = ctx.send("admin_register_app", Some(s), req).await else { return };
+        let req = ctx
+            .http
+            .post(format!("{base}/api/v1/apps"))
+            .bearer_auth(&admin)
+            .json(&body);
+        let Some((r, lat)) = ctx.send("admin_register_app", Some(s), req).await else {
+            return;
+        };
         if ctx.judge("admin_register_app", &r, lat, 201, "app registration") {
             match r.json()["client_id"].as_str() {
-                Some(id) => lock(&ctx.pools).ledger_apps.push((id.to_owned(), Instant::now())),
+                Some(id) => lock(&ctx.pools)
+                    .ledger_apps
+                    .push((id.to_owned(), Instant::now())),
                 None => ctx.wrong("admin_register_app", lat, "no client_id".into()),
             }
         }
         return;
     }
     let i = fastrand::usize(..ctx.victims.len());
-    let Ok(mut v) = ctx.victims[i].try_lock() else { return gw_valid(ctx).await };
+    let Ok(mut v) = ctx.victims[i].try_lock() else {
+        return gw_valid(ctx).await;
+    };
     if v.lost {
         return gw_valid(ctx).await;
     }
     let scope = c.gateway_scope.clone();
-    let Some(tok) = client_credentials(ctx, "admin_victim_token", s, &v.creds, &scope, true).await else {
+    let Some(tok) = client_credentials(ctx, "admin_victim_token", s, &v.creds, &scope, true).await
+    else {
         return;
     };
-    let Some((g, glat)) = gateway(ctx, "gw_valid", &tok).await else { return };
-    if !ctx.judge("gw_valid", &g, glat, 200, "a victim app's token at the gateway") {
+    let Some((g, glat)) = gateway(ctx, "gw_valid", &tok).await else {
+        return;
+    };
+    if !ctx.judge(
+        "gw_valid",
+        &g,
+        glat,
+        200,
+        "a victim app's token at the gateway",
+    ) {
         return;
     }
     // From here the change may be made without our hearing of it.
     v.lost = true;
     let id = v.creds.client_id.clone();
     if fastrand::bool() {
-        let req = ctx.http.post(format!("{base}/api/v1/apps/{id}/secret")).bearer_auth(&admin);
-        let Some((r, lat)) = ctx.send("admin_rotate_secret", Some(s), req).await else { return };
+        let req = ctx
+            .http
+            .post(format!("{base}/api/v1/apps/{id}/secret"))
+            .bearer_auth(&admin);
+        let Some((r, lat)) = ctx.send("admin_rotate_secret", Some(s), req).await else {
+            return;
+        };
         if !ctx.judge("admin_rotate_secret", &r, lat, 200, "secret rotation") {
             return;
         }
         let acked = Instant::now();
-        let Some(secret) = field(&r, "client_secret") else { return };
+        let Some(secret) = field(&r, "client_secret") else {
+            return;
+        };
         let old = std::mem::replace(&mut v.creds.client_secret, secret);
-        spawn_old_secret_check(ctx, Creds { client_id: id, client_secret: old }, acked);
+        spawn_old_secret_check(
+            ctx,
+            Creds {
+                client_id: id,
+                client_secret: old,
+            },
+            acked,
+        );
         spawn_ended_check(ctx, tok, acked);
     } else {
         let user = (v.user + 1) % c.users.len();
@@ -699,7 +860,9 @@ async fn admin(ctx: &Arc<Ctx>) {
             .put(format!("{base}/api/v1/apps/{id}/on-behalf-of"))
             .bearer_auth(&admin)
             .json(&serde_json::json!({ "email": c.users[user] }));
-        let Some((r, lat)) = ctx.send("admin_on_behalf", Some(s), req).await else { return };
+        let Some((r, lat)) = ctx.send("admin_on_behalf", Some(s), req).await else {
+            return;
+        };
         if !ctx.judge("admin_on_behalf", &r, lat, 200, "on-behalf change") {
             return;
         }
@@ -709,7 +872,10 @@ async fn admin(ctx: &Arc<Ctx>) {
     v.lost = false;
     // The app works at once with what it holds now.
     let creds = v.creds.clone();
-    if client_credentials(ctx, "admin_victim_token", s, &creds, &scope, true).await.is_none() {
+    if client_credentials(ctx, "admin_victim_token", s, &creds, &scope, true)
+        .await
+        .is_none()
+    {
         v.lost = true;
     }
 }
@@ -760,7 +926,11 @@ async fn garbage(ctx: &Ctx) {
             ctx.ok("garbage", lat);
         } else {
             let body: String = r.body.chars().take(120).collect();
-            ctx.wrong("garbage", lat, format!("garbage answered {} {body}", r.status));
+            ctx.wrong(
+                "garbage",
+                lat,
+                format!("garbage answered {} {body}", r.status),
+            );
         }
     }
 }
@@ -785,7 +955,9 @@ pub async fn watch_faults(ctx: Arc<Ctx>) {
         match (&current, named) {
             (None, Some(name)) => {
                 eprintln!("[soak] fault: {name}");
-                let killed = name.strip_prefix("kill ").and_then(|n| n.trim().parse().ok());
+                let killed = name
+                    .strip_prefix("kill ")
+                    .and_then(|n| n.trim().parse().ok());
                 *lock(&ctx.fault) = FaultState {
                     active: Some(name.clone()),
                     tolerate_until: None,
@@ -839,7 +1011,10 @@ async fn recover(ctx: &Ctx) -> Option<Duration> {
                 .http
                 .post(format!("{}/connect/token", ctx.server(s)))
                 .basic_auth(&c.machine.client_id, Some(&c.machine.client_secret))
-                .form(&[("grant_type", "client_credentials"), ("scope", c.gateway_scope.as_str())])
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", c.gateway_scope.as_str()),
+                ])
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await;
@@ -861,15 +1036,26 @@ async fn recover(ctx: &Ctx) -> Option<Duration> {
 async fn check_ledger(ctx: &Ctx, t0: Instant) -> (u64, u64) {
     let (refs, apps) = {
         let p = lock(&ctx.pools);
-        let before: Vec<&(String, Instant)> = p.ledger_refs.iter().filter(|(_, at)| *at < t0).collect();
+        let before: Vec<&(String, Instant)> =
+            p.ledger_refs.iter().filter(|(_, at)| *at < t0).collect();
         // The last 100 before the fault (the ones most at risk) and 100 others.
-        let mut refs: Vec<String> = before.iter().rev().take(100).map(|(t, _)| t.clone()).collect();
+        let mut refs: Vec<String> = before
+            .iter()
+            .rev()
+            .take(100)
+            .map(|(t, _)| t.clone())
+            .collect();
         for _ in 0..100 {
             if !before.is_empty() {
                 refs.push(before[fastrand::usize(..before.len())].0.clone());
             }
         }
-        let apps: Vec<String> = p.ledger_apps.iter().filter(|(_, at)| *at < t0).map(|(a, _)| a.clone()).collect();
+        let apps: Vec<String> = p
+            .ledger_apps
+            .iter()
+            .filter(|(_, at)| *at < t0)
+            .map(|(a, _)| a.clone())
+            .collect();
         (refs, apps)
     };
     let c = &ctx.cfg;
@@ -881,20 +1067,33 @@ async fn check_ledger(ctx: &Ctx, t0: Instant) -> (u64, u64) {
             .post(format!("{}/connect/introspect", ctx.server(s)))
             .basic_auth(&c.ref_api.client_id, Some(&c.ref_api.client_secret))
             .form(&[("token", t.as_str())]);
-        let Some((r, lat)) = ctx.send("ledger", Some(s), req).await else { continue };
+        let Some((r, lat)) = ctx.send("ledger", Some(s), req).await else {
+            continue;
+        };
         checked += 1;
         if r.status == 200 && r.json()["active"] == true {
             ctx.ok("ledger", lat);
         } else {
             lost += 1;
-            ctx.wrong("ledger", lat, format!("an acknowledged reference token: {} {}", r.status, r.body));
+            ctx.wrong(
+                "ledger",
+                lat,
+                format!("an acknowledged reference token: {} {}", r.status, r.body),
+            );
         }
     }
-    let Some(admin) = admin_token(ctx).await else { return (checked, lost) };
+    let Some(admin) = admin_token(ctx).await else {
+        return (checked, lost);
+    };
     for id in apps {
         let s = ctx.any_server();
-        let req = ctx.http.get(format!("{}/api/v1/apps/{id}", ctx.server(s))).bearer_auth(&admin);
-        let Some((r, lat)) = ctx.send("ledger", Some(s), req).await else { continue };
+        let req = ctx
+            .http
+            .get(format!("{}/api/v1/apps/{id}", ctx.server(s)))
+            .bearer_auth(&admin);
+        let Some((r, lat)) = ctx.send("ledger", Some(s), req).await else {
+            continue;
+        };
         checked += 1;
         if r.status == 200 {
             ctx.ok("ledger", lat);

@@ -200,7 +200,12 @@ impl Ctx {
         let (tolerate_503, killed) = self.tolerance();
         match res {
             Err(_) => {
-                self.fail(kind, minute, Outcome::Hang, format!("{kind}: no answer within 5 s"));
+                self.fail(
+                    kind,
+                    minute,
+                    Outcome::Hang,
+                    format!("{kind}: no answer within 5 s"),
+                );
                 None
             }
             Ok(Err(e)) => {
@@ -209,7 +214,12 @@ impl Ctx {
                     lock(&self.stats).record(kind, minute, Outcome::DownInFault, None);
                 } else {
                     let to = server.map_or("gateway".to_owned(), |s| format!("server {s}"));
-                    self.fail(kind, minute, Outcome::ConnError, format!("{kind}: {to}: {e}"));
+                    self.fail(
+                        kind,
+                        minute,
+                        Outcome::ConnError,
+                        format!("{kind}: {to}: {e}"),
+                    );
                 }
                 None
             }
@@ -226,7 +236,10 @@ impl Ctx {
                         kind,
                         minute,
                         Outcome::ServerError,
-                        format!("{kind}: {} (retry-after: {}) {body}", r.status, r.retry_after),
+                        format!(
+                            "{kind}: {} (retry-after: {}) {body}",
+                            r.status, r.retry_after
+                        ),
                     );
                 }
                 None
@@ -261,13 +274,24 @@ impl Ctx {
     }
 
     /// Judges a response: `expect` says what it must be.
-    pub fn judge(&self, kind: &'static str, r: &Resp, lat: Duration, expect: u16, what: &str) -> bool {
+    pub fn judge(
+        &self,
+        kind: &'static str,
+        r: &Resp,
+        lat: Duration,
+        expect: u16,
+        what: &str,
+    ) -> bool {
         if r.status == expect {
             self.ok(kind, lat);
             true
         } else {
             let body: String = r.body.chars().take(200).collect();
-            self.wrong(kind, lat, format!("{what}: {} (expected {expect}) {body}", r.status));
+            self.wrong(
+                kind,
+                lat,
+                format!("{what}: {} (expected {expect}) {body}", r.status),
+            );
             false
         }
     }

@@ -96,7 +96,13 @@ pub struct Stats {
 const MAX_SAMPLES: usize = 60;
 
 impl Stats {
-    pub fn record(&mut self, kind: &'static str, minute: usize, outcome: Outcome, latency: Option<Duration>) {
+    pub fn record(
+        &mut self,
+        kind: &'static str,
+        minute: usize,
+        outcome: Outcome,
+        latency: Option<Duration>,
+    ) {
         let k = self.kinds.entry(kind).or_default();
         k.requests += 1;
         match outcome {
@@ -109,7 +115,8 @@ impl Stats {
             Outcome::DownInFault => k.down_in_fault += 1,
         }
         if let Some(l) = latency {
-            k.latencies_us.push(u32::try_from(l.as_micros()).unwrap_or(u32::MAX));
+            k.latencies_us
+                .push(u32::try_from(l.as_micros()).unwrap_or(u32::MAX));
         }
         if self.minutes.len() <= minute {
             self.minutes.resize(minute + 1, (0, 0));
@@ -130,6 +137,9 @@ impl Stats {
     }
 
     pub fn summaries(&mut self) -> BTreeMap<&'static str, KindSummary> {
-        self.kinds.iter_mut().map(|(k, v)| (*k, v.summary())).collect()
+        self.kinds
+            .iter_mut()
+            .map(|(k, v)| (*k, v.summary()))
+            .collect()
     }
 }
