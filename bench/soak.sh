@@ -181,7 +181,12 @@ rss_line() {
 fault() {
     local name="$1"; shift
     log "fault: $name"
+    rm -f "$FAULT_FILE.seen"
     printf '%s\n' "$name" > "$FAULT_FILE"
+    # The load generator may be busy checking the previous fault: act only once
+    # it has seen this one, so what the fault causes is judged as the fault's.
+    for _ in $(seq 1 600); do [[ -e "$FAULT_FILE.seen" ]] && break; sleep 0.1; done
+    [[ -e "$FAULT_FILE.seen" ]] || die "the load generator did not see the fault $name"
     "$@"
     rm -f "$FAULT_FILE"
 }

@@ -955,6 +955,8 @@ pub async fn watch_faults(ctx: Arc<Ctx>) {
         match (&current, named) {
             (None, Some(name)) => {
                 eprintln!("[soak] fault: {name}");
+                // Tells the script the fault is seen: it waits for this before acting.
+                let _ = tokio::fs::write(format!("{}.seen", ctx.cfg.fault_file), &name).await;
                 let killed = name
                     .strip_prefix("kill ")
                     .and_then(|n| n.trim().parse().ok());

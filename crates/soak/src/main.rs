@@ -337,6 +337,10 @@ async fn run(cfg: Config, out: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(cfg.connections)
+        // Below the servers' 10 s keep-alive timeout, so that a connection is
+        // never reused just as the server closes it (a client-side race that
+        // would read as a connection error).
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(cfg.duration_secs);
