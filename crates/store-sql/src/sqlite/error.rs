@@ -13,9 +13,10 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             if db.is_unique_violation() {
                 return StoreError::Conflict(unique_target(db.message()));
             }
-            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes, and
+            // SQLITE_FULL (13): the disk is full, so retry once space returns.
             let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-            if matches!(code & 0xff, 5 | 6) {
+            if matches!(code & 0xff, 5 | 6 | 13) {
                 return StoreError::Unavailable(db.message().to_owned());
             }
             StoreError::Internal(db.message().to_owned())
