@@ -132,12 +132,7 @@ impl ConfigFile {
                 continue;
             }
             for text in self.texts(value, arg, from_file).with_context(at)? {
-                let parsed = arg.get_value_parser().parse_ref(
-                    &self.command,
-                    Some(arg),
-                    std::ffi::OsStr::new(&text),
-                );
-                match parsed {
+                match check_value(arg, &text) {
                     Ok(_) => {}
                     // A secret's message could quote it.
                     Err(_) if is_secret(arg) => bail!("{}: not a valid value", at()),
@@ -187,6 +182,20 @@ impl ConfigFile {
     }
 }
 
+/// Runs the option's own value parser on `text`, alone: a command of just this
+/// option (its relations to other options left out).
+fn check_value(arg: &Arg, text: &str) -> Result<(), clap::Error> {
+    let probe = Arg::new("value")
+        .long("value")
+        .action(ArgAction::Set)
+        .value_parser(arg.get_value_parser().clone());
+    clap::Command::new("gatehouse")
+        .no_binary_name(true)
+        .arg(probe)
+        .try_get_matches_from([format!("--value={text}")])
+        .map(drop)
+}
+
 /// A scalar TOML value as command-line text.
 fn scalar(value: &toml::Value) -> anyhow::Result<String> {
     Ok(match value {
@@ -213,8 +222,9 @@ fn overridden(m: &ArgMatches, id: &str) -> bool {
 
 /// The built subcommand (global options included, as clap propagates them).
 pub fn subcommand(name: &str) -> anyhow::Result<clap::Command> {
-    crate::help::command()
-        .find_subcommand(name)
+    let mut cli = crate::help::command();
+    cli.build();
+    cli.find_subcommand(name)
         .cloned()
         .ok_or_else(|| anyhow!("no command `{name}`"))
 }
@@ -267,11 +277,17 @@ fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
-/// clap's message without its "error: " prefix and usage lines.
-fn clap_message(e: &clap::Error) -> String {
+/// clap's message on one line, without its "error: " prefix, usage and hints.
+pub fn clap_message(e: &clap::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    first.trim_start_matches("error: ").to_owned()
+    text.lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_owned()
 }
 
 #[cfg(test)]

@@ -5,11 +5,9 @@
 //! option is still accepted, so commands that pass it everywhere keep working,
 //! and it has no configuration-file key.
 
-use clap::{Command, CommandFactory};
+use clap::{Arg, Command, CommandFactory};
 
 use crate::cli::Cli;
-
-const GLOBALS: &[&str] = &["database_url", "json", "dev", "dns_server"];
 
 /// Whether the command at `path` (e.g. `app register`) uses the global option `id`.
 fn uses(path: &str, id: &str) -> bool {
@@ -24,36 +22,34 @@ fn uses(path: &str, id: &str) -> bool {
 
 /// The command to parse with.
 pub fn command() -> Command {
-    let mut cmd = Cli::command();
-    cmd.build();
-    hide_unused(cmd, "")
+    let mut cli = Cli::command();
+    let globals: Vec<Arg> = cli
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    give_globals(&mut cli, "", &globals);
+    cli
 }
 
-fn hide_unused(mut cmd: Command, path: &str) -> Command {
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect();
-    for name in names {
+/// Gives every subcommand its own copy of each global option, hidden where
+/// unused, before clap propagates them: clap propagates a global option only
+/// to subcommands that do not have it yet.
+fn give_globals(cmd: &mut Command, path: &str, globals: &[Arg]) {
+    for sub in cmd.get_subcommands_mut() {
         let sub_path = if path.is_empty() {
-            name.clone()
+            sub.get_name().to_owned()
         } else {
-            format!("{path} {name}")
+            format!("{path} {}", sub.get_name())
         };
-        cmd = cmd.mut_subcommand(&name, |mut sub| {
-            let unused: Vec<&str> = GLOBALS
-                .iter()
-                .copied()
-                .filter(|id| sub.get_arguments().any(|a| a.get_id() == *id))
-                .filter(|id| !uses(&sub_path, id))
-                .collect();
-            for id in unused {
-                sub = sub.mut_arg(id, |a| a.hide(true));
-            }
-            hide_unused(sub, &sub_path)
-        });
+        let mut owned = std::mem::take(sub);
+        for arg in globals {
+            let unused = !uses(&sub_path, arg.get_id().as_str());
+            owned = owned.arg(arg.clone().hide(unused));
+        }
+        give_globals(&mut owned, &sub_path, globals);
+        *sub = owned;
     }
-    cmd
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use anyhow::anyhow;
 use serde_json::json;
 
 use crate::cli::{ConfigCmd, ConfigFor};
-use crate::config_file::ConfigFile;
+use crate::config_file::{ConfigFile, clap_message};
 use crate::output::Out;
 
 pub fn run(cmd: &ConfigCmd, out: &Out) -> anyhow::Result<()> {
@@ -22,17 +22,7 @@ pub fn run(cmd: &ConfigCmd, out: &Out) -> anyhow::Result<()> {
     // the environment at start-up, as clap reads it here too.
     crate::help::command()
         .try_get_matches_from(&argv)
-        .map_err(|e| {
-            let text = e.to_string();
-            anyhow!(
-                "{}: {}",
-                file.display(),
-                text.lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ")
-            )
-        })?;
+        .map_err(|e| anyhow!("{}: {}", file.display(), clap_message(&e)))?;
     let keys = config.keys_set();
     out.print(
         &json!({"file": file.display().to_string(), "command": name, "keys": keys}),

@@ -167,8 +167,8 @@ fn mistakes_name_the_key_and_its_line() {
         let err = ConfigFile::parse("g.toml", text, command)
             .and_then(|f| f.arguments(&[]))
             .map(|_| ())
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
+        let err = format!("{err:#}");
         assert!(
             err.contains(what) && err.contains(line) && err.contains("g.toml"),
             "{text:?}: {err}"
