@@ -120,7 +120,7 @@ impl Shell {
     }
 
     /// Runs `command`, returning what it printed; panics with it if the shell
-    /// exits (`set -e`: a command failed) or it takes over two minutes.
+    /// exits (`set -e`: a command failed) or it takes over a minute.
     fn run(&mut self, command: &str, what: &str) -> String {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let marker = format!(
@@ -128,18 +128,22 @@ impl Shell {
             N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         );
         self.send(&format!("{command}\necho {marker}\n"));
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut output = String::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line == marker => return output,
+                // Output without a final newline (curl's) ends on the marker's line.
+                Ok(line) if line.ends_with(&marker) => {
+                    output.push_str(line.trim_end_matches(&marker));
+                    return output;
+                }
                 Ok(line) => {
                     output.push_str(&line);
                     output.push('\n');
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("{what} did not finish within 2 minutes; it printed:\n{output}")
+                    panic!("{what} did not finish within a minute; it printed:\n{output}")
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     panic!("{what} failed (the shell exited); it printed:\n{output}")
@@ -336,16 +340,42 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     Some(unescape(&tag[start..start + len]))
 }
 
+/// HTML character references: the named ones a template escapes, and `&#NN;` / `&#xHH;`.
 fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&#x2f;", "/")
-        .replace("&#x2F;", "/")
-        .replace("&#47;", "/")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .or_else(|| entity.strip_prefix("#X"))
+                .map(|h| u32::from_str_radix(h, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
