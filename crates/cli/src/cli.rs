@@ -60,6 +60,27 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Check a configuration file (for `serve --config` or `gateway --config`)
+    /// without starting anything.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Copy a running SQLite installation's database to FILE, consistently
+    /// (SQLite's `VACUUM INTO`); back up the key file beside it.
+    Backup {
+        /// The backup file to write (must not exist yet).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `gatehouse backup` into the SQLite database that
+    /// `--database-url` names (stop the servers using it first).
+    Restore {
+        /// The backup file to read.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace a database that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
     /// Organizations.
     #[command(subcommand)]
     Org(OrgCmd),
@@ -77,6 +98,7 @@ pub enum Command {
     Keys(KeysCmd),
     /// An organization's audit log, newest first.
     Audit {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
         /// How many events.
@@ -164,6 +186,31 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// A TOML file of settings: each key is an option's long name with `_` for
+    /// `-` (e.g. `listen`, `database_url`); environment variables and options
+    /// given on the command line override it.
+    #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate FILE as `serve --config FILE` (or `gateway --config FILE`) would
+    /// read it, and exit: unknown keys, bad values and unreadable `*_file`
+    /// secrets are errors naming the key and its line.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+        /// The command the file is for.
+        #[arg(long = "for", value_enum, default_value_t = ConfigFor::Serve)]
+        for_command: ConfigFor,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConfigFor {
+    Serve,
+    Gateway,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -193,6 +240,7 @@ pub enum KeysCmd {
     /// pick it up within a moment, and retired keys stay published so tokens in
     /// flight keep verifying.
     Rotate {
+        /// The algorithm whose key is replaced.
         #[arg(long, value_enum)]
         alg: AlgArg,
         #[command(flatten)]
@@ -202,12 +250,14 @@ pub enum KeysCmd {
     /// are refused everywhere (gateways hear of it through the revocation feed).
     /// An active key is replaced by a new one first.
     Revoke {
+        /// The key's id (`gatehouse keys list`).
         kid: String,
         #[command(flatten)]
         kek: KekArgs,
     },
     /// The signing keys' audit log (rotations and revocations), newest first.
     Log {
+        /// How many events.
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: u32,
     },
@@ -295,6 +345,11 @@ pub struct GatewayArgs {
     /// Log format.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// A TOML file of settings: each key is an option's long name with `_` for
+    /// `-` (e.g. `issuer`, `api_client_secret_file`); environment variables and
+    /// options given on the command line override it.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -307,6 +362,7 @@ pub enum LogFormat {
 pub enum OrgCmd {
     /// Create an organization (with the roles admin, developer and member).
     Create {
+        /// The organization's display name.
         #[arg(long)]
         name: String,
         /// URL-friendly id; derived from the name by default.
@@ -321,12 +377,16 @@ pub enum OrgCmd {
 pub enum UserCmd {
     /// Create a user.
     Create {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
+        /// The user's email address (unique in the organization; their sign-in name).
         #[arg(long)]
         email: String,
+        /// The user's role: admin, developer or member.
         #[arg(long, default_value = "member")]
         role: String,
+        /// The user's display name.
         #[arg(long)]
         name: Option<String>,
         /// Comma-separated groups.
@@ -338,12 +398,14 @@ pub enum UserCmd {
     },
     /// List the users of an organization.
     List {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
     },
     /// Deactivate a user: their sessions and every app acting for them stop working,
     /// and the tokens they had stay ended even if they are reactivated.
     Deactivate {
+        /// The user's email address.
         email: String,
         /// The user's organization (needed when the email is in several).
         #[arg(long)]
@@ -351,6 +413,7 @@ pub enum UserCmd {
     },
     /// Reactivate a user.
     Activate {
+        /// The user's email address.
         email: String,
         /// The user's organization (needed when the email is in several).
         #[arg(long)]
@@ -358,10 +421,12 @@ pub enum UserCmd {
     },
     /// Give a user a role and groups (their new tokens carry them).
     SetRole {
+        /// The user's email address.
         email: String,
         /// The user's organization (needed when the email is in several).
         #[arg(long)]
         org: Option<String>,
+        /// The new role: admin, developer or member.
         #[arg(long)]
         role: String,
         /// Comma-separated groups (replaces the current ones; empty clears them).
@@ -390,8 +455,10 @@ pub enum AlgArg {
 pub enum ApiCmd {
     /// Define an API; prints its own credentials (for introspection) once.
     Create {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
+        /// The API's display name.
         #[arg(long)]
         name: String,
         /// The identifier tokens carry in `aud` (and clients pass as `audience`/`resource`).
@@ -400,6 +467,8 @@ pub enum ApiCmd {
         /// Space-separated scopes the API defines.
         #[arg(long)]
         scopes: String,
+        /// Access tokens as signed JWTs (checked locally) or opaque references
+        /// (checked by introspection).
         #[arg(long, value_enum, default_value_t = TokenFormatArg::Jwt)]
         token_format: TokenFormatArg,
         /// Access-token signing algorithm.
@@ -411,6 +480,7 @@ pub enum ApiCmd {
     },
     /// List an organization's APIs.
     List {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
     },
@@ -428,12 +498,16 @@ pub enum GrantArg {
 pub enum AppCmd {
     /// Register an app; prints its client secret once.
     Register {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
+        /// The app's name (shown on the consent page).
         #[arg(long)]
         name: String,
+        /// What the app does (shown on the consent page).
         #[arg(long)]
         description: Option<String>,
+        /// client_credentials (a machine) or authorization_code (people sign in).
         #[arg(long, value_enum)]
         grant: GrantArg,
         /// Email of the user a client credentials app acts on behalf of.
@@ -448,8 +522,11 @@ pub enum AppCmd {
         /// The API tokens are for when a request names none.
         #[arg(long)]
         audience: Option<String>,
+        /// Where the browser returns with the code (repeat for several; https on
+        /// a public DNS name, or localhost with --dev).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// Where the browser may go after signing out (repeat for several).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
         /// Authorization requests must use PKCE (default: true for authorization code apps).
@@ -457,25 +534,39 @@ pub enum AppCmd {
         require_pkce: Option<bool>,
     },
     /// Replace the client secret; every token issued so far ends now.
-    RotateSecret { client_id: String },
+    RotateSecret {
+        /// The app's client id.
+        client_id: String,
+    },
     /// Change the user the app acts on behalf of; every token issued so far ends now.
     SetOnBehalfOf {
+        /// The app's client id.
         client_id: String,
+        /// The new user's email address.
         #[arg(long)]
         user: String,
     },
     /// Show an app (never its secret).
-    Show { client_id: String },
+    Show {
+        /// The app's client id.
+        client_id: String,
+    },
     /// List an organization's apps.
     List {
+        /// The organization's slug.
         #[arg(long)]
         org: String,
     },
     /// Delete an app; its tokens end now.
-    Delete { client_id: String },
+    Delete {
+        /// The app's client id.
+        client_id: String,
+    },
     /// Edit an app's details; options not given are left as they are.
     Update {
+        /// The app's client id.
         client_id: String,
+        /// New name.
         #[arg(long)]
         name: Option<String>,
         /// New description (an empty string clears it).
@@ -490,8 +581,10 @@ pub enum AppCmd {
         /// Remove every post-logout redirect URI.
         #[arg(long, conflicts_with = "post_logout_redirect_uris")]
         clear_post_logout_redirect_uris: bool,
+        /// Space-separated scopes the app may request (replaces them).
         #[arg(long)]
         scopes: Option<String>,
+        /// Scopes granted when a request names none.
         #[arg(long)]
         default_scopes: Option<String>,
         /// Default audience (an empty string clears it).
@@ -502,7 +595,13 @@ pub enum AppCmd {
         require_pkce: Option<bool>,
     },
     /// Disable an app: it cannot get tokens and every token it holds ends now.
-    Disable { client_id: String },
+    Disable {
+        /// The app's client id.
+        client_id: String,
+    },
     /// Enable a disabled app (tokens issued before it was disabled stay ended).
-    Enable { client_id: String },
+    Enable {
+        /// The app's client id.
+        client_id: String,
+    },
 }

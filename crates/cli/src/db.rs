@@ -74,6 +74,32 @@ pub async fn open_postgres(url: &str, opts: &DbOptions) -> anyhow::Result<PgStor
     .with_context(|| format!("cannot open the database {}", redact(url)))
 }
 
+/// The file a `sqlite:` URL names; `None` for an in-memory database or another backend.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let connect = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = connect.get_filename();
+    (!path.as_os_str().is_empty() && path.as_os_str() != ":memory:").then(|| path.to_path_buf())
+}
+
+/// Refuses a SQLite database that does not exist yet: only `serve`, `migrate`
+/// and `restore` make one, so that an admin command run from the wrong
+/// directory says so instead of working on a new, empty database.
+pub fn require_existing(url: &str) -> anyhow::Result<()> {
+    match sqlite_path(url) {
+        Some(path) if !path.exists() => bail!(
+            "no database at {} (--database-url {}): `gatehouse serve` or `gatehouse migrate` creates it; \
+             run this command where the server runs, or give the server's --database-url (or GATEHOUSE_DATABASE_URL)",
+            path.display(),
+            redact(url)
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Creates a missing SQLite file readable by its owner only, before SQLite
 /// would create it with the umask's (usually world-readable) mode. SQLite gives
 /// its `-wal` and `-shm` files the database file's mode. An existing file is

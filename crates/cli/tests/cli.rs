@@ -23,6 +23,8 @@ struct Fixture {
 
 /// The README's set-up, by the CLI, on the default database in `dir`.
 fn register(dir: &Path) -> Fixture {
+    // Only `serve` and `migrate` create a database; the admin commands refuse a missing one.
+    json(dir, &["migrate", "--json"]);
     let org = json(dir, &["org", "create", "--name", "Acme Studio", "--json"]);
     assert_eq!(org["slug"], "acme-studio");
     assert!(org["id"].as_str().unwrap().len() >= 32);
@@ -437,6 +439,7 @@ fn no_secret_reaches_the_log() {
 fn json_and_database_url_are_accepted_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("elsewhere.db").display());
+    json(dir.path(), &["migrate", "--database-url", &url, "--json"]);
     let a = json(
         dir.path(),
         &[

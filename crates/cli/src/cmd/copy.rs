@@ -33,6 +33,7 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<()> {
     if !from.starts_with("sqlite:") || !db::is_postgres(to) {
         bail!("copy moves a sqlite:// database to a postgres:// one");
     }
+    db::require_existing(from)?;
     let opts = DbOptions {
         pg_max_connections: 2,
         ..DbOptions::default()

@@ -41,6 +41,8 @@ pub fn gatehouse(dir: &Path, args: &[&str]) -> Output {
 /// `dev@acme.test` and the API `https://gateway.acme.test` with `scopes`;
 /// returns `api create`'s JSON (its client id and secret).
 pub fn acme_api(dir: &Path, scopes: &str) -> Value {
+    // Only `serve` and `migrate` create a database; the admin commands refuse a missing one.
+    json(dir, &["migrate", "--json"]);
     json(dir, &["org", "create", "--name", "Acme Studio", "--json"]);
     json(
         dir,
