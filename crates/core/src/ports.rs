@@ -302,6 +302,27 @@ pub trait GrantFlowStore: GrantStore + UserStore + OrgStore + TokenStore {
         Ok(rotated)
     }
 
+    /// [`GrantStore::redeem_code`] and, for the caller that redeemed it first,
+    /// the code's [`GrantFlowStore::grant_context`], in one call: the exchange's
+    /// one read. NotFound when the code is unknown (nothing changes).
+    async fn redeem_code_context(
+        &self,
+        digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<Redeemed<CodeContext>> {
+        match self.redeem_code(digest, now).await? {
+            Redeemed::Fresh(code) => match self.grant_context(&code.grant_id).await {
+                Ok(grant) => Ok(Redeemed::Fresh(CodeContext { code, grant })),
+                Err(e) => {
+                    // The redemption is over: a replay need not wait for it.
+                    self.finish_code(digest, now).await?;
+                    Err(e)
+                }
+            },
+            Redeemed::Replayed { grant_id } => Ok(Redeemed::Replayed { grant_id }),
+        }
+    }
+
     /// Stores what a code redemption issued (its first refresh token, the access
     /// token's record) and ends the redemption ([`GrantStore::finish_code`]) in
     /// one write.
@@ -327,6 +348,13 @@ pub trait GrantFlowStore: GrantStore + UserStore + OrgStore + TokenStore {
 pub struct GrantContext {
     pub grant: Grant,
     pub user: Option<ActingUser>,
+}
+
+/// A code just redeemed with its grant context (see [`GrantFlowStore::redeem_code_context`]).
+#[derive(Debug, Clone)]
+pub struct CodeContext {
+    pub code: AuthCode,
+    pub grant: GrantContext,
 }
 
 /// A refresh token with its grant context (see [`GrantFlowStore::refresh_context`]).

@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             rotation_issuing_stores_the_reference_token_with_the_successor,
             concurrent_rotations_issuing_have_one_winner,
             finish_code_issuing_stores_both_records_and_ends_the_redemption,
+            redeem_code_context_claims_the_code_and_reads_its_grant_at_once,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

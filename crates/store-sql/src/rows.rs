@@ -5,7 +5,7 @@
 
 use gatehouse_core::context::ActingUser;
 use gatehouse_core::model::*;
-use gatehouse_core::ports::{GrantContext, RefreshContext, StoreError, StoreResult};
+use gatehouse_core::ports::{CodeContext, GrantContext, RefreshContext, StoreError, StoreResult};
 
 fn list(col: &str, raw: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(raw).map_err(|e| StoreError::Internal(format!("column {col}: {e}")))
@@ -496,6 +496,41 @@ impl TryFrom<RefreshContextRow> for RefreshContext {
         })?;
         Ok(RefreshContext {
             token,
+            grant: r.grant.try_into()?,
+        })
+    }
+}
+
+/// A code's columns are prefixed `c_` in the redemption's joined read;
+/// `claimed` is 1 when this very call marked the code used.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CodeContextRow {
+    pub(crate) claimed: i64,
+    pub(crate) c_finished_at: Option<i64>,
+    c_digest: String,
+    pub(crate) c_grant_id: String,
+    c_client_id: String,
+    c_redirect_uri: String,
+    c_nonce: Option<String>,
+    c_code_challenge: Option<String>,
+    c_expires_at: i64,
+    #[sqlx(flatten)]
+    grant: GrantContextRow,
+}
+
+impl TryFrom<CodeContextRow> for CodeContext {
+    type Error = StoreError;
+    fn try_from(r: CodeContextRow) -> StoreResult<Self> {
+        Ok(CodeContext {
+            code: AuthCode {
+                digest: r.c_digest,
+                grant_id: r.c_grant_id,
+                client_id: r.c_client_id,
+                redirect_uri: r.c_redirect_uri,
+                nonce: r.c_nonce,
+                code_challenge: r.c_code_challenge,
+                expires_at: r.c_expires_at,
+            },
             grant: r.grant.try_into()?,
         })
     }

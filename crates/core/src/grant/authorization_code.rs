@@ -2,8 +2,9 @@
 //! sign-in and consent, then exchanging it (§4.1.3, RFC 7636 §4.6).
 //!
 //! The code is redeemed (marked used) by the store before any check, so a failed
-//! check still burns it: a code is good for one attempt. An exchange is the
-//! redemption, one read ([`GrantFlowStore::grant_context`]) and one write
+//! check still burns it: a code is good for one attempt. An exchange is two
+//! store calls, as a refresh is: the redemption with its read
+//! ([`GrantFlowStore::redeem_code_context`]) and one write
 //! ([`GrantFlowStore::finish_code_issuing`]); tokens are minted before the write
 //! so that what they need stored lands with it.
 
@@ -16,7 +17,7 @@ use crate::grant::refresh_token::user_may_authorize;
 use crate::grant::user_tokens::{mint_user_tokens, new_refresh_token, security_event};
 use crate::model::{App, AuthCode, Grant, GrantType, ReferenceToken, RefreshToken, Session};
 use crate::pkce;
-use crate::ports::{AuditStore, GrantFlowStore, GrantStore, Redeemed, StoreError};
+use crate::ports::{AuditStore, CodeContext, GrantFlowStore, GrantStore, Redeemed, StoreError};
 use crate::request::AuthorizationCodeRequest;
 use crate::scope::ScopeSet;
 use crate::secret;
@@ -75,7 +76,7 @@ pub async fn handle<S: CodeGrantStore + ?Sized>(
     let store = issuer.store;
     let now = issuer.now;
     let digest = secret::digest(&req.code);
-    let record = match store.redeem_code(&digest, now).await {
+    let context = match store.redeem_code_context(&digest, now).await {
         Ok(Redeemed::Fresh(c)) => c,
         Ok(Redeemed::Replayed { grant_id }) => {
             // RFC 9700 §4.14.2 / RFC 6749 §4.1.2: a replayed code revokes the grant.
@@ -94,7 +95,7 @@ pub async fn handle<S: CodeGrantStore + ?Sized>(
     };
     // Whatever the outcome, the redemption ends here, so that a concurrent replay
     // may now revoke (see `redeem_code`).
-    match redeemed(client, &record, req, issuer).await {
+    match redeemed(client, context, req, issuer) {
         Ok(issued) => {
             store
                 .finish_code_issuing(
@@ -121,15 +122,18 @@ struct Issued {
 }
 
 /// The checks and tokens of a code this caller redeemed first.
-async fn redeemed<S: CodeGrantStore + ?Sized>(
+fn redeemed<S: CodeGrantStore + ?Sized>(
     client: &ClientContext,
-    record: &AuthCode,
+    context: CodeContext,
     req: &AuthorizationCodeRequest,
     issuer: &Issuer<'_, S>,
 ) -> Result<Issued, TokenError> {
-    let context = issuer.store.grant_context(&record.grant_id).await?;
+    let CodeContext {
+        code: record,
+        grant: context,
+    } = context;
     let grant = &context.grant;
-    check(record, grant, &client.app, req, issuer.now)?;
+    check(&record, grant, &client.app, req, issuer.now)?;
     let acting = may_authorize(context.user)?;
     let scope = ScopeSet::from(grant.scopes.as_slice());
     let minted = mint_user_tokens(

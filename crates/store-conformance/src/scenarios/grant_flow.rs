@@ -304,3 +304,78 @@ pub async fn finish_code_issuing_stores_both_records_and_ends_the_redemption(s: 
         Err(StoreError::NotFound)
     ));
 }
+
+pub async fn redeem_code_context_claims_the_code_and_reads_its_grant_at_once(s: &dyn Store) {
+    seed_people(s).await;
+    let g = grant("grant-1");
+    s.insert_grant(&g).await.unwrap();
+    let c = code("code-1", "grant-1", 30_000);
+    s.insert_code(&c).await.unwrap();
+    let Redeemed::Fresh(ctx) = s.redeem_code_context("code-1", 800).await.unwrap() else {
+        panic!("the first redemption of a code is fresh");
+    };
+    assert_eq!((ctx.code, &ctx.grant.grant), (c, &g));
+    let developer = s.role("o1", "developer").await.unwrap();
+    assert_eq!(
+        person(&ctx.grant),
+        Some((s.user_by_id("u1").await.unwrap(), developer.permissions))
+    );
+    // The code is used: the finer port sees it so too.
+    s.finish_code_issuing("code-1", None, None, 801)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        s.redeem_code("code-1", 802).await.unwrap(),
+        Redeemed::Replayed {
+            grant_id: "grant-1".into()
+        }
+    );
+    // A replay of a finished redemption is answered at once.
+    assert!(matches!(
+        s.redeem_code_context("code-1", 803).await.unwrap(),
+        Redeemed::Replayed { grant_id } if grant_id == "grant-1"
+    ));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(
+        s.redeem_code_context("ghost", 804).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // The person is gone: the code is still redeemed, without a person.
+    s.insert_grant(&Grant {
+        user_id: "u-gone".into(),
+        ..grant("grant-orphan")
+    })
+    .await
+    .unwrap();
+    s.insert_code(&code("code-orphan", "grant-orphan", 30_000))
+        .await
+        .unwrap();
+    let Redeemed::Fresh(ctx) = s.redeem_code_context("code-orphan", 805).await.unwrap() else {
+        panic!("the first redemption of a code is fresh");
+    };
+    assert_eq!(person_of(&ctx.grant.user), None);
+
+    // Concurrent redemptions: exactly one winner; the others are replays.
+    s.insert_code(&code("code-race", "grant-1", 30_000))
+        .await
+        .unwrap();
+    let results = join_all(
+        (0..8)
+            .map(|_| s.redeem_code_context("code-race", 806))
+            .collect(),
+    )
+    .await;
+    let mut fresh = 0;
+    for r in results {
+        match r.unwrap() {
+            Redeemed::Fresh(ctx) => {
+                assert_eq!(ctx.code.digest, "code-race");
+                fresh += 1;
+            }
+            Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "grant-1"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one concurrent redemption wins");
+}

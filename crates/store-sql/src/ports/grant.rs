@@ -137,7 +137,8 @@ for_each_dialect! {
                 return Ok(Redeemed::Fresh(row.try_into()?));
             }
             // Used before (replayed), or never issued (not found).
-            self.replayed_after_winner(digest).await
+            let grant_id = self.replayed_after_winner(digest).await?;
+            Ok(Redeemed::Replayed { grant_id })
         }
 
         async fn finish_code(&self, digest: &str, now: UnixTime) -> StoreResult<()> {
@@ -243,7 +244,7 @@ for_each_dialect! {
         /// A replayed code's grant, answered once the first redemption has finished
         /// (or after [`REPLAY_WAIT`], if its instance died): the caller revokes the
         /// grant, and doing so while the winner is still issuing would leave no winner.
-        async fn replayed_after_winner(&self, digest: &str) -> StoreResult<Redeemed<AuthCode>> {
+        pub(crate) async fn replayed_after_winner(&self, digest: &str) -> StoreResult<String> {
             let deadline = Instant::now() + REPLAY_WAIT;
             loop {
                 let (grant_id, finished): (String, Option<i64>) =
@@ -253,7 +254,7 @@ for_each_dialect! {
                         .await
                         .map_err(D::map_err)?;
                 if finished.is_some() || Instant::now() >= deadline {
-                    return Ok(Redeemed::Replayed { grant_id });
+                    return Ok(grant_id);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }

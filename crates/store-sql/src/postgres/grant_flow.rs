@@ -12,7 +12,8 @@ use gatehouse_core::ports::{Redeemed, StoreError, StoreResult};
 
 use super::{PgDialect, error::map_err};
 use crate::SqlStore;
-use crate::rows::to_json;
+use crate::ports::{claim_code_if_granted, code_context_select};
+use crate::rows::{CodeContextRow, to_json};
 
 /// `$1` now, `$2` the presented digest, `$3`–`$8` the successor, `$9`–`$13` the
 /// access token's record (all NULL when there is none). One row when the token
@@ -42,6 +43,16 @@ const FINISH_ISSUING: &str = "WITH reference AS (
          SELECT $6, $7, $8, $9, $10, $11 WHERE $6 IS NOT NULL
      )
      UPDATE auth_codes SET finished_at = $12 WHERE digest = $13";
+
+/// `$1` now, `$2` the code's digest: the claim and the joined read in one
+/// statement. The SELECT reads the snapshot from before the claim (so the row
+/// is there whoever claimed it); `claimed` counts what this statement marked.
+const CLAIM_CODE_CONTEXT: &str = concat!(
+    "WITH claim AS (",
+    claim_code_if_granted!(),
+    " RETURNING 1) SELECT (SELECT count(*) FROM claim)",
+    code_context_select!()
+);
 
 #[derive(sqlx::FromRow)]
 struct RotatedRow {
@@ -103,6 +114,21 @@ impl SqlStore<PgDialect> {
                 grant_id: replayed.known_grant_id,
             }),
         }
+    }
+
+    /// A code's claim and its joined read, one round trip. None when the code
+    /// is unknown.
+    pub(crate) async fn claim_code_context(
+        &self,
+        digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<CodeContextRow>> {
+        sqlx::query_as(CLAIM_CODE_CONTEXT)
+            .bind(now)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)
     }
 
     /// [`GrantFlowStore::finish_code_issuing`](gatehouse_core::ports::GrantFlowStore::finish_code_issuing).

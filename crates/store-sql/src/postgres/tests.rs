@@ -379,7 +379,8 @@ async fn relay(
 /// trips, one joined read and one write, counted on the wire (statements already
 /// prepared on the connection, as in steady state). sqlx also pings each
 /// connection as it returns to the pool, after the caller has its answer: those
-/// are reported, not counted.
+/// are reported, not counted. A code exchange is two as well: the claim with
+/// its joined read, and the write.
 #[tokio::test]
 async fn a_refresh_is_two_round_trips() {
     use gatehouse_core::model::{Actor, AuditEvent, Grant, RefreshToken, Role, User, UserStatus};
@@ -507,4 +508,38 @@ async fn a_refresh_is_two_round_trips() {
     );
     assert_eq!(joined, 2, "one joined read, one write");
     assert!(composed.0 > joined);
+
+    // A code's exchange: the claim with its joined read, then one write (the
+    // first pass prepares the statements on the connection).
+    let mut code_trips = (0, 0);
+    for n in 0..2u32 {
+        let digest = format!("code-{n}");
+        setup
+            .insert_code(&gatehouse_core::model::AuthCode {
+                digest: digest.clone(),
+                grant_id: "g1".into(),
+                client_id: "c1".into(),
+                redirect_uri: String::new(),
+                nonce: None,
+                code_challenge: None,
+                expires_at: 10_000,
+            })
+            .await
+            .unwrap();
+        wire.measure();
+        let Redeemed::Fresh(ctx) = store.redeem_code_context(&digest, 100).await.unwrap() else {
+            panic!("a fresh code");
+        };
+        assert!(ctx.grant.user.is_some());
+        store
+            .finish_code_issuing(&digest, Some(&rt(100 + n)), None, 100)
+            .await
+            .unwrap();
+        code_trips = wire.taken().await;
+    }
+    println!(
+        "round trips per code exchange on PostgreSQL: {} (+{} release pings)",
+        code_trips.0, code_trips.1
+    );
+    assert_eq!(code_trips.0, 2, "one claim with its read, one write");
 }

@@ -10,8 +10,9 @@ use super::{SqliteDialect, error::map_err};
 use crate::SqlStore;
 use crate::ports::{
     INSERT_REFERENCE_TOKEN, INSERT_REFRESH_TOKEN, bind_reference_token, bind_refresh_token,
+    claim_code_if_granted, code_context_select,
 };
-use crate::rows::{RefreshTokenRow, to_json};
+use crate::rows::{CodeContextRow, RefreshTokenRow, to_json};
 use crate::write::Write;
 
 impl SqlStore<SqliteDialect> {
@@ -74,6 +75,31 @@ impl SqlStore<SqliteDialect> {
                 .await
                 .map_err(map_err)?;
         Ok(Redeemed::Replayed { grant_id })
+    }
+
+    /// A code's claim and its joined read as one call to the worker thread (see
+    /// [`Self::rotate_in_one_call`]): `changes()` after the `UPDATE` tells whether
+    /// this call claimed the code. None when the code is unknown.
+    pub(crate) async fn claim_code_context(
+        &self,
+        digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<CodeContextRow>> {
+        const CLAIM: &str = concat!(
+            "BEGIN IMMEDIATE; ",
+            claim_code_if_granted!(),
+            "; SELECT changes()",
+            code_context_select!(),
+            "; COMMIT;"
+        );
+        let mut conn = self.pool().acquire().await.map_err(map_err)?;
+        // All rows, so that the COMMIT after the SELECT runs too.
+        let rows: Result<Vec<CodeContextRow>, _> = sqlx::query_as(CLAIM)
+            .bind(now)
+            .bind(digest)
+            .fetch_all(&mut *conn)
+            .await;
+        Ok(ended(&mut conn, rows).await?.into_iter().next())
     }
 
     /// `finish_issuing` without a reference token, as one call to the worker
