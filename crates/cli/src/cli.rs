@@ -118,6 +118,9 @@ pub struct ServeArgs {
     /// Issuer URL (goes in `iss` and discovery); default `http://<listen address>`.
     #[arg(long, env = "GATEHOUSE_ISSUER")]
     pub issuer: Option<String>,
+    /// Serve Prometheus metrics at `/metrics` on this separate address (off unless set).
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub kek: KekArgs,
     /// Log format.
@@ -272,6 +275,9 @@ pub struct GatewayArgs {
         default_value = "127.0.0.1:8081"
     )]
     pub listen: SocketAddr,
+    /// Serve Prometheus metrics at `/metrics` on this separate address (off unless set).
+    #[arg(long, env = "GATEHOUSE_GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// The Gatehouse issuer URL (tokens' `iss`; discovery is read from it).
     #[arg(long, env = "GATEHOUSE_GATEWAY_ISSUER")]
     pub issuer: String,

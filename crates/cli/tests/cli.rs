@@ -513,7 +513,7 @@ fn admin_mistakes_get_clear_messages_and_change_nothing() {
                 "--email",
                 "dev@acme.test",
             ],
-            "already exists",
+            "user `dev@acme.test` already exists",
         ),
         (
             &[
@@ -528,7 +528,7 @@ fn admin_mistakes_get_clear_messages_and_change_nothing() {
         ),
         (
             &["org", "create", "--name", "Acme Studio"],
-            "already exists",
+            "organization `acme-studio` already exists",
         ),
         (
             &[
@@ -593,7 +593,7 @@ fn admin_mistakes_get_clear_messages_and_change_nothing() {
                 "--scopes",
                 "x",
             ],
-            "already exists",
+            "API `https://gateway.acme.test` already exists",
         ),
         (
             &["--database-url", "mysql://x", "org", "list"],
@@ -1003,4 +1003,66 @@ fn user_commands_need_the_organization_when_an_email_is_in_several() {
             "--json",
         ],
     );
+}
+
+#[test]
+fn the_first_steps_banner_shows_only_while_no_app_is_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("Register a first app")),
+        "{:?}",
+        server.banner
+    );
+    drop(server);
+    // An organization and an API are not yet an app: the steps still apply.
+    common::acme_api(dir.path(), "cfgateway");
+    let server = Server::start(dir.path(), &[]);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains("Register a first app"))
+    );
+    drop(server);
+    json(
+        dir.path(),
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Nightly sync",
+            "--grant",
+            "client_credentials",
+            "--on-behalf-of",
+            "dev@acme.test",
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    let server = Server::start(dir.path(), &[]);
+    assert!(
+        !server
+            .banner
+            .iter()
+            .any(|l| l.contains("Register a first app")),
+        "{:?}",
+        server.banner
+    );
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l == &format!("Console: {}/console", server.base)),
+        "{:?}",
+        server.banner
+    );
+    // Logs redirected to a file carry no colour codes.
+    assert!(!server.log().contains('\u{1b}'), "{}", server.log());
 }

@@ -1177,6 +1177,7 @@ fn the_feed_is_fresh_within_seconds_of_a_server_restart() {
         child: Command::new("true").spawn().unwrap(),
         base: base.clone(),
         log: dir.path().join("unused.log"),
+        banner: Vec::new(),
     };
     let up = upstream();
     let gw = Gateway::start(
@@ -1305,5 +1306,76 @@ fn the_active_key_verifies_after_more_rotations_than_the_old_key_bound() {
         "the JWKS lists {} keys; the gateway holds {}",
         published(),
         kept()
+    );
+}
+
+/// Runs `gatehouse gateway` expecting it to refuse to start; returns its stderr.
+fn gateway_refusing_to_start(
+    dir: &Path,
+    server: &Server,
+    api: &Value,
+    secret: &str,
+    audience: &str,
+) -> String {
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            &server.base,
+        ])
+        .args([
+            "--api-client-id",
+            s(&api["client_id"]),
+            "--audience",
+            audience,
+            "--demo",
+        ])
+        .env("GATEHOUSE_GATEWAY_API_CLIENT_SECRET", secret)
+        .env("GATEHOUSE_LOG", "info")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in a redirected log: {err}"
+    );
+    err
+}
+
+#[test]
+fn a_wrong_api_secret_or_audience_stops_the_gateway_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    let err = gateway_refusing_to_start(dir.path(), &server, &f.api, "not-the-secret", AUD);
+    assert!(
+        err.contains("refused the API credentials (401)")
+            && err.contains(&format!("--api-client-id `{}`", s(&f.api["client_id"])))
+            && err.contains("GATEHOUSE_GATEWAY_API_CLIENT_SECRET"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-secret"),
+        "the secret was echoed: {err}"
+    );
+    let err = gateway_refusing_to_start(
+        dir.path(),
+        &server,
+        &f.api,
+        s(&f.api["client_secret"]),
+        "https://nope.acme.test",
+    );
+    assert!(
+        err.contains(&format!(
+            "--audience `https://nope.acme.test` is not this API's: API client `{}` has the audience `{AUD}`",
+            s(&f.api["client_id"])
+        )),
+        "{err}"
     );
 }

@@ -21,6 +21,9 @@ pub const MAX_URI_LEN: usize = 2048;
 /// Most URIs per field, which also bounds the DNS lookups one registration makes.
 pub const MAX_URIS: usize = 20;
 
+/// Said when a loopback redirect URI is refused outside development mode.
+const DEV_HINT: &str = "development mode (`gatehouse --dev serve`, never in production) accepts http://localhost and http://127.0.0.1 for local testing";
+
 /// Why a name has no address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
@@ -171,10 +174,13 @@ fn syntax(uri: &str, dev: bool) -> Result<Target, String> {
     if dev && host.as_deref() == Some("localhost") && is_web(parsed.scheme()) {
         return Ok(Target::DevLoopback);
     }
+    let loopback = matches!(host.as_deref(), Some("localhost" | "127.0.0.1"));
     if parsed.scheme() != "https" {
         return Err(if dev {
             "must use https (http is accepted only for localhost and 127.0.0.1 in development mode)"
                 .into()
+        } else if loopback {
+            format!("must use https; {DEV_HINT}")
         } else {
             "must use https".into()
         });
@@ -183,7 +189,7 @@ fn syntax(uri: &str, dev: bool) -> Result<Target, String> {
         return Err("IP addresses are not allowed; use a DNS name".into());
     };
     if host == "localhost" {
-        return Err("`localhost` is not allowed".into());
+        return Err(format!("`localhost` is not allowed; {DEV_HINT}"));
     }
     for suffix in ["localhost", "local", "internal"] {
         if host.ends_with(&format!(".{suffix}")) {
@@ -414,6 +420,26 @@ mod tests {
             refusal(false, "http://localhost:3000/cb")
                 .await
                 .contains("must use https")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_loopback_refusal_outside_dev_mode_names_dev_mode() {
+        for uri in [
+            "http://localhost:3000/cb",
+            "http://127.0.0.1:8765/cb",
+            "https://localhost/cb",
+        ] {
+            let why = refusal(false, uri).await;
+            assert!(
+                why.contains("--dev") && why.contains("local testing"),
+                "{uri}: {why}"
+            );
+        }
+        assert!(
+            !refusal(false, "http://app.example/cb")
+                .await
+                .contains("--dev")
         );
     }
 

@@ -84,6 +84,48 @@ impl FeedState {
     }
 }
 
+/// The header the issuer's feed names the API's audience in.
+pub const AUDIENCE_HEADER: &str = "gatehouse-api-audience";
+
+/// One read of the feed at start-up, so that wrong API credentials or an
+/// `--audience` that is not the API's stop the gateway with a clear error
+/// instead of a gateway that listens and refuses everything.
+pub(crate) async fn check_api(
+    http: &reqwest::Client,
+    url: &str,
+    config: &crate::config::ValidatorConfig,
+) -> Result<(), crate::validator::StartError> {
+    use crate::validator::StartError;
+    let resp = http
+        .get(format!("{url}?since=0&wait=0"))
+        .basic_auth(
+            &config.api_client_id,
+            Some(config.api_client_secret.expose()),
+        )
+        .timeout(config.http_timeout)
+        .send()
+        .await
+        .map_err(|e| StartError::Feed(FetchError::Http(e.without_url().to_string())))?;
+    match resp.status().as_u16() {
+        200 => {}
+        401 => return Err(StartError::Credentials(config.api_client_id.clone())),
+        other => return Err(StartError::Feed(FetchError::Status(other))),
+    }
+    // An issuer that does not say (an older one) is taken at its word.
+    let actual = resp
+        .headers()
+        .get(AUDIENCE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match actual {
+        Some(actual) if actual != config.audience => Err(StartError::Audience {
+            configured: config.audience.clone(),
+            client_id: config.api_client_id.clone(),
+            actual: actual.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Runs until the validator is dropped.
 pub(crate) fn spawn_follower(inner: &Arc<Inner>, url: String) {
     let weak: Weak<Inner> = Arc::downgrade(inner);

@@ -59,16 +59,42 @@ async fn handle(
     if req.headers().contains_key(header::CONTENT_LENGTH)
         && req.headers().contains_key(header::TRANSFER_ENCODING)
     {
+        gw.validator.metrics().record_decision("bad_request");
         return bad_request("the request has both Content-Length and Transfer-Encoding");
     }
+    let metrics = gw.validator.metrics();
     let route = match route_for(&gw.routes, &mut req) {
         Ok(r) => r,
-        Err(resp) => return *resp,
+        Err(resp) => {
+            metrics.record_decision(if resp.status() == StatusCode::NOT_FOUND {
+                "no_route"
+            } else {
+                "bad_request"
+            });
+            return *resp;
+        }
     };
     let principal = match gw.validator.authorize(req.headers(), &route.scopes).await {
         Ok(p) => p,
-        Err(r) => return r.into_response_for(gw.validator.realm()),
+        Err(r) => {
+            metrics.record_decision(r.reason());
+            return r.into_response_for(gw.validator.realm());
+        }
     };
+    metrics.record_decision("allowed");
+    let start = std::time::Instant::now();
+    let resp = forward(&gw, req, peer, principal, route).await;
+    metrics.record_upstream(start.elapsed());
+    resp
+}
+
+async fn forward(
+    gw: &Gateway,
+    mut req: Request,
+    peer: SocketAddr,
+    principal: crate::principal::Principal,
+    route: &Route,
+) -> Response {
     match &gw.backend {
         Backend::Upstream(proxy) => {
             let forward = Forward {

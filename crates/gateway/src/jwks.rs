@@ -134,6 +134,8 @@ pub struct Jwks {
     min_interval: Duration,
     /// One fetch at a time; concurrent askers wait for it and reuse its result.
     fetching: tokio::sync::Mutex<()>,
+    /// Fetches by result, for the metrics.
+    fetches: crate::metrics::FetchCounts,
 }
 
 impl Jwks {
@@ -151,6 +153,7 @@ impl Jwks {
             last_fetch: Mutex::new(None),
             min_interval,
             fetching: tokio::sync::Mutex::new(()),
+            fetches: Default::default(),
         }
     }
 
@@ -160,6 +163,10 @@ impl Jwks {
 
     pub fn len(&self) -> usize {
         self.keys.read().map(|k| k.len()).unwrap_or(0)
+    }
+
+    pub fn fetches(&self) -> &crate::metrics::FetchCounts {
+        &self.fetches
     }
 
     pub fn is_empty(&self) -> bool {
@@ -198,6 +205,12 @@ impl Jwks {
     }
 
     async fn fetch_locked(&self) -> Result<usize, FetchError> {
+        let result = self.fetch_unrecorded().await;
+        self.fetches.record(result.is_ok());
+        result
+    }
+
+    async fn fetch_unrecorded(&self) -> Result<usize, FetchError> {
         if let Ok(mut l) = self.last_fetch.lock() {
             *l = Some(Instant::now());
         }

@@ -17,6 +17,7 @@ use serde_json::json;
 use tower::{Layer, Service};
 
 use crate::principal::Principal;
+use crate::request_id::with_correlation_id;
 use crate::validator::Validator;
 use crate::verify::TokenError;
 
@@ -35,6 +36,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A fixed word for the refusal (the metrics' `outcome` label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing_token",
+            Rejection::BadHeader => "bad_authorization_header",
+            Rejection::Invalid(e) => e.reason(),
+            Rejection::InsufficientScope(_) => "insufficient_scope",
+            Rejection::Unavailable(_) => "unavailable",
+        }
+    }
+
     fn description(&self) -> String {
         match self {
             Rejection::Missing => "no bearer token in the Authorization header".into(),
@@ -52,7 +64,7 @@ impl Rejection {
             Rejection::Unavailable(_) => {
                 let mut resp = (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(json!({"error": "temporarily_unavailable", "error_description": description})),
+                    axum::Json(with_correlation_id(json!({"error": "temporarily_unavailable", "error_description": description}))),
                 )
                     .into_response();
                 resp.headers_mut()
@@ -75,7 +87,7 @@ impl Rejection {
             challenge.push_str(&format!(r#", scope="{s}""#));
             body["scope"] = s.into();
         }
-        let mut resp = (status, axum::Json(body)).into_response();
+        let mut resp = (status, axum::Json(with_correlation_id(body))).into_response();
         if let Ok(v) = HeaderValue::from_str(&challenge) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
@@ -89,7 +101,9 @@ fn missing_token(realm: &str, description: &str) -> Response {
     let realm = realm.replace(['"', '\\'], "'");
     let mut resp = (
         StatusCode::UNAUTHORIZED,
-        axum::Json(json!({"error_description": description})),
+        axum::Json(with_correlation_id(
+            json!({"error_description": description}),
+        )),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!(r#"Bearer realm="{realm}""#)) {

@@ -50,6 +50,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod layer;
+pub mod metrics;
 pub mod path;
 pub mod principal;
 pub mod proxy;

@@ -194,7 +194,9 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
 pub fn failure(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
-        axum::Json(json!({"error": error, "error_description": description})),
+        axum::Json(crate::request_id::with_correlation_id(
+            json!({"error": error, "error_description": description}),
+        )),
     )
         .into_response()
 }

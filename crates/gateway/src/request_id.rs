@@ -3,6 +3,10 @@
 //! otherwise a fresh one is made (attacker bytes never reach a log line). The id
 //! is on the request's tracing span, forwarded to the upstream (so its logs can
 //! name the same request) and echoed in the response.
+//!
+//! A valid W3C `traceparent` wins: its trace id is the request's id, and the
+//! header goes on to the upstream unchanged (it is end-to-end), so the
+//! upstream's logs and ours name the trace the same way.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
@@ -16,6 +20,20 @@ pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 /// The longest caller-supplied id kept.
 pub const MAX_LEN: usize = 64;
 
+tokio::task_local! {
+    /// The current request's id, for the error bodies the gateway itself answers.
+    static CURRENT: HeaderValue;
+}
+
+/// Adds the current request's id to a JSON error body as `correlation_id`
+/// (outside a request, e.g. in unit tests, the body is left as it is).
+pub fn with_correlation_id(mut body: serde_json::Value) -> serde_json::Value {
+    if let Ok(Some(id)) = CURRENT.try_with(|id| id.to_str().ok().map(str::to_owned)) {
+        body["correlation_id"] = id.into();
+    }
+    body
+}
+
 /// Is `v` an id the gateway keeps as given?
 pub fn acceptable(v: &[u8]) -> bool {
     (1..=MAX_LEN).contains(&v.len())
@@ -23,14 +41,46 @@ pub fn acceptable(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// The request's id: exactly one acceptable value sent by the caller, or a new one.
+/// The request's id: a valid `traceparent`'s trace id, else exactly one
+/// acceptable value sent by the caller, else a new one.
 fn id_for(req: &Request) -> HeaderValue {
+    if let Some(id) = trace_id(req.headers()) {
+        return id;
+    }
     let mut values = req.headers().get_all(&HEADER).iter();
     match (values.next(), values.next()) {
         (Some(v), None) if acceptable(v.as_bytes()) => v.clone(),
         _ => HeaderValue::from_str(&gatehouse_core::secret::random_id())
             .unwrap_or(HeaderValue::from_static("unknown")),
     }
+}
+
+/// The trace id of exactly one valid `traceparent` header (W3C Trace Context
+/// §3.2: `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, ids not all zeros; a later
+/// version may append fields after the flags). The server's `request_id` reads
+/// it the same way.
+pub fn trace_id(headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+    let mut values = headers.get_all("traceparent").iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let v = v.as_bytes();
+    let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let nonzero = |s: &[u8]| s.iter().any(|b| *b != b'0');
+    let ok = v.len() >= 55
+        && hex(&v[..2])
+        && &v[..2] != b"ff"
+        && (v.len() == 55 || (&v[..2] != b"00" && v[55] == b'-'))
+        && v[2] == b'-'
+        && v[35] == b'-'
+        && v[52] == b'-'
+        && hex(&v[3..35])
+        && nonzero(&v[3..35])
+        && hex(&v[36..52])
+        && nonzero(&v[36..52])
+        && hex(&v[53..55]);
+    ok.then(|| HeaderValue::from_bytes(&v[3..35]).ok())
+        .flatten()
 }
 
 /// Middleware: sets the id on the request (replacing what the caller sent), runs
@@ -44,7 +94,9 @@ pub async fn assign(mut req: Request, next: Next) -> Response {
         method = %req.method(),
         path = req.uri().path(),
     );
-    let mut resp = next.run(req).instrument(span).await;
+    let mut resp = CURRENT
+        .scope(id.clone(), next.run(req).instrument(span))
+        .await;
     resp.headers_mut().insert(&HEADER, id);
     resp
 }
@@ -71,5 +123,20 @@ mod tests {
             assert!(!bad.contains(&id.to_str().unwrap()));
         }
         assert!(!acceptable(&[b'a'; 65]));
+    }
+
+    #[test]
+    fn a_valid_traceparent_names_the_request() {
+        let mut req = request(&["caller-id"]);
+        req.headers_mut().insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(id_for(&req), "4bf92f3577b34da6a3ce929d0e0e4736");
+        req.headers_mut().insert(
+            "traceparent",
+            HeaderValue::from_static("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+        );
+        assert_eq!(id_for(&req), "caller-id");
     }
 }

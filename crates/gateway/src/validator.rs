@@ -27,6 +27,20 @@ pub enum StartError {
     Missing(&'static str),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error(
+        "the issuer refused the API credentials (401): check --api-client-id `{0}` and the secret in GATEHOUSE_GATEWAY_API_CLIENT_SECRET (or --api-client-secret); `gatehouse api rotate-secret` makes a new one"
+    )]
+    Credentials(String),
+    #[error(
+        "--audience `{configured}` is not this API's: API client `{client_id}` has the audience `{actual}`"
+    )]
+    Audience {
+        configured: String,
+        client_id: String,
+        actual: String,
+    },
+    #[error("cannot read the revocation feed: {0}")]
+    Feed(FetchError),
 }
 
 /// Tokens whose signature has been checked, so that a client reusing its token
@@ -57,6 +71,7 @@ pub(crate) struct Inner {
     pub(crate) introspection: Option<Introspection>,
     expect: Expect,
     verified: RwLock<HashMap<Box<str>, Verified>>,
+    pub metrics: crate::metrics::GatewayMetrics,
 }
 
 /// What `/health` reports.
@@ -106,6 +121,7 @@ impl Validator {
         let feed_url = ep
             .gatehouse_revocation_feed_endpoint
             .ok_or(StartError::Missing("gatehouse_revocation_feed_endpoint"))?;
+        crate::feed::check_api(&http, &feed_url, &config).await?;
         let inner = Arc::new(Inner {
             expect: Expect {
                 issuer: config.issuer.clone(),
@@ -119,6 +135,7 @@ impl Validator {
             synced: tokio::sync::watch::Sender::new(false),
             revoked: RwLock::new(Revoked::default()),
             verified: RwLock::new(HashMap::new()),
+            metrics: Default::default(),
             config,
             clock,
             http,
@@ -136,6 +153,11 @@ impl Validator {
             );
         }
         Ok(Validator(inner))
+    }
+
+    /// What the gateway's `/metrics` reports.
+    pub fn metrics(&self) -> &crate::metrics::GatewayMetrics {
+        &self.0.metrics
     }
 
     pub fn realm(&self) -> &str {

@@ -74,6 +74,25 @@ pub enum TokenError {
     Inactive,
 }
 
+impl TokenError {
+    /// A fixed word for the error (the metrics' `outcome` label).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::Malformed => "malformed_token",
+            TokenError::Algorithm => "algorithm_not_accepted",
+            TokenError::Type => "not_an_access_token",
+            TokenError::UnknownKey => "unknown_key",
+            TokenError::Signature => "bad_signature",
+            TokenError::Issuer => "wrong_issuer",
+            TokenError::Audience => "wrong_audience",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::Revoked(_) => "revoked",
+            TokenError::Inactive => "inactive",
+        }
+    }
+}
+
 /// A public verification key from the issuer's JWKS.
 pub struct PublicKey {
     pub kid: String,

@@ -27,6 +27,7 @@ use gatehouse_core::secret;
 use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
 use crate::extract::{ClientCredentials, OAuthForm};
+use crate::metrics::ClientAuthFailure;
 use crate::state::AppState;
 
 /// An endpoint's request, parsed from the same form as the client's credentials.
@@ -101,6 +102,9 @@ pub async fn authenticate_app(
         return Err(HttpError::Throttled(wait));
     }
     let Some(presented) = creds.secret.as_deref() else {
+        state
+            .metrics
+            .record_client_auth_failure(ClientAuthFailure::NoSecret);
         return Err(OAuthError::invalid_client(
             "this client must authenticate with its client secret",
         )
@@ -110,6 +114,9 @@ pub async fn authenticate_app(
     // disabled); the secret was right, so this is no guessing failure.
     let used = |ctx: Arc<ClientContext>| {
         if ctx.app.status != AppStatus::Active {
+            state
+                .metrics
+                .record_client_auth_failure(ClientAuthFailure::Disabled);
             return Err(OAuthError::invalid_client("this app is disabled").into());
         }
         state.usage.record(&ctx.app.client_id, state.clock.now());
@@ -138,6 +145,9 @@ pub async fn failed<T>(
     ip: IpAddr,
 ) -> Result<T, HttpError> {
     tracing::info!(client_id = %logged(&creds.client_id), %ip, "client authentication failed");
+    state
+        .metrics
+        .record_client_auth_failure(ClientAuthFailure::WrongSecret);
     match state.limiter.record_failure(ip, &creds.client_id).await {
         Some(wait) => Err(HttpError::Throttled(wait)),
         None => Err(OAuthError::invalid_client("unknown client or wrong client secret").into()),

@@ -19,6 +19,7 @@ use gatehouse_core::ports::StoreError;
 use gatehouse_core::{ErrorCode, OAuthError};
 use serde_json::json;
 
+use crate::metrics::StoreFailure;
 use crate::ratelimit::RetryAfter;
 
 #[derive(Debug)]
@@ -29,6 +30,9 @@ pub enum HttpError {
     Throttled(RetryAfter),
     Unavailable(String),
     Internal(String),
+    /// The store failed underneath: answered as `Unavailable` or `Internal`,
+    /// and counted by kind in the metrics.
+    Store(StoreError),
 }
 
 impl From<OAuthError> for HttpError {
@@ -50,12 +54,7 @@ impl From<gatehouse_core::token_endpoint::TokenError> for HttpError {
 
 impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(why) => HttpError::Unavailable(why),
-            StoreError::NotFound | StoreError::Conflict(_) | StoreError::Internal(_) => {
-                HttpError::Internal(e.to_string())
-            }
-        }
+        HttpError::Store(e)
     }
 }
 
@@ -131,21 +130,18 @@ impl IntoResponse for HttpError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 r
             }
-            HttpError::Unavailable(why) => {
-                tracing::warn!(reason = %why, "store unavailable");
-                let mut r = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    body(
-                        "temporarily_unavailable",
-                        "the service is temporarily unavailable; retry shortly",
-                    ),
-                )
-                    .into_response();
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            HttpError::Unavailable(why) => unavailable(&why),
+            HttpError::Internal(why) => internal(&why),
+            HttpError::Store(e) => {
+                let (mut r, kind) = match e {
+                    StoreError::Unavailable(why) => (unavailable(&why), "unavailable"),
+                    StoreError::NotFound | StoreError::Conflict(_) | StoreError::Internal(_) => {
+                        (internal(&e.to_string()), "internal")
+                    }
+                };
+                r.extensions_mut().insert(StoreFailure(kind));
                 r
             }
-            HttpError::Internal(why) => internal(&why),
         };
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -153,6 +149,22 @@ impl IntoResponse for HttpError {
             .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         resp
     }
+}
+
+/// 503 with `Retry-After`: the store is unreachable or overloaded.
+fn unavailable(why: &str) -> Response {
+    tracing::warn!(reason = %why, "store unavailable");
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        body(
+            "temporarily_unavailable",
+            "the service is temporarily unavailable; retry shortly",
+        ),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    r
 }
 
 /// 500: the request's id is the correlation id, in the log line, the body and

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod http_server;
 pub mod introspection_cache;
+pub mod metrics;
 pub mod pages;
 pub mod ratelimit;
 pub mod request_id;
@@ -50,20 +51,37 @@ pub fn app(state: AppState) -> Router {
             "default-src 'none'; frame-ancestors 'none'",
         ),
     ];
+    let http_metrics = state.metrics.clone();
+    // The endpoints a client posts a form to answer a wrong method with an
+    // OAuth JSON error and `Allow`, like every other answer they give.
+    let client_endpoints = Router::new()
+        .merge(routes::token::router())
+        // Auth0's path, which vendor documents (the Switch seed) post to; same
+        // handler, same answers. Discovery advertises only `/connect/token`.
+        .route(
+            routes::OAUTH_TOKEN_PATH,
+            axum::routing::post(routes::token::token),
+        )
+        .merge(routes::introspect::router())
+        .merge(routes::revocation::router())
+        .method_not_allowed_fallback(routes::method_not_allowed);
     let mut router = Router::new()
         .merge(routes::well_known::router())
-        .merge(routes::token::router())
-        .merge(routes::introspect::router())
+        .merge(client_endpoints)
         .merge(routes::health::router())
         .merge(routes::authorize::router())
         .merge(routes::userinfo::router())
-        .merge(routes::revocation::router())
         .merge(routes::revocations::router())
         .merge(routes::endsession::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)
-        .with_state(state);
+        .with_state(state)
+        // Counts every answer by route template (see `metrics::route_label`).
+        .layer(axum::middleware::from_fn_with_state(
+            http_metrics,
+            metrics::track,
+        ));
     for (name, value) in security {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             name,

@@ -128,16 +128,73 @@ pub fn store_failure(e: gatehouse_core::ports::StoreError) -> Response {
     }
 }
 
-/// What a scope lets an app do, in words for the consent page.
+/// What a scope lets an app do, in words for the consent page (plain text: the
+/// scope's name is shown beside it, so it is not quoted again here).
 pub fn describe_scope(scope: &str, api_name: Option<&str>) -> String {
     match scope {
         "openid" => "confirm who you are (sign you in)".into(),
         "offline_access" => "keep access while you are not signed in".into(),
         "profile" => "see your name".into(),
         "email" => "see your email address".into(),
-        other => match api_name {
-            Some(api) => format!("use {api} with the `{other}` permission"),
-            None => format!("use the `{other}` permission"),
+        _ => match api_name {
+            Some(api) => format!("use {api} on your behalf"),
+            None => "act on your behalf with this permission".into(),
         },
+    }
+}
+
+/// HTML for text that quotes names in backticks (audit details, core's
+/// messages): escaped, each `quoted` part as `<code>`; a lone backtick stays.
+pub fn code_spans(text: &str) -> String {
+    fn escape(out: &mut String, s: &str) {
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        let Some(len) = rest[open + 1..].find('`') else {
+            break;
+        };
+        escape(&mut out, &rest[..open]);
+        out.push_str("<code>");
+        escape(&mut out, &rest[open + 1..open + 1 + len]);
+        out.push_str("</code>");
+        rest = &rest[open + len + 2..];
+    }
+    escape(&mut out, rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backticks_become_code_and_everything_is_escaped() {
+        assert_eq!(
+            code_spans("created organization `Acme <Studio>` (acme-studio)"),
+            "created organization <code>Acme &lt;Studio&gt;</code> (acme-studio)"
+        );
+        assert_eq!(code_spans("a `b` c `d"), "a <code>b</code> c `d");
+        assert_eq!(code_spans("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+        assert_eq!(code_spans("``"), "<code></code>");
+    }
+
+    #[test]
+    fn scope_descriptions_have_no_markdown() {
+        for s in ["openid", "cfgateway", "products:read"] {
+            for api in [Some("Gateway"), None] {
+                assert!(!describe_scope(s, api).contains('`'), "{s}");
+            }
+        }
     }
 }

@@ -8,6 +8,9 @@
 //! `[A-Za-z0-9._-]`; anything else is dropped before tower-http's layer mints a
 //! fresh one, so attacker bytes never reach a log line or a page.
 //!
+//! A valid W3C `traceparent` (Trace Context §3.2) wins over both: its trace id
+//! becomes the request's id, so the logs of every hop of a trace share it.
+//!
 //! Error bodies are built far from the request (in `IntoResponse` impls), so the
 //! id travels to them in a task-local set for the duration of the request: it
 //! is scoped to one request's task, not global state.
@@ -57,7 +60,12 @@ pub fn acceptable(v: &[u8]) -> bool {
 
 /// Drops a client-supplied `x-request-id` unless it is exactly one acceptable
 /// value; [`MakeId`] then mints one. Runs before tower-http's `SetRequestId`.
+/// A valid `traceparent`'s trace id replaces it.
 pub fn drop_unacceptable(mut req: Request) -> Request {
+    if let Some(trace_id) = trace_id(req.headers()) {
+        req.headers_mut().insert(&HEADER, trace_id);
+        return req;
+    }
     let mut values = req.headers().get_all(&HEADER).iter();
     let keep = matches!(
         (values.next(), values.next()),
@@ -67,6 +75,33 @@ pub fn drop_unacceptable(mut req: Request) -> Request {
         req.headers_mut().remove(&HEADER);
     }
     req
+}
+
+/// The trace id of exactly one valid `traceparent` header (W3C Trace Context
+/// §3.2: `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, ids not all zeros; a later
+/// version may append fields after the flags). Anything else: `None`.
+pub fn trace_id(headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
+    let mut values = headers.get_all("traceparent").iter();
+    let (Some(v), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let v = v.as_bytes();
+    let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let nonzero = |s: &[u8]| s.iter().any(|b| *b != b'0');
+    let ok = v.len() >= 55
+        && hex(&v[..2])
+        && &v[..2] != b"ff"
+        && (v.len() == 55 || (&v[..2] != b"00" && v[55] == b'-'))
+        && v[2] == b'-'
+        && v[35] == b'-'
+        && v[52] == b'-'
+        && hex(&v[3..35])
+        && nonzero(&v[3..35])
+        && hex(&v[36..52])
+        && nonzero(&v[36..52])
+        && hex(&v[53..55]);
+    ok.then(|| HeaderValue::from_bytes(&v[3..35]).ok())
+        .flatten()
 }
 
 /// Fresh ids: random, URL-safe, in the accepted alphabet.
@@ -129,6 +164,38 @@ mod tests {
         req.headers_mut()
             .append(&HEADER, HeaderValue::from_static("two"));
         assert!(drop_unacceptable(req).headers().get(&HEADER).is_none());
+    }
+
+    #[test]
+    fn a_valid_traceparent_gives_the_id() {
+        let with = |tp: &'static str| {
+            let mut req = Request::new(axum::body::Body::empty());
+            req.headers_mut()
+                .insert(&HEADER, HeaderValue::from_static("client-id"));
+            req.headers_mut()
+                .insert("traceparent", HeaderValue::from_static(tp));
+            of(&drop_unacceptable(req))
+        };
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(
+            with(good).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            with("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later").as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert_eq!(with(bad).as_deref(), Some("client-id"), "{bad}");
+        }
     }
 
     #[tokio::test]

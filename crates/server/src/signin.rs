@@ -78,6 +78,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// The metrics' `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Refusal::WrongCredentials => "wrong_credentials",
+            Refusal::ChooseOrganization => "choose_organization",
+            Refusal::Throttled(_) => "throttled",
+            Refusal::EmailTooLong => "email_too_long",
+        }
+    }
+
     pub fn status(self) -> StatusCode {
         match self {
             Refusal::WrongCredentials => StatusCode::UNAUTHORIZED,
@@ -125,7 +135,7 @@ pub async fn attempt(
     within: Within<'_>,
 ) -> Result<Attempt, StoreError> {
     if email.len() > MAX_EMAIL {
-        return Ok(refused(Refusal::EmailTooLong, jar));
+        return Ok(refused(state, Refusal::EmailTooLong, jar));
     }
     let limiter = &state.login_limiter;
     let here = pair_key(email, ip);
@@ -133,7 +143,7 @@ pub async fn attempt(
         .address_blocked(ip)
         .or(limiter.key_blocked_anywhere(&here).await)
     {
-        return Ok(refused(Refusal::Throttled(wait.0), jar));
+        return Ok(refused(state, Refusal::Throttled(wait.0), jar));
     }
     let candidates = candidates(state, email, within).await?;
     let mut matched: Vec<User> = Vec::new();
@@ -151,7 +161,7 @@ pub async fn attempt(
         }
     }
     if matched.len() > 1 {
-        return Ok(refused(Refusal::ChooseOrganization, jar));
+        return Ok(refused(state, Refusal::ChooseOrganization, jar));
     }
     match matched.pop() {
         Some(u) => {
@@ -175,7 +185,7 @@ pub async fn attempt(
                 None => Refusal::WrongCredentials,
             };
             tokio::time::sleep(delay).await;
-            Ok(refused(why, jar))
+            Ok(refused(state, why, jar))
         }
     }
 }
@@ -213,7 +223,8 @@ async fn candidates(
     }
 }
 
-fn refused(why: Refusal, jar: CookieJar) -> Attempt {
+fn refused(state: &AppState, why: Refusal, jar: CookieJar) -> Attempt {
+    state.metrics.record_signin_failure(why.label());
     Attempt::Refused { why, jar }
 }
 

@@ -38,6 +38,8 @@ pub struct Inner {
     pub redirect_policy: RedirectPolicy,
     /// Turns true when the server starts shutting down: long polls answer at once.
     pub stopping: tokio::sync::watch::Sender<bool>,
+    /// What `/metrics` reports ([`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -94,6 +96,7 @@ impl AppState {
             usage: Default::default(),
             redirect_policy,
             stopping: tokio::sync::watch::Sender::new(false),
+            metrics: Default::default(),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -117,6 +120,11 @@ impl AppState {
 }
 
 impl AppState {
+    /// For scrape-time collectors, which must not keep the state alive.
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.0
+    }
+
     /// Deletes expired codes, tokens, sessions and drained failure buckets every
     /// minute (and lets the store compact itself), and keeps the signing keys'
     /// rotation schedule, until the state is dropped.

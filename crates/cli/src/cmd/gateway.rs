@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_gateway::{
     Alg, ApiSecret, Backend, Gateway, Proxy, Route, Routes, Validator, ValidatorConfig, demo,
 };
 use gatehouse_server::http_server;
+use gatehouse_server::metrics::process::ProcessCollector;
 
 use crate::cli::{GatewayArgs, LogFormat};
 
@@ -46,6 +48,16 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot start validating tokens of {}", args.issuer))?;
 
+    if let Some(at) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .with_context(|| format!("cannot listen on {at} (--metrics-listen)"))?;
+        let maddr = listener.local_addr()?;
+        let mut registry = validator.metrics().registry(&validator);
+        registry.register_collector(Box::new(ProcessCollector::new(SystemClock.now())));
+        gatehouse_server::metrics::spawn(listener, registry);
+        eprintln!("Gatehouse gateway metrics on http://{maddr}/metrics");
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -128,8 +140,10 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only on a terminal: a log file or collector gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

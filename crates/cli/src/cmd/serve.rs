@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::keyring::KeyRing;
+use gatehouse_core::ports::Store;
 use gatehouse_server::config::ForwardedHeader;
+use gatehouse_server::metrics::{self, PoolProbe, PoolUse};
 use gatehouse_server::{AppState, ServerConfig};
 
 use crate::cli::{ForwardedHeaderArg, LogFormat, ServeArgs};
@@ -32,7 +34,7 @@ pub async fn run(
         pg_statement_timeout: Duration::from_millis(args.db_statement_timeout_ms),
         pg_acquire_timeout: Duration::from_millis(args.db_acquire_timeout_ms),
     };
-    let store = db::open(database_url, &opts).await?;
+    let (store, pool) = open_store(database_url, &opts).await?;
     let kek = db::key_encryption_key(
         args.kek.key_encryption_key.as_deref(),
         &args.kek.key_file,
@@ -67,13 +69,51 @@ pub async fn run(
     config.header_read_timeout = Duration::from_millis(args.header_read_timeout_ms);
     config.body_read_timeout = Duration::from_millis(args.body_read_timeout_ms);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    let first_run = has_no_apps(store.as_ref()).await;
     let state = AppState::start(store, keys, Arc::new(kek), clock, config).await;
+    if let Some(at) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .with_context(|| format!("cannot listen on {at} (--metrics-listen)"))?;
+        let maddr = listener.local_addr()?;
+        metrics::spawn(listener, state.metrics.registry(&state, Some(pool)));
+        tracing::info!(addr = %maddr, "metrics listening");
+    }
 
     println!(
         "Gatehouse listening on http://{addr} (issuer {issuer}, database {})",
         db::redact(database_url)
     );
     println!("Discovery: {issuer}/.well-known/openid-configuration");
+    if first_run {
+        print_first_steps();
+    } else {
+        println!("Console: {issuer}/console");
+    }
+    tracing::info!(%addr, %issuer, "listening");
+
+    gatehouse_server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// No organization has an app yet (or the store cannot tell: then say nothing
+/// misleading either way, and show the steps).
+async fn has_no_apps(store: &dyn Store) -> bool {
+    let Ok(orgs) = store.list_orgs().await else {
+        return true;
+    };
+    for org in orgs {
+        match store.apps_for_org(&org.id).await {
+            Ok(apps) if apps.is_empty() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The README's first commands, for an installation with no app yet.
+fn print_first_steps() {
     println!("Register a first app:");
     println!("  gatehouse org create --name \"Acme Studio\"");
     println!("  gatehouse user create --org acme-studio --email dev@acme.test --role developer");
@@ -83,11 +123,40 @@ pub async fn run(
     println!(
         "  gatehouse app register --org acme-studio --name \"Nightly sync\" --grant client_credentials --on-behalf-of dev@acme.test --scopes cfgateway"
     );
-    tracing::info!(%addr, %issuer, "listening");
+}
 
-    gatehouse_server::serve(listener, state, shutdown_signal()).await?;
-    tracing::info!("shut down cleanly");
-    Ok(())
+/// The store named by the URL, and a probe of its connection pool for the metrics.
+async fn open_store(
+    url: &str,
+    opts: &db::DbOptions,
+) -> anyhow::Result<(Arc<dyn Store>, PoolProbe)> {
+    fn probe<DB: sqlx::Database>(pool: sqlx::Pool<DB>) -> PoolProbe {
+        Arc::new(move || PoolUse {
+            size: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        })
+    }
+    if db::is_postgres(url) {
+        let store = db::open_postgres(url, opts).await?;
+        let pool = probe(store.pool().clone());
+        return Ok((Arc::new(store), pool));
+    }
+    if url.starts_with("sqlite:") {
+        let store = db::open_sqlite(url, opts).await?;
+        let pool = probe(store.pool().clone());
+        return Ok((Arc::new(store), pool));
+    }
+    // Unsupported: `db::open` says why.
+    let store = db::open(url, opts).await?;
+    Ok((
+        store,
+        Arc::new(|| PoolUse {
+            size: 0,
+            idle: 0,
+            max: 0,
+        }),
+    ))
 }
 
 /// Loud on purpose: development mode must never go unnoticed in production.

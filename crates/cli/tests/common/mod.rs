@@ -96,6 +96,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub log: PathBuf,
+    /// What `serve` printed after its address line, up to its banner.
+    pub banner: Vec<String>,
 }
 
 impl Server {
@@ -121,13 +123,25 @@ impl Server {
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("no address in {first:?}"))
             .to_owned();
-        let rest: Vec<String> = lines.by_ref().take(3).map(Result::unwrap).collect();
-        assert!(
-            rest.iter().any(|l| l.contains("Register a first app")),
-            "{rest:?}"
-        );
+        // The first steps on a database with no app yet, the console's URL after.
+        let banner = |l: &str| l.contains("Register a first app") || l.contains("Console: http");
+        let mut rest: Vec<String> = Vec::new();
+        for line in lines.by_ref().take(3) {
+            let line = line.unwrap();
+            let done = banner(&line);
+            rest.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(rest.iter().any(|l| banner(l)), "{rest:?}");
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base, log }
+        Server {
+            child,
+            base,
+            log,
+            banner: rest,
+        }
     }
 
     pub fn url(&self, p: &str) -> String {

@@ -77,6 +77,9 @@ pub async fn create_api(
         &api.audience,
         format!("created API `{}` ({})", api.name, api.audience),
     );
-    store.insert_api(&api, &audit).await?;
+    store
+        .insert_api(&api, &audit)
+        .await
+        .map_err(super::already_exists("API", &api.audience))?;
     Ok((api, secret))
 }

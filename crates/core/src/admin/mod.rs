@@ -54,6 +54,17 @@ impl From<StoreError> for AdminError {
     }
 }
 
+/// A unique-constraint conflict told in the resource's words ("organization
+/// `acme-studio` already exists"), not the database's (`orgs.slug`); other
+/// store errors pass through.
+pub(super) fn already_exists(what: &str, value: &str) -> impl FnOnce(StoreError) -> AdminError {
+    let message = format!("{what} `{value}` already exists");
+    move |e| match e {
+        StoreError::Conflict(_) => AdminError::Conflict(message),
+        other => AdminError::Store(other),
+    }
+}
+
 pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> AdminError {
     AdminError::Invalid {
         field,

@@ -64,7 +64,8 @@ pub async fn create_org(
     );
     store
         .insert_org(&org, &Role::defaults(&org.id), &audit)
-        .await?;
+        .await
+        .map_err(super::already_exists("organization", &org.slug))?;
     Ok(org)
 }
 

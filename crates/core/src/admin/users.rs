@@ -39,7 +39,10 @@ pub async fn create_user(
     new: NewUser<'_>,
 ) -> Result<User, AdminError> {
     let (user, audit) = prepare_user(store, now, actor, new).await?;
-    store.insert_user(&user, &audit).await?;
+    store
+        .insert_user(&user, &audit)
+        .await
+        .map_err(super::already_exists("user", &user.email))?;
     Ok(user)
 }
 

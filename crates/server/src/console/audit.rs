@@ -40,6 +40,7 @@ struct Row {
     who: String,
     kind: &'static str,
     action: String,
+    /// HTML: names quoted in backticks shown as code ([`crate::pages::code_spans`]).
     detail: String,
     when: String,
     address: String,
@@ -97,7 +98,7 @@ async fn page(
                 who: e.actor_name,
                 kind: e.actor_kind.as_str(),
                 action: e.action,
-                detail: e.detail,
+                detail: crate::pages::code_spans(&e.detail),
                 when: when(e.at),
                 address: e.address,
             })

@@ -27,6 +27,9 @@ use crate::extract::ClientCredentials;
 use crate::routes::introspect::authenticate;
 use crate::state::AppState;
 
+/// Names the reading API's audience (`gatehouse-gateway` checks it at start-up).
+const AUDIENCE_HEADER: &str = "gatehouse-api-audience";
+
 pub fn router() -> Router<AppState> {
     Router::new().route(REVOCATION_FEED_PATH, get(revocations))
 }
@@ -100,5 +103,10 @@ async fn revocations(
     let mut resp = Json(page).into_response();
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The API's own audience, so a gateway started with another one can say so
+    // at start-up (the API reads only what it already knows).
+    if let Ok(v) = HeaderValue::from_str(&api.audience) {
+        resp.headers_mut().insert(AUDIENCE_HEADER, v);
+    }
     Ok(resp)
 }

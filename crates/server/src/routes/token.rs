@@ -22,7 +22,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route(TOKEN_PATH, post(token))
 }
 
-async fn token(
+/// Also served at [`crate::routes::OAUTH_TOKEN_PATH`] (lib.rs).
+pub(crate) async fn token(
     State(state): State<AppState>,
     AuthenticatedClient { client, request }: AuthenticatedClient<TokenRequest>,
 ) -> Result<Response, HttpError> {
@@ -35,6 +36,7 @@ async fn token(
         now: state.clock.now(),
     };
     let set = token_endpoint::handle(&request, &client, &issuer).await?;
+    state.metrics.record_token(&request, &client, &set.scope);
     Ok(respond(set))
 }
 

@@ -7,6 +7,7 @@ mod oidc_flow;
 mod organizations;
 mod refresh;
 mod revocations;
+mod seeds;
 mod session;
 mod token;
 mod token_errors;
