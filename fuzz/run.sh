@@ -23,6 +23,9 @@ cd "$(dirname "$0")"
 san=${FUZZ_SANITIZER:-none}
 flags=(+nightly fuzz)
 opts=(-s "$san" -a --codegen-units 16)
+# FUZZ_TARGET_DIR keeps the instrumented build outside the checkout (.ci/fuzz
+# points it at a cache that outlives a clean clone: the build is most of the cost).
+[ -n "${FUZZ_TARGET_DIR:-}" ] && opts+=(--target-dir "$FUZZ_TARGET_DIR")
 
 if [ $# -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo "${flags[@]}" list); fi
 

@@ -51,7 +51,7 @@ fn register(dir: &Path) -> (Value, Value) {
 }
 
 /// One scrape, parsed.
-struct Scrape(prometheus_parse::Scrape);
+struct Scrape(prometheus_parse::Scrape, String);
 
 impl Scrape {
     fn of(metrics_base: &str) -> Scrape {
@@ -61,7 +61,7 @@ impl Scrape {
         assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
         let text = resp.text().unwrap();
         let lines = text.lines().map(|l| Ok(l.to_owned()));
-        Scrape(prometheus_parse::Scrape::parse(lines).unwrap())
+        Scrape(prometheus_parse::Scrape::parse(lines).unwrap(), text)
     }
 
     /// The value of the sample `name` whose labels include `labels` (0 if none).
@@ -83,15 +83,30 @@ impl Scrape {
             .sum()
     }
 
-    /// Every metric name the scrape declares (`# HELP`) or has samples of,
-    /// histograms with their `_bucket`, `_sum` and `_count` series.
+    /// Every series name the scrape declares (`# TYPE`, so a family with no
+    /// samples yet counts: a query on it is valid) or has samples of; a counter
+    /// `x` is the series `x_total`, a histogram `x` is `x_bucket`, `x_sum`, `x_count`.
     fn names(&self) -> BTreeSet<String> {
-        let mut names: BTreeSet<String> = self.0.docs.keys().cloned().collect();
-        for x in &self.0.samples {
-            names.insert(x.metric.clone());
-            if matches!(x.value, prometheus_parse::Value::Histogram(_)) {
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    names.insert(format!("{}{suffix}", x.metric));
+        let mut names: BTreeSet<String> = self.0.samples.iter().map(|x| x.metric.clone()).collect();
+        for line in self.1.lines() {
+            let Some(decl) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let mut words = decl.split_whitespace();
+            let (Some(name), Some(kind)) = (words.next(), words.next()) else {
+                panic!("malformed TYPE line {line:?}");
+            };
+            match kind {
+                "counter" if !name.ends_with("_total") => {
+                    names.insert(format!("{name}_total"));
+                }
+                "histogram" => {
+                    for suffix in ["_bucket", "_sum", "_count"] {
+                        names.insert(format!("{name}{suffix}"));
+                    }
+                }
+                _ => {
+                    names.insert(name.to_owned());
                 }
             }
         }
@@ -195,13 +210,14 @@ fn serve_counts_tokens_failures_and_routes_on_its_own_address_only() {
     );
     let refused = [("route", "/connect/token"), ("status", "401")];
     assert_eq!(after.value("gatehouse_http_requests_total", &refused), 1.0);
-    // The raw path never becomes a label: unknown paths share one series.
+    // The raw path never becomes a label: unknown paths share one series
+    // (`/metrics` asked of the API address above, and `/no/such/path/42`).
     assert_eq!(
         after.value(
             "gatehouse_http_requests_total",
             &[("route", "unmatched"), ("status", "404")]
         ),
-        1.0
+        2.0
     );
     assert!(
         after

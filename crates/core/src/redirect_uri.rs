@@ -174,7 +174,8 @@ fn syntax(uri: &str, dev: bool) -> Result<Target, String> {
     if dev && host.as_deref() == Some("localhost") && is_web(parsed.scheme()) {
         return Ok(Target::DevLoopback);
     }
-    let loopback = matches!(host.as_deref(), Some("localhost" | "127.0.0.1"));
+    let loopback = host.as_deref() == Some("localhost")
+        || parsed.host() == Some(url::Host::Ipv4(Ipv4Addr::LOCALHOST));
     if parsed.scheme() != "https" {
         return Err(if dev {
             "must use https (http is accepted only for localhost and 127.0.0.1 in development mode)"

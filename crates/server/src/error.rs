@@ -134,9 +134,11 @@ impl IntoResponse for HttpError {
             HttpError::Internal(why) => internal(&why),
             HttpError::Store(e) => {
                 let (mut r, kind) = match e {
-                    StoreError::Unavailable(why) => (unavailable(&why), "unavailable"),
+                    StoreError::Unavailable(why) => {
+                        (unavailable(&why), crate::metrics::STORE_UNAVAILABLE)
+                    }
                     StoreError::NotFound | StoreError::Conflict(_) | StoreError::Internal(_) => {
-                        (internal(&e.to_string()), "internal")
+                        (internal(&e.to_string()), crate::metrics::STORE_INTERNAL)
                     }
                 };
                 r.extensions_mut().insert(StoreFailure(kind));

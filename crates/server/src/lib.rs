@@ -32,6 +32,7 @@ use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 pub use config::ServerConfig;
 pub use state::AppState;
@@ -121,9 +122,11 @@ async fn run_to_completion(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    // A new task does not inherit the request id's task-local: carry it over.
+    // A new task inherits neither the request id's task-local nor the request's
+    // tracing span: carry both over, so the handler's log lines name the request.
     let id = request_id::current();
-    match tokio::spawn(request_id::scope(id, next.run(req))).await {
+    let task = request_id::scope(id, next.run(req)).instrument(tracing::Span::current());
+    match tokio::spawn(task).await {
         Ok(resp) => resp,
         Err(e) => error::panic_response(Box::new(format!("request task failed: {e}"))),
     }

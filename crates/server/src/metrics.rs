@@ -28,9 +28,7 @@ use gatehouse_core::model::{KeyState, TokenFormat};
 use gatehouse_core::request::TokenRequest;
 use gatehouse_core::scope::ScopeSet;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -156,7 +154,7 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self {
+        let m = Self {
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(latency_histogram),
             tokens_issued: Family::default(),
@@ -164,9 +162,41 @@ impl Default for Metrics {
             signin_failures: Family::default(),
             throttled: Family::default(),
             store_errors: Family::default(),
+        };
+        // The failure series exist at 0 from the start: the text format leaves
+        // out a family with no series, and `rate()` or an alert only sees an
+        // increase from a series that was already there.
+        for why in [
+            ClientAuthFailure::NoSecret,
+            ClientAuthFailure::WrongSecret,
+            ClientAuthFailure::Disabled,
+        ] {
+            m.client_auth_failures.get_or_create(&ReasonLabels {
+                reason: why.label(),
+            });
         }
+        for why in [
+            crate::signin::Refusal::WrongCredentials,
+            crate::signin::Refusal::Throttled(0),
+        ] {
+            m.signin_failures.get_or_create(&ReasonLabels {
+                reason: why.label(),
+            });
+        }
+        for kind in [STORE_UNAVAILABLE, STORE_INTERNAL] {
+            m.store_errors.get_or_create(&KindLabels { kind });
+        }
+        for route in [gatehouse_core::discovery::TOKEN_PATH, "/login"] {
+            m.throttled.get_or_create(&ThrottleLabels { route });
+        }
+        m
     }
 }
+
+/// The `kind` of a store failure: the store could not answer (503), or it
+/// answered with something unexpected (500).
+pub const STORE_UNAVAILABLE: &str = "unavailable";
+pub const STORE_INTERNAL: &str = "internal";
 
 impl Metrics {
     /// A token was issued at the token endpoint.
