@@ -171,23 +171,29 @@ impl Default for Metrics {
             ClientAuthFailure::WrongSecret,
             ClientAuthFailure::Disabled,
         ] {
-            m.client_auth_failures.get_or_create(&ReasonLabels {
-                reason: why.label(),
-            });
+            m.client_auth_failures
+                .get_or_create(&ReasonLabels {
+                    reason: why.label(),
+                })
+                .inc_by(0);
         }
         for why in [
             crate::signin::Refusal::WrongCredentials,
             crate::signin::Refusal::Throttled(0),
         ] {
-            m.signin_failures.get_or_create(&ReasonLabels {
-                reason: why.label(),
-            });
+            m.signin_failures
+                .get_or_create(&ReasonLabels {
+                    reason: why.label(),
+                })
+                .inc_by(0);
         }
         for kind in [STORE_UNAVAILABLE, STORE_INTERNAL] {
-            m.store_errors.get_or_create(&KindLabels { kind });
+            m.store_errors.get_or_create(&KindLabels { kind }).inc_by(0);
         }
         for route in [gatehouse_core::discovery::TOKEN_PATH, "/login"] {
-            m.throttled.get_or_create(&ThrottleLabels { route });
+            m.throttled
+                .get_or_create(&ThrottleLabels { route })
+                .inc_by(0);
         }
         m
     }
