@@ -29,5 +29,6 @@ pub mod scope;
 pub mod secret;
 pub mod token;
 pub mod token_endpoint;
+pub mod trace_context;
 
 pub use error::{ErrorCode, OAuthError};

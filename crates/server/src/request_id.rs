@@ -77,31 +77,15 @@ pub fn drop_unacceptable(mut req: Request) -> Request {
     req
 }
 
-/// The trace id of exactly one valid `traceparent` header (W3C Trace Context
-/// §3.2: `00-<32 hex>-<16 hex>-<2 hex>`, lowercase, ids not all zeros; a later
-/// version may append fields after the flags). Anything else: `None`.
+/// The trace id of exactly one valid `traceparent` header
+/// ([`gatehouse_core::trace_context::trace_id`]); anything else: `None`.
 pub fn trace_id(headers: &axum::http::HeaderMap) -> Option<HeaderValue> {
     let mut values = headers.get_all("traceparent").iter();
     let (Some(v), None) = (values.next(), values.next()) else {
         return None;
     };
-    let v = v.as_bytes();
-    let hex = |s: &[u8]| s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    let nonzero = |s: &[u8]| s.iter().any(|b| *b != b'0');
-    let ok = v.len() >= 55
-        && hex(&v[..2])
-        && &v[..2] != b"ff"
-        && (v.len() == 55 || (&v[..2] != b"00" && v[55] == b'-'))
-        && v[2] == b'-'
-        && v[35] == b'-'
-        && v[52] == b'-'
-        && hex(&v[3..35])
-        && nonzero(&v[3..35])
-        && hex(&v[36..52])
-        && nonzero(&v[36..52])
-        && hex(&v[53..55]);
-    ok.then(|| HeaderValue::from_bytes(&v[3..35]).ok())
-        .flatten()
+    gatehouse_core::trace_context::trace_id(v.as_bytes())
+        .and_then(|id| HeaderValue::from_bytes(id).ok())
 }
 
 /// Fresh ids: random, URL-safe, in the accepted alphabet.
