@@ -9,6 +9,8 @@
 # so what it generates never lands in the repository; a crashing input is kept
 # in fuzz/artifacts/T/ (reproduce: cargo +nightly fuzz run -s none -a T FILE).
 #
+# Targets run FUZZ_JOBS at a time (default: the number of cores).
+#
 # Built with debug assertions and overflow checks (-a) and without a sanitizer:
 # the workspace forbids unsafe code, so AddressSanitizer would find nothing the
 # Rust checks do not, at half the speed. FUZZ_SANITIZER=address turns it on.
@@ -36,9 +38,11 @@ cargo "${flags[@]}" build "${opts[@]}" >&2 || {
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failed=0
-printf '%-20s %14s %8s  %s\n' target executions exec/s result
-for t in "${targets[@]}"; do
+
+# run_one T: fuzzes T for SECONDS; writes its result line to $work/T.result and
+# exits non-zero on a crash.
+run_one() {
+	local t=$1 rc execs rate result
 	mkdir -p "$work/$t" "artifacts/$t"
 	cp corpus/"$t"/* "$work/$t/" 2>/dev/null
 	cargo "${flags[@]}" run "${opts[@]}" "$t" "$work/$t" -- \
@@ -51,9 +55,29 @@ for t in "${targets[@]}"; do
 		result=ok
 	else
 		result="CRASH (exit $rc; see fuzz/artifacts/$t/)"
-		failed=1
 		grep -m1 -A12 -E "panicked at|ERROR: libFuzzer|==ERROR" "$work/$t.log" >&2
 	fi
-	printf '%-20s %14s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$result"
+	printf '%-20s %14s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "$result" >"$work/$t.result"
+	[ "$rc" -eq 0 ]
+}
+
+# Each libFuzzer process uses one core: FUZZ_JOBS targets at a time (default:
+# one per core), so the guard takes SECONDS x targets / cores, not x targets.
+jobs=${FUZZ_JOBS:-$(nproc)}
+failed=0
+running=0
+for t in "${targets[@]}"; do
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n || failed=1
+		running=$((running - 1))
+	fi
+	run_one "$t" &
+	running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+	wait -n || failed=1
+	running=$((running - 1))
+done
+printf '%-20s %14s %8s  %s\n' target executions exec/s result
+for t in "${targets[@]}"; do cat "$work/$t.result"; done
 exit "$failed"

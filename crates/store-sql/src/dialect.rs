@@ -21,6 +21,13 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// SQLite, `GREATEST` in PostgreSQL).
     const ADD_FAILURE: &'static str;
 
+    /// Held for the whole of a write transaction: this process's turn to write.
+    type WriteTurn: Send + Sync;
+
+    /// Waits for this process's turn to write (SQLite: an in-process queue in
+    /// front of the database's one write lock; PostgreSQL: none, row locks decide).
+    fn write_turn(&self) -> impl Future<Output = Self::WriteTurn> + Send + '_;
+
     /// sqlx errors to what a caller can act on.
     fn map_err(e: sqlx::Error) -> StoreError;
 

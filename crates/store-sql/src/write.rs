@@ -16,11 +16,14 @@ pub(crate) struct Write<'s, D: Dialect> {
     tx: Transaction<'static, D::Db>,
     store: &'s SqlStore<D>,
     changed: bool,
+    /// Dropped after `tx` (fields drop in order): the turn ends with the transaction.
+    _turn: D::WriteTurn,
 }
 
 impl<D: Dialect> SqlStore<D> {
     /// Begins a write transaction ([`Dialect::BEGIN_WRITE`]).
     pub(crate) async fn write(&self) -> StoreResult<Write<'_, D>> {
+        let turn = self.dialect.write_turn().await;
         let tx = self
             .pool
             .begin_with(D::BEGIN_WRITE)
@@ -30,6 +33,7 @@ impl<D: Dialect> SqlStore<D> {
             tx,
             store: self,
             changed: false,
+            _turn: turn,
         })
     }
 

@@ -160,6 +160,10 @@ impl Dialect for PgDialect {
              updated_at = GREATEST(throttle.updated_at, $3)
          RETURNING level";
 
+    type WriteTurn = ();
+
+    async fn write_turn(&self) {}
+
     fn map_err(e: sqlx::Error) -> StoreError {
         error::map_err(e)
     }

@@ -7,13 +7,13 @@ use gatehouse_core::model::{ReferenceToken, RefreshToken};
 use gatehouse_core::ports::{Redeemed, StoreResult};
 
 use super::{SqliteDialect, error::map_err};
-use crate::SqlStore;
 use crate::ports::{
     INSERT_REFERENCE_TOKEN, INSERT_REFRESH_TOKEN, bind_reference_token, bind_refresh_token,
     claim_code_if_granted, code_context_select,
 };
 use crate::rows::{CodeContextRow, RefreshTokenRow, to_json};
 use crate::write::Write;
+use crate::{Dialect, SqlStore};
 
 impl SqlStore<SqliteDialect> {
     /// [`GrantFlowStore::rotate_refresh_token_issuing`](gatehouse_core::ports::GrantFlowStore::rotate_refresh_token_issuing).
@@ -56,6 +56,7 @@ impl SqlStore<SqliteDialect> {
              INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
                  SELECT $1, $2, $3, $4, $5, $6 WHERE changes() = 1;
              COMMIT;";
+        let _turn = self.dialect().write_turn().await;
         let mut conn = self.pool().acquire().await.map_err(map_err)?;
         let claimed: Result<Vec<RefreshTokenRow>, _> =
             bind_refresh_token!(sqlx::query_as(ROTATE), next)
@@ -92,6 +93,7 @@ impl SqlStore<SqliteDialect> {
             code_context_select!(),
             "; COMMIT;"
         );
+        let _turn = self.dialect().write_turn().await;
         let mut conn = self.pool().acquire().await.map_err(map_err)?;
         // All rows, so that the COMMIT after the SELECT runs too.
         let rows: Result<Vec<CodeContextRow>, _> = sqlx::query_as(CLAIM)
@@ -118,6 +120,7 @@ impl SqlStore<SqliteDialect> {
                  VALUES ($1, $2, $3, $4, $5, $6);
              UPDATE auth_codes SET finished_at = $7 WHERE digest = $8;
              COMMIT;";
+        let _turn = self.dialect().write_turn().await;
         let mut conn = self.pool().acquire().await.map_err(map_err)?;
         let done = match refresh {
             Some(t) => {
