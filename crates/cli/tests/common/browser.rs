@@ -109,10 +109,9 @@ pub async fn wait_for(web: &WebDriver, by: By) -> WebDriverResult<WebElement> {
 /// Makes the page `width` CSS pixels wide (a phone's 390 px too, below
 /// Chromium's smallest window), through the DevTools protocol.
 pub async fn viewport(web: &WebDriver, width: u32) -> WebDriverResult<()> {
-    use thirtyfour::extensions::cdp::ChromeDevTools;
-    let dev = ChromeDevTools::new(web.handle().clone());
     let phone = width < 600;
-    dev.execute_cdp_with_params(
+    web.cdp()
+        .send_raw(
         "Emulation.setDeviceMetricsOverride",
         serde_json::json!({
             "width": width,

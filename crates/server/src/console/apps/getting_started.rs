@@ -22,8 +22,19 @@ fn sq(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `application/x-www-form-urlencoded` (as a query string carries it).
 fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// The scopes the commands ask for: the app's default scopes, else all of its scopes.
@@ -135,5 +146,13 @@ mod tests {
     #[test]
     fn quoting_survives_a_single_quote() {
         assert_eq!(sq("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn query_values_are_form_encoded() {
+        assert_eq!(
+            enc("https://a.example/cb?x=1 y"),
+            "https%3A%2F%2Fa.example%2Fcb%3Fx%3D1+y"
+        );
     }
 }
