@@ -112,7 +112,7 @@ async fn getting_started_for_a_code_app_gives_its_authorization_url_with_pkce() 
     let callback = url::form_urlencoded::byte_serialize(crate::helpers::CALLBACK.as_bytes())
         .collect::<String>();
     let authorize = format!(
-        "{}/connect/authorize?client_id={}&amp;response_type=code&amp;redirect_uri={callback}&amp;scope=",
+        "{}/connect/authorize?client_id={}&#38;response_type=code&#38;redirect_uri={callback}&#38;scope=",
         app.base, web.client_id
     );
     assert!(page.contains(&authorize), "{authorize} not in {page}");
