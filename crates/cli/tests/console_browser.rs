@@ -359,12 +359,12 @@ async fn home_rows_when(
     loop {
         web.goto(server.url("/console")).await?;
         let mut rows = Vec::new();
-        for tr in web.find_all(By::Css("#activity tbody tr")).await? {
+        for tr in web.find_all(By::Css("#activity > tbody > tr")).await? {
             let cell = |c: &'static str| {
                 let tr = tr.clone();
                 async move { tr.find(By::Css(c)).await?.text().await }
             };
-            rows.push((cell(".app-name").await?, cell(".tokens").await?, cell(".failed").await?));
+            rows.push((cell(".app-name").await?, cell("td.tokens").await?, cell("td.failed").await?));
         }
         if want(&rows) {
             return Ok(rows);
@@ -483,11 +483,11 @@ async fn usage_getting_started_and_the_pages_pass_axe_at_both_widths() {
             let web = web.clone();
             async move { web.find(By::Id(id)).await?.is_displayed().await }
         };
-        assert!(!shown("on_behalf_of").await? && !shown("redirect_uris").await?);
-        shoot_and_check(&web, &shots, "usage-10-register-empty").await?;
-        web.find(By::Id("grant-cc")).await?.click().await?;
+        // Client Credentials is chosen to begin with (the guides' first flow).
+        assert!(web.find(By::Id("grant-cc")).await?.is_selected().await?);
         assert!(shown("on_behalf_of").await?);
         assert!(!shown("redirect_uris").await? && !shown("new_user_email").await?);
+        shoot_and_check(&web, &shots, "usage-10-register").await?;
         web.find(By::XPath("//select[@id='on_behalf_of']/option[@value='__new__']"))
             .await?
             .click()
