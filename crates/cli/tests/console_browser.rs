@@ -364,20 +364,32 @@ async fn home_rows_when(
                 let tr = tr.clone();
                 async move { tr.find(By::Css(c)).await?.text().await }
             };
-            rows.push((cell(".app-name").await?, cell("td.tokens").await?, cell("td.failed").await?));
+            rows.push((
+                cell(".app-name").await?,
+                cell("td.tokens").await?,
+                cell("td.failed").await?,
+            ));
         }
         if want(&rows) {
             return Ok(rows);
         }
-        assert!(Instant::now() < deadline, "home never showed the counts: {rows:?}");
+        assert!(
+            Instant::now() < deadline,
+            "home never showed the counts: {rows:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 /// The app page's chart: its accessible name and description, and today's row
 /// of the figures table.
-async fn chart_of(web: &WebDriver, server: &Server, client_id: &str) -> WebDriverResult<(String, Vec<String>)> {
-    web.goto(server.url(&format!("/console/apps/{client_id}"))).await?;
+async fn chart_of(
+    web: &WebDriver,
+    server: &Server,
+    client_id: &str,
+) -> WebDriverResult<(String, Vec<String>)> {
+    web.goto(server.url(&format!("/console/apps/{client_id}")))
+        .await?;
     let svg = wait_for(web, By::Css("#usage svg[role='img']")).await?;
     let labelled = svg.attr("aria-labelledby").await?.unwrap_or_default();
     assert_eq!(labelled, "usage-title usage-desc");
@@ -386,7 +398,9 @@ async fn chart_of(web: &WebDriver, server: &Server, client_id: &str) -> WebDrive
     let title = web.find(By::Id("usage-title")).await?;
     let title = title.prop("textContent").await?.unwrap_or_default();
     assert!(title.contains("per day, last 30 days"), "{title}");
-    let last = web.find(By::Css("#usage-figures tbody tr:last-child")).await?;
+    let last = web
+        .find(By::Css("#usage-figures tbody tr:last-child"))
+        .await?;
     let mut cells = Vec::new();
     for td in last.find_all(By::Tag("td")).await? {
         cells.push(td.prop("textContent").await?.unwrap_or_default());
@@ -469,7 +483,10 @@ async fn usage_getting_started_and_the_pages_pass_axe_at_both_widths() {
             ("/console/users", "usage-05-users"),
             ("/console/roles", "usage-06-roles"),
             ("/console/audit", "usage-07-audit"),
-            (&*format!("/console/apps/{busy}/rotate"), "usage-08-regenerate"),
+            (
+                &*format!("/console/apps/{busy}/rotate"),
+                "usage-08-regenerate",
+            ),
             (&*format!("/console/apps/{busy}/delete"), "usage-09-delete"),
         ] {
             web.goto(server.url(path)).await?;
@@ -488,10 +505,12 @@ async fn usage_getting_started_and_the_pages_pass_axe_at_both_widths() {
         assert!(shown("on_behalf_of").await?);
         assert!(!shown("redirect_uris").await? && !shown("new_user_email").await?);
         shoot_and_check(&web, &shots, "usage-10-register").await?;
-        web.find(By::XPath("//select[@id='on_behalf_of']/option[@value='__new__']"))
-            .await?
-            .click()
-            .await?;
+        web.find(By::XPath(
+            "//select[@id='on_behalf_of']/option[@value='__new__']",
+        ))
+        .await?
+        .click()
+        .await?;
         assert!(shown("new_user_email").await? && shown("new_user_role").await?);
         shoot_and_check(&web, &shots, "usage-11-register-new-user").await?;
         web.find(By::Id("grant-ac")).await?.click().await?;
@@ -527,7 +546,8 @@ async fn usage_getting_started_and_the_pages_pass_axe_at_both_widths() {
             sign_in(&web, &server, None).await?;
         }
         home_rows_when(&web, &server, |r| {
-            r.first().is_some_and(|f| f.0 == "Nightly sync" && f.1 == "4" && f.2 == "2")
+            r.first()
+                .is_some_and(|f| f.0 == "Nightly sync" && f.1 == "4" && f.2 == "2")
         })
         .await?;
         let (desc, today) = chart_of(&web, &server, &busy).await?;

@@ -177,7 +177,11 @@ mod tests {
         };
         assert_eq!(
             got,
-            vec![c("a", 20_000, 2, 1), c("a", 20_001, 1, 0), c("b", 20_000, 0, 1)]
+            vec![
+                c("a", 20_000, 2, 1),
+                c("a", 20_001, 1, 0),
+                c("b", 20_000, 0, 1)
+            ]
         );
         // What could not be written comes back on top of what came meanwhile.
         log.issued("a", day);

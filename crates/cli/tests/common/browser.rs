@@ -110,17 +110,22 @@ pub async fn wait_for(web: &WebDriver, by: By) -> WebDriverResult<WebElement> {
 /// Chromium's smallest window), through the DevTools protocol.
 pub async fn viewport(web: &WebDriver, width: u32) -> WebDriverResult<()> {
     let phone = width < 600;
+    viewport_of(web, width, if phone { 844 } else { 900 }).await
+}
+
+async fn viewport_of(web: &WebDriver, width: u32, height: u32) -> WebDriverResult<()> {
+    let phone = width < 600;
     web.cdp()
         .send_raw(
-        "Emulation.setDeviceMetricsOverride",
-        serde_json::json!({
-            "width": width,
-            "height": if phone { 844 } else { 900 },
-            "deviceScaleFactor": 1,
-            "mobile": phone,
-        }),
-    )
-    .await?;
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width,
+                "height": height,
+                "deviceScaleFactor": 1,
+                "mobile": phone,
+            }),
+        )
+        .await?;
     Ok(())
 }
 
@@ -128,10 +133,7 @@ pub async fn viewport(web: &WebDriver, width: u32) -> WebDriverResult<()> {
 /// `$GATEHOUSE_AXE_DIR` (default `~/.cache/gatehouse/axe`).
 pub fn axe_source() -> String {
     let dir = std::env::var_os("GATEHOUSE_AXE_DIR").map_or_else(
-        || {
-            Path::new(&std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/gatehouse/axe")
-        },
+        || Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/gatehouse/axe"),
         PathBuf::from,
     );
     let file = dir.join("node_modules/axe-core/axe.min.js");
@@ -193,8 +195,15 @@ pub async fn shoot_and_check(web: &WebDriver, dir: &Path, name: &str) -> WebDriv
         viewport(web, width).await?;
         let inner = web.execute("return window.innerWidth;", vec![]).await?;
         assert_eq!(inner.json().as_u64(), Some(u64::from(width)), "{name}");
+        // The whole page, as tall as it is (up to 8000 px).
+        let tall = web
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await?;
+        let tall = tall.json().as_u64().unwrap_or(900).clamp(600, 8000);
+        viewport_of(web, width, u32::try_from(tall).unwrap_or(8000)).await?;
         web.screenshot(&dir.join(format!("{name}-{width}.png")))
             .await?;
+        viewport(web, width).await?;
         assert_accessible(web, &format!("{name} at {width} px")).await?;
     }
     viewport(web, 1280).await

@@ -152,9 +152,7 @@ pub async fn home(
         return login_page(&state, jar, StatusCode::OK, None, "", None);
     }
     match require(&state, peer, jar, PERM_APPS_MANAGE).await {
-        Ok(admin) => super::home::page(&state, admin)
-            .await
-            .unwrap_or_else(|r| r),
+        Ok(admin) => super::home::page(&state, admin).await.unwrap_or_else(|r| r),
         Err(r) if r.status() == StatusCode::FORBIDDEN => {
             // No app rights: the user pages, if those are allowed.
             see_other("/console/users")

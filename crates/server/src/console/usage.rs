@@ -165,7 +165,11 @@ mod tests {
     fn thirty_days_up_to_today_with_zeros_between() {
         let today = 20_000;
         let u = Usage::of(
-            &[row(today, 4, 1), row(today - 29, 2, 0), row(today - 30, 9, 9)],
+            &[
+                row(today, 4, 1),
+                row(today - 29, 2, 0),
+                row(today - 30, 9, 9),
+            ],
             today,
         );
         assert_eq!(u.days.len(), 30);
@@ -186,6 +190,9 @@ mod tests {
         assert!(html.contains("11 tokens issued and 1 failed authentications"));
         assert!(html.contains("Most tokens on 2024-10-03: 7."));
         assert!(html.contains("Nightly &#60;sync&#62;") || html.contains("Nightly &lt;sync&gt;"));
-        assert!(html.contains("<td>2024-10-04</td><td>4</td><td>1</td>"), "{html}");
+        assert!(
+            html.contains("<td>2024-10-04</td><td>4</td><td>1</td>"),
+            "{html}"
+        );
     }
 }

@@ -359,9 +359,12 @@ pub async fn app_usage_adds_up_per_day(s: &dyn Store) {
     .await
     .unwrap();
     // Another instance's flush of the same day, and a new day.
-    s.add_app_usage(&[day("client-u1", 20_000, 2, 4), day("client-u1", 20_001, 1, 0)])
-        .await
-        .unwrap();
+    s.add_app_usage(&[
+        day("client-u1", 20_000, 2, 4),
+        day("client-u1", 20_001, 1, 0),
+    ])
+    .await
+    .unwrap();
     s.add_app_usage(&[]).await.unwrap();
     assert_eq!(
         s.app_usage("o1", 0).await.unwrap(),

@@ -46,6 +46,20 @@ fn scope(app: &App) -> String {
     }
 }
 
+/// Calling the API with the token (when its audience is its URL).
+fn call_api(audience: Option<&str>) -> Option<Snippet> {
+    let aud = audience.filter(|a| a.starts_with("https://") || a.starts_with("http://"))?;
+    Some(Snippet {
+        id: "gs-call",
+        title: "Call the API with the access token (at its audience URL, or wherever the API team serves it)",
+        code: format!(
+            "curl --location --request GET {} \\\n\
+             --header \"Authorization: Bearer $ACCESS_TOKEN\"",
+            sq(aud)
+        ),
+    })
+}
+
 /// The commands for `app` on the server at `issuer`; `audience` is the API's.
 pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet> {
     let token_url = sq(&format!("{issuer}{TOKEN_PATH}"));
@@ -53,13 +67,19 @@ pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet>
     let scope = scope(app);
     let mut extra = String::new();
     if !scope.is_empty() {
-        extra.push_str(&format!(" \\\n--data-urlencode {}", sq(&format!("scope={scope}"))));
+        extra.push_str(&format!(
+            " \\\n--data-urlencode {}",
+            sq(&format!("scope={scope}"))
+        ));
     }
     if let Some(aud) = audience {
-        extra.push_str(&format!(" \\\n--data-urlencode {}", sq(&format!("audience={aud}"))));
+        extra.push_str(&format!(
+            " \\\n--data-urlencode {}",
+            sq(&format!("audience={aud}"))
+        ));
     }
     if app.allows(GrantType::ClientCredentials) {
-        return vec![
+        let mut out = vec![
             Snippet {
                 id: "gs-token",
                 title: "Get an access token",
@@ -83,6 +103,8 @@ pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet>
                 ),
             },
         ];
+        out.extend(call_api(audience));
+        return out;
     }
     let redirect_uri = app.redirect_uris.first().map_or("", String::as_str);
     let authorize = format!(
@@ -136,6 +158,7 @@ pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet>
             ),
         });
     }
+    out.extend(call_api(audience));
     out
 }
 

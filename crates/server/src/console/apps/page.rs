@@ -8,14 +8,14 @@ use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, UserStatus};
 
+use super::getting_started::{Snippet, snippets};
 use super::{
     Choice, Done, choices, email_of, grant_label, last_used, notice, org_users, owned_app,
 };
 use crate::client_addr::ClientAddr;
-use super::getting_started::{Snippet, snippets};
 use crate::console::auth::{self, Admin};
-use crate::console::usage::{Usage, org_usage, today};
 use crate::console::forms::{self, Errors};
+use crate::console::usage::{Usage, org_usage, today};
 use crate::console::view::{Nav, when};
 use crate::console::{Step, render};
 use crate::state::AppState;

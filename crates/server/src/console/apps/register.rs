@@ -98,7 +98,11 @@ impl Options {
         let mut descriptions: Vec<String> = Vec::new();
         for (s, api) in apis
             .iter()
-            .flat_map(|a| a.scopes.iter().map(move |s| (s.as_str(), Some(a.name.as_str()))))
+            .flat_map(|a| {
+                a.scopes
+                    .iter()
+                    .map(move |s| (s.as_str(), Some(a.name.as_str())))
+            })
             .chain(
                 gatehouse_core::grant::client_credentials::OIDC_SCOPES
                     .iter()

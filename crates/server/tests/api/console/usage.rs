@@ -23,7 +23,9 @@ async fn flushed(app: &TestApp, client_id: &str, want: (i64, i64)) {
         let got = rows
             .iter()
             .filter(|r| r.client_id == client_id)
-            .fold((0, 0), |(t, f), r| (t + r.tokens_issued, f + r.failed_auths));
+            .fold((0, 0), |(t, f), r| {
+                (t + r.tokens_issued, f + r.failed_auths)
+            });
         if got == want {
             return;
         }
