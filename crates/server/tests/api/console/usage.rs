@@ -123,3 +123,23 @@ async fn getting_started_for_a_code_app_gives_its_authorization_url_with_pkce() 
     assert!(page.contains("grant_type=refresh_token"));
     assert!(!page.contains(&web.secret));
 }
+
+#[tokio::test]
+async fn failed_authentications_are_counted_only_for_apps_that_exist() {
+    // The default housekeeping (a minute) leaves the counters in memory here.
+    let (app, _) = setup_with(|_| {}).await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (known, known_secret, _, _) = register(&c, "Nightly sync").await;
+    for i in 0..5 {
+        wrong_secret(&app, &format!("guessed-{i}")).await;
+    }
+    wrong_secret(&app, &known).await;
+    token(&app, &known, &known_secret).await;
+    let taken = app.state.usage.take();
+    let ids: Vec<&str> = taken.counts.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(ids, [known.as_str()], "{:?}", taken.counts);
+    assert_eq!(
+        (taken.counts[0].tokens_issued, taken.counts[0].failed_auths),
+        (1, 1)
+    );
+}
