@@ -439,8 +439,10 @@ async fn usage_getting_started_and_the_pages_pass_axe_at_both_widths() {
     let web = browser(port, profile.path()).await;
     let shots = screenshots();
     let outcome = async {
+        web.goto(server.url("/console")).await?;
+        wait_for(&web, By::Id("email")).await?;
+        shoot_and_check(&web, &shots, "usage-01-login").await?;
         sign_in(&web, &server, None).await?;
-        shoot_and_check(&web, &shots, "usage-01-login-home").await?;
         // The home: most active first, the unused app last.
         let rows = home_rows_when(&web, &server, |r| {
             r.first().is_some_and(|f| f.1 == "3" && f.2 == "2")
@@ -526,6 +528,23 @@ async fn usage_getting_started_and_the_pages_pass_axe_at_both_widths() {
         assert!(label.contains("use Gateway on your behalf"), "{label}");
         let scopes = web.find(By::Css("fieldset.scopes")).await?.text().await?;
         assert!(!scopes.contains('`') && !scopes.contains("**"), "{scopes}");
+        // Registering still works with the hidden fields, and the one-time
+        // secret page passes too.
+        web.find(By::Id("grant-cc")).await?.click().await?;
+        web.find(By::XPath(
+            "//select[@id='on_behalf_of']/option[@value='dev@acme.test']",
+        ))
+        .await?
+        .click()
+        .await?;
+        web.find(By::Id("name"))
+            .await?
+            .send_keys("Night owl")
+            .await?;
+        web.find(By::Id("scope-cfgateway")).await?.click().await?;
+        web.find(By::Id("register")).await?.click().await?;
+        wait_for(&web, By::Id("client-secret")).await?;
+        shoot_and_check(&web, &shots, "usage-13-secret").await?;
         Ok::<_, WebDriverError>(())
     }
     .await;
