@@ -3,10 +3,14 @@
 //! Application ID and Secret Key off the page, get a token with them over HTTP,
 //! regenerate the secret and see the old token introspect as inactive, then read
 //! both changes in the audit log; and a redirect URI the redirect-URI policy
-//! rejects, explained beside its field. Screenshots of each page go to
-//! `target/tmp/screenshots/console-*.png`.
+//! rejects, explained beside its field; and the apps' usage on the home and an
+//! app's page (across a restart), "Getting started", the register form's
+//! fields per grant type, with every page shot at 1280 and 390 px and checked
+//! with axe-core. Screenshots go to `target/tmp/screenshots/console-*.png` and
+//! `usage-*-{1280,390}.png`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+//! Needs Debian's `chromium` and `chromium-driver`, and axe-core from npm in
+//! `~/.cache/gatehouse/axe` (`.ci/run` installs all three).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
