@@ -189,6 +189,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
+    /// How often housekeeping runs, in milliseconds: apps' last use and usage
+    /// counts are written out, expired records purged, keys rotated on schedule.
+    #[arg(long, env = "GATEHOUSE_HOUSEKEEPING_INTERVAL_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub housekeeping_interval_ms: u64,
     /// A TOML file of settings: each key is an option's long name with `_` for
     /// `-` (e.g. `listen`, `database_url`); environment variables and options
     /// given on the command line override it.

@@ -304,6 +304,17 @@ wire_enum! {
     }
 }
 
+/// One app's counts for one UTC day (`day` = days since 1970-01-01): tokens
+/// issued and failed client authentications. Instances add theirs to the day's
+/// row, so the figures of many instances sum up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUsageDay {
+    pub client_id: String,
+    pub day: i64,
+    pub tokens_issued: i64,
+    pub failed_auths: i64,
+}
+
 /// A signing key as stored: the PKCS#8 private key is sealed with the operator's
 /// key-encryption key before it reaches the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

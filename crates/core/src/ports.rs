@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::context::ActingUser;
 use crate::model::{
-    Api, App, AppStatus, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
+    Api, App, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
     ReferenceToken, RefreshToken, Role, Session, StoredKey, User, UserStatus,
 };
 
@@ -134,6 +134,12 @@ pub trait AppStore: Send + Sync {
     /// Records when apps were last used (batched from memory; no change row,
     /// no audit: nothing ends).
     async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()>;
+    /// Adds these counts to each app's day (creating the day's row): counts of
+    /// apps that no longer exist are dropped. No change row, no audit.
+    async fn add_app_usage(&self, counts: &[AppUsageDay]) -> StoreResult<()>;
+    /// The organization's apps' days from `since_day` on, by client id then day
+    /// (days without any use have no row).
+    async fn app_usage(&self, org_id: &str, since_day: i64) -> StoreResult<Vec<AppUsageDay>>;
 }
 
 #[async_trait]

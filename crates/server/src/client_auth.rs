@@ -114,6 +114,7 @@ pub async fn authenticate_app(
     // disabled); the secret was right, so this is no guessing failure.
     let used = |ctx: Arc<ClientContext>| {
         if ctx.app.status != AppStatus::Active {
+            state.usage.failed(&ctx.app.client_id, state.clock.now());
             state
                 .metrics
                 .record_client_auth_failure(ClientAuthFailure::Disabled);
@@ -122,17 +123,23 @@ pub async fn authenticate_app(
         state.usage.record(&ctx.app.client_id, state.clock.now());
         Ok(ctx)
     };
-    match state.clients.client_context(&creds.client_id).await {
+    let known = match state.clients.client_context(&creds.client_id).await {
         Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return used(ctx),
         // The cached secret may be older than one rotated a moment ago elsewhere:
         // check the store before calling it a failure.
         Ok(_) => match state.clients.reload(&creds.client_id).await {
             Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return used(ctx),
-            Ok(_) | Err(StoreError::NotFound) => {}
+            Ok(ctx) => Some(ctx),
+            Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         },
-        Err(StoreError::NotFound) => {}
+        Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),
+    };
+    // Counted on the app's page; only for apps that exist, so guessed client
+    // ids cannot grow the counters.
+    if let Some(ctx) = known {
+        state.usage.failed(&ctx.app.client_id, state.clock.now());
     }
     failed(state, creds, ip).await
 }

@@ -66,10 +66,13 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let limits = Limits::of(&state.config);
     let stopping = state.stopping.clone();
-    serve_router(listener, limits, router, shutdown, move || {
+    let served = serve_router(listener, limits, router, shutdown, move || {
         stopping.send_replace(true);
     })
-    .await
+    .await;
+    // What the housekeeping has not written yet would be lost with the process.
+    state.flush_usage().await;
+    served
 }
 
 /// Serves `router` on `listener` with `limits` until `shutdown` resolves; then

@@ -32,7 +32,7 @@ pub struct Inner {
     pub login_limiter: FailureLimiter,
     /// Argon2 checks running at once (one per core).
     pub password_checks: tokio::sync::Semaphore,
-    /// Apps' last use, written out by the housekeeping task.
+    /// Apps' last use and daily counts, written out by the housekeeping task.
     pub usage: crate::usage::UsageLog,
     /// What every admin surface registers redirect URIs with.
     pub redirect_policy: RedirectPolicy,
@@ -137,11 +137,7 @@ impl AppState {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                let uses = inner.usage.take();
-                if let Err(e) = inner.store.record_app_use(&uses).await {
-                    tracing::warn!(error = %e, "cannot record apps' last use; will retry");
-                    inner.usage.restore(uses);
-                }
+                inner.flush_usage().await;
                 match inner.store.purge_expired_tokens(inner.clock.now()).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired records removed"),
                     Ok(_) => {}
@@ -154,6 +150,20 @@ impl AppState {
 }
 
 impl Inner {
+    /// Writes the apps' use noted in memory to the store (housekeeping, and once
+    /// more at shutdown); what cannot be written is kept for the next time.
+    pub async fn flush_usage(&self) {
+        let taken = self.usage.take();
+        if let Err(e) = self.store.record_app_use(&taken.uses).await {
+            tracing::warn!(error = %e, "cannot record apps' last use; will retry");
+            self.usage.restore_uses(taken.uses);
+        }
+        if let Err(e) = self.store.add_app_usage(&taken.counts).await {
+            tracing::warn!(error = %e, "cannot record apps' usage counts; will retry");
+            self.usage.restore_counts(taken.counts);
+        }
+    }
+
     /// The key-encryption key, for sealing what must survive a trip through the
     /// browser to any instance (the console's one-time secret page).
     pub fn kek(&self) -> &KeyEncryptionKey {

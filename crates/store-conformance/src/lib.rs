@@ -31,6 +31,7 @@ macro_rules! conformance_tests {
             apps_and_the_change_feed,
             app_edits_and_the_audit_log,
             a_new_user_and_their_app_land_together,
+            app_usage_adds_up_per_day,
             reference_tokens,
             keys,
             key_rotation,

@@ -69,6 +69,7 @@ pub async fn run(
     config.header_read_timeout = Duration::from_millis(args.header_read_timeout_ms);
     config.body_read_timeout = Duration::from_millis(args.body_read_timeout_ms);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    config.housekeeping_every = Duration::from_millis(args.housekeeping_interval_ms);
     let first_run = has_no_apps(store.as_ref()).await;
     let state = AppState::start(store, keys, Arc::new(kek), clock, config).await;
     if let Some(at) = args.metrics_listen {

@@ -105,3 +105,106 @@ pub async fn wait_for(web: &WebDriver, by: By) -> WebDriverResult<WebElement> {
         .first()
         .await
 }
+
+/// Makes the page `width` CSS pixels wide (a phone's 390 px too, below
+/// Chromium's smallest window), through the DevTools protocol.
+pub async fn viewport(web: &WebDriver, width: u32) -> WebDriverResult<()> {
+    let phone = width < 600;
+    viewport_of(web, width, if phone { 844 } else { 900 }).await
+}
+
+async fn viewport_of(web: &WebDriver, width: u32, height: u32) -> WebDriverResult<()> {
+    let phone = width < 600;
+    web.cdp()
+        .send_raw(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width,
+                "height": height,
+                "deviceScaleFactor": 1,
+                "mobile": phone,
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// axe-core's script, installed from the npm registry by `.ci/run` into
+/// `$GATEHOUSE_AXE_DIR` (default `~/.cache/gatehouse/axe`).
+pub fn axe_source() -> String {
+    let dir = std::env::var_os("GATEHOUSE_AXE_DIR").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/gatehouse/axe"),
+        PathBuf::from,
+    );
+    let file = dir.join("node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is not installed ({}: {e}): npm install --prefix {} axe-core@4 (.ci/run does)",
+            file.display(),
+            dir.display()
+        )
+    })
+}
+
+/// Runs axe-core on the current page; fails on any violation of impact
+/// "serious" or "critical" (printing every violation it found).
+pub async fn assert_accessible(web: &WebDriver, what: &str) -> WebDriverResult<()> {
+    static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let loaded = web
+        .execute("return typeof window.axe === 'object';", vec![])
+        .await?;
+    if loaded.json().as_bool() != Some(true) {
+        web.execute(AXE.get_or_init(axe_source).as_str(), vec![])
+            .await?;
+    }
+    let ret = web
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+window.axe.run(document, { resultTypes: ['violations'] })
+  .then(r => done(r.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.map(n => n.target.join(' ') + ': ' + (n.failureSummary || '')),
+  }))))
+  .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));"#,
+            vec![],
+        )
+        .await?;
+    let violations = ret.json().as_array().cloned().unwrap_or_default();
+    for v in &violations {
+        eprintln!(
+            "axe on {what}: {} ({}): {} {:?}",
+            v["id"], v["impact"], v["help"], v["nodes"]
+        );
+    }
+    let serious: Vec<&Value> = violations
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(
+        serious.is_empty(),
+        "axe-core: serious violations on {what}: {serious:#?}"
+    );
+    Ok(())
+}
+
+/// Screenshots of the current page at 1280 and 390 px wide
+/// (`<dir>/<name>-1280.png`, `-390.png`), each checked with axe-core; leaves
+/// the page 1280 px wide.
+pub async fn shoot_and_check(web: &WebDriver, dir: &Path, name: &str) -> WebDriverResult<()> {
+    for width in [1280_u32, 390] {
+        viewport(web, width).await?;
+        let inner = web.execute("return window.innerWidth;", vec![]).await?;
+        assert_eq!(inner.json().as_u64(), Some(u64::from(width)), "{name}");
+        // The whole page, as tall as it is (up to 8000 px).
+        let tall = web
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await?;
+        let tall = tall.json().as_u64().unwrap_or(900).clamp(600, 8000);
+        viewport_of(web, width, u32::try_from(tall).unwrap_or(8000)).await?;
+        web.screenshot(&dir.join(format!("{name}-{width}.png")))
+            .await?;
+        viewport(web, width).await?;
+        assert_accessible(web, &format!("{name} at {width} px")).await?;
+    }
+    viewport(web, 1280).await
+}

@@ -137,7 +137,8 @@ fn forbidden(admin: Admin, permission: &str) -> Response {
     admin.respond(page)
 }
 
-/// `GET /console`: the sign-in page, or on to the first page the user may use.
+/// `GET /console`: the sign-in page, the organization's home for app admins,
+/// or on to the user pages.
 pub async fn home(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -151,7 +152,7 @@ pub async fn home(
         return login_page(&state, jar, StatusCode::OK, None, "", None);
     }
     match require(&state, peer, jar, PERM_APPS_MANAGE).await {
-        Ok(admin) => admin.respond(see_other("/console/apps")),
+        Ok(admin) => super::home::page(&state, admin).await.unwrap_or_else(|r| r),
         Err(r) if r.status() == StatusCode::FORBIDDEN => {
             // No app rights: the user pages, if those are allowed.
             see_other("/console/users")

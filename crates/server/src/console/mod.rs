@@ -14,7 +14,9 @@ mod assets;
 mod audit;
 mod auth;
 mod forms;
+mod home;
 mod once;
+mod usage;
 mod users;
 mod view;
 

@@ -9,7 +9,7 @@ pub struct Nav {
     pub email: String,
     /// For the sign-out form.
     pub csrf: String,
-    /// "apps", "users", "roles" or "audit": the highlighted entry.
+    /// "home", "apps", "users", "roles" or "audit": the highlighted entry.
     pub section: &'static str,
     pub can_apps: bool,
     pub can_users: bool,
@@ -25,6 +25,12 @@ pub fn when(t: UnixTime) -> String {
         secs / 3600,
         secs % 3600 / 60
     )
+}
+
+/// `2026-11-23`: a UTC day given as days since 1970-01-01.
+pub fn date(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's
@@ -49,5 +55,6 @@ mod tests {
         assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::when(951_782_400), "2000-02-29 00:00 UTC");
         assert_eq!(super::when(1_795_444_000), "2026-11-23 14:26 UTC");
+        assert_eq!(super::date(1_795_444_000 / 86_400), "2026-11-23");
     }
 }

@@ -36,6 +36,7 @@ pub(crate) async fn token(
         now: state.clock.now(),
     };
     let set = token_endpoint::handle(&request, &client, &issuer).await?;
+    state.usage.issued(&client.app.client_id, issuer.now);
     state.metrics.record_token(&request, &client, &set.scope);
     Ok(respond(set))
 }

@@ -36,7 +36,7 @@ pub struct TestApp {
     /// The key that seals the signing keys (for rotating or revoking them).
     pub kek: Arc<KeyEncryptionKey>,
     /// The server's state, to observe how far it has read the change feed.
-    state: AppState,
+    pub state: AppState,
     /// The DNS server redirect-URI hosts are looked up on ([`DNS_RECORDS`]).
     _dns: TestDns,
     _dir: tempfile::TempDir,

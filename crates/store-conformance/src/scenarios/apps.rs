@@ -334,3 +334,64 @@ pub async fn a_new_user_and_their_app_land_together(s: &dyn Store) {
         .await
         .unwrap();
 }
+
+/// Apps' daily usage: each flush adds to the day's row (two instances' counts
+/// sum up), counts for apps that are gone are dropped, reading is per
+/// organization from a day on, deleting the app deletes its days, and the
+/// purge drops days past the retention (90 days) only.
+pub async fn app_usage_adds_up_per_day(s: &dyn Store) {
+    seed_people(s).await;
+    s.insert_app(&app("u1", "o1", "u1"), &ev()).await.unwrap();
+    s.insert_app(&app("u2", "o2", "u2"), &ev()).await.unwrap();
+    let day = |client_id: &str, day, tokens_issued, failed_auths| AppUsageDay {
+        client_id: client_id.into(),
+        day,
+        tokens_issued,
+        failed_auths,
+    };
+    let start = s.latest_change().await.unwrap();
+    // Day 20_000 is 2024-10-04; 20_001 the day after.
+    s.add_app_usage(&[
+        day("client-u1", 20_000, 3, 1),
+        day("client-u2", 20_000, 7, 0),
+        day("ghost", 20_000, 5, 5),
+    ])
+    .await
+    .unwrap();
+    // Another instance's flush of the same day, and a new day.
+    s.add_app_usage(&[
+        day("client-u1", 20_000, 2, 4),
+        day("client-u1", 20_001, 1, 0),
+    ])
+    .await
+    .unwrap();
+    s.add_app_usage(&[]).await.unwrap();
+    assert_eq!(
+        s.app_usage("o1", 0).await.unwrap(),
+        vec![
+            day("client-u1", 20_000, 5, 5),
+            day("client-u1", 20_001, 1, 0)
+        ]
+    );
+    assert_eq!(
+        s.app_usage("o1", 20_001).await.unwrap(),
+        vec![day("client-u1", 20_001, 1, 0)]
+    );
+    assert_eq!(
+        s.app_usage("o2", 0).await.unwrap(),
+        vec![day("client-u2", 20_000, 7, 0)]
+    );
+    assert!(s.app_usage("nobody", 0).await.unwrap().is_empty());
+    // Counting writes no change (nothing ends, no cache goes stale).
+    assert_eq!(s.latest_change().await.unwrap(), start);
+
+    // The purge keeps 90 days: at day 20_091, day 20_000 goes, 20_001 stays.
+    s.purge_expired_tokens(20_091 * 86_400 + 5).await.unwrap();
+    assert_eq!(
+        s.app_usage("o1", 0).await.unwrap(),
+        vec![day("client-u1", 20_001, 1, 0)]
+    );
+    s.delete_app("client-u1", 500, &ev()).await.unwrap();
+    s.insert_app(&app("u1", "o1", "u1"), &ev()).await.unwrap();
+    assert!(s.app_usage("o1", 0).await.unwrap().is_empty());
+}

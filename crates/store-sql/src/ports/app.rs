@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{App, AppStatus, AuditEvent, ChangeKind, User};
+use gatehouse_core::model::{App, AppStatus, AppUsageDay, AuditEvent, ChangeKind, User};
 use gatehouse_core::ports::{AppStore, StoreError, StoreResult};
 
 use crate::rows::{AppRow, to_json};
@@ -11,6 +11,15 @@ use crate::{Dialect, SqlStore};
 
 const ROTATE_SECRET: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
 const SET_ON_BEHALF_OF: &str = "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
+/// Adds to the day's row; an app deleted since the counts were taken gets none.
+const ADD_USAGE: &str = "INSERT INTO app_usage (client_id, day, tokens_issued, failed_auths) \
+    SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM apps WHERE client_id = $1) \
+    ON CONFLICT (client_id, day) DO UPDATE SET \
+    tokens_issued = app_usage.tokens_issued + excluded.tokens_issued, \
+    failed_auths = app_usage.failed_auths + excluded.failed_auths";
+const APP_USAGE: &str = "SELECT u.client_id, u.day, u.tokens_issued, u.failed_auths FROM app_usage u \
+    JOIN apps a ON a.client_id = u.client_id WHERE a.org_id = $1 AND u.day >= $2 \
+    ORDER BY u.client_id, u.day";
 const SET_STATUS: &str = "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
 
 for_each_dialect! {
@@ -85,11 +94,16 @@ for_each_dialect! {
                     .await
                     .map_err(D::map_err)?
                     .ok_or(StoreError::NotFound)?;
-            sqlx::query("DELETE FROM reference_tokens WHERE client_id = $1")
-                .bind(client_id)
-                .execute(w.conn())
-                .await
-                .map_err(D::map_err)?;
+            for sql in [
+                "DELETE FROM reference_tokens WHERE client_id = $1",
+                "DELETE FROM app_usage WHERE client_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(client_id)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            }
             w.change(&org_id, ChangeKind::App, client_id, now).await?;
             w.audit(audit).await?;
             w.commit().await
@@ -148,6 +162,42 @@ for_each_dialect! {
                 .map_err(D::map_err)?;
             }
             w.commit().await
+        }
+
+        async fn add_app_usage(&self, counts: &[AppUsageDay]) -> StoreResult<()> {
+            if counts.is_empty() {
+                return Ok(());
+            }
+            let mut w = self.write().await?;
+            for c in counts {
+                sqlx::query(ADD_USAGE)
+                    .bind(&c.client_id)
+                    .bind(c.day)
+                    .bind(c.tokens_issued)
+                    .bind(c.failed_auths)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            }
+            w.commit().await
+        }
+
+        async fn app_usage(&self, org_id: &str, since_day: i64) -> StoreResult<Vec<AppUsageDay>> {
+            let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(APP_USAGE)
+                .bind(org_id)
+                .bind(since_day)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            Ok(rows
+                .into_iter()
+                .map(|(client_id, day, tokens_issued, failed_auths)| AppUsageDay {
+                    client_id,
+                    day,
+                    tokens_issued,
+                    failed_auths,
+                })
+                .collect())
         }
     }
 

@@ -10,7 +10,7 @@ use crate::{Dialect, SqlStore};
 
 /// Everything that carries its own expiry. Grants stay: they are the audit
 /// trail their tokens point back to.
-const PURGES: [&str; 6] = [
+const PURGES: [&str; 7] = [
     "DELETE FROM reference_tokens WHERE expires_at < $1",
     "DELETE FROM auth_codes WHERE expires_at < $1",
     "DELETE FROM refresh_tokens WHERE expires_at < $1",
@@ -18,6 +18,8 @@ const PURGES: [&str; 6] = [
     "DELETE FROM sessions WHERE expires_at < $1",
     // Failure buckets drain within minutes; a day-old one is empty.
     "DELETE FROM throttle WHERE updated_at < $1 - 86400",
+    // Apps' usage: the console shows 30 days; keep 90.
+    "DELETE FROM app_usage WHERE day < $1 / 86400 - 90",
 ];
 
 /// Stores a reference token's record (the digest, never the token).

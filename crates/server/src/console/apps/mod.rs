@@ -10,6 +10,7 @@
 mod confirm;
 mod delete;
 mod edit;
+mod getting_started;
 mod list;
 mod on_behalf;
 mod page;

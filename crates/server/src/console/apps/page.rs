@@ -8,12 +8,14 @@ use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, UserStatus};
 
+use super::getting_started::{Snippet, snippets};
 use super::{
     Choice, Done, choices, email_of, grant_label, last_used, notice, org_users, owned_app,
 };
 use crate::client_addr::ClientAddr;
 use crate::console::auth::{self, Admin};
 use crate::console::forms::{self, Errors};
+use crate::console::usage::{Usage, org_usage, today};
 use crate::console::view::{Nav, when};
 use crate::console::{Step, render};
 use crate::state::AppState;
@@ -81,6 +83,34 @@ struct AppPage {
     app: AppView,
     edit: EditForm,
     users: Vec<Choice>,
+    /// HTML: the last 30 days' chart and figures ([`Usage::chart`]).
+    usage: String,
+    snippets: Vec<Snippet>,
+}
+
+/// The app's last 30 days, as a chart with its figures.
+async fn usage_chart(state: &AppState, app: &App) -> Step<String> {
+    let today = today(state);
+    let by_app = org_usage(state, &app.org_id, today).await?;
+    let rows = by_app.get(&app.client_id).map_or(&[][..], Vec::as_slice);
+    Ok(Usage::of(rows, today).chart("usage", &app.name, false))
+}
+
+/// The audience the "Getting started" commands ask for: the app's default, or
+/// the API whose scopes the app has.
+async fn audience(state: &AppState, app: &App) -> Step<Option<String>> {
+    if let Some(a) = &app.default_audience {
+        return Ok(Some(a.clone()));
+    }
+    let apis = state
+        .store
+        .apis_for_org(&app.org_id)
+        .await
+        .map_err(crate::pages::store_failure)?;
+    Ok(apis
+        .into_iter()
+        .find(|api| api.scopes.iter().any(|s| app.scopes.contains(s)))
+        .map(|api| api.audience))
 }
 
 /// An app's page; `edit` keeps what the admin typed in the edit form.
@@ -115,10 +145,15 @@ pub(super) async fn app_page(
         last_used: last_used(app),
         on_behalf: on_behalf.clone(),
     };
+    let usage = usage_chart(state, app).await?;
+    let audience = audience(state, app).await?;
+    let snippets = snippets(app, &state.config.issuer, audience.as_deref());
     let page = AppPage {
         nav: admin.nav("apps"),
         notice,
         errors,
+        usage,
+        snippets,
         edit: edit.unwrap_or_else(|| EditForm::of(app)),
         users: choices(&emails, |e| e == on_behalf),
         app: view,

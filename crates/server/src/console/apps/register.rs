@@ -63,8 +63,15 @@ struct NewAppPage {
     errors: Errors,
     users: Vec<Choice>,
     roles: Vec<Choice>,
-    scopes: Vec<Choice>,
+    scopes: Vec<ScopeChoice>,
     audiences: Vec<Choice>,
+}
+
+/// A scope's checkbox, with what it lets the app do in words.
+struct ScopeChoice {
+    value: String,
+    description: String,
+    selected: bool,
 }
 
 /// The organization's users, roles and APIs the form offers.
@@ -72,6 +79,8 @@ struct Options {
     users: Vec<User>,
     roles: Vec<String>,
     scopes: Vec<String>,
+    /// Each scope's description (plain text), in `scopes`' order.
+    descriptions: Vec<String>,
     audiences: Vec<String>,
 }
 
@@ -86,18 +95,23 @@ impl Options {
             .await
             .map_err(fail)?;
         let mut scopes: Vec<String> = Vec::new();
-        for s in apis
+        let mut descriptions: Vec<String> = Vec::new();
+        for (s, api) in apis
             .iter()
-            .flat_map(|a| a.scopes.iter())
-            .map(String::as_str)
+            .flat_map(|a| {
+                a.scopes
+                    .iter()
+                    .map(move |s| (s.as_str(), Some(a.name.as_str())))
+            })
             .chain(
                 gatehouse_core::grant::client_credentials::OIDC_SCOPES
                     .iter()
-                    .copied(),
+                    .map(|s| (*s, None)),
             )
         {
             if !scopes.iter().any(|x| x == s) {
                 scopes.push(s.to_owned());
+                descriptions.push(pages::describe_scope(s, api));
             }
         }
         let audiences = apis.into_iter().map(|a| a.audience).collect();
@@ -105,6 +119,7 @@ impl Options {
             users,
             roles,
             scopes,
+            descriptions,
             audiences,
         })
     }
@@ -128,7 +143,16 @@ fn new_app_page(admin: &Admin, opts: &Options, form: AppForm, errors: Errors) ->
         nav: admin.nav("apps"),
         users: choices(&opts.active_emails(), |e| e == form.on_behalf_of),
         roles: choices(&opts.roles, |r| r == role),
-        scopes: choices(&opts.scopes, |s| form.scopes.iter().any(|x| x == s)),
+        scopes: opts
+            .scopes
+            .iter()
+            .zip(&opts.descriptions)
+            .map(|(s, d)| ScopeChoice {
+                value: s.clone(),
+                description: d.clone(),
+                selected: form.scopes.iter().any(|x| x == s),
+            })
+            .collect(),
         audiences: choices(&opts.audiences, |a| a == form.audience),
         form,
         errors,

@@ -5,6 +5,7 @@
 mod apps;
 mod audit;
 mod csrf;
+mod usage;
 mod users;
 
 use gatehouse_core::admin::{self, NewApp, NewUser};
@@ -110,7 +111,14 @@ pub fn by_id(html: &str, id: &str) -> String {
 /// products:read`), an admin `admin@acme.test` and a developer `ana@acme.test`
 /// who sign in with [`PASSWORD`].
 pub async fn setup() -> (TestApp, crate::helpers::ApiCreds) {
-    let app = TestApp::spawn().await;
+    setup_with(|_| {}).await
+}
+
+/// [`setup`] on a server whose configuration `tune` adjusts.
+pub async fn setup_with(
+    tune: impl FnOnce(&mut gatehouse_server::ServerConfig),
+) -> (TestApp, crate::helpers::ApiCreds) {
+    let app = TestApp::spawn_with(tune, gatehouse_store_sql::SqliteOptions::default()).await;
     let (api, _) = app.seed().await;
     app.password_user("admin@acme.test", "admin").await;
     app.password_user("ana@acme.test", "developer").await;

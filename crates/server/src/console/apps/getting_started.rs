@@ -1,0 +1,181 @@
+//! "Getting started" on an app's page: the vendor guides' curl commands (a
+//! token with client credentials, in the body or as HTTP Basic; the
+//! authorization URL with PKCE, the code exchange, the refresh) filled in with
+//! this app's client id, this server's URLs and the API's audience, ready to copy.
+//!
+//! The secret is never shown here (it is shown once, when made): the commands
+//! read it from `$CLIENT_SECRET`.
+
+use gatehouse_core::discovery::{AUTHORIZE_PATH, TOKEN_PATH};
+use gatehouse_core::model::{App, GrantType};
+
+/// One copyable command or URL.
+pub struct Snippet {
+    /// The element id the copy button names.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub code: String,
+}
+
+/// `'text'` for a POSIX shell.
+fn sq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `application/x-www-form-urlencoded` (as a query string carries it).
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The scopes the commands ask for: the app's default scopes, else all of its scopes.
+fn scope(app: &App) -> String {
+    if app.default_scopes.is_empty() {
+        app.scopes.join(" ")
+    } else {
+        app.default_scopes.join(" ")
+    }
+}
+
+/// Calling the API with the token (when its audience is its URL).
+fn call_api(audience: Option<&str>) -> Option<Snippet> {
+    let aud = audience.filter(|a| a.starts_with("https://") || a.starts_with("http://"))?;
+    Some(Snippet {
+        id: "gs-call",
+        title: "Call the API with the access token (at its audience URL, or wherever the API team serves it)",
+        code: format!(
+            "curl --location --request GET {} \\\n\
+             --header \"Authorization: Bearer $ACCESS_TOKEN\"",
+            sq(aud)
+        ),
+    })
+}
+
+/// The commands for `app` on the server at `issuer`; `audience` is the API's.
+pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet> {
+    let token_url = sq(&format!("{issuer}{TOKEN_PATH}"));
+    let id = &app.client_id;
+    let scope = scope(app);
+    let mut extra = String::new();
+    if !scope.is_empty() {
+        extra.push_str(&format!(
+            " \\\n--data-urlencode {}",
+            sq(&format!("scope={scope}"))
+        ));
+    }
+    if let Some(aud) = audience {
+        extra.push_str(&format!(
+            " \\\n--data-urlencode {}",
+            sq(&format!("audience={aud}"))
+        ));
+    }
+    if app.allows(GrantType::ClientCredentials) {
+        let mut out = vec![
+            Snippet {
+                id: "gs-token",
+                title: "Get an access token",
+                code: format!(
+                    "curl --location --request POST {token_url} \\\n\
+                     --header 'Content-Type: application/x-www-form-urlencoded' \\\n\
+                     --data-urlencode 'grant_type=client_credentials' \\\n\
+                     --data-urlencode {} \\\n\
+                     --data-urlencode \"client_secret=$CLIENT_SECRET\"{extra}",
+                    sq(&format!("client_id={id}")),
+                ),
+            },
+            Snippet {
+                id: "gs-token-basic",
+                title: "The same with HTTP Basic authentication (recommended, RFC 6749 §2.3.1)",
+                code: format!(
+                    "curl --location --request POST {token_url} \\\n\
+                     --user \"{}:$CLIENT_SECRET\" \\\n\
+                     --data-urlencode 'grant_type=client_credentials'{extra}",
+                    enc(id),
+                ),
+            },
+        ];
+        out.extend(call_api(audience));
+        return out;
+    }
+    let redirect_uri = app.redirect_uris.first().map_or("", String::as_str);
+    let authorize = format!(
+        "{issuer}{AUTHORIZE_PATH}?client_id={}&response_type=code&redirect_uri={}&scope={}&state=STATE&code_challenge=CODE_CHALLENGE&code_challenge_method=S256",
+        enc(id),
+        enc(redirect_uri),
+        enc(&scope),
+    );
+    let mut out = vec![
+        Snippet {
+            id: "gs-pkce",
+            title: "Make a PKCE code verifier and its challenge (RFC 7636)",
+            code: "CODE_VERIFIER=$(openssl rand -base64 48 | tr '+/' '-_' | tr -d '=')\n\
+                   CODE_CHALLENGE=$(printf %s \"$CODE_VERIFIER\" | openssl dgst -sha256 -binary | openssl base64 | tr '+/' '-_' | tr -d '=')"
+                .to_owned(),
+        },
+        Snippet {
+            id: "gs-authorize",
+            title: "The authorization URL (replace STATE and CODE_CHALLENGE)",
+            code: authorize,
+        },
+        Snippet {
+            id: "gs-code",
+            title: "Exchange the code for tokens",
+            code: format!(
+                "curl --location --request POST {token_url} \\\n\
+                 --header 'Content-Type: application/x-www-form-urlencoded' \\\n\
+                 --data-urlencode {} \\\n\
+                 --data-urlencode \"client_secret=$CLIENT_SECRET\" \\\n\
+                 --data-urlencode 'grant_type=authorization_code' \\\n\
+                 --data-urlencode \"code=$CODE\" \\\n\
+                 --data-urlencode {} \\\n\
+                 --data-urlencode \"code_verifier=$CODE_VERIFIER\"",
+                sq(&format!("client_id={id}")),
+                sq(&format!("redirect_uri={redirect_uri}")),
+            ),
+        },
+    ];
+    if app.scopes.iter().any(|s| s == "offline_access") {
+        out.push(Snippet {
+            id: "gs-refresh",
+            title: "Refresh the access token",
+            code: format!(
+                "curl --location --request POST {token_url} \\\n\
+                 --header 'Content-Type: application/x-www-form-urlencoded' \\\n\
+                 --data-urlencode {} \\\n\
+                 --data-urlencode \"client_secret=$CLIENT_SECRET\" \\\n\
+                 --data-urlencode 'grant_type=refresh_token' \\\n\
+                 --data-urlencode \"refresh_token=$REFRESH_TOKEN\"",
+                sq(&format!("client_id={id}")),
+            ),
+        });
+    }
+    out.extend(call_api(audience));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_a_single_quote() {
+        assert_eq!(sq("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn query_values_are_form_encoded() {
+        assert_eq!(
+            enc("https://a.example/cb?x=1 y"),
+            "https%3A%2F%2Fa.example%2Fcb%3Fx%3D1+y"
+        );
+    }
+}
