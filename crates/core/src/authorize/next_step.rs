@@ -205,6 +205,7 @@ mod tests {
             },
             max_age,
             login_hint: login_hint.map(str::to_owned),
+            claims: Default::default(),
         }
     }
 
@@ -221,6 +222,7 @@ mod tests {
                 status,
                 created_at: 0,
                 tokens_valid_after: 0,
+                profile: Default::default(),
             },
             permissions: permissions.iter().map(|p| (*p).into()).collect(),
         }
