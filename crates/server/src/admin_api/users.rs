@@ -58,6 +58,7 @@ async fn create_user(
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let org = caller.org(store).await?;
+    let profile = body.profile();
     let new = NewUser {
         org: &org,
         email: &body.email,
@@ -65,7 +66,7 @@ async fn create_user(
         role: &body.role,
         groups: body.groups,
         password: body.password.as_deref(),
-        profile: body.profile(),
+        profile,
     };
     let user = admin::create_user(store, state.clock.now(), &caller.actor, new).await?;
     let location = format!("/api/v1/users/{}", user.id);
