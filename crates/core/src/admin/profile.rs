@@ -102,17 +102,21 @@ pub fn locale(v: &str) -> Result<String, AdminError> {
     Ok(v.to_owned())
 }
 
-/// An IANA time zone name by shape: `UTC`, or `Area/Location[/Sub]` whose parts
-/// start with a letter and hold letters, digits, `_`, `-` and `+`
-/// (`Europe/Paris`, `America/Argentina/Buenos_Aires`, `Etc/GMT+5`).
+/// An IANA time zone name by shape: `UTC` or `GMT`, or `Area/Location[/Sub]`
+/// whose parts start with a letter and hold letters, digits, `_`, `-` and `+`
+/// (`Europe/Paris`, `America/Argentina/Buenos_Aires`, `Etc/GMT+5`). The old
+/// one-word links (`Japan`) are refused: a typo like `Paris` would pass as one.
 pub fn zoneinfo(v: &str) -> Result<String, AdminError> {
+    if matches!(v, "UTC" | "GMT") {
+        return Ok(v.to_owned());
+    }
     let parts: Vec<&str> = v.split('/').collect();
     let part_ok = |p: &&str| {
         p.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             && p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
     };
-    if v.len() > MAX_ZONEINFO || parts.len() > 3 || !parts.iter().all(part_ok) {
+    if v.len() > MAX_ZONEINFO || !(2..=3).contains(&parts.len()) || !parts.iter().all(part_ok) {
         return Err(invalid(
             "zoneinfo",
             "must be an IANA time zone name such as `Europe/Paris` or `UTC`",
@@ -173,7 +177,7 @@ mod tests {
         for good in ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT+5"] {
             assert_eq!(zoneinfo(good).unwrap(), good);
         }
-        for bad in ["", "Europe/", "/Paris", "Europe/Pa ris", "../etc", "1/2", "Europe\u{7}/Paris"] {
+        for bad in ["", "Europe/", "/Paris", "Europe/Pa ris", "../etc", "1/2", "Europe\u{7}/Paris", "Paris", "Japan"] {
             assert!(zoneinfo(bad).is_err(), "{bad:?}");
         }
     }

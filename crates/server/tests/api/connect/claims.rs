@@ -9,7 +9,7 @@ use gatehouse_core::model::Actor;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
+    OAuth2TokenResponse, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Value, json};
 
@@ -129,7 +129,7 @@ async fn claims_asked_for_by_name_are_in_the_id_token_openidconnect_verifies() {
         gatehouse_core::claims::ACR_PASSWORD
     );
     let amr: Vec<&str> = claims
-        .auth_method_references()
+        .auth_method_refs()
         .unwrap()
         .iter()
         .map(|a| a.as_str())
