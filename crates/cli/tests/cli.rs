@@ -1082,14 +1082,7 @@ fn sign_in_over_http(authorize: &str, base: &str, redirect_uri: &str, email: &st
             let key = format!("{name}=\"");
             let start = tag.find(&key).unwrap() + key.len();
             let len = tag[start..].find('"').unwrap();
-            tag[start..start + len]
-                .replace("&quot;", "\"")
-                .replace("&#34;", "\"")
-                .replace("&#x22;", "\"")
-                .replace("&#39;", "'")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&")
+            unescape_html(&tag[start..start + len])
         };
         let fields = html
             .split("<input")
@@ -1099,27 +1092,32 @@ fn sign_in_over_http(authorize: &str, base: &str, redirect_uri: &str, email: &st
             .collect();
         (attr(html, "action"), fields)
     };
-    let login = client.get(authorize).send().unwrap().text().unwrap();
+    // Follows the server's redirects; stops at the app's (its `Location`).
+    let follow = |mut r: reqwest::blocking::Response| -> Result<String, String> {
+        loop {
+            if !r.status().is_redirection() {
+                assert!(r.status().is_success(), "{}: {}", r.status(), r.url());
+                return Ok(r.text().unwrap());
+            }
+            let to = r.headers()["location"].to_str().unwrap().to_owned();
+            if to.starts_with(redirect_uri) {
+                return Err(to);
+            }
+            let to = if to.starts_with("http") { to } else { format!("{base}{to}") };
+            r = client.get(to).send().unwrap();
+        }
+    };
+    let login = follow(client.get(authorize).send().unwrap()).expect("the sign-in page");
     let (action, mut fields) = hidden(&login);
     fields.push(("email".into(), email.into()));
     fields.push(("password".into(), password.into()));
-    let consent = client
-        .post(format!("{base}{action}"))
-        .form(&fields)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let consent = follow(client.post(format!("{base}{action}")).form(&fields).send().unwrap())
+        .expect("the consent page");
     assert!(consent.contains("Yes, Allow"), "{consent}");
     let (action, mut fields) = hidden(&consent);
     fields.push(("decision".into(), "allow".into()));
-    let back = client
-        .post(format!("{base}{action}"))
-        .form(&fields)
-        .send()
-        .unwrap();
-    let to = back.headers()["location"].to_str().unwrap().to_owned();
-    assert!(to.starts_with(redirect_uri), "{to}");
+    let to = follow(client.post(format!("{base}{action}")).form(&fields).send().unwrap())
+        .expect_err("a redirect to the app");
     reqwest::Url::parse(&to)
         .unwrap()
         .query_pairs()
@@ -1235,6 +1233,42 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
     assert_eq!(info["updated_at"], updated["updated_at"]);
     // No value, no claim (not `null`).
     assert!(info.get("family_name").is_none(), "{info}");
+}
+
+/// HTML character references: the named ones and `&#NN;` / `&#xHH;`.
+fn unescape_html(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|h| u32::from_str_radix(h, 16).ok())
+                .unwrap_or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn json_str(s: &str) -> Value {
