@@ -1069,7 +1069,13 @@ fn the_first_steps_banner_shows_only_while_no_app_is_registered() {
 
 /// Signs `email` in over HTTP as a browser would (the pages' forms, cookies
 /// kept), allows the app, and returns the code the redirect to `redirect_uri` carries.
-fn sign_in_over_http(authorize: &str, base: &str, redirect_uri: &str, email: &str, password: &str) -> String {
+fn sign_in_over_http(
+    authorize: &str,
+    base: &str,
+    redirect_uri: &str,
+    email: &str,
+    password: &str,
+) -> String {
     let client = reqwest::blocking::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -1103,7 +1109,11 @@ fn sign_in_over_http(authorize: &str, base: &str, redirect_uri: &str, email: &st
             if to.starts_with(redirect_uri) {
                 return Err(to);
             }
-            let to = if to.starts_with("http") { to } else { format!("{base}{to}") };
+            let to = if to.starts_with("http") {
+                to
+            } else {
+                format!("{base}{to}")
+            };
             r = client.get(to).send().unwrap();
         }
     };
@@ -1111,13 +1121,25 @@ fn sign_in_over_http(authorize: &str, base: &str, redirect_uri: &str, email: &st
     let (action, mut fields) = hidden(&login);
     fields.push(("email".into(), email.into()));
     fields.push(("password".into(), password.into()));
-    let consent = follow(client.post(format!("{base}{action}")).form(&fields).send().unwrap())
-        .expect("the consent page");
+    let consent = follow(
+        client
+            .post(format!("{base}{action}"))
+            .form(&fields)
+            .send()
+            .unwrap(),
+    )
+    .expect("the consent page");
     assert!(consent.contains("Yes, Allow"), "{consent}");
     let (action, mut fields) = hidden(&consent);
     fields.push(("decision".into(), "allow".into()));
-    let to = follow(client.post(format!("{base}{action}")).form(&fields).send().unwrap())
-        .expect_err("a redirect to the app");
+    let to = follow(
+        client
+            .post(format!("{base}{action}"))
+            .form(&fields)
+            .send()
+            .unwrap(),
+    )
+    .expect_err("a redirect to the app");
     reqwest::Url::parse(&to)
         .unwrap()
         .query_pairs()
@@ -1136,10 +1158,27 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
     let mut child = Command::new(BIN)
         .current_dir(d)
         .args([
-            "user", "create", "--org", "acme-studio", "--email", "zoe@acme.test",
-            "--role", "developer", "--name", "Zoë Martin", "--given-name", "Zoë",
-            "--family-name", "Martin", "--locale", "fr-CA", "--zoneinfo", "America/Toronto",
-            "--email-verified", "--password-stdin", "--json",
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "zoe@acme.test",
+            "--role",
+            "developer",
+            "--name",
+            "Zoë Martin",
+            "--given-name",
+            "Zoë",
+            "--family-name",
+            "Martin",
+            "--locale",
+            "fr-CA",
+            "--zoneinfo",
+            "America/Toronto",
+            "--email-verified",
+            "--password-stdin",
+            "--json",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -1148,7 +1187,11 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "correct horse battery").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(created["given_name"], "Zoë");
     assert_eq!(created["family_name"], "Martin");
@@ -1160,16 +1203,37 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
     // `user update` (alias of `set-profile`): an empty value clears, the rest stays.
     let updated = json(
         d,
-        &["user", "update", "zoe@acme.test", "--family-name", "", "--zoneinfo", "Europe/Paris", "--json"],
+        &[
+            "user",
+            "update",
+            "zoe@acme.test",
+            "--family-name",
+            "",
+            "--zoneinfo",
+            "Europe/Paris",
+            "--json",
+        ],
     );
     assert_eq!(updated["family_name"], Value::Null);
     assert_eq!(updated["zoneinfo"], "Europe/Paris");
     assert_eq!(updated["given_name"], "Zoë");
-    let refused = gatehouse(d, &["user", "set-profile", "zoe@acme.test", "--locale", "fr_CA"]);
+    let refused = gatehouse(
+        d,
+        &["user", "set-profile", "zoe@acme.test", "--locale", "fr_CA"],
+    );
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("locale") && err.contains("BCP 47"), "{err}");
-    let refused = gatehouse(d, &["user", "set-profile", "zoe@acme.test", "--zoneinfo", "Paris"]);
+    let refused = gatehouse(
+        d,
+        &[
+            "user",
+            "set-profile",
+            "zoe@acme.test",
+            "--zoneinfo",
+            "Paris",
+        ],
+    );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("IANA"));
     let shown = json(d, &["user", "list", "--org", "acme-studio", "--json"]);
     assert_eq!(shown[0]["zoneinfo"], "Europe/Paris");
@@ -1178,17 +1242,39 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
     json(
         d,
         &[
-            "api", "create", "--org", "acme-studio", "--name", "Gateway", "--audience",
-            "https://gateway.acme.test", "--scopes", "cfgateway", "--json",
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--scopes",
+            "cfgateway",
+            "--json",
         ],
     );
     let redirect_uri = "http://127.0.0.1:9/callback";
     let app = json(
         d,
         &[
-            "app", "register", "--org", "acme-studio", "--name", "Studio sync",
-            "--grant", "authorization_code", "--redirect-uri", redirect_uri, "--dev",
-            "--require-pkce", "false", "--scopes", "cfgateway", "--json",
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            redirect_uri,
+            "--dev",
+            "--require-pkce",
+            "false",
+            "--scopes",
+            "cfgateway",
+            "--json",
         ],
     );
     let client_id = s(&app["client_id"]);
@@ -1200,9 +1286,18 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
         ("scope", "openid profile email"),
         ("response_type", "code"),
         ("state", "s-1"),
-        ("claims", r#"{"id_token":{"given_name":null,"zoneinfo":null}}"#),
+        (
+            "claims",
+            r#"{"id_token":{"given_name":null,"zoneinfo":null}}"#,
+        ),
     ]);
-    let code = sign_in_over_http(authorize.as_str(), &server.base, redirect_uri, "zoe@acme.test", "correct horse battery");
+    let code = sign_in_over_http(
+        authorize.as_str(),
+        &server.base,
+        redirect_uri,
+        "zoe@acme.test",
+        "correct horse battery",
+    );
     let tokens: Value = reqwest::blocking::Client::new()
         .post(server.url("/connect/token"))
         .basic_auth(client_id, Some(secret))
@@ -1216,7 +1311,10 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
         .json()
         .unwrap();
     let id = payload(s(&tokens["id_token"]));
-    assert_eq!((&id["given_name"], &id["zoneinfo"]), (&json_str("Zoë"), &json_str("Europe/Paris")));
+    assert_eq!(
+        (&id["given_name"], &id["zoneinfo"]),
+        (&json_str("Zoë"), &json_str("Europe/Paris"))
+    );
     assert_eq!(id["amr"][0], "pwd");
     let info: Value = reqwest::blocking::Client::new()
         .get(server.url("/connect/userinfo"))

@@ -331,7 +331,10 @@ pub fn validate(
         return Err(fail(ErrorCode::AccessDenied, why.into()));
     }
     // `acr_values` is voluntary (§3.1.2.1): the sign-in's `acr` is sent whatever it asks.
-    if form.get("acr_values").is_some_and(|a| a.len() > MAX_ACR_VALUES) {
+    if form
+        .get("acr_values")
+        .is_some_and(|a| a.len() > MAX_ACR_VALUES)
+    {
         return Err(fail(
             ErrorCode::InvalidRequest,
             format!("`acr_values` is longer than {MAX_ACR_VALUES} bytes"),

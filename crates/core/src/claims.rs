@@ -167,16 +167,16 @@ fn member(top: &Map<String, Value>, name: &str) -> Result<BTreeMap<String, Claim
     }
     let mut out = BTreeMap::new();
     for (claim, spec) in m {
-        if claim.is_empty() || claim.len() > MAX_CLAIM_NAME || claim.chars().any(char::is_control)
-        {
+        if claim.is_empty() || claim.len() > MAX_CLAIM_NAME || claim.chars().any(char::is_control) {
             return Err(format!(
                 "`claims.{name}` has a claim name that is empty, longer than {MAX_CLAIM_NAME} bytes or holds control characters"
             ));
         }
         let req = match spec {
             Value::Null => ClaimRequest::default(),
-            Value::Object(o) => claim_request(o)
-                .map_err(|why| format!("`claims.{name}.{claim}`: {why}"))?,
+            Value::Object(o) => {
+                claim_request(o).map_err(|why| format!("`claims.{name}.{claim}`: {why}"))?
+            }
             _ => return Err(format!("`claims.{name}.{claim}` must be null or an object")),
         };
         out.insert(claim.clone(), req);
@@ -244,7 +244,11 @@ pub fn userinfo_claims(user: &User, scope: &ScopeSet) -> Value {
 
 /// The user claims the `id_token` member asked for that the scopes allow and
 /// the user has a value for.
-pub fn id_token_user_claims(user: &User, scope: &ScopeSet, req: &ClaimsRequest) -> Map<String, Value> {
+pub fn id_token_user_claims(
+    user: &User,
+    scope: &ScopeSet,
+    req: &ClaimsRequest,
+) -> Map<String, Value> {
     req.id_token
         .keys()
         .filter(|claim| scope_allows(scope, claim))
@@ -309,9 +313,12 @@ mod tests {
 
     #[test]
     fn an_essential_acr_that_cannot_be_met_fails_a_voluntary_one_does_not() {
-        let essential = ClaimsRequest::parse(r#"{"id_token":{"acr":{"essential":true,"value":"urn:x:mfa"}}}"#).unwrap();
+        let essential =
+            ClaimsRequest::parse(r#"{"id_token":{"acr":{"essential":true,"value":"urn:x:mfa"}}}"#)
+                .unwrap();
         assert!(essential.unmet_acr().is_some());
-        let voluntary = ClaimsRequest::parse(r#"{"id_token":{"acr":{"value":"urn:x:mfa"}}}"#).unwrap();
+        let voluntary =
+            ClaimsRequest::parse(r#"{"id_token":{"acr":{"value":"urn:x:mfa"}}}"#).unwrap();
         assert_eq!(voluntary.unmet_acr(), None);
     }
 
@@ -325,7 +332,10 @@ mod tests {
                    "locale":"pt-BR","zoneinfo":"America/Sao_Paulo","updated_at":7})
         );
         let email = userinfo_claims(&u, &ScopeSet::parse("openid email").unwrap());
-        assert_eq!(email, json!({"sub":"u1","email":"ana@acme.test","email_verified":true}));
+        assert_eq!(
+            email,
+            json!({"sub":"u1","email":"ana@acme.test","email_verified":true})
+        );
     }
 
     #[test]

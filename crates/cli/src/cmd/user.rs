@@ -96,7 +96,9 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             let user = admin::user_by_email(store, &actor, &email, org.as_deref()).await?;
             let edit = profile.edit(name);
             let user = admin::update_user_profile(store, now, &actor, &user.id, &edit).await?;
-            out.print(&doc(&user), || format!("updated the profile of user {}", user.email));
+            out.print(&doc(&user), || {
+                format!("updated the profile of user {}", user.email)
+            });
         }
         UserCmd::SetRole {
             email,

@@ -92,7 +92,8 @@ pub fn locale(v: &str) -> Result<String, AdminError> {
     let lang_ok = parts
         .next()
         .is_some_and(|l| (2..=8).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
-    let rest_ok = parts.all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()));
+    let rest_ok =
+        parts.all(|s| (1..=8).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric()));
     if v.len() > MAX_LOCALE || !lang_ok || !rest_ok {
         return Err(invalid(
             "locale",
@@ -167,17 +168,41 @@ mod tests {
         for good in ["en", "fr-CA", "pt-BR", "zh-Hant-TW", "de-CH-1996"] {
             assert_eq!(locale(good).unwrap(), good);
         }
-        for bad in ["e", "en_US", "en-", "-en", "fr CA", "fr-CA\n", "123", "en-toolongsubtag"] {
+        for bad in [
+            "e",
+            "en_US",
+            "en-",
+            "-en",
+            "fr CA",
+            "fr-CA\n",
+            "123",
+            "en-toolongsubtag",
+        ] {
             assert!(locale(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn zoneinfo_is_iana_shaped() {
-        for good in ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT+5"] {
+        for good in [
+            "UTC",
+            "Europe/Paris",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+        ] {
             assert_eq!(zoneinfo(good).unwrap(), good);
         }
-        for bad in ["", "Europe/", "/Paris", "Europe/Pa ris", "../etc", "1/2", "Europe\u{7}/Paris", "Paris", "Japan"] {
+        for bad in [
+            "",
+            "Europe/",
+            "/Paris",
+            "Europe/Pa ris",
+            "../etc",
+            "1/2",
+            "Europe\u{7}/Paris",
+            "Paris",
+            "Japan",
+        ] {
             assert!(zoneinfo(bad).is_err(), "{bad:?}");
         }
     }
@@ -201,7 +226,10 @@ mod tests {
             ..ProfileEdit::default()
         };
         let (name, changed) = rename.apply(None, &p, 20).unwrap();
-        assert_eq!((name.as_deref(), changed.locale, changed.updated_at), (Some("Ana"), None, 20));
+        assert_eq!(
+            (name.as_deref(), changed.locale, changed.updated_at),
+            (Some("Ana"), None, 20)
+        );
         let bad = ProfileEdit {
             given_name: Some(Some("a\u{0}b".into())),
             ..ProfileEdit::default()

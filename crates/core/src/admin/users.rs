@@ -1,9 +1,9 @@
 //! Users of an organization: creating them, finding them by id or email, their
 //! role and groups, activating and deactivating them.
 
+use super::profile::ProfileEdit;
 use super::{AdminError, authorized, bounded_text, invalid, not_found, org, visible};
 use crate::clock::UnixTime;
-use super::profile::ProfileEdit;
 use crate::model::{Actor, AuditEvent, Org, Profile, Role, User, UserStatus};
 use crate::password;
 use crate::ports::{Store, StoreError};

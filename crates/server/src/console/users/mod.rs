@@ -24,7 +24,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/users", get(page::list).post(create::create))
         .route("/console/users/{user_id}", get(profile::show))
-        .route("/console/users/{user_id}/profile", post(profile::set_profile))
+        .route(
+            "/console/users/{user_id}/profile",
+            post(profile::set_profile),
+        )
         .route("/console/users/{user_id}/status", post(status::set_status))
         .route("/console/users/{user_id}/access", post(access::set_access))
         .route("/console/roles", get(roles::roles))

@@ -133,7 +133,14 @@ pub(super) async fn show(
         let user = owned_user(&state, &admin, &user_id).await?;
         let notice = (done.done.as_deref() == Some("profile")).then_some("Profile saved.");
         let form = ProfileForm::of(&user);
-        Step::Ok(page(admin, &user, notice, form, Errors::default(), StatusCode::OK))
+        Step::Ok(page(
+            admin,
+            &user,
+            notice,
+            form,
+            Errors::default(),
+            StatusCode::OK,
+        ))
     }
     .await
     .unwrap_or_else(|r: Response| r)

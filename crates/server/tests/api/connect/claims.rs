@@ -6,10 +6,12 @@
 use gatehouse_core::admin::{self, ProfileEdit};
 use gatehouse_core::clock::{Clock, SystemClock};
 use gatehouse_core::model::Actor;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    OAuth2TokenResponse, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Value, json};
 
@@ -57,9 +59,10 @@ async fn tokens(app: &TestApp, web: &WebApp, params: &crate::helpers::Params) ->
 async fn claims_asked_for_by_name_are_in_the_id_token_openidconnect_verifies() {
     let (app, web, user) = TestApp::web_setup().await;
     with_profile(&app, &user).await;
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &send)
-        .await
-        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &send)
+            .await
+            .unwrap();
     let client = CoreClient::from_provider_metadata(
         meta,
         ClientId::new(web.client_id.clone()),
@@ -142,7 +145,10 @@ async fn claims_asked_for_by_name_are_in_the_id_token_openidconnect_verifies() {
 
     // userinfo, judged by the same crate: every claim the scopes allow.
     let info: CoreUserInfoClaims = client
-        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+        .user_info(
+            tokens.access_token().clone(),
+            Some(claims.subject().clone()),
+        )
         .unwrap()
         .request_async(&send)
         .await
@@ -179,7 +185,10 @@ async fn without_the_claims_parameter_the_id_token_has_no_profile_but_acr_and_am
     let t = tokens(&app, &web, &asked).await;
     assert_eq!(payload(s(&t, "id_token"))["given_name"], "Ana");
     let resp = app
-        .web_token(&web, &crate::helpers::refresh_params(s(&t, "refresh_token")))
+        .web_token(
+            &web,
+            &crate::helpers::refresh_params(s(&t, "refresh_token")),
+        )
         .await;
     assert_eq!(resp.status(), 200);
     let refreshed: Value = resp.json().await.unwrap();
@@ -199,7 +208,10 @@ async fn the_claims_parameter_never_widens_the_scopes() {
     );
     let t = tokens(&app, &web, &asked).await;
     let id = payload(s(&t, "id_token"));
-    assert!(id.get("email").is_none() && id.get("given_name").is_none(), "{id}");
+    assert!(
+        id.get("email").is_none() && id.get("given_name").is_none(),
+        "{id}"
+    );
     let info: Value = app
         .userinfo(s(&t, "access_token"))
         .await
@@ -217,9 +229,10 @@ async fn userinfo_answers_per_scope_and_omits_what_has_no_value() {
         locale: Some(Some("fr-CA".into())),
         ..ProfileEdit::default()
     };
-    let ana = admin::update_user_profile(app.s(), SystemClock.now(), &Actor::operator(), &user, &edit)
-        .await
-        .unwrap();
+    let ana =
+        admin::update_user_profile(app.s(), SystemClock.now(), &Actor::operator(), &user, &edit)
+            .await
+            .unwrap();
     let updated_at = ana.profile.updated_at;
     let info = |scope: &'static str| {
         let (app, web) = (&app, &web);
@@ -263,7 +276,10 @@ async fn a_claims_parameter_that_is_not_json_redirects_invalid_request() {
         assert_eq!(p.get("state"), Some("st-8f2a"));
     }
     // Bounded: a huge parameter is refused the same way.
-    let huge = format!(r#"{{"id_token":{{"name":{{"value":"{}"}}}}}}"#, "x".repeat(5000));
+    let huge = format!(
+        r#"{{"id_token":{{"name":{{"value":"{}"}}}}}}"#,
+        "x".repeat(5000)
+    );
     let page = browser
         .authorize(&authorize_params(&web).set("claims", &huge))
         .await;
@@ -284,7 +300,10 @@ async fn an_essential_acr_that_cannot_be_met_fails_a_voluntary_one_is_answered()
     // Voluntary (`acr_values`, or `acr` not essential): the sign-in's acr is sent.
     let asked = authorize_params(&web)
         .set("acr_values", "urn:example:mfa")
-        .set("claims", r#"{"id_token":{"acr":{"values":["urn:example:mfa"]}}}"#);
+        .set(
+            "claims",
+            r#"{"id_token":{"acr":{"values":["urn:example:mfa"]}}}"#,
+        );
     let t = tokens(&app, &web, &asked).await;
     assert_eq!(
         payload(s(&t, "id_token"))["acr"],
@@ -317,9 +336,26 @@ async fn discovery_lists_the_claims_and_the_claims_parameter_truthfully() {
         .collect();
     supported.sort_unstable();
     let mut expected = vec![
-        "acr", "amr", "at_hash", "aud", "auth_time", "email", "email_verified", "exp",
-        "family_name", "given_name", "iat", "iss", "locale", "name", "nonce",
-        "preferred_username", "sid", "sub", "updated_at", "zoneinfo",
+        "acr",
+        "amr",
+        "at_hash",
+        "aud",
+        "auth_time",
+        "email",
+        "email_verified",
+        "exp",
+        "family_name",
+        "given_name",
+        "iat",
+        "iss",
+        "locale",
+        "name",
+        "nonce",
+        "preferred_username",
+        "sid",
+        "sub",
+        "updated_at",
+        "zoneinfo",
     ];
     expected.sort_unstable();
     assert_eq!(supported, expected);

@@ -201,7 +201,11 @@ async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
     let ana = app.user_by_email("ana@acme.test").await.unwrap();
     let page_path = format!("/console/users/{}", ana.id);
     // The users list links to each user's page.
-    assert!(c.page("/console/users").await.contains(&format!("href=\"{page_path}\"")));
+    assert!(
+        c.page("/console/users")
+            .await
+            .contains(&format!("href=\"{page_path}\""))
+    );
     let html = c.page(&page_path).await;
     assert_eq!(super::by_id(&html, "user-id"), ana.id);
     assert!(html.contains("action=\"/console/users/") && html.contains("/profile\""));
@@ -209,8 +213,12 @@ async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
     let post = |fields: Vec<(&'static str, &'static str)>| {
         let (c, page_path, ana) = (&c, &page_path, &ana);
         async move {
-            c.post(&format!("/console/users/{}/profile", ana.id), page_path, &fields)
-                .await
+            c.post(
+                &format!("/console/users/{}/profile", ana.id),
+                page_path,
+                &fields,
+            )
+            .await
         }
     };
     let resp = post(vec![
@@ -229,7 +237,10 @@ async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
     );
     let stored = app.s().user_by_id(&ana.id).await.unwrap();
     assert_eq!(stored.profile.given_name.as_deref(), Some("Ana"));
-    assert_eq!(stored.profile.zoneinfo.as_deref(), Some("America/Sao_Paulo"));
+    assert_eq!(
+        stored.profile.zoneinfo.as_deref(),
+        Some("America/Sao_Paulo")
+    );
     assert!(stored.profile.email_verified);
     let html = c.page(&format!("{page_path}?done=profile")).await;
     assert!(html.contains("Profile saved."));
@@ -245,7 +256,10 @@ async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
     .await;
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = resp.text().await.unwrap();
-    assert!(super::by_id(&html, "zoneinfo-error").contains("IANA time zone"), "{html}");
+    assert!(
+        super::by_id(&html, "zoneinfo-error").contains("IANA time zone"),
+        "{html}"
+    );
     assert!(html.contains("value=\"Anita\""));
     assert_eq!(app.s().user_by_id(&ana.id).await.unwrap(), stored);
 
@@ -254,7 +268,11 @@ async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let cleared = app.s().user_by_id(&ana.id).await.unwrap();
     assert_eq!(
-        (cleared.profile.family_name, cleared.profile.locale, cleared.profile.email_verified),
+        (
+            cleared.profile.family_name,
+            cleared.profile.locale,
+            cleared.profile.email_verified
+        ),
         (None, None, false)
     );
 
@@ -267,7 +285,10 @@ async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
         .await
         .unwrap();
     assert!(resp.status().is_client_error(), "{}", resp.status());
-    assert_eq!(app.s().user_by_id(&ana.id).await.unwrap().name.as_deref(), Some("Ana Lima"));
+    assert_eq!(
+        app.s().user_by_id(&ana.id).await.unwrap().name.as_deref(),
+        Some("Ana Lima")
+    );
 }
 
 #[tokio::test]
@@ -276,7 +297,9 @@ async fn another_organizations_user_page_is_not_found() {
     let c = Console::sign_in(&app, "admin@acme.test").await;
     let (other_user, _) = super::other_org(&app).await;
     assert_eq!(
-        c.get(&format!("/console/users/{other_user}")).await.status(),
+        c.get(&format!("/console/users/{other_user}"))
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
 }
