@@ -146,7 +146,11 @@ pub async fn update_user_profile(
         now,
         "user.update_profile",
         &user.id,
-        format!("changed the profile of `{}`", user.email),
+        format!(
+            "changed {} of `{}`",
+            changed_fields(&user, name.as_ref(), &profile).join(", "),
+            user.email
+        ),
     );
     store
         .set_user_profile(&user.id, name.as_deref(), &profile, &audit)
@@ -157,6 +161,22 @@ pub async fn update_user_profile(
         profile,
         ..user
     })
+}
+
+/// The names of the fields that differ (for the audit log; never the values).
+fn changed_fields(user: &User, name: Option<&String>, p: &Profile) -> Vec<&'static str> {
+    let old = &user.profile;
+    [
+        ("name", user.name.as_ref() != name),
+        ("given_name", old.given_name != p.given_name),
+        ("family_name", old.family_name != p.family_name),
+        ("locale", old.locale != p.locale),
+        ("zoneinfo", old.zoneinfo != p.zoneinfo),
+        ("email_verified", old.email_verified != p.email_verified),
+    ]
+    .into_iter()
+    .filter_map(|(field, differs)| differs.then_some(field))
+    .collect()
 }
 
 #[cfg(test)]

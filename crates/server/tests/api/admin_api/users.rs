@@ -205,6 +205,16 @@ async fn profile_claims_are_created_changed_cleared_and_checked() {
         .unwrap();
     assert_eq!(stored.profile.family_name, None);
     assert_eq!(stored.profile.locale.as_deref(), Some("fr"));
+    // Audited, naming the fields (never their values).
+    let log = app.s().audit_events(&stored.org_id, None, 5).await.unwrap();
+    let event = log
+        .iter()
+        .find(|e| e.action == "user.update_profile")
+        .unwrap();
+    assert_eq!(
+        event.detail,
+        "changed family_name, locale, email_verified of `zoe@acme.test`"
+    );
 
     // Bad values: 422 naming the field, and nothing changes.
     for (body, field) in [
