@@ -251,3 +251,37 @@ async fn profile_claims_are_created_changed_cleared_and_checked() {
     .await
     .invalid("zoneinfo");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_profile_fields() {
+    let (app, _) = acme().await;
+    let doc = call(&app, None, Method::GET, "/api/v1/openapi.json", None)
+        .await
+        .json;
+    let schemas = &doc["components"]["schemas"];
+    let fields = [
+        "name",
+        "given_name",
+        "family_name",
+        "locale",
+        "zoneinfo",
+        "email_verified",
+    ];
+    for schema in ["UserView", "NewUserRequest", "UserPatch"] {
+        for field in fields {
+            assert!(
+                schemas[schema]["properties"].get(field).is_some(),
+                "{schema}.{field}: {}",
+                schemas[schema]
+            );
+        }
+    }
+    assert!(
+        schemas["UserView"]["properties"]
+            .get("updated_at")
+            .is_some()
+    );
+    // What is answered always: the verification flag and when the profile changed.
+    let required = schemas["UserView"]["required"].as_array().unwrap();
+    assert!(required.contains(&json!("email_verified")) && required.contains(&json!("updated_at")));
+}
