@@ -321,9 +321,8 @@ pub struct NewUserRequest {
     pub locale: Option<String>,
     /// An IANA time zone name (`Europe/Paris`).
     pub zoneinfo: Option<String>,
-    /// Vouch for the email address (false by default).
-    #[serde(default)]
-    pub email_verified: bool,
+    /// Vouch for the email address (false when absent).
+    pub email_verified: Option<bool>,
 }
 
 impl NewUserRequest {
@@ -335,7 +334,7 @@ impl NewUserRequest {
             family_name: Some(self.family_name.clone()),
             locale: Some(self.locale.clone()),
             zoneinfo: Some(self.zoneinfo.clone()),
-            email_verified: Some(self.email_verified),
+            email_verified: Some(self.email_verified.unwrap_or(false)),
         }
     }
 }
