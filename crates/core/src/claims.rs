@@ -12,7 +12,9 @@
 //! `essential`, and even then an unavailable claim is left out rather than
 //! failing the sign-in (§5.5.1), except `acr`: an essential `acr` whose
 //! `value`/`values` Gatehouse cannot meet fails the request (§5.5.1.1).
-//! `value`/`values` on other claims do not filter: the user's value is sent.
+//! A `sub` asked for by value is answered only for that user
+//! ([`crate::authorize::next_step`]); `value`/`values` on other claims do not
+//! filter: the user's value is sent.
 //! Nothing here does I/O.
 
 use std::collections::BTreeMap;

@@ -360,3 +360,34 @@ async fn discovery_lists_the_claims_and_the_claims_parameter_truthfully() {
     expected.sort_unstable();
     assert_eq!(supported, expected);
 }
+
+#[tokio::test]
+async fn a_sub_asked_for_by_value_is_answered_only_for_that_user() {
+    let (app, web, user) = TestApp::web_setup().await;
+    let browser = Browser::new(&app);
+    code_for(&browser, &authorize_params(&web), "ana@acme.test").await;
+    let asking = |sub: &str| {
+        authorize_params(&web).set(
+            "claims",
+            &json!({"id_token": {"sub": {"value": sub}}}).to_string(),
+        )
+    };
+    // Signed in as Ana, asked for Ana: silently answered.
+    let page = browser
+        .authorize(&asking(&user).set("prompt", "none"))
+        .await;
+    assert!(page.callback().get("code").is_some(), "{page:?}");
+    // Asked for someone else (Core §5.5.1): no positive answer for Ana.
+    let page = browser
+        .authorize(&asking("someone-else").set("prompt", "none"))
+        .await;
+    expect_error_redirect(&app, &page, "login_required");
+    let page = browser.authorize(&asking("someone-else")).await;
+    assert_eq!(page.status, 200);
+    page.assert_login_form();
+    assert!(
+        page.body.contains("asked for another account"),
+        "{}",
+        page.body
+    );
+}
