@@ -99,7 +99,7 @@ trap 'drop_pg_dbs; cleanup' EXIT
 serve() {
     local k="$1" bin="$2" db="$3" port
     port="$(free_port)"
-    RUST_LOG=warn "$bin" --dev serve --listen "127.0.0.1:$port" --database-url "$db" \
+    "$bin" --dev serve --listen "127.0.0.1:$port" --database-url "$db" \
         --key-file "$WORK/$k.key" --failures-per-address 1000000 --code-ttl 3600 \
         --db-max-connections 16 > "$WORK/$k.log" 2>&1 &
     PID[$k]=$!

@@ -177,6 +177,11 @@ fn new_user(b: &NewUserRequest) -> Map<String, Value> {
     m.insert("role".into(), json!(b.role));
     m.insert("groups".into(), json!(b.groups));
     put(&mut m, "password", &b.password);
+    put(&mut m, "given_name", &b.given_name);
+    put(&mut m, "family_name", &b.family_name);
+    put(&mut m, "locale", &b.locale);
+    put(&mut m, "zoneinfo", &b.zoneinfo);
+    put(&mut m, "email_verified", &b.email_verified);
     m
 }
 
@@ -191,6 +196,13 @@ fn user_patch(p: &UserPatch) -> Map<String, Value> {
         };
         m.insert("status".into(), json!(s));
     }
+    // `null` clears these: kept as sent.
+    put(&mut m, "name", &p.name);
+    put(&mut m, "given_name", &p.given_name);
+    put(&mut m, "family_name", &p.family_name);
+    put(&mut m, "locale", &p.locale);
+    put(&mut m, "zoneinfo", &p.zoneinfo);
+    put(&mut m, "email_verified", &p.email_verified);
     m
 }
 
@@ -303,12 +315,21 @@ fuzz_target!(|data: &[u8]| {
             m
         }),
         3 | 7 => {
-            check::<NewUserRequest>(ct, body, &["name", "password"], &["groups"], &[], new_user)
+            let optional = [
+                "name",
+                "password",
+                "given_name",
+                "family_name",
+                "locale",
+                "zoneinfo",
+                "email_verified",
+            ];
+            check::<NewUserRequest>(ct, body, &optional, &["groups"], &[], new_user)
         }
         _ => check::<UserPatch>(
             ct,
             body,
-            &["role", "groups", "status"],
+            &["role", "groups", "status", "email_verified"],
             &[],
             &[],
             user_patch,

@@ -37,6 +37,7 @@ fn app(
         status: UserStatus::Active,
         created_at: 0,
         tokens_valid_after: 0,
+        profile: Default::default(),
     };
     ClientContext {
         app: App {

@@ -405,6 +405,23 @@ pub enum UserCmd {
         /// Read the user's password from standard input (one line).
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+    /// Change a user's profile (the OpenID Connect claims apps may read); an
+    /// empty value clears a field. Fields not given stay as they are.
+    #[command(visible_alias = "update")]
+    SetProfile {
+        /// The user's email address.
+        email: String,
+        /// The user's organization (needed when the email is in several).
+        #[arg(long)]
+        org: Option<String>,
+        /// The user's display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// List the users of an organization.
     List {
@@ -443,6 +460,40 @@ pub enum UserCmd {
         #[arg(long, value_delimiter = ',')]
         groups: Option<Vec<String>>,
     },
+}
+
+/// A user's OpenID Connect profile claims besides the name.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Given (first) name.
+    #[arg(long)]
+    pub given_name: Option<String>,
+    /// Family (last) name.
+    #[arg(long)]
+    pub family_name: Option<String>,
+    /// A BCP 47 language tag, e.g. `fr-CA`.
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// An IANA time zone, e.g. `Europe/Paris`.
+    #[arg(long)]
+    pub zoneinfo: Option<String>,
+    /// The email address is vouched for (`--email-verified false` takes it back).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub email_verified: Option<bool>,
+}
+
+impl ProfileArgs {
+    /// The edit these flags ask for, with `name` (blank values clear).
+    pub fn edit(self, name: Option<String>) -> gatehouse_core::admin::ProfileEdit {
+        gatehouse_core::admin::ProfileEdit {
+            name: name.map(Some),
+            given_name: self.given_name.map(Some),
+            family_name: self.family_name.map(Some),
+            locale: self.locale.map(Some),
+            zoneinfo: self.zoneinfo.map(Some),
+            email_verified: self.email_verified,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

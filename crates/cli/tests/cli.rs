@@ -1066,3 +1066,309 @@ fn the_first_steps_banner_shows_only_while_no_app_is_registered() {
     // Logs redirected to a file carry no colour codes.
     assert!(!server.log().contains('\u{1b}'), "{}", server.log());
 }
+
+/// Signs `email` in over HTTP as a browser would (the pages' forms, cookies
+/// kept), allows the app, and returns the code the redirect to `redirect_uri` carries.
+fn sign_in_over_http(
+    authorize: &str,
+    base: &str,
+    redirect_uri: &str,
+    email: &str,
+    password: &str,
+) -> String {
+    let client = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let hidden = |html: &str| -> (String, Vec<(String, String)>) {
+        let html = &html[html.find("<form method=\"post\"").expect("a form")..];
+        let html = &html[..html.find("</form>").unwrap()];
+        let attr = |tag: &str, name: &str| -> String {
+            let key = format!("{name}=\"");
+            let start = tag.find(&key).unwrap() + key.len();
+            let len = tag[start..].find('"').unwrap();
+            unescape_html(&tag[start..start + len])
+        };
+        let fields = html
+            .split("<input")
+            .skip(1)
+            .filter(|i| i.contains("type=\"hidden\""))
+            .map(|i| (attr(i, "name"), attr(i, "value")))
+            .collect();
+        (attr(html, "action"), fields)
+    };
+    // Follows the server's redirects; stops at the app's (its `Location`).
+    let follow = |mut r: reqwest::blocking::Response| -> Result<String, String> {
+        loop {
+            if !r.status().is_redirection() {
+                assert!(r.status().is_success(), "{}: {}", r.status(), r.url());
+                return Ok(r.text().unwrap());
+            }
+            let to = r.headers()["location"].to_str().unwrap().to_owned();
+            if to.starts_with(redirect_uri) {
+                return Err(to);
+            }
+            let to = if to.starts_with("http") {
+                to
+            } else {
+                format!("{base}{to}")
+            };
+            r = client.get(to).send().unwrap();
+        }
+    };
+    let login = follow(client.get(authorize).send().unwrap()).expect("the sign-in page");
+    let (action, mut fields) = hidden(&login);
+    fields.push(("email".into(), email.into()));
+    fields.push(("password".into(), password.into()));
+    let consent = follow(
+        client
+            .post(format!("{base}{action}"))
+            .form(&fields)
+            .send()
+            .unwrap(),
+    )
+    .expect("the consent page");
+    assert!(consent.contains("Yes, Allow"), "{consent}");
+    let (action, mut fields) = hidden(&consent);
+    fields.push(("decision".into(), "allow".into()));
+    let to = follow(
+        client
+            .post(format!("{base}{action}"))
+            .form(&fields)
+            .send()
+            .unwrap(),
+    )
+    .expect_err("a redirect to the app");
+    reqwest::Url::parse(&to)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code")
+}
+
+#[test]
+fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d, &[]);
+    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
+    let mut child = Command::new(BIN)
+        .current_dir(d)
+        .args([
+            "user",
+            "create",
+            "--org",
+            "acme-studio",
+            "--email",
+            "zoe@acme.test",
+            "--role",
+            "developer",
+            "--name",
+            "Zoë Martin",
+            "--given-name",
+            "Zoë",
+            "--family-name",
+            "Martin",
+            "--locale",
+            "fr-CA",
+            "--zoneinfo",
+            "America/Toronto",
+            "--email-verified",
+            "--password-stdin",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "correct horse battery").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["given_name"], "Zoë");
+    assert_eq!(created["family_name"], "Martin");
+    assert_eq!(created["locale"], "fr-CA");
+    assert_eq!(created["zoneinfo"], "America/Toronto");
+    assert_eq!(created["email_verified"], true);
+    assert_eq!(created["updated_at"], created["created_at"]);
+
+    // `user update` (alias of `set-profile`): an empty value clears, the rest stays.
+    let updated = json(
+        d,
+        &[
+            "user",
+            "update",
+            "zoe@acme.test",
+            "--family-name",
+            "",
+            "--zoneinfo",
+            "Europe/Paris",
+            "--json",
+        ],
+    );
+    assert_eq!(updated["family_name"], Value::Null);
+    assert_eq!(updated["zoneinfo"], "Europe/Paris");
+    assert_eq!(updated["given_name"], "Zoë");
+    let refused = gatehouse(
+        d,
+        &["user", "set-profile", "zoe@acme.test", "--locale", "fr_CA"],
+    );
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("locale") && err.contains("BCP 47"), "{err}");
+    let refused = gatehouse(
+        d,
+        &[
+            "user",
+            "set-profile",
+            "zoe@acme.test",
+            "--zoneinfo",
+            "Paris",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("IANA"));
+    let shown = json(d, &["user", "list", "--org", "acme-studio", "--json"]);
+    assert_eq!(shown[0]["zoneinfo"], "Europe/Paris");
+
+    // The app signs Zoë in with `profile email` and asks for her given name in the ID token.
+    json(
+        d,
+        &[
+            "api",
+            "create",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Gateway",
+            "--audience",
+            "https://gateway.acme.test",
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    let redirect_uri = "http://127.0.0.1:9/callback";
+    let app = json(
+        d,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            redirect_uri,
+            "--dev",
+            "--require-pkce",
+            "false",
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    let client_id = s(&app["client_id"]);
+    let secret = s(&app["client_secret"]);
+    let mut authorize = reqwest::Url::parse(&server.url("/connect/authorize")).unwrap();
+    authorize.query_pairs_mut().extend_pairs([
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("scope", "openid profile email"),
+        ("response_type", "code"),
+        ("state", "s-1"),
+        (
+            "claims",
+            r#"{"id_token":{"given_name":null,"zoneinfo":null}}"#,
+        ),
+    ]);
+    let code = sign_in_over_http(
+        authorize.as_str(),
+        &server.base,
+        redirect_uri,
+        "zoe@acme.test",
+        "correct horse battery",
+    );
+    let tokens: Value = reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect_uri),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = payload(s(&tokens["id_token"]));
+    assert_eq!(
+        (&id["given_name"], &id["zoneinfo"]),
+        (&json_str("Zoë"), &json_str("Europe/Paris"))
+    );
+    assert_eq!(id["amr"][0], "pwd");
+    let info: Value = reqwest::blocking::Client::new()
+        .get(server.url("/connect/userinfo"))
+        .bearer_auth(s(&tokens["access_token"]))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["name"], "Zoë Martin");
+    assert_eq!(info["given_name"], "Zoë");
+    assert_eq!(info["locale"], "fr-CA");
+    assert_eq!(info["zoneinfo"], "Europe/Paris");
+    assert_eq!(info["email_verified"], true);
+    assert_eq!(info["updated_at"], updated["updated_at"]);
+    // No value, no claim (not `null`).
+    assert!(info.get("family_name").is_none(), "{info}");
+}
+
+/// HTML character references: the named ones and `&#NN;` / `&#xHH;`.
+fn unescape_html(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(end) = rest.find(';') else { break };
+        let entity = &rest[1..end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|h| u32::from_str_radix(h, 16).ok())
+                .unwrap_or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn json_str(s: &str) -> Value {
+    Value::String(s.to_owned())
+}

@@ -8,6 +8,7 @@
 
 pub mod next_step;
 
+use crate::claims::{ClaimsRequest, MAX_ACR_VALUES};
 use crate::context::ClientContext;
 use crate::error::{ErrorCode, OAuthError};
 use crate::form::Form;
@@ -100,6 +101,8 @@ pub struct ValidAuthorize {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `claims` parameter (OpenID Connect Core §5.5), kept with the grant.
+    pub claims: ClaimsRequest,
 }
 
 impl ValidAuthorize {
@@ -319,6 +322,24 @@ pub fn validate(
             format!("`login_hint` is longer than {MAX_LOGIN_HINT} bytes"),
         ));
     }
+    let claims = match form.get("claims") {
+        None => ClaimsRequest::default(),
+        Some(raw) => ClaimsRequest::parse(raw).map_err(|d| fail(ErrorCode::InvalidRequest, d))?,
+    };
+    // §5.5.1.1: an essential `acr` that cannot be met is a failed authentication.
+    if let Some(why) = claims.unmet_acr() {
+        return Err(fail(ErrorCode::AccessDenied, why.into()));
+    }
+    // `acr_values` is voluntary (§3.1.2.1): the sign-in's `acr` is sent whatever it asks.
+    if form
+        .get("acr_values")
+        .is_some_and(|a| a.len() > MAX_ACR_VALUES)
+    {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            format!("`acr_values` is longer than {MAX_ACR_VALUES} bytes"),
+        ));
+    }
     Ok(ValidAuthorize {
         client_id: app.client_id.clone(),
         redirect_uri,
@@ -331,5 +352,6 @@ pub fn validate(
         prompt,
         max_age,
         login_hint: login_hint.map(str::to_owned),
+        claims,
     })
 }

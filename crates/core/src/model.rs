@@ -182,6 +182,26 @@ pub struct User {
     /// revive what the deactivation ended. 0 when never deactivated.
     #[serde(default)]
     pub tokens_valid_after: UnixTime,
+    /// The OpenID Connect standard claims besides `name` and `email`.
+    #[serde(default)]
+    pub profile: Profile,
+}
+
+/// A person's OpenID Connect standard claims (Core §5.1) other than `sub`,
+/// `email` and `name` (which [`User`] holds itself). Validated by
+/// [`crate::admin::ProfileEdit`]; `None` means "no value" and is never sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// A BCP 47 language tag (`fr-CA`).
+    pub locale: Option<String>,
+    /// An IANA time zone name (`Europe/Paris`).
+    pub zoneinfo: Option<String>,
+    /// An admin vouched for the email address (Gatehouse sends no mail itself).
+    pub email_verified: bool,
+    /// When a profile field (name included) last changed; the creation time at first.
+    pub updated_at: UnixTime,
 }
 
 impl User {
@@ -403,6 +423,9 @@ pub struct Grant {
     pub auth_time: UnixTime,
     pub created_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The claims the authorization request asked for by name (OpenID Connect
+    /// Core §5.5): what its ID tokens and userinfo answers carry beyond the defaults.
+    pub claims: crate::claims::ClaimsRequest,
 }
 
 /// An authorization code as stored (its digest), bound to everything the token

@@ -10,7 +10,7 @@ use crate::clock::UnixTime;
 use crate::context::ActingUser;
 use crate::model::{
     Api, App, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
-    ReferenceToken, RefreshToken, Role, Session, StoredKey, User, UserStatus,
+    Profile, ReferenceToken, RefreshToken, Role, Session, StoredKey, User, UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,15 @@ pub trait UserStore: Send + Sync {
         id: &str,
         status: UserStatus,
         now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Replaces the user's name and profile claims (`profile.updated_at`
+    /// included, as given). NotFound when the user is unknown.
+    async fn set_user_profile(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        profile: &Profile,
         audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Replaces the user's role and groups (what their tokens carry from now on).

@@ -82,6 +82,7 @@ pub(crate) fn user(id: &str, org_id: &str, email: &str) -> User {
         status: UserStatus::Active,
         created_at: 101,
         tokens_valid_after: 0,
+        profile: Default::default(),
     }
 }
 
@@ -151,6 +152,7 @@ pub(crate) fn grant(id: &str) -> Grant {
         auth_time: 500,
         created_at: 510,
         revoked_at: None,
+        claims: Default::default(),
     }
 }
 

@@ -27,6 +27,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $fresh;
             orgs_and_roles,
             users,
+            user_profiles_read_back_and_change,
+            a_grant_keeps_its_claims_request,
             apis,
             apps_and_the_change_feed,
             app_edits_and_the_audit_log,

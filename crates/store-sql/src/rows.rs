@@ -3,6 +3,7 @@
 //! backends store and read alike); a value that does not decode is an internal
 //! error, never a panic.
 
+use gatehouse_core::claims::ClaimsRequest;
 use gatehouse_core::context::ActingUser;
 use gatehouse_core::model::*;
 use gatehouse_core::ports::{CodeContext, GrantContext, RefreshContext, StoreError, StoreResult};
@@ -70,6 +71,12 @@ pub(crate) struct UserRow {
     status: String,
     created_at: i64,
     tokens_valid_after: i64,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    locale: Option<String>,
+    zoneinfo: Option<String>,
+    email_verified: bool,
+    updated_at: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -86,6 +93,14 @@ impl TryFrom<UserRow> for User {
             role: r.role,
             created_at: r.created_at,
             tokens_valid_after: r.tokens_valid_after,
+            profile: Profile {
+                given_name: r.given_name,
+                family_name: r.family_name,
+                locale: r.locale,
+                zoneinfo: r.zoneinfo,
+                email_verified: r.email_verified,
+                updated_at: r.updated_at,
+            },
         })
     }
 }
@@ -284,6 +299,7 @@ pub(crate) struct GrantRow {
     auth_time: i64,
     created_at: i64,
     revoked_at: Option<i64>,
+    claims: Option<String>,
 }
 
 impl TryFrom<GrantRow> for Grant {
@@ -300,6 +316,7 @@ impl TryFrom<GrantRow> for Grant {
             auth_time: r.auth_time,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+            claims: ClaimsRequest::from_stored(r.claims.as_deref()),
         })
     }
 }
@@ -420,6 +437,12 @@ pub(crate) struct ActingUserRow {
     u_status: Option<String>,
     u_created_at: Option<i64>,
     u_tokens_valid_after: Option<i64>,
+    u_given_name: Option<String>,
+    u_family_name: Option<String>,
+    u_locale: Option<String>,
+    u_zoneinfo: Option<String>,
+    u_email_verified: Option<bool>,
+    u_updated_at: Option<i64>,
     r_permissions: Option<String>,
 }
 
@@ -443,6 +466,14 @@ impl TryFrom<ActingUserRow> for Option<ActingUser> {
             tokens_valid_after: r
                 .u_tokens_valid_after
                 .ok_or_else(|| missing("u_tokens_valid_after"))?,
+            given_name: r.u_given_name,
+            family_name: r.u_family_name,
+            locale: r.u_locale,
+            zoneinfo: r.u_zoneinfo,
+            email_verified: r
+                .u_email_verified
+                .ok_or_else(|| missing("u_email_verified"))?,
+            updated_at: r.u_updated_at.ok_or_else(|| missing("u_updated_at"))?,
         })?;
         let permissions = match r.r_permissions {
             Some(p) => list("permissions", &p)?,

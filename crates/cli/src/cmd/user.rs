@@ -26,6 +26,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             name,
             groups,
             password_stdin,
+            profile,
         } => {
             let password = if password_stdin {
                 let mut line = String::new();
@@ -49,6 +50,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
                     role: &role,
                     groups,
                     password: password.as_deref(),
+                    profile: profile.edit(None),
                 },
             )
             .await?;
@@ -83,6 +85,20 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
         }
         UserCmd::Activate { email, org } => {
             status(store, now, &email, org.as_deref(), UserStatus::Active, out).await?
+        }
+        UserCmd::SetProfile {
+            email,
+            org,
+            name,
+            profile,
+        } => {
+            let actor = Actor::operator();
+            let user = admin::user_by_email(store, &actor, &email, org.as_deref()).await?;
+            let edit = profile.edit(name);
+            let user = admin::update_user_profile(store, now, &actor, &user.id, &edit).await?;
+            out.print(&doc(&user), || {
+                format!("updated the profile of user {}", user.email)
+            });
         }
         UserCmd::SetRole {
             email,

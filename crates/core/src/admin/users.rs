@@ -1,9 +1,10 @@
 //! Users of an organization: creating them, finding them by id or email, their
 //! role and groups, activating and deactivating them.
 
+use super::profile::ProfileEdit;
 use super::{AdminError, authorized, bounded_text, invalid, not_found, org, visible};
 use crate::clock::UnixTime;
-use crate::model::{Actor, AuditEvent, Org, Role, User, UserStatus};
+use crate::model::{Actor, AuditEvent, Org, Profile, Role, User, UserStatus};
 use crate::password;
 use crate::ports::{Store, StoreError};
 use crate::secret;
@@ -30,6 +31,8 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     pub groups: Vec<String>,
     pub password: Option<&'a str>,
+    /// The other profile claims (its `name` is ignored: `name` above is the name).
+    pub profile: ProfileEdit,
 }
 
 pub async fn create_user(
@@ -58,6 +61,15 @@ pub(super) async fn prepare_user(
     check_role(store, &new.org.id, new.role).await?;
     let name = new.name.map(|n| bounded_text("name", n, 100)).transpose()?;
     let groups = check_groups(&new.groups)?;
+    let start = Profile {
+        updated_at: now,
+        ..Profile::default()
+    };
+    let others = ProfileEdit {
+        name: None,
+        ..new.profile
+    };
+    let (name, profile) = others.apply(name, &start, now)?;
     let password_hash = new
         .password
         .map(password::hash)
@@ -74,6 +86,7 @@ pub(super) async fn prepare_user(
         status: UserStatus::Active,
         created_at: now,
         tokens_valid_after: 0,
+        profile,
     };
     let audit = AuditEvent::new(
         actor,

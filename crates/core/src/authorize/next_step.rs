@@ -81,6 +81,24 @@ pub fn next_step(req: &ValidAuthorize, app: &App, signed_in: Option<SignedIn<'_>
             "the user is not signed in",
         );
     }
+    // OpenID Connect Core §5.5.1: an ID token `sub` asked for by value is
+    // answered positively only for that user; anyone else signs in again.
+    if req
+        .claims
+        .id_token
+        .get("sub")
+        .and_then(|c| c.value.as_ref())
+        .is_some_and(|v| v.as_str() != Some(user.user.id.as_str()))
+    {
+        return sign_in_or(
+            silent,
+            Some("This app asked for another account: sign in with that one."),
+            false,
+            // Not ended: a link naming any `sub` must not sign people out.
+            false,
+            "the signed-in user is not the `sub` the request asked for",
+        );
+    }
     // Silent, but for someone else: only an interaction could switch accounts.
     if silent
         && req
@@ -205,6 +223,7 @@ mod tests {
             },
             max_age,
             login_hint: login_hint.map(str::to_owned),
+            claims: Default::default(),
         }
     }
 
@@ -221,6 +240,7 @@ mod tests {
                 status,
                 created_at: 0,
                 tokens_valid_after: 0,
+                profile: Default::default(),
             },
             permissions: permissions.iter().map(|p| (*p).into()).collect(),
         }
@@ -249,6 +269,40 @@ mod tests {
             prefill_hint,
             end_session: end,
         }
+    }
+
+    #[test]
+    fn a_sub_asked_for_by_value_is_answered_only_for_that_user() {
+        let dev = user("acme", UserStatus::Active, &["developer_api"]);
+        let all = ScopeSet::parse("read openid offline_access").unwrap();
+        let signed = Some(SignedIn {
+            user: Some(&dev),
+            consent: Some(&all),
+        });
+        let with_sub = |prompt: &str, sub: &str| ValidAuthorize {
+            claims: crate::claims::ClaimsRequest::parse(&format!(
+                r#"{{"id_token":{{"sub":{{"value":"{sub}"}}}}}}"#
+            ))
+            .unwrap(),
+            ..request(prompt, None, None)
+        };
+        assert_eq!(
+            next_step(&with_sub("", "u"), &app(), signed),
+            NextStep::Issue
+        );
+        let why = "the signed-in user is not the `sub` the request asked for";
+        assert_eq!(
+            next_step(&with_sub("none", "someone-else"), &app(), signed),
+            denied(ErrorCode::LoginRequired, why, false)
+        );
+        assert_eq!(
+            next_step(&with_sub("", "someone-else"), &app(), signed),
+            sign_in(
+                Some("This app asked for another account: sign in with that one."),
+                false,
+                false
+            )
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
         auth_time: session.auth_time,
         created_at: now,
         revoked_at: None,
+        claims: req.claims.clone(),
     };
     store.insert_grant(&grant).await?;
     let code = secret::random_token();

@@ -188,6 +188,7 @@ mod tests {
             status: UserStatus::Active,
             created_at: 0,
             tokens_valid_after: 0,
+            profile: Default::default(),
         };
         ClientContext {
             app: App {

@@ -307,6 +307,7 @@ mod tests {
             auth_time: 0,
             created_at: 1000,
             revoked_at: None,
+            claims: Default::default(),
         };
         assert!(check_family_age(&grant, 100, 1099).is_ok());
         assert_eq!(

@@ -67,6 +67,7 @@ pub fn mint_user_tokens<S: ?Sized>(
             client_id: &client.app.client_id,
             user,
             scope: &scope,
+            requested: &grant.claims,
             nonce,
             auth_time: grant.auth_time,
             sid: grant.sid.as_deref(),

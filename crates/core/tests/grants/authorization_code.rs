@@ -285,7 +285,9 @@ async fn openid_adds_an_id_token_with_the_nonce_bound_to_the_access_token() {
         .code(
             WEB,
             ALICE,
-            "scope=openid%20email%20products:read&nonce=n-0S6_WzA2Mj",
+            // The email asked for by name in the ID token (OpenID Connect Core §5.5).
+            "scope=openid%20email%20products:read&nonce=n-0S6_WzA2Mj\
+             &claims=%7B%22id_token%22%3A%7B%22email%22%3Anull%7D%7D",
         )
         .await;
     w.at(3);
@@ -303,6 +305,15 @@ async fn openid_adds_an_id_token_with_the_nonce_bound_to_the_access_token() {
     );
     assert_eq!(id["auth_time"].as_i64(), Some(T - 5));
     assert_eq!(id["at_hash"], id_token::at_hash(&set.access_token));
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(id["acr"], gatehouse_core::claims::ACR_PASSWORD);
+    // Not asked for by name: the scope's claims come from userinfo (Core §5.4).
+    let code = w
+        .code(WEB, ALICE, "scope=openid%20email%20products:read&nonce=n")
+        .await;
+    let set = w.token(WEB, code_request(&code, None, None)).await.unwrap();
+    let id = w.id_claims(set.id_token.as_deref().unwrap());
+    assert!(id.get("email").is_none(), "{id}");
     // Without openid: no ID token.
     let code = w.code(WEB, ALICE, "scope=products:read&nonce=n").await;
     let set = w.token(WEB, code_request(&code, None, None)).await.unwrap();

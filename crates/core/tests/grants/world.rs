@@ -96,6 +96,7 @@ fn user(id: &str, org_id: &str, role: &str) -> User {
         status: UserStatus::Active,
         created_at: T - 1000,
         tokens_valid_after: 0,
+        profile: Default::default(),
     }
 }
 

@@ -130,6 +130,7 @@ async fn register_app(
                 role: &nu.role,
                 groups: vec![],
                 password: None,
+                profile: Default::default(),
             };
             admin::register_app_for_new_user(store, now, policy, &caller.actor, user, new)
                 .await

@@ -6,6 +6,7 @@
 //! The CLI's `--json` output prints these same types, so the two surfaces show
 //! one shape of each record.
 
+use gatehouse_core::admin::ProfileEdit;
 use gatehouse_core::model::{App, AuditEvent, GrantType, Org, Role, User, UserStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -256,6 +257,16 @@ pub struct UserView {
     pub id: String,
     pub email: String,
     pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// A BCP 47 language tag (`fr-CA`).
+    pub locale: Option<String>,
+    /// An IANA time zone name (`Europe/Paris`).
+    pub zoneinfo: Option<String>,
+    /// Whether the email address is vouched for (OpenID Connect `email_verified`).
+    pub email_verified: bool,
+    /// Unix seconds of the last profile change (OpenID Connect `updated_at`).
+    pub updated_at: i64,
     pub role: String,
     pub groups: Vec<String>,
     pub status: UserStatusView,
@@ -272,6 +283,12 @@ impl From<User> for UserView {
             id: u.id,
             email: u.email,
             name: u.name,
+            given_name: u.profile.given_name,
+            family_name: u.profile.family_name,
+            locale: u.profile.locale,
+            zoneinfo: u.profile.zoneinfo,
+            email_verified: u.profile.email_verified,
+            updated_at: u.profile.updated_at,
             role: u.role,
             groups: u.groups,
             status: match u.status {
@@ -298,14 +315,70 @@ pub struct NewUserRequest {
     pub groups: Vec<String>,
     /// With a password the user can sign in; without, it is a service user.
     pub password: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// A BCP 47 language tag (`fr-CA`).
+    pub locale: Option<String>,
+    /// An IANA time zone name (`Europe/Paris`).
+    pub zoneinfo: Option<String>,
+    /// Vouch for the email address (false when absent).
+    pub email_verified: Option<bool>,
 }
 
+impl NewUserRequest {
+    /// The profile claims besides `name`.
+    pub fn profile(&self) -> ProfileEdit {
+        ProfileEdit {
+            name: None,
+            given_name: Some(self.given_name.clone()),
+            family_name: Some(self.family_name.clone()),
+            locale: Some(self.locale.clone()),
+            zoneinfo: Some(self.zoneinfo.clone()),
+            email_verified: Some(self.email_verified.unwrap_or(false)),
+        }
+    }
+}
+
+/// Fields to change; absent ones stay. `null` (or a blank string) clears a
+/// profile field. `status` goes in a request of its own.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub role: Option<String>,
     pub groups: Option<Vec<String>>,
     pub status: Option<UserStatusView>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub family_name: Option<Option<String>>,
+    /// A BCP 47 language tag (`fr-CA`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub locale: Option<Option<String>>,
+    /// An IANA time zone name (`Europe/Paris`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub zoneinfo: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+}
+
+impl UserPatch {
+    /// The profile part of the patch.
+    pub fn profile(&self) -> ProfileEdit {
+        ProfileEdit {
+            name: self.name.clone(),
+            given_name: self.given_name.clone(),
+            family_name: self.family_name.clone(),
+            locale: self.locale.clone(),
+            zoneinfo: self.zoneinfo.clone(),
+            email_verified: self.email_verified,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

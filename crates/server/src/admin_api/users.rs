@@ -58,6 +58,7 @@ async fn create_user(
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let org = caller.org(store).await?;
+    let profile = body.profile();
     let new = NewUser {
         org: &org,
         email: &body.email,
@@ -65,6 +66,7 @@ async fn create_user(
         role: &body.role,
         groups: body.groups,
         password: body.password.as_deref(),
+        profile,
     };
     let user = admin::create_user(store, state.clock.now(), &caller.actor, new).await?;
     let location = format!("/api/v1/users/{}", user.id);
@@ -92,7 +94,8 @@ async fn show_user(
     Ok(Json(user.into()))
 }
 
-/// Changes a user's role and groups, or status (`active`/`deactivated`; a
+/// Changes a user's profile (name, given and family name, locale, zoneinfo,
+/// email_verified), role and groups, or status (`active`/`deactivated`; a
 /// deactivated user's tokens end). Status goes in a request of its own, so each
 /// request is one change (needs `users:manage`).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
@@ -112,25 +115,29 @@ async fn edit_user(
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let now = state.clock.now();
-    let user = admin::user(store, &caller.actor, &id).await?;
+    let mut user = admin::user(store, &caller.actor, &id).await?;
+    let profile = patch.profile();
     let access = patch.role.is_some() || patch.groups.is_some();
-    match (patch.status, access) {
-        (Some(_), true) => Err(ApiError::invalid(
-            "status",
-            "change the status in a request of its own",
-        )),
-        (Some(status), false) => {
-            let user =
-                admin::set_user_status(store, now, &caller.actor, &user.id, status.into()).await?;
-            Ok(Json(user.into()))
+    if let Some(status) = patch.status {
+        if access || !profile.is_empty() {
+            return Err(ApiError::invalid(
+                "status",
+                "change the status in a request of its own",
+            ));
         }
-        (None, true) => {
-            let role = patch.role.as_deref().unwrap_or(&user.role);
-            let groups = patch.groups.unwrap_or_else(|| user.groups.clone());
-            let user =
-                admin::set_user_access(store, now, &caller.actor, &user.id, role, groups).await?;
-            Ok(Json(user.into()))
-        }
-        (None, false) => Ok(Json(user.into())),
+        let user =
+            admin::set_user_status(store, now, &caller.actor, &user.id, status.into()).await?;
+        return Ok(Json(user.into()));
     }
+    // Both parts are checked before either is written.
+    profile.apply(user.name.clone(), &user.profile, now)?;
+    if access {
+        let role = patch.role.as_deref().unwrap_or(&user.role).to_owned();
+        let groups = patch.groups.unwrap_or_else(|| user.groups.clone());
+        user = admin::set_user_access(store, now, &caller.actor, &user.id, &role, groups).await?;
+    }
+    if !profile.is_empty() {
+        user = admin::update_user_profile(store, now, &caller.actor, &user.id, &profile).await?;
+    }
+    Ok(Json(user.into()))
 }

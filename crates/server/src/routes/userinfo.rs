@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use gatehouse_core::claims::userinfo_claims;
 use gatehouse_core::discovery::USERINFO_PATH;
-use gatehouse_core::id_token::user_claims;
 use gatehouse_core::introspect::live_claims;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
@@ -68,7 +68,7 @@ async fn userinfo(state: &AppState, token: BearerToken) -> Response {
     }
     match state.store.user_by_id(&claims.sub).await {
         Ok(user) => {
-            let mut r = Json(user_claims(&user, &scope)).into_response();
+            let mut r = Json(userinfo_claims(&user, &scope)).into_response();
             r.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r

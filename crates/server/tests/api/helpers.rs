@@ -178,6 +178,7 @@ impl TestApp {
                 role: "developer",
                 groups: vec!["ops".into()],
                 password: None,
+                profile: Default::default(),
             },
         )
         .await
@@ -235,6 +236,7 @@ impl TestApp {
                 role,
                 groups: vec![],
                 password: None,
+                profile: Default::default(),
             },
         )
         .await
@@ -390,6 +392,7 @@ impl TestApp {
                 role,
                 groups: vec![],
                 password: Some(PASSWORD),
+                profile: Default::default(),
             },
         )
         .await

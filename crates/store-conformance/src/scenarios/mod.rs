@@ -7,6 +7,7 @@ mod directory;
 mod grant_flow;
 mod grants;
 mod keys;
+mod profile;
 mod throttle;
 mod tokens;
 
@@ -15,5 +16,6 @@ pub use directory::*;
 pub use grant_flow::*;
 pub use grants::*;
 pub use keys::*;
+pub use profile::*;
 pub use throttle::*;
 pub use tokens::*;

@@ -22,11 +22,14 @@ use crate::rows::{GrantContextRow, RefreshContextRow};
 macro_rules! grant_context_columns {
     () => {
         "g.id, g.client_id, g.user_id, g.scopes, g.audience, g.generation, g.sid, g.auth_time,
-         g.created_at, g.revoked_at,
+         g.created_at, g.revoked_at, g.claims,
          u.id AS u_id, u.org_id AS u_org_id, u.email AS u_email, u.name AS u_name,
          u.password_hash AS u_password_hash, u.role AS u_role, u.groups AS u_groups,
          u.status AS u_status, u.created_at AS u_created_at,
-         u.tokens_valid_after AS u_tokens_valid_after, r.permissions AS r_permissions"
+         u.tokens_valid_after AS u_tokens_valid_after, u.given_name AS u_given_name,
+         u.family_name AS u_family_name, u.locale AS u_locale, u.zoneinfo AS u_zoneinfo,
+         u.email_verified AS u_email_verified, u.updated_at AS u_updated_at,
+         r.permissions AS r_permissions"
     };
 }
 

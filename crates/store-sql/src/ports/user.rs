@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{AuditEvent, ChangeKind, User, UserStatus};
+use gatehouse_core::model::{AuditEvent, ChangeKind, Profile, User, UserStatus};
 use gatehouse_core::ports::{StoreError, StoreResult, UserStore};
 
 use crate::rows::{UserRow, models, to_json};
@@ -112,14 +112,48 @@ for_each_dialect! {
             w.audit(audit).await?;
             w.commit().await
         }
+
+        async fn set_user_profile(
+            &self,
+            id: &str,
+            name: Option<&str>,
+            profile: &Profile,
+            audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            let done = sqlx::query(
+                "UPDATE users SET name = $1, given_name = $2, family_name = $3, locale = $4,
+                                  zoneinfo = $5, email_verified = $6, updated_at = $7
+                 WHERE id = $8",
+            )
+            .bind(name)
+            .bind(&profile.given_name)
+            .bind(&profile.family_name)
+            .bind(&profile.locale)
+            .bind(&profile.zoneinfo)
+            .bind(profile.email_verified)
+            .bind(profile.updated_at)
+            .bind(id)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            // No change row: a profile ends no token and stales no cache (tokens
+            // do not carry it; userinfo reads it live).
+            w.audit(audit).await?;
+            w.commit().await
+        }
     }
 
     impl Write<'_, D> {
         /// The user's row (with the registration form's app, see `app.rs`).
         pub(crate) async fn insert_user(&mut self, u: &User) -> StoreResult<()> {
             sqlx::query(
-                "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at, tokens_valid_after)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO users (id, org_id, email, name, password_hash, role, groups, status, created_at, tokens_valid_after,
+                                    given_name, family_name, locale, zoneinfo, email_verified, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&u.id)
             .bind(&u.org_id)
@@ -131,6 +165,12 @@ for_each_dialect! {
             .bind(u.status.as_str())
             .bind(u.created_at)
             .bind(u.tokens_valid_after)
+            .bind(&u.profile.given_name)
+            .bind(&u.profile.family_name)
+            .bind(&u.profile.locale)
+            .bind(&u.profile.zoneinfo)
+            .bind(u.profile.email_verified)
+            .bind(u.profile.updated_at)
             .execute(self.conn())
             .await
             .map_err(D::map_err)?;

@@ -436,6 +436,7 @@ async fn a_refresh_is_two_round_trips() {
         status: UserStatus::Active,
         created_at: 1,
         tokens_valid_after: 0,
+        profile: Default::default(),
     };
     setup.insert_user(&user, &audit).await.unwrap();
     setup
@@ -450,6 +451,7 @@ async fn a_refresh_is_two_round_trips() {
             auth_time: 1,
             created_at: 1,
             revoked_at: None,
+            claims: Default::default(),
         })
         .await
         .unwrap();

@@ -269,6 +269,7 @@ async fn create_step(
             role: &input.new_user_role,
             groups: Vec::new(),
             password: None,
+            profile: Default::default(),
         };
         admin::register_app_for_new_user(store, now, policy, &actor, user, new)
             .await

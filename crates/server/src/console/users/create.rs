@@ -44,6 +44,7 @@ pub(super) async fn create(
                 role: &input.role,
                 groups: forms::names(&input.groups),
                 password: form.get("password"),
+                profile: Default::default(),
             },
         )
         .await;

@@ -1,11 +1,13 @@
 //! Users, roles and groups of the organization: list, create, deactivate and
-//! activate, change a user's role and groups; the permissions each role carries.
+//! activate, change a user's role and groups and, on the user's own page, their
+//! profile; the permissions each role carries.
 //! Needs `users:manage`. The users page and the forms posted from it (each in a
 //! file of its own), and the roles page.
 
 mod access;
 mod create;
 mod page;
+mod profile;
 mod roles;
 mod status;
 
@@ -21,6 +23,11 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/users", get(page::list).post(create::create))
+        .route("/console/users/{user_id}", get(profile::show))
+        .route(
+            "/console/users/{user_id}/profile",
+            post(profile::set_profile),
+        )
         .route("/console/users/{user_id}/status", post(status::set_status))
         .route("/console/users/{user_id}/access", post(access::set_access))
         .route("/console/roles", get(roles::roles))

@@ -52,6 +52,7 @@ pub async fn user_in(app: &TestApp, org_slug: &str, email: &str, role: &str) -> 
             role,
             groups: vec!["ops".into()],
             password: None,
+            profile: Default::default(),
         },
     )
     .await

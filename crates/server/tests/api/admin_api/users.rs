@@ -153,3 +153,135 @@ async fn user_changes_need_users_manage() {
     let users = a.get(&app, "/api/v1/users").await;
     assert!(!users.raw.contains("x@cobalt.test"));
 }
+
+#[tokio::test]
+async fn profile_claims_are_created_changed_cleared_and_checked() {
+    let (app, a) = acme().await;
+    let r = a
+        .send(
+            &app,
+            Method::POST,
+            "/api/v1/users",
+            json!({"email": "zoe@acme.test", "name": "Zoë Martin", "role": "member",
+                   "given_name": "Zoë", "family_name": "Martin", "locale": "fr-CA",
+                   "zoneinfo": "America/Toronto", "email_verified": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    for (k, v) in [
+        ("name", json!("Zoë Martin")),
+        ("given_name", json!("Zoë")),
+        ("family_name", json!("Martin")),
+        ("locale", json!("fr-CA")),
+        ("zoneinfo", json!("America/Toronto")),
+        ("email_verified", json!(true)),
+    ] {
+        assert_eq!(r.json[k], v, "{k}: {}", r.raw);
+    }
+    let created_at = r.json["created_at"].as_i64().unwrap();
+    assert_eq!(r.json["updated_at"].as_i64(), Some(created_at));
+    let path = format!("/api/v1/users/{}", r.json["id"].as_str().unwrap());
+
+    // A change: `null` clears, absent stays, role and profile together.
+    let r = a
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"family_name": null, "locale": "fr", "email_verified": false, "role": "developer"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["family_name"], Value::Null);
+    assert_eq!(r.json["locale"], "fr");
+    assert_eq!(r.json["given_name"], "Zoë");
+    assert_eq!(r.json["email_verified"], false);
+    assert_eq!(r.json["role"], "developer");
+    assert!(r.json["updated_at"].as_i64().unwrap() >= created_at);
+    let stored = app
+        .s()
+        .user_by_email(&app.org("acme-studio").await.id, "zoe@acme.test")
+        .await
+        .unwrap();
+    assert_eq!(stored.profile.family_name, None);
+    assert_eq!(stored.profile.locale.as_deref(), Some("fr"));
+    // Audited, naming the fields (never their values).
+    let log = app.s().audit_events(&stored.org_id, None, 5).await.unwrap();
+    let event = log
+        .iter()
+        .find(|e| e.action == "user.update_profile")
+        .unwrap();
+    assert_eq!(
+        event.detail,
+        "changed family_name, locale, email_verified of `zoe@acme.test`"
+    );
+
+    // Bad values: 422 naming the field, and nothing changes.
+    for (body, field) in [
+        (json!({"locale": "fr_CA"}), "locale"),
+        (json!({"zoneinfo": "Paris"}), "zoneinfo"),
+        (json!({"zoneinfo": "Europe/../etc"}), "zoneinfo"),
+        (json!({"given_name": "a\u{7}b"}), "given_name"),
+        (json!({"family_name": "x".repeat(101)}), "family_name"),
+        (json!({"nickname": "Zo"}), "nickname"),
+        (json!({"locale": "fr-CA", "role": "emperor"}), "role"),
+    ] {
+        a.send(&app, Method::PATCH, &path, body)
+            .await
+            .invalid(field);
+    }
+    // Status stays a change of its own.
+    a.send(
+        &app,
+        Method::PATCH,
+        &path,
+        json!({"status": "deactivated", "locale": "de"}),
+    )
+    .await
+    .invalid("status");
+    let after = a.get(&app, &path).await;
+    assert_eq!(after.json["locale"], "fr");
+    assert_eq!(after.json["status"], "active");
+    a.send(
+        &app,
+        Method::POST,
+        "/api/v1/users",
+        json!({"email": "bad@acme.test", "role": "member", "zoneinfo": "not a zone"}),
+    )
+    .await
+    .invalid("zoneinfo");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_profile_fields() {
+    let (app, _) = acme().await;
+    let doc = call(&app, None, Method::GET, "/api/v1/openapi.json", None)
+        .await
+        .json;
+    let schemas = &doc["components"]["schemas"];
+    let fields = [
+        "name",
+        "given_name",
+        "family_name",
+        "locale",
+        "zoneinfo",
+        "email_verified",
+    ];
+    for schema in ["UserView", "NewUserRequest", "UserPatch"] {
+        for field in fields {
+            assert!(
+                schemas[schema]["properties"].get(field).is_some(),
+                "{schema}.{field}: {}",
+                schemas[schema]
+            );
+        }
+    }
+    assert!(
+        schemas["UserView"]["properties"]
+            .get("updated_at")
+            .is_some()
+    );
+    // What is answered always: the verification flag and when the profile changed.
+    let required = schemas["UserView"]["required"].as_array().unwrap();
+    assert!(required.contains(&json!("email_verified")) && required.contains(&json!("updated_at")));
+}

@@ -1,5 +1,6 @@
 mod authorize;
 mod bearer;
+mod claims;
 mod code_exchange;
 mod introspect;
 mod introspection_cache;

@@ -75,6 +75,7 @@ async fn bolt_user(app: &TestApp, email: &str, password: &str) -> String {
             role: "developer",
             groups: vec![],
             password: Some(password),
+            profile: Default::default(),
         },
     )
     .await

@@ -133,6 +133,7 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
         auth_time: now,
         created_at: now,
         revoked_at: None,
+        claims: Default::default(),
     };
     app.s().insert_grant(&grant).await.unwrap();
     app.s().revoke_grant("grant-1", now).await.unwrap();
@@ -198,6 +199,7 @@ async fn events_of_other_organizations_are_left_out() {
             role: "developer",
             groups: vec![],
             password: None,
+            profile: Default::default(),
         },
     )
     .await

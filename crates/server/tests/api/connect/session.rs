@@ -56,6 +56,7 @@ async fn userinfo_returns_the_claims_the_scopes_allow() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let info: Value = resp.json().await.unwrap();
+    let updated_at = app.s().user_by_id(&user).await.unwrap().profile.updated_at;
     assert_eq!(
         info,
         serde_json::json!({
@@ -64,6 +65,8 @@ async fn userinfo_returns_the_claims_the_scopes_allow() {
             "email_verified": false,
             "preferred_username": "ana@acme.test",
             "name": "Ana Lima",
+            // Core §5.1: a number of seconds (the creation, for a profile never edited).
+            "updated_at": updated_at,
         })
     );
     // POST with the token in the body (RFC 6750 §2.2) answers the same.

@@ -142,6 +142,7 @@ pub async fn other_org(app: &TestApp) -> (String, String) {
             role: "admin",
             groups: vec![],
             password: Some(PASSWORD),
+            profile: Default::default(),
         },
     )
     .await

@@ -193,3 +193,113 @@ async fn another_organizations_users_cannot_be_given_a_role() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.s().user_by_id(&ana.id).await.unwrap().role, "developer");
 }
+
+#[tokio::test]
+async fn an_admin_sees_and_edits_a_users_profile_on_their_page() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let ana = app.user_by_email("ana@acme.test").await.unwrap();
+    let page_path = format!("/console/users/{}", ana.id);
+    // The users list links to each user's page.
+    assert!(
+        c.page("/console/users")
+            .await
+            .contains(&format!("href=\"{page_path}\""))
+    );
+    let html = c.page(&page_path).await;
+    assert_eq!(super::by_id(&html, "user-id"), ana.id);
+    assert!(html.contains("action=\"/console/users/") && html.contains("/profile\""));
+
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let (c, page_path, ana) = (&c, &page_path, &ana);
+        async move {
+            c.post(
+                &format!("/console/users/{}/profile", ana.id),
+                page_path,
+                &fields,
+            )
+            .await
+        }
+    };
+    let resp = post(vec![
+        ("name", "Ana Lima"),
+        ("given_name", "Ana"),
+        ("family_name", "Lima"),
+        ("locale", "pt-BR"),
+        ("zoneinfo", "America/Sao_Paulo"),
+        ("email_verified", "yes"),
+    ])
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("{page_path}?done=profile").as_str()
+    );
+    let stored = app.s().user_by_id(&ana.id).await.unwrap();
+    assert_eq!(stored.profile.given_name.as_deref(), Some("Ana"));
+    assert_eq!(
+        stored.profile.zoneinfo.as_deref(),
+        Some("America/Sao_Paulo")
+    );
+    assert!(stored.profile.email_verified);
+    let html = c.page(&format!("{page_path}?done=profile")).await;
+    assert!(html.contains("Profile saved."));
+    assert!(html.contains("value=\"America/Sao_Paulo\"") && html.contains(" checked"));
+
+    // A bad time zone comes back beside its field, with what was typed; nothing changes.
+    let resp = post(vec![
+        ("name", "Ana Lima"),
+        ("given_name", "Anita"),
+        ("locale", "pt-BR"),
+        ("zoneinfo", "Sao Paulo"),
+    ])
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    assert!(
+        super::by_id(&html, "zoneinfo-error").contains("IANA time zone"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Anita\""));
+    assert_eq!(app.s().user_by_id(&ana.id).await.unwrap(), stored);
+
+    // Blank fields clear; the unchecked box takes the verification back.
+    let resp = post(vec![("name", "Ana Lima"), ("given_name", "Ana")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cleared = app.s().user_by_id(&ana.id).await.unwrap();
+    assert_eq!(
+        (
+            cleared.profile.family_name,
+            cleared.profile.locale,
+            cleared.profile.email_verified
+        ),
+        (None, None, false)
+    );
+
+    // Without the CSRF token the change is refused.
+    let resp = c
+        .http
+        .post(c.url(&format!("/console/users/{}/profile", ana.id)))
+        .form(&[("name", "Mallory")])
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_eq!(
+        app.s().user_by_id(&ana.id).await.unwrap().name.as_deref(),
+        Some("Ana Lima")
+    );
+}
+
+#[tokio::test]
+async fn another_organizations_user_page_is_not_found() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (other_user, _) = super::other_org(&app).await;
+    assert_eq!(
+        c.get(&format!("/console/users/{other_user}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
