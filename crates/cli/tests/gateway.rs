@@ -1220,6 +1220,63 @@ fn the_feed_is_fresh_within_seconds_of_a_server_restart() {
     serve.wait().unwrap();
 }
 
+/// An ending acknowledged the moment the issuer is back from an outage is
+/// refused within the second: the gateway, retrying the feed meanwhile, must
+/// not be asleep in a long backoff (it was: up to 2 s, found by the soak's
+/// PostgreSQL restart as ended tokens accepted 1.0-1.2 s after the ending).
+#[test]
+fn an_ending_right_after_an_issuer_outage_is_refused_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), &[]);
+    let f = register(dir.path(), "3600");
+    drop(first);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut serve = serve_on(dir.path(), &addr);
+    let server = Server {
+        child: Command::new("true").spawn().unwrap(),
+        base: format!("http://{addr}"),
+        log: dir.path().join("unused.log"),
+        banner: Vec::new(),
+    };
+    let up = upstream();
+    let gw = Gateway::start(
+        dir.path(),
+        &server,
+        &f.api,
+        &[
+            "--audience",
+            AUD,
+            "--upstream",
+            &up,
+            "--route",
+            "GET /v1/*=cfgateway",
+        ],
+    );
+    let before = token(&server, &f.app, "cfgateway");
+    assert_eq!(gw.get("/v1/x", Some(&before)).status(), 200);
+
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    // The outage lasts long enough for the feed's retries to back off (it takes
+    // the time itself: there is no condition to wait for).
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        gw.get("/v1/x", Some(&before)).status(),
+        200,
+        "while the issuer is down, a fresh-enough feed keeps tokens valid"
+    );
+    let mut serve = serve_on(dir.path(), &addr);
+    let id = s(&f.app["client_id"]).to_owned();
+    json(dir.path(), &["app", "rotate-secret", &id, "--json"]);
+    let took = until("the rotated app's JWT to be refused", || {
+        gw.get("/v1/x", Some(&before)).status() == 401
+    });
+    println!("refused {took:?} after the ending, right after the outage");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+}
+
 #[test]
 fn reference_tokens_end_at_the_gateway_within_a_second() {
     let dir = tempfile::tempdir().unwrap();

@@ -126,6 +126,13 @@ pub(crate) async fn check_api(
     }
 }
 
+/// The longest pause between attempts while the feed fails. Revocations made
+/// when the issuer is back must still end tokens within the second: with 2 s, a
+/// gateway asleep in its backoff as PostgreSQL came back accepted ended tokens
+/// for up to 2 s (the soak's PostgreSQL restart found them at 1.0-1.2 s). A few
+/// requests a second to an issuer that is down cost it nothing.
+const FEED_RETRY_MAX: Duration = Duration::from_millis(250);
+
 /// Runs until the validator is dropped.
 pub(crate) fn spawn_follower(inner: &Arc<Inner>, url: String) {
     let weak: Weak<Inner> = Arc::downgrade(inner);
@@ -167,7 +174,7 @@ pub(crate) fn spawn_follower(inner: &Arc<Inner>, url: String) {
                     }
                     drop(inner);
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    backoff = (backoff * 2).min(FEED_RETRY_MAX);
                 }
             }
         }
