@@ -20,14 +20,14 @@
 //!   `stale_after`, lookups bypass the cache and go to the store.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::model::ChangeKind;
-use gatehouse_core::ports::{Store, StoreResult};
+use gatehouse_core::ports::{Store, StoreError, StoreResult};
 
 const MAX_ENTRIES: usize = 100_000;
 const FEED_BATCH: u32 = 1000;
@@ -55,6 +55,10 @@ struct Inner {
     stale_after: Duration,
     /// The feed position read so far; `None` until the feed first answers.
     cursor: tokio::sync::Mutex<Option<i64>>,
+    /// Feed reads finished (either way), and whether the last one succeeded:
+    /// a caller that waited for another's read takes its outcome.
+    reads_done: AtomicU64,
+    last_read_ok: AtomicBool,
     /// The store's change hint as of the last completed feed read.
     synced_hint: AtomicU64,
     on_keys: RwLock<Option<OnKeys>>,
@@ -73,6 +77,8 @@ impl ClientCache {
             last_feed_ok_ms: AtomicU64::new(0),
             stale_after,
             cursor: tokio::sync::Mutex::new(None),
+            reads_done: AtomicU64::new(0),
+            last_read_ok: AtomicBool::new(false),
             synced_hint: AtomicU64::new(NO_HINT),
             on_keys: RwLock::new(None),
             seq: tokio::sync::watch::Sender::new(0),
@@ -153,10 +159,42 @@ impl ClientCache {
 }
 
 impl Inner {
-    /// Reads the feed from the cursor and applies what changed.
+    /// Reads the feed from the cursor and applies what changed. One read at a
+    /// time, and callers that arrive during a read share its outcome: queued
+    /// one after another, each would have waited out its own database timeout
+    /// while the database was down (the soak's PostgreSQL restart: requests
+    /// hung for over 5 s with a 1 s acquire timeout).
     async fn sync(&self) -> StoreResult<()> {
         let hint = self.store.change_hint();
+        let done_before = self.reads_done.load(Ordering::Acquire);
         let mut cursor = self.cursor.lock().await;
+        if self.reads_done.load(Ordering::Acquire) != done_before {
+            // A read finished while this caller waited for the lock.
+            if !self.last_read_ok.load(Ordering::Acquire) {
+                return Err(StoreError::Unavailable(
+                    "the change feed could not be read".to_owned(),
+                ));
+            }
+            if !self.behind() {
+                return Ok(());
+            }
+        }
+        let read = self.read(&mut cursor, hint).await;
+        self.last_read_ok.store(read.is_ok(), Ordering::Release);
+        self.reads_done.fetch_add(1, Ordering::AcqRel);
+        drop(cursor);
+        let keys_changed = read?;
+        if keys_changed
+            && let Ok(cb) = self.on_keys.read()
+            && let Some(cb) = cb.as_ref()
+        {
+            cb();
+        }
+        Ok(())
+    }
+
+    /// One read of the feed from `cursor`; true when a signing key changed.
+    async fn read(&self, cursor: &mut Option<i64>, hint: Option<u64>) -> StoreResult<bool> {
         let after = match *cursor {
             Some(c) => c,
             None => {
@@ -188,14 +226,7 @@ impl Inner {
             self.synced_hint
                 .store(hint.unwrap_or(NO_HINT), Ordering::Release);
         }
-        drop(cursor);
-        if changes.iter().any(|c| c.kind == ChangeKind::Keys)
-            && let Ok(cb) = self.on_keys.read()
-            && let Some(cb) = cb.as_ref()
-        {
-            cb();
-        }
-        Ok(())
+        Ok(changes.iter().any(|c| c.kind == ChangeKind::Keys))
     }
 
     /// Has the database been written since the last feed read? (No hint: no.)
