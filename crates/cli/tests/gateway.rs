@@ -442,7 +442,9 @@ fn claims_arrive_upstream_and_bad_tokens_get_rfc_6750_answers() {
         "typ must be at+jwt",
     );
 
-    // Unknown kids: refused, and they cannot make the gateway hammer the issuer.
+    // Unknown kids: refused, and a flood of them cannot make the gateway hammer
+    // the issuer (an unknown kid waits for the next refetch the once-a-second
+    // limit allows, so that a key made a moment ago is found; the flood shares it).
     let jwks_fetches = || {
         server
             .log()
@@ -454,23 +456,32 @@ fn claims_arrive_upstream_and_bad_tokens_get_rfc_6750_answers() {
     // second, and its last fetch (at start) may be less than a second ago.
     std::thread::sleep(Duration::from_millis(1100));
     let before = jwks_fetches();
-    for i in 0..30 {
-        let mut h = header_of(&good);
-        h["kid"] = json!(format!("junk-{i}"));
-        assert_invalid(
-            gw.get("/v1/products/x", Some(&with_header(&good, &h))),
-            "unknown key",
-        );
-    }
+    let t0 = Instant::now();
+    std::thread::scope(|scope| {
+        for i in 0..30 {
+            let mut h = header_of(&good);
+            h["kid"] = json!(format!("junk-{i}"));
+            let forged = with_header(&good, &h);
+            let gw = &gw;
+            scope.spawn(move || {
+                assert_invalid(gw.get("/v1/products/x", Some(&forged)), "unknown key");
+            });
+        }
+    });
+    let took = t0.elapsed();
+    println!("30 concurrent unknown kids refused within {took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
     until(
         "the server to log the refetch the first junk kid caused",
         || jwks_fetches() > before,
     );
     let fetched = jwks_fetches() - before;
     println!("30 unknown kids caused {fetched} JWKS fetch(es)");
+    // At most one fetch per second of the flood, plus the one it starts with.
+    let bound = 1 + took.as_secs_f64().ceil() as usize;
     assert!(
-        (1..=2).contains(&fetched),
-        "{fetched} JWKS fetches for 30 junk kids"
+        (1..=bound).contains(&fetched),
+        "{fetched} JWKS fetches for 30 junk kids in {took:?}"
     );
 
     // Missing scope: 403 with the scope needed.
@@ -705,6 +716,32 @@ fn key_rotation_on_the_server_is_picked_up_without_a_gateway_restart() {
         200,
         "the retired key still verifies"
     );
+}
+
+/// The first token the server signs with a key it has just made is accepted at
+/// once: not refused while the gateway's last JWKS fetch, made as the feed told
+/// of the rotation, is less than a second old and predates the key (the soak
+/// found seven such 401s after `keys rotate`).
+#[test]
+fn the_first_token_of_a_new_key_is_accepted_at_once() {
+    let st = Stack::start("3600", &["--route", "GET /v1/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    for round in 0..3 {
+        let rotated = json(dir.path(), &["keys", "rotate", "--alg", "ES256", "--json"]);
+        let new_kid = s(&rotated["kid"]).to_owned();
+        let mut fresh = String::new();
+        until("the server to sign with the new key", || {
+            fresh = token(server, &f.app, "cfgateway");
+            header_of(&fresh)["kid"] == new_kid.as_str()
+        });
+        let r = gw.get("/v1/x", Some(&fresh));
+        assert_eq!(
+            r.status(),
+            200,
+            "round {round}: the new key's first token: {}",
+            r.text().unwrap_or_default()
+        );
+    }
 }
 
 #[test]
@@ -1164,44 +1201,71 @@ fn serve_on(dir: &Path, addr: &str) -> Child {
     child
 }
 
-#[test]
-fn the_feed_is_fresh_within_seconds_of_a_server_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = Server::start(dir.path(), &[]);
-    let f = register(dir.path(), "3600");
-    drop(first);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let base = format!("http://{addr}");
-    let mut serve = serve_on(dir.path(), &addr);
-    let server = Server {
-        child: Command::new("true").spawn().unwrap(),
-        base: base.clone(),
-        log: dir.path().join("unused.log"),
-        banner: Vec::new(),
-    };
-    let up = upstream();
-    let gw = Gateway::start(
-        dir.path(),
-        &server,
-        &f.api,
-        &[
+/// A server a test can kill and start again on the same address and files
+/// (`serve`), with a gateway in front of it routing `GET /v1/*` to an upstream.
+struct Restartable {
+    dir: tempfile::TempDir,
+    f: Fixture,
+    addr: String,
+    serve: Child,
+    /// The address only: its child is a stand-in, `serve` is the real one.
+    server: Server,
+    gw: Gateway,
+}
+
+impl Restartable {
+    fn start(gateway_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Server::start(dir.path(), &[]);
+        let f = register(dir.path(), "3600");
+        drop(first);
+        let addr = format!("127.0.0.1:{}", free_port());
+        let serve = serve_on(dir.path(), &addr);
+        let server = Server {
+            child: Command::new("true").spawn().unwrap(),
+            base: format!("http://{addr}"),
+            log: dir.path().join("unused.log"),
+            banner: Vec::new(),
+        };
+        let up = upstream();
+        let mut args = vec![
             "--audience",
             AUD,
             "--upstream",
             &up,
             "--route",
             "GET /v1/*=cfgateway",
-            "--max-feed-staleness-secs",
-            "1",
-        ],
-    );
+        ];
+        args.extend_from_slice(gateway_args);
+        let gw = Gateway::start(dir.path(), &server, &f.api, &args);
+        Self {
+            dir,
+            f,
+            addr,
+            serve,
+            server,
+            gw,
+        }
+    }
+}
+
+#[test]
+fn the_feed_is_fresh_within_seconds_of_a_server_restart() {
+    let Restartable {
+        dir,
+        f,
+        addr,
+        mut serve,
+        server,
+        gw,
+    } = Restartable::start(&["--max-feed-staleness-secs", "1"]);
     assert_eq!(gw.get("/health", None).status(), 200);
     serve.kill().unwrap();
     serve.wait().unwrap();
     until("health to say stale", || {
         gw.get("/health", None).status() == 503
     });
-    let mut serve = serve_on(dir.path(), &addr);
+    serve = serve_on(dir.path(), &addr);
     let t0 = Instant::now();
     while gw.get("/health", None).status() != 200 {
         assert!(
@@ -1226,32 +1290,14 @@ fn the_feed_is_fresh_within_seconds_of_a_server_restart() {
 /// PostgreSQL restart as ended tokens accepted 1.0-1.2 s after the ending).
 #[test]
 fn an_ending_right_after_an_issuer_outage_is_refused_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = Server::start(dir.path(), &[]);
-    let f = register(dir.path(), "3600");
-    drop(first);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut serve = serve_on(dir.path(), &addr);
-    let server = Server {
-        child: Command::new("true").spawn().unwrap(),
-        base: format!("http://{addr}"),
-        log: dir.path().join("unused.log"),
-        banner: Vec::new(),
-    };
-    let up = upstream();
-    let gw = Gateway::start(
-        dir.path(),
-        &server,
-        &f.api,
-        &[
-            "--audience",
-            AUD,
-            "--upstream",
-            &up,
-            "--route",
-            "GET /v1/*=cfgateway",
-        ],
-    );
+    let Restartable {
+        dir,
+        f,
+        addr,
+        mut serve,
+        server,
+        gw,
+    } = Restartable::start(&[]);
     let before = token(&server, &f.app, "cfgateway");
     assert_eq!(gw.get("/v1/x", Some(&before)).status(), 200);
 
@@ -1265,7 +1311,7 @@ fn an_ending_right_after_an_issuer_outage_is_refused_within_a_second() {
         200,
         "while the issuer is down, a fresh-enough feed keeps tokens valid"
     );
-    let mut serve = serve_on(dir.path(), &addr);
+    serve = serve_on(dir.path(), &addr);
     let id = s(&f.app["client_id"]).to_owned();
     json(dir.path(), &["app", "rotate-secret", &id, "--json"]);
     let took = until("the rotated app's JWT to be refused", || {

@@ -11,6 +11,7 @@
 //! listed key is never dropped for want of room.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -134,6 +135,9 @@ pub struct Jwks {
     min_interval: Duration,
     /// One fetch at a time; concurrent askers wait for it and reuse its result.
     fetching: tokio::sync::Mutex<()>,
+    /// Fetches finished (either way): an asker that waited for another's fetch
+    /// takes its answer instead of fetching (or waiting) once more.
+    fetches_done: AtomicU64,
     /// Fetches by result, for the metrics.
     fetches: crate::metrics::FetchCounts,
 }
@@ -153,6 +157,7 @@ impl Jwks {
             last_fetch: Mutex::new(None),
             min_interval,
             fetching: tokio::sync::Mutex::new(()),
+            fetches_done: AtomicU64::new(0),
             fetches: Default::default(),
         }
     }
@@ -173,24 +178,35 @@ impl Jwks {
         self.len() == 0
     }
 
-    /// The key for `kid`, refetching the JWKS if it is unknown and the rate limit
-    /// allows.
+    /// The key for `kid`, refetching the JWKS if it is unknown: at once, or when
+    /// the rate limit next allows. A key made a moment ago (`keys rotate`, seen
+    /// by a token before the feed told of it) is thus found within the interval
+    /// instead of its valid tokens being refused (the soak found seven such 401s
+    /// after a rotation). Askers that arrive during a fetch, or during the wait
+    /// for one, take its answer: a flood of unknown kids costs one fetch per
+    /// interval and keeps no one waiting longer than that.
     pub async fn find(&self, kid: &str) -> Option<Arc<PublicKey>> {
         if let Some(k) = self.get(kid) {
             return Some(k);
         }
+        let done_before = self.fetches_done.load(Ordering::Acquire);
         let _one = self.fetching.lock().await;
         if let Some(k) = self.get(kid) {
             return Some(k);
         }
-        let recent = self
+        if self.fetches_done.load(Ordering::Acquire) != done_before {
+            return None;
+        }
+        let since_last = self
             .last_fetch
             .lock()
             .ok()
             .and_then(|l| *l)
-            .is_some_and(|t| t.elapsed() < self.min_interval);
-        if recent {
-            return None;
+            .map(|t| t.elapsed());
+        if let Some(since) = since_last
+            && since < self.min_interval
+        {
+            tokio::time::sleep(self.min_interval - since).await;
         }
         if let Err(e) = self.fetch_locked().await {
             tracing::warn!(error = %e, "JWKS refetch for an unknown kid failed; keeping the cached keys");
@@ -207,6 +223,7 @@ impl Jwks {
     async fn fetch_locked(&self) -> Result<usize, FetchError> {
         let result = self.fetch_unrecorded().await;
         self.fetches.record(result.is_ok());
+        self.fetches_done.fetch_add(1, Ordering::AcqRel);
         result
     }
 
