@@ -10,7 +10,7 @@
 //! issuer lists its active keys first), far above what an issuer publishes, so a
 //! listed key is never dropped for want of room.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -138,6 +138,8 @@ pub struct Jwks {
     /// Fetches finished (either way): an asker that waited for another's fetch
     /// takes its answer instead of fetching (or waiting) once more.
     fetches_done: AtomicU64,
+    /// The kids the last document that dropped keys dropped: refused at once.
+    withdrawn: RwLock<HashSet<String>>,
     /// Fetches by result, for the metrics.
     fetches: crate::metrics::FetchCounts,
 }
@@ -158,6 +160,7 @@ impl Jwks {
             min_interval,
             fetching: tokio::sync::Mutex::new(()),
             fetches_done: AtomicU64::new(0),
+            withdrawn: RwLock::new(HashSet::new()),
             fetches: Default::default(),
         }
     }
@@ -188,6 +191,9 @@ impl Jwks {
     pub async fn find(&self, kid: &str) -> Option<Arc<PublicKey>> {
         if let Some(k) = self.get(kid) {
             return Some(k);
+        }
+        if self.withdrawn.read().is_ok_and(|w| w.contains(kid)) {
+            return None;
         }
         let done_before = self.fetches_done.load(Ordering::Acquire);
         let _one = self.fetching.lock().await;
@@ -247,6 +253,20 @@ impl Jwks {
         let map = key_map(list);
         let n = map.len();
         if let Ok(mut w) = self.keys.write() {
+            // Keys the issuer stopped publishing are refused at once from now
+            // on, never waited for (a withdrawn key must stop verifying within
+            // the second). Bounded: at most the keys of the previous document.
+            let gone: HashSet<String> = w
+                .keys()
+                .filter(|kid| !map.contains_key(*kid))
+                .cloned()
+                .collect();
+            if let Ok(mut g) = self.withdrawn.write() {
+                if !gone.is_empty() {
+                    *g = gone;
+                }
+                g.retain(|kid| !map.contains_key(kid));
+            }
             *w = Arc::new(map);
         }
         Ok(n)
