@@ -13,7 +13,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, Server, gatehouse, json};
+use common::{BIN, Server, gatehouse, json, unescape_html};
 
 struct Fixture {
     user_id: String,
@@ -1331,42 +1331,6 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
     assert_eq!(info["updated_at"], updated["updated_at"]);
     // No value, no claim (not `null`).
     assert!(info.get("family_name").is_none(), "{info}");
-}
-
-/// HTML character references: the named ones and `&#NN;` / `&#xHH;`.
-fn unescape_html(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let Some(end) = rest.find(';') else { break };
-        let entity = &rest[1..end];
-        let decoded = match entity {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ => entity
-                .strip_prefix("#x")
-                .map(|h| u32::from_str_radix(h, 16).ok())
-                .unwrap_or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                .and_then(char::from_u32),
-        };
-        match decoded {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 fn json_str(s: &str) -> Value {
