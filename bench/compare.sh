@@ -63,9 +63,13 @@ cp "$GATEHOUSE" "$NEW_BIN"
 if [[ -z "${BASE_BIN:-}" ]]; then
     log "building $BASE_REV for the base (a worktree under $WORK)"
     git -C "$ROOT" worktree add -q --detach "$WORK/base" "$BASE_REV"
-    (cd "$WORK/base" && cargo build --release -p gatehouse) >&2
+    # Commits before the dist profile built packages with `release` (which then
+    # had dist's settings): the same optimisation either way.
+    base_profile=release
+    grep -q '^\[profile\.'"$BENCH_PROFILE"'\]' "$WORK/base/Cargo.toml" && base_profile=$BENCH_PROFILE
+    (cd "$WORK/base" && cargo build --profile "$base_profile" -p gatehouse) >&2
     BASE_BIN="$WORK/gatehouse-base"
-    cp "$TARGET_DIR/release/gatehouse" "$BASE_BIN"
+    cp "$TARGET_DIR/$base_profile/gatehouse" "$BASE_BIN"
     git -C "$ROOT" worktree remove --force "$WORK/base"
 fi
 BASE_DESC="$(git -C "$ROOT" rev-parse --short "$BASE_REV" 2>/dev/null || echo "$BASE_BIN")"

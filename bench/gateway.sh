@@ -22,7 +22,7 @@ THREADS="${THREADS:-$(nproc)}"
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RESULTS="${RESULTS:-$ROOT/bench/results/gateway-latest.md}"
-PROXY="$TARGET_DIR/release/gatehouse-bench-proxy"
+PROXY="$TARGET_DIR/$BENCH_PROFILE/gatehouse-bench-proxy"
 
 build_release
 [[ -x "$PROXY" ]] || die "gatehouse-bench-proxy not built"

@@ -10,8 +10,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-GATEHOUSE="$TARGET_DIR/release/gatehouse"
-HELLO="$TARGET_DIR/release/gatehouse-bench-hello"
+# The packages' profile (Cargo.toml: release plus cross-crate LTO), so the
+# figures are what operators run; BENCH_PROFILE=release measures the lighter one.
+BENCH_PROFILE="${BENCH_PROFILE:-dist}"
+GATEHOUSE="$TARGET_DIR/$BENCH_PROFILE/gatehouse"
+HELLO="$TARGET_DIR/$BENCH_PROFILE/gatehouse-bench-hello"
 REPORT="$ROOT/bench/report.py"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -57,8 +60,8 @@ trap 'exit 143' TERM
 # ---------------------------------------------------------------- build, tools
 build_release() {
     log "building release binaries (may wait for another cargo's lock)"
-    cargo build --release -p gatehouse -p gatehouse-bench-hello
-    [[ -x "$GATEHOUSE" && -x "$HELLO" ]] || die "binaries not found under $TARGET_DIR/release"
+    cargo build --profile "$BENCH_PROFILE" -p gatehouse -p gatehouse-bench-hello
+    [[ -x "$GATEHOUSE" && -x "$HELLO" ]] || die "binaries not found under $TARGET_DIR/$BENCH_PROFILE"
 }
 
 # Sets OHA.

@@ -46,8 +46,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 RESULTS="${RESULTS:-$ROOT/bench/results/pg-latest.md}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-GATEHOUSE="$TARGET_DIR/release/gatehouse"
-HELLO="$TARGET_DIR/release/gatehouse-bench-hello"
+BENCH_PROFILE="${BENCH_PROFILE:-dist}" # as bench/lib.sh
+GATEHOUSE="$TARGET_DIR/$BENCH_PROFILE/gatehouse"
+HELLO="$TARGET_DIR/$BENCH_PROFILE/gatehouse-bench-hello"
 PGR="$ROOT/bench/pg_report.py"
 
 log() { printf '[pg-bench] %s\n' "$*" >&2; }
@@ -246,8 +247,8 @@ measure() {
 
 # ---------------------------------------------------------------- 1. build, tools
 log "building release binaries (may wait for another cargo's lock)"
-cargo build --release -p gatehouse -p gatehouse-bench-hello
-[[ -x "$GATEHOUSE" && -x "$HELLO" ]] || die "binaries not found under $TARGET_DIR/release"
+cargo build --profile "$BENCH_PROFILE" -p gatehouse -p gatehouse-bench-hello
+[[ -x "$GATEHOUSE" && -x "$HELLO" ]] || die "binaries not found under $TARGET_DIR/$BENCH_PROFILE"
 export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 command -v oha >/dev/null 2>&1 || { log "oha not found: cargo install oha"; cargo install oha --locked; }
 OHA="$(command -v oha)"

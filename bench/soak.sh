@@ -23,7 +23,7 @@
 # within 5 s, nothing acknowledged lost, no 5xx but 503 + Retry-After.
 #
 # Usage:  bench/soak.sh [MINUTES]        (default 10, per backend)
-# Env:    CONNECTIONS=64  PARTS="sqlite diskfull pg"  SOAK_PROFILE=debug|release
+# Env:    CONNECTIONS=64  PARTS="sqlite diskfull pg"  SOAK_PROFILE=debug|dist|release
 #         SOAK_NICE=0 (nice level of the load generator)
 #         SOAK_BIN_DIR=DIR (take the binaries from DIR, do not build)
 #         RESULTS=bench/results/soak-latest.md  KEEP_WORK=1
@@ -70,8 +70,8 @@ trap soak_cleanup EXIT
 log "building ($PROFILE): gatehouse, bench-hello, soak"
 if [[ -n "${SOAK_BIN_DIR:-}" ]]; then
     log "not building: binaries from $SOAK_BIN_DIR"
-elif [[ "$PROFILE" == release ]]; then
-    cargo build --release -p gatehouse -p gatehouse-bench-hello -p gatehouse-soak
+elif [[ "$PROFILE" != debug ]]; then
+    cargo build --profile "$PROFILE" -p gatehouse -p gatehouse-bench-hello -p gatehouse-soak
 else
     cargo build -p gatehouse -p gatehouse-bench-hello -p gatehouse-soak
 fi

@@ -43,6 +43,7 @@ macro_rules! for_each_dialect {
 }
 
 mod dialect;
+mod migrations;
 mod ports;
 pub mod postgres;
 mod read;

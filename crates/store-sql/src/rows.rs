@@ -8,6 +8,38 @@ use gatehouse_core::context::ActingUser;
 use gatehouse_core::model::*;
 use gatehouse_core::ports::{CodeContext, GrantContext, RefreshContext, StoreError, StoreResult};
 
+/// `sqlx::FromRow` by column name, for both backends' rows. sqlx's derive does
+/// the same, but its procedural-macro crate builds sqlx a second time for the
+/// compiler's host (see migrations.rs for the cost).
+macro_rules! from_row {
+    (
+        $(#[$meta:meta])* $vis:vis struct $name:ident {
+            $($(#[sqlx($flat:ident)])? $fvis:vis $field:ident: $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name { $($fvis $field: $ty),* }
+        $crate::rows::from_row!(@impl $name, sqlx::sqlite::SqliteRow, $($field $ty $(, $flat)?);*);
+        $crate::rows::from_row!(@impl $name, sqlx::postgres::PgRow, $($field $ty $(, $flat)?);*);
+    };
+    (@impl $name:ident, $row:ty, $($field:ident $ty:ty $(, $flat:ident)?);*) => {
+        impl<'r> sqlx::FromRow<'r, $row> for $name {
+            fn from_row(row: &'r $row) -> Result<Self, sqlx::Error> {
+                Ok(Self { $($field: $crate::rows::from_row!(@get row, $row, $field, $ty $(, $flat)?)),* })
+            }
+        }
+    };
+    // A column by its field's name.
+    (@get $r:ident, $row:ty, $field:ident, $ty:ty) => {
+        sqlx::Row::try_get($r, stringify!($field))?
+    };
+    // `#[sqlx(flatten)]`: a nested row read from the same columns.
+    (@get $r:ident, $row:ty, $field:ident, $ty:ty, flatten) => {
+        <$ty as sqlx::FromRow<'r, $row>>::from_row($r)?
+    };
+}
+pub(crate) use from_row;
+
 fn list(col: &str, raw: &str) -> StoreResult<Vec<String>> {
     serde_json::from_str(raw).map_err(|e| StoreError::Internal(format!("column {col}: {e}")))
 }
@@ -21,12 +53,13 @@ pub(crate) fn to_json(v: &[String]) -> String {
     serde_json::Value::from(v.to_vec()).to_string()
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct OrgRow {
-    id: String,
-    slug: String,
-    name: String,
-    created_at: i64,
+from_row! {
+    pub(crate) struct OrgRow {
+        id: String,
+        slug: String,
+        name: String,
+        created_at: i64,
+    }
 }
 
 impl TryFrom<OrgRow> for Org {
@@ -41,11 +74,12 @@ impl TryFrom<OrgRow> for Org {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RoleRow {
-    org_id: String,
-    name: String,
-    permissions: String,
+from_row! {
+    pub(crate) struct RoleRow {
+        org_id: String,
+        name: String,
+        permissions: String,
+    }
 }
 
 impl TryFrom<RoleRow> for Role {
@@ -59,24 +93,25 @@ impl TryFrom<RoleRow> for Role {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    id: String,
-    org_id: String,
-    email: String,
-    name: Option<String>,
-    password_hash: Option<String>,
-    role: String,
-    groups: String,
-    status: String,
-    created_at: i64,
-    tokens_valid_after: i64,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    locale: Option<String>,
-    zoneinfo: Option<String>,
-    email_verified: bool,
-    updated_at: i64,
+from_row! {
+    pub(crate) struct UserRow {
+        id: String,
+        org_id: String,
+        email: String,
+        name: Option<String>,
+        password_hash: Option<String>,
+        role: String,
+        groups: String,
+        status: String,
+        created_at: i64,
+        tokens_valid_after: i64,
+        given_name: Option<String>,
+        family_name: Option<String>,
+        locale: Option<String>,
+        zoneinfo: Option<String>,
+        email_verified: bool,
+        updated_at: i64,
+    }
 }
 
 impl TryFrom<UserRow> for User {
@@ -105,19 +140,20 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ApiRow {
-    id: String,
-    org_id: String,
-    name: String,
-    audience: String,
-    scopes: String,
-    token_format: String,
-    signing_alg: String,
-    access_token_ttl: i64,
-    client_id: String,
-    secret_hash: String,
-    created_at: i64,
+from_row! {
+    pub(crate) struct ApiRow {
+        id: String,
+        org_id: String,
+        name: String,
+        audience: String,
+        scopes: String,
+        token_format: String,
+        signing_alg: String,
+        access_token_ttl: i64,
+        client_id: String,
+        secret_hash: String,
+        created_at: i64,
+    }
 }
 
 impl TryFrom<ApiRow> for Api {
@@ -139,26 +175,27 @@ impl TryFrom<ApiRow> for Api {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AppRow {
-    id: String,
-    client_id: String,
-    org_id: String,
-    name: String,
-    description: Option<String>,
-    grant_types: String,
-    on_behalf_of: Option<String>,
-    redirect_uris: String,
-    post_logout_redirect_uris: String,
-    scopes: String,
-    default_scopes: String,
-    default_audience: Option<String>,
-    secret_hash: String,
-    generation: i64,
-    status: String,
-    require_pkce: bool,
-    created_at: i64,
-    last_used_at: Option<i64>,
+from_row! {
+    pub(crate) struct AppRow {
+        id: String,
+        client_id: String,
+        org_id: String,
+        name: String,
+        description: Option<String>,
+        grant_types: String,
+        on_behalf_of: Option<String>,
+        redirect_uris: String,
+        post_logout_redirect_uris: String,
+        scopes: String,
+        default_scopes: String,
+        default_audience: Option<String>,
+        secret_hash: String,
+        generation: i64,
+        status: String,
+        require_pkce: bool,
+        created_at: i64,
+        last_used_at: Option<i64>,
+    }
 }
 
 impl TryFrom<AppRow> for App {
@@ -194,15 +231,16 @@ impl TryFrom<AppRow> for App {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct KeyRow {
-    kid: String,
-    alg: String,
-    state: String,
-    sealed_private_key: String,
-    created_at: i64,
-    activated_at: Option<i64>,
-    retired_at: Option<i64>,
+from_row! {
+    pub(crate) struct KeyRow {
+        kid: String,
+        alg: String,
+        state: String,
+        sealed_private_key: String,
+        created_at: i64,
+        activated_at: Option<i64>,
+        retired_at: Option<i64>,
+    }
 }
 
 impl TryFrom<KeyRow> for StoredKey {
@@ -220,13 +258,14 @@ impl TryFrom<KeyRow> for StoredKey {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ReferenceTokenRow {
-    digest: String,
-    client_id: String,
-    audience: String,
-    claims: String,
-    expires_at: i64,
+from_row! {
+    pub(crate) struct ReferenceTokenRow {
+        digest: String,
+        client_id: String,
+        audience: String,
+        claims: String,
+        expires_at: i64,
+    }
 }
 
 impl TryFrom<ReferenceTokenRow> for ReferenceToken {
@@ -243,13 +282,14 @@ impl TryFrom<ReferenceTokenRow> for ReferenceToken {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ChangeRow {
-    seq: i64,
-    kind: String,
-    key: String,
-    at: i64,
-    org_id: String,
+from_row! {
+    pub(crate) struct ChangeRow {
+        seq: i64,
+        kind: String,
+        key: String,
+        at: i64,
+        org_id: String,
+    }
 }
 
 impl TryFrom<ChangeRow> for Change {
@@ -265,13 +305,14 @@ impl TryFrom<ChangeRow> for Change {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct SessionRow {
-    id_digest: String,
-    sid: String,
-    user_id: String,
-    auth_time: i64,
-    expires_at: i64,
+from_row! {
+    pub(crate) struct SessionRow {
+        id_digest: String,
+        sid: String,
+        user_id: String,
+        auth_time: i64,
+        expires_at: i64,
+    }
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -287,19 +328,20 @@ impl TryFrom<SessionRow> for Session {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct GrantRow {
-    id: String,
-    client_id: String,
-    user_id: String,
-    scopes: String,
-    audience: Option<String>,
-    generation: i64,
-    sid: Option<String>,
-    auth_time: i64,
-    created_at: i64,
-    revoked_at: Option<i64>,
-    claims: Option<String>,
+from_row! {
+    pub(crate) struct GrantRow {
+        id: String,
+        client_id: String,
+        user_id: String,
+        scopes: String,
+        audience: Option<String>,
+        generation: i64,
+        sid: Option<String>,
+        auth_time: i64,
+        created_at: i64,
+        revoked_at: Option<i64>,
+        claims: Option<String>,
+    }
 }
 
 impl TryFrom<GrantRow> for Grant {
@@ -321,15 +363,16 @@ impl TryFrom<GrantRow> for Grant {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuthCodeRow {
-    digest: String,
-    grant_id: String,
-    client_id: String,
-    redirect_uri: String,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    expires_at: i64,
+from_row! {
+    pub(crate) struct AuthCodeRow {
+        digest: String,
+        grant_id: String,
+        client_id: String,
+        redirect_uri: String,
+        nonce: Option<String>,
+        code_challenge: Option<String>,
+        expires_at: i64,
+    }
 }
 
 impl TryFrom<AuthCodeRow> for AuthCode {
@@ -347,14 +390,15 @@ impl TryFrom<AuthCodeRow> for AuthCode {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RefreshTokenRow {
-    digest: String,
-    grant_id: String,
-    client_id: String,
-    scopes: String,
-    expires_at: i64,
-    used_at: Option<i64>,
+from_row! {
+    pub(crate) struct RefreshTokenRow {
+        digest: String,
+        grant_id: String,
+        client_id: String,
+        scopes: String,
+        expires_at: i64,
+        used_at: Option<i64>,
+    }
 }
 
 impl TryFrom<RefreshTokenRow> for RefreshToken {
@@ -371,12 +415,13 @@ impl TryFrom<RefreshTokenRow> for RefreshToken {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ConsentRow {
-    user_id: String,
-    client_id: String,
-    scopes: String,
-    updated_at: i64,
+from_row! {
+    pub(crate) struct ConsentRow {
+        user_id: String,
+        client_id: String,
+        scopes: String,
+        updated_at: i64,
+    }
 }
 
 impl TryFrom<ConsentRow> for Consent {
@@ -391,18 +436,19 @@ impl TryFrom<ConsentRow> for Consent {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuditEventRow {
-    seq: i64,
-    org_id: String,
-    at: i64,
-    actor_kind: String,
-    actor_id: String,
-    actor_name: String,
-    address: String,
-    action: String,
-    target: String,
-    detail: String,
+from_row! {
+    pub(crate) struct AuditEventRow {
+        seq: i64,
+        org_id: String,
+        at: i64,
+        actor_kind: String,
+        actor_id: String,
+        actor_name: String,
+        address: String,
+        action: String,
+        target: String,
+        detail: String,
+    }
 }
 
 impl TryFrom<AuditEventRow> for AuditEvent {
@@ -423,27 +469,28 @@ impl TryFrom<AuditEventRow> for AuditEvent {
     }
 }
 
-/// The user columns of a grant's joined read (`ports/grant_flow.rs`): all
-/// NULL when the user is gone, `permissions` NULL when their role is.
-#[derive(sqlx::FromRow)]
-pub(crate) struct ActingUserRow {
-    u_id: Option<String>,
-    u_org_id: Option<String>,
-    u_email: Option<String>,
-    u_name: Option<String>,
-    u_password_hash: Option<String>,
-    u_role: Option<String>,
-    u_groups: Option<String>,
-    u_status: Option<String>,
-    u_created_at: Option<i64>,
-    u_tokens_valid_after: Option<i64>,
-    u_given_name: Option<String>,
-    u_family_name: Option<String>,
-    u_locale: Option<String>,
-    u_zoneinfo: Option<String>,
-    u_email_verified: Option<bool>,
-    u_updated_at: Option<i64>,
-    r_permissions: Option<String>,
+from_row! {
+    /// The user columns of a grant's joined read (`ports/grant_flow.rs`): all
+    /// NULL when the user is gone, `permissions` NULL when their role is.
+    pub(crate) struct ActingUserRow {
+        u_id: Option<String>,
+        u_org_id: Option<String>,
+        u_email: Option<String>,
+        u_name: Option<String>,
+        u_password_hash: Option<String>,
+        u_role: Option<String>,
+        u_groups: Option<String>,
+        u_status: Option<String>,
+        u_created_at: Option<i64>,
+        u_tokens_valid_after: Option<i64>,
+        u_given_name: Option<String>,
+        u_family_name: Option<String>,
+        u_locale: Option<String>,
+        u_zoneinfo: Option<String>,
+        u_email_verified: Option<bool>,
+        u_updated_at: Option<i64>,
+        r_permissions: Option<String>,
+    }
 }
 
 impl TryFrom<ActingUserRow> for Option<ActingUser> {
@@ -483,12 +530,13 @@ impl TryFrom<ActingUserRow> for Option<ActingUser> {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct GrantContextRow {
-    #[sqlx(flatten)]
-    grant: GrantRow,
-    #[sqlx(flatten)]
-    user: ActingUserRow,
+from_row! {
+    pub(crate) struct GrantContextRow {
+        #[sqlx(flatten)]
+        grant: GrantRow,
+        #[sqlx(flatten)]
+        user: ActingUserRow,
+    }
 }
 
 impl TryFrom<GrantContextRow> for GrantContext {
@@ -501,17 +549,18 @@ impl TryFrom<GrantContextRow> for GrantContext {
     }
 }
 
-/// A refresh token's columns are prefixed `t_` in the joined read.
-#[derive(sqlx::FromRow)]
-pub(crate) struct RefreshContextRow {
-    t_digest: String,
-    t_grant_id: String,
-    t_client_id: String,
-    t_scopes: String,
-    t_expires_at: i64,
-    t_used_at: Option<i64>,
-    #[sqlx(flatten)]
-    grant: GrantContextRow,
+from_row! {
+    /// A refresh token's columns are prefixed `t_` in the joined read.
+    pub(crate) struct RefreshContextRow {
+        t_digest: String,
+        t_grant_id: String,
+        t_client_id: String,
+        t_scopes: String,
+        t_expires_at: i64,
+        t_used_at: Option<i64>,
+        #[sqlx(flatten)]
+        grant: GrantContextRow,
+    }
 }
 
 impl TryFrom<RefreshContextRow> for RefreshContext {
@@ -532,21 +581,22 @@ impl TryFrom<RefreshContextRow> for RefreshContext {
     }
 }
 
-/// A code's columns are prefixed `c_` in the redemption's joined read;
-/// `claimed` is 1 when this very call marked the code used.
-#[derive(sqlx::FromRow)]
-pub(crate) struct CodeContextRow {
-    pub(crate) claimed: i64,
-    pub(crate) c_finished_at: Option<i64>,
-    c_digest: String,
-    pub(crate) c_grant_id: String,
-    c_client_id: String,
-    c_redirect_uri: String,
-    c_nonce: Option<String>,
-    c_code_challenge: Option<String>,
-    c_expires_at: i64,
-    #[sqlx(flatten)]
-    grant: GrantContextRow,
+from_row! {
+    /// A code's columns are prefixed `c_` in the redemption's joined read;
+    /// `claimed` is 1 when this very call marked the code used.
+    pub(crate) struct CodeContextRow {
+        pub(crate) claimed: i64,
+        pub(crate) c_finished_at: Option<i64>,
+        c_digest: String,
+        pub(crate) c_grant_id: String,
+        c_client_id: String,
+        c_redirect_uri: String,
+        c_nonce: Option<String>,
+        c_code_challenge: Option<String>,
+        c_expires_at: i64,
+        #[sqlx(flatten)]
+        grant: GrantContextRow,
+    }
 }
 
 impl TryFrom<CodeContextRow> for CodeContext {

@@ -13,7 +13,7 @@ use gatehouse_core::ports::{Redeemed, StoreError, StoreResult};
 use super::{PgDialect, error::map_err};
 use crate::SqlStore;
 use crate::ports::{claim_code_if_granted, code_context_select};
-use crate::rows::{CodeContextRow, to_json};
+use crate::rows::{CodeContextRow, from_row, to_json};
 
 /// `$1` now, `$2` the presented digest, `$3`–`$8` the successor, `$9`–`$13` the
 /// access token's record (all NULL when there is none). One row when the token
@@ -54,15 +54,16 @@ const CLAIM_CODE_CONTEXT: &str = concat!(
     code_context_select!()
 );
 
-#[derive(sqlx::FromRow)]
-struct RotatedRow {
-    known_grant_id: String,
-    digest: Option<String>,
-    grant_id: Option<String>,
-    client_id: Option<String>,
-    scopes: Option<String>,
-    expires_at: Option<i64>,
-    used_at: Option<i64>,
+from_row! {
+    struct RotatedRow {
+        known_grant_id: String,
+        digest: Option<String>,
+        grant_id: Option<String>,
+        client_id: Option<String>,
+        scopes: Option<String>,
+        expires_at: Option<i64>,
+        used_at: Option<i64>,
+    }
 }
 
 impl SqlStore<PgDialect> {

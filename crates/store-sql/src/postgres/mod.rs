@@ -34,7 +34,8 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::{Dialect, SqlStore};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| crate::migrations::migrator(crate::migrations::POSTGRES));
 
 /// The channel every change is announced on; the payload is the schema whose
 /// feed moved (several Gatehouse schemas may share a database).
