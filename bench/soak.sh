@@ -364,7 +364,7 @@ if [[ " $PARTS " == *" pg "* ]]; then
     FAULT_FILE="$WORK/fault-pg"
     PORT_A="$(free_port)"; PORT_B="$(free_port)"
     ISSUER="http://127.0.0.1:$PORT_A"
-    PG_ARGS=(--database-url "$DB" --key-file "$KEY_FILE" --issuer "$ISSUER" --db-acquire-timeout-ms 1000)
+    PG_ARGS=(--database-url "$DB" --key-file "$KEY_FILE" --issuer "$ISSUER")
     serve gatehouse-pg-a "$PORT_A" "${PG_ARGS[@]}"; PG_A="$SERVED_PID"
     serve gatehouse-pg-b "$PORT_B" "${PG_ARGS[@]}"; PG_B="$SERVED_PID"
     setup_tenant "$TENANT"
