@@ -31,6 +31,9 @@
 #         IDLE_S=3            idle seconds measured before each PostgreSQL run
 #         CALLGRIND=0         skips callgrind
 #         RESULTS=bench/results/compare-latest.md   KEEP_WORK=1
+#         PERF=CASE           perf-records the new server during CASE's first
+#                             round (cc, code, refresh, …) into PERF_OUT
+#                             (default bench/results/perf-CASE.txt)
 set -euo pipefail
 
 ALG="${ALG:-ES256}"
@@ -204,8 +207,19 @@ run() {
     log "round $round: $case on $k"
     before="$(cpu_ticks "$pid")"
     t0="$(date +%s.%N)"
+    local perf=""
+    if [[ "${PERF:-}" == "$case" && "$k" == new && "$round" == 1 ]]; then
+        perf record -F 999 -p "$pid" -o "$WORK/perf-$case.data" > /dev/null 2>&1 &
+        perf=$!
+    fi
     env WRK_MODE="$mode" WRK_AUTH="$auth" WRK_OUT="$out" WRK_THREADS=2 "$@" \
         wrk -t2 -c64 -d"$DURATION" --timeout 10s -s "$LUA" "${URL[$k]}$path" > "${out%.json}.txt"
+    if [[ -n "$perf" ]]; then
+        kill -INT "$perf"; wait "$perf" || true
+        perf report -i "$WORK/perf-$case.data" --no-children --percent-limit 0.5 --stdio \
+            > "${PERF_OUT:-$ROOT/bench/results/perf-$case.txt}" 2>/dev/null || true
+        log "perf profile of $case: ${PERF_OUT:-$ROOT/bench/results/perf-$case.txt}"
+    fi
     t1="$(date +%s.%N)"
     after="$(cpu_ticks "$pid")"
     kill -0 "$pid" 2>/dev/null || die "server $k died during $case"
