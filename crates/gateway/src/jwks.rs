@@ -272,3 +272,83 @@ impl Jwks {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use serde_json::json;
+
+    fn jwk(kid: &str) -> Value {
+        let pair = Ed25519KeyPair::generate().expect("a key pair");
+        json!({"kty": "OKP", "crv": "Ed25519", "use": "sig", "kid": kid,
+               "x": B64.encode(pair.public_key().as_ref())})
+    }
+
+    /// An issuer whose JWKS the test changes as it goes.
+    async fn issuer(doc: Arc<RwLock<Value>>) -> String {
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let d = doc.read().map(|d| d.clone()).unwrap_or_default();
+                async move { axum::Json(d) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/jwks")
+    }
+
+    /// The soak's race, made certain: the gateway fetched the JWKS just before
+    /// the issuer published a new key, and the key's first token arrives within
+    /// the interval unknown-kid refetches are limited to. It used to be refused
+    /// (seven valid tokens after `keys rotate`); it is now found at the next
+    /// fetch the limit allows.
+    #[tokio::test]
+    async fn a_key_published_just_after_a_fetch_is_found_within_the_interval() {
+        let doc = Arc::new(RwLock::new(json!({"keys": [jwk("old")]})));
+        let interval = Duration::from_millis(500);
+        let jwks = Jwks::new(
+            reqwest::Client::new(),
+            issuer(doc.clone()).await,
+            Duration::from_secs(2),
+            interval,
+        );
+        jwks.refresh().await.expect("the first fetch");
+        *doc.write().expect("the document") = json!({"keys": [jwk("old"), jwk("new")]});
+        let asked = Instant::now();
+        assert!(
+            jwks.find("new").await.is_some(),
+            "the new key's first token was refused"
+        );
+        let waited = asked.elapsed();
+        assert!(
+            waited >= interval - Duration::from_millis(100) && waited < 2 * interval,
+            "found after {waited:?}: at the next fetch the limit allows"
+        );
+
+        // A kid nobody publishes still costs at most that one fetch per interval,
+        // and one the issuer withdrew is refused at once.
+        *doc.write().expect("the document") = json!({"keys": [jwk("new")]});
+        jwks.refresh().await.expect("a fetch");
+        let asked = Instant::now();
+        assert!(jwks.find("old").await.is_none());
+        assert!(
+            asked.elapsed() < Duration::from_millis(100),
+            "a withdrawn kid is refused at once"
+        );
+        let before = jwks.fetches_done.load(Ordering::Acquire);
+        let (a, b) = tokio::join!(jwks.find("junk-1"), jwks.find("junk-2"));
+        assert!(a.is_none() && b.is_none());
+        assert_eq!(
+            jwks.fetches_done.load(Ordering::Acquire) - before,
+            1,
+            "one fetch for both"
+        );
+    }
+}
