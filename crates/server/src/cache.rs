@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::model::ChangeKind;
-use gatehouse_core::ports::{Store, StoreError, StoreResult};
+use gatehouse_core::ports::{ChangeFeed, Store, StoreError, StoreResult};
 
 const MAX_ENTRIES: usize = 100_000;
 const FEED_BATCH: u32 = 1000;
@@ -47,6 +47,8 @@ pub struct ClientCache(Arc<Inner>);
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// The store's change feed (the store itself, but for tests of a failing feed).
+    feed: Arc<dyn ChangeFeed>,
     entries: RwLock<HashMap<String, Arc<ClientContext>>>,
     epoch: AtomicU64,
     started: Instant,
@@ -69,8 +71,13 @@ struct Inner {
 
 impl ClientCache {
     pub fn new(store: Arc<dyn Store>, stale_after: Duration) -> Self {
+        Self::with_feed(store.clone(), store, stale_after)
+    }
+
+    fn with_feed(store: Arc<dyn Store>, feed: Arc<dyn ChangeFeed>, stale_after: Duration) -> Self {
         Self(Arc::new(Inner {
             store,
+            feed,
             entries: RwLock::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             started: Instant::now(),
@@ -105,7 +112,7 @@ impl ClientCache {
                     let Some(inner) = weak.upgrade() else { return };
                     tokio::select! {
                         _ = tick.tick() => {}
-                        () = inner.store.change_notified() => {}
+                        () = inner.feed.change_notified() => {}
                     }
                 }
                 let Some(inner) = weak.upgrade() else { return };
@@ -165,7 +172,7 @@ impl Inner {
     /// while the database was down (the soak's PostgreSQL restart: requests
     /// hung for over 5 s with a 1 s acquire timeout).
     async fn sync(&self) -> StoreResult<()> {
-        let hint = self.store.change_hint();
+        let hint = self.feed.change_hint();
         let done_before = self.reads_done.load(Ordering::Acquire);
         let mut cursor = self.cursor.lock().await;
         if self.reads_done.load(Ordering::Acquire) != done_before {
@@ -199,13 +206,13 @@ impl Inner {
             Some(c) => c,
             None => {
                 // Never read the feed: everything cached so far is suspect.
-                let c = self.store.latest_change().await?;
+                let c = self.feed.latest_change().await?;
                 self.clear();
                 *cursor = Some(c);
                 c
             }
         };
-        let changes = self.store.changes_since(after, FEED_BATCH).await?;
+        let changes = self.feed.changes_since(after, FEED_BATCH).await?;
         for c in &changes {
             self.apply(c.kind, &c.key);
             *cursor = Some(c.seq);
@@ -231,7 +238,7 @@ impl Inner {
 
     /// Has the database been written since the last feed read? (No hint: no.)
     fn behind(&self) -> bool {
-        self.store
+        self.feed
             .change_hint()
             .is_some_and(|h| h != self.synced_hint.load(Ordering::Acquire))
     }
@@ -307,5 +314,76 @@ impl ContextSource for ClientCache {
             m.insert(client_id.to_owned(), ctx.clone());
         }
         Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_core::model::Change;
+    use gatehouse_store_sql::{SqliteOptions, SqliteStore};
+
+    /// A feed that answers at once until told to fail, then fails slowly, as
+    /// PostgreSQL does while it restarts (each read waits out the pool's
+    /// acquire timeout).
+    #[derive(Default)]
+    struct SlowFeed {
+        failing: AtomicBool,
+        hint: AtomicU64,
+        reads: AtomicU64,
+    }
+
+    const SLOW: Duration = Duration::from_millis(300);
+
+    #[async_trait]
+    impl ChangeFeed for SlowFeed {
+        async fn changes_since(&self, _after: i64, _limit: u32) -> StoreResult<Vec<Change>> {
+            self.reads.fetch_add(1, Ordering::AcqRel);
+            if self.failing.load(Ordering::Acquire) {
+                tokio::time::sleep(SLOW).await;
+                return Err(StoreError::Unavailable("down".to_owned()));
+            }
+            Ok(Vec::new())
+        }
+        async fn latest_change(&self) -> StoreResult<i64> {
+            Ok(0)
+        }
+        fn change_hint(&self) -> Option<u64> {
+            Some(self.hint.load(Ordering::Acquire))
+        }
+    }
+
+    /// The soak's PostgreSQL restart: callers that found the store written
+    /// since the last feed read each read the feed again, one after another
+    /// behind the cursor's lock, so the k-th waited k slow failures (hangs over
+    /// 5 s). Callers during a read now share its outcome.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_during_a_slow_failing_feed_read_share_its_outcome() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, SqliteOptions::default())
+            .await
+            .expect("a store");
+        let feed = Arc::new(SlowFeed::default());
+        let cache = ClientCache::with_feed(Arc::new(store), feed.clone(), Duration::from_secs(60));
+        assert!(cache.current().await, "the feed answers");
+
+        // Written (the hint moved), then the database goes away.
+        feed.failing.store(true, Ordering::Release);
+        feed.hint.fetch_add(1, Ordering::AcqRel);
+        let reads_before = feed.reads.load(Ordering::Acquire);
+        let started = Instant::now();
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let cache = cache.clone();
+            callers.spawn(async move { cache.current().await });
+        }
+        while let Some(current) = callers.join_next().await {
+            assert!(!current.expect("a caller"), "a failed read is not current");
+        }
+        let took = started.elapsed();
+        let reads = feed.reads.load(Ordering::Acquire) - reads_before;
+        assert!(reads <= 2, "{reads} feed reads for 20 callers");
+        assert!(took < 3 * SLOW, "20 callers answered after {took:?}");
     }
 }
