@@ -218,7 +218,7 @@ impl Ctx {
                         kind,
                         minute,
                         Outcome::ConnError,
-                        format!("{kind}: {to}: {e}"),
+                        format!("{kind}: {to}: {}", chain(&e)),
                     );
                 }
                 None
@@ -428,4 +428,17 @@ async fn progress(ctx: Arc<Ctx>) {
             ctx.started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// An error with its causes (reqwest's own message hides whether the peer
+/// reset, closed or refused the connection).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
