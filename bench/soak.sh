@@ -26,7 +26,7 @@
 # Env:    CONNECTIONS=64  PARTS="sqlite diskfull pg"  SOAK_PROFILE=debug|dist|release
 #         SOAK_NICE=0 (nice level of the load generator)
 #         SOAK_BIN_DIR=DIR (take the binaries from DIR, do not build)
-#         RESULTS=bench/results/soak-latest.md  KEEP_WORK=1
+#         RESULTS=bench/results/soak-latest.md  KEEP_WORK=1 (always, when a goal is missed)
 # Needs root (tmpfs mount, runuser postgres) and /usr/lib/postgresql/*/bin.
 set -euo pipefail
 
@@ -58,6 +58,9 @@ soak_cleanup() {
     for pid in "${PIDS[@]:-}"; do stop_pid "$pid"; done
     PIDS=()
     if [[ -n "$MOUNTED" ]]; then umount "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED" 2>/dev/null || true; fi
+    # A missed goal keeps the work directory: the servers' logs are how an
+    # error's correlation id is followed to its cause.
+    [[ $rc -ne 0 ]] && KEEP_WORK=1
     # lib.sh's cleanup reads $? first: hand it this script's status (a failing
     # left side runs it with that status; it exits).
     trap - EXIT
