@@ -179,10 +179,14 @@ pub struct ServeArgs {
     /// The header those proxies append the client address to.
     #[arg(long, env = "GATEHOUSE_FORWARDED_HEADER", value_enum, default_value_t = ForwardedHeaderArg::XForwardedFor)]
     pub forwarded_header: ForwardedHeaderArg,
-    /// A request's headers must arrive within this many milliseconds (also how
-    /// long an idle keep-alive connection stays open).
+    /// A request's headers must arrive within this many milliseconds of their
+    /// first byte.
     #[arg(long, env = "GATEHOUSE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests, in
+    /// milliseconds. Keep it above a load balancer's idle timeout.
+    #[arg(long, env = "GATEHOUSE_IDLE_TIMEOUT_MS", default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_timeout_ms: u64,
     /// A request's body must arrive within this many milliseconds of its headers.
     #[arg(long, env = "GATEHOUSE_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub body_read_timeout_ms: u64,
@@ -341,10 +345,14 @@ pub struct GatewayArgs {
     /// Seconds the upstream has to start answering before 504.
     #[arg(long, default_value_t = 30)]
     pub upstream_timeout_secs: u64,
-    /// A request's headers must arrive within this many milliseconds (also how
-    /// long an idle keep-alive connection stays open).
+    /// A request's headers must arrive within this many milliseconds of their
+    /// first byte.
     #[arg(long, env = "GATEHOUSE_GATEWAY_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests, in
+    /// milliseconds. Keep it above a load balancer's idle timeout.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 120_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_timeout_ms: u64,
     /// A request's body must arrive within this many milliseconds of its headers
     /// (it streams to the upstream meanwhile).
     #[arg(long, env = "GATEHOUSE_GATEWAY_BODY_READ_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]

@@ -216,12 +216,7 @@ fn idle_keep_alive_connections_do_not_lock_out_a_probe() {
     let mut serve = Serve::start(
         dir.path(),
         None,
-        &[
-            "--max-connections",
-            "64",
-            "--header-read-timeout-ms",
-            "2000",
-        ],
+        &["--max-connections", "64", "--idle-timeout-ms", "2000"],
     );
     let addr = serve.addr;
     // 300 clients that each make one request and keep their connection.

@@ -50,8 +50,13 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Which header those proxies write the client into.
     pub forwarded_header: ForwardedHeader,
-    /// A request's head must arrive within this (also the idle keep-alive limit).
+    /// A request's head must arrive within this of its first byte (a new
+    /// connection's first head: of the accept).
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests: longer
+    /// than a load balancer's idle timeout (AWS's 60 s) and client pools' (90 s),
+    /// so neither reuses a connection this server is closing.
+    pub idle_timeout: Duration,
     /// A request's body must arrive within this of its head.
     pub body_read_timeout: Duration,
     /// Connections served at once; more wait in the listen backlog.
@@ -78,6 +83,9 @@ pub fn parse_proxy(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("`{s}` is not an address or CIDR range (e.g. 10.0.0.0/8)"))
 }
 
+/// See [`ServerConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl ServerConfig {
     pub fn new(issuer: &str) -> Self {
         Self {
@@ -102,6 +110,7 @@ impl ServerConfig {
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
             body_read_timeout: Duration::from_secs(30),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(10),

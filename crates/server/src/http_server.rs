@@ -1,7 +1,12 @@
 //! The accept loop: HTTP/1.1 and HTTP/2 on hyper with the limits a server on
 //! the internet needs, which `axum::serve` does not set:
-//! - a request's head must arrive within `header_read_timeout` (hyper also applies
-//!   it to an idle keep-alive connection waiting for its next request);
+//! - a request's head must arrive within `header_read_timeout` of its first byte
+//!   (a new connection's first head: of the accept);
+//! - a keep-alive connection idle between requests stays open for `idle_timeout`,
+//!   longer than load balancers and client pools keep theirs (60–90 s), so they
+//!   never reuse a connection this server is closing. hyper's one timer covers
+//!   both (it starts when the previous response is sent), so the connection's
+//!   task keeps them apart ([`ConnState::deadline`], [`Watched`]);
 //! - its body within `body_read_timeout` of the head ([`DeadlineBody`]);
 //! - at most `max_connections` at once, and never more than the file-descriptor
 //!   limit leaves room for ([`fd_budget`]). When all are taken and another client
@@ -21,7 +26,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -42,6 +47,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub max_connections: usize,
     pub shutdown_grace: Duration,
 }
@@ -50,6 +56,7 @@ impl Limits {
     pub fn of(cfg: &ServerConfig) -> Self {
         Self {
             header_read_timeout: cfg.header_read_timeout,
+            idle_timeout: cfg.idle_timeout,
             max_connections: cfg.max_connections,
             shutdown_grace: cfg.shutdown_grace,
         }
@@ -90,7 +97,8 @@ pub async fn serve_router(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_read_timeout);
+        // Enforced per connection instead (see the module docs).
+        .header_read_timeout(None);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -161,13 +169,24 @@ pub async fn serve_router(
                     })
                 }
             });
+        let watched = Watched {
+            inner: stream,
+            conn: conn_state.clone(),
+            first_read: true,
+        };
         let conn = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(watched), TowerToHyperService::new(service))
             .into_owned();
         let conn = graceful.watch(conn);
         let tracker = tracker.clone();
+        let limits = limits;
         tokio::spawn(async move {
             let mut conn = Box::pin(conn);
+            // Woken at most every `header_read_timeout` to look again (a head
+            // that started since is then timed from its first byte): no wake-up
+            // per request.
+            let timer = tokio::time::sleep(limits.header_read_timeout);
+            tokio::pin!(timer);
             loop {
                 tokio::select! {
                     r = &mut conn => {
@@ -180,6 +199,20 @@ pub async fn serve_router(
                         if conn_state.in_flight.load(Ordering::Acquire) == 0 {
                             tracing::debug!(%peer, "idle connection closed to make room");
                             break;
+                        }
+                    }
+                    () = &mut timer => {
+                        let now = Instant::now();
+                        match conn_state.deadline(&limits) {
+                            Some((at, why)) if at <= now => {
+                                tracing::debug!(%peer, why, "connection closed");
+                                break;
+                            }
+                            next => {
+                                let look = now + limits.header_read_timeout;
+                                let at = next.map_or(look, |(at, _)| at.min(look));
+                                timer.as_mut().reset(at.into());
+                            }
                         }
                     }
                 }
@@ -255,14 +288,62 @@ struct ConnState {
     in_flight: AtomicUsize,
     /// Milliseconds since `epoch` when it last became idle (accept or a response sent).
     idle_since: AtomicU64,
+    /// Milliseconds since `epoch` of the first byte read while idle: a request
+    /// head is arriving ([`NONE`] when none is).
+    head_since: AtomicU64,
+    /// Whether a request has been served (before that, the head timeout runs
+    /// from the accept: a client that connects and says nothing is not idle
+    /// between requests).
+    served: AtomicBool,
+    /// HTTP/2 (its preface was read): frames between requests (pings, window
+    /// updates) are not a request head.
+    h2: AtomicBool,
     epoch: Instant,
     /// Tells the connection's task to close it (if it is still idle then).
     evict: tokio::sync::Notify,
 }
 
+/// `head_since` when no head is arriving.
+const NONE: u64 = u64::MAX;
+
 impl ConnState {
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    /// When this connection is to be closed, and why: `None` while a request is
+    /// in flight (the body deadline and the handlers bound those).
+    fn deadline(&self, limits: &Limits) -> Option<(Instant, &'static str)> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let idle = self.at(self.idle_since.load(Ordering::Acquire));
+        if !self.served.load(Ordering::Acquire) && !self.h2.load(Ordering::Relaxed) {
+            // `idle_since` is the accept.
+            return Some((idle + limits.header_read_timeout, "no request in time"));
+        }
+        let head = self.head_since.load(Ordering::Acquire);
+        if head != NONE {
+            return Some((
+                self.at(head) + limits.header_read_timeout,
+                "request head not received in time",
+            ));
+        }
+        Some((idle + limits.idle_timeout, "idle keep-alive timeout"))
+    }
+
+    /// Bytes arrived: while idle on HTTP/1, a request head has started.
+    fn bytes_read(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0
+            && !self.h2.load(Ordering::Relaxed)
+            && self.head_since.load(Ordering::Relaxed) == NONE
+        {
+            self.head_since.store(self.now(), Ordering::Release);
+        }
     }
 }
 
@@ -273,6 +354,9 @@ impl Tracker {
             id,
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
+            head_since: AtomicU64::new(NONE),
+            served: AtomicBool::new(false),
+            h2: AtomicBool::new(false),
             epoch: *EPOCH.get_or_init(Instant::now),
             evict: tokio::sync::Notify::new(),
         });
@@ -318,6 +402,8 @@ struct Busy(Arc<ConnState>);
 impl Busy {
     fn new(c: Arc<ConnState>) -> Self {
         c.in_flight.fetch_add(1, Ordering::AcqRel);
+        c.head_since.store(NONE, Ordering::Release);
+        c.served.store(true, Ordering::Release);
         Busy(c)
     }
 }
@@ -326,6 +412,71 @@ impl Drop for Busy {
     fn drop(&mut self) {
         self.0.idle_since.store(self.0.now(), Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The accepted socket, telling its [`ConnState`] when bytes arrive (the start
+/// of a request head, for the head timeout) and whether it speaks HTTP/2.
+struct Watched {
+    inner: tokio::net::TcpStream,
+    conn: Arc<ConnState>,
+    first_read: bool,
+}
+
+/// How every HTTP/2 connection starts (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let got = &buf.filled()[before..];
+        if !got.is_empty() {
+            if this.first_read {
+                this.first_read = false;
+                let n = got.len().min(H2_PREFACE.len());
+                if got[..n] == H2_PREFACE[..n] {
+                    this.conn.h2.store(true, Ordering::Relaxed);
+                }
+            }
+            this.conn.bytes_read();
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

@@ -25,7 +25,13 @@ pub struct Victim {
     pub user: usize,
     /// An admin change whose answer was lost: its secret is unknown now.
     pub lost: bool,
+    /// The last change: when it was acknowledged, and by which server.
+    pub changed: Option<(Instant, usize)>,
 }
+
+/// How long a change made on one instance may take to reach the others (their
+/// caches follow the change feed): the same bound as an ending at the gateway.
+const SPREAD: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 pub struct Pools {
@@ -809,6 +815,22 @@ async fn admin(ctx: &Arc<Ctx>) {
         return gw_valid(ctx).await;
     }
     let scope = c.gateway_scope.clone();
+    // Another instance may still issue tokens of the app's previous credential
+    // generation (which the gateway refuses) until the change has reached it.
+    if let Some((at, by)) = v.changed
+        && by != s
+    {
+        tokio::time::sleep(SPREAD.saturating_sub(at.elapsed())).await;
+    }
+    let since = v.changed.map_or_else(
+        || "no change yet".to_owned(),
+        |(at, by)| {
+            format!(
+                "asked of server {s} {} ms after the last change, made on server {by}",
+                at.elapsed().as_millis()
+            )
+        },
+    );
     let Some(tok) = client_credentials(ctx, "admin_victim_token", s, &v.creds, &scope, true).await
     else {
         return;
@@ -821,7 +843,7 @@ async fn admin(ctx: &Arc<Ctx>) {
         &g,
         glat,
         200,
-        "a victim app's token at the gateway",
+        &format!("a victim app's token at the gateway ({since})"),
     ) {
         return;
     }
@@ -840,6 +862,7 @@ async fn admin(ctx: &Arc<Ctx>) {
             return;
         }
         let acked = Instant::now();
+        v.changed = Some((acked, s));
         let Some(secret) = field(&r, "client_secret") else {
             return;
         };
@@ -867,6 +890,7 @@ async fn admin(ctx: &Arc<Ctx>) {
             return;
         }
         v.user = user;
+        v.changed = Some((Instant::now(), s));
         spawn_ended_check(ctx, tok, Instant::now());
     }
     v.lost = false;

@@ -337,10 +337,9 @@ async fn run(cfg: Config, out: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(cfg.connections)
-        // Below the servers' 10 s keep-alive timeout, so that a connection is
-        // never reused just as the server closes it (a client-side race that
-        // would read as a connection error).
-        .pool_idle_timeout(Duration::from_secs(5))
+        // reqwest's own idle timeout (90 s), as any client would keep it: the
+        // servers keep idle connections longer (120 s), so a reused one is never
+        // one they are closing.
         .build()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(cfg.duration_secs);
@@ -353,6 +352,7 @@ async fn run(cfg: Config, out: &str) -> anyhow::Result<()> {
                 creds: c.clone(),
                 user: i % cfg.users.len().max(1),
                 lost: false,
+                changed: None,
             })
         })
         .collect();

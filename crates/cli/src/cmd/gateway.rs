@@ -88,6 +88,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         http_server::with_body_deadline(app, Duration::from_millis(args.body_read_timeout_ms));
     let limits = http_server::Limits {
         header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(args.idle_timeout_ms),
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         shutdown_grace: SHUTDOWN_GRACE,
     };

@@ -67,6 +67,7 @@ pub async fn run(
         ForwardedHeaderArg::Forwarded => ForwardedHeader::Forwarded,
     };
     config.header_read_timeout = Duration::from_millis(args.header_read_timeout_ms);
+    config.idle_timeout = Duration::from_millis(args.idle_timeout_ms);
     config.body_read_timeout = Duration::from_millis(args.body_read_timeout_ms);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     config.housekeeping_every = Duration::from_millis(args.housekeeping_interval_ms);

@@ -322,6 +322,7 @@ async fn half_sent_requests_and_idle_connections_are_closed_on_time() {
         |c| {
             c.header_read_timeout = Duration::from_millis(400);
             c.body_read_timeout = Duration::from_millis(400);
+            c.idle_timeout = Duration::from_millis(1200);
         },
         SqliteOptions::default(),
     )
@@ -344,13 +345,63 @@ async fn half_sent_requests_and_idle_connections_are_closed_on_time() {
     let (answer, took) = read_until_closed(&mut s, Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(took >= Duration::from_millis(300), "{took:?}");
-    // A finished request on a keep-alive connection, then silence.
+    // A connection that never sends anything: the head timeout, from the accept.
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (_, took) = read_until_closed(&mut s, Duration::from_secs(3)).await;
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_millis(1100), "{took:?}");
+    // A finished request on a keep-alive connection, then silence: the idle
+    // timeout, not the (shorter) head timeout.
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
     s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let (answer, _) = read_until_closed(&mut s, Duration::from_secs(3)).await;
+    let (answer, took) = read_until_closed(&mut s, Duration::from_secs(4)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(took >= Duration::from_millis(1100), "{took:?}");
+}
+
+/// A load balancer (AWS's idle timeout is 60 s) or a client pool (reqwest's and
+/// Go's: 90 s) reuses a connection it has kept idle for a while. Had the server
+/// closed it at the head timeout, that reuse would race the close and fail (a
+/// 502 at the balancer). So: idle past the head timeout, the connection still
+/// serves; and a head that then trickles is still cut at the head timeout,
+/// counted from its first byte.
+#[tokio::test]
+async fn a_keep_alive_connection_outlives_the_head_timeout_but_not_a_slow_head() {
+    let app = TestApp::spawn_with(
+        |c| {
+            c.header_read_timeout = Duration::from_millis(300);
+            c.idle_timeout = Duration::from_secs(30);
+        },
+        SqliteOptions::default(),
+    )
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let get = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut status = [0u8; 12];
+    for _ in 0..2 {
+        s.write_all(get).await.unwrap();
+        s.read_exact(&mut status).await.unwrap();
+        assert_eq!(&status, b"HTTP/1.1 200");
+        // Drain the rest of the answer, then idle three head timeouts.
+        let mut rest = [0u8; 1024];
+        let _ = tokio::time::timeout(Duration::from_millis(100), s.read(&mut rest)).await;
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    // Still open: a third request is answered.
+    s.write_all(get).await.unwrap();
+    s.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200");
+    let mut rest = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_millis(100), s.read(&mut rest)).await;
+    // Now a head that starts and never ends: closed about a head timeout later.
+    s.write_all(b"GET /health HTTP/1.1\r\nHo").await.unwrap();
+    let (answer, took) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(!answer.contains("HTTP/1.1"), "{answer}");
+    assert!(took >= Duration::from_millis(250), "{took:?}");
+    assert!(took < Duration::from_millis(2000), "{took:?}");
 }
 
 #[tokio::test]
