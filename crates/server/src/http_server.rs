@@ -182,10 +182,11 @@ pub async fn serve_router(
         let limits = limits;
         tokio::spawn(async move {
             let mut conn = Box::pin(conn);
-            // Woken at most every `header_read_timeout` to look again (a head
-            // that started since is then timed from its first byte): no wake-up
-            // per request.
-            let timer = tokio::time::sleep(limits.header_read_timeout);
+            // Woken at least every `look` to look again (a head that started
+            // since, or an idle spell that began, is then timed from its start):
+            // no wake-up per request.
+            let look = limits.header_read_timeout.min(limits.idle_timeout);
+            let timer = tokio::time::sleep(look);
             tokio::pin!(timer);
             loop {
                 tokio::select! {
@@ -209,7 +210,7 @@ pub async fn serve_router(
                                 break;
                             }
                             next => {
-                                let look = now + limits.header_read_timeout;
+                                let look = now + look;
                                 let at = next.map_or(look, |(at, _)| at.min(look));
                                 timer.as_mut().reset(at.into());
                             }
