@@ -36,12 +36,15 @@ pub fn carry(state: &AppState, client_id: &str, params: &str, now: UnixTime) -> 
     })
     .ok()?;
     let sealed = state.kek().seal(&aad(client_id), &plain).ok()?;
-    Some(
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("client_id", client_id)
-            .append_pair(PARAM, &sealed)
-            .finish(),
-    )
+    Some(field(client_id, &sealed))
+}
+
+/// The `request` field that carries `sealed` for `client_id`.
+pub fn field(client_id: &str, sealed: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id)
+        .append_pair(PARAM, sealed)
+        .finish()
 }
 
 /// The parameters sealed in `sealed` for `client_id`, if it opens and is live.

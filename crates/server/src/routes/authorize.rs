@@ -128,7 +128,7 @@ async fn pushed(
 ) -> Step<Option<(Form, String)>> {
     let now = state.clock.now();
     let client_id = ctx.app.client_id.as_str();
-    let params = match (
+    let (params, carry) = match (
         entry,
         form.get("request_uri"),
         form.get(sealed_request::PARAM),
@@ -141,30 +141,24 @@ async fn pushed(
             };
             let carry = sealed_request::carry(state, client_id, &params, now)
                 .ok_or_else(|| bad_request("The request cannot be completed."))?;
-            return Ok(Some((parse_pushed(&params)?, carry)));
+            (params, carry)
         }
-        (Entry::Form, _, Some(sealed)) => sealed_request::open(state, client_id, sealed, now)
-            .ok_or_else(|| bad_request(FORM_EXPIRED))?,
+        // Only the CSRF-checked forms take a sealed request, never the URL.
+        (Entry::Form, _, Some(sealed)) => {
+            let params = sealed_request::open(state, client_id, sealed, now)
+                .ok_or_else(|| bad_request(FORM_EXPIRED))?;
+            (params, sealed_request::field(client_id, sealed))
+        }
         _ => return Ok(None),
     };
-    let carry = form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", client_id)
-        .append_pair(
-            sealed_request::PARAM,
-            form.get(sealed_request::PARAM).unwrap_or(""),
-        )
-        .finish();
-    Ok(Some((parse_pushed(&params)?, carry)))
+    let params = Form::parse(params.as_bytes())
+        .map_err(|_| bad_request("The request cannot be completed."))?;
+    Ok(Some((params, carry)))
 }
 
 const PUSHED_GONE: &str = "This sign-in link has expired or was already used: an app's pushed request works once, within a minute. Go back to the app and start again.";
 const FORM_EXPIRED: &str =
     "This sign-in took too long or the form was changed. Go back to the app and start again.";
-
-/// Stored parameters were checked when pushed; unreadable ones are a defect.
-fn parse_pushed(params: &str) -> Step<Form> {
-    Form::parse(params.as_bytes()).map_err(|_| bad_request("The request cannot be completed."))
-}
 
 /// Loads who is signed in (if anyone), asks core for the next step, renders it.
 async fn proceed(
