@@ -167,6 +167,7 @@ fn app_patch(p: &AppPatch) -> Map<String, Value> {
     put(&mut m, "default_scopes", &p.default_scopes);
     put(&mut m, "default_audience", &p.default_audience);
     put(&mut m, "require_pkce", &p.require_pkce);
+    put(&mut m, "require_par", &p.require_par);
     m
 }
 
@@ -323,6 +324,7 @@ fuzz_target!(|data: &[u8]| {
                 "scopes",
                 "default_scopes",
                 "require_pkce",
+                "require_par",
             ],
             &[],
             &[],

@@ -57,6 +57,7 @@ fn app(
             generation: 1,
             status,
             require_pkce: pkce,
+            require_par: false,
             created_at: 0,
             last_used_at: None,
         },

@@ -601,6 +601,10 @@ pub enum AppCmd {
         /// Authorization requests must use PKCE (default: true for authorization code apps).
         #[arg(long)]
         require_pkce: Option<bool>,
+        /// Authorization requests must be pushed to /connect/par first (RFC 9126;
+        /// authorization code apps; default: false).
+        #[arg(long)]
+        require_par: Option<bool>,
     },
     /// Replace the client secret; every token issued so far ends now.
     RotateSecret {
@@ -662,6 +666,10 @@ pub enum AppCmd {
         /// Whether authorization requests must use PKCE (authorization code apps).
         #[arg(long)]
         require_pkce: Option<bool>,
+        /// Whether authorization requests must be pushed to /connect/par first
+        /// (RFC 9126; authorization code apps).
+        #[arg(long)]
+        require_par: Option<bool>,
     },
     /// Disable an app: it cannot get tokens and every token it holds ends now.
     Disable {

@@ -1336,3 +1336,55 @@ fn a_profile_set_by_the_cli_is_what_userinfo_and_the_id_token_answer() {
 fn json_str(s: &str) -> Value {
     Value::String(s.to_owned())
 }
+
+#[test]
+fn require_par_is_set_at_registration_changed_by_update_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = register(d);
+    let out = register_web(
+        d,
+        &[
+            "--redirect-uri",
+            "http://127.0.0.1:9/callback",
+            "--dev",
+            "--require-par",
+            "true",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(app["require_par"], true, "{app}");
+    let id = s(&app["client_id"]).to_owned();
+    assert_eq!(
+        json(d, &["app", "show", &id, "--json"])["require_par"],
+        true
+    );
+    let updated = json(
+        d,
+        &["app", "update", &id, "--require-par", "false", "--json"],
+    );
+    assert_eq!(updated["require_par"], false);
+    assert_eq!(
+        json(d, &["app", "show", &id, "--json"])["require_par"],
+        false
+    );
+    // A machine app makes no authorization requests: refused, and unchanged.
+    let machine = s(&fixture.app["client_id"]).to_owned();
+    let out = gatehouse(d, &["app", "update", &machine, "--require-par", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("require_par"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        json(d, &["app", "show", &machine, "--json"])["require_par"],
+        false
+    );
+}

@@ -777,3 +777,99 @@ fn failed_authentications_are_throttled_across_instances() {
     assert_eq!(token(&a, &setup.machine).status(), 200);
     assert_eq!(token(&b, &setup.machine).status(), 200);
 }
+
+/// RFC 9126 on several instances: a request pushed to A is claimed once,
+/// whichever instance the browsers reach first; the winner goes on at B (its
+/// forms carry the claimed request) and the code redeems at A.
+#[test]
+fn a_pushed_request_is_claimed_once_across_two_instances() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start(dir.path(), &["--database-url", &db.url]);
+    let b = Server::start(dir.path(), &["--database-url", &db.url]);
+    let setup = setup(dir.path(), &db);
+    let web = &setup.web;
+    let resp = reqwest::blocking::Client::new()
+        .post(a.url("/connect/par"))
+        .basic_auth(s(&web["client_id"]), Some(s(&web["client_secret"])))
+        .form(&[
+            ("response_type", "code"),
+            ("redirect_uri", "https://sync.acme.test/callback"),
+            ("scope", "cfgateway"),
+            ("state", "st-par"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let pushed: Value = resp.json().unwrap();
+    let q = format!(
+        "client_id={}&request_uri={}",
+        s(&web["client_id"]),
+        s(&pushed["request_uri"]).replace(':', "%3A")
+    );
+    let browsers: Vec<Browser> = (0..6).map(|_| Browser::new()).collect();
+    let pages: Vec<(u16, String)> = std::thread::scope(|sc| {
+        let hs: Vec<_> = browsers
+            .iter()
+            .enumerate()
+            .map(|(i, br)| {
+                let (srv, q) = (if i % 2 == 0 { &a } else { &b }, &q);
+                sc.spawn(move || {
+                    let r = br
+                        .http
+                        .get(srv.url(&format!("/connect/authorize?{q}")))
+                        .send()
+                        .unwrap();
+                    (r.status().as_u16(), r.text().unwrap())
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = (0..pages.len()).filter(|i| pages[*i].0 == 200).collect();
+    assert_eq!(winners.len(), 1, "{pages:?}");
+    assert!(pages.iter().all(|(st, _)| *st == 200 || *st == 400));
+    let (br, page) = (&browsers[winners[0]], &pages[winners[0]].1);
+    let login = br
+        .http
+        .post(b.url("/login"))
+        .form(&[
+            ("csrf_token", hidden(page, "csrf_token").as_str()),
+            (
+                "request",
+                common::unescape_html(&hidden(page, "request")).as_str(),
+            ),
+            ("email", "dev@acme.test"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .unwrap();
+    // The consent page, unless the setup's sign-in already allowed these scopes.
+    let consent = if login.status() == 200 {
+        let page = login.text().unwrap();
+        br.http
+            .post(b.url("/consent"))
+            .form(&[
+                ("csrf_token", hidden(&page, "csrf_token").as_str()),
+                (
+                    "request",
+                    common::unescape_html(&hidden(&page, "request")).as_str(),
+                ),
+                ("decision", "allow"),
+            ])
+            .send()
+            .unwrap()
+    } else {
+        login
+    };
+    assert_eq!(consent.status(), 303);
+    let back = reqwest::Url::parse(consent.headers()["location"].to_str().unwrap()).unwrap();
+    let param = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some("st-par"), "{back}");
+    let code = param("code").expect("a code");
+    assert_eq!(exchange(&a, web, &code).status(), 200);
+}

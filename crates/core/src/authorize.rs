@@ -136,10 +136,31 @@ pub fn client_id(form: &Form) -> Result<&str, AuthorizeError> {
     Ok(id)
 }
 
-/// Checks the request against the client (`ctx` is `None` for an unknown client).
+/// How the request's parameters reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// On the authorization endpoint's URL or form, through the browser.
+    FrontChannel,
+    /// Pushed by the authenticated client first (RFC 9126).
+    Pushed,
+}
+
+/// Checks a request that came through the browser against the client (`ctx` is
+/// `None` for an unknown client).
 pub fn validate(
     form: &Form,
     ctx: Option<&ClientContext>,
+) -> Result<ValidAuthorize, AuthorizeError> {
+    validate_from(form, ctx, Source::FrontChannel)
+}
+
+/// Checks the request against the client, knowing how it arrived: the same
+/// rules for both, except that an app requiring pushed requests refuses the
+/// front channel's.
+pub fn validate_from(
+    form: &Form,
+    ctx: Option<&ClientContext>,
+    source: Source,
 ) -> Result<ValidAuthorize, AuthorizeError> {
     let ctx = ctx.ok_or_else(|| {
         AuthorizeError::Unredirectable("This app is not registered (unknown `client_id`).".into())
@@ -177,6 +198,14 @@ pub fn validate(
         return Err(AuthorizeError::Unredirectable(format!(
             "`state` is longer than {MAX_STATE} bytes."
         )));
+    }
+    // RFC 9126 §5: an app that requires PAR takes no request by the front
+    // channel (refused only once the redirect URI is known to be its own).
+    if app.require_par && source == Source::FrontChannel {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "this app must push its authorization requests first (RFC 9126): POST them to /connect/par, then send `client_id` and `request_uri` here".into(),
+        ));
     }
     if !app.allows(GrantType::AuthorizationCode) {
         return Err(fail(

@@ -11,6 +11,8 @@ pub const REVOCATION_PATH: &str = "/connect/revocation";
 pub const REVOCATION_FEED_PATH: &str = "/connect/revocations";
 pub const USERINFO_PATH: &str = "/connect/userinfo";
 pub const ENDSESSION_PATH: &str = "/connect/endsession";
+/// Pushed authorization requests (RFC 9126).
+pub const PAR_PATH: &str = "/connect/par";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -34,6 +36,9 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
     json!({
         "issuer": issuer,
         "authorization_endpoint": url(AUTHORIZE_PATH),
+        "pushed_authorization_request_endpoint": url(PAR_PATH),
+        // Server-wide; an app can be made to require them (RFC 9126 §5).
+        "require_pushed_authorization_requests": false,
         "token_endpoint": url(TOKEN_PATH),
         "introspection_endpoint": url(INTROSPECT_PATH),
         "revocation_endpoint": url(REVOCATION_PATH),

@@ -20,6 +20,7 @@ pub mod jose;
 pub mod keyring;
 pub mod limits;
 pub mod model;
+pub mod par;
 pub mod password;
 pub mod pkce;
 pub mod ports;

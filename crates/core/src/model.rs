@@ -300,6 +300,10 @@ pub struct App {
     /// on by default for new authorization code apps.
     #[serde(default)]
     pub require_pkce: bool,
+    /// Authorization requests must be pushed first (RFC 9126 §5): a plain one
+    /// at the authorization endpoint is refused.
+    #[serde(default)]
+    pub require_par: bool,
     pub created_at: UnixTime,
     /// When a token was last issued to the app (recorded lazily, to the minute).
     pub last_used_at: Option<UnixTime>,
@@ -438,6 +442,17 @@ pub struct AuthCode {
     pub redirect_uri: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
+    pub expires_at: UnixTime,
+}
+
+/// A pushed authorization request (RFC 9126) as stored: the digest of its
+/// `request_uri` (never the URI), the client that pushed it, and its parameters
+/// form-encoded without the client's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedRequest {
+    pub digest: String,
+    pub client_id: String,
+    pub params: String,
     pub expires_at: UnixTime,
 }
 

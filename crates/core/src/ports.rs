@@ -10,7 +10,8 @@ use crate::clock::UnixTime;
 use crate::context::ActingUser;
 use crate::model::{
     Api, App, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
-    Profile, ReferenceToken, RefreshToken, Role, Session, StoredKey, User, UserStatus,
+    Profile, PushedRequest, ReferenceToken, RefreshToken, Role, Session, StoredKey, User,
+    UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +213,25 @@ pub trait SessionStore: Send + Sync {
     /// A live session (not ended, not expired at `now`).
     async fn session(&self, id_digest: &str, now: UnixTime) -> StoreResult<Session>;
     async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()>;
+}
+
+/// Pushed authorization requests (RFC 9126), shared by every instance on one
+/// database: pushed to one, claimed at another.
+#[async_trait]
+pub trait PushedRequestStore: Send + Sync {
+    async fn insert_pushed_request(&self, r: &PushedRequest) -> StoreResult<()>;
+    /// Marks the request used and returns it, atomically: of concurrent callers
+    /// exactly one gets it. NotFound (and nothing changes) when it is unknown,
+    /// pushed by another client, expired at `now` or used before.
+    async fn claim_pushed_request(
+        &self,
+        digest: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<PushedRequest>;
+    /// Whether `client_id` pushed the request `digest` and it was claimed
+    /// already (a second claim is a replay, not a stale link).
+    async fn pushed_request_claimed(&self, digest: &str, client_id: &str) -> StoreResult<bool>;
 }
 
 /// How redeeming a code or rotating a refresh token went.
@@ -420,6 +440,7 @@ pub trait Store:
     + KeyStore
     + ChangeFeed
     + SessionStore
+    + PushedRequestStore
     + GrantStore
     + GrantFlowStore
 {
@@ -436,6 +457,7 @@ impl<T> Store for T where
         + KeyStore
         + ChangeFeed
         + SessionStore
+        + PushedRequestStore
         + GrantStore
         + GrantFlowStore
 {

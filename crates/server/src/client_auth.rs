@@ -19,6 +19,7 @@ use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::form::Form;
 use gatehouse_core::limits::logged;
 use gatehouse_core::model::AppStatus;
+use gatehouse_core::par::PushRequest;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::request::TokenRequest;
 use gatehouse_core::revocation::RevocationRequest;
@@ -52,6 +53,14 @@ impl ClientForm for RevocationRequest {
 
     fn parse(form: &Form) -> Result<Self, OAuthError> {
         RevocationRequest::parse(form)
+    }
+}
+
+impl ClientForm for PushRequest {
+    const PARSED_FIRST: bool = false;
+
+    fn parse(form: &Form) -> Result<Self, OAuthError> {
+        PushRequest::parse(form)
     }
 }
 

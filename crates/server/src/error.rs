@@ -52,6 +52,16 @@ impl From<gatehouse_core::token_endpoint::TokenError> for HttpError {
     }
 }
 
+impl From<gatehouse_core::par::PushError> for HttpError {
+    fn from(e: gatehouse_core::par::PushError) -> Self {
+        use gatehouse_core::par::PushError;
+        match e {
+            PushError::OAuth(o) => HttpError::OAuth(o),
+            PushError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<StoreError> for HttpError {
     fn from(e: StoreError) -> Self {
         HttpError::Store(e)

@@ -19,6 +19,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
+pub mod sealed_request;
 pub mod security_events;
 pub mod session;
 pub mod signin;
@@ -65,6 +66,7 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(routes::introspect::router())
         .merge(routes::revocation::router())
+        .merge(routes::par::router())
         .method_not_allowed_fallback(routes::method_not_allowed);
     let mut router = Router::new()
         .merge(routes::well_known::router())

@@ -42,10 +42,11 @@ use crate::state::{AppState, Inner};
 /// scan of random paths adds no series (a fixed `&'static str`: no allocation).
 pub fn route_label(path: &str) -> &'static str {
     use gatehouse_core::discovery as d;
-    const EXACT: [&str; 14] = [
+    const EXACT: [&str; 15] = [
         d::TOKEN_PATH,
         crate::routes::OAUTH_TOKEN_PATH,
         d::AUTHORIZE_PATH,
+        d::PAR_PATH,
         d::INTROSPECT_PATH,
         d::REVOCATION_PATH,
         d::REVOCATION_FEED_PATH,

@@ -122,6 +122,7 @@ pub(crate) fn app(id: &str, org_id: &str, on_behalf: &str) -> App {
         created_at: 103,
         last_used_at: None,
         require_pkce: false,
+        require_par: false,
     }
 }
 

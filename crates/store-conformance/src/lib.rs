@@ -54,6 +54,8 @@ macro_rules! conformance_tests {
             concurrent_rotations_issuing_have_one_winner,
             finish_code_issuing_stores_both_records_and_ends_the_redemption,
             redeem_code_context_claims_the_code_and_reads_its_grant_at_once,
+            pushed_requests_are_claimed_once_by_their_client_while_live,
+            concurrent_claims_of_a_pushed_request_have_one_winner,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

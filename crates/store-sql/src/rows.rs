@@ -193,6 +193,7 @@ from_row! {
         generation: i64,
         status: String,
         require_pkce: bool,
+        require_par: bool,
         created_at: i64,
         last_used_at: Option<i64>,
     }
@@ -225,6 +226,7 @@ impl TryFrom<AppRow> for App {
             secret_hash: r.secret_hash,
             generation: r.generation,
             require_pkce: r.require_pkce,
+            require_par: r.require_par,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
         })
@@ -620,4 +622,25 @@ impl TryFrom<CodeContextRow> for CodeContext {
 /// Rows to models, all or nothing.
 pub(crate) fn models<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
+}
+
+from_row! {
+    pub(crate) struct PushedRequestRow {
+        digest: String,
+        client_id: String,
+        params: String,
+        expires_at: i64,
+    }
+}
+
+impl TryFrom<PushedRequestRow> for PushedRequest {
+    type Error = StoreError;
+    fn try_from(r: PushedRequestRow) -> StoreResult<Self> {
+        Ok(PushedRequest {
+            digest: r.digest,
+            client_id: r.client_id,
+            params: r.params,
+            expires_at: r.expires_at,
+        })
+    }
 }

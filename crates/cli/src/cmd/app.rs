@@ -54,6 +54,7 @@ pub async fn run(
             redirect_uris,
             post_logout_redirect_uris,
             require_pkce,
+            require_par,
         } => {
             // The same policy `serve` applies (its --dev and --dns-server).
             let policy = redirect_policy(dev, dns_server)?;
@@ -80,9 +81,12 @@ pub async fn run(
                 },
             )
             .await?;
-            if let Some(required) = require_pkce.filter(|r| *r != app.require_pkce) {
+            let pkce = require_pkce.filter(|r| *r != app.require_pkce);
+            let par = require_par.filter(|r| *r != app.require_par);
+            if pkce.is_some() || par.is_some() {
                 let edit = AppEdit {
-                    require_pkce: Some(required),
+                    require_pkce: pkce,
+                    require_par: par,
                     ..AppEdit::default()
                 };
                 app = admin::update_app(
@@ -168,6 +172,7 @@ pub async fn run(
             default_scopes,
             audience,
             require_pkce,
+            require_par,
         } => {
             let edit = AppEdit {
                 name: name.as_deref(),
@@ -186,6 +191,7 @@ pub async fn run(
                     .as_deref()
                     .map(|a| Some(a).filter(|a| !a.is_empty())),
                 require_pkce,
+                require_par,
             };
             let policy = redirect_policy(dev, dns_server)?;
             let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)

@@ -112,6 +112,8 @@ pub struct AppEdit<'a> {
     pub default_audience: Option<Option<&'a str>>,
     /// Whether authorization requests must use PKCE (authorization code apps).
     pub require_pkce: Option<bool>,
+    /// Whether authorization requests must be pushed first (RFC 9126 §5).
+    pub require_par: Option<bool>,
 }
 
 /// Edits an app's details. Tokens already issued keep their scopes until they
@@ -177,6 +179,20 @@ pub async fn update_app(
             "PKCE required"
         } else {
             "PKCE optional"
+        });
+    }
+    if let Some(required) = edit.require_par {
+        if !code_app {
+            return Err(invalid(
+                "require_par",
+                "only authorization code apps make authorization requests",
+            ));
+        }
+        next.require_par = required;
+        changed.push(if required {
+            "pushed authorization requests required"
+        } else {
+            "pushed authorization requests optional"
         });
     }
     if edit.scopes.is_some() || edit.default_scopes.is_some() || edit.default_audience.is_some() {

@@ -232,6 +232,7 @@ async fn prepare_app(
         status: AppStatus::Active,
         // New authorization code apps must use PKCE unless an admin turns it off.
         require_pkce: new.grant == GrantType::AuthorizationCode,
+        require_par: false,
         created_at: now,
         last_used_at: None,
     };

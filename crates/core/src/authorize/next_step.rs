@@ -201,6 +201,7 @@ mod tests {
             generation: 1,
             status: AppStatus::Active,
             require_pkce: false,
+            require_par: false,
             created_at: 0,
             last_used_at: None,
         }

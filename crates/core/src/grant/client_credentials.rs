@@ -209,6 +209,7 @@ mod tests {
                 status: AppStatus::Active,
                 last_used_at: None,
                 require_pkce: false,
+                require_par: false,
                 created_at: 0,
             },
             org: Org {

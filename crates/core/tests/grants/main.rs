@@ -10,5 +10,6 @@
 
 mod authorization_code;
 mod client_credentials;
+mod par;
 mod refresh_token;
 mod world;

@@ -73,7 +73,7 @@ fn ring() -> Arc<KeyRing> {
     .clone()
 }
 
-fn audit() -> AuditEvent {
+pub fn audit() -> AuditEvent {
     AuditEvent::new(
         &Actor::operator(),
         ACME,
@@ -134,6 +134,7 @@ fn app(client_id: &str, grants: &[GrantType], on_behalf_of: Option<&str>) -> App
         generation: 1,
         status: AppStatus::Active,
         require_pkce: false,
+        require_par: false,
         created_at: T - 1000,
         last_used_at: None,
     }

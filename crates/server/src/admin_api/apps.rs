@@ -216,6 +216,7 @@ async fn edit_app(
         default_scopes: default_scopes.as_deref(),
         default_audience: patch.default_audience.as_ref().map(Option::as_deref),
         require_pkce: patch.require_pkce,
+        require_par: patch.require_par,
     };
     let now = state.clock.now();
     let app = admin::update_app(

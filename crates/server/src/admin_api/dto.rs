@@ -93,6 +93,8 @@ pub struct AppView {
     pub status: AppStatusView,
     /// Authorization requests must carry a PKCE challenge (authorization code apps).
     pub require_pkce: bool,
+    /// Authorization requests must be pushed first (RFC 9126; authorization code apps).
+    pub require_par: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds of the last token issued to it, when known.
@@ -128,6 +130,7 @@ impl AppView {
             default_audience: app.default_audience,
             status,
             require_pkce: app.require_pkce,
+            require_par: app.require_par,
             created_at: app.created_at,
             last_used_at: app.last_used_at,
         }
@@ -199,6 +202,9 @@ pub struct AppPatch {
     pub default_audience: Option<Option<String>>,
     /// Whether authorization requests must use PKCE (authorization code apps).
     pub require_pkce: Option<bool>,
+    /// Whether authorization requests must be pushed first (RFC 9126;
+    /// authorization code apps).
+    pub require_par: Option<bool>,
 }
 
 /// Tells "absent" (`None`) from `null` (`Some(None)`).

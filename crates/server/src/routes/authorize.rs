@@ -19,18 +19,20 @@ use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::authorize::next_step::{
     NextStep, SignedIn, may_consent, next_step, session_serves,
 };
-use gatehouse_core::authorize::{self, AuthorizeError, ValidAuthorize};
+use gatehouse_core::authorize::{self, AuthorizeError, Source, ValidAuthorize};
 use gatehouse_core::context::{ActingUser, ClientContext, ContextSource, acting_user};
 use gatehouse_core::discovery::AUTHORIZE_PATH;
 use gatehouse_core::form::Form;
 use gatehouse_core::grant::authorization_code::issue_code;
 use gatehouse_core::model::{Consent, Session};
+use gatehouse_core::par;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::{ErrorCode, OAuthError};
 
 use crate::client_addr::ClientAddr;
 use crate::pages::{self, ConsentPage, LoginPage};
+use crate::sealed_request;
 use crate::session;
 use crate::signin::{self, Attempt};
 use crate::state::AppState;
@@ -64,15 +66,31 @@ async fn authorize_post(State(state): State<AppState>, jar: CookieJar, body: Byt
 }
 
 async fn begin(state: &AppState, jar: CookieJar, query: &str) -> Step<Response> {
-    let (req, ctx) = validated(state, query).await?;
+    let Checked { req, ctx, carry } = validated(state, query, Entry::Authorize).await?;
     let session = session::current(state, &jar).await.map_err(unavailable)?;
     let now = state.clock.now();
     let session = session.filter(|s| session_serves(&req, s, now));
-    proceed(state, jar, &req, &ctx, session.as_ref(), query).await
+    proceed(state, jar, &req, &ctx, session.as_ref(), &carry).await
+}
+
+/// Where a request enters: the authorization URL (or its form POST), or the
+/// sign-in and consent forms, which carry it on in their `request` field.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Authorize,
+    Form,
+}
+
+/// A request that passed every check, with what the next form must carry.
+struct Checked {
+    req: ValidAuthorize,
+    ctx: Arc<ClientContext>,
+    /// The `request` field of the next page's forms.
+    carry: String,
 }
 
 /// Parses and checks the request; errors become a page or an error redirect.
-async fn validated(state: &AppState, query: &str) -> Step<(ValidAuthorize, Arc<ClientContext>)> {
+async fn validated(state: &AppState, query: &str, entry: Entry) -> Step<Checked> {
     let form = Form::parse(query.as_bytes()).map_err(|e| bad_request(&e.description))?;
     let client_id = authorize::client_id(&form).map_err(|e| authorize_error(state, e))?;
     let ctx = match state.clients.client_context(client_id).await {
@@ -80,12 +98,67 @@ async fn validated(state: &AppState, query: &str) -> Step<(ValidAuthorize, Arc<C
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(unavailable(e)),
     };
-    let req = authorize::validate(&form, ctx.as_deref()).map_err(|e| authorize_error(state, e))?;
+    let pushed = match &ctx {
+        Some(ctx) => pushed(state, &form, ctx, entry).await?,
+        None => None,
+    };
+    let (req, carry) = match pushed {
+        Some((inner, carry)) => (
+            authorize::validate_from(&inner, ctx.as_deref(), Source::Pushed),
+            carry,
+        ),
+        None => (authorize::validate(&form, ctx.as_deref()), query.to_owned()),
+    };
+    let req = req.map_err(|e| authorize_error(state, e))?;
     match ctx {
-        Some(ctx) => Ok((req, ctx)),
+        Some(ctx) => Ok(Checked { req, ctx, carry }),
         None => Err(bad_request("This app is not registered.")),
     }
 }
+
+/// The parameters of the pushed request (RFC 9126 §4) that `form` refers to,
+/// with what the next form must carry; `None` for a front-channel request.
+/// Everything else on the authorization URL is ignored: the pushed parameters
+/// are the request.
+async fn pushed(
+    state: &AppState,
+    form: &Form,
+    ctx: &ClientContext,
+    entry: Entry,
+) -> Step<Option<(Form, String)>> {
+    let now = state.clock.now();
+    let client_id = ctx.app.client_id.as_str();
+    let (params, carry) = match (
+        entry,
+        form.get("request_uri"),
+        form.get(sealed_request::PARAM),
+    ) {
+        (Entry::Authorize, Some(uri), _) if par::is_pushed_reference(uri) => {
+            let params = match par::claim(state.store.as_ref(), uri, ctx, now).await {
+                Ok(p) => p,
+                Err(StoreError::NotFound) => return Err(bad_request(PUSHED_GONE)),
+                Err(e) => return Err(unavailable(e)),
+            };
+            let carry = sealed_request::carry(state, client_id, &params, now)
+                .ok_or_else(|| bad_request("The request cannot be completed."))?;
+            (params, carry)
+        }
+        // Only the CSRF-checked forms take a sealed request, never the URL.
+        (Entry::Form, _, Some(sealed)) => {
+            let params = sealed_request::open(state, client_id, sealed, now)
+                .ok_or_else(|| bad_request(FORM_EXPIRED))?;
+            (params, sealed_request::field(client_id, sealed))
+        }
+        _ => return Ok(None),
+    };
+    let params = Form::parse(params.as_bytes())
+        .map_err(|_| bad_request("The request cannot be completed."))?;
+    Ok(Some((params, carry)))
+}
+
+const PUSHED_GONE: &str = "This sign-in link has expired or was already used: an app's pushed request works once, within a minute. Go back to the app and start again.";
+const FORM_EXPIRED: &str =
+    "This sign-in took too long or the form was changed. Go back to the app and start again.";
 
 /// Loads who is signed in (if anyone), asks core for the next step, renders it.
 async fn proceed(
@@ -309,7 +382,8 @@ async fn login_step(
 ) -> Step<Response> {
     let form = signin::page_form(state, &jar, headers, body)?;
     let query = form.get("request").unwrap_or("");
-    let (req, ctx) = validated(state, query).await?;
+    let Checked { req, ctx, carry } = validated(state, query, Entry::Form).await?;
+    let query = carry.as_str();
     let email = signin::normalized_email(&form);
     let password_given = form.get("password").unwrap_or("");
     // People authorize only their own organization's apps: the account is
@@ -360,7 +434,8 @@ async fn consent_step(
 ) -> Step<Response> {
     let form = signin::page_form(state, &jar, headers, body)?;
     let query = form.get("request").unwrap_or("");
-    let (req, ctx) = validated(state, query).await?;
+    let Checked { req, ctx, carry } = validated(state, query, Entry::Form).await?;
+    let query = carry.as_str();
     let Some(s) = session::current(state, &jar).await.map_err(unavailable)? else {
         return Ok(login_page(
             state,

@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod endsession;
 pub mod health;
 pub mod introspect;
+pub mod par;
 pub mod revocation;
 pub mod revocations;
 pub mod token;

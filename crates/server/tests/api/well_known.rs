@@ -56,6 +56,12 @@ async fn openid_configuration_and_rfc8414_metadata_describe_the_server() {
             doc["introspection_endpoint"],
             app.url("/connect/introspect")
         );
+        // RFC 9126 §5: the endpoint, and that the server does not require it of every app.
+        assert_eq!(
+            doc["pushed_authorization_request_endpoint"],
+            app.url("/connect/par")
+        );
+        assert_eq!(doc["require_pushed_authorization_requests"], false);
         assert!(
             doc["grant_types_supported"]
                 .as_array()

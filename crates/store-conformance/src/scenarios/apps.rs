@@ -129,6 +129,8 @@ pub async fn app_edits_and_the_audit_log(s: &dyn Store) {
     edited.scopes = vec!["cfgateway".into(), "openid".into()];
     edited.default_scopes = vec!["openid".into()];
     edited.default_audience = None;
+    edited.require_pkce = true;
+    edited.require_par = true;
     // Fields an edit must not touch, even if the record passed says otherwise.
     let mut sneaky = edited.clone();
     sneaky.secret_hash = "stolen".into();

@@ -8,6 +8,7 @@ mod grant_flow;
 mod grants;
 mod keys;
 mod profile;
+mod pushed;
 mod throttle;
 mod tokens;
 
@@ -17,5 +18,6 @@ pub use grant_flow::*;
 pub use grants::*;
 pub use keys::*;
 pub use profile::*;
+pub use pushed::*;
 pub use throttle::*;
 pub use tokens::*;

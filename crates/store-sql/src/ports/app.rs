@@ -97,6 +97,7 @@ for_each_dialect! {
             for sql in [
                 "DELETE FROM reference_tokens WHERE client_id = $1",
                 "DELETE FROM app_usage WHERE client_id = $1",
+                "DELETE FROM pushed_requests WHERE client_id = $1",
             ] {
                 sqlx::query(sql)
                     .bind(client_id)
@@ -113,7 +114,8 @@ for_each_dialect! {
             let mut w = self.write().await?;
             let done = sqlx::query(
                 "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
-                                 scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9
+                                 scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9,
+                                 require_par = $10
                  WHERE client_id = $8",
             )
             .bind(&a.name)
@@ -125,6 +127,7 @@ for_each_dialect! {
             .bind(&a.default_audience)
             .bind(&a.client_id)
             .bind(a.require_pkce)
+            .bind(a.require_par)
             .execute(w.conn())
             .await
             .map_err(D::map_err)?;
@@ -237,8 +240,8 @@ for_each_dialect! {
             sqlx::query(
                 "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                                    post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
-                                   generation, status, created_at, require_pkce)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                                   generation, status, created_at, require_pkce, require_par)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             )
             .bind(&a.id)
             .bind(&a.client_id)
@@ -257,6 +260,7 @@ for_each_dialect! {
             .bind(a.status.as_str())
             .bind(a.created_at)
             .bind(a.require_pkce)
+            .bind(a.require_par)
             .execute(self.conn())
             .await
             .map_err(D::map_err)?;

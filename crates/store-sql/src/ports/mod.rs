@@ -11,6 +11,7 @@ mod grant;
 mod grant_flow;
 mod key;
 mod org;
+mod pushed;
 mod session;
 mod throttle;
 mod token;

@@ -17,7 +17,8 @@ use crate::console::see_other;
 use crate::state::AppState;
 
 /// `POST …/edit`: name and description; redirect URIs for authorization code
-/// apps, checked by the redirect-URI policy.
+/// apps, checked by the redirect-URI policy, and whether they must push their
+/// authorization requests (RFC 9126).
 pub(super) async fn edit(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -38,6 +39,9 @@ pub(super) async fn edit(
             redirect_uris: code_app.then(|| forms::lines(&input.redirect_uris)),
             post_logout_redirect_uris: code_app
                 .then(|| forms::lines(&input.post_logout_redirect_uris)),
+            // Only a change is recorded (the box is always sent, checked or not).
+            require_par: (code_app && input.require_par != app.require_par)
+                .then_some(input.require_par),
             ..AppEdit::default()
         };
         let edited = admin::update_app(

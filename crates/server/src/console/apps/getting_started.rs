@@ -6,7 +6,7 @@
 //! The secret is never shown here (it is shown once, when made): the commands
 //! read it from `$CLIENT_SECRET`.
 
-use gatehouse_core::discovery::{AUTHORIZE_PATH, TOKEN_PATH};
+use gatehouse_core::discovery::{AUTHORIZE_PATH, PAR_PATH, TOKEN_PATH};
 use gatehouse_core::model::{App, GrantType};
 
 /// One copyable command or URL.
@@ -113,6 +113,15 @@ pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet>
         enc(redirect_uri),
         enc(&scope),
     );
+    let authorize = if app.require_par {
+        pushed_authorize(app, issuer, redirect_uri, &scope)
+    } else {
+        Snippet {
+            id: "gs-authorize",
+            title: "The authorization URL (replace STATE and CODE_CHALLENGE)",
+            code: authorize,
+        }
+    };
     let mut out = vec![
         Snippet {
             id: "gs-pkce",
@@ -121,11 +130,7 @@ pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet>
                    CODE_CHALLENGE=$(printf %s \"$CODE_VERIFIER\" | openssl dgst -sha256 -binary | openssl base64 | tr '+/' '-_' | tr -d '=')"
                 .to_owned(),
         },
-        Snippet {
-            id: "gs-authorize",
-            title: "The authorization URL (replace STATE and CODE_CHALLENGE)",
-            code: authorize,
-        },
+        authorize,
         Snippet {
             id: "gs-code",
             title: "Exchange the code for tokens",
@@ -160,6 +165,31 @@ pub fn snippets(app: &App, issuer: &str, audience: Option<&str>) -> Vec<Snippet>
     }
     out.extend(call_api(audience));
     out
+}
+
+/// For an app that must push its requests (RFC 9126): the push, then the
+/// authorization URL that refers to it.
+fn pushed_authorize(app: &App, issuer: &str, redirect_uri: &str, scope: &str) -> Snippet {
+    Snippet {
+        id: "gs-authorize",
+        title: "Push the authorization request, then open the URL it gives (replace STATE)",
+        code: format!(
+            "REQUEST_URI=$(curl --silent --request POST {} \\\n\
+             --user \"{}:$CLIENT_SECRET\" \\\n\
+             --data-urlencode 'response_type=code' \\\n\
+             --data-urlencode {} \\\n\
+             --data-urlencode {} \\\n\
+             --data-urlencode 'state=STATE' \\\n\
+             --data-urlencode \"code_challenge=$CODE_CHALLENGE\" \\\n\
+             --data-urlencode 'code_challenge_method=S256' | jq -r .request_uri)\n\
+             echo \"{issuer}{AUTHORIZE_PATH}?client_id={}&request_uri=$REQUEST_URI\"",
+            sq(&format!("{issuer}{PAR_PATH}")),
+            enc(&app.client_id),
+            sq(&format!("redirect_uri={redirect_uri}")),
+            sq(&format!("scope={scope}")),
+            enc(&app.client_id),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ struct AppView {
     post_logout_redirect_uris: Vec<String>,
     scopes: String,
     audience: String,
+    /// Whether authorization requests must be pushed first (RFC 9126).
+    require_par: bool,
     created: String,
     last_used: String,
 }
@@ -43,6 +45,8 @@ pub(super) struct EditForm {
     pub(super) description: String,
     pub(super) redirect_uris: String,
     pub(super) post_logout_redirect_uris: String,
+    /// The "Require pushed authorization requests" box.
+    pub(super) require_par: bool,
 }
 
 impl EditForm {
@@ -52,6 +56,7 @@ impl EditForm {
             description: app.description.clone().unwrap_or_default(),
             redirect_uris: app.redirect_uris.join("\n"),
             post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
+            require_par: app.require_par,
         }
     }
 
@@ -62,6 +67,7 @@ impl EditForm {
             description: forms::text(form, "description"),
             redirect_uris: raw("redirect_uris"),
             post_logout_redirect_uris: raw("post_logout_redirect_uris"),
+            require_par: form.get("require_par") == Some("yes"),
         }
     }
 }
@@ -72,6 +78,7 @@ pub(super) const EDIT_FIELDS: &[&str] = &[
     "description",
     "redirect_uris",
     "post_logout_redirect_uris",
+    "require_par",
 ];
 
 #[derive(Template)]
@@ -141,6 +148,7 @@ pub(super) async fn app_page(
         post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
         scopes: app.scopes.join(" "),
         audience: app.default_audience.clone().unwrap_or_default(),
+        require_par: app.require_par,
         created: when(app.created_at),
         last_used: last_used(app),
         on_behalf: on_behalf.clone(),

@@ -392,3 +392,40 @@ async fn an_id_that_is_not_utf8_or_too_long_is_a_404_problem() {
         .await
         .problem(404);
 }
+
+#[tokio::test]
+async fn require_par_is_shown_and_settable_on_code_apps_only() {
+    let (app, a) = acme().await;
+    let r = a
+        .send(
+            &app,
+            Method::POST,
+            "/api/v1/apps",
+            json!({
+                "grant_type": "authorization_code",
+                "name": "Studio web",
+                "redirect_uris": [CALLBACK],
+                "scopes": ["openid", "cfgateway"],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(r.json["require_par"], false);
+    let path = format!("/api/v1/apps/{}", r.json["client_id"].as_str().unwrap());
+    let r = a
+        .send(&app, Method::PATCH, &path, json!({"require_par": true}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["require_par"], true);
+    assert_eq!(a.get(&app, &path).await.json["require_par"], true);
+
+    let (cc, _) = register(&app, &a).await;
+    a.send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/apps/{cc}"),
+        json!({"require_par": true}),
+    )
+    .await
+    .invalid("require_par");
+}

@@ -6,6 +6,7 @@ mod introspect;
 mod introspection_cache;
 mod oidc_flow;
 mod organizations;
+mod par;
 mod refresh;
 mod revocations;
 mod seeds;

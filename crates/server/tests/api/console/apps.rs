@@ -701,3 +701,55 @@ async fn the_apps_list_says_when_each_app_was_last_used() {
     let page = c.page(&format!("/console/apps/{client_id}")).await;
     assert!(page.contains("<td>2026-11-23 14:26 UTC</td>"));
 }
+
+#[tokio::test]
+async fn an_admin_requires_pushed_authorization_requests_with_the_edit_forms_box() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let client_id = register_web(&c).await;
+    let page = format!("/console/apps/{client_id}");
+    let html = c.page(&page).await;
+    assert_eq!(by_id(&html, "require-par"), "Optional");
+    assert!(!html.contains("name=\"require_par\" value=\"yes\" checked"));
+    let fields = |par: Option<&'static str>| {
+        let mut f = vec![
+            ("name", "Studio"),
+            ("redirect_uris", crate::helpers::CALLBACK),
+        ];
+        if let Some(v) = par {
+            f.push(("require_par", v));
+        }
+        f
+    };
+    let resp = c
+        .post(&format!("{page}/edit"), &page, &fields(Some("yes")))
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(
+        app.s()
+            .app_by_client_id(&client_id)
+            .await
+            .unwrap()
+            .require_par
+    );
+    let html = c.page(&page).await;
+    assert_eq!(by_id(&html, "require-par"), "Required");
+    assert!(html.contains("name=\"require_par\" value=\"yes\" checked"));
+    // Getting started pushes the request first.
+    assert!(html.contains("/connect/par"), "{html}");
+    assert!(
+        c.page("/console/audit")
+            .await
+            .contains("pushed authorization requests required")
+    );
+    // An unticked box is not sent: the requirement is lifted.
+    let resp = c.post(&format!("{page}/edit"), &page, &fields(None)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(
+        !app.s()
+            .app_by_client_id(&client_id)
+            .await
+            .unwrap()
+            .require_par
+    );
+}
