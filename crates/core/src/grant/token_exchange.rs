@@ -204,6 +204,11 @@ fn target_api<'a>(
     target: Option<&str>,
 ) -> Result<&'a crate::model::Api, OAuthError> {
     let allowed = &ctx.app.exchange_audiences;
+    if allowed.is_empty() {
+        return Err(OAuthError::invalid_target(
+            "this app may exchange tokens for no API: an admin must set its exchange audiences",
+        ));
+    }
     let audience = match (target, allowed.as_slice()) {
         (Some(t), _) => t,
         (None, [only]) => only.as_str(),
