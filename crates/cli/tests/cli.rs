@@ -1414,8 +1414,7 @@ fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update()
         ],
     );
     assert_eq!(
-        app["grant_type"],
-        "urn:ietf:params:oauth:grant-type:token-exchange",
+        app["grant_type"], "urn:ietf:params:oauth:grant-type:token-exchange",
         "{app}"
     );
     assert_eq!(app["exchange_audiences"], serde_json::json!([gw]));
@@ -1435,7 +1434,13 @@ fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update()
     // Not an API of the organization: refused, and unchanged.
     let out = gatehouse(
         d,
-        &["app", "update", &id, "--exchange-audience", "https://elsewhere.test"],
+        &[
+            "app",
+            "update",
+            &id,
+            "--exchange-audience",
+            "https://elsewhere.test",
+        ],
     );
     assert!(!out.status.success());
     assert!(
@@ -1445,10 +1450,7 @@ fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update()
     );
     // A machine app exchanges nothing.
     let machine = s(&fixture.app["client_id"]).to_owned();
-    let out = gatehouse(
-        d,
-        &["app", "update", &machine, "--exchange-audience", gw],
-    );
+    let out = gatehouse(d, &["app", "update", &machine, "--exchange-audience", gw]);
     assert!(!out.status.success());
     assert_eq!(
         json(d, &["app", "show", &machine, "--json"])["exchange_audiences"],

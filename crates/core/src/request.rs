@@ -34,7 +34,10 @@ impl std::fmt::Debug for TokenExchangeRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenExchangeRequest")
             .field("subject_token", &"[redacted]")
-            .field("actor_token", &self.actor_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "actor_token",
+                &self.actor_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("scope", &self.scope)
             .field("target", &self.target)
             .finish()
@@ -218,7 +221,10 @@ mod tests {
             (r.subject_token.as_str(), r.target.as_deref()),
             ("t", Some("https://b"))
         );
-        assert!(!format!("{r:?}").contains("\"t\""), "the token is never printed");
+        assert!(
+            !format!("{r:?}").contains("\"t\""),
+            "the token is never printed"
+        );
         let jwt = format!(
             "{EXCHANGE}&subject_token=t&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"
         );

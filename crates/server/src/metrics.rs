@@ -218,10 +218,11 @@ impl Metrics {
         // token carries (a token is for one API).
         let named = match request {
             TokenRequest::ClientCredentials(r) => r.target.as_deref(),
-            TokenRequest::TokenExchange(r) => r
-                .target
-                .as_deref()
-                .or(client.app.exchange_audiences.first().map(String::as_str)),
+            TokenRequest::TokenExchange(r) => {
+                r.target
+                    .as_deref()
+                    .or(client.app.exchange_audiences.first().map(String::as_str))
+            }
             TokenRequest::AuthorizationCode(_) | TokenRequest::RefreshToken(_) => None,
         };
         let api = named

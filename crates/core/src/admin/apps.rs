@@ -288,11 +288,7 @@ async fn prepare_app(
         now,
         "app.register",
         &app.client_id,
-        format!(
-            "registered {} app `{}`",
-            grant_name(new.grant),
-            app.name
-        ),
+        format!("registered {} app `{}`", grant_name(new.grant), app.name),
     );
     Ok((app, secret, audit))
 }

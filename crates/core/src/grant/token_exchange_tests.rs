@@ -55,8 +55,18 @@ fn ctx() -> ClientContext {
         },
         acting: None,
         apis: vec![
-            api("https://frontend", "o1", &["orders:read", "orders:write", "profile:read"], 3600),
-            api("https://orders", "o1", &["orders:read", "orders:write"], 3600),
+            api(
+                "https://frontend",
+                "o1",
+                &["orders:read", "orders:write", "profile:read"],
+                3600,
+            ),
+            api(
+                "https://orders",
+                "o1",
+                &["orders:read", "orders:write"],
+                3600,
+            ),
             api("https://billing", "o1", &["orders:read"], 3600),
         ],
     }
@@ -112,7 +122,10 @@ fn a_persons_token_is_exchanged_for_a_narrower_one_to_an_allowed_api() {
     assert_eq!(plan.client_id, "frontend-api");
     assert_eq!(plan.grant_id.as_deref(), Some("g1"), "same grant");
     assert_eq!(plan.generation, 4, "the exchanging app's generation");
-    assert_eq!((plan.role.as_str(), plan.org_id.as_str()), ("developer", "o1"));
+    assert_eq!(
+        (plan.role.as_str(), plan.org_id.as_str()),
+        ("developer", "o1")
+    );
     assert_eq!(
         plan.act,
         Some(Act {
@@ -125,7 +138,10 @@ fn a_persons_token_is_exchanged_for_a_narrower_one_to_an_allowed_api() {
 #[test]
 fn without_scope_every_held_scope_the_target_offers_is_given() {
     let plan = decide(&ctx(), &req(None, None), &subject(), None, NOW).unwrap();
-    assert_eq!(plan.target.audience, "https://orders", "the one exchange audience");
+    assert_eq!(
+        plan.target.audience, "https://orders",
+        "the one exchange audience"
+    );
     assert_eq!(plan.scope.to_string(), "orders:read orders:write");
 }
 
@@ -136,7 +152,10 @@ fn the_token_never_outlives_the_subject_token() {
     let mut long = subject();
     long.exp = NOW + 86_400;
     let plan = decide(&ctx(), &req(None, None), &long, None, NOW).unwrap();
-    assert_eq!(plan.target.ttl, 3600, "the target API's lifetime when shorter");
+    assert_eq!(
+        plan.target.ttl, 3600,
+        "the target API's lifetime when shorter"
+    );
     long.exp = NOW;
     assert_eq!(
         code(decide(&ctx(), &req(None, None), &long, None, NOW)),
@@ -175,27 +194,83 @@ fn a_chain_longer_than_the_bound_is_refused() {
 /// RFC 8693 §2.2.2 and RFC 6749 §5.2: which refusal each broken rule gives.
 #[test]
 fn decision_table() {
-    type Case = (&'static str, fn(&mut ClientContext, &mut AccessClaims, &mut TokenExchangeRequest), ErrorCode);
+    type Case = (
+        &'static str,
+        fn(&mut ClientContext, &mut AccessClaims, &mut TokenExchangeRequest),
+        ErrorCode,
+    );
     let cases: &[Case] = &[
-        ("app without the grant", |c, _, _| c.app.grant_types = vec![GrantType::ClientCredentials], ErrorCode::UnauthorizedClient),
-        ("disabled app", |c, _, _| c.app.status = AppStatus::Disabled, ErrorCode::InvalidClient),
-        ("audience not allowed", |_, _, r| r.target = Some("https://billing".into()), ErrorCode::InvalidTarget),
-        ("no exchange audiences (deny by default)", |c, _, _| c.app.exchange_audiences.clear(), ErrorCode::InvalidTarget),
-        ("allowed but no longer an API", |c, _, _| c.apis.retain(|a| a.audience != "https://orders"), ErrorCode::InvalidTarget),
-        ("another organization's API", |c, _, r| {
-            c.app.exchange_audiences.push("https://theirs".into());
-            r.target = Some("https://theirs".into());
-        }, ErrorCode::InvalidTarget),
-        ("several allowed, none named", |c, _, _| c.app.exchange_audiences.push("https://billing".into()), ErrorCode::InvalidTarget),
-        ("scope widening beyond the subject", |_, s, r| {
-            s.scope = "orders:read".into();
-            r.scope = Some(ScopeSet::parse("orders:read orders:write").unwrap());
-        }, ErrorCode::InvalidScope),
-        ("scope the target does not offer", |_, _, r| r.scope = Some(ScopeSet::parse("profile:read").unwrap()), ErrorCode::InvalidScope),
-        ("nothing held that the target offers", |_, s, _| s.scope = "profile:read".into(), ErrorCode::InvalidScope),
-        ("machine subject token", |_, s, _| s.gid = None, ErrorCode::InvalidGrant),
-        ("subject of another organization", |_, s, _| s.org = "o2".into(), ErrorCode::InvalidGrant),
-        ("subject not for an API (userinfo)", |_, s, _| s.aud = "https://id.acme.test/connect/userinfo".into(), ErrorCode::InvalidGrant),
+        (
+            "app without the grant",
+            |c, _, _| c.app.grant_types = vec![GrantType::ClientCredentials],
+            ErrorCode::UnauthorizedClient,
+        ),
+        (
+            "disabled app",
+            |c, _, _| c.app.status = AppStatus::Disabled,
+            ErrorCode::InvalidClient,
+        ),
+        (
+            "audience not allowed",
+            |_, _, r| r.target = Some("https://billing".into()),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "no exchange audiences (deny by default)",
+            |c, _, _| c.app.exchange_audiences.clear(),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "allowed but no longer an API",
+            |c, _, _| c.apis.retain(|a| a.audience != "https://orders"),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "another organization's API",
+            |c, _, r| {
+                c.app.exchange_audiences.push("https://theirs".into());
+                r.target = Some("https://theirs".into());
+            },
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "several allowed, none named",
+            |c, _, _| c.app.exchange_audiences.push("https://billing".into()),
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "scope widening beyond the subject",
+            |_, s, r| {
+                s.scope = "orders:read".into();
+                r.scope = Some(ScopeSet::parse("orders:read orders:write").unwrap());
+            },
+            ErrorCode::InvalidScope,
+        ),
+        (
+            "scope the target does not offer",
+            |_, _, r| r.scope = Some(ScopeSet::parse("profile:read").unwrap()),
+            ErrorCode::InvalidScope,
+        ),
+        (
+            "nothing held that the target offers",
+            |_, s, _| s.scope = "profile:read".into(),
+            ErrorCode::InvalidScope,
+        ),
+        (
+            "machine subject token",
+            |_, s, _| s.gid = None,
+            ErrorCode::InvalidGrant,
+        ),
+        (
+            "subject of another organization",
+            |_, s, _| s.org = "o2".into(),
+            ErrorCode::InvalidGrant,
+        ),
+        (
+            "subject not for an API (userinfo)",
+            |_, s, _| s.aud = "https://id.acme.test/connect/userinfo".into(),
+            ErrorCode::InvalidGrant,
+        ),
     ];
     for (name, change, want) in cases {
         let (mut c, mut s, mut r) = (ctx(), subject(), req(None, None));
@@ -211,7 +286,13 @@ fn an_actor_token_must_be_the_apps_own() {
     assert!(decide(&ctx(), &req(None, None), &subject(), Some(&own), NOW).is_ok());
     let other = subject();
     assert_eq!(
-        code(decide(&ctx(), &req(None, None), &subject(), Some(&other), NOW)),
+        code(decide(
+            &ctx(),
+            &req(None, None),
+            &subject(),
+            Some(&other),
+            NOW
+        )),
         ErrorCode::InvalidGrant
     );
 }

@@ -406,9 +406,19 @@ pub async fn a_token_exchange_app_keeps_its_exchange_audiences(s: &dyn Store) {
     let mut a = app("x1", "o1", "u1");
     a.grant_types = vec![GrantType::TokenExchange];
     a.on_behalf_of = None;
-    a.exchange_audiences = vec!["https://orders.example".into(), "https://billing.example".into()];
+    a.exchange_audiences = vec![
+        "https://orders.example".into(),
+        "https://billing.example".into(),
+    ];
     let audit = |n: i64, action: &str| {
-        AuditEvent::new(&Actor::operator(), "o1", n, action, "client-x1", action.to_owned())
+        AuditEvent::new(
+            &Actor::operator(),
+            "o1",
+            n,
+            action,
+            "client-x1",
+            action.to_owned(),
+        )
     };
     s.insert_app(&a, &audit(500, "app.register")).await.unwrap();
     assert_eq!(s.app_by_client_id("client-x1").await.unwrap(), a);

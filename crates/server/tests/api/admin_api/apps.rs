@@ -455,11 +455,19 @@ async fn exchange_audiences_are_shown_and_settable_on_token_exchange_apps_only()
     assert_eq!(r.json["exchange_audiences"], json!([gw]));
     let path = format!("/api/v1/apps/{}", r.json["client_id"].as_str().unwrap());
     let r = a
-        .send(&app, Method::PATCH, &path, json!({"exchange_audiences": []}))
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"exchange_audiences": []}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.json["exchange_audiences"], json!([]));
-    assert_eq!(a.get(&app, &path).await.json["exchange_audiences"], json!([]));
+    assert_eq!(
+        a.get(&app, &path).await.json["exchange_audiences"],
+        json!([])
+    );
     // Only APIs of the organization.
     a.send(
         &app,

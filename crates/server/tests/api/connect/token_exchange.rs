@@ -33,7 +33,9 @@ async fn world() -> World {
     let app = TestApp::spawn().await;
     let (gateway, _) = app.seed().await;
     app.password_user("ana@acme.test", "developer").await;
-    let web = app.web_app("cfgateway products:read openid offline_access").await;
+    let web = app
+        .web_app("cfgateway products:read openid offline_access")
+        .await;
     let params = authorize_params(&web).set("scope", "cfgateway products:read openid");
     let code = code_for(&Browser::new(&app), &params, "ana@acme.test").await;
     let resp = app.web_token(&web, &code_params(&code)).await;
@@ -93,7 +95,12 @@ fn at(v: &Value) -> &str {
 }
 
 impl World {
-    async fn exchange(&self, who: &WebApp, subject: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    async fn exchange(
+        &self,
+        who: &WebApp,
+        subject: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut form = vec![
             ("grant_type", EXCHANGE),
             ("subject_token", subject),
@@ -142,12 +149,18 @@ async fn a_users_token_is_exchanged_for_a_narrower_token_that_works_at_the_downs
     assert_eq!(got["scope"], "products:read");
     assert_eq!(got["sub"], subject["sub"]);
     assert_eq!(got["client_id"], w.exchanger.client_id.as_str());
-    assert_eq!(got["act"], serde_json::json!({"sub": w.exchanger.client_id}));
+    assert_eq!(
+        got["act"],
+        serde_json::json!({"sub": w.exchanger.client_id})
+    );
     assert_eq!(got["gid"], subject["gid"], "the same grant");
     assert!(got["exp"].as_i64() <= subject["exp"].as_i64());
     // `resource` names the API as well (RFC 8707).
     let by_resource = w.exchanged(&[("resource", ORDERS)]).await;
-    assert_eq!(by_resource["scope"], "products:read", "what both hold and offer");
+    assert_eq!(
+        by_resource["scope"], "products:read",
+        "what both hold and offer"
+    );
     // The gateway API does not see a token addressed to the orders API.
     let other = w
         .app
@@ -157,7 +170,10 @@ async fn a_users_token_is_exchanged_for_a_narrower_token_that_works_at_the_downs
     // Every exchange is in the organization's audit log.
     let org = w.app.org("acme-studio").await;
     let events = w.app.s().audit_events(&org.id, None, 20).await.unwrap();
-    let exchanges = events.iter().filter(|e| e.action == "token.exchange").count();
+    let exchanges = events
+        .iter()
+        .filter(|e| e.action == "token.exchange")
+        .count();
     assert_eq!(exchanges, 2);
 }
 
@@ -188,7 +204,11 @@ async fn revoking_the_users_grant_ends_the_exchanged_token() {
         .as_str()
         .unwrap()
         .to_owned();
-    w.app.s().revoke_grant(&gid, SystemClock.now()).await.unwrap();
+    w.app
+        .s()
+        .revoke_grant(&gid, SystemClock.now())
+        .await
+        .unwrap();
     w.app.caught_up().await;
     assert_eq!(w.at_orders(at(&body)).await["active"], false);
     let resp = w.exchange(&w.exchanger, at(&w.user), &[]).await;
@@ -215,7 +235,11 @@ async fn rotating_the_exchanging_apps_secret_ends_its_exchanged_tokens() {
 async fn an_audience_the_app_is_not_allowed_is_invalid_target() {
     let w = world().await;
     let resp = w
-        .exchange(&w.exchanger, at(&w.user), &[("audience", &w.gateway.audience)])
+        .exchange(
+            &w.exchanger,
+            at(&w.user),
+            &[("audience", &w.gateway.audience)],
+        )
         .await;
     oauth_error(resp, 400, "invalid_target").await;
     // Deny by default: an app with no exchange audiences exchanges nothing.
@@ -282,7 +306,9 @@ async fn a_forged_revoked_or_machine_subject_token_is_invalid_grant() {
 #[tokio::test]
 async fn an_app_without_the_grant_is_unauthorized_client_and_bad_credentials_invalid_client() {
     let w = world().await;
-    let resp = w.exchange(&w.web, at(&w.user), &[("audience", ORDERS)]).await;
+    let resp = w
+        .exchange(&w.web, at(&w.user), &[("audience", ORDERS)])
+        .await;
     oauth_error(resp, 400, "unauthorized_client").await;
     let wrong = WebApp {
         client_id: w.exchanger.client_id.clone(),
