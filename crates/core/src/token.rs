@@ -80,6 +80,24 @@ pub struct AccessTokenPlan {
     pub generation: i64,
     /// The user's grant (authorization code flow); `None` for machine tokens.
     pub grant_id: Option<String>,
+    /// Who acts for the subject (RFC 8693 §4.1); `None` but for exchanged tokens.
+    pub act: Option<Act>,
+}
+
+/// The actor claim (RFC 8693 §4.1): the party acting, and nested in it the one
+/// that acted before (the delegation chain, most recent outermost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
+}
+
+impl Act {
+    /// How many actors the chain names (this one included).
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |a| a.depth())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +117,8 @@ pub struct AccessClaims {
     pub cgen: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
 }
 
 /// Finds signing keys: the active one per algorithm, any published one by `kid`.
@@ -149,6 +169,7 @@ pub fn mint(
         groups: plan.groups,
         cgen: plan.generation,
         gid: plan.grant_id,
+        act: plan.act,
     };
     match plan.target.format {
         TokenFormat::Jwt => {

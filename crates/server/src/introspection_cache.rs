@@ -212,6 +212,7 @@ mod tests {
             groups: vec![],
             cgen: 1,
             gid: gid.map(str::to_owned),
+            act: None,
         }
     }
 

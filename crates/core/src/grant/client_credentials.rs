@@ -101,6 +101,7 @@ pub fn decide(
         groups: acting.user.groups.clone(),
         generation: app.generation,
         grant_id: None,
+        act: None,
     })
 }
 
@@ -150,6 +151,7 @@ fn admin_plan(
         groups: acting.user.groups.clone(),
         generation: app.generation,
         grant_id: None,
+        act: None,
     })
 }
 
@@ -210,6 +212,7 @@ mod tests {
                 last_used_at: None,
                 require_pkce: false,
                 require_par: false,
+                exchange_audiences: vec![],
                 created_at: 0,
             },
             org: Org {
