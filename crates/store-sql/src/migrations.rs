@@ -41,6 +41,7 @@ embed!(
     "20261130000011_user_profile.sql",
     "20261130000012_app_usage.sql",
     "20261130000013_pushed_requests.sql",
+    "20261130000014_app_secrets.sql",
 );
 
 /// The migrator for one dialect's files. The names are fixed at compile time
