@@ -41,6 +41,37 @@ pub async fn rotate_secret(
 /// The longest grace period a rotation may give the old secret (90 days).
 pub const MAX_GRACE_SECS: i64 = 90 * 86_400;
 
+/// Reads a grace period: a whole number with a unit, `s`, `m`, `h` or `d`
+/// (`90s`, `30m`, `12h`, `7d`), or bare seconds; between 1 s and 90 days.
+pub fn parse_grace(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("`{text}`: the unit must be s, m, h or d (e.g. 7d)")),
+    };
+    let n: i64 = match digits.parse() {
+        Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration like 7d, 12h, 30m or 90s"
+            ));
+        }
+    };
+    match n.checked_mul(scale) {
+        Some(secs) if (1..=MAX_GRACE_SECS).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "`{text}`: the grace period must be between 1 second and 90 days"
+        )),
+    }
+}
+
 /// A second secret beside the active one (a rotation with a grace period): both
 /// authenticate until the old one is retired or, with `grace_secs`, until it
 /// expires that many seconds from `now`. Tokens issued so far stay valid. Refused
@@ -413,4 +444,33 @@ pub async fn set_app_status(
         generation,
         ..current
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_grace;
+
+    #[test]
+    fn grace_periods_read_with_units_and_are_bounded() {
+        assert_eq!(parse_grace("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_grace("12h"), Ok(12 * 3600));
+        assert_eq!(parse_grace("30m"), Ok(1800));
+        assert_eq!(parse_grace("90s"), Ok(90));
+        assert_eq!(parse_grace("5"), Ok(5));
+        assert_eq!(parse_grace("90d"), Ok(90 * 86_400));
+        for bad in [
+            "",
+            "d",
+            "0s",
+            "91d",
+            "-1d",
+            "+1d",
+            "7w",
+            "1.5h",
+            "7 d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_grace(bad).is_err(), "{bad}");
+        }
+    }
 }
