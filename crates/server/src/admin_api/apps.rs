@@ -16,8 +16,8 @@ use utoipa_axum::routes;
 use super::auth::AdminCaller;
 use super::dto::{
     AddSecretRequest, AddedSecret, AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret,
-    OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretView, TOKENS_ENDED,
-    scope_string,
+    OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretList, SecretView,
+    TOKENS_ENDED, scope_string,
 };
 use super::id::{Id, IdPair};
 use super::json::{ApiJson, OptionalJson};
@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_apps, register_app))
         .routes(routes!(show_app, edit_app, delete_app))
         .routes(routes!(regenerate_secret))
-        .routes(routes!(add_secret))
+        .routes(routes!(list_secrets, add_secret))
         .routes(routes!(retire_secret))
         .routes(routes!(set_on_behalf_of))
         .routes(routes!(disable_app))
@@ -281,6 +281,28 @@ async fn regenerate_secret(
         client_secret: secret.expose().to_owned(),
         warning: SECRET_WARNING,
         tokens_ended: TOKENS_ENDED,
+    }))
+}
+
+/// The app's active secrets: ids, creation, expiry and last use (never a value).
+#[utoipa::path(get, path = "/api/v1/apps/{client_id}/secrets", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = SecretList),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn list_secrets(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Id(client_id): Id,
+) -> Result<Json<SecretList>, ApiError> {
+    let now = state.clock.now();
+    let secrets =
+        admin::active_secrets(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    Ok(Json(SecretList {
+        client_id,
+        secrets: secrets.into_iter().map(SecretView::from).collect(),
     }))
 }
 

@@ -100,7 +100,10 @@ pub struct AppView {
     pub created_at: i64,
     /// Unix seconds of the last token issued to it, when known.
     pub last_used_at: Option<i64>,
-    /// Its active client secrets (ids, never values); in the one-app view.
+    /// Its active client secrets (ids, never values), in the one-app view
+    /// while it has more than one (a rotation with a grace period): then each
+    /// shows its own last use. With one, the app's `last_used_at` is its
+    /// secret's, and `GET /api/v1/apps/{client_id}/secrets` lists it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<SecretView>>,
 }
@@ -127,6 +130,13 @@ impl From<AppSecret> for SecretView {
             last_used_at: s.last_used_at,
         }
     }
+}
+
+/// An app's active client secrets (ids, never values), oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretList {
+    pub client_id: String,
+    pub secrets: Vec<SecretView>,
 }
 
 /// Asks for a second secret. `expires_in` (seconds, at most 90 days) gives the
@@ -186,10 +196,11 @@ impl AppView {
         }
     }
 
-    /// With the app's active secrets listed.
+    /// With the app's active secrets listed, when it has more than one.
     pub fn with_secrets(self, secrets: Vec<AppSecret>) -> Self {
         Self {
-            secrets: Some(secrets.into_iter().map(SecretView::from).collect()),
+            secrets: (secrets.len() > 1)
+                .then(|| secrets.into_iter().map(SecretView::from).collect()),
             ..self
         }
     }
