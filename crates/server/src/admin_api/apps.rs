@@ -311,7 +311,7 @@ async fn list_secrets(
 /// instead. Tokens issued so far stay valid. At most two secrets are active.
 #[utoipa::path(post, path = "/api/v1/apps/{client_id}/secrets", tag = "apps", security(("bearer" = [])),
     params(("client_id" = String, Path, description = "The app's client id")),
-    request_body(content = Option<AddSecretRequest>, description = "Optional; `{}` or no body: the current secret works until retired"),
+    request_body(content = AddSecretRequest, description = "Optional: without a body (or with `{}`) the current secret works until retired"),
     responses(
         (status = 201, body = AddedSecret),
         (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
