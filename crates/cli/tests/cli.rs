@@ -1494,7 +1494,7 @@ fn a_second_secret_rotates_with_a_grace_period_on_every_instance() {
         text.contains("client_secret:") && text.contains("3600 s"),
         "{text}"
     );
-    let log = one.log() + &two.log();
+    let log = format!("{}{}", one.log(), two.log());
     for needle in [old, new.as_str(), old_token.as_str()] {
         assert!(!log.contains(needle), "a secret reached the log");
     }

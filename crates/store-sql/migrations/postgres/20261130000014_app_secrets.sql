@@ -4,7 +4,9 @@
 -- stay until every token issued with them has expired. `apps.secret_hash` keeps
 -- the newest active secret's digest.
 CREATE TABLE app_secrets (
-    id           TEXT PRIMARY KEY,
+    -- Orders secrets made in the same second.
+    seq          BIGSERIAL PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
     client_id    TEXT NOT NULL REFERENCES apps(client_id) ON DELETE CASCADE,
     digest       TEXT NOT NULL,
     created_at   BIGINT NOT NULL,

@@ -14,7 +14,7 @@ use crate::{Dialect, SqlStore};
 
 const ROTATE_SECRET: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
 const INSERT_SECRET: &str = "INSERT INTO app_secrets (id, client_id, digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
-const SECRETS: &str = "SELECT * FROM app_secrets WHERE client_id = $1 ORDER BY created_at, id";
+const SECRETS: &str = "SELECT * FROM app_secrets WHERE client_id = $1 ORDER BY created_at, seq";
 /// Takes the app's row lock (PostgreSQL) before its secrets are counted, so two
 /// concurrent adds cannot both see room for one more.
 const SET_NEWEST_SECRET: &str =
