@@ -184,12 +184,11 @@ async fn a_third_secret_is_a_conflict_and_the_last_cannot_be_retired() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(
+    assert!(
         retire(&app, &a, &id, &old_id).await.problem(409)["detail"]
             .as_str()
             .unwrap()
-            .contains("last active secret"),
-        true
+            .contains("last active secret")
     );
     let r = add(&app, &a, &id, None).await;
     assert_eq!(r.status, 201);

@@ -880,7 +880,7 @@ async fn an_admin_adds_a_second_secret_then_retires_the_old_one_which_ends_only_
     );
     let page = c.page(&format!("{page_path}?done=retired")).await;
     assert!(page.contains("The secret key was retired"), "{page}");
-    assert_eq!(secret_ids(&page), [new_id.clone()]);
+    assert_eq!(secret_ids(&page), std::slice::from_ref(&new_id));
     let seen = app
         .introspect((&api.client_id, &api.secret), &old_token)
         .await;
