@@ -232,7 +232,13 @@ impl Revoked {
             let buckets = (cap * 8 / 7).next_power_of_two().max(4);
             buckets * (std::mem::size_of::<(K, V)>() + 1)
         }
+        let secret_ends: usize = self
+            .clients
+            .values()
+            .map(|c| c.secret_ends.len() * std::mem::size_of::<(Id, i64)>())
+            .sum();
         table::<Id, ClientState>(self.clients.capacity())
+            + secret_ends
             + table::<Id, UserState>(self.users.capacity())
             + table::<Id, i64>(self.ended_before.capacity())
             + table::<Id, ()>(self.grants.capacity())
