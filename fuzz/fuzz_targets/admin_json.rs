@@ -122,6 +122,7 @@ fn grant(g: AppGrant) -> &'static str {
     match g {
         AppGrant::ClientCredentials => "client_credentials",
         AppGrant::AuthorizationCode => "authorization_code",
+        AppGrant::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
     }
 }
 
@@ -150,6 +151,7 @@ fn new_app(b: &NewAppRequest) -> Map<String, Value> {
     m.insert("scopes".into(), json!(b.scopes));
     put(&mut m, "default_scopes", &b.default_scopes);
     put(&mut m, "default_audience", &b.default_audience);
+    m.insert("exchange_audiences".into(), json!(b.exchange_audiences));
     m
 }
 
@@ -168,6 +170,7 @@ fn app_patch(p: &AppPatch) -> Map<String, Value> {
     put(&mut m, "default_audience", &p.default_audience);
     put(&mut m, "require_pkce", &p.require_pkce);
     put(&mut m, "require_par", &p.require_par);
+    put(&mut m, "exchange_audiences", &p.exchange_audiences);
     m
 }
 
@@ -310,7 +313,11 @@ fuzz_target!(|data: &[u8]| {
                 "default_scopes",
                 "default_audience",
             ],
-            &["redirect_uris", "post_logout_redirect_uris"],
+            &[
+                "redirect_uris",
+                "post_logout_redirect_uris",
+                "exchange_audiences",
+            ],
             &[("new_user", &["name"])],
             new_app,
         ),
@@ -325,6 +332,7 @@ fuzz_target!(|data: &[u8]| {
                 "default_scopes",
                 "require_pkce",
                 "require_par",
+                "exchange_audiences",
             ],
             &[],
             &[],

@@ -58,6 +58,7 @@ fn app(
             status,
             require_pkce: pkce,
             require_par: false,
+            exchange_audiences: vec![],
             created_at: 0,
             last_used_at: None,
         },

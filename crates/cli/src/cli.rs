@@ -561,6 +561,13 @@ pub enum GrantArg {
     ClientCredentials,
     #[value(name = "authorization_code", alias = "authorization-code")]
     AuthorizationCode,
+    /// RFC 8693: exchanges people's tokens for tokens to its --exchange-audience APIs.
+    #[value(
+        name = "urn:ietf:params:oauth:grant-type:token-exchange",
+        alias = "token-exchange",
+        alias = "token_exchange"
+    )]
+    TokenExchange,
 }
 
 #[derive(Debug, Subcommand)]
@@ -576,7 +583,9 @@ pub enum AppCmd {
         /// What the app does (shown on the consent page).
         #[arg(long)]
         description: Option<String>,
-        /// client_credentials (a machine) or authorization_code (people sign in).
+        /// client_credentials (a machine), authorization_code (people sign in) or
+        /// urn:ietf:params:oauth:grant-type:token-exchange (an API exchanging the
+        /// tokens people send it for tokens to other APIs, RFC 8693).
         #[arg(long, value_enum)]
         grant: GrantArg,
         /// Email of the user a client credentials app acts on behalf of.
@@ -605,6 +614,11 @@ pub enum AppCmd {
         /// authorization code apps; default: false).
         #[arg(long)]
         require_par: Option<bool>,
+        /// An API (audience) of the organization a token exchange app may
+        /// exchange people's tokens for (repeat for several; none: it may not
+        /// exchange any).
+        #[arg(long = "exchange-audience")]
+        exchange_audiences: Vec<String>,
     },
     /// Replace the client secret; every token issued so far ends now.
     RotateSecret {
@@ -689,6 +703,13 @@ pub enum AppCmd {
         /// (RFC 9126; authorization code apps).
         #[arg(long)]
         require_par: Option<bool>,
+        /// Replaces the APIs a token exchange app may exchange people's tokens
+        /// for (repeat for several).
+        #[arg(long = "exchange-audience")]
+        exchange_audiences: Vec<String>,
+        /// Remove every exchange audience (the app may exchange no token).
+        #[arg(long, conflicts_with = "exchange_audiences")]
+        clear_exchange_audiences: bool,
     },
     /// Disable an app: it cannot get tokens and every token it holds ends now.
     Disable {

@@ -7,6 +7,12 @@ mod db;
 mod help;
 mod output;
 
+/// mimalloc rather than glibc's malloc: a request allocates and frees on
+/// several runtime threads, and glibc's per-arena free lists made allocation
+/// about 40 % of an introspection's instructions (callgrind, bench/compare.sh).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = match config_file::parse_cli() {
         Ok(args) => args,

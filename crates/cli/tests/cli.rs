@@ -1499,3 +1499,72 @@ fn a_second_secret_rotates_with_a_grace_period_on_every_instance() {
         assert!(!log.contains(needle), "a secret reached the log");
     }
 }
+
+#[test]
+fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fixture = register(d);
+    let gw = "https://gateway.acme.test";
+    let app = json(
+        d,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Storefront",
+            "--grant",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "--scopes",
+            "",
+            "--exchange-audience",
+            gw,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        app["grant_type"], "urn:ietf:params:oauth:grant-type:token-exchange",
+        "{app}"
+    );
+    assert_eq!(app["exchange_audiences"], serde_json::json!([gw]));
+    let id = s(&app["client_id"]).to_owned();
+    let shown = json(d, &["app", "show", &id, "--json"]);
+    assert_eq!(shown["exchange_audiences"], serde_json::json!([gw]));
+    let cleared = json(
+        d,
+        &["app", "update", &id, "--clear-exchange-audiences", "--json"],
+    );
+    assert_eq!(cleared["exchange_audiences"], serde_json::json!([]));
+    let set = json(
+        d,
+        &["app", "update", &id, "--exchange-audience", gw, "--json"],
+    );
+    assert_eq!(set["exchange_audiences"], serde_json::json!([gw]));
+    // Not an API of the organization: refused, and unchanged.
+    let out = gatehouse(
+        d,
+        &[
+            "app",
+            "update",
+            &id,
+            "--exchange-audience",
+            "https://elsewhere.test",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exchange_audiences"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A machine app exchanges nothing.
+    let machine = s(&fixture.app["client_id"]).to_owned();
+    let out = gatehouse(d, &["app", "update", &machine, "--exchange-audience", gw]);
+    assert!(!out.status.success());
+    assert_eq!(
+        json(d, &["app", "show", &machine, "--json"])["exchange_audiences"],
+        serde_json::json!([])
+    );
+}

@@ -52,7 +52,12 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         },
         "end_session_endpoint": url(ENDSESSION_PATH),
         "jwks_uri": url(JWKS_PATH),
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            crate::request::GRANT_TOKEN_EXCHANGE,
+        ],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "subject_types_supported": ["public"],

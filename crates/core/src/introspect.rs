@@ -13,6 +13,7 @@ use crate::clock::UnixTime;
 use crate::context::ContextSource;
 use crate::context::acting_user;
 use crate::grant::refresh_token::user_may_authorize;
+use crate::grant::token_exchange::SubjectTokens;
 use crate::jose::{peek_kid, peek_typ};
 use crate::model::{Api, App, AppStatus};
 use crate::ports::{Store, StoreError, TokenStore};
@@ -93,6 +94,10 @@ pub fn active_answer(claims: &AccessClaims) -> Value {
     }
     if let Some(csid) = &claims.csid {
         answer["csid"] = json!(csid);
+    }
+    // RFC 8693 §4.1: who acts for the subject (exchanged tokens).
+    if let Some(act) = &claims.act {
+        answer["act"] = json!(act);
     }
     answer
 }
@@ -193,6 +198,24 @@ pub async fn live_claims(
     match claims_of(token, signer, store).await? {
         Some(c) if c.exp > now && still_valid(&c, now, store, contexts).await? => Ok(Some(c)),
         _ => Ok(None),
+    }
+}
+
+/// The tokens a token exchange presents, read by [`live_claims`].
+pub struct LiveTokens<'a> {
+    pub signer: &'a dyn Signer,
+    pub store: &'a dyn Store,
+    pub contexts: &'a dyn ContextSource,
+}
+
+#[async_trait::async_trait]
+impl SubjectTokens for LiveTokens<'_> {
+    async fn live_access_token(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<Option<AccessClaims>, StoreError> {
+        live_claims(token, now, self.signer, self.store, self.contexts).await
     }
 }
 

@@ -263,6 +263,9 @@ wire_enum! {
         ClientCredentials = "client_credentials",
         AuthorizationCode = "authorization_code",
         RefreshToken = "refresh_token",
+        /// RFC 8693: an app exchanges a person's access token for one to
+        /// another API, on the same person's behalf.
+        TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
     }
 }
 
@@ -304,6 +307,10 @@ pub struct App {
     /// at the authorization endpoint is refused.
     #[serde(default)]
     pub require_par: bool,
+    /// The APIs (audiences) a token exchange app may exchange a person's token
+    /// for (RFC 8693); empty: none (deny by default).
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
     pub created_at: UnixTime,
     /// When a token was last issued to the app (recorded lazily, to the minute).
     pub last_used_at: Option<UnixTime>,
@@ -648,6 +655,10 @@ mod tests {
             (GrantType::ClientCredentials, "client_credentials"),
             (GrantType::AuthorizationCode, "authorization_code"),
             (GrantType::RefreshToken, "refresh_token"),
+            (
+                GrantType::TokenExchange,
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
         ]);
         check(&[
             (AppStatus::Active, "active"),

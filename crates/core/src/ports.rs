@@ -129,8 +129,8 @@ pub trait AppStore: Send + Sync {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Replaces the editable details: name, description, redirect and post-logout
-    /// URIs, scopes, default scopes, default audience, whether PKCE is required
-    /// (matched by `app.client_id`;
+    /// URIs, scopes, default scopes, default audience, whether PKCE or PAR is
+    /// required, the token exchange audiences (matched by `app.client_id`;
     /// every other field is left alone).
     async fn update_app(&self, app: &App, now: UnixTime, audit: &AuditEvent) -> StoreResult<()>;
     /// Disables or enables the app and bumps its generation, so tokens issued before

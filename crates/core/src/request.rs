@@ -10,6 +10,38 @@ pub enum TokenRequest {
     ClientCredentials(ClientCredentialsRequest),
     AuthorizationCode(AuthorizationCodeRequest),
     RefreshToken(RefreshTokenRequest),
+    TokenExchange(TokenExchangeRequest),
+}
+
+/// RFC 8693 §2.1's grant type and the token types Gatehouse takes and issues.
+pub const GRANT_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+/// RFC 8693 §2.1. The token types are checked here: Gatehouse exchanges its
+/// own access tokens (a JWT access token may also be typed `jwt`) for an
+/// access token, nothing else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenExchangeRequest {
+    pub subject_token: String,
+    pub actor_token: Option<String>,
+    pub scope: Option<ScopeSet>,
+    /// The API asked for, by `audience` or `resource` (one, as for client credentials).
+    pub target: Option<String>,
+}
+
+impl std::fmt::Debug for TokenExchangeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenExchangeRequest")
+            .field("subject_token", &"[redacted]")
+            .field(
+                "actor_token",
+                &self.actor_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .field("target", &self.target)
+            .finish()
+    }
 }
 
 /// RFC 6749 §4.1.3 (with RFC 7636 §4.5's `code_verifier`).
@@ -52,10 +84,11 @@ impl TokenRequest {
                 refresh_token: form.require("refresh_token")?.to_owned(),
                 scope: form.get("scope").map(ScopeSet::parse).transpose()?,
             })),
+            GRANT_TOKEN_EXCHANGE => Ok(Self::TokenExchange(token_exchange(form)?)),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
-                    "grant_type `{}` is not supported; use client_credentials, authorization_code or refresh_token",
+                    "grant_type `{}` is not supported; use client_credentials, authorization_code, refresh_token or {GRANT_TOKEN_EXCHANGE}",
                     other
                         .chars()
                         .filter(|c| !c.is_control())
@@ -65,6 +98,56 @@ impl TokenRequest {
             )),
         }
     }
+}
+
+/// RFC 8693 §2.1: `subject_token` and its type are required; `actor_token`
+/// needs its type; only access tokens are taken and issued.
+fn token_exchange(form: &Form) -> Result<TokenExchangeRequest, OAuthError> {
+    let token = |name: &str, value: &str| {
+        if value.len() > crate::introspect::MAX_TOKEN_LEN {
+            Err(OAuthError::invalid_request(format!(
+                "`{name}` is longer than {} bytes",
+                crate::introspect::MAX_TOKEN_LEN
+            )))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    let token_type = |name: &'static str| -> Result<(), OAuthError> {
+        match form.require(name)? {
+            TOKEN_TYPE_ACCESS_TOKEN | TOKEN_TYPE_JWT => Ok(()),
+            _ => Err(OAuthError::invalid_request(format!(
+                "`{name}` must be {TOKEN_TYPE_ACCESS_TOKEN}: only Gatehouse access tokens can be exchanged"
+            ))),
+        }
+    };
+    let subject_token = token("subject_token", form.require("subject_token")?)?;
+    token_type("subject_token_type")?;
+    let actor_token = match form.get("actor_token") {
+        Some(t) => {
+            token_type("actor_token_type")?;
+            Some(token("actor_token", t)?)
+        }
+        None if form.get("actor_token_type").is_some() => {
+            return Err(OAuthError::invalid_request(
+                "`actor_token_type` was given without `actor_token` (RFC 8693 §2.1)",
+            ));
+        }
+        None => None,
+    };
+    if let Some(t) = form.get("requested_token_type")
+        && t != TOKEN_TYPE_ACCESS_TOKEN
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "`requested_token_type` must be {TOKEN_TYPE_ACCESS_TOKEN}: only access tokens are issued"
+        )));
+    }
+    Ok(TokenExchangeRequest {
+        subject_token,
+        actor_token,
+        scope: form.get("scope").map(ScopeSet::parse).transpose()?,
+        target: target(form)?,
+    })
 }
 
 /// `audience` and `resource` name the same thing; one token has one audience.
@@ -121,6 +204,53 @@ mod tests {
             parse("grant_type=password").unwrap_err().code,
             ErrorCode::UnsupportedGrantType
         );
+    }
+
+    const EXCHANGE: &str = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
+    const AT: &str = "urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token";
+
+    #[test]
+    fn token_exchange_needs_a_subject_token_of_an_access_token_type() {
+        let ok = format!(
+            "{EXCHANGE}&subject_token=t&subject_token_type={AT}&audience=https%3A%2F%2Fb&scope=a"
+        );
+        let Ok(TokenRequest::TokenExchange(r)) = parse(&ok) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.subject_token.as_str(), r.target.as_deref()),
+            ("t", Some("https://b"))
+        );
+        assert!(
+            !format!("{r:?}").contains("\"t\""),
+            "the token is never printed"
+        );
+        let jwt = format!(
+            "{EXCHANGE}&subject_token=t&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt"
+        );
+        assert!(parse(&jwt).is_ok());
+        for bad in [
+            format!("{EXCHANGE}&subject_token_type={AT}"),
+            format!("{EXCHANGE}&subject_token=t"),
+            format!(
+                "{EXCHANGE}&subject_token=t&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token"
+            ),
+            format!("{EXCHANGE}&subject_token=t&subject_token_type={AT}&actor_token=a"),
+            format!("{EXCHANGE}&subject_token=t&subject_token_type={AT}&actor_token_type={AT}"),
+            format!(
+                "{EXCHANGE}&subject_token=t&subject_token_type={AT}&requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Arefresh_token"
+            ),
+            format!(
+                "{EXCHANGE}&subject_token={}&subject_token_type={AT}",
+                "x".repeat(crate::introspect::MAX_TOKEN_LEN + 1)
+            ),
+        ] {
+            assert_eq!(
+                parse(&bad).unwrap_err().code,
+                ErrorCode::InvalidRequest,
+                "{bad:.200}"
+            );
+        }
     }
 
     #[test]

@@ -84,6 +84,24 @@ pub struct AccessTokenPlan {
     pub grant_id: Option<String>,
     /// The client secret the token request was authenticated with.
     pub secret_id: Option<String>,
+    /// Who acts for the subject (RFC 8693 §4.1); `None` but for exchanged tokens.
+    pub act: Option<Act>,
+}
+
+/// The actor claim (RFC 8693 §4.1): the party acting, and nested in it the one
+/// that acted before (the delegation chain, most recent outermost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
+}
+
+impl Act {
+    /// How many actors the chain names (this one included).
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |a| a.depth())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +126,8 @@ pub struct AccessClaims {
     /// apps had more than one secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
 }
 
 /// Finds signing keys: the active one per algorithm, any published one by `kid`.
@@ -159,6 +179,7 @@ pub fn mint(
         cgen: plan.generation,
         gid: plan.grant_id,
         csid: plan.secret_id,
+        act: plan.act,
     };
     match plan.target.format {
         TokenFormat::Jwt => {

@@ -7,6 +7,7 @@ use crate::context::ClientContext;
 use crate::grant::authorization_code::{self, CodeGrantStore};
 use crate::grant::client_credentials;
 use crate::grant::refresh_token::{self, RefreshGrantStore};
+use crate::grant::token_exchange::{self, SubjectTokens};
 use crate::request::TokenRequest;
 
 pub use crate::grant::issuer::{Issuer, Policy, TokenError, TokenSet};
@@ -15,15 +16,18 @@ pub use crate::grant::issuer::{Issuer, Policy, TokenError, TokenSet};
 pub trait TokenEndpointStore: CodeGrantStore + RefreshGrantStore {}
 impl<T: CodeGrantStore + RefreshGrantStore + ?Sized> TokenEndpointStore for T {}
 
-/// Answers a token request of `client`.
+/// Answers a token request of `client`. `tokens` reads the tokens a token
+/// exchange presents (introspection's liveness rule).
 pub async fn handle<S: TokenEndpointStore + ?Sized>(
     request: &TokenRequest,
     client: &ClientContext,
     issuer: &Issuer<'_, S>,
+    tokens: &dyn SubjectTokens,
 ) -> Result<TokenSet, TokenError> {
     match request {
         TokenRequest::ClientCredentials(r) => client_credentials::handle(r, client, issuer).await,
         TokenRequest::AuthorizationCode(r) => authorization_code::handle(r, client, issuer).await,
         TokenRequest::RefreshToken(r) => refresh_token::handle(r, client, issuer).await,
+        TokenRequest::TokenExchange(r) => token_exchange::handle(r, client, issuer, tokens).await,
     }
 }

@@ -179,7 +179,6 @@ pub async fn serve_router(
             .into_owned();
         let conn = graceful.watch(conn);
         let tracker = tracker.clone();
-        let limits = limits;
         tokio::spawn(async move {
             let mut conn = Box::pin(conn);
             // Woken at least every `look` to look again (a head that started

@@ -228,6 +228,7 @@ mod tests {
             cgen: 1,
             gid: gid.map(str::to_owned),
             csid: None,
+            act: None,
         }
     }
 

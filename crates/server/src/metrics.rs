@@ -212,11 +212,17 @@ impl Metrics {
             TokenRequest::ClientCredentials(_) => "client_credentials",
             TokenRequest::AuthorizationCode(_) => "authorization_code",
             TokenRequest::RefreshToken(_) => "refresh_token",
+            TokenRequest::TokenExchange(_) => "token_exchange",
         };
         // The API named by `audience`/`resource`, else the one whose scopes the
         // token carries (a token is for one API).
         let named = match request {
             TokenRequest::ClientCredentials(r) => r.target.as_deref(),
+            TokenRequest::TokenExchange(r) => {
+                r.target
+                    .as_deref()
+                    .or(client.app.exchange_audiences.first().map(String::as_str))
+            }
             TokenRequest::AuthorizationCode(_) | TokenRequest::RefreshToken(_) => None,
         };
         let api = named

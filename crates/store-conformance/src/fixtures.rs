@@ -123,6 +123,7 @@ pub(crate) fn app(id: &str, org_id: &str, on_behalf: &str) -> App {
         last_used_at: None,
         require_pkce: false,
         require_par: false,
+        exchange_audiences: vec![],
     }
 }
 

@@ -32,6 +32,7 @@ macro_rules! conformance_tests {
             apis,
             apps_and_the_change_feed,
             app_edits_and_the_audit_log,
+            a_token_exchange_app_keeps_its_exchange_audiences,
             a_new_user_and_their_app_land_together,
             app_usage_adds_up_per_day,
             reference_tokens,

@@ -42,6 +42,7 @@ embed!(
     "20261130000012_app_usage.sql",
     "20261130000013_pushed_requests.sql",
     "20261130000014_app_secrets.sql",
+    "20261130000015_app_exchange_audiences.sql",
 );
 
 /// The migrator for one dialect's files. The names are fixed at compile time

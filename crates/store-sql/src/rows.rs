@@ -194,6 +194,7 @@ from_row! {
         status: String,
         require_pkce: bool,
         require_par: bool,
+        exchange_audiences: String,
         created_at: i64,
         last_used_at: Option<i64>,
     }
@@ -215,6 +216,7 @@ impl TryFrom<AppRow> for App {
             )?,
             scopes: list("scopes", &r.scopes)?,
             default_scopes: list("default_scopes", &r.default_scopes)?,
+            exchange_audiences: list("exchange_audiences", &r.exchange_audiences)?,
             status: parsed("status", &r.status, AppStatus::parse)?,
             id: r.id,
             client_id: r.client_id,

@@ -57,6 +57,7 @@ pub async fn run(
             post_logout_redirect_uris,
             require_pkce,
             require_par,
+            exchange_audiences,
         } => {
             // The same policy `serve` applies (its --dev and --dns-server).
             let policy = redirect_policy(dev, dns_server)?;
@@ -73,6 +74,7 @@ pub async fn run(
                     grant: match grant {
                         GrantArg::ClientCredentials => GrantType::ClientCredentials,
                         GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+                        GrantArg::TokenExchange => GrantType::TokenExchange,
                     },
                     on_behalf_of: on_behalf_of.as_deref(),
                     redirect_uris,
@@ -80,6 +82,7 @@ pub async fn run(
                     scopes: &scopes,
                     default_scopes: default_scopes.as_deref(),
                     audience: audience.as_deref(),
+                    exchange_audiences,
                 },
             )
             .await?;
@@ -212,6 +215,8 @@ pub async fn run(
             audience,
             require_pkce,
             require_par,
+            exchange_audiences,
+            clear_exchange_audiences,
         } => {
             let edit = AppEdit {
                 name: name.as_deref(),
@@ -231,6 +236,11 @@ pub async fn run(
                     .map(|a| Some(a).filter(|a| !a.is_empty())),
                 require_pkce,
                 require_par,
+                exchange_audiences: if clear_exchange_audiences {
+                    Some(Vec::new())
+                } else {
+                    (!exchange_audiences.is_empty()).then_some(exchange_audiences)
+                },
             };
             let policy = redirect_policy(dev, dns_server)?;
             let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)

@@ -2,7 +2,7 @@
 //! deleting it. Each reads the app once (which authorizes the actor) and writes
 //! one change with its audit event.
 
-use super::apps::{app, check_app_scopes};
+use super::apps::{app, check_app_scopes, check_exchange_audiences};
 use super::users::acting_user_id;
 use super::{AdminError, bounded_text, invalid, not_found};
 use crate::clock::UnixTime;
@@ -284,6 +284,9 @@ pub struct AppEdit<'a> {
     pub require_pkce: Option<bool>,
     /// Whether authorization requests must be pushed first (RFC 9126 §5).
     pub require_par: Option<bool>,
+    /// Replaces the APIs a token exchange app may exchange tokens for
+    /// (`Some(vec![])` clears them).
+    pub exchange_audiences: Option<Vec<String>>,
 }
 
 /// Edits an app's details. Tokens already issued keep their scopes until they
@@ -364,6 +367,18 @@ pub async fn update_app(
         } else {
             "pushed authorization requests optional"
         });
+    }
+    if let Some(audiences) = edit.exchange_audiences {
+        if !current.allows(GrantType::TokenExchange) {
+            return Err(invalid(
+                "exchange_audiences",
+                "only token exchange apps exchange tokens",
+            ));
+        }
+        next.exchange_audiences =
+            check_exchange_audiences(store, &current.org_id, &current.grant_types, audiences)
+                .await?;
+        changed.push("token exchange audiences");
     }
     if edit.scopes.is_some() || edit.default_scopes.is_some() || edit.default_audience.is_some() {
         let scopes = edit

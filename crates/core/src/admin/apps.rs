@@ -22,6 +22,49 @@ pub struct NewApp<'a> {
     pub scopes: &'a str,
     pub default_scopes: Option<&'a str>,
     pub audience: Option<&'a str>,
+    /// The APIs a token exchange app may exchange tokens for (RFC 8693).
+    pub exchange_audiences: Vec<String>,
+}
+
+/// At most this many exchange audiences per app.
+pub const MAX_EXCHANGE_AUDIENCES: usize = 32;
+
+/// The exchange audiences of a token exchange app: APIs of its organization,
+/// each once, in the order given. Only token exchange apps have any.
+pub(super) async fn check_exchange_audiences(
+    store: &dyn Store,
+    org_id: &str,
+    grant_types: &[GrantType],
+    audiences: Vec<String>,
+) -> Result<Vec<String>, AdminError> {
+    let field = "exchange_audiences";
+    if audiences.is_empty() {
+        return Ok(audiences);
+    }
+    if !grant_types.contains(&GrantType::TokenExchange) {
+        return Err(invalid(field, "only token exchange apps exchange tokens"));
+    }
+    if audiences.len() > MAX_EXCHANGE_AUDIENCES {
+        return Err(invalid(
+            field,
+            format!("at most {MAX_EXCHANGE_AUDIENCES} audiences"),
+        ));
+    }
+    let apis = store.apis_for_org(org_id).await?;
+    let mut out: Vec<String> = Vec::with_capacity(audiences.len());
+    for aud in audiences {
+        if !apis.iter().any(|a| a.audience == aud) {
+            let shown: String = aud.chars().filter(|c| !c.is_control()).take(200).collect();
+            return Err(invalid(
+                field,
+                format!("`{shown}` is not an API of this organization"),
+            ));
+        }
+        if !out.contains(&aud) {
+            out.push(aud);
+        }
+    }
+    Ok(out)
 }
 
 /// The scopes, default scopes and default audience an app may have: scopes
@@ -213,6 +256,8 @@ async fn prepare_app(
     if new.grant == GrantType::AuthorizationCode {
         grant_types.push(GrantType::RefreshToken);
     }
+    let exchange_audiences =
+        check_exchange_audiences(store, &org.id, &grant_types, new.exchange_audiences).await?;
     let secret = ClientSecret::generate();
     let app = App {
         id: secret::random_id(),
@@ -233,6 +278,7 @@ async fn prepare_app(
         // New authorization code apps must use PKCE unless an admin turns it off.
         require_pkce: new.grant == GrantType::AuthorizationCode,
         require_par: false,
+        exchange_audiences,
         created_at: now,
         last_used_at: None,
     };
@@ -242,13 +288,17 @@ async fn prepare_app(
         now,
         "app.register",
         &app.client_id,
-        format!(
-            "registered {} app `{}`",
-            new.grant.as_str().replace('_', " "),
-            app.name
-        ),
+        format!("registered {} app `{}`", grant_name(new.grant), app.name),
     );
     Ok((app, secret, audit))
+}
+
+/// How the audit log names a grant type.
+fn grant_name(g: GrantType) -> String {
+    match g {
+        GrantType::TokenExchange => "token exchange".into(),
+        other => other.as_str().replace('_', " "),
+    }
 }
 
 /// The app by client id, if the actor may see it.

@@ -105,6 +105,7 @@ pub fn decide(
         generation: app.generation,
         grant_id: None,
         secret_id: None,
+        act: None,
     })
 }
 
@@ -155,6 +156,7 @@ fn admin_plan(
         generation: app.generation,
         grant_id: None,
         secret_id: None,
+        act: None,
     })
 }
 
@@ -215,6 +217,7 @@ mod tests {
                 last_used_at: None,
                 require_pkce: false,
                 require_par: false,
+                exchange_audiences: vec![],
                 created_at: 0,
             },
             org: Org {

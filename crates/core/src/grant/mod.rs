@@ -2,11 +2,13 @@
 //! validate, decide, persist through the narrow ports it names, mint. They answer
 //! [`crate::token_endpoint::handle`]'s exhaustive match. [`issuer`] holds what
 //! every grant issues with; [`scopes`] the scope and audience rules they share;
-//! [`user_tokens`] the minting the two user grants share.
+//! [`user_tokens`] the minting the two user grants share; [`token_exchange`]
+//! (RFC 8693) trades a person's token for one to another API.
 
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod issuer;
 pub mod refresh_token;
 pub mod scopes;
+pub mod token_exchange;
 pub mod user_tokens;

@@ -57,6 +57,7 @@ pub fn mint_user_tokens<S: ?Sized>(
             generation: client.app.generation,
             grant_id: Some(grant.id.clone()),
             secret_id: issuer.secret_id.map(str::to_owned),
+            act: None,
         },
         &policy.issuer,
         issuer.now,

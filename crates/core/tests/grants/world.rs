@@ -135,6 +135,7 @@ fn app(client_id: &str, grants: &[GrantType], on_behalf_of: Option<&str>) -> App
         status: AppStatus::Active,
         require_pkce: false,
         require_par: false,
+        exchange_audiences: vec![],
         created_at: T - 1000,
         last_used_at: None,
     }
@@ -236,7 +237,12 @@ impl World {
             now: self.now(),
             secret_id: None,
         };
-        token_endpoint::handle(&request, &ctx, &issuer).await
+        let tokens = gatehouse_core::introspect::LiveTokens {
+            signer: self.ring.as_ref(),
+            store: &self.store,
+            contexts: &FromStore(&self.store),
+        };
+        token_endpoint::handle(&request, &ctx, &issuer, &tokens).await
     }
 
     /// A code issued the way `/authorize` issues it (validated request, signed-in

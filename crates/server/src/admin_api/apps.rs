@@ -130,6 +130,7 @@ async fn register_app(
         scopes: &scopes,
         default_scopes: default_scopes.as_deref(),
         audience: body.default_audience.as_deref(),
+        exchange_audiences: body.exchange_audiences,
     };
     let policy = &state.redirect_policy;
     let (app, secret) = match &new_user {
@@ -229,6 +230,7 @@ async fn edit_app(
         default_audience: patch.default_audience.as_ref().map(Option::as_deref),
         require_pkce: patch.require_pkce,
         require_par: patch.require_par,
+        exchange_audiences: patch.exchange_audiences,
     };
     let now = state.clock.now();
     let app = admin::update_app(

@@ -48,11 +48,15 @@ impl From<Org> for OrgView {
 pub enum AppGrant {
     ClientCredentials,
     AuthorizationCode,
+    /// RFC 8693: exchanges people's tokens for tokens to its `exchange_audiences`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 str_enum!(AppGrant {
     "client_credentials" => ClientCredentials,
     "authorization_code" => AuthorizationCode,
+    "urn:ietf:params:oauth:grant-type:token-exchange" => TokenExchange,
 });
 
 impl From<AppGrant> for GrantType {
@@ -60,6 +64,7 @@ impl From<AppGrant> for GrantType {
         match g {
             AppGrant::ClientCredentials => GrantType::ClientCredentials,
             AppGrant::AuthorizationCode => GrantType::AuthorizationCode,
+            AppGrant::TokenExchange => GrantType::TokenExchange,
         }
     }
 }
@@ -96,6 +101,9 @@ pub struct AppView {
     pub require_pkce: bool,
     /// Authorization requests must be pushed first (RFC 9126; authorization code apps).
     pub require_par: bool,
+    /// The APIs (audiences) a token exchange app may exchange people's tokens
+    /// for (RFC 8693); empty: none.
+    pub exchange_audiences: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds of the last token issued to it, when known.
@@ -165,6 +173,8 @@ impl AppView {
     pub fn new(app: App, users: &[User]) -> Self {
         let grant_type = if app.allows(GrantType::ClientCredentials) {
             AppGrant::ClientCredentials
+        } else if app.allows(GrantType::TokenExchange) {
+            AppGrant::TokenExchange
         } else {
             AppGrant::AuthorizationCode
         };
@@ -190,6 +200,7 @@ impl AppView {
             status,
             require_pkce: app.require_pkce,
             require_par: app.require_par,
+            exchange_audiences: app.exchange_audiences,
             created_at: app.created_at,
             last_used_at: app.last_used_at,
             secrets: None,
@@ -242,6 +253,10 @@ pub struct NewAppRequest {
     pub default_scopes: Option<Vec<String>>,
     /// The API (audience) tokens are for when a request names none.
     pub default_audience: Option<String>,
+    /// Token exchange: the APIs (audiences) of the organization the app may
+    /// exchange people's tokens for (RFC 8693; none if omitted).
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
 }
 
 /// The app as registered, with its secret: shown this once.
@@ -274,6 +289,9 @@ pub struct AppPatch {
     /// Whether authorization requests must be pushed first (RFC 9126;
     /// authorization code apps).
     pub require_par: Option<bool>,
+    /// Replaces the APIs a token exchange app may exchange people's tokens for
+    /// (RFC 8693; `[]` clears them).
+    pub exchange_audiences: Option<Vec<String>>,
 }
 
 /// Tells "absent" (`None`) from `null` (`Some(None)`).

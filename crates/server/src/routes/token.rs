@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use gatehouse_core::discovery::TOKEN_PATH;
-use gatehouse_core::request::TokenRequest;
+use gatehouse_core::introspect::LiveTokens;
+use gatehouse_core::request::{TOKEN_TYPE_ACCESS_TOKEN, TokenRequest};
 use gatehouse_core::token_endpoint::{self, Issuer, TokenSet};
 
 use crate::client_auth::AuthenticatedClient;
@@ -40,14 +41,22 @@ pub(crate) async fn token(
         now: state.clock.now(),
         secret_id: Some(&secret_id),
     };
-    let set = token_endpoint::handle(&request, &client, &issuer).await?;
+    // A token exchange presents tokens, read as introspection reads them.
+    let tokens = LiveTokens {
+        signer: keys.as_ref(),
+        store: state.store.as_ref(),
+        contexts: &state.clients,
+    };
+    let set = token_endpoint::handle(&request, &client, &issuer, &tokens).await?;
     state.usage.issued(&client.app.client_id, issuer.now);
     state.metrics.record_token(&request, &client, &set.scope);
-    Ok(respond(set))
+    let exchanged = matches!(request, TokenRequest::TokenExchange(_));
+    Ok(respond(set, exchanged.then_some(TOKEN_TYPE_ACCESS_TOKEN)))
 }
 
-/// The RFC 6749 §5.1 answer. Fields in alphabetical order, as the `json!`
-/// object this replaces wrote them (a struct serialises without building a map).
+/// The RFC 6749 §5.1 answer (with RFC 8693 §2.2.1's `issued_token_type` for a
+/// token exchange). Fields in alphabetical order, as the `json!` object this
+/// replaces wrote them (a struct serialises without building a map).
 #[derive(serde::Serialize)]
 struct Answer {
     access_token: String,
@@ -55,16 +64,19 @@ struct Answer {
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     scope: String,
     token_type: &'static str,
 }
 
-fn respond(set: TokenSet) -> Response {
+fn respond(set: TokenSet, issued_token_type: Option<&'static str>) -> Response {
     let body = Answer {
         access_token: set.access_token,
         expires_in: set.expires_in,
         id_token: set.id_token,
+        issued_token_type,
         refresh_token: set.refresh_token,
         scope: set.scope.to_string(),
         token_type: "Bearer",

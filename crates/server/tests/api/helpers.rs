@@ -268,6 +268,7 @@ impl TestApp {
                 scopes,
                 default_scopes,
                 audience,
+                exchange_audiences: vec![],
             },
         )
         .await
@@ -418,6 +419,7 @@ impl TestApp {
                 scopes,
                 default_scopes: None,
                 audience: None,
+                exchange_audiences: vec![],
             },
         )
         .await

@@ -212,6 +212,7 @@ async fn registration_checks_post_logout_uris_with_the_same_policy() {
                 scopes: "cfgateway",
                 default_scopes: None,
                 audience: None,
+                exchange_audiences: vec![],
             },
         )
     };

@@ -68,6 +68,13 @@ async fn openid_configuration_and_rfc8414_metadata_describe_the_server() {
                 .unwrap()
                 .contains(&"client_credentials".into())
         );
+        // RFC 8693 §2.1's grant type.
+        assert!(
+            doc["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"urn:ietf:params:oauth:grant-type:token-exchange".into())
+        );
         assert!(
             doc["token_endpoint_auth_methods_supported"]
                 .as_array()

@@ -131,6 +131,7 @@ pub async fn app_edits_and_the_audit_log(s: &dyn Store) {
     edited.default_audience = None;
     edited.require_pkce = true;
     edited.require_par = true;
+    edited.exchange_audiences = vec!["https://orders.example".into()];
     // Fields an edit must not touch, even if the record passed says otherwise.
     let mut sneaky = edited.clone();
     sneaky.secret_hash = "stolen".into();
@@ -396,4 +397,35 @@ pub async fn app_usage_adds_up_per_day(s: &dyn Store) {
     s.delete_app("client-u1", 500, &ev()).await.unwrap();
     s.insert_app(&app("u1", "o1", "u1"), &ev()).await.unwrap();
     assert!(s.app_usage("o1", 0).await.unwrap().is_empty());
+}
+
+/// A token exchange app (RFC 8693): its grant type URN and its exchange
+/// audiences are stored as given, and an edit replaces the audiences.
+pub async fn a_token_exchange_app_keeps_its_exchange_audiences(s: &dyn Store) {
+    seed_people(s).await;
+    let mut a = app("x1", "o1", "u1");
+    a.grant_types = vec![GrantType::TokenExchange];
+    a.on_behalf_of = None;
+    a.exchange_audiences = vec![
+        "https://orders.example".into(),
+        "https://billing.example".into(),
+    ];
+    let audit = |n: i64, action: &str| {
+        AuditEvent::new(
+            &Actor::operator(),
+            "o1",
+            n,
+            action,
+            "client-x1",
+            action.to_owned(),
+        )
+    };
+    s.insert_app(&a, &audit(500, "app.register")).await.unwrap();
+    assert_eq!(s.app_by_client_id("client-x1").await.unwrap(), a);
+    let mut edited = a.clone();
+    edited.exchange_audiences = vec![];
+    s.update_app(&edited, 501, &audit(501, "app.update"))
+        .await
+        .unwrap();
+    assert_eq!(s.app_by_client_id("client-x1").await.unwrap(), edited);
 }

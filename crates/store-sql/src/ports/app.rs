@@ -265,7 +265,7 @@ for_each_dialect! {
             let done = sqlx::query(
                 "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
                                  scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9,
-                                 require_par = $10
+                                 require_par = $10, exchange_audiences = $11
                  WHERE client_id = $8",
             )
             .bind(&a.name)
@@ -278,6 +278,7 @@ for_each_dialect! {
             .bind(&a.client_id)
             .bind(a.require_pkce)
             .bind(a.require_par)
+            .bind(to_json(&a.exchange_audiences))
             .execute(w.conn())
             .await
             .map_err(D::map_err)?;
@@ -390,8 +391,8 @@ for_each_dialect! {
             sqlx::query(
                 "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                                    post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
-                                   generation, status, created_at, require_pkce, require_par)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                                   generation, status, created_at, require_pkce, require_par, exchange_audiences)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
             .bind(&a.id)
             .bind(&a.client_id)
@@ -411,6 +412,7 @@ for_each_dialect! {
             .bind(a.created_at)
             .bind(a.require_pkce)
             .bind(a.require_par)
+            .bind(to_json(&a.exchange_audiences))
             .execute(self.conn())
             .await
             .map_err(D::map_err)?;

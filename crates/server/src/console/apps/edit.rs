@@ -18,7 +18,8 @@ use crate::state::AppState;
 
 /// `POST …/edit`: name and description; redirect URIs for authorization code
 /// apps, checked by the redirect-URI policy, and whether they must push their
-/// authorization requests (RFC 9126).
+/// authorization requests (RFC 9126); for token exchange apps, the APIs they
+/// may exchange tokens for (RFC 8693).
 pub(super) async fn edit(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
@@ -42,6 +43,9 @@ pub(super) async fn edit(
             // Only a change is recorded (the box is always sent, checked or not).
             require_par: (code_app && input.require_par != app.require_par)
                 .then_some(input.require_par),
+            exchange_audiences: app
+                .allows(GrantType::TokenExchange)
+                .then(|| forms::lines(&input.exchange_audiences)),
             ..AppEdit::default()
         };
         let edited = admin::update_app(

@@ -107,6 +107,8 @@ pub(super) fn notice(done: &Done) -> Option<&'static str> {
 pub(super) fn grant_label(app: &App) -> &'static str {
     if app.allows(GrantType::ClientCredentials) {
         "Client Credentials"
+    } else if app.allows(GrantType::TokenExchange) {
+        "Token Exchange"
     } else {
         "Authorization Code"
     }

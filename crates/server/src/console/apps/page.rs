@@ -29,6 +29,11 @@ struct AppView {
     client_id: String,
     grant: &'static str,
     client_credentials: bool,
+    /// Authorization code apps have redirect URIs and PAR.
+    code_app: bool,
+    /// Token exchange apps (RFC 8693) have exchange audiences.
+    exchange_app: bool,
+    exchange_audiences: Vec<String>,
     status: &'static str,
     disabled: bool,
     description: String,
@@ -55,6 +60,8 @@ pub(super) struct EditForm {
     pub(super) post_logout_redirect_uris: String,
     /// The "Require pushed authorization requests" box.
     pub(super) require_par: bool,
+    /// The APIs a token exchange app may exchange tokens for, one per line.
+    pub(super) exchange_audiences: String,
 }
 
 impl EditForm {
@@ -65,6 +72,7 @@ impl EditForm {
             redirect_uris: app.redirect_uris.join("\n"),
             post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
             require_par: app.require_par,
+            exchange_audiences: app.exchange_audiences.join("\n"),
         }
     }
 
@@ -76,6 +84,7 @@ impl EditForm {
             redirect_uris: raw("redirect_uris"),
             post_logout_redirect_uris: raw("post_logout_redirect_uris"),
             require_par: form.get("require_par") == Some("yes"),
+            exchange_audiences: raw("exchange_audiences"),
         }
     }
 }
@@ -87,6 +96,7 @@ pub(super) const EDIT_FIELDS: &[&str] = &[
     "redirect_uris",
     "post_logout_redirect_uris",
     "require_par",
+    "exchange_audiences",
 ];
 
 #[derive(Template)]
@@ -161,6 +171,9 @@ pub(super) async fn app_page(
         client_id: app.client_id.clone(),
         grant: grant_label(app),
         client_credentials: app.allows(GrantType::ClientCredentials),
+        code_app: app.allows(GrantType::AuthorizationCode),
+        exchange_app: app.allows(GrantType::TokenExchange),
+        exchange_audiences: app.exchange_audiences.clone(),
         status: app.status.as_str(),
         disabled: app.status == AppStatus::Disabled,
         description: app.description.clone().unwrap_or_default(),

@@ -257,6 +257,7 @@ async fn create_step(
         scopes: &scopes,
         default_scopes: None,
         audience: Some(input.audience.as_str()).filter(|a| !a.is_empty()),
+        exchange_audiences: vec![],
     };
     let store = state.store.as_ref();
     let (policy, actor) = (&state.redirect_policy, admin.actor());

@@ -429,3 +429,62 @@ async fn require_par_is_shown_and_settable_on_code_apps_only() {
     .await
     .invalid("require_par");
 }
+
+#[tokio::test]
+async fn exchange_audiences_are_shown_and_settable_on_token_exchange_apps_only() {
+    let (app, a) = acme().await;
+    let gw = "https://gateway.acme.test";
+    let r = a
+        .send(
+            &app,
+            Method::POST,
+            "/api/v1/apps",
+            json!({
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "name": "Storefront",
+                "scopes": [],
+                "exchange_audiences": [gw],
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.raw);
+    assert_eq!(
+        r.json["grant_type"],
+        "urn:ietf:params:oauth:grant-type:token-exchange"
+    );
+    assert_eq!(r.json["exchange_audiences"], json!([gw]));
+    let path = format!("/api/v1/apps/{}", r.json["client_id"].as_str().unwrap());
+    let r = a
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"exchange_audiences": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["exchange_audiences"], json!([]));
+    assert_eq!(
+        a.get(&app, &path).await.json["exchange_audiences"],
+        json!([])
+    );
+    // Only APIs of the organization.
+    a.send(
+        &app,
+        Method::PATCH,
+        &path,
+        json!({"exchange_audiences": ["https://elsewhere.test"]}),
+    )
+    .await
+    .invalid("exchange_audiences");
+    // Only token exchange apps.
+    let (cc, _) = register(&app, &a).await;
+    a.send(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/apps/{cc}"),
+        json!({"exchange_audiences": [gw]}),
+    )
+    .await
+    .invalid("exchange_audiences");
+}

@@ -80,6 +80,7 @@ pub async fn admin_app(app: &TestApp, org_slug: &str, email: &str) -> (String, S
             scopes: ADMIN_SCOPE,
             default_scopes: None,
             audience: None,
+            exchange_audiences: vec![],
         },
     )
     .await
@@ -166,6 +167,7 @@ pub async fn bolt(app: &TestApp) -> OrgFixture {
             scopes: "bolts:read",
             default_scopes: None,
             audience: None,
+            exchange_audiences: vec![],
         },
     )
     .await

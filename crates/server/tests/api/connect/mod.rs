@@ -13,3 +13,4 @@ mod seeds;
 mod session;
 mod token;
 mod token_errors;
+mod token_exchange;

@@ -53,6 +53,7 @@ async fn bolt_web_app(app: &TestApp) -> WebApp {
             scopes: "bolts:read",
             default_scopes: None,
             audience: None,
+            exchange_audiences: vec![],
         },
     )
     .await

@@ -79,6 +79,7 @@ async fn an_app_not_allowed_the_grant_is_unauthorized_client() {
             scopes: "cfgateway",
             default_scopes: None,
             audience: None,
+            exchange_audiences: vec![],
         },
     )
     .await

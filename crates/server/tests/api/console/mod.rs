@@ -163,6 +163,7 @@ pub async fn other_org(app: &TestApp) -> (String, String) {
             scopes: "",
             default_scopes: None,
             audience: None,
+            exchange_audiences: vec![],
         },
     )
     .await
