@@ -85,6 +85,7 @@ fn app(
             secret_hash: String::new(),
             created_at: 0,
         }],
+        secrets: vec![],
     }
 }
 

@@ -625,6 +625,25 @@ pub enum AppCmd {
         /// The app's client id.
         client_id: String,
     },
+    /// Give the app a second secret (printed once) beside its current one; both
+    /// work until one is retired. Tokens issued so far stay valid.
+    AddSecret {
+        /// The app's client id.
+        client_id: String,
+        /// Grace period of the current secret: it stops working this long from
+        /// now (7d, 12h, 30m, 90s; at most 90d). Without it, the current secret
+        /// works until `app retire-secret`.
+        #[arg(long, value_parser = parse_grace)]
+        expires_in: Option<i64>,
+    },
+    /// Retire one of the app's secrets: it stops working and the tokens issued
+    /// with it end now (not the other secret's). The last one cannot be retired.
+    RetireSecret {
+        /// The app's client id.
+        client_id: String,
+        /// The secret's id (see `app show`).
+        secret_id: String,
+    },
     /// Change the user the app acts on behalf of; every token issued so far ends now.
     SetOnBehalfOf {
         /// The app's client id.
@@ -633,7 +652,7 @@ pub enum AppCmd {
         #[arg(long)]
         user: String,
     },
-    /// Show an app (never its secret).
+    /// Show an app, with its active secrets' ids and last use (never a secret).
     Show {
         /// The app's client id.
         client_id: String,
@@ -702,4 +721,8 @@ pub enum AppCmd {
         /// The app's client id.
         client_id: String,
     },
+}
+
+fn parse_grace(text: &str) -> Result<i64, String> {
+    gatehouse_core::admin::parse_grace(text)
 }

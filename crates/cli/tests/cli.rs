@@ -1390,6 +1390,117 @@ fn require_par_is_set_at_registration_changed_by_update_and_shown() {
 }
 
 #[test]
+fn a_second_secret_rotates_with_a_grace_period_on_every_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = register(dir.path());
+    // Two instances over one database, as behind a load balancer.
+    let one = Server::start(dir.path(), &[]);
+    let two = Server::start(dir.path(), &[]);
+    let (id, old) = (s(&f.app["client_id"]), s(&f.app["client_secret"]));
+    let (_, body) = seed_token(&one, id, old);
+    let old_token = s(&body["access_token"]).to_owned();
+
+    let added = json(dir.path(), &["app", "add-secret", id, "--json"]);
+    let new = s(&added["client_secret"]).to_owned();
+    let new_id = s(&added["secret_id"]).to_owned();
+    assert!(new.len() >= 43 && new != old);
+    // Both secrets authenticate on both instances; every token stays valid.
+    for server in [&one, &two] {
+        for secret in [old, new.as_str()] {
+            eventually("both secrets to work", || {
+                seed_token(server, id, secret).0 == 200
+            });
+        }
+        assert_eq!(introspect(server, &f.api, &old_token)["active"], true);
+    }
+    let (_, body) = seed_token(&two, id, &new);
+    let new_token = s(&body["access_token"]).to_owned();
+    assert_eq!(payload(&new_token)["csid"], new_id.as_str());
+
+    // `app show` lists both by id and last use; never a value.
+    let shown = json(dir.path(), &["app", "show", id, "--json"]);
+    let secrets = shown["secrets"].as_array().unwrap();
+    assert_eq!(secrets.len(), 2, "{shown}");
+    let old_id = s(&secrets[0]["id"]).to_owned();
+    assert_eq!(secrets[1]["id"], new_id.as_str());
+    assert_eq!(payload(&old_token)["csid"], old_id.as_str());
+    for x in secrets {
+        assert!(x["created_at"].as_i64().unwrap() > 0);
+        assert!(x.get("last_used_at").is_some() && x.get("expires_at").is_some());
+    }
+    let doc = shown.to_string();
+    assert!(!doc.contains(old) && !doc.contains(&new), "{doc}");
+
+    // A third is refused; so is retiring what is not there; nothing changes.
+    for (args, says) in [
+        (
+            vec!["app", "add-secret", id],
+            "already has 2 active secrets",
+        ),
+        (
+            vec!["app", "retire-secret", id, "nope"],
+            "active secret `nope`",
+        ),
+        (
+            vec!["app", "add-secret", id, "--expires-in", "7w"],
+            "unit must be s, m, h or d",
+        ),
+        (
+            vec!["app", "add-secret", id, "--expires-in", "0s"],
+            "between 1 second and 90 days",
+        ),
+    ] {
+        let out = gatehouse(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(
+        json(dir.path(), &["app", "show", id, "--json"])["secrets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Retiring the old one ends it and its tokens on both instances within a
+    // second; the new secret's tokens live on.
+    let retired = json(dir.path(), &["app", "retire-secret", id, &old_id, "--json"]);
+    assert_eq!(retired["retired"], old_id.as_str());
+    let t0 = Instant::now();
+    for server in [&one, &two] {
+        eventually("the retired secret to stop working", || {
+            seed_token(server, id, old).0 == 401
+        });
+        eventually("its token to end", || {
+            introspect(server, &f.api, &old_token)["active"] == false
+        });
+        assert_eq!(introspect(server, &f.api, &new_token)["active"], true);
+        assert_eq!(seed_token(server, id, &new).0, 200);
+    }
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    let out = gatehouse(dir.path(), &["app", "retire-secret", id, &new_id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last active secret"));
+    // One secret again: `show` lists none (the app's own last use is its).
+    let shown = json(dir.path(), &["app", "show", id, "--json"]);
+    assert!(shown.get("secrets").is_none(), "{shown}");
+
+    // The human output prints the value once; the log never does.
+    let out = gatehouse(dir.path(), &["app", "add-secret", id, "--expires-in", "1h"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("client_secret:") && text.contains("3600 s"),
+        "{text}"
+    );
+    let log = format!("{}{}", one.log(), two.log());
+    for needle in [old, new.as_str(), old_token.as_str()] {
+        assert!(!log.contains(needle), "a secret reached the log");
+    }
+}
+
+#[test]
 fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

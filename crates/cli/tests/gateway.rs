@@ -654,6 +654,86 @@ fn rotate_secret_and_set_on_behalf_of_end_jwts_at_the_gateway_within_a_second() 
 }
 
 #[test]
+fn retiring_or_expiring_a_secret_ends_its_jwts_at_the_gateway_within_a_second_and_only_those() {
+    let st = Stack::start("3600", &["--route", "GET /v1/products/*=cfgateway"]);
+    let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);
+    let path = "/v1/products/get-status?productCode=gcs1";
+    let id = s(&f.app["client_id"]).to_owned();
+
+    let old = token(server, &f.app, "cfgateway");
+    let added = json(dir.path(), &["app", "add-secret", &id, "--json"]);
+    let second = json!({"client_id": id, "client_secret": added["client_secret"]});
+    let new = token(server, &second, "cfgateway");
+    // Both secrets' tokens pass, for longer than the feed takes to tell.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(1200) {
+        assert_eq!(gw.get(path, Some(&old)).status(), 200);
+        assert_eq!(gw.get(path, Some(&new)).status(), 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = json(dir.path(), &["app", "show", &id, "--json"]);
+    let old_id = s(&shown["secrets"][0]["id"]).to_owned();
+    json(
+        dir.path(),
+        &["app", "retire-secret", &id, &old_id, "--json"],
+    );
+    let took = until("a retired secret's JWT to be refused", || {
+        gw.get(path, Some(&old)).status() == 401
+    });
+    println!("retire-secret: its JWT was refused {took:?} after the CLI returned");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert_invalid(gw.get(path, Some(&old)), "client secret it was issued with");
+    assert_eq!(
+        gw.get(path, Some(&new)).status(),
+        200,
+        "the other secret's token lives"
+    );
+
+    // A grace period: the current secret expires in 2 s, without anyone acting.
+    let third = json(
+        dir.path(),
+        &["app", "add-secret", &id, "--expires-in", "2s", "--json"],
+    );
+    let added_at = Instant::now();
+    let third = json!({"client_id": id, "client_secret": third["client_secret"]});
+    let newest = token(server, &third, "cfgateway");
+    assert_eq!(
+        gw.get(path, Some(&new)).status(),
+        200,
+        "still in its grace period"
+    );
+    let took = until("an expired secret's JWT to be refused", || {
+        gw.get(path, Some(&new)).status() == 401
+    });
+    let since = added_at.elapsed();
+    println!("--expires-in 2s: its JWT was refused {since:?} after add-secret returned");
+    assert!(since > Duration::from_millis(900), "{since:?}");
+    assert!(since < Duration::from_secs(3), "{since:?} ({took:?})");
+    assert_eq!(gw.get(path, Some(&newest)).status(), 200);
+    let r = reqwest::blocking::Client::new()
+        .post(server.url("/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", s(&second["client_secret"])),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "the expired secret no longer authenticates"
+    );
+
+    // Regenerating still ends every secret's tokens at once.
+    json(dir.path(), &["app", "rotate-secret", &id, "--json"]);
+    let took = until("every JWT to be refused after a regeneration", || {
+        gw.get(path, Some(&newest)).status() == 401
+    });
+    assert!(took < Duration::from_secs(1), "{took:?}");
+}
+
+#[test]
 fn re_activating_a_user_does_not_revive_their_old_tokens_at_the_gateway() {
     let st = Stack::start("3600", &["--route", "GET /v1/products/*=cfgateway"]);
     let (dir, server, f, gw) = (&st.dir, &st.server, &st.f, &st.gw);

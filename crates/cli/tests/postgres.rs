@@ -873,3 +873,45 @@ fn a_pushed_request_is_claimed_once_across_two_instances() {
     let code = param("code").expect("a code");
     assert_eq!(exchange(&a, web, &code).status(), 200);
 }
+
+/// Issue 13 §1 on several instances: a second secret works on both at once;
+/// retiring the old one (the CLI, on the shared database) ends it and the
+/// tokens issued with it on both within a second, and only those.
+#[test]
+fn a_retired_secret_ends_on_every_instance_within_a_second() {
+    let db = Db::new();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database-url", db.url.as_str()];
+    let a = Server::start(dir.path(), &args);
+    let b = Server::start(dir.path(), &args);
+    let setup = setup(dir.path(), &db);
+    let id = s(&setup.machine["client_id"]).to_owned();
+    let t: Value = token(&a, &setup.machine).json().unwrap();
+    let old_token = s(&t["access_token"]).to_owned();
+
+    let added = cli(dir.path(), &db, &["app", "add-secret", &id]);
+    let second = serde_json::json!({"client_id": id, "client_secret": added["client_secret"]});
+    for server in [&a, &b] {
+        eventually("the second secret to work", Duration::from_secs(1), || {
+            token(server, &second).status() == 200
+        });
+        assert_eq!(token(server, &setup.machine).status(), 200);
+    }
+    let t: Value = token(&b, &second).json().unwrap();
+    let new_token = s(&t["access_token"]).to_owned();
+
+    let shown = cli(dir.path(), &db, &["app", "show", &id]);
+    let old_id = s(&shown["secrets"][0]["id"]).to_owned();
+    cli(dir.path(), &db, &["app", "retire-secret", &id, &old_id]);
+    for (name, server) in [("A", &a), ("B", &b)] {
+        let took = eventually("the retired secret to fail", Duration::from_secs(1), || {
+            token(server, &setup.machine).status() == 401
+        });
+        eprintln!("retired secret refused after {took:?} on {name}");
+        eventually("its token to end", Duration::from_secs(1), || {
+            introspect(server, &setup.api, &old_token)["active"] == false
+        });
+        assert_eq!(introspect(server, &setup.api, &new_token)["active"], true);
+        assert_eq!(token(server, &second).status(), 200);
+    }
+}

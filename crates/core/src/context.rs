@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::model::{Api, App, Org, User, UserStatus};
+use crate::clock::UnixTime;
+use crate::model::{Api, App, AppSecret, Org, User, UserStatus};
 use crate::ports::{Store, StoreError, StoreResult};
+use crate::secret;
 
 #[derive(Debug, Clone)]
 pub struct ActingUser {
@@ -29,6 +31,9 @@ pub struct ClientContext {
     /// `None` when the app has no on-behalf user or that user no longer exists.
     pub acting: Option<ActingUser>,
     pub apis: Vec<Api>,
+    /// The app's secrets, including retired ones whose tokens may not have
+    /// expired yet (only their digests).
+    pub secrets: Vec<AppSecret>,
 }
 
 impl ClientContext {
@@ -44,12 +49,32 @@ impl ClientContext {
             None => None,
         };
         let apis = store.apis_for_org(&app.org_id).await?;
+        let secrets = store.app_secrets(client_id).await?;
         Ok(Self {
             app,
             org,
             acting,
             apis,
+            secrets,
         })
+    }
+
+    /// The active secret `presented` is, at `now`. Every active secret is
+    /// compared (each in constant time), so the answer's timing does not tell
+    /// which one matched.
+    pub fn secret_matching(&self, presented: &str, now: UnixTime) -> Option<&AppSecret> {
+        let mut found = None;
+        for s in self.secrets.iter().filter(|s| s.active_at(now)) {
+            if secret::verify(presented, &s.digest) && found.is_none() {
+                found = Some(s);
+            }
+        }
+        found
+    }
+
+    /// The secret with this id, if it still authenticates at `now`.
+    pub fn active_secret(&self, id: &str, now: UnixTime) -> Option<&AppSecret> {
+        self.secrets.iter().find(|s| s.id == id && s.active_at(now))
     }
 
     pub fn api_by_audience(&self, audience: &str) -> Option<&Api> {

@@ -25,10 +25,15 @@ pub const MAX_WAIT_SECS: u64 = 30;
 pub enum FeedEvent {
     /// An app's credential generation and whether it may still hold tokens
     /// (deleted or disabled: `active: false`). Tokens with an older `cgen` ended.
+    /// `secret_ends` names the app's secrets that were retired or have an
+    /// expiry: a token whose `csid` is one of them has ended from its `at` on
+    /// (known ahead for an expiry, so it takes effect without another event).
     Client {
         client_id: String,
         generation: i64,
         active: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_ends: Vec<SecretEnd>,
     },
     /// A user's standing: machine tokens acting for them need `active`; tokens the
     /// user granted an app need `may_authorize`. Every token whose `sub` is this
@@ -47,6 +52,13 @@ pub enum FeedEvent {
     Token { jti: String, exp: UnixTime },
     /// Signing keys changed: refetch the JWKS.
     Keys,
+}
+
+/// When one of an app's secrets stops (or stopped) authenticating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretEnd {
+    pub secret_id: String,
+    pub at: UnixTime,
 }
 
 /// One answer of the feed.
@@ -100,15 +112,30 @@ async fn client_event(
 ) -> StoreResult<Option<FeedEvent>> {
     match store.app_by_client_id(client_id).await {
         Ok(app) if app.org_id != org_id => Ok(None),
-        Ok(app) => Ok(Some(FeedEvent::Client {
-            client_id: app.client_id,
-            generation: app.generation,
-            active: app.status == AppStatus::Active,
-        })),
+        Ok(app) => {
+            let secret_ends = store
+                .app_secrets(client_id)
+                .await?
+                .into_iter()
+                .filter_map(|s| {
+                    s.ends_at().map(|at| SecretEnd {
+                        secret_id: s.id,
+                        at,
+                    })
+                })
+                .collect();
+            Ok(Some(FeedEvent::Client {
+                client_id: app.client_id,
+                generation: app.generation,
+                active: app.status == AppStatus::Active,
+                secret_ends,
+            }))
+        }
         Err(StoreError::NotFound) => Ok(Some(FeedEvent::Client {
             client_id: client_id.to_owned(),
             generation: i64::MAX,
             active: false,
+            secret_ends: Vec::new(),
         })),
         Err(e) => Err(e),
     }
@@ -172,11 +199,26 @@ mod tests {
             client_id: "c".into(),
             generation: 2,
             active: true,
+            secret_ends: Vec::new(),
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"type":"client","client_id":"c","generation":2,"active":true})
+        );
+        let with_ends = FeedEvent::Client {
+            client_id: "c".into(),
+            generation: 2,
+            active: true,
+            secret_ends: vec![SecretEnd {
+                secret_id: "s1".into(),
+                at: 7,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&with_ends).unwrap(),
+            serde_json::json!({"type":"client","client_id":"c","generation":2,"active":true,
+                "secret_ends":[{"secret_id":"s1","at":7}]})
         );
         let k: FeedEvent = serde_json::from_str(r#"{"type":"keys"}"#).unwrap();
         assert_eq!(k, FeedEvent::Keys);

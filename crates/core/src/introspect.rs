@@ -2,7 +2,8 @@
 //! it is, an app about its own tokens. A token is active only while its signature
 //! (or stored digest) checks out, it has not expired, its app still exists and is
 //! enabled, the app's credential generation has not moved on (rotate-secret,
-//! set-on-behalf-of), and its acting user is still active and was not deactivated
+//! set-on-behalf-of), the client secret it was issued with (`csid`) has been
+//! neither retired nor reached its expiry, and its acting user is still active and was not deactivated
 //! since the token was issued (a re-activation revives nothing). Anything else, including
 //! a token the caller may not see, is `{"active": false}` (§2.2).
 
@@ -58,7 +59,10 @@ pub async fn introspect(
     let Some(claims) = claims_of(token, signer, store).await? else {
         return Ok(inactive());
     };
-    if !who.sees(&claims) || claims.exp <= now || !still_valid(&claims, store, contexts).await? {
+    if !who.sees(&claims)
+        || claims.exp <= now
+        || !still_valid(&claims, now, store, contexts).await?
+    {
         return Ok(inactive());
     }
     Ok(active_answer(&claims))
@@ -66,7 +70,7 @@ pub async fn introspect(
 
 /// The answer for an active token the caller may see.
 pub fn active_answer(claims: &AccessClaims) -> Value {
-    // `gid` and `cgen` (extension members, RFC 7662 §2.2) let a gateway apply the
+    // `gid`, `cgen` and `csid` (extension members, RFC 7662 §2.2) let a gateway apply the
     // revocation feed to the answers it caches exactly as it does to JWTs.
     let mut answer = json!({
         "active": true,
@@ -87,6 +91,9 @@ pub fn active_answer(claims: &AccessClaims) -> Value {
     });
     if let Some(gid) = &claims.gid {
         answer["gid"] = json!(gid);
+    }
+    if let Some(csid) = &claims.csid {
+        answer["csid"] = json!(csid);
     }
     // RFC 8693 §4.1: who acts for the subject (exchanged tokens).
     if let Some(act) = &claims.act {
@@ -128,10 +135,12 @@ pub fn is_access_token_typ(typ: &str) -> bool {
 }
 
 /// Is everything behind these claims still standing? The token itself not revoked;
-/// its app present, enabled and on the same credential generation; and either its
-/// acting user (machine tokens) or its grant and authorizing user (user tokens).
+/// its app present, enabled and on the same credential generation; the secret it
+/// was issued with still active at `now`; and either its acting user (machine
+/// tokens) or its grant and authorizing user (user tokens).
 pub async fn still_valid(
     claims: &AccessClaims,
+    now: UnixTime,
     store: &dyn Store,
     contexts: &dyn ContextSource,
 ) -> Result<bool, StoreError> {
@@ -141,6 +150,11 @@ pub async fn still_valid(
         Err(e) => return Err(e),
     };
     if ctx.app.status != AppStatus::Active || ctx.app.generation != claims.cgen {
+        return Ok(false);
+    }
+    if let Some(secret_id) = &claims.csid
+        && ctx.active_secret(secret_id, now).is_none()
+    {
         return Ok(false);
     }
     if store.is_access_token_revoked(&claims.jti).await? {
@@ -182,7 +196,7 @@ pub async fn live_claims(
         return Ok(None);
     }
     match claims_of(token, signer, store).await? {
-        Some(c) if c.exp > now && still_valid(&c, store, contexts).await? => Ok(Some(c)),
+        Some(c) if c.exp > now && still_valid(&c, now, store, contexts).await? => Ok(Some(c)),
         _ => Ok(None),
     }
 }

@@ -316,6 +316,44 @@ pub struct App {
     pub last_used_at: Option<UnixTime>,
 }
 
+/// At most this many secrets authenticate an app at once: the current one and,
+/// during a rotation with a grace period, the one that replaces it.
+pub const MAX_ACTIVE_SECRETS: usize = 2;
+
+/// One of an app's client secrets. Only its SHA-256 digest is kept; the value is
+/// shown once when it is made. Tokens name the secret they were issued with
+/// (`csid`) and end when it is retired or expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSecret {
+    pub id: String,
+    pub client_id: String,
+    #[serde(skip)]
+    pub digest: String,
+    pub created_at: UnixTime,
+    /// The end of its grace period: from then on it no longer authenticates.
+    pub expires_at: Option<UnixTime>,
+    /// When it was retired (kept until every token issued with it has expired).
+    pub retired_at: Option<UnixTime>,
+    /// When it last authenticated the app (recorded lazily, like the app's).
+    pub last_used_at: Option<UnixTime>,
+}
+
+impl AppSecret {
+    /// When it stops (or stopped) authenticating: retired or expired, whichever
+    /// comes first; `None` while it has no end.
+    pub fn ends_at(&self) -> Option<UnixTime> {
+        match (self.retired_at, self.expires_at) {
+            (Some(r), Some(e)) => Some(r.min(e)),
+            (r, e) => r.or(e),
+        }
+    }
+
+    /// Does it authenticate the app at `now`?
+    pub fn active_at(&self, now: UnixTime) -> bool {
+        self.ends_at().is_none_or(|end| now < end)
+    }
+}
+
 impl App {
     pub fn allows(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::context::ActingUser;
 use crate::model::{
-    Api, App, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent, Grant, KeyState, Org,
-    Profile, PushedRequest, ReferenceToken, RefreshToken, Role, Session, StoredKey, User,
-    UserStatus,
+    Api, App, AppSecret, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent, Grant,
+    KeyState, Org, Profile, PushedRequest, ReferenceToken, RefreshToken, Role, Session, StoredKey,
+    User, UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +104,8 @@ pub trait AppStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn app_by_client_id(&self, client_id: &str) -> StoreResult<App>;
     async fn apps_for_org(&self, org_id: &str) -> StoreResult<Vec<App>>;
-    /// Replaces the secret hash and bumps the generation; returns the new generation.
+    /// Replaces every secret of the app with this one (a new id) and bumps the
+    /// generation; returns the new generation.
     async fn rotate_app_secret(
         &self,
         client_id: &str,
@@ -141,6 +142,36 @@ pub trait AppStore: Send + Sync {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<i64>;
+    /// The app's secrets (active, expired and retired ones not yet purged), oldest
+    /// first.
+    async fn app_secrets(&self, client_id: &str) -> StoreResult<Vec<AppSecret>>;
+    /// Adds a secret beside the active ones and, with `others_expire_at`, ends
+    /// the other active secrets then (unless they end sooner). `Conflict` when
+    /// the app already has [`MAX_ACTIVE_SECRETS`](crate::model::MAX_ACTIVE_SECRETS)
+    /// active at `now`; `NotFound` without the app. Tokens issued so far stay.
+    async fn add_app_secret(
+        &self,
+        secret: &AppSecret,
+        others_expire_at: Option<UnixTime>,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Retires an active secret at `now`: it stops authenticating and the tokens
+    /// issued with it end. `NotFound` when the app has no such active secret;
+    /// `Conflict` when it is the app's last active one.
+    async fn retire_app_secret(
+        &self,
+        client_id: &str,
+        secret_id: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Records when secrets (by id) last authenticated their app (batched, like
+    /// [`AppStore::record_app_use`]).
+    async fn record_secret_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()>;
+    /// Forgets secrets that ended before `before` (every token issued with them
+    /// has expired); returns how many.
+    async fn purge_ended_secrets(&self, before: UnixTime) -> StoreResult<u64>;
     /// Records when apps were last used (batched from memory; no change row,
     /// no audit: nothing ends).
     async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()>;

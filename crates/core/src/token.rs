@@ -1,6 +1,8 @@
 //! Access tokens: the claims of RFC 9068 plus Gatehouse's own (org, role,
 //! permissions, groups, and `cgen`, the app's credential generation that ends the
-//! token when the secret or the on-behalf user changes), minted as a signed JWT or
+//! token when the secret is regenerated or the on-behalf user changes, and
+//! `csid`, the secret the token was issued with, which ends it when that secret
+//! is retired), minted as a signed JWT or
 //! as an opaque reference token whose digest the store keeps.
 
 use std::sync::Arc;
@@ -80,6 +82,8 @@ pub struct AccessTokenPlan {
     pub generation: i64,
     /// The user's grant (authorization code flow); `None` for machine tokens.
     pub grant_id: Option<String>,
+    /// The client secret the token request was authenticated with.
+    pub secret_id: Option<String>,
     /// Who acts for the subject (RFC 8693 §4.1); `None` but for exchanged tokens.
     pub act: Option<Act>,
 }
@@ -117,6 +121,11 @@ pub struct AccessClaims {
     pub cgen: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// The id of the client secret the token was issued with: retiring that
+    /// secret (or its expiry) ends the token. Absent in tokens issued before
+    /// apps had more than one secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Act>,
 }
@@ -169,6 +178,7 @@ pub fn mint(
         groups: plan.groups,
         cgen: plan.generation,
         gid: plan.grant_id,
+        csid: plan.secret_id,
         act: plan.act,
     };
     match plan.target.format {

@@ -57,6 +57,8 @@ struct Answer {
     gid: Option<String>,
     #[serde(default)]
     cgen: Option<i64>,
+    #[serde(default)]
+    csid: Option<String>,
 }
 
 /// An active token's answer.
@@ -65,6 +67,8 @@ pub struct Introspected {
     pub principal: Principal,
     pub gid: Option<String>,
     pub cgen: Option<i64>,
+    /// The client secret the token was issued with, when the issuer says.
+    pub csid: Option<String>,
     /// `iat` as the issuer said (the principal's `issued_at` falls back to now).
     pub iat: Option<i64>,
 }
@@ -152,6 +156,7 @@ impl Introspection {
                 principal,
                 gid: answer.gid.filter(|g| g.len() <= MAX_ID_LEN),
                 cgen: answer.cgen,
+                csid: answer.csid.filter(|s| s.len() <= MAX_ID_LEN),
                 iat: answer.iat,
             })
         });

@@ -85,6 +85,9 @@ pub(crate) struct Claims {
     /// The user's grant, for tokens a person authorized.
     #[serde(default)]
     pub gid: Option<String>,
+    /// The client secret the token was issued with.
+    #[serde(default)]
+    pub csid: Option<String>,
 }
 
 impl Claims {

@@ -25,10 +25,13 @@ fn id(s: &str) -> Id {
     u128::from_le_bytes(b)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct ClientState {
     generation: i64,
     active: bool,
+    /// The app's secrets that were retired or expire, with when: tokens
+    /// issued with one (`csid`) end then. Empty for most apps.
+    secret_ends: Box<[(Id, i64)]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +86,17 @@ impl Revoked {
                 client_id,
                 generation,
                 active,
+                secret_ends,
             } => {
                 self.clients.insert(
                     id(client_id),
                     ClientState {
                         generation: *generation,
                         active: *active,
+                        secret_ends: secret_ends
+                            .iter()
+                            .map(|e| (id(&e.secret_id), e.at))
+                            .collect(),
                     },
                 );
             }
@@ -182,6 +190,23 @@ impl Revoked {
         }
     }
 
+    /// Whether the client secret a token was issued with (`csid`) was retired
+    /// or expired by `now`. Tokens without `csid` (issued before apps had more
+    /// than one secret) answer only to the generation.
+    pub(crate) fn secret_ended(
+        &self,
+        client_id: &str,
+        csid: Option<&str>,
+        now: i64,
+    ) -> Option<&'static str> {
+        let csid = id(csid?);
+        let app = self.clients.get(&id(client_id))?;
+        app.secret_ends
+            .iter()
+            .any(|(s, at)| *s == csid && now >= *at)
+            .then_some("the client secret it was issued with was retired or expired")
+    }
+
     /// Forgets revoked tokens that expired before `now`, and deactivation times
     /// every token from before has outlived (they fail on `exp` anyway).
     pub fn prune(&mut self, now: i64) {
@@ -207,7 +232,13 @@ impl Revoked {
             let buckets = (cap * 8 / 7).next_power_of_two().max(4);
             buckets * (std::mem::size_of::<(K, V)>() + 1)
         }
+        let secret_ends: usize = self
+            .clients
+            .values()
+            .map(|c| c.secret_ends.len() * std::mem::size_of::<(Id, i64)>())
+            .sum();
         table::<Id, ClientState>(self.clients.capacity())
+            + secret_ends
             + table::<Id, UserState>(self.users.capacity())
             + table::<Id, i64>(self.ended_before.capacity())
             + table::<Id, ()>(self.grants.capacity())
@@ -234,6 +265,7 @@ mod tests {
             client_id: "c".into(),
             generation: 2,
             active: true,
+            secret_ends: Vec::new(),
         });
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_some());
         assert!(r.check(&claims("c", 2, "u", None, "j")).is_none());
@@ -243,8 +275,38 @@ mod tests {
             client_id: "c".into(),
             generation: i64::MAX,
             active: false,
+            secret_ends: Vec::new(),
         });
         assert!(r.check(&claims("c", 3, "u", None, "j")).is_some());
+    }
+
+    #[test]
+    fn a_retired_or_expiring_secret_ends_its_tokens_only_from_its_time() {
+        use gatehouse_core::feed::SecretEnd;
+        let mut r = Revoked::default();
+        assert!(r.secret_ended("c", Some("old"), 100).is_none());
+        r.apply(&FeedEvent::Client {
+            client_id: "c".into(),
+            generation: 1,
+            active: true,
+            secret_ends: vec![SecretEnd {
+                secret_id: "old".into(),
+                at: 100,
+            }],
+        });
+        assert!(r.secret_ended("c", Some("old"), 99).is_none());
+        assert!(r.secret_ended("c", Some("old"), 100).is_some());
+        assert!(r.secret_ended("c", Some("new"), 100).is_none());
+        assert!(r.secret_ended("c", None, 100).is_none());
+        assert!(r.secret_ended("d", Some("old"), 100).is_none());
+        // The app's next event no longer names it (its end was called off).
+        r.apply(&FeedEvent::Client {
+            client_id: "c".into(),
+            generation: 1,
+            active: true,
+            secret_ends: Vec::new(),
+        });
+        assert!(r.secret_ended("c", Some("old"), 100).is_none());
     }
 
     #[test]

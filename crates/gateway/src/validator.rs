@@ -184,7 +184,9 @@ impl Validator {
             None => self.verify(token).await?,
         };
         if let Ok(r) = inner.revoked.read()
-            && let Some(why) = r.check(&claims)
+            && let Some(why) = r.check(&claims).or_else(|| {
+                r.secret_ended(&claims.client_id, claims.csid.as_deref(), inner.clock.now())
+            })
         {
             return Err(Rejection::Invalid(TokenError::Revoked(why)));
         }
@@ -281,7 +283,9 @@ impl Validator {
             },
         };
         if let Ok(r) = inner.revoked.read()
-            && let Some(why) = r.check_subject(&subject)
+            && let Some(why) = r
+                .check_subject(&subject)
+                .or_else(|| r.secret_ended(&p.client_id, found.csid.as_deref(), inner.clock.now()))
         {
             return Err(Rejection::Invalid(TokenError::Revoked(why)));
         }

@@ -23,7 +23,6 @@ use gatehouse_core::par::PushRequest;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::request::TokenRequest;
 use gatehouse_core::revocation::RevocationRequest;
-use gatehouse_core::secret;
 
 use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
@@ -68,6 +67,8 @@ impl ClientForm for PushRequest {
 pub struct AuthenticatedClient<T> {
     pub client: Arc<ClientContext>,
     pub request: T,
+    /// The id of the secret it presented (tokens issued now name it).
+    pub secret_id: String,
 }
 
 impl<T: ClientForm + Send> FromRequest<AppState> for AuthenticatedClient<T> {
@@ -91,12 +92,17 @@ impl<T: ClientForm + Send> FromRequest<AppState> for AuthenticatedClient<T> {
             let creds = ClientCredentials::from_parts(authorization.as_ref(), &form)?;
             (creds, T::parse(&form)?)
         };
-        let client = authenticate_app(state, &creds, ip).await?;
-        Ok(Self { client, request })
+        let (client, secret_id) = authenticate_app(state, &creds, ip).await?;
+        Ok(Self {
+            client,
+            request,
+            secret_id,
+        })
     }
 }
 
-/// Verifies the app's secret against its cached context, before any throttle:
+/// Verifies the app's secret against its cached context (any of its active
+/// secrets; the id of the one presented is returned), before any throttle:
 /// the right secret is never refused because of failures (its own or anyone
 /// else's). A wrong one fills the limiter's buckets, and answers 429 instead of
 /// 401 once one is full. Only an address far past its burst
@@ -106,7 +112,7 @@ pub async fn authenticate_app(
     state: &AppState,
     creds: &ClientCredentials,
     ip: IpAddr,
-) -> Result<Arc<ClientContext>, HttpError> {
+) -> Result<(Arc<ClientContext>, String), HttpError> {
     if let Some(wait) = state.limiter.flooded(ip) {
         return Err(HttpError::Throttled(wait));
     }
@@ -121,26 +127,34 @@ pub async fn authenticate_app(
     };
     // A disabled app is refused whatever it asks (its tokens ended when it was
     // disabled); the secret was right, so this is no guessing failure.
-    let used = |ctx: Arc<ClientContext>| {
+    let now = state.clock.now();
+    let used = |ctx: Arc<ClientContext>, secret_id: String| {
         if ctx.app.status != AppStatus::Active {
-            state.usage.failed(&ctx.app.client_id, state.clock.now());
+            state.usage.failed(&ctx.app.client_id, now);
             state
                 .metrics
                 .record_client_auth_failure(ClientAuthFailure::Disabled);
             return Err(OAuthError::invalid_client("this app is disabled").into());
         }
-        state.usage.record(&ctx.app.client_id, state.clock.now());
-        Ok(ctx)
+        state
+            .usage
+            .record_secret(&ctx.app.client_id, &secret_id, now);
+        Ok((ctx, secret_id))
     };
+    let matching = |ctx: &ClientContext| ctx.secret_matching(presented, now).map(|s| s.id.clone());
     let known = match state.clients.client_context(&creds.client_id).await {
-        Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return used(ctx),
-        // The cached secret may be older than one rotated a moment ago elsewhere:
-        // check the store before calling it a failure.
-        Ok(_) => match state.clients.reload(&creds.client_id).await {
-            Ok(ctx) if secret::verify(presented, &ctx.app.secret_hash) => return used(ctx),
-            Ok(ctx) => Some(ctx),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
+        Ok(ctx) => match matching(&ctx) {
+            Some(id) => return used(ctx, id),
+            // The cached secrets may be older than one added or rotated a moment
+            // ago elsewhere: check the store before calling it a failure.
+            None => match state.clients.reload(&creds.client_id).await {
+                Ok(ctx) => match matching(&ctx) {
+                    Some(id) => return used(ctx, id),
+                    None => Some(ctx),
+                },
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
         },
         Err(StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),

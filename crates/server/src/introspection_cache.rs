@@ -5,8 +5,9 @@
 //! change it applies: a revoked token, a revoked grant, a changed app or user,
 //! a key change, or any API or organization change drops what it touches.
 //!
-//! What is never cached: a failed authentication, and any token that is not
-//! active (unknown, forged, expired, revoked, not visible to the asker). A flood
+//! What is never cached: a failed authentication, a token issued with a client
+//! secret that has an expiry (its end is announced by no change), and any token
+//! that is not active (unknown, forged, expired, revoked, not visible to the asker). A flood
 //! of unknown tokens therefore costs store lookups but no memory; active tokens
 //! are bounded by [`MAX_TOKENS`]. An entry is only trusted while the feed is
 //! current ([`ClientCache::current`](crate::cache::ClientCache::current)), and one loaded while an invalidation ran
@@ -18,6 +19,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use gatehouse_core::clock::UnixTime;
+use gatehouse_core::context::ContextSource;
 use gatehouse_core::introspect::{
     Introspector, MAX_TOKEN_LEN, active_answer, still_valid, verified_claims,
 };
@@ -112,16 +114,29 @@ impl IntrospectionCache {
         let Some(claims) = verified_claims(token, signer, store).await? else {
             return Ok(Bytes::from_static(INACTIVE));
         };
-        if !who.sees(&claims) || claims.exp <= now || !still_valid(&claims, store, clients).await? {
+        if !who.sees(&claims)
+            || claims.exp <= now
+            || !still_valid(&claims, now, store, clients).await?
+        {
             return Ok(Bytes::from_static(INACTIVE));
         }
+        // A token of a secret in its grace period ends at the secret's expiry,
+        // which no change announces: such answers are not kept.
+        let ends_early = match &claims.csid {
+            Some(id) => clients
+                .client_context(&claims.client_id)
+                .await?
+                .active_secret(id, now)
+                .is_none_or(|s| s.expires_at.is_some()),
+            None => false,
+        };
         let answer = serde_json::to_vec(&active_answer(&claims))
             .map_err(|e| gatehouse_core::ports::StoreError::Internal(e.to_string()))?;
         let standing = Arc::new(Standing {
             claims,
             answer: Bytes::from(answer),
         });
-        if trusted {
+        if trusted && !ends_early {
             self.remember_token(token, standing.clone(), epoch, now);
         }
         Ok(standing.answer.clone())
@@ -212,6 +227,7 @@ mod tests {
             groups: vec![],
             cgen: 1,
             gid: gid.map(str::to_owned),
+            csid: None,
             act: None,
         }
     }

@@ -2,7 +2,8 @@
 
 use std::sync::{Arc, RwLock, Weak};
 
-use gatehouse_core::clock::Clock;
+use gatehouse_core::admin::TTL_RANGE;
+use gatehouse_core::clock::{Clock, UnixTime};
 use gatehouse_core::jose::KeyEncryptionKey;
 use gatehouse_core::keyring::KeyRing;
 use gatehouse_core::ports::Store;
@@ -138,6 +139,11 @@ impl AppState {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
                 inner.flush_usage().await;
+                // A secret's row is kept while tokens issued with it may live.
+                let outlived = inner.clock.now().saturating_sub(*TTL_RANGE.end() + 3600);
+                if let Err(e) = inner.store.purge_ended_secrets(outlived).await {
+                    tracing::warn!(error = %e, "housekeeping failed; will retry");
+                }
                 match inner.store.purge_expired_tokens(inner.clock.now()).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired records removed"),
                     Ok(_) => {}
@@ -157,6 +163,15 @@ impl Inner {
         if let Err(e) = self.store.record_app_use(&taken.uses).await {
             tracing::warn!(error = %e, "cannot record apps' last use; will retry");
             self.usage.restore_uses(taken.uses);
+        }
+        let secret_uses: Vec<(String, UnixTime)> = taken
+            .secret_uses
+            .iter()
+            .map(|u| (u.secret_id.clone(), u.at))
+            .collect();
+        if let Err(e) = self.store.record_secret_use(&secret_uses).await {
+            tracing::warn!(error = %e, "cannot record secrets' last use; will retry");
+            self.usage.restore_secret_uses(taken.secret_uses);
         }
         if let Err(e) = self.store.add_app_usage(&taken.counts).await {
             tracing::warn!(error = %e, "cannot record apps' usage counts; will retry");

@@ -23,6 +23,8 @@ const DAY: i64 = 86_400;
 #[derive(Default)]
 struct Entry {
     last_used: Option<UnixTime>,
+    /// Per secret id, its last use (one or two: an app has at most two active).
+    secrets: Vec<(String, UnixTime)>,
     /// (day, tokens issued, failed authentications); one element unless a flush
     /// was missed across midnight.
     days: Vec<(i64, i64, i64)>,
@@ -46,7 +48,16 @@ impl Entry {
 #[derive(Debug, Default, PartialEq)]
 pub struct Taken {
     pub uses: Vec<(String, UnixTime)>,
+    pub secret_uses: Vec<SecretUse>,
     pub counts: Vec<AppUsageDay>,
+}
+
+/// When one secret of an app last authenticated it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretUse {
+    pub client_id: String,
+    pub secret_id: String,
+    pub at: UnixTime,
 }
 
 #[derive(Default)]
@@ -80,6 +91,37 @@ impl UsageLog {
         });
     }
 
+    /// Notes that `client_id` authenticated with its secret `secret_id` at
+    /// `now`: the app's last use and the secret's, in one lookup (and, within
+    /// the minute of the last noted use, no allocation).
+    pub fn record_secret(&self, client_id: &str, secret_id: &str, now: UnixTime) {
+        let minute = |t: UnixTime| t - t.rem_euclid(60);
+        self.with(client_id, |e| {
+            match e.last_used {
+                Some(at) if minute(at) >= minute(now) => {}
+                _ => e.last_used = Some(now),
+            }
+            match e.secrets.iter_mut().find(|(id, _)| id == secret_id) {
+                Some((_, at)) if minute(*at) >= minute(now) => {}
+                Some((_, at)) => *at = now,
+                None => e.secrets.push((secret_id.to_owned(), now)),
+            }
+        });
+    }
+
+    /// Puts back secrets' last uses that could not be written, unless newer
+    /// use was noted meanwhile.
+    pub fn restore_secret_uses(&self, uses: Vec<SecretUse>) {
+        for u in uses {
+            self.with(&u.client_id, |e| {
+                match e.secrets.iter_mut().find(|(id, _)| *id == u.secret_id) {
+                    Some((_, seen)) => *seen = (*seen).max(u.at),
+                    None => e.secrets.push((u.secret_id, u.at)),
+                }
+            });
+        }
+    }
+
     /// Notes a token issued to `client_id` (an app that exists) at `now`.
     pub fn issued(&self, client_id: &str, now: UnixTime) {
         self.with(client_id, |e| e.day(now).1 += 1);
@@ -101,6 +143,13 @@ impl UsageLog {
                     day,
                     tokens_issued,
                     failed_auths,
+                });
+            }
+            for (secret_id, at) in e.secrets {
+                taken.secret_uses.push(SecretUse {
+                    client_id: client_id.clone(),
+                    secret_id,
+                    at,
                 });
             }
             if let Some(at) = e.last_used {
@@ -133,6 +182,28 @@ impl UsageLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_uses_are_noted_per_secret_and_put_back_when_unwritten() {
+        let log = UsageLog::default();
+        log.record_secret("a", "s1", 100);
+        log.record_secret("a", "s2", 130);
+        log.record_secret("a", "s1", 110);
+        let taken = log.take();
+        assert_eq!(taken.uses, vec![("a".into(), 130)]);
+        let mut got: Vec<_> = taken
+            .secret_uses
+            .iter()
+            .map(|u| (u.secret_id.as_str(), u.at))
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![("s1", 100), ("s2", 130)]);
+        log.restore_secret_uses(taken.secret_uses);
+        log.record_secret("a", "s1", 200);
+        let mut again = log.take().secret_uses;
+        again.sort_by(|x, y| x.secret_id.cmp(&y.secret_id));
+        assert_eq!((again[0].at, again[1].at), (200, 130));
+    }
 
     #[test]
     fn keeps_a_real_use_of_the_latest_minute_per_app() {

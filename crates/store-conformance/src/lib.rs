@@ -57,6 +57,10 @@ macro_rules! conformance_tests {
             redeem_code_context_claims_the_code_and_reads_its_grant_at_once,
             pushed_requests_are_claimed_once_by_their_client_while_live,
             concurrent_claims_of_a_pushed_request_have_one_winner,
+            an_app_has_at_most_two_active_secrets_and_never_none,
+            retiring_one_of_two_keeps_the_other_without_its_grace_period,
+            secret_use_is_recorded_and_regeneration_replaces_every_secret,
+            concurrent_adds_leave_at_most_two_active_secrets,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

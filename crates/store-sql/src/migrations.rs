@@ -41,6 +41,7 @@ embed!(
     "20261130000011_user_profile.sql",
     "20261130000012_app_usage.sql",
     "20261130000013_pushed_requests.sql",
+    "20261130000014_app_secrets.sql",
     "20261130000015_app_exchange_audiences.sql",
 );
 

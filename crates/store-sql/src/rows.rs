@@ -236,6 +236,33 @@ impl TryFrom<AppRow> for App {
 }
 
 from_row! {
+    pub(crate) struct AppSecretRow {
+        id: String,
+        client_id: String,
+        digest: String,
+        created_at: i64,
+        expires_at: Option<i64>,
+        retired_at: Option<i64>,
+        last_used_at: Option<i64>,
+    }
+}
+
+impl TryFrom<AppSecretRow> for AppSecret {
+    type Error = StoreError;
+    fn try_from(r: AppSecretRow) -> StoreResult<Self> {
+        Ok(AppSecret {
+            id: r.id,
+            client_id: r.client_id,
+            digest: r.digest,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            retired_at: r.retired_at,
+            last_used_at: r.last_used_at,
+        })
+    }
+}
+
+from_row! {
     pub(crate) struct KeyRow {
         kid: String,
         alg: String,

@@ -6,7 +6,8 @@ use gatehouse_core::model::Actor;
 use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
 use gatehouse_server::admin_api::dto::{
-    AppView, NewSecret, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, TOKENS_ENDED,
+    AddedSecret, AppView, NewSecret, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretView,
+    TOKENS_ENDED,
 };
 use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
@@ -15,8 +16,8 @@ use crate::cli::{AppCmd, GrantArg};
 use crate::output::Out;
 
 /// An app as the admin API shows one (never its secret), with its on-behalf
-/// user's email.
-async fn view(store: &dyn Store, a: &App) -> anyhow::Result<AppView> {
+/// user's email and its active secrets' ids.
+async fn view(store: &dyn Store, now: UnixTime, a: &App) -> anyhow::Result<AppView> {
     let users = match &a.on_behalf_of {
         Some(id) => match store.user_by_id(id).await {
             Ok(u) => vec![u],
@@ -25,11 +26,12 @@ async fn view(store: &dyn Store, a: &App) -> anyhow::Result<AppView> {
         },
         None => vec![],
     };
-    Ok(AppView::new(a.clone(), &users))
+    let secrets = admin::active_secrets(store, now, &Actor::operator(), &a.client_id).await?;
+    Ok(AppView::new(a.clone(), &users).with_secrets(secrets))
 }
 
-async fn doc(store: &dyn Store, a: &App) -> anyhow::Result<Value> {
-    Ok(serde_json::to_value(view(store, a).await?)?)
+async fn doc(store: &dyn Store, now: UnixTime, a: &App) -> anyhow::Result<Value> {
+    Ok(serde_json::to_value(view(store, now, a).await?)?)
 }
 
 pub async fn run(
@@ -103,7 +105,7 @@ pub async fn run(
                 .await?;
             }
             let registered = RegisteredApp {
-                app: view(store, &app).await?,
+                app: view(store, now, &app).await?,
                 client_secret: secret.expose().to_owned(),
                 warning: SECRET_WARNING,
             };
@@ -128,11 +130,48 @@ pub async fn run(
                 format!("new client_secret: {}\nEvery token issued before now has ended. The secret is not shown again.", secret.expose())
             });
         }
+        AppCmd::AddSecret {
+            client_id,
+            expires_in,
+        } => {
+            let operator = Actor::operator();
+            let (added, value) =
+                admin::add_secret(store, now, &operator, &client_id, expires_in).await?;
+            let secrets = admin::active_secrets(store, now, &operator, &client_id).await?;
+            let shown = AddedSecret {
+                client_id: client_id.clone(),
+                secret_id: added.id.clone(),
+                client_secret: value.expose().to_owned(),
+                warning: SECRET_WARNING,
+                secrets: secrets.into_iter().map(SecretView::from).collect(),
+            };
+            let old = match expires_in {
+                Some(s) => format!("The other secret stops working in {s} s."),
+                None => "The other secret works until `gatehouse app retire-secret`.".to_owned(),
+            };
+            out.print(&serde_json::to_value(shown)?, || {
+                format!(
+                    "added secret {}\n  client_secret: {}\n{old} Tokens issued so far stay valid. The secret is not shown again.",
+                    added.id,
+                    value.expose()
+                )
+            });
+        }
+        AppCmd::RetireSecret {
+            client_id,
+            secret_id,
+        } => {
+            admin::retire_secret(store, now, &Actor::operator(), &client_id, &secret_id).await?;
+            out.print(
+                &json!({"client_id": client_id, "retired": secret_id}),
+                || format!("retired secret {secret_id} of app {client_id}; the tokens issued with it have ended"),
+            );
+        }
         AppCmd::SetOnBehalfOf { client_id, user } => {
             let app =
                 admin::set_on_behalf_of(store, now, &Actor::operator(), &client_id, &user).await?;
             let changed = OnBehalfOfChanged {
-                app: view(store, &app).await?,
+                app: view(store, now, &app).await?,
                 tokens_ended: TOKENS_ENDED,
             };
             out.print(&serde_json::to_value(changed)?, || {
@@ -141,14 +180,14 @@ pub async fn run(
         }
         AppCmd::Show { client_id } => {
             let app = admin::app(store, &Actor::operator(), &client_id).await?;
-            let d = doc(store, &app).await?;
+            let d = doc(store, now, &app).await?;
             out.print(&d, || serde_json::to_string_pretty(&d).unwrap_or_default());
         }
         AppCmd::List { org } => {
             let o = admin::org(store, &Actor::operator(), &org).await?;
             let mut docs = Vec::new();
             for a in store.apps_for_org(&o.id).await? {
-                docs.push(doc(store, &a).await?);
+                docs.push(doc(store, now, &a).await?);
             }
             let human = docs
                 .iter()
@@ -206,7 +245,7 @@ pub async fn run(
             let policy = redirect_policy(dev, dns_server)?;
             let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)
                 .await?;
-            out.print(&doc(store, &app).await?, || {
+            out.print(&doc(store, now, &app).await?, || {
                 format!("updated app {client_id}")
             });
         }
@@ -220,7 +259,7 @@ pub async fn run(
             };
             let app =
                 admin::set_app_status(store, now, &Actor::operator(), &client_id, status).await?;
-            out.print(&doc(store, &app).await?, || {
+            out.print(&doc(store, now, &app).await?, || {
                 format!("app {client_id} {said}")
             });
         }

@@ -17,6 +17,7 @@ const TABLES: &[&str] = &[
     "users",
     "apis",
     "apps",
+    "app_secrets",
     "reference_tokens",
     "signing_keys",
     "changes",
@@ -120,6 +121,9 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<()> {
         .execute(&mut *tx)
         .await?;
     sqlx::query("SELECT setval(pg_get_serial_sequence('audit_events', 'seq'), GREATEST((SELECT COALESCE(MAX(seq), 0) FROM audit_events), 1))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT setval(pg_get_serial_sequence('app_secrets', 'seq'), GREATEST((SELECT COALESCE(MAX(seq), 0) FROM app_secrets), 1))")
         .execute(&mut *tx)
         .await?;
     tx.commit().await.context("cannot commit the copy")?;

@@ -6,8 +6,8 @@ use super::apps::{app, check_app_scopes, check_exchange_audiences};
 use super::users::acting_user_id;
 use super::{AdminError, bounded_text, invalid, not_found};
 use crate::clock::UnixTime;
-use crate::model::{Actor, App, AppStatus, AuditEvent, GrantType};
-use crate::ports::Store;
+use crate::model::{Actor, App, AppSecret, AppStatus, AuditEvent, GrantType, MAX_ACTIVE_SECRETS};
+use crate::ports::{Store, StoreError};
 use crate::redirect_uri::RedirectPolicy;
 use crate::secret::ClientSecret;
 
@@ -36,6 +36,176 @@ pub async fn rotate_secret(
         .await
         .map_err(not_found(format!("app `{client_id}`")))?;
     Ok(secret)
+}
+
+/// The longest grace period a rotation may give the old secret (90 days).
+pub const MAX_GRACE_SECS: i64 = 90 * 86_400;
+
+/// Reads a grace period: a whole number with a unit, `s`, `m`, `h` or `d`
+/// (`90s`, `30m`, `12h`, `7d`), or bare seconds; between 1 s and 90 days.
+pub fn parse_grace(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_lowercase()),
+        _ => (t, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("`{text}`: the unit must be s, m, h or d (e.g. 7d)")),
+    };
+    let n: i64 = match digits.parse() {
+        Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration like 7d, 12h, 30m or 90s"
+            ));
+        }
+    };
+    match n.checked_mul(scale) {
+        Some(secs) if (1..=MAX_GRACE_SECS).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "`{text}`: the grace period must be between 1 second and 90 days"
+        )),
+    }
+}
+
+/// A second secret beside the active one (a rotation with a grace period): both
+/// authenticate until the old one is retired or, with `grace_secs`, until it
+/// expires that many seconds from `now`. Tokens issued so far stay valid. Refused
+/// when the app already has [`MAX_ACTIVE_SECRETS`] active.
+pub async fn add_secret(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+    grace_secs: Option<i64>,
+) -> Result<(AppSecret, ClientSecret), AdminError> {
+    if let Some(g) = grace_secs
+        && !(1..=MAX_GRACE_SECS).contains(&g)
+    {
+        return Err(invalid(
+            "expires_in",
+            "the old secret's grace period must be between 1 second and 90 days",
+        ));
+    }
+    let current = app(store, actor, client_id).await?;
+    let full = || {
+        AdminError::Conflict(format!(
+            "app `{client_id}` already has {MAX_ACTIVE_SECRETS} active secrets: retire one first"
+        ))
+    };
+    let active = store
+        .app_secrets(client_id)
+        .await?
+        .iter()
+        .filter(|s| s.active_at(now))
+        .count();
+    if active >= MAX_ACTIVE_SECRETS {
+        return Err(full());
+    }
+    let value = ClientSecret::generate();
+    let secret = AppSecret {
+        id: crate::secret::random_id(),
+        client_id: client_id.to_owned(),
+        digest: value.digest(),
+        created_at: now,
+        expires_at: None,
+        retired_at: None,
+        last_used_at: None,
+    };
+    let others_expire_at = grace_secs.map(|g| now.saturating_add(g));
+    let detail = match grace_secs {
+        Some(g) => format!(
+            "added secret `{}` to `{}`; the other secret expires in {g} s",
+            secret.id, current.name
+        ),
+        None => format!(
+            "added secret `{}` to `{}`; the other secret works until retired",
+            secret.id, current.name
+        ),
+    };
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.add_secret",
+        client_id,
+        detail,
+    );
+    match store
+        .add_app_secret(&secret, others_expire_at, now, &audit)
+        .await
+    {
+        Ok(()) => Ok((secret, value)),
+        Err(StoreError::NotFound) => Err(AdminError::NotFound(format!("app `{client_id}`"))),
+        Err(StoreError::Conflict(_)) => Err(full()),
+        Err(e) => Err(AdminError::Store(e)),
+    }
+}
+
+/// Retires one of the app's active secrets: it stops authenticating and the
+/// tokens issued with it end; the others' tokens stay. The last active secret
+/// cannot be retired (regenerate it instead).
+pub async fn retire_secret(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+    secret_id: &str,
+) -> Result<(), AdminError> {
+    let current = app(store, actor, client_id).await?;
+    let what = || AdminError::NotFound(format!("active secret `{secret_id}` of app `{client_id}`"));
+    let last = || {
+        AdminError::Conflict(format!(
+            "secret `{secret_id}` is the last active secret of app `{client_id}`: add another first, or regenerate it"
+        ))
+    };
+    let secrets = store.app_secrets(client_id).await?;
+    if !secrets
+        .iter()
+        .any(|s| s.id == secret_id && s.active_at(now))
+    {
+        return Err(what());
+    }
+    if secrets.iter().filter(|s| s.active_at(now)).count() < 2 {
+        return Err(last());
+    }
+    let audit = AuditEvent::new(
+        actor,
+        &current.org_id,
+        now,
+        "app.retire_secret",
+        client_id,
+        format!(
+            "retired secret `{secret_id}` of `{}`; tokens issued with it ended",
+            current.name
+        ),
+    );
+    match store
+        .retire_app_secret(client_id, secret_id, now, &audit)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::NotFound) => Err(what()),
+        Err(StoreError::Conflict(_)) => Err(last()),
+        Err(e) => Err(AdminError::Store(e)),
+    }
+}
+
+/// The app's secrets that authenticate at `now` (never their values).
+pub async fn active_secrets(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    client_id: &str,
+) -> Result<Vec<AppSecret>, AdminError> {
+    app(store, actor, client_id).await?;
+    let mut secrets = store.app_secrets(client_id).await?;
+    secrets.retain(|s| s.active_at(now));
+    Ok(secrets)
 }
 
 pub async fn set_on_behalf_of(
@@ -289,4 +459,33 @@ pub async fn set_app_status(
         generation,
         ..current
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_grace;
+
+    #[test]
+    fn grace_periods_read_with_units_and_are_bounded() {
+        assert_eq!(parse_grace("7d"), Ok(7 * 86_400));
+        assert_eq!(parse_grace("12h"), Ok(12 * 3600));
+        assert_eq!(parse_grace("30m"), Ok(1800));
+        assert_eq!(parse_grace("90s"), Ok(90));
+        assert_eq!(parse_grace("5"), Ok(5));
+        assert_eq!(parse_grace("90d"), Ok(90 * 86_400));
+        for bad in [
+            "",
+            "d",
+            "0s",
+            "91d",
+            "-1d",
+            "+1d",
+            "7w",
+            "1.5h",
+            "7 d",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_grace(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -18,7 +18,8 @@ mod users;
 
 pub use apis::{NewApi, TTL_RANGE, create_api};
 pub use app_changes::{
-    AppEdit, delete_app, rotate_secret, set_app_status, set_on_behalf_of, update_app,
+    AppEdit, MAX_GRACE_SECS, active_secrets, add_secret, delete_app, parse_grace, retire_secret,
+    rotate_secret, set_app_status, set_on_behalf_of, update_app,
 };
 pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_for_new_user};
 pub use audit::audit_log;

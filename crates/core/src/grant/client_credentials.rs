@@ -34,7 +34,10 @@ pub async fn handle<S: TokenStore + ?Sized>(
     issuer: &Issuer<'_, S>,
 ) -> Result<TokenSet, TokenError> {
     let url = &issuer.policy.issuer;
-    let plan = decide(client, req, url)?;
+    let plan = AccessTokenPlan {
+        secret_id: issuer.secret_id.map(str::to_owned),
+        ..decide(client, req, url)?
+    };
     let minted = mint(plan, url, issuer.now, issuer.signer)?;
     if let Some(record) = &minted.reference {
         issuer.store.insert_reference_token(record).await?;
@@ -101,6 +104,7 @@ pub fn decide(
         groups: acting.user.groups.clone(),
         generation: app.generation,
         grant_id: None,
+        secret_id: None,
         act: None,
     })
 }
@@ -151,6 +155,7 @@ fn admin_plan(
         groups: acting.user.groups.clone(),
         generation: app.generation,
         grant_id: None,
+        secret_id: None,
         act: None,
     })
 }
@@ -232,6 +237,7 @@ mod tests {
                 ),
                 api("https://other", &["reports"]),
             ],
+            secrets: vec![],
         }
     }
 
@@ -443,6 +449,7 @@ mod tests {
                 signer: &ring,
                 policy: &policy,
                 now: NOW,
+                secret_id: None,
             };
             let set = handle(&req(Some("cfgateway"), None), &c, &issuer)
                 .await

@@ -26,6 +26,9 @@ pub struct Issuer<'a, S: ?Sized = dyn Store> {
     pub signer: &'a dyn Signer,
     pub policy: &'a Policy,
     pub now: UnixTime,
+    /// The id of the client secret the request was authenticated with: the
+    /// tokens issued name it (`csid`) and end when it is retired.
+    pub secret_id: Option<&'a str>,
 }
 
 /// What the token endpoint returns.

@@ -81,7 +81,11 @@ pub async fn handle<S: ExchangeGrantStore + ?Sized>(
         })?),
         None => None,
     };
-    let plan = decide(client, req, &subject, actor.as_ref(), now)?;
+    // Ends with the secret the exchanging app presented, as its other tokens do.
+    let plan = AccessTokenPlan {
+        secret_id: issuer.secret_id.map(str::to_owned),
+        ..decide(client, req, &subject, actor.as_ref(), now)?
+    };
     let audience = plan.target.audience.clone();
     let minted = mint(plan, &issuer.policy.issuer, now, issuer.signer)?;
     if let Some(record) = &minted.reference {
@@ -193,6 +197,7 @@ pub fn decide(
         groups: subject.groups.clone(),
         generation: app.generation,
         grant_id: Some(gid.clone()),
+        secret_id: None,
         act: Some(act),
     })
 }

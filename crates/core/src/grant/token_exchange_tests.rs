@@ -69,6 +69,7 @@ fn ctx() -> ClientContext {
             ),
             api("https://billing", "o1", &["orders:read"], 3600),
         ],
+        secrets: vec![],
     }
 }
 
@@ -89,6 +90,7 @@ fn subject() -> AccessClaims {
         groups: vec!["g".into()],
         cgen: 1,
         gid: Some("g1".into()),
+        csid: None,
         act: None,
     }
 }

@@ -56,6 +56,7 @@ pub fn mint_user_tokens<S: ?Sized>(
             groups: user.groups.clone(),
             generation: client.app.generation,
             grant_id: Some(grant.id.clone()),
+            secret_id: issuer.secret_id.map(str::to_owned),
             act: None,
         },
         &policy.issuer,

@@ -235,6 +235,7 @@ impl World {
             signer: self.ring.as_ref(),
             policy: &self.policy,
             now: self.now(),
+            secret_id: None,
         };
         let tokens = gatehouse_core::introspect::LiveTokens {
             signer: self.ring.as_ref(),
@@ -355,7 +356,7 @@ impl World {
     /// Whether the tokens behind `claims` still stand, as introspection decides.
     pub async fn still_valid(&self, claims: &AccessClaims) -> bool {
         let contexts = FromStore(&self.store);
-        introspect::still_valid(claims, &self.store, &contexts)
+        introspect::still_valid(claims, self.now(), &self.store, &contexts)
             .await
             .unwrap()
     }

@@ -1,5 +1,6 @@
 //! `/api/v1/apps…`: list, register (the secret shown once), show, edit, regenerate
-//! the secret, change the on-behalf user, disable, enable, delete. Each handler
+//! the secret, add a second secret and retire one (rotation with a grace
+//! period), change the on-behalf user, disable, enable, delete. Each handler
 //! parses, calls the admin core with the caller as actor, and maps the outcome;
 //! another organization's app is 404 like an unknown one.
 
@@ -14,11 +15,12 @@ use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
 use super::dto::{
-    AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged,
-    RegisteredApp, SECRET_WARNING, TOKENS_ENDED, scope_string,
+    AddSecretRequest, AddedSecret, AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret,
+    OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretList, SecretView,
+    TOKENS_ENDED, scope_string,
 };
-use super::id::Id;
-use super::json::ApiJson;
+use super::id::{Id, IdPair};
+use super::json::{ApiJson, OptionalJson};
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -27,13 +29,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_apps, register_app))
         .routes(routes!(show_app, edit_app, delete_app))
         .routes(routes!(regenerate_secret))
+        .routes(routes!(list_secrets, add_secret))
+        .routes(routes!(retire_secret))
         .routes(routes!(set_on_behalf_of))
         .routes(routes!(disable_app))
         .routes(routes!(enable_app))
 }
 
-/// The app as shown: with its on-behalf user's email.
+/// The app as shown: with its on-behalf user's email and its active secrets.
 async fn view(state: &AppState, caller: &AdminCaller, app: App) -> Result<AppView, ApiError> {
+    let now = state.clock.now();
+    let secrets =
+        admin::active_secrets(state.store.as_ref(), now, &caller.actor, &app.client_id).await?;
+    Ok(listed(state, caller, app).await?.with_secrets(secrets))
+}
+
+/// The app as a list shows it: with its on-behalf user's email.
+async fn listed(state: &AppState, caller: &AdminCaller, app: App) -> Result<AppView, ApiError> {
     let users = match &app.on_behalf_of {
         Some(id) => match admin::user(state.store.as_ref(), &caller.actor, id).await {
             Ok(u) => vec![u],
@@ -272,6 +284,92 @@ async fn regenerate_secret(
         warning: SECRET_WARNING,
         tokens_ended: TOKENS_ENDED,
     }))
+}
+
+/// The app's active secrets: ids, creation, expiry and last use (never a value).
+#[utoipa::path(get, path = "/api/v1/apps/{client_id}/secrets", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = SecretList),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn list_secrets(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Id(client_id): Id,
+) -> Result<Json<SecretList>, ApiError> {
+    let now = state.clock.now();
+    let secrets =
+        admin::active_secrets(state.store.as_ref(), now, &caller.actor, &client_id).await?;
+    Ok(Json(SecretList {
+        client_id,
+        secrets: secrets.into_iter().map(SecretView::from).collect(),
+    }))
+}
+
+/// Adds a second secret, shown this once; both authenticate until one is
+/// retired. `expires_in` (seconds) gives the current secret a grace period
+/// instead. Tokens issued so far stay valid. At most two secrets are active.
+#[utoipa::path(post, path = "/api/v1/apps/{client_id}/secrets", tag = "apps", security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    request_body(content = AddSecretRequest, description = "Optional: without a body (or with `{}`) the current secret works until retired"),
+    responses(
+        (status = 201, body = AddedSecret),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "The app already has two active secrets"),
+        (status = 422, body = Problem), (status = 503, body = Problem),
+    ))]
+async fn add_secret(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Id(client_id): Id,
+    OptionalJson(body): OptionalJson<AddSecretRequest>,
+) -> Result<Response, ApiError> {
+    let now = state.clock.now();
+    let store = state.store.as_ref();
+    let (added, value) =
+        admin::add_secret(store, now, &caller.actor, &client_id, body.expires_in).await?;
+    let secrets = admin::active_secrets(store, now, &caller.actor, &client_id).await?;
+    let body = AddedSecret {
+        client_id,
+        secret_id: added.id,
+        client_secret: value.expose().to_owned(),
+        warning: SECRET_WARNING,
+        secrets: secrets.into_iter().map(SecretView::from).collect(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Retires one of the app's secrets: it stops working and the tokens issued
+/// with it end now; the other secret's tokens stay. The last active secret
+/// cannot be retired (regenerate it instead).
+#[utoipa::path(delete, path = "/api/v1/apps/{client_id}/secrets/{secret_id}", tag = "apps", security(("bearer" = [])),
+    params(
+        ("client_id" = String, Path, description = "The app's client id"),
+        ("secret_id" = String, Path, description = "The secret's id (from the app's `secrets`)"),
+    ),
+    responses(
+        (status = 204, description = "Retired"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "It is the app's last active secret"),
+        (status = 503, body = Problem),
+    ))]
+async fn retire_secret(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    IdPair(client_id, secret_id): IdPair,
+) -> Result<StatusCode, ApiError> {
+    let now = state.clock.now();
+    admin::retire_secret(
+        state.store.as_ref(),
+        now,
+        &caller.actor,
+        &client_id,
+        &secret_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Changes the user a client credentials app acts on behalf of; tokens issued so

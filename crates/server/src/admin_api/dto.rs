@@ -1,13 +1,14 @@
 //! The admin API's request and response bodies, with their OpenAPI schemas.
 //! Inputs refuse unknown fields; outputs are built from the domain records field by
 //! field, so a credential (`secret_hash`, `password_hash`) can never slip into one.
-//! A client secret appears only in [`RegisteredApp`] and [`NewSecret`].
+//! A client secret appears only in [`RegisteredApp`], [`NewSecret`] and
+//! [`AddedSecret`]; secrets are otherwise listed by id ([`SecretView`]).
 //!
 //! The CLI's `--json` output prints these same types, so the two surfaces show
 //! one shape of each record.
 
 use gatehouse_core::admin::ProfileEdit;
-use gatehouse_core::model::{App, AuditEvent, GrantType, Org, Role, User, UserStatus};
+use gatehouse_core::model::{App, AppSecret, AuditEvent, GrantType, Org, Role, User, UserStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -107,6 +108,64 @@ pub struct AppView {
     pub created_at: i64,
     /// Unix seconds of the last token issued to it, when known.
     pub last_used_at: Option<i64>,
+    /// Its active client secrets (ids, never values), in the one-app view
+    /// while it has more than one (a rotation with a grace period): then each
+    /// shows its own last use. With one, the app's `last_used_at` is its
+    /// secret's, and `GET /api/v1/apps/{client_id}/secrets` lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<SecretView>>,
+}
+
+/// One of an app's active client secrets: never its value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretView {
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds when its grace period ends, if it has one.
+    pub expires_at: Option<i64>,
+    /// Unix seconds of the last time it authenticated the app, when known
+    /// (recorded lazily, to the minute).
+    pub last_used_at: Option<i64>,
+}
+
+impl From<AppSecret> for SecretView {
+    fn from(s: AppSecret) -> Self {
+        Self {
+            id: s.id,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            last_used_at: s.last_used_at,
+        }
+    }
+}
+
+/// An app's active client secrets (ids, never values), oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretList {
+    pub client_id: String,
+    pub secrets: Vec<SecretView>,
+}
+
+/// Asks for a second secret. `expires_in` (seconds, at most 90 days) gives the
+/// app's current secret a grace period: it stops working that long from now.
+/// Without it, the current secret works until it is retired.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSecretRequest {
+    pub expires_in: Option<i64>,
+}
+
+/// A secret added beside the current one: shown this once. Tokens issued so far
+/// stay valid.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddedSecret {
+    pub client_id: String,
+    pub secret_id: String,
+    pub client_secret: String,
+    pub warning: &'static str,
+    /// The app's active secrets now (ids, never values).
+    pub secrets: Vec<SecretView>,
 }
 
 impl AppView {
@@ -144,6 +203,16 @@ impl AppView {
             exchange_audiences: app.exchange_audiences,
             created_at: app.created_at,
             last_used_at: app.last_used_at,
+            secrets: None,
+        }
+    }
+
+    /// With the app's active secrets listed, when it has more than one.
+    pub fn with_secrets(self, secrets: Vec<AppSecret>) -> Self {
+        Self {
+            secrets: (secrets.len() > 1)
+                .then(|| secrets.into_iter().map(SecretView::from).collect()),
+            ..self
         }
     }
 }

@@ -25,3 +25,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
         }
     }
 }
+
+/// The `{client_id}/…/{secret_id}` segments of a path, checked as [`Id`] checks one.
+pub struct IdPair(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((a, b))) if a.len() <= MAX_ID_LEN && b.len() <= MAX_ID_LEN => Ok(IdPair(a, b)),
+            _ => Err(ApiError::NotFound(
+                "not found (no resource has this id)".into(),
+            )),
+        }
+    }
+}

@@ -55,6 +55,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none at all (no `Content-Type`, nothing sent) reads
+/// as `T::default()`; anything else is parsed as [`ApiJson`] parses it.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let h = req.headers();
+        let empty = h
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let sized =
+            h.contains_key(header::CONTENT_LENGTH) || h.contains_key(header::TRANSFER_ENCODING);
+        if !h.contains_key(header::CONTENT_TYPE) && (empty || !sized) {
+            return Ok(OptionalJson(T::default()));
+        }
+        let ApiJson(value) = ApiJson::from_request(req, state).await?;
+        Ok(OptionalJson(value))
+    }
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first: reading into `T` stops at its first error, so malformed
     // JSON after an unknown field was a 422 about the field, not a 400. (Into a

@@ -22,6 +22,8 @@ const COOKIE: &str = "gatehouse_once";
 pub enum Made {
     Registered,
     Regenerated,
+    /// A second secret beside the current one.
+    Added,
 }
 
 impl Made {
@@ -29,6 +31,7 @@ impl Made {
         match self {
             Made::Registered => "App registered",
             Made::Regenerated => "New secret key",
+            Made::Added => "Second secret key",
         }
     }
 }

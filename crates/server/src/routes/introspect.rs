@@ -99,7 +99,7 @@ async fn authenticate_trusting(
             failed(state, creds, ip).await
         }
         Err(StoreError::NotFound) => Ok(Introspector::App(
-            authenticate_app(state, creds, ip).await?.app.clone(),
+            authenticate_app(state, creds, ip).await?.0.app.clone(),
         )),
         Err(e) => Err(e.into()),
     }

@@ -29,7 +29,9 @@ struct Answer {
 
 async fn push(
     State(state): State<AppState>,
-    AuthenticatedClient { client, request }: AuthenticatedClient<PushRequest>,
+    AuthenticatedClient {
+        client, request, ..
+    }: AuthenticatedClient<PushRequest>,
 ) -> Result<Response, HttpError> {
     let now = state.clock.now();
     let pushed = par::push(

@@ -20,7 +20,9 @@ pub fn router() -> Router<AppState> {
 
 async fn revoke(
     State(state): State<AppState>,
-    AuthenticatedClient { client, request }: AuthenticatedClient<RevocationRequest>,
+    AuthenticatedClient {
+        client, request, ..
+    }: AuthenticatedClient<RevocationRequest>,
 ) -> Result<Response, HttpError> {
     let keys = state.keys();
     revocation::revoke(

@@ -26,7 +26,11 @@ pub fn router() -> Router<AppState> {
 /// Also served at [`crate::routes::OAUTH_TOKEN_PATH`] (lib.rs).
 pub(crate) async fn token(
     State(state): State<AppState>,
-    AuthenticatedClient { client, request }: AuthenticatedClient<TokenRequest>,
+    AuthenticatedClient {
+        client,
+        request,
+        secret_id,
+    }: AuthenticatedClient<TokenRequest>,
 ) -> Result<Response, HttpError> {
     let policy = state.config.policy();
     let keys = state.keys();
@@ -35,6 +39,7 @@ pub(crate) async fn token(
         signer: keys.as_ref(),
         policy: &policy,
         now: state.clock.now(),
+        secret_id: Some(&secret_id),
     };
     // A token exchange presents tokens, read as introspection reads them.
     let tokens = LiveTokens {

@@ -9,6 +9,7 @@ mod grants;
 mod keys;
 mod profile;
 mod pushed;
+mod secrets;
 mod throttle;
 mod tokens;
 
@@ -19,5 +20,6 @@ pub use grants::*;
 pub use keys::*;
 pub use profile::*;
 pub use pushed::*;
+pub use secrets::*;
 pub use throttle::*;
 pub use tokens::*;

@@ -2,14 +2,23 @@
 
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{App, AppStatus, AppUsageDay, AuditEvent, ChangeKind, User};
+use gatehouse_core::model::{
+    App, AppSecret, AppStatus, AppUsageDay, AuditEvent, ChangeKind, MAX_ACTIVE_SECRETS, User,
+};
 use gatehouse_core::ports::{AppStore, StoreError, StoreResult};
+use gatehouse_core::secret;
 
-use crate::rows::{AppRow, to_json};
+use crate::rows::{AppRow, AppSecretRow, to_json};
 use crate::write::Write;
 use crate::{Dialect, SqlStore};
 
 const ROTATE_SECRET: &str = "UPDATE apps SET secret_hash = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
+const INSERT_SECRET: &str = "INSERT INTO app_secrets (id, client_id, digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+const SECRETS: &str = "SELECT * FROM app_secrets WHERE client_id = $1 ORDER BY created_at, seq";
+/// Takes the app's row lock (PostgreSQL) before its secrets are counted, so two
+/// concurrent adds cannot both see room for one more.
+const SET_NEWEST_SECRET: &str =
+    "UPDATE apps SET secret_hash = $1 WHERE client_id = $2 RETURNING org_id";
 const SET_ON_BEHALF_OF: &str = "UPDATE apps SET on_behalf_of = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
 /// Adds to the day's row; an app deleted since the counts were taken gets none.
 const ADD_USAGE: &str = "INSERT INTO app_usage (client_id, day, tokens_issued, failed_auths) \
@@ -67,7 +76,147 @@ for_each_dialect! {
             now: UnixTime,
             audit: &AuditEvent,
         ) -> StoreResult<i64> {
-            self.bump_app(ROTATE_SECRET, secret_hash, client_id, now, audit).await
+            let mut w = self.write().await?;
+            let (generation, org_id): (i64, String) = sqlx::query_as(ROTATE_SECRET)
+                .bind(secret_hash)
+                .bind(client_id)
+                .fetch_optional(w.conn())
+                .await
+                .map_err(D::map_err)?
+                .ok_or(StoreError::NotFound)?;
+            // Every secret ends; the generation ends every token issued so far.
+            sqlx::query("DELETE FROM app_secrets WHERE client_id = $1")
+                .bind(client_id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            w.insert_secret(&secret::random_id(), client_id, secret_hash, now, None)
+                .await?;
+            w.change(&org_id, ChangeKind::App, client_id, now).await?;
+            w.audit(audit).await?;
+            w.commit().await?;
+            Ok(generation)
+        }
+
+        async fn app_secrets(&self, client_id: &str) -> StoreResult<Vec<AppSecret>> {
+            self.all::<AppSecretRow, _>(SECRETS, client_id).await
+        }
+
+        async fn add_app_secret(
+            &self,
+            s: &AppSecret,
+            others_expire_at: Option<UnixTime>,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            let org_id: String = sqlx::query_scalar(SET_NEWEST_SECRET)
+                .bind(&s.digest)
+                .bind(&s.client_id)
+                .fetch_optional(w.conn())
+                .await
+                .map_err(D::map_err)?
+                .ok_or(StoreError::NotFound)?;
+            let active = w.active_secrets(&s.client_id, now).await?;
+            if active.len() >= MAX_ACTIVE_SECRETS {
+                return Err(StoreError::Conflict("app_secrets.client_id".into()));
+            }
+            if let Some(at) = others_expire_at {
+                for old in active.iter().filter(|o| o.expires_at.is_none_or(|e| e > at)) {
+                    sqlx::query("UPDATE app_secrets SET expires_at = $1 WHERE id = $2")
+                        .bind(at)
+                        .bind(&old.id)
+                        .execute(w.conn())
+                        .await
+                        .map_err(D::map_err)?;
+                }
+            }
+            w.insert_secret(&s.id, &s.client_id, &s.digest, s.created_at, s.expires_at)
+                .await?;
+            w.change(&org_id, ChangeKind::App, &s.client_id, now).await?;
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
+        async fn retire_app_secret(
+            &self,
+            client_id: &str,
+            secret_id: &str,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            // Locks the app's row first, as adding does.
+            let org_id: String = sqlx::query_scalar(
+                "UPDATE apps SET secret_hash = secret_hash WHERE client_id = $1 RETURNING org_id",
+            )
+            .bind(client_id)
+            .fetch_optional(w.conn())
+            .await
+            .map_err(D::map_err)?
+            .ok_or(StoreError::NotFound)?;
+            let active = w.active_secrets(client_id, now).await?;
+            if !active.iter().any(|s| s.id == secret_id) {
+                return Err(StoreError::NotFound);
+            }
+            let rest: Vec<&AppSecret> = active.iter().filter(|s| s.id != secret_id).collect();
+            let Some(newest) = rest.last() else {
+                return Err(StoreError::Conflict("app_secrets.client_id".into()));
+            };
+            sqlx::query("UPDATE app_secrets SET retired_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(secret_id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            // The one left is the app's secret now: no grace period runs out on it.
+            if let [only] = rest.as_slice() {
+                sqlx::query("UPDATE app_secrets SET expires_at = NULL WHERE id = $1")
+                    .bind(&only.id)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            }
+            sqlx::query("UPDATE apps SET secret_hash = $1 WHERE client_id = $2")
+                .bind(&newest.digest)
+                .bind(client_id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            w.change(&org_id, ChangeKind::App, client_id, now).await?;
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
+        async fn record_secret_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
+            if uses.is_empty() {
+                return Ok(());
+            }
+            let mut w = self.write().await?;
+            for (id, at) in uses {
+                sqlx::query(
+                    "UPDATE app_secrets SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            }
+            w.commit().await
+        }
+
+        async fn purge_ended_secrets(&self, before: UnixTime) -> StoreResult<u64> {
+            let mut w = self.write().await?;
+            let done = sqlx::query(
+                "DELETE FROM app_secrets WHERE retired_at < $1 OR expires_at < $1",
+            )
+            .bind(before)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            w.commit().await?;
+            Ok(done.rows_affected())
         }
 
         async fn set_app_on_behalf_of(
@@ -97,6 +246,7 @@ for_each_dialect! {
             for sql in [
                 "DELETE FROM reference_tokens WHERE client_id = $1",
                 "DELETE FROM app_usage WHERE client_id = $1",
+                "DELETE FROM app_secrets WHERE client_id = $1",
                 "DELETE FROM pushed_requests WHERE client_id = $1",
             ] {
                 sqlx::query(sql)
@@ -266,7 +416,49 @@ for_each_dialect! {
             .execute(self.conn())
             .await
             .map_err(D::map_err)?;
+            self.insert_secret(&secret::random_id(), &a.client_id, &a.secret_hash, a.created_at, None)
+                .await
+        }
+
+        async fn insert_secret(
+            &mut self,
+            id: &str,
+            client_id: &str,
+            digest: &str,
+            created_at: UnixTime,
+            expires_at: Option<UnixTime>,
+        ) -> StoreResult<()> {
+            sqlx::query(INSERT_SECRET)
+                .bind(id)
+                .bind(client_id)
+                .bind(digest)
+                .bind(created_at)
+                .bind(expires_at)
+                .execute(self.conn())
+                .await
+                .map_err(D::map_err)?;
             Ok(())
+        }
+
+        /// The app's secrets that authenticate at `now`, oldest first.
+        async fn active_secrets(
+            &mut self,
+            client_id: &str,
+            now: UnixTime,
+        ) -> StoreResult<Vec<AppSecret>> {
+            let rows: Vec<AppSecretRow> = sqlx::query_as(SECRETS)
+                .bind(client_id)
+                .fetch_all(self.conn())
+                .await
+                .map_err(D::map_err)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let s = AppSecret::try_from(r)?;
+                if s.active_at(now) {
+                    out.push(s);
+                }
+            }
+            Ok(out)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Settings → Integrations → Registered apps: the list, "Register app", an app's
-//! page, editing, disabling, secret regeneration, the on-behalf user and
-//! deletion. Needs `apps:manage`. One file per page (or page and its action);
+//! page, editing, disabling, secret regeneration, a second secret and
+//! retiring one, the on-behalf user and deletion. Needs `apps:manage`. One file per page (or page and its action);
 //! here the routes and what several pages share: the notices after a redirect,
 //! the app named in the path, form errors, and the organization's reads.
 
@@ -17,6 +17,7 @@ mod page;
 mod register;
 mod rotate;
 mod secret;
+mod secrets;
 mod status;
 
 use axum::Router;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
             get(rotate::rotate_confirm).post(rotate::rotate),
         )
         .route("/console/apps/{client_id}/secret", get(secret::show_secret))
+        .route("/console/apps/{client_id}/secrets", post(secrets::add))
+        .route(
+            "/console/apps/{client_id}/secrets/{secret_id}/retire",
+            post(secrets::retire),
+        )
         .route(
             "/console/apps/{client_id}/on-behalf",
             post(on_behalf::on_behalf),
@@ -86,6 +92,9 @@ pub(super) fn notice(done: &Done) -> Option<&'static str> {
             Some("The app is disabled: every token it held has ended, and it gets no new ones.")
         }
         Some("enabled") => Some("The app is enabled again; it must ask for new tokens."),
+        Some("retired") => Some(
+            "The secret key was retired: it no longer works, and the tokens issued with it have ended.",
+        ),
         Some("on-behalf") => {
             Some("The app now acts on behalf of the new user; tokens issued before have ended.")
         }

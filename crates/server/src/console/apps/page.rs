@@ -6,9 +6,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
-use gatehouse_core::model::{App, AppStatus, GrantType, PERM_APPS_MANAGE, UserStatus};
+use gatehouse_core::admin;
+use gatehouse_core::model::{
+    App, AppStatus, GrantType, MAX_ACTIVE_SECRETS, PERM_APPS_MANAGE, UserStatus,
+};
 
 use super::getting_started::{Snippet, snippets};
+use super::secrets::{GRACE_CHOICES, SecretRow};
 use super::{
     Choice, Done, choices, email_of, grant_label, last_used, notice, org_users, owned_app,
 };
@@ -42,6 +46,10 @@ struct AppView {
     require_par: bool,
     created: String,
     last_used: String,
+    /// The active secret keys (ids, never values), oldest first.
+    secrets: Vec<SecretRow>,
+    /// Room for a second secret key.
+    may_add_secret: bool,
 }
 
 /// What the edit form holds: the app's values, or what the admin typed.
@@ -103,6 +111,8 @@ struct AppPage {
     /// HTML: the last 30 days' chart and figures ([`Usage::chart`]).
     usage: String,
     snippets: Vec<Snippet>,
+    /// The grace periods "Add a second secret" offers the current one.
+    grace_choices: &'static [(&'static str, &'static str)],
 }
 
 /// The app's last 30 days, as a chart with its figures.
@@ -146,7 +156,17 @@ pub(super) async fn app_page(
         .filter(|u| u.status == UserStatus::Active)
         .map(|u| u.email.clone())
         .collect();
+    let secrets = admin::active_secrets(
+        state.store.as_ref(),
+        state.clock.now(),
+        &admin.actor(),
+        &app.client_id,
+    )
+    .await
+    .map_err(crate::console::admin_failure)?;
     let view = AppView {
+        may_add_secret: secrets.len() < MAX_ACTIVE_SECRETS,
+        secrets: secrets.iter().map(SecretRow::of).collect(),
         name: app.name.clone(),
         client_id: app.client_id.clone(),
         grant: grant_label(app),
@@ -178,6 +198,7 @@ pub(super) async fn app_page(
         edit: edit.unwrap_or_else(|| EditForm::of(app)),
         users: choices(&emails, |e| e == on_behalf),
         app: view,
+        grace_choices: GRACE_CHOICES,
     };
     Ok(admin.respond(render(status, &page)))
 }

@@ -8,6 +8,7 @@ mod cross_org;
 mod faults;
 mod openapi;
 mod org;
+mod secrets;
 mod users;
 
 use gatehouse_core::admin::{self, NewUser};

@@ -73,6 +73,8 @@ async fn document_describes_the_api() {
         "AuditPage",
         "OrgView",
         "NewSecret",
+        "AddedSecret",
+        "SecretList",
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
@@ -93,7 +95,8 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
     for (path, item) in paths {
         let concrete = path
             .replace("{client_id}", "some-app")
-            .replace("{id}", "some-user");
+            .replace("{id}", "some-user")
+            .replace("{secret_id}", "some-secret");
         for m in METHODS {
             let listed = item.get(m).is_some();
             let method = Method::from_bytes(m.to_uppercase().as_bytes()).unwrap();
@@ -116,7 +119,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
             }
         }
     }
-    assert_eq!(operations, 18, "{documented:?}");
+    assert_eq!(operations, 21, "{documented:?}");
 }
 
 /// OpenAPI 3.1 §4.8.17.1: `description` is REQUIRED on every response object

@@ -174,3 +174,63 @@ async fn a_cached_answer_is_shown_only_to_those_who_may_see_the_token() {
         true
     );
 }
+
+/// A reference token's cached answer ends when the secret it was issued with is
+/// retired under the server (as the CLI or another instance would), or when
+/// that secret's grace period runs out; the other secret's token stays active.
+#[tokio::test]
+async fn a_cached_reference_token_ends_with_the_secret_it_was_issued_with() {
+    use gatehouse_core::admin;
+    use gatehouse_core::clock::Clock;
+    use gatehouse_core::model::Actor;
+
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let api = app
+        .api(
+            "https://ref.acme.test",
+            "refdata",
+            TokenFormat::Reference,
+            SigningAlg::ES256,
+        )
+        .await;
+    let c = app.app("dev@acme.test", "refdata", None, None).await;
+    let old = access_token(&app.token(&c, &[]).await);
+    let op = Actor::operator();
+    let first_id = admin::active_secrets(app.s(), app.clock.now(), &op, &c.client_id)
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    app.clock.advance(1);
+    let (second_id, second) = admin::add_secret(app.s(), app.clock.now(), &op, &c.client_id, None)
+        .await
+        .unwrap();
+    let second = Client {
+        client_id: c.client_id.clone(),
+        secret: second.expose().to_owned(),
+        user_id: String::new(),
+    };
+    let new = access_token(&app.token(&second, &[]).await);
+    active_twice(&app, &api, &old).await;
+    active_twice(&app, &api, &new).await;
+
+    admin::retire_secret(app.s(), app.clock.now(), &op, &c.client_id, &first_id)
+        .await
+        .unwrap();
+    app.caught_up().await;
+    let seen = app.introspect((&api.client_id, &api.secret), &old).await;
+    assert_eq!(seen["active"], false, "{seen}");
+    active_twice(&app, &api, &new).await;
+
+    // A grace period on the remaining one: a third secret, and the second's
+    // token (answered, maybe cached, meanwhile) ends at the expiry by itself.
+    admin::add_secret(app.s(), app.clock.now(), &op, &c.client_id, Some(30))
+        .await
+        .unwrap();
+    app.caught_up().await;
+    active_twice(&app, &api, &new).await;
+    app.clock.advance(30);
+    let seen = app.introspect((&api.client_id, &api.secret), &new).await;
+    assert_eq!(seen["active"], false, "{seen} (secret {})", second_id.id);
+}

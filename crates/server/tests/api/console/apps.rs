@@ -753,3 +753,157 @@ async fn an_admin_requires_pushed_authorization_requests_with_the_edit_forms_box
             .require_par
     );
 }
+
+/// The `<tr>` of the secret `id` on the app's page.
+fn secret_row<'a>(page: &'a str, id: &str) -> &'a str {
+    let at = page
+        .find(&format!("id=\"secret-{id}\""))
+        .unwrap_or_else(|| panic!("no row for secret {id}"));
+    let row = &page[at..];
+    &row[..row.find("</tr>").unwrap()]
+}
+
+/// The ids of the secrets the app's page lists, in order.
+fn secret_ids(page: &str) -> Vec<String> {
+    page.match_indices("id=\"secret-")
+        .map(|(at, m)| {
+            let rest = &page[at + m.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_second_secret_then_retires_the_old_one_which_ends_only_its_tokens() {
+    let (app, api) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let (client_id, old, _, _) = register(&c, "Nightly sync").await;
+    let page_path = format!("/console/apps/{client_id}");
+    let page = c.page(&page_path).await;
+    let ids = secret_ids(&page);
+    assert_eq!(ids.len(), 1);
+    assert!(page.contains("Add a second secret"), "{page}");
+    assert!(
+        !page.contains("id=\"retire-"),
+        "the only secret has no retire button"
+    );
+    let old_token = app
+        .token(
+            &Client {
+                client_id: client_id.clone(),
+                secret: old.clone(),
+                user_id: String::new(),
+            },
+            &[],
+        )
+        .await;
+    let old_token = old_token["access_token"].as_str().unwrap().to_owned();
+
+    // A grace period the form does not offer is refused, and nothing is added.
+    let bad = c
+        .post(
+            &format!("{page_path}/secrets"),
+            &page_path,
+            &[("expires_in", "7w")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(secret_ids(&c.page(&page_path).await).len(), 1);
+
+    app.clock.advance(1);
+    let posted = c
+        .post(
+            &format!("{page_path}/secrets"),
+            &page_path,
+            &[("expires_in", "7d")],
+        )
+        .await;
+    let resp = secret_page_after(&c, posted).await;
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Second secret key"), "{html}");
+    let new = by_id(&html, "client-secret");
+    assert_ne!(new, old);
+    let new_client = Client {
+        client_id: client_id.clone(),
+        secret: new.clone(),
+        user_id: String::new(),
+    };
+    let new_token = app.token(&new_client, &[]).await;
+    let new_token = new_token["access_token"].as_str().unwrap().to_owned();
+    app.state.flush_usage().await;
+
+    let page = c.page(&page_path).await;
+    assert!(
+        !page.contains(&old) && !page.contains(&new),
+        "a value is on the page"
+    );
+    let ids = secret_ids(&page);
+    assert_eq!(ids.len(), 2);
+    let (old_id, new_id) = (ids[0].clone(), ids[1].clone());
+    // The old one ends in 7 days; both show when they were last used.
+    assert!(
+        !secret_row(&page, &old_id).contains("<td>—</td>"),
+        "{}",
+        secret_row(&page, &old_id)
+    );
+    assert!(secret_row(&page, &new_id).contains("<td>—</td>"));
+    for id in [&old_id, &new_id] {
+        assert!(
+            !secret_row(&page, id).contains(">never<"),
+            "{}",
+            secret_row(&page, id)
+        );
+        assert!(secret_row(&page, id).contains(&format!("id=\"retire-{id}\"")));
+    }
+    assert!(!page.contains("Add a second secret"), "no room for a third");
+    let third = c
+        .post(
+            &format!("{page_path}/secrets"),
+            &page_path,
+            &[("expires_in", "")],
+        )
+        .await;
+    assert_eq!(third.status(), StatusCode::CONFLICT);
+
+    let retired = c
+        .post(
+            &format!("{page_path}/secrets/{old_id}/retire"),
+            &page_path,
+            &[],
+        )
+        .await;
+    assert_eq!(retired.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        retired.headers()["location"].to_str().unwrap(),
+        format!("{page_path}?done=retired")
+    );
+    let page = c.page(&format!("{page_path}?done=retired")).await;
+    assert!(page.contains("The secret key was retired"), "{page}");
+    assert_eq!(secret_ids(&page), std::slice::from_ref(&new_id));
+    let seen = app
+        .introspect((&api.client_id, &api.secret), &old_token)
+        .await;
+    assert_eq!(seen["active"], false, "{seen}");
+    let seen = app
+        .introspect((&api.client_id, &api.secret), &new_token)
+        .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    let resp = app
+        .token_form(
+            Some((&client_id, &old)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(resp.status(), 401, "the retired secret is refused");
+    app.token(&new_client, &[]).await;
+    // The last one cannot be retired.
+    let last = c
+        .post(
+            &format!("{page_path}/secrets/{new_id}/retire"),
+            &page_path,
+            &[],
+        )
+        .await;
+    assert_eq!(last.status(), StatusCode::CONFLICT);
+}
