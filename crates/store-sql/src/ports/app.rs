@@ -189,21 +189,11 @@ for_each_dialect! {
         }
 
         async fn record_secret_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
-            if uses.is_empty() {
-                return Ok(());
-            }
-            let mut w = self.write().await?;
-            for (id, at) in uses {
-                sqlx::query(
-                    "UPDATE app_secrets SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-                )
-                .bind(at)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(D::map_err)?;
-            }
-            w.commit().await
+            self.record_uses(
+                "UPDATE app_secrets SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                uses,
+            )
+            .await
         }
 
         async fn purge_ended_secrets(&self, before: UnixTime) -> StoreResult<u64> {
@@ -301,21 +291,11 @@ for_each_dialect! {
         }
 
         async fn record_app_use(&self, uses: &[(String, UnixTime)]) -> StoreResult<()> {
-            if uses.is_empty() {
-                return Ok(());
-            }
-            let mut w = self.write().await?;
-            for (client_id, at) in uses {
-                sqlx::query(
-                    "UPDATE apps SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-                )
-                .bind(at)
-                .bind(client_id)
-                .execute(w.conn())
-                .await
-                .map_err(D::map_err)?;
-            }
-            w.commit().await
+            self.record_uses(
+                "UPDATE apps SET last_used_at = $1 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                uses,
+            )
+            .await
         }
 
         async fn add_app_usage(&self, counts: &[AppUsageDay]) -> StoreResult<()> {
@@ -356,6 +336,28 @@ for_each_dialect! {
     }
 
     impl SqlStore<D> {
+        /// Writes batched last-use times in one transaction: `sql` takes the
+        /// time as `$1` and the row's key as `$2`, and only moves it forward.
+        async fn record_uses(
+            &self,
+            sql: &'static str,
+            uses: &[(String, UnixTime)],
+        ) -> StoreResult<()> {
+            if uses.is_empty() {
+                return Ok(());
+            }
+            let mut w = self.write().await?;
+            for (key, at) in uses {
+                sqlx::query(sql)
+                    .bind(at)
+                    .bind(key)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            }
+            w.commit().await
+        }
+
         /// Sets one column of an app and bumps its credential generation (the
         /// app's tokens so far end), with the change and audit rows, in one
         /// transaction; returns the new generation.
