@@ -13,6 +13,10 @@ pub const USERINFO_PATH: &str = "/connect/userinfo";
 pub const ENDSESSION_PATH: &str = "/connect/endsession";
 /// Pushed authorization requests (RFC 9126).
 pub const PAR_PATH: &str = "/connect/par";
+/// Device authorization requests (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/connect/deviceauthorization";
+/// Where people enter a device's user code (RFC 8628 §3.2 `verification_uri`).
+pub const DEVICE_VERIFICATION_PATH: &str = "/device";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -40,6 +44,7 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         // Server-wide; an app can be made to require them (RFC 9126 §5).
         "require_pushed_authorization_requests": false,
         "token_endpoint": url(TOKEN_PATH),
+        "device_authorization_endpoint": url(DEVICE_AUTHORIZATION_PATH),
         "introspection_endpoint": url(INTROSPECT_PATH),
         "revocation_endpoint": url(REVOCATION_PATH),
         "gatehouse_revocation_feed_endpoint": url(REVOCATION_FEED_PATH),
@@ -57,6 +62,7 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
             "refresh_token",
             "client_credentials",
             crate::request::GRANT_TOKEN_EXCHANGE,
+            crate::request::GRANT_DEVICE_CODE,
         ],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

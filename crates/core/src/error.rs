@@ -1,4 +1,4 @@
-//! OAuth error codes (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009, RFC 8707) and the one
+//! OAuth error codes (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009, RFC 8707, RFC 8628) and the one
 //! error type grants return. The HTTP layer maps these to status codes; nothing
 //! here knows about HTTP.
 
@@ -27,6 +27,12 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OpenID Connect Core §3.1.2.6: request objects by reference are not supported.
     RequestUriNotSupported,
+    /// RFC 8628 §3.5: the person has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; wait 5 s more between polls from now on.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -52,6 +58,9 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

@@ -266,6 +266,9 @@ wire_enum! {
         /// RFC 8693: an app exchanges a person's access token for one to
         /// another API, on the same person's behalf.
         TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
+        /// RFC 8628: a device without a browser (a CLI, a TV) shows a code
+        /// that a person approves at `/device`, and polls for its tokens.
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 
@@ -501,6 +504,40 @@ pub struct PushedRequest {
     pub expires_at: UnixTime,
 }
 
+wire_enum! {
+    /// Where a device authorization (RFC 8628) stands: waiting for the person,
+    /// approved (a grant was recorded) or denied.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DeviceStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Denied = "denied",
+    }
+}
+
+/// A device authorization request (RFC 8628 §3.1) as stored: the digests of
+/// its device code and of its user code (normalised), never the codes; what
+/// it asks for; the person's decision; and the polling state every instance
+/// shares (§3.5: the interval and the last poll).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    pub device_digest: String,
+    pub user_digest: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// The API the access tokens are for, if any API scope was asked.
+    pub audience: Option<String>,
+    pub status: DeviceStatus,
+    /// The grant recorded when the person approved.
+    pub grant_id: Option<String>,
+    /// Seconds the device must wait between polls (grows by 5 on `slow_down`).
+    pub interval: i64,
+    pub last_poll_at: Option<UnixTime>,
+    pub expires_at: UnixTime,
+    /// When the device redeemed it for tokens (once).
+    pub used_at: Option<UnixTime>,
+}
+
 /// A refresh token as stored (its digest). Rotation marks it used and makes a
 /// successor in the same family (the grant).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -659,6 +696,15 @@ mod tests {
                 GrantType::TokenExchange,
                 "urn:ietf:params:oauth:grant-type:token-exchange",
             ),
+            (
+                GrantType::DeviceCode,
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ),
+        ]);
+        check(&[
+            (DeviceStatus::Pending, "pending"),
+            (DeviceStatus::Approved, "approved"),
+            (DeviceStatus::Denied, "denied"),
         ]);
         check(&[
             (AppStatus::Active, "active"),

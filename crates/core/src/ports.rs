@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use crate::clock::UnixTime;
 use crate::context::ActingUser;
 use crate::model::{
-    Api, App, AppSecret, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent, Grant,
+    Api, App, AppSecret, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent,
+    DeviceAuthorization, Grant,
     KeyState, Org, Profile, PushedRequest, ReferenceToken, RefreshToken, Role, Session, StoredKey,
     User, UserStatus,
 };
@@ -265,6 +266,63 @@ pub trait PushedRequestStore: Send + Sync {
     async fn pushed_request_claimed(&self, digest: &str, client_id: &str) -> StoreResult<bool>;
 }
 
+/// Device authorizations (RFC 8628), shared by every instance on one database:
+/// started at one, approved at another, polled at any.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Stores a new device authorization. Conflict when its user code is the
+    /// code of another live one (an expired one with that code is forgotten
+    /// first), so the caller can draw another.
+    async fn insert_device_authorization(
+        &self,
+        d: &DeviceAuthorization,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// The pending authorization with this user code, live at `now`. NotFound
+    /// when unknown, expired, decided or used.
+    async fn pending_device_authorization(
+        &self,
+        user_digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<DeviceAuthorization>;
+    /// Records the person's approval: stores `grant` and marks the pending
+    /// authorization `user_digest` approved with it, in one transaction. Of
+    /// concurrent decisions exactly one lands; NotFound (nothing stored) when it
+    /// is no longer pending and live at `now`.
+    async fn approve_device_authorization(
+        &self,
+        user_digest: &str,
+        grant: &Grant,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Marks the pending authorization `user_digest` denied. NotFound as above.
+    async fn deny_device_authorization(&self, user_digest: &str, now: UnixTime)
+    -> StoreResult<()>;
+    /// Records a poll of `client_id` at `now`, atomically (whichever instance
+    /// answers): when the previous poll was less than the interval ago, the
+    /// interval grows by [`SLOW_DOWN_STEP`] seconds (RFC 8628 §3.5). Returns the
+    /// record after the poll and whether it was too fast. NotFound when the
+    /// device code is unknown or another client's.
+    async fn poll_device_authorization(
+        &self,
+        device_digest: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<(DeviceAuthorization, bool)>;
+    /// Marks the approved authorization used and returns it: of concurrent
+    /// callers exactly one gets it. NotFound (nothing changes) when it is
+    /// unknown, another client's, not approved, expired at `now` or used.
+    async fn claim_device_authorization(
+        &self,
+        device_digest: &str,
+        client_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<DeviceAuthorization>;
+}
+
+/// RFC 8628 §3.5: how many seconds a `slow_down` adds to the interval.
+pub const SLOW_DOWN_STEP: i64 = 5;
+
 /// How redeeming a code or rotating a refresh token went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed<T> {
@@ -472,6 +530,7 @@ pub trait Store:
     + ChangeFeed
     + SessionStore
     + PushedRequestStore
+    + DeviceStore
     + GrantStore
     + GrantFlowStore
 {
@@ -489,6 +548,7 @@ impl<T> Store for T where
         + ChangeFeed
         + SessionStore
         + PushedRequestStore
+        + DeviceStore
         + GrantStore
         + GrantFlowStore
 {

@@ -11,6 +11,24 @@ pub enum TokenRequest {
     AuthorizationCode(AuthorizationCodeRequest),
     RefreshToken(RefreshTokenRequest),
     TokenExchange(TokenExchangeRequest),
+    DeviceCode(DeviceCodeRequest),
+}
+
+/// RFC 8628 §3.4's grant type.
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// RFC 8628 §3.4: the device polls with its device code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceCodeRequest {
+    pub device_code: String,
+}
+
+impl std::fmt::Debug for DeviceCodeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceCodeRequest")
+            .field("device_code", &"[redacted]")
+            .finish()
+    }
 }
 
 /// RFC 8693 §2.1's grant type and the token types Gatehouse takes and issues.
@@ -85,10 +103,22 @@ impl TokenRequest {
                 scope: form.get("scope").map(ScopeSet::parse).transpose()?,
             })),
             GRANT_TOKEN_EXCHANGE => Ok(Self::TokenExchange(token_exchange(form)?)),
+            GRANT_DEVICE_CODE => {
+                let device_code = form.require("device_code")?;
+                if device_code.len() > crate::grant::device_code::MAX_DEVICE_CODE {
+                    return Err(OAuthError::invalid_request(format!(
+                        "`device_code` is longer than {} bytes",
+                        crate::grant::device_code::MAX_DEVICE_CODE
+                    )));
+                }
+                Ok(Self::DeviceCode(DeviceCodeRequest {
+                    device_code: device_code.to_owned(),
+                }))
+            }
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
-                    "grant_type `{}` is not supported; use client_credentials, authorization_code, refresh_token or {GRANT_TOKEN_EXCHANGE}",
+                    "grant_type `{}` is not supported; use client_credentials, authorization_code, refresh_token, {GRANT_TOKEN_EXCHANGE} or {GRANT_DEVICE_CODE}",
                     other
                         .chars()
                         .filter(|c| !c.is_control())

@@ -6,6 +6,7 @@
 use crate::context::ClientContext;
 use crate::grant::authorization_code::{self, CodeGrantStore};
 use crate::grant::client_credentials;
+use crate::grant::device_code::{self, DeviceGrantStore};
 use crate::grant::refresh_token::{self, RefreshGrantStore};
 use crate::grant::token_exchange::{self, SubjectTokens};
 use crate::request::TokenRequest;
@@ -13,8 +14,8 @@ use crate::request::TokenRequest;
 pub use crate::grant::issuer::{Issuer, Policy, TokenError, TokenSet};
 
 /// Every store port the grants of this endpoint touch.
-pub trait TokenEndpointStore: CodeGrantStore + RefreshGrantStore {}
-impl<T: CodeGrantStore + RefreshGrantStore + ?Sized> TokenEndpointStore for T {}
+pub trait TokenEndpointStore: CodeGrantStore + RefreshGrantStore + DeviceGrantStore {}
+impl<T: CodeGrantStore + RefreshGrantStore + DeviceGrantStore + ?Sized> TokenEndpointStore for T {}
 
 /// Answers a token request of `client`. `tokens` reads the tokens a token
 /// exchange presents (introspection's liveness rule).
@@ -29,5 +30,6 @@ pub async fn handle<S: TokenEndpointStore + ?Sized>(
         TokenRequest::AuthorizationCode(r) => authorization_code::handle(r, client, issuer).await,
         TokenRequest::RefreshToken(r) => refresh_token::handle(r, client, issuer).await,
         TokenRequest::TokenExchange(r) => token_exchange::handle(r, client, issuer, tokens).await,
+        TokenRequest::DeviceCode(r) => device_code::handle(r, client, issuer).await,
     }
 }

@@ -71,7 +71,7 @@ impl From<StoreError> for HttpError {
 fn oauth_status(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-        ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::InvalidRequest
@@ -86,7 +86,12 @@ fn oauth_status(code: ErrorCode) -> StatusCode {
         | ErrorCode::ConsentRequired
         | ErrorCode::InteractionRequired
         | ErrorCode::RequestNotSupported
-        | ErrorCode::RequestUriNotSupported => StatusCode::BAD_REQUEST,
+        | ErrorCode::RequestUriNotSupported
+        // RFC 8628 §3.5: the device's polling answers are RFC 6749 §5.2 errors (400).
+        | ErrorCode::AccessDenied
+        | ErrorCode::AuthorizationPending
+        | ErrorCode::SlowDown
+        | ErrorCode::ExpiredToken => StatusCode::BAD_REQUEST,
     }
 }
 

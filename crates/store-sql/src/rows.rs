@@ -673,3 +673,39 @@ impl TryFrom<PushedRequestRow> for PushedRequest {
         })
     }
 }
+
+from_row! {
+    pub(crate) struct DeviceAuthorizationRow {
+        device_digest: String,
+        user_digest: String,
+        client_id: String,
+        scopes: String,
+        audience: Option<String>,
+        status: String,
+        grant_id: Option<String>,
+        poll_interval: i64,
+        last_poll_at: Option<i64>,
+        pub(crate) last_poll_too_fast: bool,
+        expires_at: i64,
+        used_at: Option<i64>,
+    }
+}
+
+impl TryFrom<DeviceAuthorizationRow> for DeviceAuthorization {
+    type Error = StoreError;
+    fn try_from(r: DeviceAuthorizationRow) -> StoreResult<Self> {
+        Ok(DeviceAuthorization {
+            scopes: list("scopes", &r.scopes)?,
+            status: parsed("status", &r.status, DeviceStatus::parse)?,
+            device_digest: r.device_digest,
+            user_digest: r.user_digest,
+            client_id: r.client_id,
+            audience: r.audience,
+            grant_id: r.grant_id,
+            interval: r.poll_interval,
+            last_poll_at: r.last_poll_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+        })
+    }
+}

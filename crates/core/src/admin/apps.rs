@@ -253,7 +253,8 @@ async fn prepare_app(
         _ => (Vec::new(), Vec::new()),
     };
     let mut grant_types = vec![new.grant];
-    if new.grant == GrantType::AuthorizationCode {
+    // People's apps may refresh (with `offline_access`).
+    if matches!(new.grant, GrantType::AuthorizationCode | GrantType::DeviceCode) {
         grant_types.push(GrantType::RefreshToken);
     }
     let exchange_audiences =
@@ -297,6 +298,7 @@ async fn prepare_app(
 fn grant_name(g: GrantType) -> String {
     match g {
         GrantType::TokenExchange => "token exchange".into(),
+        GrantType::DeviceCode => "device code".into(),
         other => other.as_str().replace('_', " "),
     }
 }

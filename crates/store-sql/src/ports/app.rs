@@ -238,6 +238,7 @@ for_each_dialect! {
                 "DELETE FROM app_usage WHERE client_id = $1",
                 "DELETE FROM app_secrets WHERE client_id = $1",
                 "DELETE FROM pushed_requests WHERE client_id = $1",
+                "DELETE FROM device_authorizations WHERE client_id = $1",
             ] {
                 sqlx::query(sql)
                     .bind(client_id)

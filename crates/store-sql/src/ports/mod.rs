@@ -6,6 +6,7 @@
 mod api;
 mod app;
 mod audit;
+mod device;
 mod feed;
 mod grant;
 mod grant_flow;

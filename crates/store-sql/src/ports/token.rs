@@ -10,13 +10,14 @@ use crate::{Dialect, SqlStore};
 
 /// Everything that carries its own expiry. Grants stay: they are the audit
 /// trail their tokens point back to.
-const PURGES: [&str; 8] = [
+const PURGES: [&str; 9] = [
     "DELETE FROM reference_tokens WHERE expires_at < $1",
     "DELETE FROM auth_codes WHERE expires_at < $1",
     "DELETE FROM refresh_tokens WHERE expires_at < $1",
     "DELETE FROM revoked_tokens WHERE expires_at < $1",
     "DELETE FROM sessions WHERE expires_at < $1",
     "DELETE FROM pushed_requests WHERE expires_at < $1",
+    "DELETE FROM device_authorizations WHERE expires_at < $1",
     // Failure buckets drain within minutes; a day-old one is empty.
     "DELETE FROM throttle WHERE updated_at < $1 - 86400",
     // Apps' usage: the console shows 30 days; keep 90.
