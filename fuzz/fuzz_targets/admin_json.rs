@@ -123,6 +123,7 @@ fn grant(g: AppGrant) -> &'static str {
         AppGrant::ClientCredentials => "client_credentials",
         AppGrant::AuthorizationCode => "authorization_code",
         AppGrant::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+        AppGrant::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 

@@ -568,6 +568,13 @@ pub enum GrantArg {
         alias = "token_exchange"
     )]
     TokenExchange,
+    /// RFC 8628: a device without a browser (a CLI, a TV); people approve it at /device.
+    #[value(
+        name = "urn:ietf:params:oauth:grant-type:device_code",
+        alias = "device_code",
+        alias = "device-code"
+    )]
+    DeviceCode,
 }
 
 #[derive(Debug, Subcommand)]
@@ -585,7 +592,9 @@ pub enum AppCmd {
         description: Option<String>,
         /// client_credentials (a machine), authorization_code (people sign in) or
         /// urn:ietf:params:oauth:grant-type:token-exchange (an API exchanging the
-        /// tokens people send it for tokens to other APIs, RFC 8693).
+        /// tokens people send it for tokens to other APIs, RFC 8693) or device_code
+        /// (urn:ietf:params:oauth:grant-type:device_code: a device without a
+        /// browser that people approve at /device, RFC 8628).
         #[arg(long, value_enum)]
         grant: GrantArg,
         /// Email of the user a client credentials app acts on behalf of.

@@ -17,6 +17,7 @@ use axum::http::header;
 use gatehouse_core::OAuthError;
 use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::form::Form;
+use gatehouse_core::grant::device_code::DeviceAuthorizationRequest;
 use gatehouse_core::limits::logged;
 use gatehouse_core::model::AppStatus;
 use gatehouse_core::par::PushRequest;
@@ -52,6 +53,14 @@ impl ClientForm for RevocationRequest {
 
     fn parse(form: &Form) -> Result<Self, OAuthError> {
         RevocationRequest::parse(form)
+    }
+}
+
+impl ClientForm for DeviceAuthorizationRequest {
+    const PARSED_FIRST: bool = false;
+
+    fn parse(form: &Form) -> Result<Self, OAuthError> {
+        DeviceAuthorizationRequest::parse(form)
     }
 }
 

@@ -213,6 +213,7 @@ impl Metrics {
             TokenRequest::AuthorizationCode(_) => "authorization_code",
             TokenRequest::RefreshToken(_) => "refresh_token",
             TokenRequest::TokenExchange(_) => "token_exchange",
+            TokenRequest::DeviceCode(_) => "device_code",
         };
         // The API named by `audience`/`resource`, else the one whose scopes the
         // token carries (a token is for one API).
@@ -223,7 +224,9 @@ impl Metrics {
                     .as_deref()
                     .or(client.app.exchange_audiences.first().map(String::as_str))
             }
-            TokenRequest::AuthorizationCode(_) | TokenRequest::RefreshToken(_) => None,
+            TokenRequest::AuthorizationCode(_)
+            | TokenRequest::RefreshToken(_)
+            | TokenRequest::DeviceCode(_) => None,
         };
         let api = named
             .and_then(|aud| client.api_by_audience(aud))

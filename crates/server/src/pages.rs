@@ -30,6 +30,18 @@ pub struct ConsentPage<'a> {
     pub scopes: Vec<(String, String)>,
     pub csrf: &'a str,
     pub request: &'a str,
+    /// Where the form posts: `/consent` (authorization) or `/device/consent`.
+    pub action: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub user_email: &'a str,
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
+    /// Prefilled from `verification_uri_complete` (still to be confirmed).
+    pub user_code: &'a str,
 }
 
 #[derive(Template)]
@@ -141,6 +153,24 @@ pub fn describe_scope(scope: &str, api_name: Option<&str>) -> String {
             None => "act on your behalf with this permission".into(),
         },
     }
+}
+
+/// The consent page's lines: each scope with what it lets the app do (API
+/// scopes name the API of `apis` that defines them).
+pub fn scope_lines(
+    apis: &[gatehouse_core::model::Api],
+    scope: &gatehouse_core::scope::ScopeSet,
+) -> Vec<(String, String)> {
+    scope
+        .iter()
+        .map(|sc| {
+            let api = apis
+                .iter()
+                .find(|a| a.scopes.iter().any(|x| x == sc))
+                .map(|a| a.name.as_str());
+            (sc.to_owned(), describe_scope(sc, api))
+        })
+        .collect()
 }
 
 /// HTML for text that quotes names in backticks (audit details, core's

@@ -31,6 +31,8 @@ pub struct Inner {
     pub limiter: FailureLimiter,
     /// Failed sign-ins, per account (email) and per address.
     pub login_limiter: FailureLimiter,
+    /// Wrong device user codes (RFC 8628), per person and per address.
+    pub device_limiter: FailureLimiter,
     /// Argon2 checks running at once (one per core).
     pub password_checks: tokio::sync::Semaphore,
     /// Apps' last use and daily counts, written out by the housekeeping task.
@@ -80,6 +82,14 @@ impl AppState {
             clock.clone(),
             "login",
         );
+        let device_limiter = FailureLimiter::shared(
+            crate::routes::device::WRONG_CODES_PER_PERSON,
+            crate::routes::device::WRONG_CODES_PER_ADDRESS,
+            crate::routes::device::WINDOW,
+            store.clone(),
+            clock.clone(),
+            "device",
+        );
         let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
         let state = AppState(Arc::new(Inner {
             store,
@@ -91,6 +101,7 @@ impl AppState {
             introspection,
             limiter,
             login_limiter,
+            device_limiter,
             password_checks: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -115,6 +126,7 @@ impl AppState {
         state.reload_keys().await;
         state.limiter.spawn_pruner();
         state.login_limiter.spawn_pruner();
+        state.device_limiter.spawn_pruner();
         state.spawn_housekeeping();
         state
     }

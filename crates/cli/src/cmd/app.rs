@@ -75,6 +75,7 @@ pub async fn run(
                         GrantArg::ClientCredentials => GrantType::ClientCredentials,
                         GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
                         GrantArg::TokenExchange => GrantType::TokenExchange,
+                        GrantArg::DeviceCode => GrantType::DeviceCode,
                     },
                     on_behalf_of: on_behalf_of.as_deref(),
                     redirect_uris,

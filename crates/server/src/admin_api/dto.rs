@@ -51,12 +51,18 @@ pub enum AppGrant {
     /// RFC 8693: exchanges people's tokens for tokens to its `exchange_audiences`.
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// RFC 8628: a device without a browser; people approve it at `/device`.
+    /// `device_code` is accepted for it too.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 str_enum!(AppGrant {
     "client_credentials" => ClientCredentials,
     "authorization_code" => AuthorizationCode,
     "urn:ietf:params:oauth:grant-type:token-exchange" => TokenExchange,
+    "urn:ietf:params:oauth:grant-type:device_code" => DeviceCode,
+    "device_code" => DeviceCode,
 });
 
 impl From<AppGrant> for GrantType {
@@ -65,6 +71,7 @@ impl From<AppGrant> for GrantType {
             AppGrant::ClientCredentials => GrantType::ClientCredentials,
             AppGrant::AuthorizationCode => GrantType::AuthorizationCode,
             AppGrant::TokenExchange => GrantType::TokenExchange,
+            AppGrant::DeviceCode => GrantType::DeviceCode,
         }
     }
 }
@@ -175,6 +182,8 @@ impl AppView {
             AppGrant::ClientCredentials
         } else if app.allows(GrantType::TokenExchange) {
             AppGrant::TokenExchange
+        } else if app.allows(GrantType::DeviceCode) && !app.allows(GrantType::AuthorizationCode) {
+            AppGrant::DeviceCode
         } else {
             AppGrant::AuthorizationCode
         };

@@ -255,18 +255,7 @@ fn consent_page(
     query: &str,
 ) -> Response {
     let (csrf, jar) = session::csrf_token(state, jar);
-    let scopes = req
-        .scope
-        .iter()
-        .map(|sc| {
-            let api = ctx
-                .apis
-                .iter()
-                .find(|a| a.scopes.iter().any(|x| x == sc))
-                .map(|a| a.name.as_str());
-            (sc.to_owned(), pages::describe_scope(sc, api))
-        })
-        .collect();
+    let scopes = pages::scope_lines(&ctx.apis, &req.scope);
     let page = ConsentPage {
         app_name: &ctx.app.name,
         app_description: ctx.app.description.as_deref(),
@@ -274,6 +263,7 @@ fn consent_page(
         scopes,
         csrf: &csrf,
         request: query,
+        action: "/consent",
     };
     (jar, pages::render(StatusCode::OK, &page)).into_response()
 }

@@ -1,6 +1,7 @@
 //! Route groups, one module each, each exposing `router()`.
 
 pub mod authorize;
+pub mod device;
 pub mod endsession;
 pub mod health;
 pub mod introspect;
