@@ -2,6 +2,7 @@ mod authorize;
 mod bearer;
 mod claims;
 mod code_exchange;
+mod device;
 mod introspect;
 mod introspection_cache;
 mod oidc_flow;
