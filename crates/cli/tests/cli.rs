@@ -1501,6 +1501,29 @@ fn a_second_secret_rotates_with_a_grace_period_on_every_instance() {
 }
 
 #[test]
+fn a_device_app_is_registered_with_the_grant_by_name_or_urn() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    register(d);
+    for (name, grant) in [
+        ("TV", "device_code"),
+        ("CLI", "urn:ietf:params:oauth:grant-type:device_code"),
+    ] {
+        let app = json(
+            d,
+            &[
+                "app", "register", "--org", "acme-studio", "--name", name, "--grant", grant,
+                "--scopes", "cfgateway", "--json",
+            ],
+        );
+        assert_eq!(
+            app["grant_type"], "urn:ietf:params:oauth:grant-type:device_code",
+            "{app}"
+        );
+    }
+}
+
+#[test]
 fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -75,6 +75,17 @@ async fn openid_configuration_and_rfc8414_metadata_describe_the_server() {
                 .unwrap()
                 .contains(&"urn:ietf:params:oauth:grant-type:token-exchange".into())
         );
+        // RFC 8628 §4.
+        assert_eq!(
+            doc["device_authorization_endpoint"],
+            app.url("/connect/deviceauthorization")
+        );
+        assert!(
+            doc["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&"urn:ietf:params:oauth:grant-type:device_code".into())
+        );
         assert!(
             doc["token_endpoint_auth_methods_supported"]
                 .as_array()
