@@ -109,6 +109,8 @@ pub(super) fn grant_label(app: &App) -> &'static str {
         "Client Credentials"
     } else if app.allows(GrantType::TokenExchange) {
         "Token Exchange"
+    } else if app.allows(GrantType::DeviceCode) && !app.allows(GrantType::AuthorizationCode) {
+        "Device Code"
     } else {
         "Authorization Code"
     }

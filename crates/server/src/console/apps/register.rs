@@ -228,9 +228,12 @@ async fn create_step(
     let grant = match input.grant.as_str() {
         "client_credentials" => GrantType::ClientCredentials,
         "authorization_code" => GrantType::AuthorizationCode,
+        "device_code" => GrantType::DeviceCode,
         _ => {
-            let errors = Errors::default()
-                .field("grant", "Choose Client Credentials or Authorization Code.");
+            let errors = Errors::default().field(
+                "grant",
+                "Choose Client Credentials, Authorization Code or Device Code.",
+            );
             return again(admin, input, errors, StatusCode::UNPROCESSABLE_ENTITY);
         }
     };

@@ -907,3 +907,38 @@ async fn an_admin_adds_a_second_secret_then_retires_the_old_one_which_ends_only_
         .await;
     assert_eq!(last.status(), StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_device_code_app_is_registered_from_the_form() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    assert!(
+        c.page("/console/apps/new")
+            .await
+            .contains("value=\"device_code\"")
+    );
+    let posted = c
+        .post(
+            "/console/apps",
+            "/console/apps/new",
+            &[
+                ("grant", "device_code"),
+                ("name", "Studio TV"),
+                ("redirect_uris", "https://ignored.test/cb"),
+                ("scope:cfgateway", "on"),
+            ],
+        )
+        .await;
+    secret_page_after(&c, posted).await;
+    let org = app.s().org_by_slug("acme-studio").await.unwrap();
+    let apps = app.s().apps_for_org(&org.id).await.unwrap();
+    let tv = apps.iter().find(|a| a.name == "Studio TV").unwrap();
+    use gatehouse_core::model::GrantType;
+    assert_eq!(
+        tv.grant_types,
+        [GrantType::DeviceCode, GrantType::RefreshToken]
+    );
+    assert!(tv.redirect_uris.is_empty(), "ignored for this grant");
+    let page = c.page(&format!("/console/apps/{}", tv.client_id)).await;
+    assert!(page.contains("Device Code"), "{page}");
+}
