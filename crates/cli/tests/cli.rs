@@ -1512,8 +1512,17 @@ fn a_device_app_is_registered_with_the_grant_by_name_or_urn() {
         let app = json(
             d,
             &[
-                "app", "register", "--org", "acme-studio", "--name", name, "--grant", grant,
-                "--scopes", "cfgateway", "--json",
+                "app",
+                "register",
+                "--org",
+                "acme-studio",
+                "--name",
+                name,
+                "--grant",
+                grant,
+                "--scopes",
+                "cfgateway",
+                "--json",
             ],
         );
         assert_eq!(

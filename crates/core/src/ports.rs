@@ -10,9 +10,8 @@ use crate::clock::UnixTime;
 use crate::context::ActingUser;
 use crate::model::{
     Api, App, AppSecret, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent,
-    DeviceAuthorization, Grant,
-    KeyState, Org, Profile, PushedRequest, ReferenceToken, RefreshToken, Role, Session, StoredKey,
-    User, UserStatus,
+    DeviceAuthorization, Grant, KeyState, Org, Profile, PushedRequest, ReferenceToken,
+    RefreshToken, Role, Session, StoredKey, User, UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -296,8 +295,7 @@ pub trait DeviceStore: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<()>;
     /// Marks the pending authorization `user_digest` denied. NotFound as above.
-    async fn deny_device_authorization(&self, user_digest: &str, now: UnixTime)
-    -> StoreResult<()>;
+    async fn deny_device_authorization(&self, user_digest: &str, now: UnixTime) -> StoreResult<()>;
     /// Records a poll of `client_id` at `now`, atomically (whichever instance
     /// answers): when the previous poll was less than the interval ago, the
     /// interval grows by [`SLOW_DOWN_STEP`] seconds (RFC 8628 §3.5). Returns the

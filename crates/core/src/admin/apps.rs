@@ -254,7 +254,10 @@ async fn prepare_app(
     };
     let mut grant_types = vec![new.grant];
     // People's apps may refresh (with `offline_access`).
-    if matches!(new.grant, GrantType::AuthorizationCode | GrantType::DeviceCode) {
+    if matches!(
+        new.grant,
+        GrantType::AuthorizationCode | GrantType::DeviceCode
+    ) {
         grant_types.push(GrantType::RefreshToken);
     }
     let exchange_audiences =

@@ -179,8 +179,7 @@ pub fn normalize_user_code(typed: &str) -> Option<String> {
         .filter(|c| *c != '-' && !c.is_whitespace())
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    let ours = code.len() == USER_CODE_LEN
-        && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
+    let ours = code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
     ours.then_some(code)
 }
 
@@ -424,8 +423,18 @@ mod tests {
             normalize_user_code(" bcdf-ghjk ").as_deref(),
             Some("BCDFGHJK")
         );
-        assert_eq!(normalize_user_code("BCDF GHJK").as_deref(), Some("BCDFGHJK"));
-        for bad in ["", "BCDF-GHJ", "BCDF-GHJKL", "ABCD-EFGH", "BCDF-GHJ0", &"B".repeat(100)] {
+        assert_eq!(
+            normalize_user_code("BCDF GHJK").as_deref(),
+            Some("BCDFGHJK")
+        );
+        for bad in [
+            "",
+            "BCDF-GHJ",
+            "BCDF-GHJKL",
+            "ABCD-EFGH",
+            "BCDF-GHJ0",
+            &"B".repeat(100),
+        ] {
             assert_eq!(normalize_user_code(bad), None, "{bad}");
         }
     }

@@ -119,8 +119,23 @@ async fn device_get(
         .unwrap_or_default();
     let step = async {
         match signed_in(&state, &jar).await? {
-            Some((_, user)) => Ok(code_page(&state, jar, &user, &prefill, None, StatusCode::OK)),
-            None => Ok(login_page(&state, jar, &prefill, StatusCode::OK, None, "", None)),
+            Some((_, user)) => Ok(code_page(
+                &state,
+                jar,
+                &user,
+                &prefill,
+                None,
+                StatusCode::OK,
+            )),
+            None => Ok(login_page(
+                &state,
+                jar,
+                &prefill,
+                StatusCode::OK,
+                None,
+                "",
+                None,
+            )),
         }
     };
     step.await.unwrap_or_else(|r| r)
@@ -128,7 +143,10 @@ async fn device_get(
 
 /// The signed-in person (session and user), if any and still there.
 async fn signed_in(state: &AppState, jar: &CookieJar) -> Step<Option<(Session, ActingUser)>> {
-    let Some(s) = session::current(state, jar).await.map_err(pages::store_failure)? else {
+    let Some(s) = session::current(state, jar)
+        .await
+        .map_err(pages::store_failure)?
+    else {
         return Ok(None);
     };
     match state.store.user_by_id(&s.user_id).await {
@@ -284,7 +302,15 @@ async fn entry_step(
         let prefill = normalize_user_code(typed)
             .map(|c| device_code::display(&c))
             .unwrap_or_default();
-        return Ok(login_page(state, jar, &prefill, StatusCode::OK, Some("Please sign in first."), "", None));
+        return Ok(login_page(
+            state,
+            jar,
+            &prefill,
+            StatusCode::OK,
+            Some("Please sign in first."),
+            "",
+            None,
+        ));
     };
     let limiter = &state.device_limiter;
     let person = person_key(&s.user_id);
@@ -329,7 +355,8 @@ async fn entry_step(
     Ok((jar, pages::render(StatusCode::OK, &page)).into_response())
 }
 
-const WRONG_CODE: &str = "That code is not valid or has expired. Check the code your device shows and try again.";
+const WRONG_CODE: &str =
+    "That code is not valid or has expired. Check the code your device shows and try again.";
 
 fn person_key(user_id: &str) -> String {
     format!("person:{user_id}")
@@ -337,7 +364,14 @@ fn person_key(user_id: &str) -> String {
 
 fn throttled(state: &AppState, jar: CookieJar, user: &ActingUser, secs: u64) -> Response {
     let msg = format!("Too many wrong codes. Try again in {secs} seconds.");
-    let mut r = code_page(state, jar, user, "", Some(&msg), StatusCode::TOO_MANY_REQUESTS);
+    let mut r = code_page(
+        state,
+        jar,
+        user,
+        "",
+        Some(&msg),
+        StatusCode::TOO_MANY_REQUESTS,
+    );
     r.headers_mut().insert(header::RETRY_AFTER, secs.into());
     r
 }
@@ -386,7 +420,15 @@ async fn consent_step(
 ) -> Step<Response> {
     let form = signin::page_form(state, &jar, headers, body)?;
     let Some((s, user)) = signed_in(state, &jar).await? else {
-        return Ok(login_page(state, jar, "", StatusCode::OK, Some("Please sign in again."), "", None));
+        return Ok(login_page(
+            state,
+            jar,
+            "",
+            StatusCode::OK,
+            Some("Please sign in again."),
+            "",
+            None,
+        ));
     };
     let found = match form.get("request").and_then(normalize_user_code) {
         Some(code) => pending(state, &code).await?,
@@ -415,7 +457,17 @@ async fn consent_step(
         address: peer.to_string(),
     };
     let now = state.clock.now();
-    match device_code::decide(state.store.as_ref(), &record, &ctx.app, &s, &actor, decision, now).await {
+    match device_code::decide(
+        state.store.as_ref(),
+        &record,
+        &ctx.app,
+        &s,
+        &actor,
+        decision,
+        now,
+    )
+    .await
+    {
         Ok(()) => {}
         Err(StoreError::NotFound) => return Ok(gone()),
         Err(e) => return Err(pages::store_failure(e)),
@@ -424,13 +476,19 @@ async fn consent_step(
         Decision::Allow => pages::message(
             StatusCode::OK,
             "Device connected",
-            &format!("{} can now access your account from your device. You can close this page and return to it.", ctx.app.name),
+            &format!(
+                "{} can now access your account from your device. You can close this page and return to it.",
+                ctx.app.name
+            ),
             None,
         ),
         Decision::Deny => pages::message(
             StatusCode::OK,
             "Access denied",
-            &format!("{} was not given access. You can close this page.", ctx.app.name),
+            &format!(
+                "{} was not given access. You can close this page.",
+                ctx.app.name
+            ),
             None,
         ),
     })
@@ -441,6 +499,9 @@ fn gone() -> Response {
         StatusCode::BAD_REQUEST,
         "This code can no longer be used",
         "The code has expired or was already used. Start again on your device.",
-        Some((DEVICE_VERIFICATION_PATH.to_owned(), "Enter another code".to_owned())),
+        Some((
+            DEVICE_VERIFICATION_PATH.to_owned(),
+            "Enter another code".to_owned(),
+        )),
     )
 }

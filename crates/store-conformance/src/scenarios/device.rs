@@ -37,25 +37,47 @@ pub async fn device_authorizations_are_decided_once_and_redeemed_once(s: &dyn St
             .await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(s.pending_device_authorization("user-1", 1001).await.unwrap(), d);
-    assert!(not_found(s.pending_device_authorization("user-1", 1600).await));
+    assert_eq!(
+        s.pending_device_authorization("user-1", 1001)
+            .await
+            .unwrap(),
+        d
+    );
+    assert!(not_found(
+        s.pending_device_authorization("user-1", 1600).await
+    ));
     // Not approved yet: nothing to redeem.
-    assert!(not_found(s.claim_device_authorization("dev-1", "client-tv", 1001).await));
+    assert!(not_found(
+        s.claim_device_authorization("dev-1", "client-tv", 1001)
+            .await
+    ));
 
     let mut g = grant("grant-dev-1");
     g.client_id = "client-tv".into();
-    s.approve_device_authorization("user-1", &g, 1002).await.unwrap();
+    s.approve_device_authorization("user-1", &g, 1002)
+        .await
+        .unwrap();
     assert_eq!(s.grant("grant-dev-1").await.unwrap(), g);
     // Decided: neither a second approval nor a denial lands.
     let mut g2 = grant("grant-dev-2");
     g2.client_id = "client-tv".into();
-    assert!(not_found(s.approve_device_authorization("user-1", &g2, 1003).await));
-    assert!(not_found(s.grant("grant-dev-2").await), "a refused approval stores no grant");
+    assert!(not_found(
+        s.approve_device_authorization("user-1", &g2, 1003).await
+    ));
+    assert!(
+        not_found(s.grant("grant-dev-2").await),
+        "a refused approval stores no grant"
+    );
     assert!(not_found(s.deny_device_authorization("user-1", 1003).await));
-    assert!(not_found(s.pending_device_authorization("user-1", 1003).await));
+    assert!(not_found(
+        s.pending_device_authorization("user-1", 1003).await
+    ));
 
     // Another client's redemption changes nothing; the first of its own wins.
-    assert!(not_found(s.claim_device_authorization("dev-1", "client-x", 1004).await));
+    assert!(not_found(
+        s.claim_device_authorization("dev-1", "client-x", 1004)
+            .await
+    ));
     let claimed = s
         .claim_device_authorization("dev-1", "client-tv", 1004)
         .await
@@ -63,7 +85,10 @@ pub async fn device_authorizations_are_decided_once_and_redeemed_once(s: &dyn St
     assert_eq!(claimed.status, DeviceStatus::Approved);
     assert_eq!(claimed.grant_id.as_deref(), Some("grant-dev-1"));
     assert_eq!(claimed.used_at, Some(1004));
-    assert!(not_found(s.claim_device_authorization("dev-1", "client-tv", 1005).await));
+    assert!(not_found(
+        s.claim_device_authorization("dev-1", "client-tv", 1005)
+            .await
+    ));
 
     // A denial; an expired code is never decided nor redeemed.
     s.insert_device_authorization(&device("dev-3", "user-3", 1600), 1000)
@@ -78,14 +103,19 @@ pub async fn device_authorizations_are_decided_once_and_redeemed_once(s: &dyn St
     s.insert_device_authorization(&device("dev-4", "user-4", 1600), 1000)
         .await
         .unwrap();
-    assert!(not_found(s.approve_device_authorization("user-4", &g2, 1600).await));
+    assert!(not_found(
+        s.approve_device_authorization("user-4", &g2, 1600).await
+    ));
 
     // Once expired, its user code may be drawn again; the purge forgets it.
     s.insert_device_authorization(&device("dev-5", "user-4", 3000), 1600)
         .await
         .unwrap();
     assert!(s.purge_expired_tokens(1601).await.unwrap() >= 2);
-    assert!(not_found(s.poll_device_authorization("dev-1", "client-tv", 1602).await));
+    assert!(not_found(
+        s.poll_device_authorization("dev-1", "client-tv", 1602)
+            .await
+    ));
     assert!(s.pending_device_authorization("user-4", 1602).await.is_ok());
 }
 
@@ -99,16 +129,27 @@ pub async fn device_polls_record_the_interval_and_slow_down(s: &dyn Store) {
     assert_eq!((d.interval, d.last_poll_at), (5, Some(1000)));
     let (d, fast) = poll(1003).await.unwrap();
     assert!(fast);
-    assert_eq!((d.interval, d.last_poll_at), (5 + SLOW_DOWN_STEP, Some(1003)));
+    assert_eq!(
+        (d.interval, d.last_poll_at),
+        (5 + SLOW_DOWN_STEP, Some(1003))
+    );
     let (d, fast) = poll(1013).await.unwrap();
     assert!(!fast, "10 s after the last poll, with an interval of 10 s");
     assert_eq!(d.interval, 10);
-    assert!(not_found(s.poll_device_authorization("dev-p", "client-x", 1030).await));
-    assert!(not_found(s.poll_device_authorization("unknown", "client-tv", 1030).await));
+    assert!(not_found(
+        s.poll_device_authorization("dev-p", "client-x", 1030).await
+    ));
+    assert!(not_found(
+        s.poll_device_authorization("unknown", "client-tv", 1030)
+            .await
+    ));
 
     // Concurrent polls at one moment: exactly one is on time.
     let results = join_all((0..8).map(|_| poll(1100)).collect()).await;
-    let on_time = results.iter().filter(|r| matches!(r, Ok((_, false)))).count();
+    let on_time = results
+        .iter()
+        .filter(|r| matches!(r, Ok((_, false))))
+        .count();
     assert_eq!(on_time, 1, "one poll on time, the others too fast");
 }
 
@@ -118,7 +159,9 @@ pub async fn concurrent_redemptions_of_a_device_code_have_one_winner(s: &dyn Sto
         .unwrap();
     let mut g = grant("grant-dev-r");
     g.client_id = "client-tv".into();
-    s.approve_device_authorization("user-r", &g, 1001).await.unwrap();
+    s.approve_device_authorization("user-r", &g, 1001)
+        .await
+        .unwrap();
     let results = join_all(
         (0..8)
             .map(|_| s.claim_device_authorization("dev-r", "client-tv", 1500))
@@ -126,5 +169,9 @@ pub async fn concurrent_redemptions_of_a_device_code_have_one_winner(s: &dyn Sto
     )
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-    assert!(results.iter().all(|r| r.is_ok() || matches!(r, Err(StoreError::NotFound))));
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::NotFound)))
+    );
 }

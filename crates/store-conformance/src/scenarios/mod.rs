@@ -3,24 +3,24 @@
 //! organizations or people seed them first).
 
 mod apps;
+mod device;
 mod directory;
 mod grant_flow;
 mod grants;
 mod keys;
 mod profile;
-mod device;
 mod pushed;
 mod secrets;
 mod throttle;
 mod tokens;
 
 pub use apps::*;
+pub use device::*;
 pub use directory::*;
 pub use grant_flow::*;
 pub use grants::*;
 pub use keys::*;
 pub use profile::*;
-pub use device::*;
 pub use pushed::*;
 pub use secrets::*;
 pub use throttle::*;

@@ -114,7 +114,8 @@ impl Page {
         self.body.contains("action=\"/device\"") && self.body.contains("name=\"user_code\"")
     }
     fn is_device_consent(&self) -> bool {
-        self.body.contains("action=\"/device/consent\"") && self.body.contains(">Yes, Allow</button>")
+        self.body.contains("action=\"/device/consent\"")
+            && self.body.contains(">Yes, Allow</button>")
     }
 }
 
@@ -143,7 +144,10 @@ async fn sign_in(browser: &Browser, link: &str, email: &str) -> Page {
 async fn enter(browser: &Browser, page: &Page, code: &str) -> Page {
     let csrf = page.hidden("csrf_token").unwrap();
     browser
-        .post("/device", &[("csrf_token", csrf.as_str()), ("user_code", code)])
+        .post(
+            "/device",
+            &[("csrf_token", csrf.as_str()), ("user_code", code)],
+        )
         .await
 }
 
@@ -186,7 +190,12 @@ async fn a_device_gets_tokens_once_the_person_signs_in_and_allows() {
     let (app, dev, api) = setup().await;
     let started = codes(&app, &dev, "cfgateway openid offline_access").await;
     let device_code = started["device_code"].as_str().unwrap();
-    refused(poll(&app, &dev, device_code).await, 400, "authorization_pending").await;
+    refused(
+        poll(&app, &dev, device_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
 
     let done = person_decides(&app, &started, "allow").await;
     assert_eq!(done.status, 200);
@@ -251,11 +260,19 @@ async fn polling_faster_than_the_interval_is_slow_down_and_the_interval_grows() 
     let (app, dev, _) = setup().await;
     let started = codes(&app, &dev, "cfgateway").await;
     let device_code = started["device_code"].as_str().unwrap();
-    refused(poll(&app, &dev, device_code).await, 400, "authorization_pending").await;
+    refused(
+        poll(&app, &dev, device_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
     app.clock.advance(2);
     let body = refused(poll(&app, &dev, device_code).await, 400, "slow_down").await;
     assert!(
-        body["error_description"].as_str().unwrap().contains("10 seconds"),
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("10 seconds"),
         "{body}"
     );
     // 5 s is now too fast (§3.5: the interval grew by 5 s)…
@@ -263,7 +280,12 @@ async fn polling_faster_than_the_interval_is_slow_down_and_the_interval_grows() 
     refused(poll(&app, &dev, device_code).await, 400, "slow_down").await;
     // …and 15 s (the interval after two slow-downs) is fine.
     app.clock.advance(15);
-    refused(poll(&app, &dev, device_code).await, 400, "authorization_pending").await;
+    refused(
+        poll(&app, &dev, device_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -320,7 +342,12 @@ async fn unknown_device_codes_are_invalid_grant() {
 async fn an_app_without_the_grant_is_unauthorized_client() {
     let (app, _, _) = setup().await;
     let web = app.web_app("cfgateway").await;
-    refused(ask(&app, &web, "cfgateway").await, 400, "unauthorized_client").await;
+    refused(
+        ask(&app, &web, "cfgateway").await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
     // Bad credentials are the token endpoint's 401.
     let resp = app
         .http
@@ -356,7 +383,13 @@ async fn wrong_user_codes_are_throttled_per_person() {
     let browser = Browser::new(&app);
     let form = sign_in(&browser, &app.url("/device"), "ana@acme.test").await;
     assert_eq!(form.hidden("user_code").as_deref(), Some(""));
-    for wrong in ["BBBB-BBBB", "not a code", "CCCC-CCCC", "DDDD-DDDD", "FFFF-FFFF"] {
+    for wrong in [
+        "BBBB-BBBB",
+        "not a code",
+        "CCCC-CCCC",
+        "DDDD-DDDD",
+        "FFFF-FFFF",
+    ] {
         let page = enter(&browser, &form, wrong).await;
         assert_eq!(page.status, 400, "{page:?}");
         assert!(page.body.contains("not valid or has expired"), "{page:?}");
