@@ -430,21 +430,24 @@ async fn consent_step(
             None,
         ));
     };
+    // The code travels in the form: a forged post is a guess like any other.
+    let limiter = &state.device_limiter;
+    let person = person_key(&s.user_id);
+    if let Some(wait) = limiter
+        .address_blocked(peer)
+        .or(limiter.key_blocked_anywhere(&person).await)
+    {
+        return Ok(throttled(state, jar, &user, wait.0));
+    }
     let found = match form.get("request").and_then(normalize_user_code) {
         Some(code) => pending(state, &code).await?,
         None => None,
     };
-    let Some((record, ctx)) = found else {
+    let Some((record, ctx)) = found.filter(|(_, ctx)| may_consent(&ctx.app, &user).is_ok()) else {
+        tracing::info!(%peer, "wrong device user code at consent");
+        limiter.record_failure(peer, &person).await;
         return Ok(gone());
     };
-    if may_consent(&ctx.app, &user).is_err() {
-        return Ok(pages::message(
-            StatusCode::FORBIDDEN,
-            "You can't authorize this app",
-            "Your account may not authorize this app: it belongs to another organization, or you lack the Developer API permission.",
-            None,
-        ));
-    }
     let decision = match form.get("decision") {
         Some("allow") => Decision::Allow,
         _ => Decision::Deny,

@@ -445,7 +445,7 @@ async fn a_person_of_another_organization_cannot_approve() {
             ],
         )
         .await;
-    assert_eq!(page.status, 403, "{page:?}");
+    assert_eq!(page.status, 400, "{page:?}");
     refused(
         poll(&app, &dev, started["device_code"].as_str().unwrap()).await,
         400,
@@ -496,4 +496,62 @@ async fn revoking_the_grant_ends_the_devices_tokens() {
         )
         .await;
     refused(again, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn consents_posted_with_guessed_codes_are_throttled_too() {
+    let (app, dev, _) = setup().await;
+    let started = codes(&app, &dev, "cfgateway").await;
+    let browser = Browser::new(&app);
+    let form = sign_in(&browser, &app.url("/device"), "ana@acme.test").await;
+    let csrf = form.hidden("csrf_token").unwrap();
+    let post = |code: &'static str| {
+        let csrf = csrf.clone();
+        let browser = &browser;
+        async move {
+            browser
+                .post(
+                    "/device/consent",
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("request", code),
+                        ("decision", "allow"),
+                    ],
+                )
+                .await
+        }
+    };
+    for guess in ["BBBBBBBB", "CCCCCCCC", "DDDDDDDD", "FFFFFFFF", "GGGGGGGG"] {
+        assert_eq!(post(guess).await.status, 400);
+    }
+    assert_eq!(post("HHHHHHHH").await.status, 429);
+    // Nothing was approved.
+    refused(
+        poll(&app, &dev, started["device_code"].as_str().unwrap()).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_user_codes_are_throttled_per_address_across_people() {
+    let (app, dev, _) = setup().await;
+    let started = codes(&app, &dev, "cfgateway").await;
+    // Four people at one address spend its 20 wrong codes (5 each, their own limit).
+    for n in 1..=4 {
+        let email = format!("p{n}@acme.test");
+        app.password_user(&email, "developer").await;
+        let browser = Browser::new(&app);
+        let form = sign_in(&browser, &app.url("/device"), &email).await;
+        for _ in 0..5 {
+            assert_eq!(enter(&browser, &form, "BBBB-BBBB").await.status, 400);
+        }
+    }
+    // A fifth person there waits, even with the right code.
+    app.password_user("p5@acme.test", "developer").await;
+    let browser = Browser::new(&app);
+    let form = sign_in(&browser, &app.url("/device"), "p5@acme.test").await;
+    let page = enter(&browser, &form, started["user_code"].as_str().unwrap()).await;
+    assert_eq!(page.status, 429, "{page:?}");
 }
