@@ -27,25 +27,43 @@ def rss_table(name, path):
     if not rows:
         return
     names = list(rows[0][1])
-    lines.append(f"RSS (MB) each minute, {name}:")
-    lines.append("")
-    lines.append("| s | " + " | ".join(names) + " |")
-    lines.append("|---:|" + "---:|" * len(names))
+    # RSS is sampled every 5 s and shown per minute as floor (lowest sample)
+    # and peak. The verdict uses the floor: each password check in flight
+    # holds Argon2id's 19 MiB for ~30 ms, and mimalloc hands that back at
+    # once, so a single sample swings by 20-40 MB with how many sign-ins
+    # happen to be running. A leak raises the floor; a sign-in does not.
+    minutes = {}
     for t, v in rows:
-        lines.append(f"| {t} | " + " | ".join(f"{int(v[n]) / 1024:.1f}" for n in names) + " |")
+        minutes.setdefault(t // 60, []).append(v)
+    # The last sample (taken as the load stops) belongs to the last minute.
+    last = max(minutes)
+    if last > 0 and len(minutes[last]) < 3:
+        minutes[last - 1].extend(minutes.pop(last))
+    def floor(m, n):
+        return min(int(v[n]) for v in minutes[m])
+    def peak(m, n):
+        return max(int(v[n]) for v in minutes[m])
+    lines.append(f"RSS (MB) each minute, {name}: floor / peak of the samples taken every 5 s:")
     lines.append("")
-    # Growth from minute 2 to the end, for runs long enough to have a minute 2
-    # and an end after it. A restarted instance (server_b) is shown, not judged.
-    warm = [r for r in rows if r[0] >= 120]
-    if len(warm) >= 2:
+    lines.append("| minute | " + " | ".join(names) + " |")
+    lines.append("|---:|" + "---:|" * len(names))
+    for m in sorted(minutes):
+        lines.append(f"| {m + 1} | " + " | ".join(
+            f"{floor(m, n) / 1024:.1f} / {peak(m, n) / 1024:.1f}" for n in names) + " |")
+    lines.append("")
+    # Growth of the floor from minute 3 (the one starting at 120 s) to the
+    # last minute, for runs long enough to have both. A restarted instance
+    # (server_b) is shown, not judged.
+    ms = sorted(minutes)
+    if 2 in minutes and ms[-1] > 2:
         for n in names:
             if n == "server_b":
                 continue
-            a, b = int(warm[0][1][n]), int(rows[-1][1][n])
+            a, b = floor(2, n), floor(ms[-1], n)
             g = (b - a) / a * 100 if a else 0
-            lines.append(f"- {n}: {a / 1024:.1f} MB at {warm[0][0]} s → {b / 1024:.1f} MB at the end: {g:+.1f} %")
+            lines.append(f"- {n}: floor {a / 1024:.1f} MB in minute 3 → {b / 1024:.1f} MB in minute {ms[-1] + 1}: {g:+.1f} %")
             if g >= 10:
-                misses.append(f"{name}: {n} RSS grew {g:.1f} % after minute 2")
+                misses.append(f"{name}: {n} RSS floor grew {g:.1f} % after minute 2")
         lines.append("")
     else:
         lines.append("- (run too short to judge RSS growth after minute 2)")
