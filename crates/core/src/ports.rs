@@ -310,10 +310,15 @@ pub trait DeviceStore: Send + Sync {
     /// Marks the approved authorization used and returns it: of concurrent
     /// callers exactly one gets it. NotFound (nothing changes) when it is
     /// unknown, another client's, not approved, expired at `now` or used.
+    /// The winner's tokens (its first refresh token, the access token's
+    /// record) are stored in the same transaction: a device told
+    /// `invalid_grant` got nothing stored, and one given tokens can use them.
     async fn claim_device_authorization(
         &self,
         device_digest: &str,
         client_id: &str,
+        refresh: Option<&RefreshToken>,
+        reference: Option<&ReferenceToken>,
         now: UnixTime,
     ) -> StoreResult<DeviceAuthorization>;
 }

@@ -285,14 +285,6 @@ pub async fn handle<S: DeviceGrantStore + ?Sized>(
         Err(e) => return Err(e.into()),
     };
     let grant_id = poll_answer(&record, too_fast, now)?;
-    match store
-        .claim_device_authorization(&digest, &app.client_id, now)
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::NotFound) => return Err(used().into()),
-        Err(e) => return Err(e.into()),
-    }
     let context = store.grant_context(grant_id).await?;
     let grant = &context.grant;
     check_grant(grant, app)?;
@@ -306,15 +298,28 @@ pub async fn handle<S: DeviceGrantStore + ?Sized>(
         issuer,
     )?;
     let mut set = minted.set;
-    if let Some(r) = &minted.reference {
-        store.insert_reference_token(r).await?;
-    }
     // The code flow's rule: a refresh token only with `offline_access`.
-    if set.scope.contains("offline_access") {
-        let (secret, record) = new_refresh_token(grant, &set.scope, issuer);
-        store.insert_refresh_token(&record).await?;
-        set.refresh_token = Some(secret);
+    let refresh = set
+        .scope
+        .contains("offline_access")
+        .then(|| new_refresh_token(grant, &set.scope, issuer));
+    // One write: the redemption and what the tokens need stored. A concurrent
+    // poll that lost the claim drops its minted tokens unseen.
+    match store
+        .claim_device_authorization(
+            &digest,
+            &app.client_id,
+            refresh.as_ref().map(|(_, record)| record),
+            minted.reference.as_ref(),
+            now,
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => return Err(used().into()),
+        Err(e) => return Err(e.into()),
     }
+    set.refresh_token = refresh.map(|(secret, _)| secret);
     Ok(set)
 }
 

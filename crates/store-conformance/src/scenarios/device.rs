@@ -6,7 +6,7 @@
 use gatehouse_core::model::{DeviceAuthorization, DeviceStatus};
 use gatehouse_core::ports::{SLOW_DOWN_STEP, Store, StoreError};
 
-use crate::fixtures::{grant, join_all};
+use crate::fixtures::{grant, join_all, refresh};
 
 fn device(device_digest: &str, user_digest: &str, expires_at: i64) -> DeviceAuthorization {
     DeviceAuthorization {
@@ -48,7 +48,7 @@ pub async fn device_authorizations_are_decided_once_and_redeemed_once(s: &dyn St
     ));
     // Not approved yet: nothing to redeem.
     assert!(not_found(
-        s.claim_device_authorization("dev-1", "client-tv", 1001)
+        s.claim_device_authorization("dev-1", "client-tv", None, None, 1001)
             .await
     ));
 
@@ -75,18 +75,18 @@ pub async fn device_authorizations_are_decided_once_and_redeemed_once(s: &dyn St
 
     // Another client's redemption changes nothing; the first of its own wins.
     assert!(not_found(
-        s.claim_device_authorization("dev-1", "client-x", 1004)
+        s.claim_device_authorization("dev-1", "client-x", None, None, 1004)
             .await
     ));
     let claimed = s
-        .claim_device_authorization("dev-1", "client-tv", 1004)
+        .claim_device_authorization("dev-1", "client-tv", None, None, 1004)
         .await
         .unwrap();
     assert_eq!(claimed.status, DeviceStatus::Approved);
     assert_eq!(claimed.grant_id.as_deref(), Some("grant-dev-1"));
     assert_eq!(claimed.used_at, Some(1004));
     assert!(not_found(
-        s.claim_device_authorization("dev-1", "client-tv", 1005)
+        s.claim_device_authorization("dev-1", "client-tv", None, None, 1005)
             .await
     ));
 
@@ -162,9 +162,14 @@ pub async fn concurrent_redemptions_of_a_device_code_have_one_winner(s: &dyn Sto
     s.approve_device_authorization("user-r", &g, 1001)
         .await
         .unwrap();
+    // Each poll minted its own refresh token: only the winner's is stored.
+    let tokens: Vec<_> = (0..8)
+        .map(|n| refresh(&format!("rt-dev-{n}"), "grant-dev-r", 9000))
+        .collect();
     let results = join_all(
-        (0..8)
-            .map(|_| s.claim_device_authorization("dev-r", "client-tv", 1500))
+        tokens
+            .iter()
+            .map(|t| s.claim_device_authorization("dev-r", "client-tv", Some(t), None, 1500))
             .collect(),
     )
     .await;
@@ -174,4 +179,11 @@ pub async fn concurrent_redemptions_of_a_device_code_have_one_winner(s: &dyn Sto
             .iter()
             .all(|r| r.is_ok() || matches!(r, Err(StoreError::NotFound)))
     );
+    for (t, r) in tokens.iter().zip(&results) {
+        let stored = s.refresh_token(&t.digest).await;
+        match r {
+            Ok(_) => assert_eq!(stored.unwrap(), *t),
+            Err(_) => assert!(not_found(stored), "a losing poll stored its token"),
+        }
+    }
 }

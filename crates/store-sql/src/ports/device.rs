@@ -6,9 +6,12 @@
 
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
-use gatehouse_core::model::{DeviceAuthorization, Grant};
+use gatehouse_core::model::{DeviceAuthorization, Grant, ReferenceToken, RefreshToken};
 use gatehouse_core::ports::{DeviceStore, SLOW_DOWN_STEP, StoreError, StoreResult};
 
+use crate::ports::{
+    INSERT_REFERENCE_TOKEN, INSERT_REFRESH_TOKEN, bind_reference_token, bind_refresh_token,
+};
 use crate::rows::{DeviceAuthorizationRow, to_json};
 use crate::{Dialect, SqlStore};
 
@@ -183,13 +186,36 @@ for_each_dialect! {
             &self,
             device_digest: &str,
             client_id: &str,
+            refresh: Option<&RefreshToken>,
+            reference: Option<&ReferenceToken>,
             now: UnixTime,
         ) -> StoreResult<DeviceAuthorization> {
-            let query = sqlx::query_as::<_, DeviceAuthorizationRow>(CLAIM)
+            let mut w = self.write().await?;
+            let row = sqlx::query_as::<_, DeviceAuthorizationRow>(CLAIM)
                 .bind(now)
                 .bind(device_digest)
-                .bind(client_id);
-            self.update_returning(query).await?.try_into()
+                .bind(client_id)
+                .fetch_optional(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            let Some(row) = row else {
+                w.rollback().await?;
+                return Err(StoreError::NotFound);
+            };
+            if let Some(r) = reference {
+                bind_reference_token!(sqlx::query(INSERT_REFERENCE_TOKEN), r)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            }
+            if let Some(t) = refresh {
+                bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), t)
+                    .execute(w.conn())
+                    .await
+                    .map_err(D::map_err)?;
+            }
+            w.commit().await?;
+            row.try_into()
         }
     }
 }

@@ -28,7 +28,7 @@ impl TestApp {
     }
 
     /// The events after `since`, following pages to the end; returns (cursor, events).
-    async fn feed_all(&self, api: &ApiCreds, since: &str) -> (String, Vec<Value>) {
+    pub(crate) async fn feed_all(&self, api: &ApiCreds, since: &str) -> (String, Vec<Value>) {
         let mut cursor = since.to_owned();
         let mut events = Vec::new();
         loop {

@@ -121,6 +121,12 @@ impl World {
         body
     }
 
+    async fn at_gateway(&self, token: &str) -> Value {
+        self.app
+            .introspect((&self.gateway.client_id, &self.gateway.secret), token)
+            .await
+    }
+
     async fn at_orders(&self, token: &str) -> Value {
         self.app
             .introspect((&self.orders.client_id, &self.orders.secret), token)
@@ -204,6 +210,11 @@ async fn revoking_the_users_grant_ends_the_exchanged_token() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The exchanged token carries the user's grant, so the ending of that
+    // grant is what a gateway in front of the downstream API hears.
+    let user_gid = w.at_gateway(at(&w.user)).await["gid"].clone();
+    assert_eq!(user_gid, gid.as_str());
+    let (cursor, _) = w.app.feed_all(&w.orders, "0").await;
     w.app
         .s()
         .revoke_grant(&gid, SystemClock.now())
@@ -211,6 +222,11 @@ async fn revoking_the_users_grant_ends_the_exchanged_token() {
         .unwrap();
     w.app.caught_up().await;
     assert_eq!(w.at_orders(at(&body)).await["active"], false);
+    let (_, events) = w.app.feed_all(&w.orders, &cursor).await;
+    assert!(
+        events.contains(&serde_json::json!({"type": "grant", "grant_id": gid})),
+        "the downstream API's feed does not announce the ended grant: {events:?}"
+    );
     let resp = w.exchange(&w.exchanger, at(&w.user), &[]).await;
     oauth_error(resp, 400, "invalid_grant").await;
 }
