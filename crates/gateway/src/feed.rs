@@ -211,8 +211,9 @@ fn apply(inner: &Arc<Inner>, events: &[FeedEvent]) {
         return;
     }
     let keys_changed = events.contains(&FeedEvent::Keys);
+    let now = inner.clock.now();
     if let Ok(mut r) = inner.revoked.write() {
-        apply_to(&mut r, events);
+        apply_to(&mut r, events, now);
     }
     // Cached introspection answers the events may have ended go now, after the
     // revocation set has them (an answer fetched in between is not kept).
@@ -241,9 +242,9 @@ fn apply(inner: &Arc<Inner>, events: &[FeedEvent]) {
     }
 }
 
-fn apply_to(r: &mut Revoked, events: &[FeedEvent]) {
+fn apply_to(r: &mut Revoked, events: &[FeedEvent], now: i64) {
     for e in events {
-        r.apply(e);
+        r.apply(e, now);
     }
 }
 

@@ -3,7 +3,7 @@
 //! costs 16 bytes of key instead of a heap string), so 100 000 revoked grants fit
 //! in a few megabytes. The rules mirror `gatehouse_core::introspect::still_valid`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use gatehouse_core::admin::TTL_RANGE;
 use gatehouse_core::feed::FeedEvent;
@@ -74,13 +74,19 @@ pub struct Revoked {
     /// issued at or before it stay ended after re-activation. Forgotten once every
     /// such token has expired ([`Revoked::prune`]).
     ended_before: HashMap<Id, i64>,
-    grants: HashSet<Id>,
+    /// Revoked grants, with when this gateway learned of each: a grant's
+    /// tokens were all issued before its revocation, so none outlives
+    /// [`ENDED_TOKENS_OUTLIVE`] after it, and the entry goes then
+    /// ([`Revoked::prune`]). Without that the set grew for as long as the
+    /// gateway ran.
+    grants: HashMap<Id, i64>,
     /// Revoked access tokens, with their expiry for pruning.
     tokens: HashMap<Id, i64>,
 }
 
 impl Revoked {
-    pub fn apply(&mut self, event: &FeedEvent) {
+    /// Takes in one feed event, learned at `now`.
+    pub fn apply(&mut self, event: &FeedEvent, now: i64) {
         match event {
             FeedEvent::Client {
                 client_id,
@@ -124,7 +130,9 @@ impl Revoked {
                 }
             }
             FeedEvent::Grant { grant_id } => {
-                self.grants.insert(id(grant_id));
+                // The first learning counts: a replayed feed page never
+                // extends it.
+                self.grants.entry(id(grant_id)).or_insert(now);
             }
             FeedEvent::Token { jti, exp } => {
                 self.tokens.insert(id(jti), *exp);
@@ -177,7 +185,7 @@ impl Revoked {
                 .filter(|u| !u.active)
                 .map(|_| "the user the app acts for is deactivated"),
             GrantRef::Grant(gid) => {
-                if !self.grants.is_empty() && self.grants.contains(&id(gid)) {
+                if !self.grants.is_empty() && self.grants.contains_key(&id(gid)) {
                     return Some("the grant was revoked");
                 }
                 user.filter(|u| !u.may_authorize)
@@ -208,9 +216,12 @@ impl Revoked {
     }
 
     /// Forgets revoked tokens that expired before `now`, and deactivation times
-    /// every token from before has outlived (they fail on `exp` anyway).
+    /// and revoked grants every token from before has outlived (they fail on
+    /// `exp` anyway).
     pub fn prune(&mut self, now: i64) {
         self.tokens.retain(|_, exp| *exp >= now);
+        self.grants
+            .retain(|_, at| at.saturating_add(ENDED_TOKENS_OUTLIVE) >= now);
         self.ended_before
             .retain(|_, at| at.saturating_add(ENDED_TOKENS_OUTLIVE) >= now);
     }
@@ -241,7 +252,7 @@ impl Revoked {
             + secret_ends
             + table::<Id, UserState>(self.users.capacity())
             + table::<Id, i64>(self.ended_before.capacity())
-            + table::<Id, ()>(self.grants.capacity())
+            + table::<Id, i64>(self.grants.capacity())
             + table::<Id, i64>(self.tokens.capacity())
     }
 }
@@ -261,22 +272,28 @@ mod tests {
     #[test]
     fn a_newer_generation_ends_older_tokens_only() {
         let mut r = Revoked::default();
-        r.apply(&FeedEvent::Client {
-            client_id: "c".into(),
-            generation: 2,
-            active: true,
-            secret_ends: Vec::new(),
-        });
+        r.apply(
+            &FeedEvent::Client {
+                client_id: "c".into(),
+                generation: 2,
+                active: true,
+                secret_ends: Vec::new(),
+            },
+            0,
+        );
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_some());
         assert!(r.check(&claims("c", 2, "u", None, "j")).is_none());
         // A token newer than what the feed has shown so far is not refused.
         assert!(r.check(&claims("c", 3, "u", None, "j")).is_none());
-        r.apply(&FeedEvent::Client {
-            client_id: "c".into(),
-            generation: i64::MAX,
-            active: false,
-            secret_ends: Vec::new(),
-        });
+        r.apply(
+            &FeedEvent::Client {
+                client_id: "c".into(),
+                generation: i64::MAX,
+                active: false,
+                secret_ends: Vec::new(),
+            },
+            0,
+        );
         assert!(r.check(&claims("c", 3, "u", None, "j")).is_some());
     }
 
@@ -285,60 +302,95 @@ mod tests {
         use gatehouse_core::feed::SecretEnd;
         let mut r = Revoked::default();
         assert!(r.secret_ended("c", Some("old"), 100).is_none());
-        r.apply(&FeedEvent::Client {
-            client_id: "c".into(),
-            generation: 1,
-            active: true,
-            secret_ends: vec![SecretEnd {
-                secret_id: "old".into(),
-                at: 100,
-            }],
-        });
+        r.apply(
+            &FeedEvent::Client {
+                client_id: "c".into(),
+                generation: 1,
+                active: true,
+                secret_ends: vec![SecretEnd {
+                    secret_id: "old".into(),
+                    at: 100,
+                }],
+            },
+            0,
+        );
         assert!(r.secret_ended("c", Some("old"), 99).is_none());
         assert!(r.secret_ended("c", Some("old"), 100).is_some());
         assert!(r.secret_ended("c", Some("new"), 100).is_none());
         assert!(r.secret_ended("c", None, 100).is_none());
         assert!(r.secret_ended("d", Some("old"), 100).is_none());
         // The app's next event no longer names it (its end was called off).
-        r.apply(&FeedEvent::Client {
-            client_id: "c".into(),
-            generation: 1,
-            active: true,
-            secret_ends: Vec::new(),
-        });
+        r.apply(
+            &FeedEvent::Client {
+                client_id: "c".into(),
+                generation: 1,
+                active: true,
+                secret_ends: Vec::new(),
+            },
+            0,
+        );
         assert!(r.secret_ended("c", Some("old"), 100).is_none());
     }
 
     #[test]
     fn users_grants_and_tokens_end_what_hangs_from_them() {
         let mut r = Revoked::default();
-        r.apply(&FeedEvent::User {
-            user_id: "u".into(),
-            active: true,
-            may_authorize: false,
-            tokens_valid_after: 0,
-        });
+        r.apply(
+            &FeedEvent::User {
+                user_id: "u".into(),
+                active: true,
+                may_authorize: false,
+                tokens_valid_after: 0,
+            },
+            0,
+        );
         // A machine token needs only an active user; a user's grant needs more.
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_none());
         assert!(r.check(&claims("c", 1, "u", Some("g"), "j")).is_some());
-        r.apply(&FeedEvent::User {
-            user_id: "u".into(),
-            active: true,
-            may_authorize: true,
-            tokens_valid_after: 0,
-        });
+        r.apply(
+            &FeedEvent::User {
+                user_id: "u".into(),
+                active: true,
+                may_authorize: true,
+                tokens_valid_after: 0,
+            },
+            0,
+        );
         assert!(r.check(&claims("c", 1, "u", Some("g"), "j")).is_none());
-        r.apply(&FeedEvent::Grant {
-            grant_id: "g".into(),
-        });
+        r.apply(
+            &FeedEvent::Grant {
+                grant_id: "g".into(),
+            },
+            0,
+        );
         assert!(r.check(&claims("c", 1, "u", Some("g"), "j")).is_some());
-        r.apply(&FeedEvent::Token {
-            jti: "j".into(),
-            exp: 10,
-        });
+        r.apply(
+            &FeedEvent::Token {
+                jti: "j".into(),
+                exp: 10,
+            },
+            0,
+        );
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_some());
         r.prune(11);
         assert!(r.check(&claims("c", 1, "u", None, "j")).is_none());
+    }
+
+    #[test]
+    fn a_revoked_grant_is_forgotten_only_once_its_tokens_have_outlived_it() {
+        let mut r = Revoked::default();
+        let g = FeedEvent::Grant {
+            grant_id: "g".into(),
+        };
+        r.apply(&g, 1000);
+        // Learned again later (a replayed page): the first learning counts.
+        r.apply(&g, 5000);
+        let ended = || claims("c", 1, "u", Some("g"), "j");
+        r.prune(1000 + ENDED_TOKENS_OUTLIVE);
+        assert!(r.check(&ended()).is_some(), "forgotten too early");
+        r.prune(1001 + ENDED_TOKENS_OUTLIVE);
+        assert!(r.check(&ended()).is_none());
+        assert_eq!(r.counts().2, 0);
     }
 
     fn issued_at(iat: i64, gid: Option<&str>) -> Claims {
@@ -360,10 +412,10 @@ mod tests {
     fn re_activating_a_user_does_not_revive_tokens_from_before_the_deactivation() {
         let mut r = Revoked::default();
         assert!(r.check(&issued_at(100, None)).is_none());
-        r.apply(&user(false, 100));
+        r.apply(&user(false, 100), 0);
         assert!(r.check(&issued_at(100, None)).is_some());
         assert!(r.check(&issued_at(90, Some("g"))).is_some());
-        r.apply(&user(true, 100));
+        r.apply(&user(true, 100), 0);
         // Machine tokens and grant tokens alike, up to and including that second.
         assert!(r.check(&issued_at(100, None)).is_some());
         assert!(r.check(&issued_at(99, Some("g"))).is_some());
@@ -374,8 +426,8 @@ mod tests {
         other.sub = "v".into();
         assert!(r.check(&other).is_none());
         // An event without the time (an older issuer) or an older one never lowers it.
-        r.apply(&user(true, 0));
-        r.apply(&user(true, 50));
+        r.apply(&user(true, 0), 0);
+        r.apply(&user(true, 50), 0);
         assert!(r.check(&issued_at(100, None)).is_some());
         // An introspection answer without `iat` cannot show it is newer.
         let unknown = Subject {
@@ -406,9 +458,12 @@ mod tests {
     fn revoked_grants_memory() {
         let mut r = Revoked::default();
         for i in 0..100_000 {
-            r.apply(&FeedEvent::Grant {
-                grant_id: format!("grant-{i:032}"),
-            });
+            r.apply(
+                &FeedEvent::Grant {
+                    grant_id: format!("grant-{i:032}"),
+                },
+                0,
+            );
         }
         let bytes = r.heap_bytes();
         println!(
