@@ -58,15 +58,24 @@ impl TryFrom<DeliveryRow> for LogoutDelivery {
 }
 
 /// One delivery per (live session, app it signed into with a registered URI).
-/// `$1` is the session filter's value, `$2` now; `{filter}` picks the sessions.
-const ENQUEUE: &str = "INSERT INTO logout_deliveries
-       (client_id, org_id, uri, sub, sid, status, attempts, next_attempt_at, created_at)
-     SELECT DISTINCT g.client_id, a.org_id, b.uri, s.user_id, s.sid, 'pending', 0, $2, $2
-     FROM sessions s
-     JOIN grants g ON g.sid = s.sid
-     JOIN app_backchannel_logout b ON b.client_id = g.client_id
-     JOIN apps a ON a.client_id = g.client_id
-     WHERE s.ended_at IS NULL AND s.expires_at > $2 AND ";
+/// `$1` picks the sessions (see [`Sessions`]), `$2` is now.
+macro_rules! enqueue {
+    ($filter:literal) => {
+        concat!(
+            "INSERT INTO logout_deliveries
+               (client_id, org_id, uri, sub, sid, status, attempts, next_attempt_at, created_at)
+             SELECT DISTINCT g.client_id, a.org_id, b.uri, s.user_id, s.sid, 'pending', 0, $2, $2
+             FROM sessions s
+             JOIN grants g ON g.sid = s.sid
+             JOIN app_backchannel_logout b ON b.client_id = g.client_id
+             JOIN apps a ON a.client_id = g.client_id
+             WHERE s.ended_at IS NULL AND s.expires_at > $2 AND ",
+            $filter
+        )
+    };
+}
+const ENQUEUE_BY_DIGEST: &str = enqueue!("s.id_digest = $1");
+const ENQUEUE_OF_USER: &str = enqueue!("s.user_id = $1");
 
 /// Which sessions [`enqueue_logouts`] ends the logouts of.
 pub(crate) enum Sessions<'a> {
@@ -95,12 +104,11 @@ for_each_dialect! {
         /// Enqueues the back-channel logouts of `which` sessions (call it before
         /// marking them ended); returns how many.
         pub(crate) async fn enqueue_logouts(&mut self, which: Sessions<'_>, now: UnixTime) -> StoreResult<u64> {
-            let (filter, value) = match which {
-                Sessions::ByDigest(d) => ("s.id_digest = $1", d),
-                Sessions::OfUser(u) => ("s.user_id = $1", u),
+            let (sql, value) = match which {
+                Sessions::ByDigest(d) => (ENQUEUE_BY_DIGEST, d),
+                Sessions::OfUser(u) => (ENQUEUE_OF_USER, u),
             };
-            let sql = format!("{ENQUEUE}{filter}");
-            let done = sqlx::query(&sql)
+            let done = sqlx::query(sql)
                 .bind(value)
                 .bind(now)
                 .execute(self.conn())
@@ -157,6 +165,18 @@ for_each_dialect! {
             lease_until: UnixTime,
             limit: u32,
         ) -> StoreResult<Vec<LogoutDelivery>> {
+            // A cheap read first: an idle queue never takes SQLite's write lock.
+            let due: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM logout_deliveries WHERE status = 'pending' AND next_attempt_at <= $1
+                   AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(D::map_err)?;
+            if due.is_none() {
+                return Ok(Vec::new());
+            }
             let claim = sqlx::query_as::<_, DeliveryRow>(CLAIM)
                 .bind(owner)
                 .bind(lease_until)
