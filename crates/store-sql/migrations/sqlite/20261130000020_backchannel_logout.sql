@@ -29,4 +29,5 @@ CREATE TABLE logout_deliveries (
 );
 CREATE INDEX logout_deliveries_due ON logout_deliveries(status, next_attempt_at);
 CREATE INDEX logout_deliveries_client ON logout_deliveries(client_id, seq);
+CREATE INDEX logout_deliveries_sid ON logout_deliveries(sid, client_id);
 CREATE INDEX grants_sid ON grants(sid);

@@ -57,7 +57,9 @@ impl TryFrom<DeliveryRow> for LogoutDelivery {
     }
 }
 
-/// One delivery per (live session, app it signed into with a registered URI).
+/// One delivery per (live session, app it signed into with a registered URI),
+/// once: a session told over (its person deactivated) and ended later is not
+/// told again.
 /// `$1` picks the sessions (see [`Sessions`]), `$2` is now.
 macro_rules! enqueue {
     ($filter:literal) => {
@@ -69,7 +71,10 @@ macro_rules! enqueue {
              JOIN grants g ON g.sid = s.sid
              JOIN app_backchannel_logout b ON b.client_id = g.client_id
              JOIN apps a ON a.client_id = g.client_id
-             WHERE s.ended_at IS NULL AND s.expires_at > $2 AND ",
+             WHERE s.ended_at IS NULL AND s.expires_at > $2
+               AND NOT EXISTS (SELECT 1 FROM logout_deliveries x
+                               WHERE x.sid = s.sid AND x.client_id = g.client_id)
+               AND ",
             $filter
         )
     };

@@ -83,17 +83,10 @@ for_each_dialect! {
                 .execute(w.conn())
                 .await
                 .map_err(D::map_err)?;
-                // Their sessions end too, and the apps they signed into hear
-                // of it (back-channel logout), in this transaction.
+                // The apps their sessions signed into hear of it now
+                // (back-channel logout), in this transaction; each session
+                // itself ends when its browser next comes (and says why).
                 w.enqueue_logouts(crate::ports::Sessions::OfUser(id), now).await?;
-                sqlx::query(
-                    "UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL",
-                )
-                .bind(now)
-                .bind(id)
-                .execute(w.conn())
-                .await
-                .map_err(D::map_err)?;
             }
             w.change(&org_id, ChangeKind::User, id, now).await?;
             w.audit(audit).await?;

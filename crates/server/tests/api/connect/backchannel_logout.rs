@@ -346,8 +346,12 @@ async fn deactivating_the_person_notifies_the_apps_they_are_signed_into() {
     let claims = verify_logout_token(&app, &got[0], &a.client_id).await;
     assert_eq!(claims["sid"], id["sid"]);
     assert_eq!(claims["sub"], user.as_str());
-    // The session is over too: the browser is asked to sign in again.
+    // The session is over too: the browser is asked to sign in again, and that
+    // end (the session's own) tells the app nothing more.
     assert!(browser.authorize(&authorize_params(&a)).await.is_login());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.tokens().len(), 1);
+    assert_eq!(deliveries(&app, &a.client_id).await.len(), 1);
     eventually("the delivery listed as delivered", || async {
         let list = admin
             .get(&app, &format!("{path}/backchannel-logout-deliveries"))
@@ -461,4 +465,42 @@ async fn a_loopback_uri_in_the_queue_is_not_called_outside_development_mode() {
         .expect("an audit event");
     assert_eq!(e.target, a.client_id);
     assert!(e.detail.contains("after 2 attempts"), "{}", e.detail);
+}
+
+#[tokio::test]
+async fn a_delivery_is_leased_to_one_instance_at_a_time() {
+    let app = spawn(|c| {
+        tune(c);
+        c.backchannel.enabled = false;
+    })
+    .await;
+    let a = app.web_app("cfgateway").await;
+    register(&app, &a.client_id, &uri(9)).await;
+    let browser = Browser::new(&app);
+    let (_, token) = sign_into(&app, &browser, &a).await;
+    end_session(&app, &browser, &token).await;
+    let now = app.clock.now();
+    // Two instances claim at once: one gets the row.
+    let (x, y) = tokio::join!(
+        app.s().claim_logout_deliveries("x", now, now + 60, 10),
+        app.s().claim_logout_deliveries("y", now, now + 60, 10),
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert_eq!(x.len() + y.len(), 1, "{x:?} {y:?}");
+    let (holder, seq) = if x.is_empty() { ("y", y[0].seq) } else { ("x", x[0].seq) };
+    assert!(app.s().claim_logout_deliveries("z", now + 59, now + 119, 10).await.unwrap().is_empty());
+    // Its holder died: once the lease has run out, another instance takes it over…
+    let z = app.s().claim_logout_deliveries("z", now + 60, now + 120, 10).await.unwrap();
+    assert_eq!(z.len(), 1);
+    // …and the late holder can no longer record an outcome.
+    let late = app
+        .s()
+        .finish_logout_delivery(seq, holder, &gatehouse_core::backchannel::Outcome::Delivered { status: 200 }, now + 61)
+        .await;
+    assert!(matches!(late, Err(gatehouse_core::ports::StoreError::NotFound)), "{late:?}");
+    app.s()
+        .finish_logout_delivery(seq, "z", &gatehouse_core::backchannel::Outcome::Delivered { status: 200 }, now + 61)
+        .await
+        .unwrap();
+    assert_eq!(deliveries(&app, &a.client_id).await[0].status.as_str(), "delivered");
 }
