@@ -77,7 +77,9 @@ pub struct LogoutDelivery {
 /// How an attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered { status: i64 },
+    Delivered {
+        status: i64,
+    },
     /// Try again at `at`.
     Retry {
         at: UnixTime,
@@ -103,12 +105,7 @@ pub fn backoff(base: i64, attempts: i64) -> i64 {
 pub const MAX_ATTEMPTS: i64 = 10;
 
 /// The logout token's claims (§2.4): never a `nonce`.
-pub fn logout_token_claims(
-    issuer: &str,
-    d: &LogoutDelivery,
-    jti: &str,
-    now: UnixTime,
-) -> Value {
+pub fn logout_token_claims(issuer: &str, d: &LogoutDelivery, jti: &str, now: UnixTime) -> Value {
     let mut c = json!({
         "iss": issuer,
         "aud": d.client_id,
@@ -156,8 +153,11 @@ pub trait BackchannelStore: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<()>;
     /// The app's most recent deliveries, newest first.
-    async fn logout_deliveries(&self, client_id: &str, limit: u32)
-    -> StoreResult<Vec<LogoutDelivery>>;
+    async fn logout_deliveries(
+        &self,
+        client_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<LogoutDelivery>>;
 }
 
 #[cfg(test)]

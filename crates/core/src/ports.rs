@@ -552,6 +552,6 @@ impl<T> Store for T where
         + DeviceStore
         + GrantStore
         + GrantFlowStore
-    + crate::backchannel::BackchannelStore
+        + crate::backchannel::BackchannelStore
 {
 }

@@ -116,7 +116,11 @@ impl RedirectPolicy {
             Target::DevLoopback => Ok(None),
             Target::Name(host) => {
                 self.resolves_publicly(&host).await?;
-                let addrs = self.resolver.lookup_ip(&host).await.map_err(|e| e.to_string())?;
+                let addrs = self
+                    .resolver
+                    .lookup_ip(&host)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let public: Vec<IpAddr> = addrs.into_iter().filter(|ip| is_public(*ip)).collect();
                 if public.is_empty() {
                     return Err(format!("`{host}` has no public address"));

@@ -183,7 +183,10 @@ async fn attempt(inner: &Inner, d: &LogoutDelivery) -> Result<i64, Failure> {
         .pool_max_idle_per_host(0);
     if let (Some(addrs), Some(host)) = (addrs, url.host_str()) {
         let port = url.port_or_known_default().unwrap_or(443);
-        let pinned: Vec<SocketAddr> = addrs.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
+        let pinned: Vec<SocketAddr> = addrs
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect();
         client = client.resolve_to_addrs(host, &pinned);
     }
     let client = client

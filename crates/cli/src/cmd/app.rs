@@ -6,8 +6,8 @@ use gatehouse_core::model::Actor;
 use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
 use gatehouse_server::admin_api::dto::{
-    AddedSecret, AppView, LogoutDeliveryList, LogoutDeliveryView, NewSecret, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretView,
-    TOKENS_ENDED,
+    AddedSecret, AppView, LogoutDeliveryList, LogoutDeliveryView, NewSecret, OnBehalfOfChanged,
+    RegisteredApp, SECRET_WARNING, SecretView, TOKENS_ENDED,
 };
 use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
@@ -313,8 +313,7 @@ pub async fn run(
             });
         }
         AppCmd::LogoutDeliveries { client_id } => {
-            let list =
-                admin::logout_deliveries(store, &Actor::operator(), &client_id, 50).await?;
+            let list = admin::logout_deliveries(store, &Actor::operator(), &client_id, 50).await?;
             let shown = LogoutDeliveryList {
                 deliveries: list.into_iter().map(LogoutDeliveryView::from).collect(),
             };
@@ -327,7 +326,9 @@ pub async fn run(
                         d.seq,
                         d.status,
                         d.attempts,
-                        d.last_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                        d.last_status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "-".into()),
                         d.last_error.as_deref().unwrap_or("")
                     )
                 })

@@ -112,5 +112,7 @@ pub async fn logout_deliveries(
     limit: u32,
 ) -> Result<Vec<LogoutDelivery>, AdminError> {
     let a = app(store, actor, client_id).await?;
-    Ok(store.logout_deliveries(&a.client_id, limit.min(100)).await?)
+    Ok(store
+        .logout_deliveries(&a.client_id, limit.min(100))
+        .await?)
 }

@@ -25,8 +25,8 @@ pub use app_changes::{
 pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_for_new_user};
 pub use audit::audit_log;
 pub use backchannel::{
-    FIELD as BACKCHANNEL_FIELD,
-    BackchannelEdit, backchannel_logout, logout_deliveries, set_backchannel_logout,
+    BackchannelEdit, FIELD as BACKCHANNEL_FIELD, backchannel_logout, logout_deliveries,
+    set_backchannel_logout,
 };
 pub use orgs::{create_org, roles, slugify};
 pub use profile::{ProfileEdit, update_user_profile};

@@ -18,9 +18,8 @@ use utoipa_axum::routes;
 use super::auth::AdminCaller;
 use super::dto::{
     AddSecretRequest, AddedSecret, AppGrant, AppList, AppPatch, AppView, LogoutDeliveryList,
-    NewAppRequest, NewSecret,
-    OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretList, SecretView,
-    TOKENS_ENDED, scope_string,
+    NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING,
+    SecretList, SecretView, TOKENS_ENDED, scope_string,
 };
 use super::id::{Id, IdPair};
 use super::json::{ApiJson, OptionalJson};
@@ -180,8 +179,15 @@ async fn register_app(
         }
         None => admin::register_app(store, now, policy, &caller.actor, new).await?,
     };
-    admin::set_backchannel_logout(store, now, policy, &caller.actor, &app.client_id, backchannel)
-        .await?;
+    admin::set_backchannel_logout(
+        store,
+        now,
+        policy,
+        &caller.actor,
+        &app.client_id,
+        backchannel,
+    )
+    .await?;
     let location = format!("/api/v1/apps/{}", app.client_id);
     let body = RegisteredApp {
         app: view(&state, &caller, app).await?,
@@ -498,7 +504,8 @@ async fn logout_deliveries(
     caller: AdminCaller,
     Id(client_id): Id,
 ) -> Result<Json<LogoutDeliveryList>, ApiError> {
-    let list = admin::logout_deliveries(state.store.as_ref(), &caller.actor, &client_id, 50).await?;
+    let list =
+        admin::logout_deliveries(state.store.as_ref(), &caller.actor, &client_id, 50).await?;
     Ok(Json(LogoutDeliveryList {
         deliveries: list.into_iter().map(Into::into).collect(),
     }))

@@ -7,8 +7,8 @@
 //! The CLI's `--json` output prints these same types, so the two surfaces show
 //! one shape of each record.
 
-use gatehouse_core::backchannel::BackchannelLogout;
 use gatehouse_core::admin::ProfileEdit;
+use gatehouse_core::backchannel::BackchannelLogout;
 use gatehouse_core::model::{App, AppSecret, AuditEvent, GrantType, Org, Role, User, UserStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;

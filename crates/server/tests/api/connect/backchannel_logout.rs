@@ -75,9 +75,10 @@ impl Receiver {
     }
 
     async fn wait_for(&self, n: usize) -> Vec<String> {
-        eventually(&format!("{n} logout token(s) at port {}", self.port), || async {
-            self.got.lock().unwrap().len() >= n
-        })
+        eventually(
+            &format!("{n} logout token(s) at port {}", self.port),
+            || async { self.got.lock().unwrap().len() >= n },
+        )
         .await;
         self.tokens()
     }
@@ -124,7 +125,9 @@ async fn verify_logout_token(app: &TestApp, token: &str, client_id: &str) -> Val
     let header = decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     assert_eq!(header.alg, Algorithm::RS256);
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid is published");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid is published");
     let mut v = Validation::new(Algorithm::RS256);
     v.set_issuer(&[&app.base]);
     v.set_audience(&[client_id]);
@@ -133,10 +136,22 @@ async fn verify_logout_token(app: &TestApp, token: &str, client_id: &str) -> Val
         .unwrap_or_else(|e| panic!("{e:?}"))
         .claims;
     assert_eq!(claims["events"], json!({ EVENT: {} }), "{claims}");
-    assert!(claims.get("nonce").is_none(), "§2.4: a logout token has no nonce: {claims}");
-    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16), "{claims}");
-    let (iat, exp) = (claims["iat"].as_i64().unwrap(), claims["exp"].as_i64().unwrap());
-    assert!(exp > iat && exp - iat <= 300, "a short-lived token: {claims}");
+    assert!(
+        claims.get("nonce").is_none(),
+        "§2.4: a logout token has no nonce: {claims}"
+    );
+    assert!(
+        claims["jti"].as_str().is_some_and(|j| j.len() >= 16),
+        "{claims}"
+    );
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
+    assert!(
+        exp > iat && exp - iat <= 300,
+        "a short-lived token: {claims}"
+    );
     claims
 }
 
@@ -182,7 +197,10 @@ async fn sign_into(app: &TestApp, browser: &Browser, web: &WebApp) -> (Value, St
     let tokens: Value = resp.json().await.unwrap();
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     let claims = crate::well_known::verify_with_jwks(app, &id_token, &web.client_id).await;
-    assert!(claims["sid"].as_str().is_some(), "ID tokens carry sid: {claims}");
+    assert!(
+        claims["sid"].as_str().is_some(),
+        "ID tokens carry sid: {claims}"
+    );
     (claims, id_token)
 }
 
@@ -198,7 +216,10 @@ async fn end_session(app: &TestApp, browser: &Browser, id_token: &str) {
     assert!(page.body.contains("You are signed out"), "{}", page.body);
 }
 
-async fn deliveries(app: &TestApp, client_id: &str) -> Vec<gatehouse_core::backchannel::LogoutDelivery> {
+async fn deliveries(
+    app: &TestApp,
+    client_id: &str,
+) -> Vec<gatehouse_core::backchannel::LogoutDelivery> {
     app.s().logout_deliveries(client_id, 10).await.unwrap()
 }
 
@@ -210,7 +231,11 @@ async fn end_session_notifies_every_app_the_session_signed_into_and_no_other() {
         app.web_app("cfgateway").await,
         app.web_app("cfgateway").await,
     );
-    let (ra, rb, rc) = (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    let (ra, rb, rc) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
     register(&app, &a.client_id, &ra.uri()).await;
     register(&app, &b.client_id, &rb.uri()).await;
     register(&app, &c.client_id, &rc.uri()).await;
@@ -277,7 +302,12 @@ async fn a_receiver_down_at_first_gets_the_token_after_a_retry() {
     assert_eq!(d.status.as_str(), "pending");
     assert_eq!(d.last_error.as_deref(), Some("could not connect"));
 
-    let r = Receiver::on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap()).await;
+    let r = Receiver::on(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    )
+    .await;
     // The retry is due a second later (the server's clock is the test's).
     app.clock.advance(1);
     let got = r.wait_for(1).await;
@@ -306,13 +336,23 @@ async fn a_logout_queued_before_a_restart_is_delivered_by_the_next_instance() {
     end_session(&app, &browser, &token).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(r.tokens().is_empty());
-    assert_eq!(deliveries(&app, &a.client_id).await[0].status.as_str(), "pending");
+    assert_eq!(
+        deliveries(&app, &a.client_id).await[0].status.as_str(),
+        "pending"
+    );
 
     // The next instance on the same database picks the row up at start.
     let mut config = ServerConfig::new(&app.base);
     tune(&mut config);
     let keys = KeyRing::load(app.s(), &app.kek).await.unwrap();
-    let next = AppState::start(app.store.clone(), keys, app.kek.clone(), app.clock.clone(), config).await;
+    let next = AppState::start(
+        app.store.clone(),
+        keys,
+        app.kek.clone(),
+        app.clock.clone(),
+        config,
+    )
+    .await;
     let got = r.wait_for(1).await;
     let claims = verify_logout_token(&app, &got[0], &a.client_id).await;
     assert_eq!(claims["sid"], id["sid"]);
@@ -328,7 +368,12 @@ async fn deactivating_the_person_notifies_the_apps_they_are_signed_into() {
     // Registered through the admin API, shown by it.
     let path = format!("/api/v1/apps/{}", a.client_id);
     let set = admin
-        .send(&app, Method::PATCH, &path, json!({"backchannel_logout_uri": r.uri()}))
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"backchannel_logout_uri": r.uri()}),
+        )
         .await;
     assert_eq!(set.status, 200, "{}", set.raw);
     assert_eq!(set.json["backchannel_logout_uri"], r.uri());
@@ -338,7 +383,12 @@ async fn deactivating_the_person_notifies_the_apps_they_are_signed_into() {
     let user = app.user_id("ana@acme.test").await;
 
     let off = admin
-        .send(&app, Method::PATCH, &format!("/api/v1/users/{user}"), json!({"status": "deactivated"}))
+        .send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/users/{user}"),
+            json!({"status": "deactivated"}),
+        )
         .await;
     assert_eq!(off.status, 200, "{}", off.raw);
 
@@ -377,34 +427,77 @@ async fn private_and_loopback_logout_uris_are_refused_outside_development_mode()
         ("http://127.0.0.1:8080/bc", "must use https"),
         ("https://127.0.0.1/bc", "IP addresses are not allowed"),
         ("https://10.0.0.5/bc", "IP addresses are not allowed"),
-        ("https://169.254.169.254/latest/meta-data", "IP addresses are not allowed"),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            "IP addresses are not allowed",
+        ),
         ("https://localhost/bc", "`localhost` is not allowed"),
-        ("https://metadata.internal/bc", "`.internal` hosts are not allowed"),
+        (
+            "https://metadata.internal/bc",
+            "`.internal` hosts are not allowed",
+        ),
         ("https://nowhere.acme.test/bc", "does not resolve"),
     ] {
         let r = admin
-            .send(&app, Method::PATCH, &path, json!({"backchannel_logout_uri": uri}))
+            .send(
+                &app,
+                Method::PATCH,
+                &path,
+                json!({"backchannel_logout_uri": uri}),
+            )
             .await;
         assert_eq!(r.status, 422, "{uri}: {}", r.raw);
         assert_eq!(r.json["field"], "backchannel_logout_uri", "{}", r.raw);
-        assert!(r.json["detail"].as_str().unwrap().contains(why), "{uri}: {}", r.raw);
+        assert!(
+            r.json["detail"].as_str().unwrap().contains(why),
+            "{uri}: {}",
+            r.raw
+        );
     }
-    assert!(app.s().backchannel_logout(&a.client_id).await.unwrap().is_none());
+    assert!(
+        app.s()
+            .backchannel_logout(&a.client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A public https name is accepted; null removes it.
     let ok = admin
-        .send(&app, Method::PATCH, &path, json!({"backchannel_logout_uri": "https://sync.acme.test/bc"}))
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"backchannel_logout_uri": "https://sync.acme.test/bc"}),
+        )
         .await;
     assert_eq!(ok.status, 200, "{}", ok.raw);
-    assert_eq!(ok.json["backchannel_logout_uri"], "https://sync.acme.test/bc");
+    assert_eq!(
+        ok.json["backchannel_logout_uri"],
+        "https://sync.acme.test/bc"
+    );
     let gone = admin
-        .send(&app, Method::PATCH, &path, json!({"backchannel_logout_uri": null}))
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"backchannel_logout_uri": null}),
+        )
         .await;
     assert_eq!(gone.status, 200, "{}", gone.raw);
-    assert!(gone.json.get("backchannel_logout_uri").is_none(), "{}", gone.raw);
+    assert!(
+        gone.json.get("backchannel_logout_uri").is_none(),
+        "{}",
+        gone.raw
+    );
     // A client credentials app signs no one in.
     let m = app.app("dev@acme.test", "cfgateway", None, None).await;
     let r = admin
-        .send(&app, Method::PATCH, &format!("/api/v1/apps/{}", m.client_id), json!({"backchannel_logout_uri": "https://sync.acme.test/bc"}))
+        .send(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/apps/{}", m.client_id),
+            json!({"backchannel_logout_uri": "https://sync.acme.test/bc"}),
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.raw);
     assert_eq!(r.json["field"], "backchannel_logout_uri", "{}", r.raw);
@@ -454,7 +547,10 @@ async fn a_loopback_uri_in_the_queue_is_not_called_outside_development_mode() {
     .await;
     let d = &deliveries(&app, &a.client_id).await[0];
     assert_eq!(d.attempts, 2);
-    assert!(d.last_error.as_deref().unwrap().starts_with("refused:"), "{d:?}");
+    assert!(
+        d.last_error.as_deref().unwrap().starts_with("refused:"),
+        "{d:?}"
+    );
     assert!(r.tokens().is_empty(), "never called");
     // The final failure is a security event in the app's organization's audit log.
     let org = app.org("acme-studio").await;
@@ -487,20 +583,50 @@ async fn a_delivery_is_leased_to_one_instance_at_a_time() {
     );
     let (x, y) = (x.unwrap(), y.unwrap());
     assert_eq!(x.len() + y.len(), 1, "{x:?} {y:?}");
-    let (holder, seq) = if x.is_empty() { ("y", y[0].seq) } else { ("x", x[0].seq) };
-    assert!(app.s().claim_logout_deliveries("z", now + 59, now + 119, 10).await.unwrap().is_empty());
+    let (holder, seq) = if x.is_empty() {
+        ("y", y[0].seq)
+    } else {
+        ("x", x[0].seq)
+    };
+    assert!(
+        app.s()
+            .claim_logout_deliveries("z", now + 59, now + 119, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Its holder died: once the lease has run out, another instance takes it over…
-    let z = app.s().claim_logout_deliveries("z", now + 60, now + 120, 10).await.unwrap();
+    let z = app
+        .s()
+        .claim_logout_deliveries("z", now + 60, now + 120, 10)
+        .await
+        .unwrap();
     assert_eq!(z.len(), 1);
     // …and the late holder can no longer record an outcome.
     let late = app
         .s()
-        .finish_logout_delivery(seq, holder, &gatehouse_core::backchannel::Outcome::Delivered { status: 200 }, now + 61)
+        .finish_logout_delivery(
+            seq,
+            holder,
+            &gatehouse_core::backchannel::Outcome::Delivered { status: 200 },
+            now + 61,
+        )
         .await;
-    assert!(matches!(late, Err(gatehouse_core::ports::StoreError::NotFound)), "{late:?}");
+    assert!(
+        matches!(late, Err(gatehouse_core::ports::StoreError::NotFound)),
+        "{late:?}"
+    );
     app.s()
-        .finish_logout_delivery(seq, "z", &gatehouse_core::backchannel::Outcome::Delivered { status: 200 }, now + 61)
+        .finish_logout_delivery(
+            seq,
+            "z",
+            &gatehouse_core::backchannel::Outcome::Delivered { status: 200 },
+            now + 61,
+        )
         .await
         .unwrap();
-    assert_eq!(deliveries(&app, &a.client_id).await[0].status.as_str(), "delivered");
+    assert_eq!(
+        deliveries(&app, &a.client_id).await[0].status.as_str(),
+        "delivered"
+    );
 }
