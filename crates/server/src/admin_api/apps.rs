@@ -130,6 +130,12 @@ async fn register_app(
         uri: body.backchannel_logout_uri.clone(),
         session_required: body.backchannel_logout_session_required,
     };
+    if backchannel.uri.is_none() && backchannel.session_required == Some(true) {
+        return Err(ApiError::invalid(
+            "backchannel_logout_session_required",
+            "needs a backchannel_logout_uri",
+        ));
+    }
     if let Some(uri) = &backchannel.uri {
         // Refused before anything is stored (set again below, once the app exists).
         if body.grant_type != AppGrant::AuthorizationCode {
@@ -254,6 +260,13 @@ async fn edit_app(
         .map(|s| scope_string("default_scopes", s))
         .transpose()?;
     let backchannel = patch.backchannel();
+    if let Some(uri) = backchannel.uri.as_deref().filter(|u| !u.is_empty()) {
+        // Checked before anything is saved.
+        state
+            .redirect_policy
+            .check(admin::BACKCHANNEL_FIELD, vec![uri.to_owned()])
+            .await?;
+    }
     let edit = AppEdit {
         name: patch.name.as_deref(),
         description: patch.description.as_ref().map(Option::as_deref),

@@ -48,6 +48,20 @@ pub(super) async fn edit(
                 .then(|| forms::lines(&input.exchange_audiences)),
             ..AppEdit::default()
         };
+        // The logout URI is checked before anything is saved.
+        let checked = match input.backchannel_logout_uri.as_str() {
+            "" => Ok(()),
+            uri if code_app => state
+                .redirect_policy
+                .check(admin::BACKCHANNEL_FIELD, vec![uri.to_owned()])
+                .await
+                .map(drop),
+            _ => Ok(()),
+        };
+        if let Err(e) = checked {
+            let (errors, status) = on_form(e, "", EDIT_FIELDS)?;
+            return app_page(&state, admin, &app, None, (errors, Some(input)), status).await;
+        }
         let mut edited = admin::update_app(
             state.store.as_ref(),
             state.clock.now(),

@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use reqwest::StatusCode;
 use axum::routing::post;
 use gatehouse_core::admin::{self, BackchannelEdit};
 use gatehouse_core::backchannel::BackchannelLogout;
@@ -629,4 +630,41 @@ async fn a_delivery_is_leased_to_one_instance_at_a_time() {
         deliveries(&app, &a.client_id).await[0].status.as_str(),
         "delivered"
     );
+}
+
+#[tokio::test]
+async fn an_admin_sets_and_removes_the_logout_uri_on_the_consoles_app_page() {
+    let (app, _) = crate::console::setup().await;
+    let c = crate::console::Console::sign_in(&app, "admin@acme.test").await;
+    let web = app.web_app("cfgateway").await;
+    let page = format!("/console/apps/{}", web.client_id);
+    let action = format!("{page}/edit");
+    let form = |bc: &'static str| {
+        vec![
+            ("name", "Studio sync 2"),
+            ("redirect_uris", crate::helpers::CALLBACK),
+            ("backchannel_logout_uri", bc),
+        ]
+    };
+    // A private address is refused beside the field, and nothing is saved.
+    let resp = c.post(&action, &page, &form("https://10.0.0.5/bc")).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = resp.text().await.unwrap();
+    let error = crate::console::by_id(&html, "backchannel_logout_uri-error");
+    assert!(error.contains("IP addresses are not allowed"), "{error}");
+    assert_eq!(app.s().app_by_client_id(&web.client_id).await.unwrap().name, "Studio sync");
+    // A public https name is saved and shown.
+    let resp = c.post(&action, &page, &form("https://sync.acme.test/bc")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let html = c.page(&page).await;
+    assert_eq!(crate::console::by_id(&html, "backchannel-logout-uri"), "https://sync.acme.test/bc");
+    assert_eq!(
+        app.s().backchannel_logout(&web.client_id).await.unwrap().unwrap().uri,
+        "https://sync.acme.test/bc"
+    );
+    assert!(c.page("/console/audit").await.contains("back-channel logout URI set"));
+    // An empty box removes it.
+    let resp = c.post(&action, &page, &form("")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(app.s().backchannel_logout(&web.client_id).await.unwrap().is_none());
 }
