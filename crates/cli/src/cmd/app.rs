@@ -68,7 +68,9 @@ pub async fn run(
             let policy = redirect_policy(dev, dns_server)?;
             if backchannel_logout_uri.is_none() && backchannel_logout_session_required == Some(true)
             {
-                anyhow::bail!("backchannel_logout_session_required: needs a backchannel_logout_uri");
+                anyhow::bail!(
+                    "backchannel_logout_session_required: needs a backchannel_logout_uri"
+                );
             }
             if let Some(uri) = &backchannel_logout_uri {
                 // Refused before anything is stored.

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use reqwest::StatusCode;
 use axum::routing::post;
 use gatehouse_core::admin::{self, BackchannelEdit};
 use gatehouse_core::backchannel::BackchannelLogout;
@@ -23,6 +22,7 @@ use gatehouse_store_sql::SqliteOptions;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use reqwest::Method;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::admin_api::admin_in;
@@ -652,19 +652,42 @@ async fn an_admin_sets_and_removes_the_logout_uri_on_the_consoles_app_page() {
     let html = resp.text().await.unwrap();
     let error = crate::console::by_id(&html, "backchannel_logout_uri-error");
     assert!(error.contains("IP addresses are not allowed"), "{error}");
-    assert_eq!(app.s().app_by_client_id(&web.client_id).await.unwrap().name, "Studio sync");
+    assert_eq!(
+        app.s().app_by_client_id(&web.client_id).await.unwrap().name,
+        "Studio sync"
+    );
     // A public https name is saved and shown.
-    let resp = c.post(&action, &page, &form("https://sync.acme.test/bc")).await;
+    let resp = c
+        .post(&action, &page, &form("https://sync.acme.test/bc"))
+        .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let html = c.page(&page).await;
-    assert_eq!(crate::console::by_id(&html, "backchannel-logout-uri"), "https://sync.acme.test/bc");
     assert_eq!(
-        app.s().backchannel_logout(&web.client_id).await.unwrap().unwrap().uri,
+        crate::console::by_id(&html, "backchannel-logout-uri"),
         "https://sync.acme.test/bc"
     );
-    assert!(c.page("/console/audit").await.contains("back-channel logout URI set"));
+    assert_eq!(
+        app.s()
+            .backchannel_logout(&web.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .uri,
+        "https://sync.acme.test/bc"
+    );
+    assert!(
+        c.page("/console/audit")
+            .await
+            .contains("back-channel logout URI set")
+    );
     // An empty box removes it.
     let resp = c.post(&action, &page, &form("")).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert!(app.s().backchannel_logout(&web.client_id).await.unwrap().is_none());
+    assert!(
+        app.s()
+            .backchannel_logout(&web.client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
