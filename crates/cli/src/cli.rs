@@ -628,6 +628,14 @@ pub enum AppCmd {
         /// exchange any).
         #[arg(long = "exchange-audience")]
         exchange_audiences: Vec<String>,
+        /// Where logout tokens are POSTed when a person's session ends
+        /// (OpenID Connect Back-Channel Logout 1.0; authorization code apps;
+        /// the redirect-URI policy applies).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Whether the app needs `sid` in its logout tokens (they always carry it).
+        #[arg(long)]
+        backchannel_logout_session_required: Option<bool>,
     },
     /// Replace the client secret; every token issued so far ends now.
     RotateSecret {
@@ -719,6 +727,23 @@ pub enum AppCmd {
         /// Remove every exchange audience (the app may exchange no token).
         #[arg(long, conflicts_with = "exchange_audiences")]
         clear_exchange_audiences: bool,
+        /// Where logout tokens are POSTed when a person's session ends
+        /// (OpenID Connect Back-Channel Logout 1.0; authorization code apps;
+        /// the redirect-URI policy applies).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Whether the app needs `sid` in its logout tokens (they always carry it).
+        #[arg(long)]
+        backchannel_logout_session_required: Option<bool>,
+        /// Remove the back-channel logout URI.
+        #[arg(long, conflicts_with = "backchannel_logout_uri")]
+        clear_backchannel_logout_uri: bool,
+    },
+    /// The app's most recent back-channel logout deliveries (newest first):
+    /// pending, delivered, or given up after the last attempt.
+    LogoutDeliveries {
+        /// The app's client id.
+        client_id: String,
     },
     /// Disable an app: it cannot get tokens and every token it holds ends now.
     Disable {

@@ -237,6 +237,13 @@ impl SigningKey {
         self.sign_compact(&self.jwt_header_b64, claims)
     }
 
+    /// A JWT with its own `typ` (e.g. `logout+jwt`): rare, so the header is made here.
+    pub fn sign_typed(&self, typ: &str, claims: &[u8]) -> Result<String, JoseError> {
+        let header =
+            B64.encode(json!({"alg": self.alg.as_str(), "typ": typ, "kid": self.kid}).to_string());
+        self.sign_compact(&header, claims)
+    }
+
     fn sign_compact(&self, header_b64: &str, claims: &[u8]) -> Result<String, JoseError> {
         let mut out = String::with_capacity(header_b64.len() + claims.len() * 4 / 3 + 360);
         out.push_str(header_b64);

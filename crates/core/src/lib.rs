@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod authorize;
+pub mod backchannel;
 pub mod basic_auth;
 pub mod claims;
 pub mod clock;

@@ -243,6 +243,8 @@ pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, s: &Session) -> StoreResult<()>;
     /// A live session (not ended, not expired at `now`).
     async fn session(&self, id_digest: &str, now: UnixTime) -> StoreResult<Session>;
+    /// Ends the session and, in the same transaction the first time, enqueues a
+    /// back-channel logout for every app it signed into that registered a URI.
     async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()>;
 }
 
@@ -536,6 +538,7 @@ pub trait Store:
     + DeviceStore
     + GrantStore
     + GrantFlowStore
+    + crate::backchannel::BackchannelStore
 {
 }
 
@@ -554,5 +557,6 @@ impl<T> Store for T where
         + DeviceStore
         + GrantStore
         + GrantFlowStore
+        + crate::backchannel::BackchannelStore
 {
 }

@@ -106,6 +106,30 @@ impl RedirectPolicy {
         Ok(out)
     }
 
+    /// Where an outbound call to a registered `uri` (a back-channel logout)
+    /// may connect, checked again at call time (DNS may have changed since the
+    /// URI was registered): `Ok(None)` for a development loopback URI, else the
+    /// host's public addresses (the caller connects only to those: a name that
+    /// now resolves to a private address is refused, not followed).
+    pub async fn outbound_addresses(&self, uri: &str) -> Result<Option<Vec<IpAddr>>, String> {
+        match syntax(uri, self.dev)? {
+            Target::DevLoopback => Ok(None),
+            Target::Name(host) => {
+                self.resolves_publicly(&host).await?;
+                let addrs = self
+                    .resolver
+                    .lookup_ip(&host)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let public: Vec<IpAddr> = addrs.into_iter().filter(|ip| is_public(*ip)).collect();
+                if public.is_empty() {
+                    return Err(format!("`{host}` has no public address"));
+                }
+                Ok(Some(public))
+            }
+        }
+    }
+
     async fn resolves_publicly(&self, host: &str) -> Result<(), String> {
         let addrs = match self.resolver.lookup_ip(host).await {
             Ok(a) if !a.is_empty() => a,

@@ -63,6 +63,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// At shutdown, connections still open after this are dropped.
     pub shutdown_grace: Duration,
+    /// Back-channel logout delivery (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel: crate::backchannel::BackchannelConfig,
 }
 
 /// The header a trusted proxy appends the client's address to.
@@ -114,6 +116,7 @@ impl ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(10),
+            backchannel: Default::default(),
         }
     }
 

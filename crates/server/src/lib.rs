@@ -3,6 +3,7 @@
 //! the outcome; handlers hold no protocol rules of their own.
 
 pub mod admin_api;
+pub mod backchannel;
 pub mod bearer;
 pub mod cache;
 pub mod client_addr;

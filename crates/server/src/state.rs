@@ -43,6 +43,8 @@ pub struct Inner {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// What `/metrics` reports ([`crate::metrics`]).
     pub metrics: crate::metrics::Metrics,
+    /// Wakes the back-channel logout worker ([`crate::backchannel`]).
+    pub backchannel_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::ops::Deref for AppState {
@@ -109,6 +111,7 @@ impl AppState {
             redirect_policy,
             stopping: tokio::sync::watch::Sender::new(false),
             metrics: Default::default(),
+            backchannel_wake: Default::default(),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -128,6 +131,13 @@ impl AppState {
         state.login_limiter.spawn_pruner();
         state.device_limiter.spawn_pruner();
         state.spawn_housekeeping();
+        if state.config.backchannel.enabled {
+            crate::backchannel::spawn(
+                Arc::downgrade(&state.0),
+                state.backchannel_wake.clone(),
+                state.config.backchannel.poll,
+            );
+        }
         state
     }
 }

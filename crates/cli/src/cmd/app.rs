@@ -1,13 +1,13 @@
 use std::net::SocketAddr;
 
-use gatehouse_core::admin::{self, AppEdit, NewApp};
+use gatehouse_core::admin::{self, AppEdit, BackchannelEdit, NewApp};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
 use gatehouse_core::model::{App, AppStatus, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
 use gatehouse_server::admin_api::dto::{
-    AddedSecret, AppView, NewSecret, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretView,
-    TOKENS_ENDED,
+    AddedSecret, AppView, LogoutDeliveryList, LogoutDeliveryView, NewSecret, OnBehalfOfChanged,
+    RegisteredApp, SECRET_WARNING, SecretView, TOKENS_ENDED,
 };
 use gatehouse_server::dns::redirect_policy;
 use serde_json::{Value, json};
@@ -27,7 +27,10 @@ async fn view(store: &dyn Store, now: UnixTime, a: &App) -> anyhow::Result<AppVi
         None => vec![],
     };
     let secrets = admin::active_secrets(store, now, &Actor::operator(), &a.client_id).await?;
-    Ok(AppView::new(a.clone(), &users).with_secrets(secrets))
+    let bc = store.backchannel_logout(&a.client_id).await?;
+    Ok(AppView::new(a.clone(), &users)
+        .with_secrets(secrets)
+        .with_backchannel(bc))
 }
 
 async fn doc(store: &dyn Store, now: UnixTime, a: &App) -> anyhow::Result<Value> {
@@ -58,9 +61,28 @@ pub async fn run(
             require_pkce,
             require_par,
             exchange_audiences,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
         } => {
             // The same policy `serve` applies (its --dev and --dns-server).
             let policy = redirect_policy(dev, dns_server)?;
+            if backchannel_logout_uri.is_none() && backchannel_logout_session_required == Some(true)
+            {
+                anyhow::bail!(
+                    "backchannel_logout_session_required: needs a backchannel_logout_uri"
+                );
+            }
+            if let Some(uri) = &backchannel_logout_uri {
+                // Refused before anything is stored.
+                if !matches!(grant, GrantArg::AuthorizationCode) {
+                    anyhow::bail!(
+                        "backchannel_logout_uri: only authorization code apps sign people in (and out)"
+                    );
+                }
+                policy
+                    .check(admin::BACKCHANNEL_FIELD, vec![uri.clone()])
+                    .await?;
+            }
             let o = admin::org(store, &Actor::operator(), &org).await?;
             let (mut app, secret) = admin::register_app(
                 store,
@@ -105,6 +127,18 @@ pub async fn run(
                 )
                 .await?;
             }
+            admin::set_backchannel_logout(
+                store,
+                now,
+                &policy,
+                &Actor::operator(),
+                &app.client_id,
+                BackchannelEdit {
+                    uri: backchannel_logout_uri,
+                    session_required: backchannel_logout_session_required,
+                },
+            )
+            .await?;
             let registered = RegisteredApp {
                 app: view(store, now, &app).await?,
                 client_secret: secret.expose().to_owned(),
@@ -218,6 +252,9 @@ pub async fn run(
             require_par,
             exchange_audiences,
             clear_exchange_audiences,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
+            clear_backchannel_logout_uri,
         } => {
             let edit = AppEdit {
                 name: name.as_deref(),
@@ -246,6 +283,23 @@ pub async fn run(
             let policy = redirect_policy(dev, dns_server)?;
             let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)
                 .await?;
+            let backchannel = BackchannelEdit {
+                uri: if clear_backchannel_logout_uri {
+                    Some(String::new())
+                } else {
+                    backchannel_logout_uri
+                },
+                session_required: backchannel_logout_session_required,
+            };
+            admin::set_backchannel_logout(
+                store,
+                now,
+                &policy,
+                &Actor::operator(),
+                &client_id,
+                backchannel,
+            )
+            .await?;
             out.print(&doc(store, now, &app).await?, || {
                 format!("updated app {client_id}")
             });
@@ -263,6 +317,30 @@ pub async fn run(
             out.print(&doc(store, now, &app).await?, || {
                 format!("app {client_id} {said}")
             });
+        }
+        AppCmd::LogoutDeliveries { client_id } => {
+            let list = admin::logout_deliveries(store, &Actor::operator(), &client_id, 50).await?;
+            let shown = LogoutDeliveryList {
+                deliveries: list.into_iter().map(LogoutDeliveryView::from).collect(),
+            };
+            let human = shown
+                .deliveries
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}\t{}\tattempts={}\tlast_status={}\t{}",
+                        d.seq,
+                        d.status,
+                        d.attempts,
+                        d.last_status
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        d.last_error.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.print(&serde_json::to_value(shown)?, || human);
         }
         AppCmd::Delete { client_id } => {
             admin::delete_app(store, now, &Actor::operator(), &client_id).await?;

@@ -12,6 +12,7 @@ mod apis;
 mod app_changes;
 mod apps;
 mod audit;
+mod backchannel;
 mod orgs;
 mod profile;
 mod users;
@@ -23,6 +24,10 @@ pub use app_changes::{
 };
 pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_for_new_user};
 pub use audit::audit_log;
+pub use backchannel::{
+    BackchannelEdit, FIELD as BACKCHANNEL_FIELD, backchannel_logout, logout_deliveries,
+    set_backchannel_logout,
+};
 pub use orgs::{create_org, roles, slugify};
 pub use profile::{ProfileEdit, update_user_profile};
 pub use users::{

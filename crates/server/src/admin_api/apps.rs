@@ -8,16 +8,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_core::admin::{self, AdminError, AppEdit, NewApp, NewUser, NewUserAppError};
+use gatehouse_core::admin::{
+    self, AdminError, AppEdit, BackchannelEdit, NewApp, NewUser, NewUserAppError,
+};
 use gatehouse_core::model::{App, AppStatus, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
 use super::dto::{
-    AddSecretRequest, AddedSecret, AppGrant, AppList, AppPatch, AppView, NewAppRequest, NewSecret,
-    OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING, SecretList, SecretView,
-    TOKENS_ENDED, scope_string,
+    AddSecretRequest, AddedSecret, AppGrant, AppList, AppPatch, AppView, LogoutDeliveryList,
+    NewAppRequest, NewSecret, OnBehalfOf, OnBehalfOfChanged, RegisteredApp, SECRET_WARNING,
+    SecretList, SecretView, TOKENS_ENDED, scope_string,
 };
 use super::id::{Id, IdPair};
 use super::json::{ApiJson, OptionalJson};
@@ -34,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_on_behalf_of))
         .routes(routes!(disable_app))
         .routes(routes!(enable_app))
+        .routes(routes!(logout_deliveries))
 }
 
 /// The app as shown: with its on-behalf user's email and its active secrets.
@@ -41,7 +44,11 @@ async fn view(state: &AppState, caller: &AdminCaller, app: App) -> Result<AppVie
     let now = state.clock.now();
     let secrets =
         admin::active_secrets(state.store.as_ref(), now, &caller.actor, &app.client_id).await?;
-    Ok(listed(state, caller, app).await?.with_secrets(secrets))
+    let bc = admin::backchannel_logout(state.store.as_ref(), &caller.actor, &app.client_id).await?;
+    Ok(listed(state, caller, app)
+        .await?
+        .with_secrets(secrets)
+        .with_backchannel(bc))
 }
 
 /// The app as a list shows it: with its on-behalf user's email.
@@ -119,6 +126,29 @@ async fn register_app(
         }
         (_, None) => None,
     };
+    let backchannel = BackchannelEdit {
+        uri: body.backchannel_logout_uri.clone(),
+        session_required: body.backchannel_logout_session_required,
+    };
+    if backchannel.uri.is_none() && backchannel.session_required == Some(true) {
+        return Err(ApiError::invalid(
+            "backchannel_logout_session_required",
+            "needs a backchannel_logout_uri",
+        ));
+    }
+    if let Some(uri) = &backchannel.uri {
+        // Refused before anything is stored (set again below, once the app exists).
+        if body.grant_type != AppGrant::AuthorizationCode {
+            return Err(ApiError::invalid(
+                "backchannel_logout_uri",
+                "only authorization code apps sign people in (and out)",
+            ));
+        }
+        state
+            .redirect_policy
+            .check("backchannel_logout_uri", vec![uri.clone()])
+            .await?;
+    }
     let new = NewApp {
         org: &org,
         name: &body.name,
@@ -155,6 +185,15 @@ async fn register_app(
         }
         None => admin::register_app(store, now, policy, &caller.actor, new).await?,
     };
+    admin::set_backchannel_logout(
+        store,
+        now,
+        policy,
+        &caller.actor,
+        &app.client_id,
+        backchannel,
+    )
+    .await?;
     let location = format!("/api/v1/apps/{}", app.client_id);
     let body = RegisteredApp {
         app: view(&state, &caller, app).await?,
@@ -220,6 +259,14 @@ async fn edit_app(
         .as_deref()
         .map(|s| scope_string("default_scopes", s))
         .transpose()?;
+    let backchannel = patch.backchannel();
+    if let Some(uri) = backchannel.uri.as_deref().filter(|u| !u.is_empty()) {
+        // Checked before anything is saved.
+        state
+            .redirect_policy
+            .check(admin::BACKCHANNEL_FIELD, vec![uri.to_owned()])
+            .await?;
+    }
     let edit = AppEdit {
         name: patch.name.as_deref(),
         description: patch.description.as_ref().map(Option::as_deref),
@@ -240,6 +287,15 @@ async fn edit_app(
         &caller.actor,
         &client_id,
         edit,
+    )
+    .await?;
+    admin::set_backchannel_logout(
+        state.store.as_ref(),
+        now,
+        &state.redirect_policy,
+        &caller.actor,
+        &client_id,
+        backchannel,
     )
     .await?;
     Ok(Json(view(&state, &caller, app).await?))
@@ -444,4 +500,26 @@ async fn set_status(
     let app =
         admin::set_app_status(state.store.as_ref(), now, &caller.actor, client_id, status).await?;
     Ok(Json(view(state, caller, app).await?))
+}
+
+/// The app's most recent back-channel logout deliveries (at most 50, newest
+/// first): pending ones with their next attempt, delivered, and given up.
+#[utoipa::path(get, path = "/api/v1/apps/{client_id}/backchannel-logout-deliveries", tag = "apps",
+    security(("bearer" = [])),
+    params(("client_id" = String, Path, description = "The app's client id")),
+    responses(
+        (status = 200, body = LogoutDeliveryList),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem),
+    ))]
+async fn logout_deliveries(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Id(client_id): Id,
+) -> Result<Json<LogoutDeliveryList>, ApiError> {
+    let list =
+        admin::logout_deliveries(state.store.as_ref(), &caller.actor, &client_id, 50).await?;
+    Ok(Json(LogoutDeliveryList {
+        deliveries: list.into_iter().map(Into::into).collect(),
+    }))
 }

@@ -8,6 +8,7 @@
 //! one shape of each record.
 
 use gatehouse_core::admin::ProfileEdit;
+use gatehouse_core::backchannel::BackchannelLogout;
 use gatehouse_core::model::{App, AppSecret, AuditEvent, GrantType, Org, Role, User, UserStatus};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -121,6 +122,13 @@ pub struct AppView {
     /// secret's, and `GET /api/v1/apps/{client_id}/secrets` lists it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<SecretView>>,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0),
+    /// when the app registered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the app needs `sid` in logout tokens (shown with the URI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// One of an app's active client secrets: never its value.
@@ -213,6 +221,17 @@ impl AppView {
             created_at: app.created_at,
             last_used_at: app.last_used_at,
             secrets: None,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: None,
+        }
+    }
+
+    /// With the app's back-channel logout registration, if any.
+    pub fn with_backchannel(self, reg: Option<BackchannelLogout>) -> Self {
+        Self {
+            backchannel_logout_session_required: reg.as_ref().map(|r| r.session_required),
+            backchannel_logout_uri: reg.map(|r| r.uri),
+            ..self
         }
     }
 
@@ -266,6 +285,12 @@ pub struct NewAppRequest {
     /// exchange people's tokens for (RFC 8693; none if omitted).
     #[serde(default)]
     pub exchange_audiences: Vec<String>,
+    /// Authorization code: where logout tokens are POSTed when a person's
+    /// session ends (OpenID Connect Back-Channel Logout 1.0; the redirect-URI
+    /// policy applies).
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the app needs `sid` in logout tokens (they always carry it).
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// The app as registered, with its secret: shown this once.
@@ -301,6 +326,69 @@ pub struct AppPatch {
     /// Replaces the APIs a token exchange app may exchange people's tokens for
     /// (RFC 8693; `[]` clears them).
     pub exchange_audiences: Option<Vec<String>>,
+    /// The back-channel logout URI; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
+}
+
+impl AppPatch {
+    /// The back-channel logout part of the patch.
+    pub fn backchannel(&self) -> gatehouse_core::admin::BackchannelEdit {
+        gatehouse_core::admin::BackchannelEdit {
+            uri: self
+                .backchannel_logout_uri
+                .as_ref()
+                .map(|u| u.clone().unwrap_or_default()),
+            session_required: self.backchannel_logout_session_required,
+        }
+    }
+}
+
+/// One back-channel logout delivery to an app (its logout token is never kept).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutDeliveryView {
+    pub seq: i64,
+    /// `pending`, `delivered` or `failed` (after the last attempt).
+    pub status: String,
+    pub attempts: i64,
+    /// The HTTP status of the last attempt, when the app answered.
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    /// The session (`sid`) and the person (`sub`) it logs out.
+    pub sid: Option<String>,
+    pub sub: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the next attempt, while pending.
+    pub next_attempt_at: Option<i64>,
+    /// Unix seconds, once delivered or given up.
+    pub finished_at: Option<i64>,
+}
+
+impl From<gatehouse_core::backchannel::LogoutDelivery> for LogoutDeliveryView {
+    fn from(d: gatehouse_core::backchannel::LogoutDelivery) -> Self {
+        use gatehouse_core::backchannel::DeliveryStatus;
+        Self {
+            seq: d.seq,
+            status: d.status.as_str().into(),
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            sid: d.sid,
+            sub: d.sub,
+            created_at: d.created_at,
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+            finished_at: d.finished_at,
+        }
+    }
+}
+
+/// An app's most recent back-channel logout deliveries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogoutDeliveryList {
+    pub deliveries: Vec<LogoutDeliveryView>,
 }
 
 /// Tells "absent" (`None`) from `null` (`Some(None)`).

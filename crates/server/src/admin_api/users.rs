@@ -127,6 +127,8 @@ async fn edit_user(
         }
         let user =
             admin::set_user_status(store, now, &caller.actor, &user.id, status.into()).await?;
+        // A deactivation ended their sessions: the apps hear of it.
+        state.backchannel_wake.notify_one();
         return Ok(Json(user.into()));
     }
     // Both parts are checked before either is written.

@@ -128,7 +128,11 @@ async fn finish(
         },
     };
     let jar = match session::end(state, jar).await {
-        Ok(j) => j,
+        Ok(j) => {
+            // The apps this session signed into hear of it (back-channel logout).
+            state.backchannel_wake.notify_one();
+            j
+        }
         Err(e) => {
             tracing::warn!(error = %e, "could not end the session");
             return pages::message(

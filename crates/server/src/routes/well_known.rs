@@ -19,7 +19,13 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    cacheable(Json(metadata(&state.config.issuer, &[])).into_response())
+    let mut doc = metadata(&state.config.issuer, &[]);
+    if state.config.backchannel.enabled {
+        // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`.
+        doc["backchannel_logout_supported"] = true.into();
+        doc["backchannel_logout_session_supported"] = true.into();
+    }
+    cacheable(Json(doc).into_response())
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

@@ -6,6 +6,7 @@
 mod api;
 mod app;
 mod audit;
+mod backchannel;
 mod device;
 mod feed;
 mod grant;
@@ -18,6 +19,7 @@ mod throttle;
 mod token;
 mod user;
 
+pub(crate) use backchannel::Sessions;
 pub(crate) use grant::{INSERT_REFRESH_TOKEN, bind_refresh_token};
 pub(crate) use grant_flow::{
     claim_code_if_granted, code_context_select, grant_context_columns, grant_context_joins,

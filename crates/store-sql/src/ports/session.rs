@@ -5,6 +5,7 @@ use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Session;
 use gatehouse_core::ports::{SessionStore, StoreError, StoreResult};
 
+use crate::ports::Sessions;
 use crate::rows::SessionRow;
 use crate::{Dialect, SqlStore};
 
@@ -39,19 +40,22 @@ for_each_dialect! {
         }
 
         async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()> {
-            // The first end is kept.
+            let mut w = self.write().await?;
+            // Only a live session's end tells its apps (the first end is kept).
+            w.enqueue_logouts(Sessions::ByDigest(id_digest), now).await?;
             let done = sqlx::query(
                 "UPDATE sessions SET ended_at = COALESCE(ended_at, $2) WHERE id_digest = $1",
             )
             .bind(id_digest)
             .bind(now)
-            .execute(&self.pool)
+            .execute(w.conn())
             .await
             .map_err(D::map_err)?;
             if done.rows_affected() == 0 {
+                w.rollback().await?;
                 return Err(StoreError::NotFound);
             }
-            Ok(())
+            w.commit().await
         }
     }
 }

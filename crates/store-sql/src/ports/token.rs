@@ -10,7 +10,7 @@ use crate::{Dialect, SqlStore};
 
 /// Everything that carries its own expiry. Grants stay: they are the audit
 /// trail their tokens point back to.
-const PURGES: [&str; 9] = [
+const PURGES: [&str; 10] = [
     "DELETE FROM reference_tokens WHERE expires_at < $1",
     "DELETE FROM auth_codes WHERE expires_at < $1",
     "DELETE FROM refresh_tokens WHERE expires_at < $1",
@@ -18,6 +18,8 @@ const PURGES: [&str; 9] = [
     "DELETE FROM sessions WHERE expires_at < $1",
     "DELETE FROM pushed_requests WHERE expires_at < $1",
     "DELETE FROM device_authorizations WHERE expires_at < $1",
+    // Back-channel logout outcomes are shown for a week.
+    "DELETE FROM logout_deliveries WHERE finished_at < $1 - 604800",
     // Failure buckets drain within minutes; a day-old one is empty.
     "DELETE FROM throttle WHERE updated_at < $1 - 86400",
     // Apps' usage: the console shows 30 days; keep 90.

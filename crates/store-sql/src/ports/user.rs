@@ -83,6 +83,10 @@ for_each_dialect! {
                 .execute(w.conn())
                 .await
                 .map_err(D::map_err)?;
+                // The apps their sessions signed into hear of it now
+                // (back-channel logout), in this transaction; each session
+                // itself ends when its browser next comes (and says why).
+                w.enqueue_logouts(crate::ports::Sessions::OfUser(id), now).await?;
             }
             w.change(&org_id, ChangeKind::User, id, now).await?;
             w.audit(audit).await?;

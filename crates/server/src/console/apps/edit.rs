@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
-use gatehouse_core::admin::{self, AppEdit};
+use gatehouse_core::admin::{self, AppEdit, BackchannelEdit};
 use gatehouse_core::model::{GrantType, PERM_APPS_MANAGE};
 
 use super::page::{EDIT_FIELDS, EditForm, app_page};
@@ -48,7 +48,21 @@ pub(super) async fn edit(
                 .then(|| forms::lines(&input.exchange_audiences)),
             ..AppEdit::default()
         };
-        let edited = admin::update_app(
+        // The logout URI is checked before anything is saved.
+        let checked = match input.backchannel_logout_uri.as_str() {
+            "" => Ok(()),
+            uri if code_app => state
+                .redirect_policy
+                .check(admin::BACKCHANNEL_FIELD, vec![uri.to_owned()])
+                .await
+                .map(drop),
+            _ => Ok(()),
+        };
+        if let Err(e) = checked {
+            let (errors, status) = on_form(e, "", EDIT_FIELDS)?;
+            return app_page(&state, admin, &app, None, (errors, Some(input)), status).await;
+        }
+        let mut edited = admin::update_app(
             state.store.as_ref(),
             state.clock.now(),
             &state.redirect_policy,
@@ -57,6 +71,25 @@ pub(super) async fn edit(
             change,
         )
         .await;
+        if edited.is_ok() && code_app {
+            // An empty box removes the back-channel logout URI.
+            let backchannel = BackchannelEdit {
+                uri: Some(input.backchannel_logout_uri.clone()),
+                session_required: None,
+            };
+            if let Err(e) = admin::set_backchannel_logout(
+                state.store.as_ref(),
+                state.clock.now(),
+                &state.redirect_policy,
+                &admin.actor(),
+                &app.client_id,
+                backchannel,
+            )
+            .await
+            {
+                edited = Err(e);
+            }
+        }
         match edited {
             Ok(_) => Ok(admin.respond(see_other(&format!(
                 "/console/apps/{}?done=saved",

@@ -62,10 +62,12 @@ pub(super) struct EditForm {
     pub(super) require_par: bool,
     /// The APIs a token exchange app may exchange tokens for, one per line.
     pub(super) exchange_audiences: String,
+    /// Where logout tokens are POSTed (empty: none).
+    pub(super) backchannel_logout_uri: String,
 }
 
 impl EditForm {
-    fn of(app: &App) -> EditForm {
+    fn of(app: &App, backchannel_logout_uri: String) -> EditForm {
         EditForm {
             name: app.name.clone(),
             description: app.description.clone().unwrap_or_default(),
@@ -73,6 +75,7 @@ impl EditForm {
             post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
             require_par: app.require_par,
             exchange_audiences: app.exchange_audiences.join("\n"),
+            backchannel_logout_uri,
         }
     }
 
@@ -85,6 +88,7 @@ impl EditForm {
             post_logout_redirect_uris: raw("post_logout_redirect_uris"),
             require_par: form.get("require_par") == Some("yes"),
             exchange_audiences: raw("exchange_audiences"),
+            backchannel_logout_uri: forms::text(form, "backchannel_logout_uri"),
         }
     }
 }
@@ -97,6 +101,7 @@ pub(super) const EDIT_FIELDS: &[&str] = &[
     "post_logout_redirect_uris",
     "require_par",
     "exchange_audiences",
+    "backchannel_logout_uri",
 ];
 
 #[derive(Template)]
@@ -186,6 +191,13 @@ pub(super) async fn app_page(
         last_used: last_used(app),
         on_behalf: on_behalf.clone(),
     };
+    let backchannel = state
+        .store
+        .backchannel_logout(&app.client_id)
+        .await
+        .map_err(crate::pages::store_failure)?
+        .map(|b| b.uri)
+        .unwrap_or_default();
     let usage = usage_chart(state, app).await?;
     let audience = audience(state, app).await?;
     let snippets = snippets(app, &state.config.issuer, audience.as_deref());
@@ -195,7 +207,7 @@ pub(super) async fn app_page(
         errors,
         usage,
         snippets,
-        edit: edit.unwrap_or_else(|| EditForm::of(app)),
+        edit: edit.unwrap_or_else(|| EditForm::of(app, backchannel)),
         users: choices(&emails, |e| e == on_behalf),
         app: view,
         grace_choices: GRACE_CHOICES,

@@ -46,6 +46,8 @@ pub(super) async fn set_status(
         )
         .await
         .map_err(admin_failure)?;
+        // A deactivation ended their sessions: the apps hear of it.
+        state.backchannel_wake.notify_one();
         Ok(admin.respond(see_other("/console/users?done=status")))
     }
     .await

@@ -1,4 +1,5 @@
 mod authorize;
+mod backchannel_logout;
 mod bearer;
 mod claims;
 mod code_exchange;
