@@ -23,7 +23,7 @@ pub use app_changes::{
 };
 pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_for_new_user};
 pub use audit::audit_log;
-pub use orgs::{create_org, roles, slugify};
+pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
 pub use profile::{ProfileEdit, update_user_profile};
 pub use users::{
     NewUser, create_user, groups, normalize_email, set_user_access, set_user_status, user,
