@@ -247,11 +247,19 @@ fn base32(s: &str) -> Vec<u8> {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_secs()
+    std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap()
+        .as_secs()
 }
 
 /// Types `text` into the field `id` and presses the button labelled `button`.
-async fn fill_and_press(web: &WebDriver, id: &str, text: &str, button: &str) -> WebDriverResult<()> {
+async fn fill_and_press(
+    web: &WebDriver,
+    id: &str,
+    text: &str,
+    button: &str,
+) -> WebDriverResult<()> {
     common::browser::wait_for(web, By::Id(id))
         .await?
         .send_keys(text)
@@ -263,14 +271,20 @@ async fn fill_and_press(web: &WebDriver, id: &str, text: &str, button: &str) -> 
 }
 
 /// Waits until the address bar shows the app's callback; its query parameters.
-async fn landed_at(web: &WebDriver, prefix: &str) -> WebDriverResult<std::collections::HashMap<String, String>> {
+async fn landed_at(
+    web: &WebDriver,
+    prefix: &str,
+) -> WebDriverResult<std::collections::HashMap<String, String>> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let url = web.current_url().await?;
         if url.as_str().starts_with(prefix) {
             return Ok(url.query_pairs().into_owned().collect());
         }
-        assert!(Instant::now() < deadline, "never reached the callback; at {url}");
+        assert!(
+            Instant::now() < deadline,
+            "never reached the callback; at {url}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -281,15 +295,34 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
     let server = Server::start(dir.path(), &[]);
     let d = dir.path();
     json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
-    common::browser::user_with_password(d, "acme-studio", "dev@acme.test", "developer", "correct horse battery");
+    common::browser::user_with_password(
+        d,
+        "acme-studio",
+        "dev@acme.test",
+        "developer",
+        "correct horse battery",
+    );
     let cb_port = callback_server();
     let redirect_uri = format!("http://127.0.0.1:{cb_port}/callback");
     let app = json(
         d,
         &[
-            "app", "register", "--org", "acme-studio", "--name", "Studio sync",
-            "--grant", "authorization_code", "--redirect-uri", &redirect_uri, "--dev",
-            "--require-pkce", "false", "--scopes", "openid", "--json",
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &redirect_uri,
+            "--dev",
+            "--require-pkce",
+            "false",
+            "--scopes",
+            "openid",
+            "--json",
         ],
     );
     let client_id = app["client_id"].as_str().unwrap().to_owned();
@@ -307,47 +340,89 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
     let web = browser(driver_port, profile.path()).await;
     let enrolled = async {
         web.goto(&authorize).await?;
-        common::browser::wait_for(&web, By::Id("email")).await?.send_keys("dev@acme.test").await?;
+        common::browser::wait_for(&web, By::Id("email"))
+            .await?
+            .send_keys("dev@acme.test")
+            .await?;
         fill_and_press(&web, "password", "correct horse battery", "Sign in").await?;
-        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']")).await?.click().await?;
+        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .await?
+            .click()
+            .await?;
         landed_at(&web, &redirect_uri).await?;
-        web.goto(&format!("{}/account/security", server.base)).await?;
-        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Set up an authenticator app']")).await?.click().await?;
-        let key = common::browser::wait_for(&web, By::Id("totp-secret")).await?.text().await?;
+        web.goto(&format!("{}/account/security", server.base))
+            .await?;
+        common::browser::wait_for(
+            &web,
+            By::XPath("//button[normalize-space()='Set up an authenticator app']"),
+        )
+        .await?
+        .click()
+        .await?;
+        let key = common::browser::wait_for(&web, By::Id("totp-secret"))
+            .await?
+            .text()
+            .await?;
         let qr = web.find(By::Id("totp-qr")).await?;
-        assert!(qr.attr("src").await?.unwrap_or_default().starts_with("data:image/svg+xml;base64,"));
+        assert!(
+            qr.attr("src")
+                .await?
+                .unwrap_or_default()
+                .starts_with("data:image/svg+xml;base64,")
+        );
         // The QR code is drawn: the image loaded with its size.
         let loaded = web
-            .execute("return document.getElementById('totp-qr').naturalWidth > 0", vec![])
+            .execute(
+                "return document.getElementById('totp-qr').naturalWidth > 0",
+                vec![],
+            )
             .await?;
         assert_eq!(loaded.json(), &Value::Bool(true));
         web.screenshot(&shots.join("mfa-01-setup.png")).await?;
         let key = base32(&key);
         fill_and_press(&web, "code", &totp_at(&key, unix_now()), "Confirm").await?;
-        let codes = common::browser::wait_for(&web, By::Id("recovery-codes")).await?.text().await?;
-        web.screenshot(&shots.join("mfa-02-recovery-codes.png")).await?;
+        let codes = common::browser::wait_for(&web, By::Id("recovery-codes"))
+            .await?
+            .text()
+            .await?;
+        web.screenshot(&shots.join("mfa-02-recovery-codes.png"))
+            .await?;
         Ok::<_, WebDriverError>((key, codes))
     }
     .await;
     let _ = web.quit().await;
     let (key, codes) = enrolled.unwrap();
-    assert_eq!(codes.lines().filter(|l| !l.trim().is_empty()).count(), 10, "{codes}");
+    assert_eq!(
+        codes.lines().filter(|l| !l.trim().is_empty()).count(),
+        10,
+        "{codes}"
+    );
 
     // 2. A new browser: the password, then the code the app shows.
     let profile = tempfile::tempdir().unwrap();
     let web = browser(driver_port, profile.path()).await;
     let signed_in = async {
         web.goto(&authorize).await?;
-        common::browser::wait_for(&web, By::Id("email")).await?.send_keys("dev@acme.test").await?;
+        common::browser::wait_for(&web, By::Id("email"))
+            .await?
+            .send_keys("dev@acme.test")
+            .await?;
         fill_and_press(&web, "password", "correct horse battery", "Sign in").await?;
         // A wrong code first: refused, the page says so.
         fill_and_press(&web, "code", "000000", "Verify").await?;
-        let alert = common::browser::wait_for(&web, By::Css("[role=alert]")).await?.text().await?;
+        let alert = common::browser::wait_for(&web, By::Css("[role=alert]"))
+            .await?
+            .text()
+            .await?;
         assert!(alert.contains("not right"), "{alert}");
-        web.screenshot(&shots.join("mfa-03-second-step.png")).await?;
+        web.screenshot(&shots.join("mfa-03-second-step.png"))
+            .await?;
         // The step after the one enrolment used (within the ±1 drift window).
         fill_and_press(&web, "code", &totp_at(&key, unix_now() + 30), "Verify").await?;
-        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']")).await?.click().await?;
+        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .await?
+            .click()
+            .await?;
         landed_at(&web, &redirect_uri).await
     }
     .await;

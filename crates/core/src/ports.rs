@@ -255,8 +255,12 @@ pub trait SecondFactorStore: Send + Sync {
     async fn totp_factor(&self, user_id: &str) -> StoreResult<TotpFactor>;
     /// Keeps a new, unconfirmed secret (replacing an unconfirmed one); Conflict
     /// when a confirmed one exists.
-    async fn begin_totp(&self, user_id: &str, sealed_secret: &str, now: UnixTime)
-    -> StoreResult<()>;
+    async fn begin_totp(
+        &self,
+        user_id: &str,
+        sealed_secret: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
     /// Confirms the unconfirmed secret with the step of a code just checked and
     /// replaces the recovery codes, with `audit`, atomically; NotFound when there
     /// is nothing unconfirmed.
@@ -272,8 +276,12 @@ pub trait SecondFactorStore: Send + Sync {
     /// confirmed factor): `false` for a replay.
     async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
     /// Marks the unused recovery code `digest` used: `false` when there is none.
-    async fn use_recovery_code(&self, user_id: &str, digest: &str, now: UnixTime)
-    -> StoreResult<bool>;
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// Recovery codes not yet used.
     async fn recovery_codes_left(&self, user_id: &str) -> StoreResult<u32>;
     /// Removes the authenticator and the recovery codes, with `audit`;

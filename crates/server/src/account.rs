@@ -99,8 +99,15 @@ struct NextQuery {
 }
 
 /// `GET /account/security`
-async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<NextQuery>) -> Response {
-    let next = q.next.as_deref().map(|n| second_factor::local_next(Some(n)));
+async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = q
+        .next
+        .as_deref()
+        .map(|n| second_factor::local_next(Some(n)));
     match status_page(&state, jar, next.unwrap_or(""), StatusCode::OK, None).await {
         Ok(r) | Err(r) => r,
     }
@@ -143,14 +150,24 @@ async fn status_page(
     ))
 }
 
-fn render(state: &AppState, jar: CookieJar, status: StatusCode, mut page: AccountSecurityPage<'_>) -> Response {
+fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    mut page: AccountSecurityPage<'_>,
+) -> Response {
     let (csrf, jar) = session::csrf_token(state, jar);
     page.csrf = csrf;
     (jar, pages::render(status, &page)).into_response()
 }
 
 /// A posted form of this page and who posted it.
-async fn posted(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[u8]) -> Step<(Form, Who, String)> {
+async fn posted(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<(Form, Who, String)> {
     let form = signin::page_form(state, jar, headers, body)?;
     let who = who(state, jar).await?;
     let next = match form.get("next") {
@@ -161,25 +178,54 @@ async fn posted(state: &AppState, jar: &CookieJar, headers: &HeaderMap, body: &[
 }
 
 /// `POST /account/security/totp`: a new secret, shown once, to be confirmed.
-async fn begin(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
+async fn begin(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match begin_step(&state, jar, &headers, &body).await {
         Ok(r) | Err(r) => r,
     }
 }
 
-async fn begin_step(state: &AppState, jar: CookieJar, headers: &HeaderMap, body: &[u8]) -> Step<Response> {
+async fn begin_step(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
     let (_, who, next) = posted(state, &jar, headers, body).await?;
     let secret = mfa::new_secret();
     let sealed = second_factor::seal_secret(state, &who.user.id, &secret)
         .ok_or_else(|| pages::store_failure(StoreError::Internal("sealing failed".into())))?;
-    match state.store.begin_totp(&who.user.id, &sealed, state.clock.now()).await {
+    match state
+        .store
+        .begin_totp(&who.user.id, &sealed, state.clock.now())
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
-            return status_page(state, jar, &next, StatusCode::CONFLICT, Some("An authenticator app is set up already: remove it first to set up another.")).await;
+            return status_page(
+                state,
+                jar,
+                &next,
+                StatusCode::CONFLICT,
+                Some("An authenticator app is set up already: remove it first to set up another."),
+            )
+            .await;
         }
         Err(e) => return Err(pages::store_failure(e)),
     }
-    Ok(setup_page(state, jar, &who.user, &secret, &next, StatusCode::OK, None))
+    Ok(setup_page(
+        state,
+        jar,
+        &who.user,
+        &secret,
+        &next,
+        StatusCode::OK,
+        None,
+    ))
 }
 
 fn setup_page(
@@ -216,7 +262,10 @@ fn qr_data_uri(text: &str) -> Option<String> {
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(200, 200)
         .build();
-    Some(format!("data:image/svg+xml;base64,{}", STANDARD.encode(svg)))
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        STANDARD.encode(svg)
+    ))
 }
 
 /// `POST /account/security/totp/confirm`: the first code; then the factor
@@ -233,23 +282,49 @@ async fn confirm(
     }
 }
 
-async fn confirm_step(state: &AppState, ip: IpAddr, jar: CookieJar, headers: &HeaderMap, body: &[u8]) -> Step<Response> {
+async fn confirm_step(
+    state: &AppState,
+    ip: IpAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
     let (form, who, next) = posted(state, &jar, headers, body).await?;
     let user = &who.user;
     let factor = match state.store.totp_factor(&user.id).await {
         Ok(f) if f.confirmed_at.is_none() => f,
         Ok(_) | Err(StoreError::NotFound) => {
-            return status_page(state, jar, &next, StatusCode::CONFLICT, Some("There is no authenticator app waiting to be confirmed: start again.")).await;
+            return status_page(
+                state,
+                jar,
+                &next,
+                StatusCode::CONFLICT,
+                Some("There is no authenticator app waiting to be confirmed: start again."),
+            )
+            .await;
         }
         Err(e) => return Err(pages::store_failure(e)),
     };
-    let secret = second_factor::open_secret(state, &user.id, &factor.sealed_secret)
-        .ok_or_else(|| pages::store_failure(StoreError::Internal("the TOTP secret does not open".into())))?;
+    let secret =
+        second_factor::open_secret(state, &user.id, &factor.sealed_secret).ok_or_else(|| {
+            pages::store_failure(StoreError::Internal("the TOTP secret does not open".into()))
+        })?;
     let limiter = &state.login_limiter;
     let key = format!("second-factor\n{}", user.id);
-    if let Some(wait) = limiter.address_blocked(ip).or(limiter.key_blocked_anywhere(&key).await) {
+    if let Some(wait) = limiter
+        .address_blocked(ip)
+        .or(limiter.key_blocked_anywhere(&key).await)
+    {
         let why = CodeRefusal::Throttled(wait.0);
-        return Ok(setup_page(state, jar, user, &secret, &next, why.status(), Some(&why.message())));
+        return Ok(setup_page(
+            state,
+            jar,
+            user,
+            &secret,
+            &next,
+            why.status(),
+            Some(&why.message()),
+        ));
     }
     let code = form.get("code").unwrap_or("");
     let Some(step) = mfa::check(&secret, code, state.clock.now()) else {
@@ -261,15 +336,43 @@ async fn confirm_step(state: &AppState, ip: IpAddr, jar: CookieJar, headers: &He
             CodeRefusal::Throttled(_) => why.message(),
             _ => "That code is not right: enter the 6-digit code the app shows now.".to_owned(),
         };
-        return Ok(setup_page(state, jar, user, &secret, &next, why.status(), Some(&msg)));
+        return Ok(setup_page(
+            state,
+            jar,
+            user,
+            &secret,
+            &next,
+            why.status(),
+            Some(&msg),
+        ));
     };
     let codes = mfa::new_recovery_codes();
-    let digests: Vec<String> = codes.iter().map(|c| mfa::recovery_digest(&user.id, c)).collect();
-    let audit = security_events::event(state, user, ip, security_events::TOTP_ENROLLED, "set up an authenticator app (TOTP) and 10 recovery codes");
-    match state.store.confirm_totp(&user.id, step, &digests, state.clock.now(), &audit).await {
+    let digests: Vec<String> = codes
+        .iter()
+        .map(|c| mfa::recovery_digest(&user.id, c))
+        .collect();
+    let audit = security_events::event(
+        state,
+        user,
+        ip,
+        security_events::TOTP_ENROLLED,
+        "set up an authenticator app (TOTP) and 10 recovery codes",
+    );
+    match state
+        .store
+        .confirm_totp(&user.id, step, &digests, state.clock.now(), &audit)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::NotFound) => {
-            return status_page(state, jar, &next, StatusCode::CONFLICT, Some("There is no authenticator app waiting to be confirmed: start again.")).await;
+            return status_page(
+                state,
+                jar,
+                &next,
+                StatusCode::CONFLICT,
+                Some("There is no authenticator app waiting to be confirmed: start again."),
+            )
+            .await;
         }
         Err(e) => return Err(pages::store_failure(e)),
     }
@@ -309,16 +412,32 @@ async fn remove(
     }
 }
 
-async fn remove_step(state: &AppState, ip: IpAddr, jar: CookieJar, headers: &HeaderMap, body: &[u8]) -> Step<Response> {
+async fn remove_step(
+    state: &AppState,
+    ip: IpAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
     let (form, who, next) = posted(state, &jar, headers, body).await?;
     if who.pending {
-        return status_page(state, jar, &next, StatusCode::FORBIDDEN, Some("Sign in first.")).await;
+        return status_page(
+            state,
+            jar,
+            &next,
+            StatusCode::FORBIDDEN,
+            Some("Sign in first."),
+        )
+        .await;
     }
     let user = &who.user;
     let code = form.get("code").unwrap_or("").trim();
     let password = form.get("password").unwrap_or("");
     let proven = if !code.is_empty() {
-        match second_factor::check_code(state, ip, user, code).await.map_err(pages::store_failure)? {
+        match second_factor::check_code(state, ip, user, code)
+            .await
+            .map_err(pages::store_failure)?
+        {
             Ok(()) => Ok(()),
             Err(why) => Err(why),
         }
@@ -328,15 +447,23 @@ async fn remove_step(state: &AppState, ip: IpAddr, jar: CookieJar, headers: &Hea
     if let Err(why) = proven {
         let msg = match why {
             CodeRefusal::Throttled(_) => why.message(),
-            _ => "That password or code is not right: the authenticator app was not removed.".to_owned(),
+            _ => "That password or code is not right: the authenticator app was not removed."
+                .to_owned(),
         };
         let mut r = status_page(state, jar, &next, why.status(), Some(&msg)).await?;
         if let Some(secs) = why.retry_after() {
-            r.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         return Ok(r);
     }
-    let audit = security_events::event(state, user, ip, security_events::TOTP_REMOVED, "removed the authenticator app (TOTP) and its recovery codes");
+    let audit = security_events::event(
+        state,
+        user,
+        ip,
+        security_events::TOTP_REMOVED,
+        "removed the authenticator app (TOTP) and its recovery codes",
+    );
     match state.store.remove_totp(&user.id, &audit).await {
         Ok(()) | Err(StoreError::NotFound) => {}
         Err(e) => return Err(pages::store_failure(e)),
@@ -345,10 +472,18 @@ async fn remove_step(state: &AppState, ip: IpAddr, jar: CookieJar, headers: &Hea
 }
 
 /// The password check for removal, throttled like sign-in.
-async fn password_ok(state: &AppState, ip: IpAddr, user: &User, password: &str) -> Result<(), CodeRefusal> {
+async fn password_ok(
+    state: &AppState,
+    ip: IpAddr,
+    user: &User,
+    password: &str,
+) -> Result<(), CodeRefusal> {
     let limiter = &state.login_limiter;
     let key = format!("second-factor\n{}", user.id);
-    if let Some(wait) = limiter.address_blocked(ip).or(limiter.key_blocked_anywhere(&key).await) {
+    if let Some(wait) = limiter
+        .address_blocked(ip)
+        .or(limiter.key_blocked_anywhere(&key).await)
+    {
         return Err(CodeRefusal::Throttled(wait.0));
     }
     if signin::verify_off_thread(state, password, user.password_hash.clone()).await {

@@ -195,8 +195,14 @@ pub async fn check_code(
         CodeRefusal::Used => "second step refused: code used already",
         _ => "second step refused: wrong code",
     };
-    security_events::record(state, user, ip, security_events::SECOND_FACTOR_FAILED, detail)
-        .await?;
+    security_events::record(
+        state,
+        user,
+        ip,
+        security_events::SECOND_FACTOR_FAILED,
+        detail,
+    )
+    .await?;
     let delay = limiter.slow_down(&key);
     let why = match limiter.record_failure(ip, &key).await {
         Some(wait) => CodeRefusal::Throttled(wait.0),

@@ -83,7 +83,14 @@ pub async fn start(
     user_id: &str,
     now: UnixTime,
 ) -> Result<(Session, CookieJar), StoreError> {
-    start_with(state, jar, user_id, now, gatehouse_core::mfa::amr_password()).await
+    start_with(
+        state,
+        jar,
+        user_id,
+        now,
+        gatehouse_core::mfa::amr_password(),
+    )
+    .await
 }
 
 /// Starts a session for `user_id` signed in by the methods `amr` (RFC 8176).

@@ -249,7 +249,11 @@ fn refused(state: &AppState, why: Refusal, jar: CookieJar) -> Attempt {
 
 /// Argon2 takes tens of milliseconds; keep it off the async workers. Unknown
 /// accounts are checked against a dummy hash so timing does not reveal them.
-pub(crate) async fn verify_off_thread(state: &AppState, password_given: &str, hash: Option<String>) -> bool {
+pub(crate) async fn verify_off_thread(
+    state: &AppState,
+    password_given: &str,
+    hash: Option<String>,
+) -> bool {
     // Each check holds 19 MiB: bound how many run at once, and let the rest queue,
     // so a burst of sign-ins (or of guesses) cannot balloon memory.
     let Ok(_permit) = state.password_checks.acquire().await else {

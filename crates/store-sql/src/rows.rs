@@ -735,4 +735,3 @@ impl From<TotpRow> for gatehouse_core::model::TotpFactor {
         }
     }
 }
-

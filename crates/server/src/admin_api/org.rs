@@ -9,10 +9,10 @@ use utoipa_axum::routes;
 use super::auth::AdminCaller;
 use super::dto::{GroupList, OrgSecurity, OrgView, RoleList};
 use super::json::ApiJson;
-use gatehouse_core::model::PERM_USERS_MANAGE;
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
 use gatehouse_core::admin;
+use gatehouse_core::model::PERM_USERS_MANAGE;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,9 +69,14 @@ async fn set_security(
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let org = caller.org(store).await?;
-    let require_mfa =
-        admin::set_requires_mfa(store, state.clock.now(), &caller.actor, &org, body.require_mfa)
-            .await?;
+    let require_mfa = admin::set_requires_mfa(
+        store,
+        state.clock.now(),
+        &caller.actor,
+        &org,
+        body.require_mfa,
+    )
+    .await?;
     Ok(Json(OrgSecurity { require_mfa }))
 }
 

@@ -182,7 +182,12 @@ async fn proceed(
     let step = next_step(req, &ctx.app, who);
     let signed = session.zip(user.as_ref());
     let jar = match signed {
-        Some((s, u)) if matches!(step, NextStep::Issue | NextStep::AskConsent | NextStep::NotAllowed) => {
+        Some((s, u))
+            if matches!(
+                step,
+                NextStep::Issue | NextStep::AskConsent | NextStep::NotAllowed
+            ) =>
+        {
             match step_up(state, jar, req, s, &u.user, query).await? {
                 Ok(jar) => jar,
                 Err(page) => return Ok(page),
@@ -434,7 +439,9 @@ async fn step_up(
     if gatehouse_core::mfa::is_mfa(&s.amr) {
         return Ok(Ok(jar));
     }
-    let mut need = second_factor::need(state, user).await.map_err(unavailable)?;
+    let mut need = second_factor::need(state, user)
+        .await
+        .map_err(unavailable)?;
     // An essential `acr` of mfa (Core §5.5.1.1) is a requirement like the policy.
     need.required |= req.mfa == MfaRequest::Required;
     if !need.asks() {
@@ -454,7 +461,12 @@ async fn step_up(
 
 /// After the password (or for a step-up): the code page, carrying the request;
 /// without an authenticator yet, the enrolment page, coming back here after.
-fn second_step_page(state: &AppState, jar: CookieJar, need: second_factor::Need, query: &str) -> Response {
+fn second_step_page(
+    state: &AppState,
+    jar: CookieJar,
+    need: second_factor::Need,
+    query: &str,
+) -> Response {
     if need.enrolled {
         return second_factor::page(state, jar, StatusCode::OK, None, query, "", SECOND_STEP);
     }
@@ -499,8 +511,19 @@ async fn second_step_post(
     let query = form.get("request").unwrap_or("");
     let Checked { req, ctx, carry } = validated(state, query, Entry::Form).await?;
     let query = carry.as_str();
-    let Some(user) = second_factor::pending(state, &jar).await.map_err(unavailable)? else {
-        return Ok(login_page(state, jar, &ctx, query, StatusCode::OK, Some("Please sign in again."), ""));
+    let Some(user) = second_factor::pending(state, &jar)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(login_page(
+            state,
+            jar,
+            &ctx,
+            query,
+            StatusCode::OK,
+            Some("Please sign in again."),
+            "",
+        ));
     };
     match second_factor::check_code(state, peer, &user, form.get("code").unwrap_or(""))
         .await
@@ -512,7 +535,14 @@ async fn second_step_post(
                 .map_err(unavailable)?;
             proceed(state, jar, &req, &ctx, Some(&session), query).await
         }
-        Err(why) => Ok(second_factor::refused_page(state, jar, why, query, "", SECOND_STEP)),
+        Err(why) => Ok(second_factor::refused_page(
+            state,
+            jar,
+            why,
+            query,
+            "",
+            SECOND_STEP,
+        )),
     }
 }
 

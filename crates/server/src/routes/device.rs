@@ -263,7 +263,9 @@ async fn login_step(
                     .finish();
                 format!("/device?{q}")
             };
-            Ok(crate::second_factor::lead_on(state, jar, &user, need, &next))
+            Ok(crate::second_factor::lead_on(
+                state, jar, &user, need, &next,
+            ))
         }
         Attempt::Refused { why, jar } => {
             let ask = (why == signin::Refusal::ChooseOrganization || org_slug.is_some())

@@ -152,7 +152,9 @@ pub(super) async fn list(
             Some("created") => Some("User created."),
             Some("status") => Some("User status changed."),
             Some("access") => Some("Role and groups changed; the user's new tokens carry them."),
-            Some("mfa") => Some("Sign-in policy changed: it applies from each person's next sign-in."),
+            Some("mfa") => {
+                Some("Sign-in policy changed: it applies from each person's next sign-in.")
+            }
             _ => None,
         };
         users_page(

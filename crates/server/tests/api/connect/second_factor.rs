@@ -47,7 +47,11 @@ fn totp_at(key: &[u8], t: i64) -> String {
 #[test]
 fn the_tests_own_totp_matches_rfc6238_appendix_b() {
     let key = b"12345678901234567890";
-    for (t, code) in [(59, "287082"), (1111111109, "081804"), (2000000000, "279037")] {
+    for (t, code) in [
+        (59, "287082"),
+        (1111111109, "081804"),
+        (2000000000, "279037"),
+    ] {
         assert_eq!(totp_at(key, t), code);
     }
     assert_eq!(base32("GEZDGNBVGY3TQOJQ"), b"1234567890");
@@ -78,15 +82,25 @@ impl Enrolled {
 async fn enrol_from(app: &TestApp, browser: &Browser, path: &str) -> Enrolled {
     let status = browser.get(&app.url(path)).await;
     assert_eq!(status.status, 200, "{status:?}");
-    assert!(status.body.contains("No authenticator app is set up"), "{}", status.body);
-    let mut form = vec![("csrf_token".to_owned(), status.hidden("csrf_token").unwrap())];
+    assert!(
+        status.body.contains("No authenticator app is set up"),
+        "{}",
+        status.body
+    );
+    let mut form = vec![(
+        "csrf_token".to_owned(),
+        status.hidden("csrf_token").unwrap(),
+    )];
     if let Some(next) = status.hidden("next") {
         form.push(("next".into(), next));
     }
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let setup = browser.post("/account/security/totp", &pairs).await;
     assert_eq!(setup.status, 200, "{setup:?}");
-    assert!(setup.body.contains("src=\"data:image/svg+xml;base64,"), "QR code drawn here");
+    assert!(
+        setup.body.contains("src=\"data:image/svg+xml;base64,"),
+        "QR code drawn here"
+    );
     let secret = base32(between(&setup.body, "id=\"totp-secret\">", "<"));
     assert_eq!(secret.len(), 20);
     // A wrong first code does not confirm it.
@@ -96,11 +110,15 @@ async fn enrol_from(app: &TestApp, browser: &Browser, path: &str) -> Enrolled {
     if let Some(n) = &next {
         confirm.push(("next", n));
     }
-    let wrong = browser.post("/account/security/totp/confirm", &confirm).await;
+    let wrong = browser
+        .post("/account/security/totp/confirm", &confirm)
+        .await;
     assert_eq!(wrong.status, 401, "{wrong:?}");
     let code = totp_at(&secret, app.clock.now());
     confirm[1].1 = &code;
-    let done = browser.post("/account/security/totp/confirm", &confirm).await;
+    let done = browser
+        .post("/account/security/totp/confirm", &confirm)
+        .await;
     assert_eq!(done.status, 200, "{done:?}");
     let list = between(&done.body, "<ul id=\"recovery-codes\">", "</ul>");
     let codes: Vec<String> = list
@@ -119,7 +137,9 @@ async fn enrol_from(app: &TestApp, browser: &Browser, path: &str) -> Enrolled {
 /// Signs in through the authorization endpoint (password) in `browser`, so its
 /// session can reach `/account/security`; then enrols there.
 async fn sign_in_and_enrol(app: &TestApp, web: &WebApp, browser: &Browser) -> Enrolled {
-    browser.sign_in_and_allow(&authorize_params(web), "ana@acme.test").await;
+    browser
+        .sign_in_and_allow(&authorize_params(web), "ana@acme.test")
+        .await;
     enrol_from(app, browser, "/account/security").await
 }
 
@@ -151,7 +171,10 @@ async fn finish(app: &TestApp, web: &WebApp, browser: &Browser, mut page: Page) 
     if page.is_consent() {
         page = browser.consent(&page, "allow").await;
     }
-    let code = callback_params(&page.redirect()).get("code").expect("code").to_owned();
+    let code = callback_params(&page.redirect())
+        .get("code")
+        .expect("code")
+        .to_owned();
     let resp = app.web_token(web, &code_params(&code)).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
@@ -197,7 +220,11 @@ async fn enrolled_people_sign_in_with_a_code_and_the_id_token_says_mfa() {
     assert_eq!(c0["acr"], "urn:gatehouse:acr:pwd");
 
     let enrolled = sign_in_and_enrol(&app, &web, &Browser::new(&app)).await;
-    assert!(audit_actions(&app).await.contains(&"mfa.totp_enrolled".to_owned()));
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"mfa.totp_enrolled".to_owned())
+    );
     app.clock.advance(30);
 
     let b = Browser::new(&app);
@@ -209,14 +236,21 @@ async fn enrolled_people_sign_in_with_a_code_and_the_id_token_says_mfa() {
     assert!(again.is_login(), "{again:?}");
     let wrong = second_step(&b, &asked, "123456").await;
     assert_eq!(wrong.status, 401);
-    assert!(wrong.body.contains("That code is not right"), "{}", wrong.body);
+    assert!(
+        wrong.body.contains("That code is not right"),
+        "{}",
+        wrong.body
+    );
     let ok = second_step(&b, &wrong, &enrolled.code(&app)).await;
     let t = finish(&app, &web, &b, ok).await;
     let c = id_claims(&t);
     assert_eq!(c["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(c["acr"], "urn:gatehouse:acr:mfa");
     let actions = audit_actions(&app).await;
-    assert!(actions.contains(&"signin.second_factor_failed".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"signin.second_factor_failed".to_owned()),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -265,18 +299,29 @@ async fn each_recovery_code_works_once() {
     assert!(another.is_consent() || another.status == 303, "{another:?}");
     let actions = audit_actions(&app).await;
     assert_eq!(
-        actions.iter().filter(|a| *a == "mfa.recovery_code_used").count(),
+        actions
+            .iter()
+            .filter(|a| *a == "mfa.recovery_code_used")
+            .count(),
         2,
         "{actions:?}"
     );
     // The page counts what is left.
     let status = again.get(&app.url("/account/security")).await;
-    assert!(status.body.contains("Recovery codes left: 8"), "{}", status.body);
+    assert!(
+        status.body.contains("Recovery codes left: 8"),
+        "{}",
+        status.body
+    );
 }
 
 #[tokio::test]
 async fn wrong_codes_are_throttled_with_retry_after() {
-    let app = TestApp::spawn_with(|c| c.login_failures_per_account = 3, SqliteOptions::default()).await;
+    let app = TestApp::spawn_with(
+        |c| c.login_failures_per_account = 3,
+        SqliteOptions::default(),
+    )
+    .await;
     app.seed().await;
     app.password_user("ana@acme.test", "developer").await;
     let web = app.web_app("openid cfgateway").await;
@@ -293,7 +338,14 @@ async fn wrong_codes_are_throttled_with_retry_after() {
     // While throttled, even the right code is not checked…
     let blocked = second_step(&b, &page, &enrolled.code(&app)).await;
     assert_eq!(blocked.status, 429);
-    assert!(blocked.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        blocked.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     // …and it is not used up by the refusal: after the window, it works.
     app.clock.advance(3600);
     let fresh = Browser::new(&app);
@@ -318,7 +370,13 @@ async fn an_organization_that_requires_mfa_leads_people_to_enrol_first() {
     assert!(b.authorize(&oidc(&web)).await.is_login());
     let path = format!("/account/security?{}", to.query().unwrap());
     let status = b.get(&app.url(&path)).await;
-    assert!(status.body.contains("Your organization requires two-step verification"), "{}", status.body);
+    assert!(
+        status
+            .body
+            .contains("Your organization requires two-step verification"),
+        "{}",
+        status.body
+    );
     let enrolled = enrol_from(&app, &b, &path).await;
     // "Continue" goes back to the authorization request, now signed in with both.
     let next = between(&enrolled.page.body, "id=\"continue\" href=\"", "\"");
@@ -340,7 +398,11 @@ async fn acr_values_mfa_steps_up_a_password_session() {
     app.clock.advance(30);
     // prompt=none cannot ask: interaction_required.
     let silent = b
-        .authorize(&oidc(&web).set("acr_values", "urn:gatehouse:acr:mfa").set("prompt", "none"))
+        .authorize(
+            &oidc(&web)
+                .set("acr_values", "urn:gatehouse:acr:mfa")
+                .set("prompt", "none"),
+        )
         .await;
     assert_eq!(
         callback_params(&silent.redirect()).get("error"),
@@ -384,17 +446,31 @@ async fn removing_the_factor_needs_the_password_or_a_code() {
     assert!(status.body.contains("An authenticator app is set up"));
     let csrf = status.hidden("csrf_token").unwrap();
     let wrong = b
-        .post("/account/security/totp/remove", &[("csrf_token", &csrf), ("password", "nope")])
+        .post(
+            "/account/security/totp/remove",
+            &[("csrf_token", &csrf), ("password", "nope")],
+        )
         .await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("was not removed"));
     let csrf = wrong.hidden("csrf_token").unwrap();
     let gone = b
-        .post("/account/security/totp/remove", &[("csrf_token", &csrf), ("password", PASSWORD)])
+        .post(
+            "/account/security/totp/remove",
+            &[("csrf_token", &csrf), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(gone.status, 200);
-    assert!(gone.body.contains("No authenticator app is set up"), "{}", gone.body);
-    assert!(audit_actions(&app).await.contains(&"mfa.totp_removed".to_owned()));
+    assert!(
+        gone.body.contains("No authenticator app is set up"),
+        "{}",
+        gone.body
+    );
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"mfa.totp_removed".to_owned())
+    );
     let _ = enrolled;
     // The password alone signs in again.
     let again = Browser::new(&app);
@@ -422,5 +498,9 @@ async fn the_admin_api_sets_the_policy_and_discovery_lists_both_acrs() {
         json!(["urn:gatehouse:acr:pwd", "urn:gatehouse:acr:mfa"])
     );
     let org = app.org("acme-studio").await;
-    assert!(!admin::requires_mfa(app.s(), &Actor::operator(), &org).await.unwrap());
+    assert!(
+        !admin::requires_mfa(app.s(), &Actor::operator(), &org)
+            .await
+            .unwrap()
+    );
 }
