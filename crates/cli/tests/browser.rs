@@ -419,10 +419,7 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
             .await?;
         // The step after the one enrolment used (within the ±1 drift window).
         fill_and_press(&web, "code", &totp_at(&key, unix_now() + 30), "Verify").await?;
-        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']"))
-            .await?
-            .click()
-            .await?;
+        // The app was allowed at the first sign-in: straight back to it.
         landed_at(&web, &redirect_uri).await
     }
     .await;

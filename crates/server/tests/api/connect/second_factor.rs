@@ -356,7 +356,11 @@ async fn wrong_codes_are_throttled_with_retry_after() {
             .unwrap()
             >= 1
     );
-    assert!(blocked.body.contains("Too many wrong codes"), "{}", blocked.body);
+    assert!(
+        blocked.body.contains("Too many wrong codes"),
+        "{}",
+        blocked.body
+    );
     // Another address is not blocked by this one's failures per address, but the
     // account's bucket is shared: a guesser cannot spread over addresses.
     let other: std::net::IpAddr = "127.0.0.2".parse().unwrap();
@@ -514,4 +518,62 @@ async fn the_admin_api_sets_the_policy_and_discovery_lists_both_acrs() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn the_console_sign_in_asks_for_the_code_too() {
+    let (app, web) = setup().await;
+    let enrolled = sign_in_and_enrol(&app, &web, &Browser::new(&app)).await;
+    app.clock.advance(30);
+    let b = Browser::new(&app);
+    let login = b.get(&app.url("/console")).await;
+    let csrf = login.hidden("csrf_token").unwrap();
+    let after = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "ana@acme.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let to = location(&app, &after);
+    assert_eq!(to.path(), "/signin/second-factor");
+    // No session yet: the console still shows the sign-in form.
+    assert!(
+        b.get(&app.url("/console"))
+            .await
+            .body
+            .contains("action=\"/console/login\"")
+    );
+    let page = b.get(to.as_str()).await;
+    assert_eq!(page.status, 200);
+    let csrf = page.hidden("csrf_token").unwrap();
+    let next = page.hidden("next").unwrap();
+    assert_eq!(next, "/console");
+    let wrong = b
+        .post(
+            "/signin/second-factor",
+            &[("csrf_token", &csrf), ("next", &next), ("code", "999999")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let ok = b
+        .post(
+            "/signin/second-factor",
+            &[
+                ("csrf_token", &csrf),
+                ("next", &next),
+                ("code", &enrolled.code(&app)),
+            ],
+        )
+        .await;
+    assert_eq!(location(&app, &ok).path(), "/console");
+    // An open redirect is not possible through `next`.
+    assert_eq!(second_factor_next("//evil.test/x"), "/account/security");
+}
+
+fn second_factor_next(n: &str) -> &str {
+    gatehouse_server::second_factor::local_next(Some(n))
 }
