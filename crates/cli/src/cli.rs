@@ -389,6 +389,17 @@ pub enum OrgCmd {
     },
     /// List organizations.
     List,
+    /// Change an organization's sign-in policy.
+    Update {
+        /// The organization's slug.
+        slug: String,
+        /// Require a second factor (an authenticator app) of everyone.
+        #[arg(long, conflicts_with = "no_require_mfa")]
+        require_mfa: bool,
+        /// Stop requiring a second factor.
+        #[arg(long)]
+        no_require_mfa: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -214,3 +214,241 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
         .unwrap();
     assert_eq!(userinfo["sub"], user["id"]);
 }
+
+/// RFC 6238 (HMAC-SHA-1, 30-second steps, 6 digits), written here apart from the
+/// server's implementation, for the code an authenticator app would show.
+fn totp_at(key: &[u8], t: u64) -> String {
+    use aws_lc_rs::hmac;
+    let k = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    let mac = hmac::sign(&k, &(t / 30).to_be_bytes());
+    let h = mac.as_ref();
+    let off = (h[19] & 0x0f) as usize;
+    let bin = (u32::from(h[off] & 0x7f) << 24)
+        | (u32::from(h[off + 1]) << 16)
+        | (u32::from(h[off + 2]) << 8)
+        | u32::from(h[off + 3]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+fn base32(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut acc, mut out) = (0u32, 0u64, Vec::new());
+    for c in s.trim().bytes() {
+        let v = alphabet.iter().position(|a| *a == c).expect("base32") as u64;
+        acc = (acc << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap()
+        .as_secs()
+}
+
+/// Types `text` into the field `id` and presses the button labelled `button`.
+async fn fill_and_press(
+    web: &WebDriver,
+    id: &str,
+    text: &str,
+    button: &str,
+) -> WebDriverResult<()> {
+    common::browser::wait_for(web, By::Id(id))
+        .await?
+        .send_keys(text)
+        .await?;
+    web.find(By::XPath(format!("//button[normalize-space()='{button}']")))
+        .await?
+        .click()
+        .await
+}
+
+/// Waits until the address bar shows the app's callback; its query parameters.
+async fn landed_at(
+    web: &WebDriver,
+    prefix: &str,
+) -> WebDriverResult<std::collections::HashMap<String, String>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = web.current_url().await?;
+        if url.as_str().starts_with(prefix) {
+            return Ok(url.query_pairs().into_owned().collect());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never reached the callback; at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let d = dir.path();
+    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
+    common::browser::user_with_password(
+        d,
+        "acme-studio",
+        "dev@acme.test",
+        "developer",
+        "correct horse battery",
+    );
+    let cb_port = callback_server();
+    let redirect_uri = format!("http://127.0.0.1:{cb_port}/callback");
+    let app = json(
+        d,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &redirect_uri,
+            "--dev",
+            "--require-pkce",
+            "false",
+            "--scopes",
+            "openid",
+            "--json",
+        ],
+    );
+    let client_id = app["client_id"].as_str().unwrap().to_owned();
+    let secret = app["client_secret"].as_str().unwrap().to_owned();
+    let authorize = format!(
+        "{}/connect/authorize?client_id={client_id}&redirect_uri={}&scope=openid&response_type=code&state=s-1",
+        server.base,
+        redirect_uri.replace(':', "%3A").replace('/', "%2F")
+    );
+    let (_driver, driver_port) = start_chromedriver();
+    let shots = screenshots();
+
+    // 1. Sign in with the password, then set up the authenticator app.
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(driver_port, profile.path()).await;
+    let enrolled = async {
+        web.goto(&authorize).await?;
+        common::browser::wait_for(&web, By::Id("email"))
+            .await?
+            .send_keys("dev@acme.test")
+            .await?;
+        fill_and_press(&web, "password", "correct horse battery", "Sign in").await?;
+        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .await?
+            .click()
+            .await?;
+        landed_at(&web, &redirect_uri).await?;
+        web.goto(&format!("{}/account/security", server.base))
+            .await?;
+        common::browser::wait_for(
+            &web,
+            By::XPath("//button[normalize-space()='Set up an authenticator app']"),
+        )
+        .await?
+        .click()
+        .await?;
+        let key = common::browser::wait_for(&web, By::Id("totp-secret"))
+            .await?
+            .text()
+            .await?;
+        let qr = web.find(By::Id("totp-qr")).await?;
+        assert!(
+            qr.attr("src")
+                .await?
+                .unwrap_or_default()
+                .starts_with("data:image/svg+xml;base64,")
+        );
+        // The QR code is drawn: the image loaded with its size.
+        let loaded = web
+            .execute(
+                "return document.getElementById('totp-qr').naturalWidth > 0",
+                vec![],
+            )
+            .await?;
+        assert_eq!(loaded.json(), &Value::Bool(true));
+        web.screenshot(&shots.join("mfa-01-setup.png")).await?;
+        let key = base32(&key);
+        fill_and_press(&web, "code", &totp_at(&key, unix_now()), "Confirm").await?;
+        let codes = common::browser::wait_for(&web, By::Id("recovery-codes"))
+            .await?
+            .text()
+            .await?;
+        web.screenshot(&shots.join("mfa-02-recovery-codes.png"))
+            .await?;
+        Ok::<_, WebDriverError>((key, codes))
+    }
+    .await;
+    let _ = web.quit().await;
+    let (key, codes) = enrolled.unwrap();
+    assert_eq!(
+        codes.lines().filter(|l| !l.trim().is_empty()).count(),
+        10,
+        "{codes}"
+    );
+
+    // 2. A new browser: the password, then the code the app shows.
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(driver_port, profile.path()).await;
+    let signed_in = async {
+        web.goto(&authorize).await?;
+        common::browser::wait_for(&web, By::Id("email"))
+            .await?
+            .send_keys("dev@acme.test")
+            .await?;
+        fill_and_press(&web, "password", "correct horse battery", "Sign in").await?;
+        // A wrong code first: refused, the page says so.
+        fill_and_press(&web, "code", "000000", "Verify").await?;
+        let alert = common::browser::wait_for(&web, By::Css("[role=alert]"))
+            .await?
+            .text()
+            .await?;
+        assert!(alert.contains("not right"), "{alert}");
+        web.screenshot(&shots.join("mfa-03-second-step.png"))
+            .await?;
+        // The step after the one enrolment used (within the ±1 drift window).
+        fill_and_press(&web, "code", &totp_at(&key, unix_now() + 30), "Verify").await?;
+        // The app was allowed at the first sign-in: straight back to it.
+        landed_at(&web, &redirect_uri).await
+    }
+    .await;
+    let _ = web.quit().await;
+    let params = signed_in.unwrap();
+    assert_eq!(params["state"], "s-1");
+    let tokens: Value = reqwest::Client::new()
+        .post(server.url("/connect/token"))
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    use base64::Engine;
+    let id = tokens["id_token"].as_str().expect("id_token");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+}

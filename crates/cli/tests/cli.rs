@@ -1600,3 +1600,25 @@ fn a_token_exchange_app_gets_its_exchange_audiences_at_registration_and_update()
         serde_json::json!([])
     );
 }
+
+#[test]
+fn org_update_requires_a_second_factor_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    register(d);
+    let shown = json(d, &["org", "update", "acme-studio", "--json"]);
+    assert_eq!(shown["require_mfa"], false, "{shown}");
+    let on = json(
+        d,
+        &["org", "update", "acme-studio", "--require-mfa", "--json"],
+    );
+    assert_eq!(on["require_mfa"], true, "{on}");
+    assert_eq!(on["slug"], "acme-studio");
+    let audit = json(d, &["audit", "--org", "acme-studio", "--json"]);
+    assert!(audit.to_string().contains("org.require_mfa"), "{audit}");
+    let off = json(
+        d,
+        &["org", "update", "acme-studio", "--no-require-mfa", "--json"],
+    );
+    assert_eq!(off["require_mfa"], false, "{off}");
+}

@@ -103,6 +103,22 @@ pub struct ValidAuthorize {
     pub login_hint: Option<String>,
     /// The `claims` parameter (OpenID Connect Core §5.5), kept with the grant.
     pub claims: ClaimsRequest,
+    /// Whether the request asks for a second factor (`acr_values` or `claims`).
+    pub mfa: MfaRequest,
+}
+
+/// A second factor asked for by the request ([`crate::claims::ACR_MFA`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MfaRequest {
+    /// Not asked for.
+    #[default]
+    No,
+    /// `acr_values` names it (voluntary, Core §3.1.2.1): a person with a second
+    /// factor is asked for it, one without signs in with the password alone.
+    Preferred,
+    /// An essential `acr` claim accepts only it (Core §5.5.1.1): a person without
+    /// a second factor must enrol one first.
+    Required,
 }
 
 impl ValidAuthorize {
@@ -369,7 +385,18 @@ pub fn validate_from(
             format!("`acr_values` is longer than {MAX_ACR_VALUES} bytes"),
         ));
     }
+    let mfa = if claims.essential_mfa() {
+        MfaRequest::Required
+    } else if form
+        .get("acr_values")
+        .is_some_and(|a| a.split(' ').any(|v| v == crate::claims::ACR_MFA))
+    {
+        MfaRequest::Preferred
+    } else {
+        MfaRequest::No
+    };
     Ok(ValidAuthorize {
+        mfa,
         client_id: app.client_id.clone(),
         redirect_uri,
         redirect_uri_given: given.is_some(),

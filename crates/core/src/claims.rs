@@ -34,9 +34,12 @@ pub const MAX_CLAIM_NAME: usize = 64;
 /// The longest `acr_values` parameter accepted.
 pub const MAX_ACR_VALUES: usize = 1024;
 
-/// The authentication context class of a password sign-in, the only one
-/// Gatehouse knows today (discovery's `acr_values_supported`).
+/// The authentication context class of a password sign-in (discovery's
+/// `acr_values_supported`, with [`ACR_MFA`]).
 pub const ACR_PASSWORD: &str = "urn:gatehouse:acr:pwd";
+/// The authentication context class of a sign-in with a second factor
+/// (`amr` holds `mfa`): what `acr_values` names to ask for one (step-up).
+pub const ACR_MFA: &str = "urn:gatehouse:acr:mfa";
 /// The authentication method reference of a password sign-in (RFC 8176 §2).
 pub const AMR_PASSWORD: &str = "pwd";
 
@@ -149,9 +152,18 @@ impl ClaimsRequest {
     /// the failure, to be answered as a failed authentication.
     pub fn unmet_acr(&self) -> Option<&'static str> {
         let acr = self.id_token.get("acr")?;
-        (acr.essential && !acr.accepts(&json!(ACR_PASSWORD))).then_some(
-            "the essential `acr` requested cannot be met: Gatehouse signs people in with a password only",
-        )
+        (acr.essential && !acr.accepts(&json!(ACR_PASSWORD)) && !acr.accepts(&json!(ACR_MFA)))
+            .then_some(
+                "the essential `acr` requested cannot be met: Gatehouse knows `urn:gatehouse:acr:pwd` and `urn:gatehouse:acr:mfa`",
+            )
+    }
+
+    /// Whether an essential `acr` accepts only [`ACR_MFA`] (of the classes
+    /// Gatehouse knows): the sign-in must then have a second factor.
+    pub fn essential_mfa(&self) -> bool {
+        self.id_token.get("acr").is_some_and(|acr| {
+            acr.essential && acr.accepts(&json!(ACR_MFA)) && !acr.accepts(&json!(ACR_PASSWORD))
+        })
     }
 }
 

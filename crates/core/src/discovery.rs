@@ -73,7 +73,7 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "scopes_supported": scopes,
         "claims_supported": crate::claims::supported(),
-        "acr_values_supported": [crate::claims::ACR_PASSWORD],
+        "acr_values_supported": [crate::claims::ACR_PASSWORD, crate::claims::ACR_MFA],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::claims::{ACR_PASSWORD, AMR_PASSWORD, ClaimsRequest, id_token_user_claims};
+use crate::claims::{ClaimsRequest, id_token_user_claims};
 use crate::clock::UnixTime;
 use crate::model::User;
 use crate::scope::ScopeSet;
@@ -28,12 +28,14 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: UnixTime,
     pub sid: Option<&'a str>,
+    /// How the person signed in (RFC 8176).
+    pub amr: &'a [String],
     pub access_token: &'a str,
     pub now: UnixTime,
 }
 
 /// The ID token of the code flow: the protocol claims, the sign-in's `acr` and
-/// `amr` (every grant comes from a password sign-in today), and the user claims
+/// `amr` (`pwd`, or `pwd otp mfa` after a second factor; see [`crate::mfa`]), and the user claims
 /// the `claims` parameter asked for (Core §5.4: the scopes' claims otherwise come
 /// from userinfo). See [`crate::claims`] for the release rule.
 pub fn claims(i: IdTokenInput<'_>) -> Value {
@@ -45,8 +47,13 @@ pub fn claims(i: IdTokenInput<'_>) -> Value {
     c.insert("iat".into(), json!(i.now));
     c.insert("auth_time".into(), json!(i.auth_time));
     c.insert("at_hash".into(), json!(at_hash(i.access_token)));
-    c.insert("acr".into(), json!(ACR_PASSWORD));
-    c.insert("amr".into(), json!([AMR_PASSWORD]));
+    let amr = if i.amr.is_empty() {
+        crate::mfa::amr_password()
+    } else {
+        i.amr.to_vec()
+    };
+    c.insert("acr".into(), json!(crate::mfa::acr(&amr)));
+    c.insert("amr".into(), json!(amr));
     if let Some(n) = i.nonce {
         c.insert("nonce".into(), json!(n));
     }

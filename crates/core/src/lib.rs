@@ -20,6 +20,7 @@ pub mod introspect;
 pub mod jose;
 pub mod keyring;
 pub mod limits;
+pub mod mfa;
 pub mod model;
 pub mod par;
 pub mod password;

@@ -457,6 +457,19 @@ pub struct Session {
     pub user_id: String,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
+    /// How the person signed in (RFC 8176 values: `pwd`, then `otp`, `mfa`).
+    pub amr: Vec<String>,
+}
+
+/// A person's authenticator app (TOTP, RFC 6238): the secret sealed under the
+/// key-encryption key, counted once confirmed, and the last step accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    pub user_id: String,
+    pub sealed_secret: String,
+    pub created_at: UnixTime,
+    pub confirmed_at: Option<UnixTime>,
+    pub last_step: i64,
 }
 
 /// One authorization a user gave an app: what codes, refresh-token families and
@@ -473,6 +486,8 @@ pub struct Grant {
     pub generation: i64,
     pub sid: Option<String>,
     pub auth_time: UnixTime,
+    /// How the person signed in (the session's `amr`; `pwd` for grants without one).
+    pub amr: Vec<String>,
     pub created_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
     /// The claims the authorization request asked for by name (OpenID Connect

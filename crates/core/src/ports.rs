@@ -11,7 +11,7 @@ use crate::context::ActingUser;
 use crate::model::{
     Api, App, AppSecret, AppStatus, AppUsageDay, AuditEvent, AuthCode, Change, Consent,
     DeviceAuthorization, Grant, KeyState, Org, Profile, PushedRequest, ReferenceToken,
-    RefreshToken, Role, Session, StoredKey, User, UserStatus,
+    RefreshToken, Role, Session, StoredKey, TotpFactor, User, UserStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +246,57 @@ pub trait SessionStore: Send + Sync {
     /// Ends the session and, in the same transaction the first time, enqueues a
     /// back-channel logout for every app it signed into that registered a URI.
     async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()>;
+}
+
+/// Second factors (TOTP and recovery codes) and the organization's policy.
+/// Every accept is one conditional write, so of two instances checking the same
+/// code at once exactly one accepts it.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    /// The person's authenticator (confirmed or not); NotFound without one.
+    async fn totp_factor(&self, user_id: &str) -> StoreResult<TotpFactor>;
+    /// Keeps a new, unconfirmed secret (replacing an unconfirmed one); Conflict
+    /// when a confirmed one exists.
+    async fn begin_totp(
+        &self,
+        user_id: &str,
+        sealed_secret: &str,
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Confirms the unconfirmed secret with the step of a code just checked and
+    /// replaces the recovery codes, with `audit`, atomically; NotFound when there
+    /// is nothing unconfirmed.
+    async fn confirm_totp(
+        &self,
+        user_id: &str,
+        step: i64,
+        recovery_digests: &[String],
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Accepts `step` when it is later than the last accepted one (of a
+    /// confirmed factor): `false` for a replay.
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> StoreResult<bool>;
+    /// Marks the unused recovery code `digest` used: `false` when there is none.
+    async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Recovery codes not yet used.
+    async fn recovery_codes_left(&self, user_id: &str) -> StoreResult<u32>;
+    /// Removes the authenticator and the recovery codes, with `audit`;
+    /// NotFound when there was none.
+    async fn remove_totp(&self, user_id: &str, audit: &AuditEvent) -> StoreResult<()>;
+    /// Whether the organization requires a second factor of everyone.
+    async fn org_requires_mfa(&self, org_id: &str) -> StoreResult<bool>;
+    async fn set_org_requires_mfa(
+        &self,
+        org_id: &str,
+        required: bool,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
 }
 
 /// Pushed authorization requests (RFC 9126), shared by every instance on one
@@ -534,6 +585,7 @@ pub trait Store:
     + KeyStore
     + ChangeFeed
     + SessionStore
+    + SecondFactorStore
     + PushedRequestStore
     + DeviceStore
     + GrantStore
@@ -553,6 +605,7 @@ impl<T> Store for T where
         + KeyStore
         + ChangeFeed
         + SessionStore
+        + SecondFactorStore
         + PushedRequestStore
         + DeviceStore
         + GrantStore

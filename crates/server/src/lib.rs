@@ -2,6 +2,7 @@
 //! Extractors parse HTTP, `gatehouse-core` decides, and [`error::HttpError`] maps
 //! the outcome; handlers hold no protocol rules of their own.
 
+pub mod account;
 pub mod admin_api;
 pub mod backchannel;
 pub mod bearer;
@@ -21,6 +22,7 @@ pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod sealed_request;
+pub mod second_factor;
 pub mod security_events;
 pub mod session;
 pub mod signin;
@@ -79,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::userinfo::router())
         .merge(routes::revocations::router())
         .merge(routes::endsession::router())
+        .merge(second_factor::router())
+        .merge(account::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

@@ -21,6 +21,56 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub error: Option<&'a str>,
+    pub csrf: &'a str,
+    /// The authorization request carried on (authorization endpoint), or "".
+    pub request: &'a str,
+    /// The local path to go on to (console, device page), or "".
+    pub next: &'a str,
+    pub action: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account_security.html")]
+pub struct AccountSecurityPage<'a> {
+    pub email: &'a str,
+    pub csrf: String,
+    /// Where to go on to after enrolling (a local path), or "".
+    pub next: &'a str,
+    /// `status`, `setup` (QR code and key), or `codes` (recovery codes, once).
+    pub mode: &'a str,
+    pub error: Option<&'a str>,
+    pub enrolled: bool,
+    pub must_enrol: bool,
+    pub pending: bool,
+    pub recovery_left: u32,
+    pub qr: &'a str,
+    pub secret: &'a str,
+    pub recovery_codes: Vec<String>,
+}
+
+impl<'a> AccountSecurityPage<'a> {
+    pub fn blank(next: &'a str) -> Self {
+        AccountSecurityPage {
+            email: "",
+            csrf: String::new(),
+            next,
+            mode: "status",
+            error: None,
+            enrolled: false,
+            must_enrol: false,
+            pending: false,
+            recovery_left: 0,
+            qr: "",
+            secret: "",
+            recovery_codes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
     pub app_name: &'a str,

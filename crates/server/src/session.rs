@@ -76,12 +76,30 @@ pub async fn current(state: &AppState, jar: &CookieJar) -> Result<Option<Session
     }
 }
 
-/// Starts a session for `user_id` and sets its cookie.
+/// Starts a password session for `user_id` and sets its cookie.
 pub async fn start(
     state: &AppState,
     jar: CookieJar,
     user_id: &str,
     now: UnixTime,
+) -> Result<(Session, CookieJar), StoreError> {
+    start_with(
+        state,
+        jar,
+        user_id,
+        now,
+        gatehouse_core::mfa::amr_password(),
+    )
+    .await
+}
+
+/// Starts a session for `user_id` signed in by the methods `amr` (RFC 8176).
+pub async fn start_with(
+    state: &AppState,
+    jar: CookieJar,
+    user_id: &str,
+    now: UnixTime,
+    amr: Vec<String>,
 ) -> Result<(Session, CookieJar), StoreError> {
     let value = secret::random_token();
     let ttl = state.config.session_ttl;
@@ -91,6 +109,7 @@ pub async fn start(
         user_id: user_id.to_owned(),
         auth_time: now,
         expires_at: now + ttl,
+        amr,
     };
     state.store.insert_session(&session).await?;
     let jar = jar.add(cookie(state, SESSION_COOKIE, value, ttl));

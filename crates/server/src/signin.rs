@@ -34,6 +34,7 @@ use gatehouse_core::password;
 use gatehouse_core::ports::StoreError;
 
 use crate::pages;
+use crate::second_factor;
 use crate::security_events;
 use crate::session;
 use crate::state::AppState;
@@ -47,6 +48,14 @@ pub enum Attempt {
     },
     Refused {
         why: Refusal,
+        jar: CookieJar,
+    },
+    /// The password is right, and a second factor is needed before any session
+    /// (`need.enrolled`: ask for a code; otherwise the person must enrol one).
+    /// The jar holds the pending cookie of [`second_factor`].
+    SecondFactor {
+        user: Box<User>,
+        need: second_factor::Need,
         jar: CookieJar,
     },
 }
@@ -165,6 +174,16 @@ pub async fn attempt(
     }
     match matched.pop() {
         Some(u) => {
+            let need = second_factor::need(state, &u).await?;
+            if need.asks() {
+                tracing::info!(user_id = %u.id, "password accepted; second step");
+                let jar = second_factor::set_pending(state, jar, &u.id);
+                return Ok(Attempt::SecondFactor {
+                    user: Box::new(u),
+                    need,
+                    jar,
+                });
+            }
             let (session, jar) = session::start(state, jar, &u.id, state.clock.now()).await?;
             tracing::info!(user_id = %u.id, "signed in");
             security_events::signin(state, &u, ip, None).await?;
@@ -230,7 +249,11 @@ fn refused(state: &AppState, why: Refusal, jar: CookieJar) -> Attempt {
 
 /// Argon2 takes tens of milliseconds; keep it off the async workers. Unknown
 /// accounts are checked against a dummy hash so timing does not reveal them.
-async fn verify_off_thread(state: &AppState, password_given: &str, hash: Option<String>) -> bool {
+pub(crate) async fn verify_off_thread(
+    state: &AppState,
+    password_given: &str,
+    hash: Option<String>,
+) -> bool {
     // Each check holds 19 MiB: bound how many run at once, and let the rest queue,
     // so a burst of sign-ins (or of guesses) cannot balloon memory.
     let Ok(_permit) = state.password_checks.acquire().await else {

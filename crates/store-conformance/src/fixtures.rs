@@ -138,6 +138,7 @@ pub(crate) fn session(digest: &str, sid: &str, expires_at: i64) -> Session {
         sid: sid.into(),
         user_id: "u1".into(),
         auth_time: 500,
+        amr: gatehouse_core::mfa::amr_password(),
         expires_at,
     }
 }
@@ -152,6 +153,7 @@ pub(crate) fn grant(id: &str) -> Grant {
         generation: 4,
         sid: Some("sid-1".into()),
         auth_time: 500,
+        amr: gatehouse_core::mfa::amr_password(),
         created_at: 510,
         revoked_at: None,
         claims: Default::default(),

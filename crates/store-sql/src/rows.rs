@@ -343,6 +343,7 @@ from_row! {
         user_id: String,
         auth_time: i64,
         expires_at: i64,
+        amr: String,
     }
 }
 
@@ -355,6 +356,7 @@ impl TryFrom<SessionRow> for Session {
             user_id: r.user_id,
             auth_time: r.auth_time,
             expires_at: r.expires_at,
+            amr: list("amr", &r.amr)?,
         })
     }
 }
@@ -369,6 +371,7 @@ from_row! {
         generation: i64,
         sid: Option<String>,
         auth_time: i64,
+        amr: String,
         created_at: i64,
         revoked_at: Option<i64>,
         claims: Option<String>,
@@ -387,6 +390,7 @@ impl TryFrom<GrantRow> for Grant {
             generation: r.generation,
             sid: r.sid,
             auth_time: r.auth_time,
+            amr: list("amr", &r.amr)?,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
             claims: ClaimsRequest::from_stored(r.claims.as_deref()),
@@ -707,5 +711,27 @@ impl TryFrom<DeviceAuthorizationRow> for DeviceAuthorization {
             expires_at: r.expires_at,
             used_at: r.used_at,
         })
+    }
+}
+
+from_row! {
+    pub(crate) struct TotpRow {
+        user_id: String,
+        sealed_secret: String,
+        created_at: i64,
+        confirmed_at: Option<i64>,
+        last_step: i64,
+    }
+}
+
+impl From<TotpRow> for gatehouse_core::model::TotpFactor {
+    fn from(r: TotpRow) -> Self {
+        gatehouse_core::model::TotpFactor {
+            user_id: r.user_id,
+            sealed_secret: r.sealed_secret,
+            created_at: r.created_at,
+            confirmed_at: r.confirmed_at,
+            last_step: r.last_step,
+        }
     }
 }

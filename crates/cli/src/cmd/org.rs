@@ -19,6 +19,31 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> an
                 )
             });
         }
+        OrgCmd::Update {
+            slug,
+            require_mfa,
+            no_require_mfa,
+        } => {
+            let actor = Actor::operator();
+            let org = admin::org(store, &actor, &slug).await?;
+            let required = match (require_mfa, no_require_mfa) {
+                (true, _) => admin::set_requires_mfa(store, now, &actor, &org, true).await?,
+                (_, true) => admin::set_requires_mfa(store, now, &actor, &org, false).await?,
+                _ => admin::requires_mfa(store, &actor, &org).await?,
+            };
+            let view = serde_json::json!({
+                "id": org.id,
+                "slug": org.slug,
+                "require_mfa": required,
+            });
+            out.print(&view, || {
+                format!(
+                    "organization {}: second factor {}",
+                    org.slug,
+                    if required { "required" } else { "not required" }
+                )
+            });
+        }
         OrgCmd::List => {
             let orgs = store.list_orgs().await?;
             let views: Vec<OrgView> = orgs.iter().cloned().map(OrgView::from).collect();

@@ -28,7 +28,7 @@ pub use backchannel::{
     BackchannelEdit, FIELD as BACKCHANNEL_FIELD, backchannel_logout, logout_deliveries,
     set_backchannel_logout,
 };
-pub use orgs::{create_org, roles, slugify};
+pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
 pub use profile::{ProfileEdit, update_user_profile};
 pub use users::{
     NewUser, create_user, groups, normalize_email, set_user_access, set_user_status, user,

@@ -75,6 +75,34 @@ pub async fn roles(store: &dyn Store, actor: &Actor, org: &Org) -> Result<Vec<Ro
     Ok(store.list_roles(&org.id).await?)
 }
 
+/// Whether everyone in the organization must sign in with a second factor.
+pub async fn requires_mfa(store: &dyn Store, actor: &Actor, org: &Org) -> Result<bool, AdminError> {
+    authorized(actor, org)?;
+    Ok(store.org_requires_mfa(&org.id).await?)
+}
+
+/// Requires (or stops requiring) a second factor of everyone in the
+/// organization: from the next sign-in, a person without one is led to enrol.
+pub async fn set_requires_mfa(
+    store: &dyn Store,
+    now: UnixTime,
+    actor: &Actor,
+    org: &Org,
+    required: bool,
+) -> Result<bool, AdminError> {
+    authorized(actor, org)?;
+    let detail = if required {
+        "now requires a second factor (two-step verification) of everyone"
+    } else {
+        "no longer requires a second factor"
+    };
+    let audit = AuditEvent::new(actor, &org.id, now, "org.require_mfa", &org.id, detail);
+    store
+        .set_org_requires_mfa(&org.id, required, &audit)
+        .await?;
+    Ok(required)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,6 +226,7 @@ mod tests {
             max_age,
             login_hint: login_hint.map(str::to_owned),
             claims: Default::default(),
+            mfa: Default::default(),
         }
     }
 
@@ -255,6 +256,7 @@ mod tests {
             user_id: "u".into(),
             auth_time,
             expires_at: NOW + 3600,
+            amr: crate::mfa::amr_password(),
         }
     }
 

@@ -44,6 +44,7 @@ pub async fn issue_code<S: GrantStore + ?Sized>(
         generation: app_generation,
         sid: Some(session.sid.clone()),
         auth_time: session.auth_time,
+        amr: session.amr.clone(),
         created_at: now,
         revoked_at: None,
         claims: req.claims.clone(),

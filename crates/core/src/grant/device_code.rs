@@ -225,6 +225,7 @@ pub async fn decide<S: DeviceStore + AuditStore + ?Sized>(
                 generation: app.generation,
                 sid: Some(session.sid.clone()),
                 auth_time: session.auth_time,
+                amr: session.amr.clone(),
                 created_at: now,
                 revoked_at: None,
                 claims: Default::default(),

@@ -307,6 +307,7 @@ mod tests {
             generation: 1,
             sid: None,
             auth_time: 0,
+            amr: crate::mfa::amr_password(),
             created_at: 1000,
             revoked_at: None,
             claims: Default::default(),

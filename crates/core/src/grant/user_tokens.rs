@@ -73,6 +73,7 @@ pub fn mint_user_tokens<S: ?Sized>(
             nonce,
             auth_time: grant.auth_time,
             sid: grant.sid.as_deref(),
+            amr: &grant.amr,
             access_token: &minted.access_token,
             now: issuer.now,
         });

@@ -257,6 +257,7 @@ impl World {
             sid: format!("sid-{user_id}"),
             user_id: user_id.into(),
             auth_time: T - 5,
+            amr: gatehouse_core::mfa::amr_password(),
             expires_at: T + 86_400,
         };
         issue_code(

@@ -43,6 +43,15 @@ impl From<Org> for OrgView {
     }
 }
 
+/// The organization's sign-in policy (`GET`/`PUT /api/v1/org/security`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSecurity {
+    /// Everyone must sign in with a second factor (an authenticator app); a
+    /// person without one is led to set one up right after the password.
+    pub require_mfa: bool,
+}
+
 /// The grant an app is registered for (refresh comes with authorization code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

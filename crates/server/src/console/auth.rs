@@ -205,6 +205,9 @@ pub async fn login(
     let within = signin::Within::AnyOrg { org_slug };
     match signin::attempt(&state, peer, jar, &email, password, within).await {
         Ok(Attempt::SignedIn { jar, .. }) => (jar, see_other("/console")).into_response(),
+        Ok(Attempt::SecondFactor { user, need, jar }) => {
+            crate::second_factor::lead_on(&state, jar, &user, need, "/console")
+        }
         Ok(Attempt::Refused { why, jar }) => {
             let ask = (why == signin::Refusal::ChooseOrganization || org_slug.is_some())
                 .then(|| org_slug.unwrap_or(""));

@@ -19,7 +19,7 @@ use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::authorize::next_step::{
     NextStep, SignedIn, may_consent, next_step, session_serves,
 };
-use gatehouse_core::authorize::{self, AuthorizeError, Source, ValidAuthorize};
+use gatehouse_core::authorize::{self, AuthorizeError, MfaRequest, Source, ValidAuthorize};
 use gatehouse_core::context::{ActingUser, ClientContext, ContextSource, acting_user};
 use gatehouse_core::discovery::AUTHORIZE_PATH;
 use gatehouse_core::form::Form;
@@ -33,6 +33,7 @@ use gatehouse_core::{ErrorCode, OAuthError};
 use crate::client_addr::ClientAddr;
 use crate::pages::{self, ConsentPage, LoginPage};
 use crate::sealed_request;
+use crate::second_factor;
 use crate::session;
 use crate::signin::{self, Attempt};
 use crate::state::AppState;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route(AUTHORIZE_PATH, get(authorize_get).post(authorize_post))
         .route("/login", post(login))
         .route("/consent", post(consent))
+        .route(SECOND_STEP, post(second_step))
 }
 
 /// A response that ends the flow early (an error page or an error redirect).
@@ -179,6 +181,20 @@ async fn proceed(
     });
     let step = next_step(req, &ctx.app, who);
     let signed = session.zip(user.as_ref());
+    let jar = match signed {
+        Some((s, u))
+            if matches!(
+                step,
+                NextStep::Issue | NextStep::AskConsent | NextStep::NotAllowed
+            ) =>
+        {
+            match step_up(state, jar, req, s, &u.user, query).await? {
+                Ok(jar) => jar,
+                Err(page) => return Ok(page),
+            }
+        }
+        _ => jar,
+    };
     render(state, jar, req, ctx, signed, query, step).await
 }
 
@@ -386,6 +402,7 @@ async fn login_step(
         Attempt::SignedIn { session, jar, .. } => {
             proceed(state, jar, &req, &ctx, Some(&session), query).await
         }
+        Attempt::SecondFactor { need, jar, .. } => Ok(second_step_page(state, jar, need, query)),
         Attempt::Refused { why, jar } => {
             let mut r = login_page(
                 state,
@@ -401,6 +418,131 @@ async fn login_step(
             }
             Ok(r)
         }
+    }
+}
+
+/// Where the authorization endpoint's second step posts.
+const SECOND_STEP: &str = "/login/second-factor";
+
+/// A session signed in with the password only, where a second factor is needed
+/// (the person has one, their organization requires one, or the request's
+/// `acr_values`/`acr` asks for `urn:gatehouse:acr:mfa`): `Err` with the code page
+/// (or the enrolment page), `Ok` with the jar to go on.
+async fn step_up(
+    state: &AppState,
+    jar: CookieJar,
+    req: &ValidAuthorize,
+    s: &Session,
+    user: &gatehouse_core::model::User,
+    query: &str,
+) -> Step<Result<CookieJar, Response>> {
+    if gatehouse_core::mfa::is_mfa(&s.amr) {
+        return Ok(Ok(jar));
+    }
+    let mut need = second_factor::need(state, user)
+        .await
+        .map_err(unavailable)?;
+    // An essential `acr` of mfa (Core §5.5.1.1) is a requirement like the policy.
+    need.required |= req.mfa == MfaRequest::Required;
+    if !need.asks() {
+        return Ok(Ok(jar));
+    }
+    if req.prompt.none {
+        return Ok(Err(redirect_error(
+            state,
+            req,
+            ErrorCode::InteractionRequired,
+            "a second factor is needed",
+        )));
+    }
+    let jar = second_factor::set_pending(state, jar, &user.id);
+    Ok(Err(second_step_page(state, jar, need, query)))
+}
+
+/// After the password (or for a step-up): the code page, carrying the request;
+/// without an authenticator yet, the enrolment page, coming back here after.
+fn second_step_page(
+    state: &AppState,
+    jar: CookieJar,
+    need: second_factor::Need,
+    query: &str,
+) -> Response {
+    if need.enrolled {
+        return second_factor::page(state, jar, StatusCode::OK, None, query, "", SECOND_STEP);
+    }
+    // A pushed request's carry opens only in a form: such a flow starts again at the app.
+    let next = if query.contains(sealed_request::PARAM) {
+        String::new()
+    } else {
+        format!("{AUTHORIZE_PATH}?{query}")
+    };
+    let to = if next.is_empty() {
+        crate::account::PATH.to_owned()
+    } else {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &next)
+            .finish();
+        format!("{}?{q}", crate::account::PATH)
+    };
+    (jar, Redirect::to(&to)).into_response()
+}
+
+/// `POST /login/second-factor`: the code; on success, straight on with the request.
+async fn second_step(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    second_step_post(&state, peer, jar, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn second_step_post(
+    state: &AppState,
+    peer: IpAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
+    let form = signin::page_form(state, &jar, headers, body)?;
+    let query = form.get("request").unwrap_or("");
+    let Checked { req, ctx, carry } = validated(state, query, Entry::Form).await?;
+    let query = carry.as_str();
+    let Some(user) = second_factor::pending(state, &jar)
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(login_page(
+            state,
+            jar,
+            &ctx,
+            query,
+            StatusCode::OK,
+            Some("Please sign in again."),
+            "",
+        ));
+    };
+    match second_factor::check_code(state, peer, &user, form.get("code").unwrap_or(""))
+        .await
+        .map_err(unavailable)?
+    {
+        Ok(()) => {
+            let (session, jar) = second_factor::complete(state, jar, &user, peer)
+                .await
+                .map_err(unavailable)?;
+            proceed(state, jar, &req, &ctx, Some(&session), query).await
+        }
+        Err(why) => Ok(second_factor::refused_page(
+            state,
+            jar,
+            why,
+            query,
+            "",
+            SECOND_STEP,
+        )),
     }
 }
 

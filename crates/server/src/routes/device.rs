@@ -254,6 +254,19 @@ async fn login_step(
                 .map_err(pages::store_failure)?;
             Ok(code_page(state, jar, &user, &carried, None, StatusCode::OK))
         }
+        Attempt::SecondFactor { user, need, jar } => {
+            let next = if carried.is_empty() {
+                "/device".to_owned()
+            } else {
+                let q = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("user_code", &carried)
+                    .finish();
+                format!("/device?{q}")
+            };
+            Ok(crate::second_factor::lead_on(
+                state, jar, &user, need, &next,
+            ))
+        }
         Attempt::Refused { why, jar } => {
             let ask = (why == signin::Refusal::ChooseOrganization || org_slug.is_some())
                 .then(|| org_slug.unwrap_or(""));

@@ -50,8 +50,8 @@ for_each_dialect! {
     impl GrantStore for SqlStore<D> {
         async fn insert_grant(&self, g: &Grant) -> StoreResult<()> {
             sqlx::query(
-                "INSERT INTO grants (id, client_id, user_id, scopes, audience, generation, sid, auth_time, created_at, revoked_at, claims)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "INSERT INTO grants (id, client_id, user_id, scopes, audience, generation, sid, auth_time, created_at, revoked_at, claims, amr)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&g.id)
             .bind(&g.client_id)
@@ -64,6 +64,7 @@ for_each_dialect! {
             .bind(g.created_at)
             .bind(g.revoked_at)
             .bind(g.claims.to_stored())
+            .bind(to_json(&g.amr))
             .execute(&self.pool)
             .await
             .map_err(D::map_err)?;

@@ -21,7 +21,7 @@ use crate::rows::{GrantContextRow, RefreshContextRow};
 /// and the permissions of the user's role (`r_permissions`, NULL when gone).
 macro_rules! grant_context_columns {
     () => {
-        "g.id, g.client_id, g.user_id, g.scopes, g.audience, g.generation, g.sid, g.auth_time,
+        "g.id, g.client_id, g.user_id, g.scopes, g.audience, g.generation, g.sid, g.auth_time, g.amr,
          g.created_at, g.revoked_at, g.claims,
          u.id AS u_id, u.org_id AS u_org_id, u.email AS u_email, u.name AS u_name,
          u.password_hash AS u_password_hash, u.role AS u_role, u.groups AS u_groups,

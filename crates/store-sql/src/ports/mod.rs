@@ -14,6 +14,7 @@ mod grant_flow;
 mod key;
 mod org;
 mod pushed;
+mod second_factor;
 mod session;
 mod throttle;
 mod token;

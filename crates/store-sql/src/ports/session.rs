@@ -6,7 +6,7 @@ use gatehouse_core::model::Session;
 use gatehouse_core::ports::{SessionStore, StoreError, StoreResult};
 
 use crate::ports::Sessions;
-use crate::rows::SessionRow;
+use crate::rows::{SessionRow, to_json};
 use crate::{Dialect, SqlStore};
 
 for_each_dialect! {
@@ -14,13 +14,14 @@ for_each_dialect! {
     impl SessionStore for SqlStore<D> {
         async fn insert_session(&self, s: &Session) -> StoreResult<()> {
             sqlx::query(
-                "INSERT INTO sessions (id_digest, sid, user_id, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sessions (id_digest, sid, user_id, auth_time, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&s.id_digest)
             .bind(&s.sid)
             .bind(&s.user_id)
             .bind(s.auth_time)
             .bind(s.expires_at)
+            .bind(to_json(&s.amr))
             .execute(&self.pool)
             .await
             .map_err(D::map_err)?;

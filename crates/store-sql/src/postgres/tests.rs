@@ -449,6 +449,7 @@ async fn a_refresh_is_two_round_trips() {
             generation: 1,
             sid: None,
             auth_time: 1,
+            amr: gatehouse_core::mfa::amr_password(),
             created_at: 1,
             revoked_at: None,
             claims: Default::default(),

@@ -23,6 +23,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/users", get(page::list).post(create::create))
+        .route("/console/users/mfa", post(status::set_mfa_policy))
         .route("/console/users/{user_id}", get(profile::show))
         .route(
             "/console/users/{user_id}/profile",

@@ -61,6 +61,8 @@ struct UsersPage {
     form: UserForm,
     errors: Errors,
     roles: Vec<Choice>,
+    /// The organization requires a second factor of everyone.
+    require_mfa: bool,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +123,13 @@ pub(super) async fn users_page(
             }
         })
         .collect();
+    let require_mfa = state
+        .store
+        .org_requires_mfa(&admin.org.id)
+        .await
+        .map_err(crate::pages::store_failure)?;
     let page = UsersPage {
+        require_mfa,
         nav: admin.nav("users"),
         notice,
         users,
@@ -144,6 +152,9 @@ pub(super) async fn list(
             Some("created") => Some("User created."),
             Some("status") => Some("User status changed."),
             Some("access") => Some("Role and groups changed; the user's new tokens carry them."),
+            Some("mfa") => {
+                Some("Sign-in policy changed: it applies from each person's next sign-in.")
+            }
             _ => None,
         };
         users_page(

@@ -53,3 +53,42 @@ pub(super) async fn set_status(
     .await
     .unwrap_or_else(|r: Response| r)
 }
+
+/// `POST /console/users/mfa`: require (or stop requiring) a second factor of
+/// everyone in the organization.
+pub(super) async fn set_mfa_policy(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    async {
+        let (admin, form) =
+            auth::require_form(&state, peer, jar, &headers, &body, PERM_USERS_MANAGE).await?;
+        let required = match form.get("require_mfa") {
+            Some("true") => true,
+            Some("false") => false,
+            _ => {
+                return Err(pages::message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Please check the form",
+                    "require_mfa: must be true or false",
+                    None,
+                ));
+            }
+        };
+        admin::set_requires_mfa(
+            state.store.as_ref(),
+            state.clock.now(),
+            &admin.actor(),
+            &admin.org,
+            required,
+        )
+        .await
+        .map_err(admin_failure)?;
+        Ok(admin.respond(see_other("/console/users?done=mfa")))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}

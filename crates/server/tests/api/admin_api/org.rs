@@ -140,3 +140,56 @@ async fn audit_log_records_every_app_change_with_who_and_where() {
     let theirs = b.admin.get(&app, "/api/v1/audit").await;
     assert!(!theirs.raw.contains(&id));
 }
+
+#[tokio::test]
+async fn the_sign_in_policy_requires_a_second_factor() {
+    let (app, a) = acme().await;
+    let r = a.get(&app, "/api/v1/org/security").await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json, json!({"require_mfa": false}));
+    let r = a
+        .send(
+            &app,
+            Method::PUT,
+            "/api/v1/org/security",
+            json!({"require_mfa": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json, json!({"require_mfa": true}));
+    assert_eq!(
+        a.get(&app, "/api/v1/org/security").await.json["require_mfa"],
+        true
+    );
+    let events = a.get(&app, "/api/v1/audit?limit=1").await;
+    assert_eq!(
+        events.json["events"][0]["action"], "org.require_mfa",
+        "{}",
+        events.raw
+    );
+    // Unknown fields are refused, nothing changes.
+    let r = a
+        .send(
+            &app,
+            Method::PUT,
+            "/api/v1/org/security",
+            json!({"require_mfa": false, "x": 1}),
+        )
+        .await;
+    assert!(r.status == 400 || r.status == 422, "{}", r.raw);
+    assert_eq!(
+        a.get(&app, "/api/v1/org/security").await.json["require_mfa"],
+        true
+    );
+    // An app acting for someone without `users:manage` may read, not change it.
+    let apps_only = org_with_app_admin_only(&app).await;
+    let r = apps_only
+        .send(
+            &app,
+            Method::PUT,
+            "/api/v1/org/security",
+            json!({"require_mfa": false}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.raw);
+}

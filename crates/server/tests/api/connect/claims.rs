@@ -326,7 +326,10 @@ async fn discovery_lists_the_claims_and_the_claims_parameter_truthfully() {
     assert_eq!(doc["claims_parameter_supported"], true);
     assert_eq!(
         doc["acr_values_supported"],
-        json!([gatehouse_core::claims::ACR_PASSWORD])
+        json!([
+            gatehouse_core::claims::ACR_PASSWORD,
+            gatehouse_core::claims::ACR_MFA
+        ])
     );
     let mut supported: Vec<&str> = doc["claims_supported"]
         .as_array()

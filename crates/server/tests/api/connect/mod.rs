@@ -11,6 +11,7 @@ mod organizations;
 mod par;
 mod refresh;
 mod revocations;
+mod second_factor;
 mod seeds;
 mod session;
 mod token;

@@ -131,6 +131,7 @@ async fn each_ending_appears_as_the_current_state_of_its_subject() {
         generation: 2,
         sid: None,
         auth_time: now,
+        amr: gatehouse_core::mfa::amr_password(),
         created_at: now,
         revoked_at: None,
         claims: Default::default(),

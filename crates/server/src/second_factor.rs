@@ -1,0 +1,419 @@
+//! The second step of signing in: a TOTP code (RFC 6238) or a recovery code,
+//! after a correct password, before any session exists. Shared by the
+//! authorization endpoint (which carries its request in the form), the console
+//! and the device page (which come back to a local `next` path).
+//!
+//! Between the two steps the browser holds a short-lived HttpOnly cookie with
+//! the user id sealed under the key-encryption key (AES-256-GCM, [`PENDING_TTL`]
+//! seconds): any instance can open it, nothing is stored, and it proves only that
+//! the password was right a moment ago. It never signs anyone in by itself.
+//!
+//! Codes are throttled as passwords are (`signin`): failures count per account
+//! and per address, and a full bucket answers 429 before the code is checked;
+//! nothing locks the person out for good. A code is accepted only for a step
+//! later than the last one accepted (kept in the store), so it works once.
+
+use std::net::IpAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::mfa;
+use gatehouse_core::model::{Session, User, UserStatus};
+use gatehouse_core::ports::StoreError;
+use serde::{Deserialize, Serialize};
+
+use crate::client_addr::ClientAddr;
+use crate::pages::{self, SecondFactorPage};
+use crate::security_events;
+use crate::session;
+use crate::signin;
+use crate::state::AppState;
+
+/// The cookie between the password and the second step.
+pub const PENDING_COOKIE: &str = "gatehouse_mfa_pending";
+/// How long a person has for the second step (or for enrolling, when they must).
+pub const PENDING_TTL: UnixTime = 10 * 60;
+/// The generic second-step page (console, device page).
+pub const PATH: &str = "/signin/second-factor";
+
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    uid: String,
+    exp: UnixTime,
+}
+
+const PENDING_AAD: &str = "gatehouse-mfa-pending";
+
+/// Remembers that `user_id` got the password right (for [`PENDING_TTL`]).
+pub fn set_pending(state: &AppState, jar: CookieJar, user_id: &str) -> CookieJar {
+    let Ok(plain) = serde_json::to_vec(&Pending {
+        uid: user_id.to_owned(),
+        exp: state.clock.now() + PENDING_TTL,
+    }) else {
+        return jar;
+    };
+    let Ok(sealed) = state.kek().seal(PENDING_AAD, &plain) else {
+        return jar;
+    };
+    jar.add(
+        Cookie::build((PENDING_COOKIE, sealed))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.config.secure_cookies())
+            .max_age(cookie::time::Duration::seconds(PENDING_TTL))
+            .build(),
+    )
+}
+
+/// The user whose password was right a moment ago in this browser, if any.
+pub fn pending_user(state: &AppState, jar: &CookieJar) -> Option<String> {
+    let c = jar.get(PENDING_COOKIE)?;
+    if c.value().len() > 1024 {
+        return None;
+    }
+    let plain = state.kek().open(PENDING_AAD, c.value()).ok()?;
+    let p: Pending = serde_json::from_slice(&plain).ok()?;
+    (p.exp > state.clock.now()).then_some(p.uid)
+}
+
+pub fn clear_pending(jar: CookieJar) -> CookieJar {
+    jar.remove(Cookie::build(PENDING_COOKIE).path("/"))
+}
+
+/// The pending user, loaded (and still active).
+pub async fn pending(state: &AppState, jar: &CookieJar) -> Result<Option<User>, StoreError> {
+    let Some(uid) = pending_user(state, jar) else {
+        return Ok(None);
+    };
+    match state.store.user_by_id(&uid).await {
+        Ok(u) if u.status == UserStatus::Active => Ok(Some(u)),
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a person's sign-in needs beyond the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    /// They have a confirmed authenticator app.
+    pub enrolled: bool,
+    /// Their organization requires a second factor.
+    pub required: bool,
+}
+
+impl Need {
+    /// Whether the password alone does not sign them in.
+    pub fn asks(self) -> bool {
+        self.enrolled || self.required
+    }
+}
+
+pub async fn need(state: &AppState, user: &User) -> Result<Need, StoreError> {
+    let enrolled = match state.store.totp_factor(&user.id).await {
+        Ok(f) => f.confirmed_at.is_some(),
+        Err(StoreError::NotFound) => false,
+        Err(e) => return Err(e),
+    };
+    let required = state.store.org_requires_mfa(&user.org_id).await?;
+    Ok(Need { enrolled, required })
+}
+
+/// Why a code was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefusal {
+    Wrong,
+    /// The code's step was accepted before (a replay).
+    Used,
+    Throttled(u64),
+}
+
+impl CodeRefusal {
+    pub fn status(self) -> StatusCode {
+        match self {
+            CodeRefusal::Wrong | CodeRefusal::Used => StatusCode::UNAUTHORIZED,
+            CodeRefusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            CodeRefusal::Wrong => "That code is not right. Enter the 6-digit code your authenticator app shows now, or a recovery code.".to_owned(),
+            CodeRefusal::Used => "That code was used already. Wait for the next one and enter it.".to_owned(),
+            CodeRefusal::Throttled(secs) => format!("Too many wrong codes. Try again in {secs} seconds."),
+        }
+    }
+
+    pub fn retry_after(self) -> Option<u64> {
+        match self {
+            CodeRefusal::Throttled(s) => Some(s),
+            CodeRefusal::Wrong | CodeRefusal::Used => None,
+        }
+    }
+}
+
+/// The TOTP secret of `factor`, opened.
+pub fn open_secret(state: &AppState, user_id: &str, sealed: &str) -> Option<Vec<u8>> {
+    state.kek().open(&mfa::seal_aad(user_id), sealed).ok()
+}
+
+pub fn seal_secret(state: &AppState, user_id: &str, secret: &[u8]) -> Option<String> {
+    state.kek().seal(&mfa::seal_aad(user_id), secret).ok()
+}
+
+fn throttle_key(user_id: &str) -> String {
+    format!("second-factor\n{user_id}")
+}
+
+/// Checks `code` (TOTP or recovery) for `user`'s confirmed factor, throttled.
+/// `Ok(Ok(()))` when it is accepted (and now used).
+pub async fn check_code(
+    state: &AppState,
+    ip: IpAddr,
+    user: &User,
+    code: &str,
+) -> Result<Result<(), CodeRefusal>, StoreError> {
+    let limiter = &state.login_limiter;
+    let key = throttle_key(&user.id);
+    if let Some(wait) = limiter
+        .address_blocked(ip)
+        .or(limiter.key_blocked_anywhere(&key).await)
+    {
+        return Ok(Err(CodeRefusal::Throttled(wait.0)));
+    }
+    let why = match accept(state, ip, user, code).await? {
+        Ok(()) => return Ok(Ok(())),
+        Err(why) => why,
+    };
+    let detail = match why {
+        CodeRefusal::Used => "second step refused: code used already",
+        _ => "second step refused: wrong code",
+    };
+    security_events::record(
+        state,
+        user,
+        ip,
+        security_events::SECOND_FACTOR_FAILED,
+        detail,
+    )
+    .await?;
+    let delay = limiter.slow_down(&key);
+    let why = match limiter.record_failure(ip, &key).await {
+        Some(wait) => CodeRefusal::Throttled(wait.0),
+        None => why,
+    };
+    tokio::time::sleep(delay).await;
+    Ok(Err(why))
+}
+
+async fn accept(
+    state: &AppState,
+    ip: IpAddr,
+    user: &User,
+    code: &str,
+) -> Result<Result<(), CodeRefusal>, StoreError> {
+    let code = code.trim();
+    if code.is_empty() || code.len() > mfa::MAX_CODE {
+        return Ok(Err(CodeRefusal::Wrong));
+    }
+    let factor = match state.store.totp_factor(&user.id).await {
+        Ok(f) if f.confirmed_at.is_some() => f,
+        Ok(_) | Err(StoreError::NotFound) => return Ok(Err(CodeRefusal::Wrong)),
+        Err(e) => return Err(e),
+    };
+    if mfa::is_totp_shaped(code) {
+        let Some(secret) = open_secret(state, &user.id, &factor.sealed_secret) else {
+            return Err(StoreError::Internal("the TOTP secret does not open".into()));
+        };
+        return Ok(match mfa::check(&secret, code, state.clock.now()) {
+            None => Err(CodeRefusal::Wrong),
+            Some(step) if state.store.accept_totp_step(&user.id, step).await? => Ok(()),
+            Some(_) => Err(CodeRefusal::Used),
+        });
+    }
+    let digest = mfa::recovery_digest(&user.id, code);
+    if !state
+        .store
+        .use_recovery_code(&user.id, &digest, state.clock.now())
+        .await?
+    {
+        return Ok(Err(CodeRefusal::Wrong));
+    }
+    let left = state.store.recovery_codes_left(&user.id).await?;
+    security_events::record(
+        state,
+        user,
+        ip,
+        security_events::RECOVERY_CODE_USED,
+        &format!("signed in with a recovery code ({left} left)"),
+    )
+    .await?;
+    Ok(Ok(()))
+}
+
+/// Starts the session of a sign-in with both factors (replacing this browser's
+/// session, if any: a step-up gets a new session id) and ends the pending state.
+pub async fn complete(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    ip: IpAddr,
+) -> Result<(Session, CookieJar), StoreError> {
+    let jar = session::end(state, jar).await?;
+    let (s, jar) = session::start_with(
+        state,
+        jar,
+        &user.id,
+        state.clock.now(),
+        mfa::amr_password_otp(),
+    )
+    .await?;
+    tracing::info!(user_id = %user.id, "signed in with a second factor");
+    security_events::record(
+        state,
+        user,
+        ip,
+        security_events::SIGNIN_SUCCEEDED,
+        "signed in with a password and a one-time code",
+    )
+    .await?;
+    Ok((s, clear_pending(jar)))
+}
+
+/// The second-step page. `request` (authorization endpoint) or `next` (the
+/// generic page) says where the person goes on to.
+pub fn page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    error: Option<&str>,
+    request: &str,
+    next: &str,
+    action: &str,
+) -> Response {
+    let (csrf, jar) = session::csrf_token(state, jar);
+    let page = SecondFactorPage {
+        error,
+        csrf: &csrf,
+        request,
+        next,
+        action,
+    };
+    (jar, pages::render(status, &page)).into_response()
+}
+
+/// A refusal as the page again, with `Retry-After` when throttled.
+pub fn refused_page(
+    state: &AppState,
+    jar: CookieJar,
+    why: CodeRefusal,
+    request: &str,
+    next: &str,
+    action: &str,
+) -> Response {
+    let msg = why.message();
+    let mut r = page(state, jar, why.status(), Some(&msg), request, next, action);
+    if let Some(secs) = why.retry_after() {
+        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    r
+}
+
+/// Where the person goes after the password when a second factor is needed:
+/// the code page, or (without an authenticator yet) the enrolment page.
+pub fn lead_on(state: &AppState, jar: CookieJar, user: &User, need: Need, next: &str) -> Response {
+    let jar = set_pending(state, jar, &user.id);
+    let to = if need.enrolled {
+        with_next(PATH, next)
+    } else {
+        with_next(crate::account::PATH, next)
+    };
+    (jar, Redirect::to(&to)).into_response()
+}
+
+fn with_next(path: &str, next: &str) -> String {
+    let q = form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    format!("{path}?{q}")
+}
+
+/// A `next` that stays on this server: a path, never `//host` or `/\host`.
+pub fn local_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= 4096
+                && !n.chars().any(char::is_control) =>
+        {
+            n
+        }
+        _ => "/account/security",
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(PATH, get(show).post(submit))
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = local_next(q.next.as_deref());
+    if pending_user(&state, &jar).is_none() {
+        return expired();
+    }
+    page(&state, jar, StatusCode::OK, None, "", next, PATH)
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match signin::page_form(&state, &jar, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let next = local_next(form.get("next")).to_owned();
+    let user = match pending(&state, &jar).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired(),
+        Err(e) => return pages::store_failure(e),
+    };
+    let code = form.get("code").unwrap_or("");
+    match check_code(&state, peer, &user, code).await {
+        Ok(Ok(())) => match complete(&state, jar, &user, peer).await {
+            Ok((_, jar)) => (jar, Redirect::to(&next)).into_response(),
+            Err(e) => pages::store_failure(e),
+        },
+        Ok(Err(why)) => refused_page(&state, jar, why, "", &next, PATH),
+        Err(e) => pages::store_failure(e),
+    }
+}
+
+pub fn expired() -> Response {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        "Sign in again",
+        "This sign-in took too long or was not started here. Go back and sign in again.",
+        None,
+    )
+}
