@@ -63,6 +63,10 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// At shutdown, connections still open after this are dropped.
     pub shutdown_grace: Duration,
+    /// DPoP (RFC 9449): a proof's `iat` must be within this many seconds of now.
+    pub dpop_window: i64,
+    /// DPoP: the token endpoint demands a server nonce (§8) in every proof.
+    pub dpop_nonce: bool,
 }
 
 /// The header a trusted proxy appends the client's address to.
@@ -114,6 +118,8 @@ impl ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(10),
+            dpop_window: gatehouse_core::dpop::DEFAULT_WINDOW_SECS,
+            dpop_nonce: false,
         }
     }
 

@@ -43,6 +43,8 @@ pub struct Inner {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// What `/metrics` reports ([`crate::metrics`]).
     pub metrics: crate::metrics::Metrics,
+    /// DPoP proofs' replay cache and server nonces ([`crate::dpop`]).
+    pub dpop: crate::dpop::DpopState,
 }
 
 impl std::ops::Deref for AppState {
@@ -109,6 +111,7 @@ impl AppState {
             redirect_policy,
             stopping: tokio::sync::watch::Sender::new(false),
             metrics: Default::default(),
+            dpop: Default::default(),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

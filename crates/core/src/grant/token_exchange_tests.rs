@@ -92,6 +92,7 @@ fn subject() -> AccessClaims {
         gid: Some("g1".into()),
         csid: None,
         act: None,
+        cnf: None,
     }
 }
 

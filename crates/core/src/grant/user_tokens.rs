@@ -62,6 +62,7 @@ pub fn mint_user_tokens<S: ?Sized>(
         &policy.issuer,
         issuer.now,
         issuer.signer,
+        issuer.dpop_jkt,
     )?;
     let id_token = if scope.contains("openid") {
         let claims = id_token::claims(IdTokenInput {

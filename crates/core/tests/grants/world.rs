@@ -236,6 +236,7 @@ impl World {
             policy: &self.policy,
             now: self.now(),
             secret_id: None,
+            dpop_jkt: None,
         };
         let tokens = gatehouse_core::introspect::LiveTokens {
             signer: self.ring.as_ref(),
