@@ -42,6 +42,8 @@ pub struct Cnf {
 /// [`ProofError::UseNonce`], which is `use_dpop_nonce` (§8).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    #[error("a DPoP proof (the DPoP header) is required")]
+    Missing,
     #[error("the DPoP proof is malformed")]
     Malformed,
     #[error("more than one DPoP header")]
@@ -84,6 +86,7 @@ impl ProofError {
     /// A fixed word for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
+            ProofError::Missing => "dpop_missing",
             ProofError::Malformed => "dpop_malformed",
             ProofError::Several => "dpop_several",
             ProofError::Type => "dpop_type",

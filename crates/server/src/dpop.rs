@@ -121,7 +121,7 @@ impl AppState {
         token: &str,
         jkt: &str,
     ) -> Result<(), ProofError> {
-        let proof = proof_header(headers)?.ok_or(ProofError::Malformed)?;
+        let proof = proof_header(headers)?.ok_or(ProofError::Missing)?;
         let now = self.clock.now();
         let url = format!("{}{path}", self.config.issuer);
         let window = self.config.dpop_window;

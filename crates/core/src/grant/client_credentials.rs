@@ -217,6 +217,7 @@ mod tests {
                 last_used_at: None,
                 require_pkce: false,
                 require_par: false,
+                require_dpop: false,
                 exchange_audiences: vec![],
                 created_at: 0,
             },

@@ -44,6 +44,7 @@ fn ctx() -> ClientContext {
             last_used_at: None,
             require_pkce: false,
             require_par: false,
+            require_dpop: false,
             exchange_audiences: vec!["https://orders".into()],
             created_at: 0,
         },

@@ -115,6 +115,7 @@ pub fn new_refresh_token<S: ?Sized>(
         expires_at: (issuer.now + policy.refresh_ttl)
             .min(family_deadline(grant, policy.refresh_family_max_age)),
         used_at: None,
+        dpop_jkt: issuer.dpop_jkt.map(str::to_owned),
     };
     (secret, record)
 }

@@ -36,6 +36,13 @@ pub(crate) async fn token(
 ) -> Result<Response, HttpError> {
     // RFC 9449 §5: a proof binds what is issued now to its key.
     let jkt = match state.token_request_key(&headers, uri.path()) {
+        Ok(None) if client.app.require_dpop => {
+            let refused = crate::dpop::TokenEndpointRefusal {
+                error: gatehouse_core::dpop::ProofError::Missing,
+                nonce: state.dpop_nonce(),
+            };
+            return Ok(refused.into_response());
+        }
         Ok(jkt) => jkt,
         Err(refused) => return Ok(refused.into_response()),
     };
