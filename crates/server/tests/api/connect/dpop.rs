@@ -4,7 +4,7 @@
 //! the server's verifier.
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use gatehouse_core::clock::{Clock, SystemClock};
@@ -31,8 +31,15 @@ impl DpopKey {
     }
 
     pub fn eddsa() -> DpopKey {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        Self::new(EncodingKey::from_ed_der(pkcs8.as_ref()), Algorithm::EdDSA)
+        // RFC 8410 PKCS#8 v1 (the form jsonwebtoken reads): a fixed prefix, then the seed.
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
+        let mut seed = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut seed).unwrap();
+        der.extend_from_slice(&seed);
+        Self::new(EncodingKey::from_ed_der(&der), Algorithm::EdDSA)
     }
 
     fn new(key: EncodingKey, alg: Algorithm) -> DpopKey {
@@ -238,21 +245,64 @@ async fn userinfo_takes_a_bound_token_only_with_a_proof_of_its_key() {
         "invalid_dpop_proof",
     );
 
-    // A refresh with a proof binds the new access token too.
+    // The refresh token is bound too: a thief holding it (and the client's
+    // secret) refreshes neither with another key nor without a proof, and
+    // those attempts do not use it up.
     let rt = tokens["refresh_token"].as_str().unwrap();
-    let resp = app
-        .http
-        .post(&token_url)
-        .basic_auth(&web.client_id, Some(&web.secret))
-        .header("DPoP", key.proof("POST", &token_url, None))
-        .form(&refresh_params(rt).pairs())
-        .send()
-        .await
-        .unwrap();
+    let refresh = async |proof: Option<String>| {
+        let mut req = app
+            .http
+            .post(&token_url)
+            .basic_auth(&web.client_id, Some(&web.secret))
+            .form(&refresh_params(rt).pairs());
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        req.send().await.unwrap()
+    };
+    for proof in [Some(thief.proof("POST", &token_url, None)), None] {
+        let resp = refresh(proof).await;
+        assert_eq!(resp.status(), 400);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
+    // The holder refreshes, and the new access token is bound to the same key.
+    let resp = refresh(Some(key.proof("POST", &token_url, None))).await;
     let next: Value = resp.json().await.unwrap();
     assert_eq!(next["token_type"], "DPoP", "{next}");
     let at2 = next["access_token"].as_str().unwrap();
     assert_eq!(claims_of(at2)["cnf"]["jkt"], key.thumbprint());
+}
+
+#[tokio::test]
+async fn an_app_that_requires_dpop_gets_no_token_without_a_proof() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let c = app.app("dev@acme.test", "cfgateway", Some("cfgateway"), None).await;
+    gatehouse_core::admin::update_app(
+        app.s(),
+        SystemClock.now(),
+        &app.policy,
+        &gatehouse_core::model::Actor::operator(),
+        &c.client_id,
+        gatehouse_core::admin::AppEdit {
+            require_dpop: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.caught_up().await;
+    let resp = app.dpop_token(&c, None).await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    let key = DpopKey::es256();
+    let proof = key.proof("POST", &app.url("/connect/token"), None);
+    let resp = app.dpop_token(&c, Some(&proof)).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
 }
 
 #[tokio::test]
