@@ -157,9 +157,7 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, ProofError>
         return Err(ProofError::Malformed);
     }
     let (signing_input, sig_b64) = proof.rsplit_once('.').ok_or(ProofError::Malformed)?;
-    let (header_b64, claims_b64) = signing_input
-        .split_once('.')
-        .ok_or(ProofError::Malformed)?;
+    let (header_b64, claims_b64) = signing_input.split_once('.').ok_or(ProofError::Malformed)?;
     if claims_b64.contains('.') {
         return Err(ProofError::Malformed);
     }

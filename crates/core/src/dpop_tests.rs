@@ -27,7 +27,9 @@ impl Key {
                 let p = k.public_key().as_ref();
                 json!({"kty":"EC","crv":"P-256","x":B64.encode(&p[1..33]),"y":B64.encode(&p[33..])})
             }
-            Key::Ed(k) => json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(k.public_key().as_ref())}),
+            Key::Ed(k) => {
+                json!({"kty":"OKP","crv":"Ed25519","x":B64.encode(k.public_key().as_ref())})
+            }
         }
     }
     fn alg(&self) -> &'static str {
@@ -76,7 +78,10 @@ fn expected() -> Expected<'static> {
 fn thumbprint_is_rfc_7638_section_3_1() {
     let jwk = json!({"kty":"RSA","e":"AQAB","alg":"RS256","kid":"2011-04-29","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"});
     let key = JwkKey::parse(&jwk, "RS256").unwrap();
-    assert_eq!(key.thumbprint, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    assert_eq!(
+        key.thumbprint,
+        "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    );
 }
 
 #[test]
@@ -141,7 +146,10 @@ fn ath_must_hash_the_presented_token() {
         access_token: Some("tok"),
         ..expected()
     };
-    assert_eq!(verify(&key.proof(claims()), &e).err(), Some(ProofError::Ath));
+    assert_eq!(
+        verify(&key.proof(claims()), &e).err(),
+        Some(ProofError::Ath)
+    );
     let mut c = claims();
     c["ath"] = access_token_hash("other").into();
     assert_eq!(verify(&key.proof(c), &e).err(), Some(ProofError::Ath));
@@ -158,8 +166,14 @@ fn headers_are_checked_before_the_signature() {
         verify(&key.sign_raw(&header, &claims()), &expected()).err()
     };
     assert_eq!(h("JWT", "ES256", key.jwk()), Some(ProofError::Type));
-    assert_eq!(h("dpop+jwt", "none", key.jwk()), Some(ProofError::Algorithm));
-    assert_eq!(h("dpop+jwt", "HS256", key.jwk()), Some(ProofError::Algorithm));
+    assert_eq!(
+        h("dpop+jwt", "none", key.jwk()),
+        Some(ProofError::Algorithm)
+    );
+    assert_eq!(
+        h("dpop+jwt", "HS256", key.jwk()),
+        Some(ProofError::Algorithm)
+    );
     assert_eq!(h("dpop+jwt", "EdDSA", key.jwk()), Some(ProofError::Key));
     let mut private = key.jwk();
     private["d"] = "AAAA".into();
@@ -218,4 +232,37 @@ fn nonces_are_good_for_two_steps_and_only_ours() {
     assert!(!n.accepts(Some(&nonce), NOW + 61));
     assert!(!n.accepts(None, NOW));
     assert!(!other.accepts(Some(&nonce), NOW));
+}
+
+/// What one proof costs the gateway: `cargo test --release -p gatehouse-core
+/// -- --ignored proof_verify_cost --nocapture`.
+#[test]
+#[ignore = "a measurement, not a test"]
+fn proof_verify_cost() {
+    for key in [Key::ec(), Key::ed()] {
+        let n = 5000;
+        let proofs: Vec<String> = (0..n)
+            .map(|i| {
+                let mut c = claims();
+                c["jti"] = format!("j{i}").into();
+                c["ath"] = access_token_hash("tok").into();
+                key.proof(c)
+            })
+            .collect();
+        let e = Expected {
+            access_token: Some("tok"),
+            ..expected()
+        };
+        let cache = ReplayCache::new(2 * n);
+        let t = std::time::Instant::now();
+        for p in &proofs {
+            let proof = verify(p, &e).unwrap();
+            cache.check(&proof, NOW, 60).unwrap();
+        }
+        eprintln!(
+            "{}: {:.1} µs per proof (verify + replay check)",
+            key.alg(),
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
 }

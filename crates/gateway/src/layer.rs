@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use gatehouse_core::dpop::{self, ProofError};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::dpop::{self, ProofError};
 use serde_json::json;
 use tower::{Layer, Service};
 

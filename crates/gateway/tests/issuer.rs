@@ -379,7 +379,10 @@ const URL: &str = "http://gw.test/orders/1";
 
 fn guarded(v: &Validator) -> Router {
     Router::new()
-        .route("/orders/1", get(|| async { "ok" }).post(|| async { "posted" }))
+        .route(
+            "/orders/1",
+            get(|| async { "ok" }).post(|| async { "posted" }),
+        )
         .layer(v.layer(&["read"]))
 }
 
@@ -440,8 +443,16 @@ async fn a_stolen_dpop_bound_token_is_refused_without_its_key() {
     let refused = |r: (StatusCode, String), error: &str, case: &str| {
         assert_eq!(r.0, StatusCode::UNAUTHORIZED, "{case}");
         assert!(r.1.starts_with("DPoP "), "{case}: {}", r.1);
-        assert!(r.1.contains(&format!(r#"error="{error}""#)), "{case}: {}", r.1);
-        assert!(r.1.contains(r#"algs="ES256 RS256 PS256 EdDSA""#), "{case}: {}", r.1);
+        assert!(
+            r.1.contains(&format!(r#"error="{error}""#)),
+            "{case}: {}",
+            r.1
+        );
+        assert!(
+            r.1.contains(r#"algs="ES256 RS256 PS256 EdDSA""#),
+            "{case}: {}",
+            r.1
+        );
     };
     // The thief: as a bearer token, as DPoP without a proof, with a proof of
     // the thief's own key.
@@ -455,27 +466,63 @@ async fn a_stolen_dpop_bound_token_is_refused_without_its_key() {
         "invalid_token",
         "bound token as Bearer, with a proof",
     );
-    refused(call(&app, "GET", dpop(), &[]).await, "invalid_dpop_proof", "no proof");
     refused(
-        call(&app, "GET", dpop(), &[thief.proof("GET", URL, Some(&token), now)]).await,
+        call(&app, "GET", dpop(), &[]).await,
+        "invalid_dpop_proof",
+        "no proof",
+    );
+    refused(
+        call(
+            &app,
+            "GET",
+            dpop(),
+            &[thief.proof("GET", URL, Some(&token), now)],
+        )
+        .await,
         "invalid_dpop_proof",
         "another key's proof",
     );
     // A proof seen on the wire, replayed.
     let once = good();
-    assert_eq!(call(&app, "GET", dpop(), &[once.clone()]).await.0, StatusCode::OK);
-    refused(call(&app, "GET", dpop(), &[once]).await, "invalid_dpop_proof", "replayed");
+    assert_eq!(
+        call(&app, "GET", dpop(), &[once.clone()]).await.0,
+        StatusCode::OK
+    );
+    refused(
+        call(&app, "GET", dpop(), &[once]).await,
+        "invalid_dpop_proof",
+        "replayed",
+    );
     // A proof the holder made for something else.
     for (case, proof) in [
         ("other method", holder.proof("POST", URL, Some(&token), now)),
-        ("other URL", holder.proof("GET", "http://gw.test/orders/2", Some(&token), now)),
-        ("other host", holder.proof("GET", "http://evil.test/orders/1", Some(&token), now)),
-        ("stale iat", holder.proof("GET", URL, Some(&token), now - 120)),
-        ("future iat", holder.proof("GET", URL, Some(&token), now + 120)),
+        (
+            "other URL",
+            holder.proof("GET", "http://gw.test/orders/2", Some(&token), now),
+        ),
+        (
+            "other host",
+            holder.proof("GET", "http://evil.test/orders/1", Some(&token), now),
+        ),
+        (
+            "stale iat",
+            holder.proof("GET", URL, Some(&token), now - 120),
+        ),
+        (
+            "future iat",
+            holder.proof("GET", URL, Some(&token), now + 120),
+        ),
         ("no ath", holder.proof("GET", URL, None, now)),
-        ("other token's ath", holder.proof("GET", URL, Some("another-token"), now)),
+        (
+            "other token's ath",
+            holder.proof("GET", URL, Some("another-token"), now),
+        ),
     ] {
-        refused(call(&app, "GET", dpop(), &[proof]).await, "invalid_dpop_proof", case);
+        refused(
+            call(&app, "GET", dpop(), &[proof]).await,
+            "invalid_dpop_proof",
+            case,
+        );
     }
     refused(
         call(&app, "GET", dpop(), &[good(), good()]).await,
@@ -491,7 +538,9 @@ async fn a_stolen_dpop_bound_token_is_refused_without_its_key() {
         "unbound token as DPoP",
     );
     assert_eq!(
-        call(&app, "GET", Some(format!("Bearer {plain}")), &[]).await.0,
+        call(&app, "GET", Some(format!("Bearer {plain}")), &[])
+            .await
+            .0,
         StatusCode::OK
     );
 }
@@ -506,7 +555,9 @@ async fn a_revoked_grant_ends_dpop_bound_tokens_within_a_second() {
     let token = signer.sign(&bound_claims(&issuer.url, "j-g", &holder.thumbprint()));
     let ask = async || {
         let proof = holder.proof("GET", URL, Some(&token), SystemClock.now());
-        call(&app, "GET", Some(format!("DPoP {token}")), &[proof]).await.0
+        call(&app, "GET", Some(format!("DPoP {token}")), &[proof])
+            .await
+            .0
     };
     assert_eq!(ask().await, StatusCode::OK);
     issuer.push(json!({"type": "grant", "grant_id": "g-dpop"}));
@@ -523,17 +574,27 @@ async fn proofs_name_the_public_url_when_one_is_configured() {
     let issuer = Issuer::start(vec![signer.jwk()]).await;
     let mut config = ValidatorConfig::new(&issuer.url, AUD, "api", ApiSecret::new("secret"));
     config.public_url = Some("https://api.example.com/".into());
-    let v = Validator::start(config, Duration::from_secs(5)).await.unwrap();
+    let v = Validator::start(config, Duration::from_secs(5))
+        .await
+        .unwrap();
     let app = guarded(&v);
     let holder = Key::new("holder");
     let token = signer.sign(&bound_claims(&issuer.url, "j-p", &holder.thumbprint()));
     let now = SystemClock.now();
     let with = async |htu: &str| {
         let proof = holder.proof("POST", htu, Some(&token), now);
-        call(&app, "POST", Some(format!("DPoP {token}")), &[proof]).await.0
+        call(&app, "POST", Some(format!("DPoP {token}")), &[proof])
+            .await
+            .0
     };
-    assert_eq!(with("http://gw.test/orders/1").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(with("https://api.example.com/orders/1").await, StatusCode::OK);
+    assert_eq!(
+        with("http://gw.test/orders/1").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        with("https://api.example.com/orders/1").await,
+        StatusCode::OK
+    );
     assert_eq!(
         with("https://api.example.com/orders/1?x=1").await,
         StatusCode::OK,

@@ -67,9 +67,16 @@ pub(crate) async fn token(
     state.metrics.record_token(&request, &client, &set.scope);
     let exchanged = matches!(request, TokenRequest::TokenExchange(_));
     let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
-    let mut resp = respond(set, exchanged.then_some(TOKEN_TYPE_ACCESS_TOKEN), token_type);
+    let mut resp = respond(
+        set,
+        exchanged.then_some(TOKEN_TYPE_ACCESS_TOKEN),
+        token_type,
+    );
     // §8: the next nonce, for the client's next proof.
-    if let Some(n) = state.dpop_nonce().and_then(|n| HeaderValue::from_str(&n).ok()) {
+    if let Some(n) = state
+        .dpop_nonce()
+        .and_then(|n| HeaderValue::from_str(&n).ok())
+    {
         resp.headers_mut().insert("dpop-nonce", n);
     }
     Ok(resp)

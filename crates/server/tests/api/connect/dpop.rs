@@ -69,7 +69,10 @@ impl DpopKey {
         let mut claims = json!({"htm": htm, "htu": htu});
         if let Some(t) = token {
             claims["ath"] = B64
-                .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, t.as_bytes()))
+                .encode(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    t.as_bytes(),
+                ))
                 .into();
         }
         self.proof_with(claims)
@@ -100,7 +103,9 @@ fn claims_of(jwt: &str) -> Value {
 async fn a_proof_at_the_token_endpoint_binds_the_access_token_to_its_key() {
     let app = TestApp::spawn().await;
     let (api, _) = app.seed().await;
-    let c = app.app("dev@acme.test", "cfgateway", Some("cfgateway"), None).await;
+    let c = app
+        .app("dev@acme.test", "cfgateway", Some("cfgateway"), None)
+        .await;
     let token_url = app.url("/connect/token");
     for key in [DpopKey::es256(), DpopKey::eddsa()] {
         let resp = app
@@ -127,7 +132,9 @@ async fn a_proof_at_the_token_endpoint_binds_the_access_token_to_its_key() {
 async fn bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof() {
     let app = TestApp::spawn().await;
     app.seed().await;
-    let c = app.app("dev@acme.test", "cfgateway", Some("cfgateway"), None).await;
+    let c = app
+        .app("dev@acme.test", "cfgateway", Some("cfgateway"), None)
+        .await;
     let key = DpopKey::es256();
     let url = app.url("/connect/token");
     let now = SystemClock.now();
@@ -136,8 +143,14 @@ async fn bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof() {
     for (case, proof) in [
         ("replayed jti", replayed.clone()),
         ("GET", key.proof("GET", &url, None)),
-        ("another URL", key.proof("POST", &app.url("/connect/introspect"), None)),
-        ("another host", key.proof("POST", "https://evil.test/connect/token", None)),
+        (
+            "another URL",
+            key.proof("POST", &app.url("/connect/introspect"), None),
+        ),
+        (
+            "another host",
+            key.proof("POST", "https://evil.test/connect/token", None),
+        ),
         (
             "stale iat",
             key.proof_with(json!({"htm": "POST", "htu": url, "iat": now - 300})),
@@ -163,7 +176,12 @@ async fn bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof() {
     );
     let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key.key, Algorithm::ES256).unwrap();
     let leaked = format!("{input}.{sig}");
-    let body: Value = app.dpop_token(&c, Some(&leaked)).await.json().await.unwrap();
+    let body: Value = app
+        .dpop_token(&c, Some(&leaked))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
 }
 
@@ -171,11 +189,15 @@ async fn bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof() {
 async fn the_token_endpoint_can_demand_server_nonces() {
     let app = TestApp::spawn_with(|c| c.dpop_nonce = true, Default::default()).await;
     app.seed().await;
-    let c = app.app("dev@acme.test", "cfgateway", Some("cfgateway"), None).await;
+    let c = app
+        .app("dev@acme.test", "cfgateway", Some("cfgateway"), None)
+        .await;
     let key = DpopKey::es256();
     let url = app.url("/connect/token");
     // §8: without a nonce, `use_dpop_nonce` and the nonce to use.
-    let resp = app.dpop_token(&c, Some(&key.proof("POST", &url, None))).await;
+    let resp = app
+        .dpop_token(&c, Some(&key.proof("POST", &url, None)))
+        .await;
     assert_eq!(resp.status(), 400);
     let nonce = resp.headers()["dpop-nonce"].to_str().unwrap().to_owned();
     let body: Value = resp.json().await.unwrap();
@@ -229,9 +251,15 @@ async fn userinfo_takes_a_bound_token_only_with_a_proof_of_its_key() {
     // A thief: as a bearer token, without a proof, with another key's proof.
     let refused = |resp: reqwest::Response, error: &str| {
         assert_eq!(resp.status(), 401);
-        let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let challenge = resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(challenge.starts_with("DPoP "), "{challenge}");
-        assert!(challenge.contains(&format!(r#"error="{error}""#)), "{challenge}");
+        assert!(
+            challenge.contains(&format!(r#"error="{error}""#)),
+            "{challenge}"
+        );
     };
     refused(ask("Bearer", None).await, "invalid_token");
     refused(ask("DPoP", None).await, "invalid_dpop_proof");
@@ -278,7 +306,9 @@ async fn userinfo_takes_a_bound_token_only_with_a_proof_of_its_key() {
 async fn an_app_that_requires_dpop_gets_no_token_without_a_proof() {
     let app = TestApp::spawn().await;
     app.seed().await;
-    let c = app.app("dev@acme.test", "cfgateway", Some("cfgateway"), None).await;
+    let c = app
+        .app("dev@acme.test", "cfgateway", Some("cfgateway"), None)
+        .await;
     gatehouse_core::admin::update_app(
         app.s(),
         SystemClock.now(),
@@ -312,7 +342,15 @@ async fn discovery_lists_the_proof_algorithms() {
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
     ] {
-        let doc: Value = app.http.get(app.url(path)).send().await.unwrap().json().await.unwrap();
+        let doc: Value = app
+            .http
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(
             doc["dpop_signing_alg_values_supported"],
             json!(["ES256", "RS256", "PS256", "EdDSA"]),
