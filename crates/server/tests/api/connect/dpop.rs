@@ -336,6 +336,39 @@ async fn an_app_that_requires_dpop_gets_no_token_without_a_proof() {
 }
 
 #[tokio::test]
+async fn the_admin_api_refuses_a_dpop_bound_token_as_bearer() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    app.user("root@acme.test", "admin").await;
+    let c = app
+        .app("root@acme.test", "gatehouse:admin", Some("gatehouse:admin"), None)
+        .await;
+    let key = DpopKey::es256();
+    let proof = key.proof("POST", &app.url("/connect/token"), None);
+    let body: Value = app.dpop_token(&c, Some(&proof)).await.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let at = body["access_token"].as_str().unwrap();
+    let resp = app
+        .http
+        .get(app.url("/api/v1/apps"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    // The same app's bearer token works.
+    let bearer: Value = app.dpop_token(&c, None).await.json().await.unwrap();
+    let resp = app
+        .http
+        .get(app.url("/api/v1/apps"))
+        .bearer_auth(bearer["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
 async fn discovery_lists_the_proof_algorithms() {
     let app = TestApp::spawn().await;
     for path in [
