@@ -341,7 +341,12 @@ async fn the_admin_api_refuses_a_dpop_bound_token_as_bearer() {
     app.seed().await;
     app.user("root@acme.test", "admin").await;
     let c = app
-        .app("root@acme.test", "gatehouse:admin", Some("gatehouse:admin"), None)
+        .app(
+            "root@acme.test",
+            "gatehouse:admin",
+            Some("gatehouse:admin"),
+            None,
+        )
         .await;
     let key = DpopKey::es256();
     let proof = key.proof("POST", &app.url("/connect/token"), None);
