@@ -186,7 +186,7 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, ProofError>
     if !same_url(&claims.htu, expected.url) {
         return Err(ProofError::Url);
     }
-    if (claims.iat - expected.now).abs() > expected.window {
+    if claims.iat.abs_diff(expected.now) > expected.window.unsigned_abs() {
         return Err(ProofError::Stale);
     }
     match (expected.access_token, claims.ath.as_deref()) {

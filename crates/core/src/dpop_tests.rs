@@ -136,6 +136,7 @@ fn every_claim_is_checked() {
     assert_eq!(with("iat", (NOW - 61).into()), Some(ProofError::Stale));
     assert_eq!(with("iat", (NOW + 61).into()), Some(ProofError::Stale));
     assert_eq!(with("iat", "soon".into()), Some(ProofError::Malformed));
+    assert_eq!(with("iat", i64::MIN.into()), Some(ProofError::Stale));
     assert_eq!(with("jti", "".into()), Some(ProofError::Malformed));
 }
 
