@@ -148,6 +148,13 @@ pub struct ServeArgs {
     /// Failed client authentications per source address before 429 (per minute).
     #[arg(long, env = "GATEHOUSE_FAILURES_PER_ADDRESS", default_value_t = 50)]
     pub failures_per_address: u32,
+    /// DPoP (RFC 9449): the token endpoint demands a server nonce in every
+    /// proof (`use_dpop_nonce`, the nonce in the `DPoP-Nonce` header).
+    #[arg(long, env = "GATEHOUSE_DPOP_NONCE")]
+    pub dpop_nonce: bool,
+    /// DPoP: a proof's `iat` must be within this many seconds of now.
+    #[arg(long, env = "GATEHOUSE_DPOP_WINDOW_SECS", default_value_t = 60, value_parser = clap::value_parser!(i64).range(5..=600))]
+    pub dpop_window_secs: i64,
     /// Authorization code lifetime in seconds.
     #[arg(long, env = "GATEHOUSE_CODE_TTL", default_value_t = 1800, value_parser = clap::value_parser!(i64).range(10..=3600))]
     pub code_ttl: i64,
@@ -336,6 +343,11 @@ pub struct GatewayArgs {
         default_value_t = 30
     )]
     pub max_feed_staleness_secs: u64,
+    /// The gateway's URL as callers address it (e.g. https://api.example.com
+    /// behind a TLS load balancer): DPoP proofs name it in `htu`. Default:
+    /// http:// and the request's Host.
+    #[arg(long, env = "GATEHOUSE_GATEWAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Accepted signature algorithms.
     #[arg(long, value_delimiter = ',', default_value = "ES256,RS256,EdDSA")]
     pub algorithms: Vec<String>,
@@ -634,6 +646,10 @@ pub enum AppCmd {
         /// authorization code apps; default: false).
         #[arg(long)]
         require_par: Option<bool>,
+        /// Token requests must carry a DPoP proof (RFC 9449): every token is
+        /// bound to the app's key (`--require-dpop` alone means true).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        require_dpop: Option<bool>,
         /// An API (audience) of the organization a token exchange app may
         /// exchange people's tokens for (repeat for several; none: it may not
         /// exchange any).
@@ -731,6 +747,10 @@ pub enum AppCmd {
         /// (RFC 9126; authorization code apps).
         #[arg(long)]
         require_par: Option<bool>,
+        /// Whether token requests must carry a DPoP proof (RFC 9449;
+        /// `--require-dpop` alone means true).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        require_dpop: Option<bool>,
         /// Replaces the APIs a token exchange app may exchange people's tokens
         /// for (repeat for several).
         #[arg(long = "exchange-audience")]

@@ -1390,6 +1390,42 @@ fn require_par_is_set_at_registration_changed_by_update_and_shown() {
 }
 
 #[test]
+fn require_dpop_is_set_at_registration_changed_by_update_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    register(d);
+    let out = register_web(
+        d,
+        &[
+            "--redirect-uri",
+            "http://127.0.0.1:9/callback",
+            "--dev",
+            "--require-dpop",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(app["require_dpop"], true, "{app}");
+    let id = s(&app["client_id"]).to_owned();
+    let updated = json(
+        d,
+        &["app", "update", &id, "--require-dpop", "false", "--json"],
+    );
+    assert_eq!(updated["require_dpop"], false);
+    assert_eq!(
+        json(d, &["app", "show", &id, "--json"])["require_dpop"],
+        false
+    );
+    let updated = json(d, &["app", "update", &id, "--require-dpop", "--json"]);
+    assert_eq!(updated["require_dpop"], true);
+}
+
+#[test]
 fn a_second_secret_rotates_with_a_grace_period_on_every_instance() {
     let dir = tempfile::tempdir().unwrap();
     let f = register(dir.path());

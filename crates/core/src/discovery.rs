@@ -75,6 +75,8 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         "claims_supported": crate::claims::supported(),
         "acr_values_supported": [crate::claims::ACR_PASSWORD, crate::claims::ACR_MFA],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1: proofs are accepted at the token endpoint.
+        "dpop_signing_alg_values_supported": crate::dpop::ALGS,
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": true,

@@ -99,6 +99,11 @@ pub fn active_answer(claims: &AccessClaims) -> Value {
     if let Some(act) = &claims.act {
         answer["act"] = json!(act);
     }
+    // RFC 9449 §6.2: a bound token's key, and its type.
+    if let Some(cnf) = &claims.cnf {
+        answer["cnf"] = json!(cnf);
+        answer["token_type"] = json!("DPoP");
+    }
     answer
 }
 

@@ -11,6 +11,7 @@ pub mod claims;
 pub mod clock;
 pub mod context;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod feed;
 pub mod form;

@@ -310,6 +310,10 @@ pub struct App {
     /// at the authorization endpoint is refused.
     #[serde(default)]
     pub require_par: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449): every token the app
+    /// gets is bound to its key.
+    #[serde(default)]
+    pub require_dpop: bool,
     /// The APIs (audiences) a token exchange app may exchange a person's token
     /// for (RFC 8693); empty: none (deny by default).
     #[serde(default)]
@@ -563,6 +567,9 @@ pub struct RefreshToken {
     pub scopes: Vec<String>,
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
+    /// The DPoP key (RFC 7638 thumbprint) the token is bound to, when it was
+    /// issued with a proof: refreshing it takes a proof of that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What a user allowed an app, remembered so consent is asked again only when

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
+use crate::dpop::Cnf;
 use crate::jose::{JoseError, SigningKey};
 use crate::model::{Api, ReferenceToken, SigningAlg, TokenFormat};
 use crate::scope::ScopeSet;
@@ -128,6 +129,10 @@ pub struct AccessClaims {
     pub csid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Act>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1): presented only with
+    /// a proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
 }
 
 /// Finds signing keys: the active one per algorithm, any published one by `kid`.
@@ -156,11 +161,13 @@ pub enum MintError {
     Serialize,
 }
 
+/// Mints `plan`'s token; `jkt`, the thumbprint of the request's DPoP key, binds it.
 pub fn mint(
     plan: AccessTokenPlan,
     issuer: &str,
     now: UnixTime,
     signer: &dyn Signer,
+    jkt: Option<&str>,
 ) -> Result<Minted, MintError> {
     let ttl = plan.target.ttl;
     let claims = AccessClaims {
@@ -180,6 +187,9 @@ pub fn mint(
         gid: plan.grant_id,
         csid: plan.secret_id,
         act: plan.act,
+        cnf: jkt.map(|jkt| Cnf {
+            jkt: jkt.to_owned(),
+        }),
     };
     match plan.target.format {
         TokenFormat::Jwt => {

@@ -51,6 +51,15 @@ pub struct ValidatorConfig {
     pub http_timeout: Duration,
     /// The `realm` of `WWW-Authenticate` challenges.
     pub realm: String,
+    /// The gateway's URL as its callers address it (scheme, host, port; e.g.
+    /// `https://api.example.com`), which DPoP proofs name in `htu`. Behind a
+    /// load balancer that terminates TLS, set it; without it the URL is
+    /// `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+    /// DPoP: a proof's `iat` must be within this of now.
+    pub dpop_window: Duration,
+    /// DPoP: proofs remembered for replay detection (per gateway instance).
+    pub dpop_replay_capacity: usize,
 }
 
 impl ValidatorConfig {
@@ -75,6 +84,9 @@ impl ValidatorConfig {
             jwks_refresh: Duration::from_secs(300),
             feed_wait: Duration::from_secs(20),
             http_timeout: Duration::from_secs(5),
+            public_url: None,
+            dpop_window: Duration::from_secs(gatehouse_core::dpop::DEFAULT_WINDOW_SECS as u64),
+            dpop_replay_capacity: 200_000,
         }
     }
 }

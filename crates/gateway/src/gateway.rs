@@ -63,6 +63,8 @@ async fn handle(
         return bad_request("the request has both Content-Length and Transfer-Encoding");
     }
     let metrics = gw.validator.metrics();
+    // DPoP proofs name the path as the caller sent it, before canonicalisation.
+    let sent = req.uri().clone();
     let route = match route_for(&gw.routes, &mut req) {
         Ok(r) => r,
         Err(resp) => {
@@ -74,7 +76,11 @@ async fn handle(
             return *resp;
         }
     };
-    let principal = match gw.validator.authorize(req.headers(), &route.scopes).await {
+    let principal = match gw
+        .validator
+        .authorize(req.method(), &sent, req.headers(), &route.scopes)
+        .await
+    {
         Ok(p) => p,
         Err(r) => {
             metrics.record_decision(r.reason());

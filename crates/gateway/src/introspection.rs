@@ -55,6 +55,9 @@ struct Answer {
     /// when the issuer says (then the revocation set decides exactly).
     #[serde(default)]
     gid: Option<String>,
+    /// RFC 9449 §6.2: the key a bound token needs a proof of.
+    #[serde(default)]
+    cnf: Option<gatehouse_core::dpop::Cnf>,
     #[serde(default)]
     cgen: Option<i64>,
     #[serde(default)]
@@ -150,6 +153,7 @@ impl Introspection {
             token_id: answer.jti,
             issued_at: answer.iat.unwrap_or(now),
             expires_at: answer.exp.unwrap_or(now),
+            dpop_jkt: answer.cnf.map(|c| c.jkt),
         })
         .map(|principal| {
             Arc::new(Introspected {

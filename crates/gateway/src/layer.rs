@@ -11,8 +11,9 @@ use std::task::{Context, Poll};
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::dpop::{self, ProofError};
 use serde_json::json;
 use tower::{Layer, Service};
 
@@ -33,6 +34,10 @@ pub enum Rejection {
     InsufficientScope(String),
     /// The gateway cannot decide now (issuer unreachable, feed lost too long).
     Unavailable(&'static str),
+    /// A DPoP-bound token without a good proof of its key (RFC 9449 §7.1).
+    Dpop(ProofError),
+    /// A DPoP-bound token sent as a bearer token (§7.2), or an unbound one as DPoP.
+    Binding(&'static str),
 }
 
 impl Rejection {
@@ -44,6 +49,8 @@ impl Rejection {
             Rejection::Invalid(e) => e.reason(),
             Rejection::InsufficientScope(_) => "insufficient_scope",
             Rejection::Unavailable(_) => "unavailable",
+            Rejection::Dpop(e) => e.reason(),
+            Rejection::Binding(_) => "dpop_binding",
         }
     }
 
@@ -54,6 +61,8 @@ impl Rejection {
             Rejection::Invalid(e) => e.to_string(),
             Rejection::InsufficientScope(s) => format!("the `{s}` scope is required"),
             Rejection::Unavailable(why) => (*why).into(),
+            Rejection::Dpop(e) => e.to_string(),
+            Rejection::Binding(why) => (*why).into(),
         }
     }
 
@@ -76,6 +85,8 @@ impl Rejection {
             }
             // RFC 6750 §3.1: a request with no credentials gets no error code.
             Rejection::Missing => return missing_token(realm, &description),
+            Rejection::Dpop(e) => return dpop_challenge(realm, e.code(), &description),
+            Rejection::Binding(_) => return dpop_challenge(realm, "invalid_token", &description),
             _ => (StatusCode::UNAUTHORIZED, "invalid_token", None),
         };
         let realm = realm.replace(['"', '\\'], "'");
@@ -114,6 +125,52 @@ fn missing_token(realm: &str, description: &str) -> Response {
     resp
 }
 
+/// RFC 9449 §7.1: a `DPoP` challenge naming the accepted proof algorithms.
+fn dpop_challenge(realm: &str, error: &str, description: &str) -> Response {
+    let realm = realm.replace(['"', '\\'], "'");
+    let mut resp = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(with_correlation_id(
+            json!({"error": error, "error_description": description}),
+        )),
+    )
+        .into_response();
+    let challenge = format!(
+        r#"DPoP realm="{realm}", error="{error}", error_description="{description}", algs="{}""#,
+        dpop::ALGS_LIST
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The access token of a request and whether it came as `DPoP` (RFC 9449 §7.1)
+/// rather than `Bearer` (RFC 6750 §2.1); schemes are case-insensitive.
+pub fn access_token(headers: &HeaderMap) -> Result<(&str, bool), Rejection> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(Rejection::Missing)?;
+    if values.next().is_some() {
+        return Err(Rejection::BadHeader);
+    }
+    let value = value.to_str().map_err(|_| Rejection::BadHeader)?;
+    let (scheme, token) = value.split_once(' ').ok_or(Rejection::BadHeader)?;
+    let dpop = if scheme.eq_ignore_ascii_case("bearer") {
+        false
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        true
+    } else {
+        return Err(Rejection::BadHeader);
+    };
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return Err(Rejection::BadHeader);
+    }
+    Ok((token, dpop))
+}
+
 /// The bearer token of a request (RFC 6750 §2.1); the scheme is case-insensitive.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
@@ -134,15 +191,27 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
 }
 
 impl Validator {
-    /// Validates the request's bearer token and checks it holds every scope of
-    /// `required`.
+    /// Validates the request's access token (a bound one with its DPoP proof
+    /// for `method` and `uri`) and checks it holds every scope of `required`.
     pub async fn authorize(
         &self,
+        method: &Method,
+        uri: &Uri,
         headers: &HeaderMap,
         required: &[String],
     ) -> Result<Principal, Rejection> {
-        let token = bearer_token(headers)?;
+        let (token, dpop) = access_token(headers)?;
         let principal = self.validate(token).await?;
+        match (&principal.dpop_jkt, dpop) {
+            (Some(jkt), true) => self.check_proof(method, uri, headers, token, jkt)?,
+            (Some(_), false) => {
+                return Err(Rejection::Binding(
+                    "this token is DPoP-bound: send it as `Authorization: DPoP` with a proof",
+                ));
+            }
+            (None, true) => return Err(Rejection::Binding("this token is not DPoP-bound")),
+            (None, false) => {}
+        }
         if let Some(missing) = principal.missing_scope(required) {
             return Err(Rejection::InsufficientScope(missing.to_owned()));
         }
@@ -203,7 +272,7 @@ where
         Box::pin(async move {
             match guard
                 .validator
-                .authorize(req.headers(), &guard.required)
+                .authorize(req.method(), req.uri(), req.headers(), &guard.required)
                 .await
             {
                 Ok(p) => {

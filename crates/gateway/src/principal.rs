@@ -19,6 +19,9 @@ pub struct Principal {
     pub token_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC
+    /// 9449 §6): such a token is good only with a proof of that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl Principal {
@@ -88,6 +91,9 @@ pub(crate) struct Claims {
     /// The client secret the token was issued with.
     #[serde(default)]
     pub csid: Option<String>,
+    /// The DPoP key the token is bound to.
+    #[serde(default)]
+    pub cnf: Option<gatehouse_core::dpop::Cnf>,
 }
 
 impl Claims {
@@ -103,6 +109,7 @@ impl Claims {
             token_id: self.jti.clone(),
             issued_at: self.iat,
             expires_at: self.exp,
+            dpop_jkt: self.cnf.as_ref().map(|c| c.jkt.clone()),
         }
     }
 }

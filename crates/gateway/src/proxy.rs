@@ -138,6 +138,8 @@ fn prepare_headers(h: &mut HeaderMap, how: &Forward<'_>) {
     strip_hop_by_hop(h);
     if !how.authorization {
         h.remove(header::AUTHORIZATION);
+        // The DPoP proof (RFC 9449) goes with the token it proves.
+        h.remove("dpop");
     }
     let dropped: Vec<HeaderName> = h
         .keys()

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
+use axum::http::{HeaderMap, Method, Uri, header};
 use gatehouse_core::clock::{Clock, SystemClock};
+use gatehouse_core::dpop::{self, ProofError};
 
 use crate::config::ValidatorConfig;
 use crate::feed::{FeedState, spawn_follower};
@@ -71,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) introspection: Option<Introspection>,
     expect: Expect,
     verified: RwLock<HashMap<Box<str>, Verified>>,
+    /// DPoP proofs seen (RFC 9449 §11.1), per gateway instance.
+    pub(crate) dpop_seen: gatehouse_core::dpop::ReplayCache,
     pub metrics: crate::metrics::GatewayMetrics,
 }
 
@@ -135,6 +139,7 @@ impl Validator {
             synced: tokio::sync::watch::Sender::new(false),
             revoked: RwLock::new(Revoked::default()),
             verified: RwLock::new(HashMap::new()),
+            dpop_seen: gatehouse_core::dpop::ReplayCache::new(config.dpop_replay_capacity),
             metrics: Default::default(),
             config,
             clock,
@@ -196,6 +201,60 @@ impl Validator {
             ));
         }
         Ok(claims.principal())
+    }
+
+    /// RFC 9449 §7.1 (§4.3): one proof, for this method and URL, fresh, never
+    /// seen before, naming this token (`ath`), by the token's key `jkt`.
+    pub(crate) fn check_proof(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        token: &str,
+        jkt: &str,
+    ) -> Result<(), Rejection> {
+        let inner = &self.0;
+        let mut proofs = headers.get_all("dpop").iter();
+        let proof = proofs.next().ok_or(Rejection::Dpop(ProofError::Missing))?;
+        if proofs.next().is_some() {
+            return Err(Rejection::Dpop(ProofError::Several));
+        }
+        let proof = proof
+            .to_str()
+            .map_err(|_| Rejection::Dpop(ProofError::Malformed))?;
+        let url = self.request_url(uri, headers);
+        let now = inner.clock.now();
+        let window = inner.config.dpop_window.as_secs() as i64;
+        let expected = dpop::Expected {
+            method: method.as_str(),
+            url: &url,
+            now,
+            window,
+            access_token: Some(token),
+        };
+        let proof = dpop::verify(proof, &expected).map_err(Rejection::Dpop)?;
+        if proof.jkt != jkt {
+            return Err(Rejection::Dpop(ProofError::WrongKey));
+        }
+        inner
+            .dpop_seen
+            .check(&proof, now, window)
+            .map_err(Rejection::Dpop)
+    }
+
+    /// The URL the caller addressed (`htu`): the configured public URL, else
+    /// `http://` and the request's authority or `Host`, and the path as sent.
+    fn request_url(&self, uri: &Uri, headers: &HeaderMap) -> String {
+        let path = uri.path();
+        if let Some(base) = &self.0.config.public_url {
+            return format!("{}{path}", base.trim_end_matches('/'));
+        }
+        let host = uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+            .unwrap_or_default();
+        format!("{}://{host}{path}", uri.scheme_str().unwrap_or("http"))
     }
 
     fn cached(&self, token: &str) -> Option<Arc<Claims>> {

@@ -65,6 +65,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Back-channel logout delivery (OpenID Connect Back-Channel Logout 1.0).
     pub backchannel: crate::backchannel::BackchannelConfig,
+    /// DPoP (RFC 9449): a proof's `iat` must be within this many seconds of now.
+    pub dpop_window: i64,
+    /// DPoP: the token endpoint demands a server nonce (§8) in every proof.
+    pub dpop_nonce: bool,
 }
 
 /// The header a trusted proxy appends the client's address to.
@@ -117,6 +121,8 @@ impl ServerConfig {
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(10),
             backchannel: Default::default(),
+            dpop_window: gatehouse_core::dpop::DEFAULT_WINDOW_SECS,
+            dpop_nonce: false,
         }
     }
 

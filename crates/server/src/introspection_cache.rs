@@ -229,6 +229,7 @@ mod tests {
             gid: gid.map(str::to_owned),
             csid: None,
             act: None,
+            cnf: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod client_auth;
 pub mod config;
 pub mod console;
 pub mod dns;
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod http_server;

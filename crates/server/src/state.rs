@@ -45,6 +45,8 @@ pub struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// Wakes the back-channel logout worker ([`crate::backchannel`]).
     pub backchannel_wake: Arc<tokio::sync::Notify>,
+    /// DPoP proofs' replay cache and server nonces ([`crate::dpop`]).
+    pub dpop: crate::dpop::DpopState,
 }
 
 impl std::ops::Deref for AppState {
@@ -112,6 +114,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             metrics: Default::default(),
             backchannel_wake: Default::default(),
+            dpop: Default::default(),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

@@ -123,6 +123,7 @@ pub(crate) fn app(id: &str, org_id: &str, on_behalf: &str) -> App {
         last_used_at: None,
         require_pkce: false,
         require_par: false,
+        require_dpop: false,
         exchange_audiences: vec![],
     }
 }
@@ -180,5 +181,6 @@ pub(crate) fn refresh(digest: &str, grant_id: &str, expires_at: i64) -> RefreshT
         scopes: vec!["openid".into(), "offline_access".into()],
         expires_at,
         used_at: None,
+        dpop_jkt: None,
     }
 }

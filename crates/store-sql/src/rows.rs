@@ -194,6 +194,7 @@ from_row! {
         status: String,
         require_pkce: bool,
         require_par: bool,
+        require_dpop: bool,
         exchange_audiences: String,
         created_at: i64,
         last_used_at: Option<i64>,
@@ -229,6 +230,7 @@ impl TryFrom<AppRow> for App {
             generation: r.generation,
             require_pkce: r.require_pkce,
             require_par: r.require_par,
+            require_dpop: r.require_dpop,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
         })
@@ -433,6 +435,7 @@ from_row! {
         scopes: String,
         expires_at: i64,
         used_at: Option<i64>,
+        dpop_jkt: Option<String>,
     }
 }
 
@@ -446,6 +449,7 @@ impl TryFrom<RefreshTokenRow> for RefreshToken {
             client_id: r.client_id,
             expires_at: r.expires_at,
             used_at: r.used_at,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -593,6 +597,7 @@ from_row! {
         t_scopes: String,
         t_expires_at: i64,
         t_used_at: Option<i64>,
+        t_dpop_jkt: Option<String>,
         #[sqlx(flatten)]
         grant: GrantContextRow,
     }
@@ -608,6 +613,7 @@ impl TryFrom<RefreshContextRow> for RefreshContext {
             scopes: r.t_scopes,
             expires_at: r.t_expires_at,
             used_at: r.t_used_at,
+            dpop_jkt: r.t_dpop_jkt,
         })?;
         Ok(RefreshContext {
             token,

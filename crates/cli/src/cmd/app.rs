@@ -60,6 +60,7 @@ pub async fn run(
             post_logout_redirect_uris,
             require_pkce,
             require_par,
+            require_dpop,
             exchange_audiences,
             backchannel_logout_uri,
             backchannel_logout_session_required,
@@ -111,10 +112,12 @@ pub async fn run(
             .await?;
             let pkce = require_pkce.filter(|r| *r != app.require_pkce);
             let par = require_par.filter(|r| *r != app.require_par);
-            if pkce.is_some() || par.is_some() {
+            let dpop = require_dpop.filter(|r| *r != app.require_dpop);
+            if pkce.is_some() || par.is_some() || dpop.is_some() {
                 let edit = AppEdit {
                     require_pkce: pkce,
                     require_par: par,
+                    require_dpop: dpop,
                     ..AppEdit::default()
                 };
                 app = admin::update_app(
@@ -250,6 +253,7 @@ pub async fn run(
             audience,
             require_pkce,
             require_par,
+            require_dpop,
             exchange_audiences,
             clear_exchange_audiences,
             backchannel_logout_uri,
@@ -274,6 +278,7 @@ pub async fn run(
                     .map(|a| Some(a).filter(|a| !a.is_empty())),
                 require_pkce,
                 require_par,
+                require_dpop,
                 exchange_audiences: if clear_exchange_audiences {
                     Some(Vec::new())
                 } else {

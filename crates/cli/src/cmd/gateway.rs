@@ -36,6 +36,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     config.leeway = Duration::from_secs(args.leeway_secs.min(300));
     config.max_feed_staleness = Duration::from_secs(args.max_feed_staleness_secs);
     config.introspection_cache = Duration::from_secs(args.introspection_cache_secs);
+    config.public_url = args.public_url.clone();
     config.algorithms = args
         .algorithms
         .iter()

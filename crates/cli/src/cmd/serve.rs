@@ -53,6 +53,8 @@ pub async fn run(
     let mut config = ServerConfig::new(&issuer);
     config.failures_per_client = args.failures_per_client;
     config.failures_per_address = args.failures_per_address;
+    config.dpop_nonce = args.dpop_nonce;
+    config.dpop_window = args.dpop_window_secs;
     config.code_ttl = args.code_ttl;
     config.refresh_ttl = args.refresh_ttl;
     config.refresh_family_max_age = args.refresh_family_max_age * 24 * 3600;

@@ -284,6 +284,8 @@ pub struct AppEdit<'a> {
     pub require_pkce: Option<bool>,
     /// Whether authorization requests must be pushed first (RFC 9126 §5).
     pub require_par: Option<bool>,
+    /// Whether token requests must carry a DPoP proof (RFC 9449; any app).
+    pub require_dpop: Option<bool>,
     /// Replaces the APIs a token exchange app may exchange tokens for
     /// (`Some(vec![])` clears them).
     pub exchange_audiences: Option<Vec<String>>,
@@ -366,6 +368,14 @@ pub async fn update_app(
             "pushed authorization requests required"
         } else {
             "pushed authorization requests optional"
+        });
+    }
+    if let Some(required) = edit.require_dpop {
+        next.require_dpop = required;
+        changed.push(if required {
+            "DPoP proofs required"
+        } else {
+            "DPoP proofs optional"
         });
     }
     if let Some(audiences) = edit.exchange_audiences {

@@ -282,6 +282,7 @@ async fn prepare_app(
         // New authorization code apps must use PKCE unless an admin turns it off.
         require_pkce: new.grant == GrantType::AuthorizationCode,
         require_par: false,
+        require_dpop: false,
         exchange_audiences,
         created_at: now,
         last_used_at: None,

@@ -202,6 +202,7 @@ mod tests {
             status: AppStatus::Active,
             require_pkce: false,
             require_par: false,
+            require_dpop: false,
             exchange_audiences: vec![],
             created_at: 0,
             last_used_at: None,

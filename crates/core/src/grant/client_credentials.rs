@@ -38,7 +38,7 @@ pub async fn handle<S: TokenStore + ?Sized>(
         secret_id: issuer.secret_id.map(str::to_owned),
         ..decide(client, req, url)?
     };
-    let minted = mint(plan, url, issuer.now, issuer.signer)?;
+    let minted = mint(plan, url, issuer.now, issuer.signer, issuer.dpop_jkt)?;
     if let Some(record) = &minted.reference {
         issuer.store.insert_reference_token(record).await?;
     }
@@ -217,6 +217,7 @@ mod tests {
                 last_used_at: None,
                 require_pkce: false,
                 require_par: false,
+                require_dpop: false,
                 exchange_audiences: vec![],
                 created_at: 0,
             },
@@ -450,6 +451,7 @@ mod tests {
                 policy: &policy,
                 now: NOW,
                 secret_id: None,
+                dpop_jkt: None,
             };
             let set = handle(&req(Some("cfgateway"), None), &c, &issuer)
                 .await

@@ -29,6 +29,9 @@ pub struct Issuer<'a, S: ?Sized = dyn Store> {
     /// The id of the client secret the request was authenticated with: the
     /// tokens issued name it (`csid`) and end when it is retired.
     pub secret_id: Option<&'a str>,
+    /// The thumbprint of the key of the request's DPoP proof (RFC 9449): the
+    /// access token and refresh tokens issued now are bound to it.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// What the token endpoint returns.

@@ -53,6 +53,15 @@ pub async fn handle<S: RefreshGrantStore + ?Sized>(
     if rt.used_at.is_some() && rt.client_id == client.app.client_id {
         return Err(reused(store, client, &rt.grant_id, now).await);
     }
+    // RFC 9449 §5: a bound refresh token is refreshed only with a proof of its key.
+    if let Some(bound) = &rt.dpop_jkt
+        && issuer.dpop_jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key: refresh with a proof of that key",
+        )
+        .into());
+    }
     // A user who may no longer authorize apps counts as gone.
     let user = user.filter(|u| user_may_authorize(Some(u)).is_ok());
     check_family_age(&grant, issuer.policy.refresh_family_max_age, now)?;
@@ -234,6 +243,7 @@ mod tests {
             status: AppStatus::Active,
             require_pkce: true,
             require_par: false,
+            require_dpop: false,
             exchange_audiences: vec![],
             created_at: 0,
             last_used_at: None,

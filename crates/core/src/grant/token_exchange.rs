@@ -87,7 +87,13 @@ pub async fn handle<S: ExchangeGrantStore + ?Sized>(
         ..decide(client, req, &subject, actor.as_ref(), now)?
     };
     let audience = plan.target.audience.clone();
-    let minted = mint(plan, &issuer.policy.issuer, now, issuer.signer)?;
+    let minted = mint(
+        plan,
+        &issuer.policy.issuer,
+        now,
+        issuer.signer,
+        issuer.dpop_jkt,
+    )?;
     if let Some(record) = &minted.reference {
         issuer.store.insert_reference_token(record).await?;
     }

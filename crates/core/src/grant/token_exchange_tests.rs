@@ -44,6 +44,7 @@ fn ctx() -> ClientContext {
             last_used_at: None,
             require_pkce: false,
             require_par: false,
+            require_dpop: false,
             exchange_audiences: vec!["https://orders".into()],
             created_at: 0,
         },
@@ -92,6 +93,7 @@ fn subject() -> AccessClaims {
         gid: Some("g1".into()),
         csid: None,
         act: None,
+        cnf: None,
     }
 }
 

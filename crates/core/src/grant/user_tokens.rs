@@ -62,6 +62,7 @@ pub fn mint_user_tokens<S: ?Sized>(
         &policy.issuer,
         issuer.now,
         issuer.signer,
+        issuer.dpop_jkt,
     )?;
     let id_token = if scope.contains("openid") {
         let claims = id_token::claims(IdTokenInput {
@@ -115,6 +116,7 @@ pub fn new_refresh_token<S: ?Sized>(
         expires_at: (issuer.now + policy.refresh_ttl)
             .min(family_deadline(grant, policy.refresh_family_max_age)),
         used_at: None,
+        dpop_jkt: issuer.dpop_jkt.map(str::to_owned),
     };
     (secret, record)
 }

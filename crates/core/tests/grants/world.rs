@@ -135,6 +135,7 @@ fn app(client_id: &str, grants: &[GrantType], on_behalf_of: Option<&str>) -> App
         status: AppStatus::Active,
         require_pkce: false,
         require_par: false,
+        require_dpop: false,
         exchange_audiences: vec![],
         created_at: T - 1000,
         last_used_at: None,
@@ -236,6 +237,7 @@ impl World {
             policy: &self.policy,
             now: self.now(),
             secret_id: None,
+            dpop_jkt: None,
         };
         let tokens = gatehouse_core::introspect::LiveTokens {
             signer: self.ring.as_ref(),

@@ -277,6 +277,7 @@ async fn edit_app(
         default_audience: patch.default_audience.as_ref().map(Option::as_deref),
         require_pkce: patch.require_pkce,
         require_par: patch.require_par,
+        require_dpop: patch.require_dpop,
         exchange_audiences: patch.exchange_audiences,
     };
     let now = state.clock.now();

@@ -71,6 +71,13 @@ impl FromRequestParts<AppState> for AdminCaller {
             Ok(None) => return Err(invalid("the access token is expired, revoked or invalid")),
             Err(e) => return Err(ApiError::from(e).into_response()),
         };
+        // The admin API takes bearer tokens only: a DPoP-bound token is good
+        // only with a proof (RFC 9449 §7.1), which this API does not check.
+        if claims.cnf.is_some() {
+            return Err(invalid(
+                "the admin API takes bearer tokens: get its token without a DPoP proof",
+            ));
+        }
         let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
         if !scope.contains(SCOPE_ADMIN) {
             return Err(forbidden(

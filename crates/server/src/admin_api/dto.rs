@@ -118,6 +118,9 @@ pub struct AppView {
     pub require_pkce: bool,
     /// Authorization requests must be pushed first (RFC 9126; authorization code apps).
     pub require_par: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449): the app's tokens are
+    /// all bound to its key.
+    pub require_dpop: bool,
     /// The APIs (audiences) a token exchange app may exchange people's tokens
     /// for (RFC 8693); empty: none.
     pub exchange_audiences: Vec<String>,
@@ -226,6 +229,7 @@ impl AppView {
             status,
             require_pkce: app.require_pkce,
             require_par: app.require_par,
+            require_dpop: app.require_dpop,
             exchange_audiences: app.exchange_audiences,
             created_at: app.created_at,
             last_used_at: app.last_used_at,
@@ -332,6 +336,8 @@ pub struct AppPatch {
     /// Whether authorization requests must be pushed first (RFC 9126;
     /// authorization code apps).
     pub require_par: Option<bool>,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    pub require_dpop: Option<bool>,
     /// Replaces the APIs a token exchange app may exchange people's tokens for
     /// (RFC 8693; `[]` clears them).
     pub exchange_audiences: Option<Vec<String>>,

@@ -3,7 +3,7 @@
 //! `Cache-Control: no-store`.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -26,12 +26,26 @@ pub fn router() -> Router<AppState> {
 /// Also served at [`crate::routes::OAUTH_TOKEN_PATH`] (lib.rs).
 pub(crate) async fn token(
     State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
     AuthenticatedClient {
         client,
         request,
         secret_id,
     }: AuthenticatedClient<TokenRequest>,
 ) -> Result<Response, HttpError> {
+    // RFC 9449 §5: a proof binds what is issued now to its key.
+    let jkt = match state.token_request_key(&headers, uri.path()) {
+        Ok(None) if client.app.require_dpop => {
+            let refused = crate::dpop::TokenEndpointRefusal {
+                error: gatehouse_core::dpop::ProofError::Missing,
+                nonce: state.dpop_nonce(),
+            };
+            return Ok(refused.into_response());
+        }
+        Ok(jkt) => jkt,
+        Err(refused) => return Ok(refused.into_response()),
+    };
     let policy = state.config.policy();
     let keys = state.keys();
     let issuer = Issuer {
@@ -40,6 +54,7 @@ pub(crate) async fn token(
         policy: &policy,
         now: state.clock.now(),
         secret_id: Some(&secret_id),
+        dpop_jkt: jkt.as_deref(),
     };
     // A token exchange presents tokens, read as introspection reads them.
     let tokens = LiveTokens {
@@ -51,7 +66,20 @@ pub(crate) async fn token(
     state.usage.issued(&client.app.client_id, issuer.now);
     state.metrics.record_token(&request, &client, &set.scope);
     let exchanged = matches!(request, TokenRequest::TokenExchange(_));
-    Ok(respond(set, exchanged.then_some(TOKEN_TYPE_ACCESS_TOKEN)))
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
+    let mut resp = respond(
+        set,
+        exchanged.then_some(TOKEN_TYPE_ACCESS_TOKEN),
+        token_type,
+    );
+    // §8: the next nonce, for the client's next proof.
+    if let Some(n) = state
+        .dpop_nonce()
+        .and_then(|n| HeaderValue::from_str(&n).ok())
+    {
+        resp.headers_mut().insert("dpop-nonce", n);
+    }
+    Ok(resp)
 }
 
 /// The RFC 6749 §5.1 answer (with RFC 8693 §2.2.1's `issued_token_type` for a
@@ -71,7 +99,11 @@ struct Answer {
     token_type: &'static str,
 }
 
-fn respond(set: TokenSet, issued_token_type: Option<&'static str>) -> Response {
+fn respond(
+    set: TokenSet,
+    issued_token_type: Option<&'static str>,
+    token_type: &'static str,
+) -> Response {
     let body = Answer {
         access_token: set.access_token,
         expires_in: set.expires_in,
@@ -79,7 +111,7 @@ fn respond(set: TokenSet, issued_token_type: Option<&'static str>) -> Response {
         issued_token_type,
         refresh_token: set.refresh_token,
         scope: set.scope.to_string(),
-        token_type: "Bearer",
+        token_type,
     };
     let mut resp = Json(body).into_response();
     let h = resp.headers_mut();

@@ -118,6 +118,7 @@ pub async fn rotation_issuing_stores_the_reference_token_with_the_successor(s: &
     let rt2 = refresh("rt-2", "grant-1", 41_000);
     let used = RefreshToken {
         used_at: Some(900),
+        dpop_jkt: None,
         ..rt1.clone()
     };
     assert_eq!(

@@ -161,6 +161,7 @@ pub async fn refresh_tokens(s: &dyn Store) {
     let rt2 = refresh("rt-2", "grant-2", 41_000);
     let used = RefreshToken {
         used_at: Some(900),
+        dpop_jkt: None,
         ..rt1.clone()
     };
     assert_eq!(

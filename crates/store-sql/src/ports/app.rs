@@ -256,7 +256,7 @@ for_each_dialect! {
             let done = sqlx::query(
                 "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
                                  scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9,
-                                 require_par = $10, exchange_audiences = $11
+                                 require_par = $10, exchange_audiences = $11, require_dpop = $12
                  WHERE client_id = $8",
             )
             .bind(&a.name)
@@ -270,6 +270,7 @@ for_each_dialect! {
             .bind(a.require_pkce)
             .bind(a.require_par)
             .bind(to_json(&a.exchange_audiences))
+            .bind(a.require_dpop)
             .execute(w.conn())
             .await
             .map_err(D::map_err)?;
@@ -394,8 +395,8 @@ for_each_dialect! {
             sqlx::query(
                 "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                                    post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
-                                   generation, status, created_at, require_pkce, require_par, exchange_audiences)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                                   generation, status, created_at, require_pkce, require_par, exchange_audiences, require_dpop)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             )
             .bind(&a.id)
             .bind(&a.client_id)
@@ -416,6 +417,7 @@ for_each_dialect! {
             .bind(a.require_pkce)
             .bind(a.require_par)
             .bind(to_json(&a.exchange_audiences))
+            .bind(a.require_dpop)
             .execute(self.conn())
             .await
             .map_err(D::map_err)?;

@@ -28,8 +28,8 @@ const GRANT_ORG: &str = "SELECT COALESCE(
 
 /// Stores a refresh token (the first of a family, or a rotation's successor).
 pub(crate) const INSERT_REFRESH_TOKEN: &str =
-    "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
-     VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /// Binds a refresh token to [`INSERT_REFRESH_TOKEN`]'s parameters.
 macro_rules! bind_refresh_token {
@@ -41,6 +41,7 @@ macro_rules! bind_refresh_token {
             .bind(to_json(&$t.scopes))
             .bind($t.expires_at)
             .bind($t.used_at)
+            .bind(&$t.dpop_jkt)
     };
 }
 pub(crate) use bind_refresh_token;

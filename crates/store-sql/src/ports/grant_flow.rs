@@ -84,7 +84,8 @@ const GRANT_CONTEXT: &str = concat!(
 
 const REFRESH_CONTEXT: &str = concat!(
     "SELECT t.digest AS t_digest, t.grant_id AS t_grant_id, t.client_id AS t_client_id,
-            t.scopes AS t_scopes, t.expires_at AS t_expires_at, t.used_at AS t_used_at, ",
+            t.scopes AS t_scopes, t.expires_at AS t_expires_at, t.used_at AS t_used_at,
+            t.dpop_jkt AS t_dpop_jkt, ",
     grant_context_columns!(),
     " FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id",
     grant_context_joins!(),

@@ -23,14 +23,14 @@ const ROTATE_ISSUING: &str = "WITH known AS (
      ), used AS (
          UPDATE refresh_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *
      ), successor AS (
-         INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
-         SELECT $3, $4, $5, $6, $7, $8 FROM used
+         INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
+         SELECT $3, $4, $5, $6, $7, $8, $14 FROM used
      ), reference AS (
          INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at)
          SELECT $9, $10, $11, $12, $13 FROM used WHERE $9 IS NOT NULL
      )
      SELECT known.grant_id AS known_grant_id, used.digest, used.grant_id, used.client_id,
-            used.scopes, used.expires_at, used.used_at
+            used.scopes, used.expires_at, used.used_at, used.dpop_jkt
      FROM known LEFT JOIN used ON TRUE";
 
 /// `$1`–`$5` the access token's record, `$6`–`$11` the first refresh token
@@ -39,8 +39,8 @@ const FINISH_ISSUING: &str = "WITH reference AS (
          INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at)
          SELECT $1, $2, $3, $4, $5 WHERE $1 IS NOT NULL
      ), refresh AS (
-         INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
-         SELECT $6, $7, $8, $9, $10, $11 WHERE $6 IS NOT NULL
+         INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
+         SELECT $6, $7, $8, $9, $10, $11, $14 WHERE $6 IS NOT NULL
      )
      UPDATE auth_codes SET finished_at = $12 WHERE digest = $13";
 
@@ -63,6 +63,7 @@ from_row! {
         scopes: Option<String>,
         expires_at: Option<i64>,
         used_at: Option<i64>,
+        dpop_jkt: Option<String>,
     }
 }
 
@@ -89,6 +90,7 @@ impl SqlStore<PgDialect> {
             .bind(reference.map(|r| &r.audience))
             .bind(reference.map(|r| r.claims.to_string()))
             .bind(reference.map(|r| r.expires_at))
+            .bind(&next.dpop_jkt)
             .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;
@@ -100,6 +102,7 @@ impl SqlStore<PgDialect> {
                 scopes: Some(scopes),
                 expires_at: Some(expires_at),
                 used_at,
+                dpop_jkt,
                 ..
             } => Ok(Redeemed::Fresh(RefreshToken {
                 scopes: serde_json::from_str(&scopes)
@@ -109,6 +112,7 @@ impl SqlStore<PgDialect> {
                 client_id,
                 expires_at,
                 used_at,
+                dpop_jkt,
             })),
             // Used before: nothing was written.
             replayed => Ok(Redeemed::Replayed {
@@ -154,6 +158,7 @@ impl SqlStore<PgDialect> {
             .bind(refresh.and_then(|t| t.used_at))
             .bind(now)
             .bind(digest)
+            .bind(refresh.and_then(|t| t.dpop_jkt.as_ref()))
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -463,6 +463,7 @@ async fn a_refresh_is_two_round_trips() {
         scopes: vec!["openid".into()],
         expires_at: 10_000,
         used_at: None,
+        dpop_jkt: None,
     };
     setup.insert_refresh_token(&rt(0)).await.unwrap();
 

@@ -52,9 +52,9 @@ impl SqlStore<SqliteDialect> {
         now: UnixTime,
     ) -> StoreResult<Redeemed<RefreshToken>> {
         const ROTATE: &str = "BEGIN IMMEDIATE;
-             UPDATE refresh_tokens SET used_at = $7 WHERE digest = $8 AND used_at IS NULL RETURNING *;
-             INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
-                 SELECT $1, $2, $3, $4, $5, $6 WHERE changes() = 1;
+             UPDATE refresh_tokens SET used_at = $8 WHERE digest = $9 AND used_at IS NULL RETURNING *;
+             INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
+                 SELECT $1, $2, $3, $4, $5, $6, $7 WHERE changes() = 1;
              COMMIT;";
         let _turn = self.dialect().write_turn().await;
         let mut conn = self.pool().acquire().await.map_err(map_err)?;
@@ -116,9 +116,9 @@ impl SqlStore<SqliteDialect> {
              UPDATE auth_codes SET finished_at = $1 WHERE digest = $2;
              COMMIT;";
         const STORE_AND_FINISH: &str = "BEGIN IMMEDIATE;
-             INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at)
-                 VALUES ($1, $2, $3, $4, $5, $6);
-             UPDATE auth_codes SET finished_at = $7 WHERE digest = $8;
+             INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7);
+             UPDATE auth_codes SET finished_at = $8 WHERE digest = $9;
              COMMIT;";
         let _turn = self.dialect().write_turn().await;
         let mut conn = self.pool().acquire().await.map_err(map_err)?;

@@ -43,6 +43,7 @@ pub(super) async fn edit(
             // Only a change is recorded (the box is always sent, checked or not).
             require_par: (code_app && input.require_par != app.require_par)
                 .then_some(input.require_par),
+            require_dpop: (input.require_dpop != app.require_dpop).then_some(input.require_dpop),
             exchange_audiences: app
                 .allows(GrantType::TokenExchange)
                 .then(|| forms::lines(&input.exchange_audiences)),

@@ -44,6 +44,8 @@ struct AppView {
     audience: String,
     /// Whether authorization requests must be pushed first (RFC 9126).
     require_par: bool,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    require_dpop: bool,
     created: String,
     last_used: String,
     /// The active secret keys (ids, never values), oldest first.
@@ -60,6 +62,8 @@ pub(super) struct EditForm {
     pub(super) post_logout_redirect_uris: String,
     /// The "Require pushed authorization requests" box.
     pub(super) require_par: bool,
+    /// The "Require DPoP" box.
+    pub(super) require_dpop: bool,
     /// The APIs a token exchange app may exchange tokens for, one per line.
     pub(super) exchange_audiences: String,
     /// Where logout tokens are POSTed (empty: none).
@@ -74,6 +78,7 @@ impl EditForm {
             redirect_uris: app.redirect_uris.join("\n"),
             post_logout_redirect_uris: app.post_logout_redirect_uris.join("\n"),
             require_par: app.require_par,
+            require_dpop: app.require_dpop,
             exchange_audiences: app.exchange_audiences.join("\n"),
             backchannel_logout_uri,
         }
@@ -87,6 +92,7 @@ impl EditForm {
             redirect_uris: raw("redirect_uris"),
             post_logout_redirect_uris: raw("post_logout_redirect_uris"),
             require_par: form.get("require_par") == Some("yes"),
+            require_dpop: form.get("require_dpop") == Some("yes"),
             exchange_audiences: raw("exchange_audiences"),
             backchannel_logout_uri: forms::text(form, "backchannel_logout_uri"),
         }
@@ -100,6 +106,7 @@ pub(super) const EDIT_FIELDS: &[&str] = &[
     "redirect_uris",
     "post_logout_redirect_uris",
     "require_par",
+    "require_dpop",
     "exchange_audiences",
     "backchannel_logout_uri",
 ];
@@ -187,6 +194,7 @@ pub(super) async fn app_page(
         scopes: app.scopes.join(" "),
         audience: app.default_audience.clone().unwrap_or_default(),
         require_par: app.require_par,
+        require_dpop: app.require_dpop,
         created: when(app.created_at),
         last_used: last_used(app),
         on_behalf: on_behalf.clone(),

@@ -431,6 +431,20 @@ async fn require_par_is_shown_and_settable_on_code_apps_only() {
 }
 
 #[tokio::test]
+async fn require_dpop_is_shown_and_settable() {
+    let (app, a) = acme().await;
+    let (cc, _) = register(&app, &a).await;
+    let path = format!("/api/v1/apps/{cc}");
+    assert_eq!(a.get(&app, &path).await.json["require_dpop"], false);
+    let r = a
+        .send(&app, Method::PATCH, &path, json!({"require_dpop": true}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["require_dpop"], true);
+    assert_eq!(a.get(&app, &path).await.json["require_dpop"], true);
+}
+
+#[tokio::test]
 async fn exchange_audiences_are_shown_and_settable_on_token_exchange_apps_only() {
     let (app, a) = acme().await;
     let gw = "https://gateway.acme.test";

@@ -4,6 +4,7 @@ mod bearer;
 mod claims;
 mod code_exchange;
 mod device;
+mod dpop;
 mod introspect;
 mod introspection_cache;
 mod oidc_flow;
