@@ -7,6 +7,7 @@ pub mod admin;
 pub mod authorize;
 pub mod basic_auth;
 pub mod claims;
+pub mod client_assertion;
 pub mod clock;
 pub mod context;
 pub mod discovery;

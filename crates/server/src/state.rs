@@ -43,6 +43,8 @@ pub struct Inner {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// What `/metrics` reports ([`crate::metrics`]).
     pub metrics: crate::metrics::Metrics,
+    /// `private_key_jwt` apps' parsed public keys, following the feed through `clients`.
+    pub client_keys: crate::client_keys::ClientKeyCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -91,6 +93,8 @@ impl AppState {
             "device",
         );
         let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
+        let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
+        clients.add_listener(client_keys.listener());
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -109,6 +113,7 @@ impl AppState {
             redirect_policy,
             stopping: tokio::sync::watch::Sender::new(false),
             metrics: Default::default(),
+            client_keys,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

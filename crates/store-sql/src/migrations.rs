@@ -44,6 +44,7 @@ embed!(
     "20261130000014_app_secrets.sql",
     "20261130000015_app_exchange_audiences.sql",
     "20261130000016_device_authorizations.sql",
+    "20261130000017_client_keys.sql",
 );
 
 /// The migrator for one dialect's files. The names are fixed at compile time

@@ -197,6 +197,8 @@ from_row! {
         exchange_audiences: String,
         created_at: i64,
         last_used_at: Option<i64>,
+        jwks: Option<String>,
+        jwks_uri: Option<String>,
     }
 }
 
@@ -231,6 +233,11 @@ impl TryFrom<AppRow> for App {
             require_par: r.require_par,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            client_keys: match (r.jwks, r.jwks_uri) {
+                (Some(j), _) => Some(ClientKeys::Jwks(j)),
+                (None, Some(u)) => Some(ClientKeys::JwksUri(u)),
+                (None, None) => None,
+            },
         })
     }
 }

@@ -12,6 +12,7 @@ mod apis;
 mod app_changes;
 mod apps;
 mod audit;
+mod client_keys;
 mod orgs;
 mod profile;
 mod users;
@@ -23,6 +24,7 @@ pub use app_changes::{
 };
 pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_for_new_user};
 pub use audit::audit_log;
+pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_client_keys};
 pub use orgs::{create_org, roles, slugify};
 pub use profile::{ProfileEdit, update_user_profile};
 pub use users::{
