@@ -53,8 +53,9 @@ pub async fn authenticate(
     let issuer = state.config.issuer.trim_end_matches('/');
     let token_endpoint = format!("{issuer}{TOKEN_PATH}");
     let audiences = [issuer, token_endpoint.as_str()];
-    let expected = |client_id| Expected {
-        client_id,
+    let client_id = ctx.app.client_id.clone();
+    let expected = Expected {
+        client_id: &client_id,
         audiences: &audiences,
         now,
     };
@@ -62,7 +63,7 @@ pub async fn authenticate(
         Ok(k) => k,
         Err(e) => return refuse(e.to_string()).await,
     };
-    let mut result = unverified.verify(&keys, &expected(&ctx.app.client_id));
+    let mut result = unverified.verify(&keys, &expected);
     if result == Err(AssertionError::UnknownKey) {
         // New keys: registered a moment ago (this instance may not have heard
         // yet), or published at the jwks_uri since the last fetch.
@@ -77,7 +78,7 @@ pub async fn authenticate(
             _ => state.client_keys.refetch_for_unknown_kid(&ctx.app, now).await,
         };
         match again {
-            Some(Ok(keys)) => result = unverified.verify(&keys, &expected(&ctx.app.client_id)),
+            Some(Ok(keys)) => result = unverified.verify(&keys, &expected),
             Some(Err(e)) => return refuse(e.to_string()).await,
             None => {}
         }

@@ -201,10 +201,7 @@ impl ClientCredentials {
         }
         let client_id = match form.get("client_id") {
             Some(id) => id.to_owned(),
-            None => client_assertion::parse(assertion)
-                .ok()
-                .and_then(|a| a.subject)
-                .ok_or_else(|| {
+            None => client_assertion::subject(assertion).ok_or_else(|| {
                     OAuthError::invalid_client(
                         "the client assertion names no client (`sub`) and no `client_id` was sent",
                     )

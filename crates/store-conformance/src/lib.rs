@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             retiring_one_of_two_keeps_the_other_without_its_grace_period,
             secret_use_is_recorded_and_regeneration_replaces_every_secret,
             concurrent_adds_leave_at_most_two_active_secrets,
+            client_assertion_jtis_are_single_use_until_they_expire,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

@@ -4,6 +4,7 @@
 
   private_key_jwt.py keygen ALG KID   -> {"private": JWK, "public": JWK}
   private_key_jwt.py sign < REQUEST   -> the assertion
+  private_key_jwt.py batch N < REQUEST -> N assertions, one a line
 
 REQUEST is JSON: {"key": private JWK, "client_id", "aud", "alg", "expires_in",
 "claims": {...overrides}, "header": {...}, "mode": "authlib" | "none" | "hmac"}.
@@ -76,3 +77,8 @@ if __name__ == "__main__":
         print(json.dumps(keygen(sys.argv[2], sys.argv[3])))
     elif sys.argv[1] == "sign":
         print(sign(json.loads(sys.stdin.read())))
+    elif sys.argv[1] == "batch":
+        # N assertions, one a line (each with its own jti), for the speed test.
+        req = json.loads(sys.stdin.read())
+        for _ in range(int(sys.argv[2])):
+            print(sign(dict(req)))

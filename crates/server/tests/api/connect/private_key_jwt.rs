@@ -244,12 +244,12 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         ),
         (
             "expired",
-            assertion(&key, &client_id, &aud, json!({"exp": SystemClock.now() - 5})),
+            assertion(&key, &client_id, &aud, json!({"exp": app.clock.now() - 5})),
             "expired",
         ),
         (
             "not yet valid",
-            assertion(&key, &client_id, &aud, json!({"nbf": SystemClock.now() + 200})),
+            assertion(&key, &client_id, &aud, json!({"nbf": app.clock.now() + 200})),
             "`nbf` is in the future",
         ),
         (
@@ -288,18 +288,28 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         refused(got, why);
     }
 
-    // App A's assertion presented as app B (client_id B in the body).
+    // App A's assertion presented as app B (client_id B in the body): B's keys
+    // do not verify it; and where B has the very same key, its iss and sub
+    // still name A.
+    let as_b = |a: String, b: String| {
+        let app = &app;
+        async move {
+            with_assertion(
+                app,
+                "/connect/token",
+                &a,
+                &[("grant_type", "client_credentials"), ("client_id", &b)],
+            )
+            .await
+        }
+    };
     let a_for_a = assertion(&key, &client_id, &aud, json!({}));
-    refused(
-        with_assertion(
-            &app,
-            "/connect/token",
-            &a_for_a,
-            &[("grant_type", "client_credentials"), ("client_id", &other_id)],
-        )
-        .await,
-        "`iss` must be the client id",
-    );
+    refused(as_b(a_for_a, other_id.clone()).await, "signature does not verify");
+    let twin_id = key_app(&app, ClientKeys::Jwks(jwks(&[&key]))).await;
+    let a_for_a = assertion(&key, &client_id, &aud, json!({}));
+    refused(as_b(a_for_a.clone(), twin_id).await, "`iss` must be the client id");
+    // Refused there, it was not spent: A may still use it.
+    assert_eq!(token(&app, &a_for_a).await.0, 200);
     // A key app has no secret: Basic and client_secret_post are refused,
     // whatever is presented, and saying why.
     let resp = app
@@ -422,8 +432,9 @@ async fn registration_refuses_private_keys_and_private_jwks_uris() {
     let key = keygen("RS256", "k1");
     let org = app.org("acme-studio").await;
     let now = SystemClock.now();
+    let operator = Actor::operator();
     let register = |keys: ClientKeys| {
-        admin::register_key_app(app.s(), now, &app.policy, &Actor::operator(), new_app(&org), keys)
+        admin::register_key_app(app.s(), now, &app.policy, &operator, new_app(&org), keys)
     };
     let field = |r: Result<_, AdminError>| match r {
         Err(AdminError::Invalid { field, message }) => format!("{field}: {message}"),
@@ -577,5 +588,73 @@ async fn discovery_lists_private_key_jwt_and_its_algorithms() {
     assert_eq!(
         doc["token_endpoint_auth_signing_alg_values_supported"],
         json!(["RS256", "PS256", "ES256", "EdDSA"])
+    );
+}
+
+/// The speed goal, roughly: client credentials with `private_key_jwt`
+/// against the same with a secret, in one run, 16 requests at a time. Run with
+/// `cargo test --release -p gatehouse-server --test api -- --ignored
+/// private_key_jwt_speed --nocapture` (a debug build's figures mean little).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn private_key_jwt_speed() {
+    const N: usize = 4000;
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let secret_app = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let key = keygen("ES256", "k1");
+    let client_id = key_app(&app, ClientKeys::Jwks(jwks(&[&key]))).await;
+    let req = json!({"key": key.private, "client_id": client_id, "aud": app.url("/connect/token"),
+        "alg": "ES256", "claims": {}, "header": {"kid": "k1"}, "expires_in": 290, "mode": "authlib"});
+    let assertions: Vec<String> = python(&["batch", &N.to_string()], &req.to_string())
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(assertions.len(), N);
+    let run = |forms: Vec<Vec<(String, String)>>, basic: Option<(String, String)>| {
+        let http = app.http.clone();
+        let url = app.url("/connect/token");
+        async move {
+            let start = std::time::Instant::now();
+            let forms = Arc::new(Mutex::new(forms));
+            let mut tasks = Vec::new();
+            for _ in 0..16 {
+                let (http, url, forms, basic) = (http.clone(), url.clone(), forms.clone(), basic.clone());
+                tasks.push(tokio::spawn(async move {
+                    loop {
+                        let Some(form) = forms.lock().unwrap().pop() else { break };
+                        let mut r = http.post(&url).form(&form);
+                        if let Some((id, s)) = &basic {
+                            r = r.basic_auth(id, Some(s));
+                        }
+                        let resp = r.send().await.unwrap();
+                        assert_eq!(resp.status(), 200);
+                        let _ = resp.bytes().await;
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            N as f64 / start.elapsed().as_secs_f64()
+        }
+    };
+    let cc = || vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+    let secret_forms = (0..N).map(|_| cc()).collect();
+    let basic = Some((secret_app.client_id.clone(), secret_app.secret.clone()));
+    let with_secret = run(secret_forms, basic).await;
+    let key_forms = assertions
+        .into_iter()
+        .map(|a| {
+            let mut f = cc();
+            f.push(("client_assertion_type".into(), ASSERTION_TYPE.into()));
+            f.push(("client_assertion".into(), a));
+            f
+        })
+        .collect();
+    let with_key = run(key_forms, None).await;
+    println!(
+        "client_credentials: secret {with_secret:.0}/s, private_key_jwt (ES256) {with_key:.0}/s, ratio {:.2}",
+        with_key / with_secret
     );
 }
