@@ -68,9 +68,7 @@ impl AssertionAlg {
 pub enum AssertionError {
     #[error("the client assertion is malformed: {0}")]
     Malformed(&'static str),
-    #[error(
-        "the client assertion's algorithm is not accepted (RS256, PS256, ES256 or EdDSA only)"
-    )]
+    #[error("the client assertion's algorithm is not accepted (RS256, PS256, ES256 or EdDSA only)")]
     Algorithm,
     #[error("no key of the app's JWKS matches the client assertion's `kid` and `alg`")]
     UnknownKey,
@@ -111,7 +109,9 @@ impl ClientKeySet {
     /// refused (the app keeps its private key; we only ever need the public one).
     pub fn parse_registered(text: &str) -> Result<Self, String> {
         let v = Self::document(text)?;
-        let list = v["keys"].as_array().ok_or("must be a JWKS: {\"keys\": [...]}")?;
+        let list = v["keys"]
+            .as_array()
+            .ok_or("must be a JWKS: {\"keys\": [...]}")?;
         if list.is_empty() {
             return Err("holds no keys".into());
         }
@@ -189,7 +189,9 @@ fn parse_jwk(jwk: &Value) -> Result<Vec<ClientKey>, &'static str> {
     };
     let declared = match s("alg") {
         None => None,
-        Some(a) => Some(AssertionAlg::parse(a).ok_or("`alg` must be RS256, PS256, ES256 or EdDSA")?),
+        Some(a) => {
+            Some(AssertionAlg::parse(a).ok_or("`alg` must be RS256, PS256, ES256 or EdDSA")?)
+        }
     };
     let mut out = Vec::new();
     let mut push = |alg: AssertionAlg, key: ParsedPublicKey| {
@@ -347,8 +349,8 @@ pub fn parse(token: &str) -> Result<Unverified<'_>, AssertionError> {
     let claims = B64
         .decode(claims_b64)
         .map_err(|_| Malformed("payload is not base64url"))?;
-    let claims: Claims =
-        serde_json::from_slice(&claims).map_err(|_| Malformed("payload is not a JWT claims set"))?;
+    let claims: Claims = serde_json::from_slice(&claims)
+        .map_err(|_| Malformed("payload is not a JWT claims set"))?;
     Ok(Unverified {
         alg,
         kid: header.kid,
@@ -379,8 +381,7 @@ impl Unverified<'_> {
         let mut ok = false;
         for k in keys.candidates(self.alg, self.kid.as_deref()) {
             any = true;
-            if k
-                .key
+            if k.key
                 .verify_sig(self.signing_input.as_bytes(), &self.signature)
                 .is_ok()
             {
@@ -467,13 +468,11 @@ mod tests {
 
     fn es256() -> (EcdsaKeyPair, String) {
         let rng = SystemRandom::new();
-        let doc =
-            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            doc.as_ref(),
-        )
-        .unwrap();
+        let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                .unwrap();
         let pt = pair.public_key().as_ref();
         let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
             "x": B64.encode(&pt[1..33]), "y": B64.encode(&pt[33..65])}]});
@@ -514,7 +513,13 @@ mod tests {
         let keys = ClientKeySet::parse_registered(&jwks).unwrap();
         let h = serde_json::json!({"alg": "ES256", "kid": "k1"});
         let ok = check(&keys, &sign(&pair, &h, &claims(NOW + 60))).unwrap();
-        assert_eq!(ok, Verified { jti: "j1".into(), exp: NOW + 60 });
+        assert_eq!(
+            ok,
+            Verified {
+                jti: "j1".into(),
+                exp: NOW + 60
+            }
+        );
         let long = check(&keys, &sign(&pair, &h, &claims(NOW + 301))).unwrap_err();
         assert!(long.to_string().contains("more than 300 seconds"), "{long}");
         let old = check(&keys, &sign(&pair, &h, &claims(NOW))).unwrap_err();
@@ -538,7 +543,11 @@ mod tests {
     #[test]
     fn registered_jwks_refuses_private_and_symmetric_keys() {
         let private = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b","d":"c"}]}"#;
-        assert!(ClientKeySet::parse_registered(private).unwrap_err().contains("private"));
+        assert!(
+            ClientKeySet::parse_registered(private)
+                .unwrap_err()
+                .contains("private")
+        );
         let oct = r#"{"keys":[{"kty":"oct","kid":"x"}]}"#;
         assert!(ClientKeySet::parse_registered(oct).is_err());
         assert!(ClientKeySet::parse_registered(r#"{"keys":[]}"#).is_err());

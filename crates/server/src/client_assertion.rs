@@ -11,12 +11,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use gatehouse_core::OAuthError;
 use gatehouse_core::client_assertion::{self, AssertionError, Expected};
 use gatehouse_core::context::{ClientContext, ContextSource};
 use gatehouse_core::discovery::TOKEN_PATH;
 use gatehouse_core::model::{AppStatus, ClientKeys};
 use gatehouse_core::ports::StoreError;
-use gatehouse_core::OAuthError;
 
 use crate::client_auth::failed_because;
 use crate::error::HttpError;
@@ -32,7 +32,8 @@ pub async fn authenticate(
     ip: IpAddr,
 ) -> Result<Arc<ClientContext>, HttpError> {
     let now = state.clock.now();
-    let refuse = |why: String| failed_because(state, creds, ip, ClientAuthFailure::BadAssertion, why);
+    let refuse =
+        |why: String| failed_because(state, creds, ip, ClientAuthFailure::BadAssertion, why);
     let assertion = creds.assertion.as_deref().unwrap_or_default();
     let unverified = match client_assertion::parse(assertion) {
         Ok(u) => u,
@@ -75,7 +76,12 @@ pub async fn authenticate(
                 }
                 Err(e) => return Err(e.into()),
             },
-            _ => state.client_keys.refetch_for_unknown_kid(&ctx.app, now).await,
+            _ => {
+                state
+                    .client_keys
+                    .refetch_for_unknown_kid(&ctx.app, now)
+                    .await
+            }
         };
         match again {
             Some(Ok(keys)) => result = unverified.verify(&keys, &expected),

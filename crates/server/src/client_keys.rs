@@ -143,7 +143,10 @@ impl ClientKeyCache {
         self.0
             .fetched
             .lock()
-            .map(|f| f.get(client_id).is_none_or(|t| now - t >= UNKNOWN_KID_REFETCH))
+            .map(|f| {
+                f.get(client_id)
+                    .is_none_or(|t| now - t >= UNKNOWN_KID_REFETCH)
+            })
             .unwrap_or(false)
     }
 
@@ -155,7 +158,13 @@ impl ClientKeyCache {
             .cloned()
     }
 
-    fn remember(&self, client_id: &str, source: &ClientKeys, keys: Arc<ClientKeySet>, now: UnixTime) {
+    fn remember(
+        &self,
+        client_id: &str,
+        source: &ClientKeys,
+        keys: Arc<ClientKeySet>,
+        now: UnixTime,
+    ) {
         if let Ok(mut entries) = self.0.entries.write() {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
@@ -194,7 +203,9 @@ impl ClientKeyCache {
         let text = self.get(uri).await.map_err(KeysError::Fetch)?;
         let keys = ClientKeySet::parse_fetched(&text).map_err(KeysError::Fetch)?;
         if keys.is_empty() {
-            return Err(KeysError::Fetch("the document holds no usable public key".into()));
+            return Err(KeysError::Fetch(
+                "the document holds no usable public key".into(),
+            ));
         }
         let keys = Arc::new(keys);
         self.remember(client_id, source, keys.clone(), now);
@@ -222,11 +233,18 @@ impl ClientKeyCache {
         if !resp.status().is_success() {
             return Err(format!("it answered {}", resp.status().as_u16()));
         }
-        if resp.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+        {
             return Err("the document is too large".into());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.without_url().to_string())? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| e.without_url().to_string())?
+        {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_JWKS_BYTES {
                 return Err("the document is too large".into());
@@ -268,14 +286,15 @@ impl reqwest::dns::Resolve for PublicOnly {
         let host = name.as_str().to_ascii_lowercase();
         Box::pin(async move {
             if dev && host == "localhost" {
-                let addrs: reqwest::dns::Addrs =
-                    Box::new(std::iter::once(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)));
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    0,
+                )));
                 return Ok(addrs);
             }
-            let found = resolver
-                .lookup_ip(&host)
-                .await
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.to_string().into() })?;
+            let found = resolver.lookup_ip(&host).await.map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> { e.to_string().into() },
+            )?;
             let public: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|ip| is_public(*ip))

@@ -13,9 +13,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use gatehouse_core::OAuthError;
 use gatehouse_core::basic_auth::parse_basic;
-use gatehouse_core::client_assertion::{
-    self, ASSERTION_TYPE_JWT_BEARER, MAX_ASSERTION_LEN,
-};
+use gatehouse_core::client_assertion::{self, ASSERTION_TYPE_JWT_BEARER, MAX_ASSERTION_LEN};
 use gatehouse_core::form::Form;
 use gatehouse_core::limits::{MAX_CLIENT_ID, logged};
 
@@ -202,10 +200,10 @@ impl ClientCredentials {
         let client_id = match form.get("client_id") {
             Some(id) => id.to_owned(),
             None => client_assertion::subject(assertion).ok_or_else(|| {
-                    OAuthError::invalid_client(
-                        "the client assertion names no client (`sub`) and no `client_id` was sent",
-                    )
-                })?,
+                OAuthError::invalid_client(
+                    "the client assertion names no client (`sub`) and no `client_id` was sent",
+                )
+            })?,
         };
         Ok(Self {
             client_id,

@@ -82,22 +82,22 @@ pub async fn run(
             let keys =
                 admin::requested_keys(auth_method.as_deref(), read_jwks(jwks_file)?, jwks_uri)?;
             let new = NewApp {
-                    org: &o,
-                    name: &name,
-                    description: description.as_deref(),
-                    grant: match grant {
-                        GrantArg::ClientCredentials => GrantType::ClientCredentials,
-                        GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
-                        GrantArg::TokenExchange => GrantType::TokenExchange,
-                        GrantArg::DeviceCode => GrantType::DeviceCode,
-                    },
-                    on_behalf_of: on_behalf_of.as_deref(),
-                    redirect_uris,
-                    post_logout_redirect_uris,
-                    scopes: &scopes,
-                    default_scopes: default_scopes.as_deref(),
-                    audience: audience.as_deref(),
-                    exchange_audiences,
+                org: &o,
+                name: &name,
+                description: description.as_deref(),
+                grant: match grant {
+                    GrantArg::ClientCredentials => GrantType::ClientCredentials,
+                    GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+                    GrantArg::TokenExchange => GrantType::TokenExchange,
+                    GrantArg::DeviceCode => GrantType::DeviceCode,
+                },
+                on_behalf_of: on_behalf_of.as_deref(),
+                redirect_uris,
+                post_logout_redirect_uris,
+                scopes: &scopes,
+                default_scopes: default_scopes.as_deref(),
+                audience: audience.as_deref(),
+                exchange_audiences,
             };
             let operator = Actor::operator();
             let (mut app, secret) = match keys {

@@ -49,10 +49,13 @@ pub async fn register_key_app(
     keys: ClientKeys,
 ) -> Result<App, AdminError> {
     let keys = check_client_keys(policy, keys).await?;
-    let (mut app, _no_secret, mut audit) = prepare_app(store, now, policy, actor, new, None).await?;
+    let (mut app, _no_secret, mut audit) =
+        prepare_app(store, now, policy, actor, new, None).await?;
     app.secret_hash = String::new();
     app.client_keys = Some(keys);
-    audit.detail.push_str(" (authenticates with private_key_jwt)");
+    audit
+        .detail
+        .push_str(" (authenticates with private_key_jwt)");
     store.insert_app(&app, &audit).await?;
     Ok(app)
 }

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{
-    App, AppSecret, AppStatus, ClientKeys, AppUsageDay, AuditEvent, ChangeKind, MAX_ACTIVE_SECRETS, User,
+    App, AppSecret, AppStatus, AppUsageDay, AuditEvent, ChangeKind, ClientKeys, MAX_ACTIVE_SECRETS,
+    User,
 };
 use gatehouse_core::ports::{AppStore, StoreError, StoreResult};
 use gatehouse_core::secret;

@@ -125,7 +125,12 @@ fn new_app(org: &gatehouse_core::model::Org) -> NewApp<'_> {
     }
 }
 
-async fn with_assertion(app: &TestApp, path: &str, client_assertion: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+async fn with_assertion(
+    app: &TestApp,
+    path: &str,
+    client_assertion: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
     let mut form = vec![
         ("client_assertion_type", ASSERTION_TYPE),
         ("client_assertion", client_assertion),
@@ -188,7 +193,10 @@ async fn authlib_assertions_get_tokens_and_work_at_introspection_and_revocation(
             &app,
             "/connect/token",
             &listed,
-            &[("grant_type", "client_credentials"), ("client_id", &client_id)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client_id),
+            ],
         )
         .await;
         assert_eq!(status, 200, "{alg}: aud array: {body}");
@@ -239,7 +247,15 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         ),
         (
             "exp an hour away (authlib's default)",
-            sign(&key, &client_id, &aud, json!({}), json!({}), 3600, "authlib"),
+            sign(
+                &key,
+                &client_id,
+                &aud,
+                json!({}),
+                json!({}),
+                3600,
+                "authlib",
+            ),
             "more than 300 seconds away",
         ),
         (
@@ -249,7 +265,12 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         ),
         (
             "not yet valid",
-            assertion(&key, &client_id, &aud, json!({"nbf": app.clock.now() + 200})),
+            assertion(
+                &key,
+                &client_id,
+                &aud,
+                json!({"nbf": app.clock.now() + 200}),
+            ),
             "`nbf` is in the future",
         ),
         (
@@ -274,14 +295,24 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         ),
         (
             "an unknown kid",
-            sign(&key, &client_id, &aud, json!({}), json!({"kid": "k9"}), 120, "authlib"),
+            sign(
+                &key,
+                &client_id,
+                &aud,
+                json!({}),
+                json!({"kid": "k9"}),
+                120,
+                "authlib",
+            ),
             "no key of the app's JWKS matches",
         ),
     ];
     for (what, a, why) in cases {
         let got = token(&app, &a).await;
         assert!(
-            !got.1.to_string().contains(key.private["d"].as_str().unwrap()),
+            !got.1
+                .to_string()
+                .contains(key.private["d"].as_str().unwrap()),
             "{what}: no key material in errors"
         );
         println!("{what}");
@@ -304,10 +335,16 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         }
     };
     let a_for_a = assertion(&key, &client_id, &aud, json!({}));
-    refused(as_b(a_for_a, other_id.clone()).await, "signature does not verify");
+    refused(
+        as_b(a_for_a, other_id.clone()).await,
+        "signature does not verify",
+    );
     let twin_id = key_app(&app, ClientKeys::Jwks(jwks(&[&key]))).await;
     let a_for_a = assertion(&key, &client_id, &aud, json!({}));
-    refused(as_b(a_for_a.clone(), twin_id).await, "`iss` must be the client id");
+    refused(
+        as_b(a_for_a.clone(), twin_id).await,
+        "`iss` must be the client id",
+    );
     // Refused there, it was not spent: A may still use it.
     assert_eq!(token(&app, &a_for_a).await.0, 200);
     // A key app has no secret: Basic and client_secret_post are refused,
@@ -335,7 +372,10 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         .form(&[
             ("grant_type", "client_credentials"),
             ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &assertion(&key, &client_id, &aud, json!({}))),
+            (
+                "client_assertion",
+                &assertion(&key, &client_id, &aud, json!({})),
+            ),
         ])
         .send()
         .await
@@ -344,7 +384,11 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
     // A secret app cannot be entered with an assertion.
     let secret_app = app.app("dev@acme.test", "cfgateway", None, None).await;
     refused(
-        token(&app, &assertion(&key, &secret_app.client_id, &aud, json!({}))).await,
+        token(
+            &app,
+            &assertion(&key, &secret_app.client_id, &aud, json!({})),
+        )
+        .await,
         "authenticates with its client secret",
     );
     // An unsupported assertion type.
@@ -353,7 +397,10 @@ async fn forged_replayed_and_misaddressed_assertions_are_invalid_client() {
         .post(app.url("/connect/token"))
         .form(&[
             ("grant_type", "client_credentials"),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+            ),
             ("client_assertion", "x"),
             ("client_id", &client_id),
         ])
@@ -395,7 +442,12 @@ async fn changing_the_keys_takes_effect_at_once_and_secrets_cannot_be_added() {
     let new = keygen("ES256", "new");
     let client_id = key_app(&app, ClientKeys::Jwks(jwks(&[&old]))).await;
     let aud = app.url("/connect/token");
-    assert_eq!(token(&app, &assertion(&old, &client_id, &aud, json!({}))).await.0, 200);
+    assert_eq!(
+        token(&app, &assertion(&old, &client_id, &aud, json!({})))
+            .await
+            .0,
+        200
+    );
     admin::set_client_keys(
         app.s(),
         SystemClock.now(),
@@ -410,7 +462,12 @@ async fn changing_the_keys_takes_effect_at_once_and_secrets_cannot_be_added() {
         token(&app, &assertion(&old, &client_id, &aud, json!({}))).await,
         "signature does not verify",
     );
-    assert_eq!(token(&app, &assertion(&new, &client_id, &aud, json!({}))).await.0, 200);
+    assert_eq!(
+        token(&app, &assertion(&new, &client_id, &aud, json!({})))
+            .await
+            .0,
+        200
+    );
     // No secret to rotate or add.
     let op = Actor::operator();
     let now = SystemClock.now();
@@ -461,7 +518,10 @@ async fn registration_refuses_private_keys_and_private_jwks_uris() {
     ])
     .await;
     let policy = gatehouse_server::dns::redirect_policy(false, Some(dns.addr())).unwrap();
-    for uri in ["https://loop.test.example/jwks", "https://ten.test.example/jwks"] {
+    for uri in [
+        "https://loop.test.example/jwks",
+        "https://ten.test.example/jwks",
+    ] {
         let r = admin::register_key_app(
             app.s(),
             now,
@@ -548,7 +608,15 @@ async fn a_new_kid_at_the_jwks_uri_is_fetched_at_most_once_a_minute() {
     let client_id = key_app(&app, ClientKeys::JwksUri(server.url.clone())).await;
     let aud = app.url("/connect/token");
     let with_kid = |k: &Key, kid: &str| {
-        sign(k, &client_id, &aud, json!({}), json!({"kid": kid}), 120, "authlib")
+        sign(
+            k,
+            &client_id,
+            &aud,
+            json!({}),
+            json!({"kid": kid}),
+            120,
+            "authlib",
+        )
     };
     assert_eq!(token(&app, &with_kid(&k1, "k1")).await.0, 200);
     assert_eq!(token(&app, &with_kid(&k1, "k1")).await.0, 200);
@@ -556,14 +624,24 @@ async fn a_new_kid_at_the_jwks_uri_is_fetched_at_most_once_a_minute() {
     // The app rotates: k2 published. Its first fetch was just now, so an
     // unknown kid does not refetch yet…
     *server.doc.lock().unwrap() = jwks(&[&k2]);
-    refused(token(&app, &with_kid(&k2, "k2")).await, "no key of the app's JWKS");
+    refused(
+        token(&app, &with_kid(&k2, "k2")).await,
+        "no key of the app's JWKS",
+    );
     assert_eq!(*server.fetches.lock().unwrap(), 1);
     // …a minute later it does, once, and k2 works; k1 is gone with the document.
     app.clock.advance(61);
     assert_eq!(token(&app, &with_kid(&k2, "k2")).await.0, 200);
     assert_eq!(*server.fetches.lock().unwrap(), 2);
-    refused(token(&app, &with_kid(&k1, "k1")).await, "no key of the app's JWKS");
-    assert_eq!(*server.fetches.lock().unwrap(), 2, "no refetch within the minute");
+    refused(
+        token(&app, &with_kid(&k1, "k1")).await,
+        "no key of the app's JWKS",
+    );
+    assert_eq!(
+        *server.fetches.lock().unwrap(),
+        2,
+        "no refetch within the minute"
+    );
 }
 
 #[tokio::test]
@@ -583,7 +661,13 @@ async fn discovery_lists_private_key_jwt_and_its_algorithms() {
         "introspection_endpoint_auth_methods_supported",
         "revocation_endpoint_auth_methods_supported",
     ] {
-        assert!(doc[m].as_array().unwrap().contains(&"private_key_jwt".into()), "{m}");
+        assert!(
+            doc[m]
+                .as_array()
+                .unwrap()
+                .contains(&"private_key_jwt".into()),
+            "{m}"
+        );
     }
     assert_eq!(
         doc["token_endpoint_auth_signing_alg_values_supported"],
@@ -619,10 +703,13 @@ async fn private_key_jwt_speed() {
             let forms = Arc::new(Mutex::new(forms));
             let mut tasks = Vec::new();
             for _ in 0..16 {
-                let (http, url, forms, basic) = (http.clone(), url.clone(), forms.clone(), basic.clone());
+                let (http, url, forms, basic) =
+                    (http.clone(), url.clone(), forms.clone(), basic.clone());
                 tasks.push(tokio::spawn(async move {
                     loop {
-                        let Some(form) = forms.lock().unwrap().pop() else { break };
+                        let Some(form) = forms.lock().unwrap().pop() else {
+                            break;
+                        };
                         let mut r = http.post(&url).form(&form);
                         if let Some((id, s)) = &basic {
                             r = r.basic_auth(id, Some(s));
@@ -657,4 +744,54 @@ async fn private_key_jwt_speed() {
         "client_credentials: secret {with_secret:.0}/s, private_key_jwt (ES256) {with_key:.0}/s, ratio {:.2}",
         with_key / with_secret
     );
+}
+
+#[tokio::test]
+async fn a_pushed_authorization_request_authenticates_with_an_assertion() {
+    let app = TestApp::spawn().await;
+    app.seed().await;
+    let key = keygen("ES256", "k1");
+    let org = app.org("acme-studio").await;
+    let web = admin::register_key_app(
+        app.s(),
+        SystemClock.now(),
+        &app.policy,
+        &Actor::operator(),
+        NewApp {
+            grant: GrantType::AuthorizationCode,
+            on_behalf_of: None,
+            redirect_uris: vec![crate::helpers::CALLBACK.into()],
+            scopes: "cfgateway openid",
+            ..new_app(&org)
+        },
+        ClientKeys::Jwks(jwks(&[&key])),
+    )
+    .await
+    .unwrap();
+    let params = crate::helpers::authorize_params(&crate::helpers::WebApp {
+        client_id: web.client_id.clone(),
+        secret: String::new(),
+    })
+    .set("scope", "cfgateway openid");
+    let a = assertion(&key, &web.client_id, &app.url("/connect/token"), json!({}));
+    let mut form: Vec<(&str, &str)> = params.pairs();
+    form.push(("client_assertion_type", ASSERTION_TYPE));
+    form.push(("client_assertion", &a));
+    let resp = app
+        .http
+        .post(app.url("/connect/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    // The same assertion again is a replay.
+    let resp = app
+        .http
+        .post(app.url("/connect/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
 }
