@@ -125,6 +125,16 @@ fn new_app(org: &gatehouse_core::model::Org) -> NewApp<'_> {
     }
 }
 
+/// The server's clock is fixed at its start; assertions carry the real time
+/// (authlib's `iat`). Brings the server up to it (never back), so a slow
+/// machine's keygen does not make `iat` look like the future.
+fn catch_up(app: &TestApp) {
+    let lag = SystemClock.now() - app.clock.now();
+    if lag > 0 {
+        app.clock.advance(lag);
+    }
+}
+
 async fn with_assertion(
     app: &TestApp,
     path: &str,
@@ -136,6 +146,7 @@ async fn with_assertion(
         ("client_assertion", client_assertion),
     ];
     form.extend_from_slice(extra);
+    catch_up(app);
     let resp = app
         .http
         .post(app.url(path))
@@ -695,6 +706,7 @@ async fn private_key_jwt_speed() {
         .map(str::to_owned)
         .collect();
     assert_eq!(assertions.len(), N);
+    catch_up(&app);
     let run = |forms: Vec<Vec<(String, String)>>, basic: Option<(String, String)>| {
         let http = app.http.clone();
         let url = app.url("/connect/token");
@@ -777,6 +789,7 @@ async fn a_pushed_authorization_request_authenticates_with_an_assertion() {
     let mut form: Vec<(&str, &str)> = params.pairs();
     form.push(("client_assertion_type", ASSERTION_TYPE));
     form.push(("client_assertion", &a));
+    catch_up(&app);
     let resp = app
         .http
         .post(app.url("/connect/par"))
