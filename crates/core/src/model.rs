@@ -320,7 +320,8 @@ pub struct App {
     /// How the app authenticates: `Some` for `private_key_jwt` (RFC 7523), with
     /// its public keys inline or at a URL; such an app has no secret at all.
     #[serde(default)]
-    pub client_keys: Option<ClientKeys>,
+    /// (Boxed: most apps have none, and `App` travels in enums.)
+    pub client_keys: Option<Box<ClientKeys>>,
 }
 
 /// Where a `private_key_jwt` app's public keys are.

@@ -68,7 +68,7 @@ pub async fn authenticate(
     if result == Err(AssertionError::UnknownKey) {
         // New keys: registered a moment ago (this instance may not have heard
         // yet), or published at the jwks_uri since the last fetch.
-        let again = match &ctx.app.client_keys {
+        let again = match ctx.app.client_keys.as_deref() {
             Some(ClientKeys::Jwks(_)) => match state.clients.reload(&ctx.app.client_id).await {
                 Ok(fresh) => {
                     ctx = fresh;

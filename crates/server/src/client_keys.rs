@@ -91,7 +91,7 @@ impl ClientKeyCache {
 
     /// The app's keys: cached, else parsed (inline) or fetched (`jwks_uri`).
     pub async fn keys(&self, app: &App, now: UnixTime) -> Result<Arc<ClientKeySet>, KeysError> {
-        let source = app.client_keys.as_ref().ok_or(KeysError::Registered)?;
+        let source = app.client_keys.as_deref().ok_or(KeysError::Registered)?;
         if let Some(e) = self.cached(&app.client_id, source)
             && (matches!(source, ClientKeys::Jwks(_)) || now - e.fetched_at < REFRESH_AFTER)
         {
@@ -130,7 +130,7 @@ impl ClientKeyCache {
         app: &App,
         now: UnixTime,
     ) -> Option<Result<Arc<ClientKeySet>, KeysError>> {
-        let Some(source @ ClientKeys::JwksUri(uri)) = app.client_keys.as_ref() else {
+        let Some(source @ ClientKeys::JwksUri(uri)) = app.client_keys.as_deref() else {
             return None;
         };
         if !self.may_fetch(&app.client_id, now) {

@@ -234,8 +234,8 @@ impl TryFrom<AppRow> for App {
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             client_keys: match (r.jwks, r.jwks_uri) {
-                (Some(j), _) => Some(ClientKeys::Jwks(j)),
-                (None, Some(u)) => Some(ClientKeys::JwksUri(u)),
+                (Some(j), _) => Some(Box::new(ClientKeys::Jwks(j))),
+                (None, Some(u)) => Some(Box::new(ClientKeys::JwksUri(u))),
                 (None, None) => None,
             },
         })

@@ -52,7 +52,7 @@ pub async fn register_key_app(
     let (mut app, _no_secret, mut audit) =
         prepare_app(store, now, policy, actor, new, None).await?;
     app.secret_hash = String::new();
-    app.client_keys = Some(keys);
+    app.client_keys = Some(Box::new(keys));
     audit
         .detail
         .push_str(" (authenticates with private_key_jwt)");
@@ -88,7 +88,7 @@ pub async fn set_client_keys(
         ClientKeys::JwksUri(u) => format!("its jwks_uri to `{u}`"),
     };
     let mut next = current;
-    next.client_keys = Some(keys);
+    next.client_keys = Some(Box::new(keys));
     let audit = AuditEvent::new(
         actor,
         &next.org_id,

@@ -209,7 +209,7 @@ impl AppView {
             gatehouse_core::model::AppStatus::Active => AppStatusView::Active,
             gatehouse_core::model::AppStatus::Disabled => AppStatusView::Disabled,
         };
-        let (jwks, jwks_uri) = match app.client_keys {
+        let (jwks, jwks_uri) = match app.client_keys.map(|k| *k) {
             Some(ClientKeys::Jwks(j)) => (serde_json::from_str(&j).ok(), None),
             Some(ClientKeys::JwksUri(u)) => (None, Some(u)),
             None => (None, None),

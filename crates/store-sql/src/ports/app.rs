@@ -34,7 +34,7 @@ const SET_STATUS: &str = "UPDATE apps SET status = $1, generation = generation +
 
 /// The `jwks` column: the registered JWKS document, if inline.
 fn jwks(a: &App) -> Option<&str> {
-    match &a.client_keys {
+    match a.client_keys.as_deref() {
         Some(ClientKeys::Jwks(j)) => Some(j),
         _ => None,
     }
@@ -42,7 +42,7 @@ fn jwks(a: &App) -> Option<&str> {
 
 /// The `jwks_uri` column.
 fn jwks_uri(a: &App) -> Option<&str> {
-    match &a.client_keys {
+    match a.client_keys.as_deref() {
         Some(ClientKeys::JwksUri(u)) => Some(u),
         _ => None,
     }

@@ -167,7 +167,7 @@ pub(super) async fn app_page(
     .await
     .map_err(crate::console::admin_failure)?;
     let view = AppView {
-        client_keys: app.client_keys.as_ref().map(|k| match k {
+        client_keys: app.client_keys.as_deref().map(|k| match k {
             ClientKeys::Jwks(j) => ("Its JWKS, registered inline:", j.clone()),
             ClientKeys::JwksUri(u) => ("Fetched from its JWKS URL:", u.clone()),
         }),
