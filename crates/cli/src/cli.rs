@@ -655,6 +655,19 @@ pub enum AppCmd {
         /// exchange any).
         #[arg(long = "exchange-audience")]
         exchange_audiences: Vec<String>,
+        /// How the app authenticates: client_secret_basic (default; a secret is
+        /// made and shown once), client_secret_post, or private_key_jwt (a JWT
+        /// signed with its own key, RFC 7523: no secret; give --jwks-file or
+        /// --jwks-uri).
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// private_key_jwt: a file holding the app's public keys as a JWKS.
+        #[arg(long, conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// private_key_jwt: where the app publishes its JWKS (https on a public
+        /// DNS name, like redirect URIs; localhost with --dev).
+        #[arg(long)]
+        jwks_uri: Option<String>,
         /// Where logout tokens are POSTed when a person's session ends
         /// (OpenID Connect Back-Channel Logout 1.0; authorization code apps;
         /// the redirect-URI policy applies).
@@ -758,6 +771,13 @@ pub enum AppCmd {
         /// Remove every exchange audience (the app may exchange no token).
         #[arg(long, conflicts_with = "exchange_audiences")]
         clear_exchange_audiences: bool,
+        /// Replaces a private_key_jwt app's keys with the JWKS in this file
+        /// (every instance uses them from the next request).
+        #[arg(long, conflicts_with = "jwks_uri")]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Replaces a private_key_jwt app's keys with the JWKS at this URL.
+        #[arg(long)]
+        jwks_uri: Option<String>,
         /// Where logout tokens are POSTed when a person's session ends
         /// (OpenID Connect Back-Channel Logout 1.0; authorization code apps;
         /// the redirect-URI policy applies).

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, Server, gatehouse, json, unescape_html};
+use common::{BIN, Server, dns_server, gatehouse, json, unescape_html};
 
 struct Fixture {
     user_id: String,
@@ -1657,4 +1657,100 @@ fn org_update_requires_a_second_factor_and_says_so() {
         &["org", "update", "acme-studio", "--no-require-mfa", "--json"],
     );
     assert_eq!(off["require_mfa"], false, "{off}");
+}
+
+/// The README's `private_key_jwt` section, as written: an RSA key and its JWKS
+/// made with openssl, the app registered with `--jwks-file` (no secret), an
+/// assertion signed with openssl, a token; the same assertion again refused.
+/// Then `app show`, key changes with `app update`, and what is refused.
+#[test]
+fn a_private_key_jwt_app_from_the_readme_gets_a_token_with_an_openssl_assertion() {
+    let dir = tempfile::tempdir().unwrap();
+    register(dir.path());
+    let server = Server::start(dir.path(), &[]);
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("openssl genpkey -algorithm RSA")
+        .expect("the README's private_key_jwt commands");
+    let block = &readme[start..];
+    let block = &block[..block.find("```").unwrap()];
+    let script = format!(
+        "set -euo pipefail\ngatehouse() {{ {BIN:?} \"$@\"; }}\n{}\nprintf '\\n%s\\n' \"$KEY_ID\"\n",
+        block.replace("http://127.0.0.1:8080", &server.base)
+    );
+    // The README's commands twice over: the second curl replays nothing (a new
+    // jti), so run the token request once more with the first assertion.
+    let script = script.replace(
+        "# The same assertion again:",
+        "echo; curl -s http://X/connect/token -d grant_type=client_credentials \\\n    -d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer \\\n    -d \"client_assertion=$HEADER.$CLAIMS.$SIG\" #",
+    )
+    .replace("http://X", &server.base);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let key_id = lines.last().unwrap().trim().to_owned();
+    // `app show` as printed by the script, then the token, then the replay.
+    let shown: Value = serde_json::from_str(&lines[..lines.len() - 3].join("\n")).unwrap();
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["jwks"]["keys"][0]["kid"], "key-1");
+    let got: Value = serde_json::from_str(lines[lines.len() - 3]).unwrap();
+    assert_eq!(got["token_type"], "Bearer", "{got}");
+    let replay: Value = serde_json::from_str(lines[lines.len() - 2]).unwrap();
+    assert_eq!(replay["error"], "invalid_client", "{replay}");
+    assert!(s(&replay["error_description"]).contains("used before"));
+
+    // No secret to rotate; a URL on loopback is refused without --dev.
+    let out = gatehouse(dir.path(), &["app", "rotate-secret", &key_id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no client secret"));
+    let out = gatehouse(
+        dir.path(),
+        &[
+            "app",
+            "update",
+            &key_id,
+            "--jwks-uri",
+            "http://127.0.0.1:9/jwks.json",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("jwks_uri"));
+    // A private key is refused; the keys change with --jwks-file.
+    std::fs::write(
+        dir.path().join("mine.json"),
+        r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}]}"#,
+    )
+    .unwrap();
+    let out = gatehouse(
+        dir.path(),
+        &["app", "update", &key_id, "--jwks-file", "mine.json"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("private key material"));
+    let updated = json(
+        dir.path(),
+        &[
+            "app",
+            "update",
+            &key_id,
+            "--jwks-uri",
+            "https://sync.acme.test/jwks.json",
+            "--dns-server",
+            &dns_server(),
+            "--json",
+        ],
+    );
+    assert_eq!(updated["jwks_uri"], "https://sync.acme.test/jwks.json");
+    assert!(updated.get("jwks").is_none());
+    drop(server);
 }

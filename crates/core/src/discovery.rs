@@ -36,7 +36,12 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
             scopes.push(s.clone());
         }
     }
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let auth_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        crate::client_assertion::PRIVATE_KEY_JWT,
+    ];
+    let auth_algs = crate::client_assertion::SIGNING_ALGS;
     json!({
         "issuer": issuer,
         "authorization_endpoint": url(AUTHORIZE_PATH),
@@ -71,6 +76,9 @@ pub fn metadata(issuer: &str, api_scopes: &[String]) -> Value {
         "token_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": auth_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": auth_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": auth_algs,
         "scopes_supported": scopes,
         "claims_supported": crate::claims::supported(),
         "acr_values_supported": [crate::claims::ACR_PASSWORD, crate::claims::ACR_MFA],

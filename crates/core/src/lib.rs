@@ -8,6 +8,7 @@ pub mod authorize;
 pub mod backchannel;
 pub mod basic_auth;
 pub mod claims;
+pub mod client_assertion;
 pub mod clock;
 pub mod context;
 pub mod discovery;

@@ -321,6 +321,21 @@ pub struct App {
     pub created_at: UnixTime,
     /// When a token was last issued to the app (recorded lazily, to the minute).
     pub last_used_at: Option<UnixTime>,
+    /// How the app authenticates: `Some` for `private_key_jwt` (RFC 7523), with
+    /// its public keys inline or at a URL; such an app has no secret at all.
+    #[serde(default)]
+    /// (Boxed: most apps have none, and `App` travels in enums.)
+    pub client_keys: Option<Box<ClientKeys>>,
+}
+
+/// Where a `private_key_jwt` app's public keys are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKeys {
+    /// A JWKS document (JSON text, public keys only), registered inline.
+    Jwks(String),
+    /// A URL the JWKS is fetched from (checked like redirect URIs, cached).
+    JwksUri(String),
 }
 
 /// At most this many secrets authenticate an app at once: the current one and,
@@ -364,6 +379,11 @@ impl AppSecret {
 impl App {
     pub fn allows(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
+    }
+
+    /// Whether the app authenticates with `private_key_jwt` (and has no secret).
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.client_keys.is_some()
     }
 }
 

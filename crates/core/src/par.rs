@@ -27,7 +27,12 @@ pub const MAX_REQUEST_URI: usize = 128;
 pub const MAX_PUSHED_BYTES: usize = 4 * 1024;
 
 /// Parameters that are the client's credentials, not the request's: never stored.
-const CREDENTIALS: &[&str] = &["client_id", "client_secret"];
+const CREDENTIALS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "client_assertion_type",
+    "client_assertion",
+];
 
 /// A push as parsed from the client's form. Nothing is checked here: the
 /// extractor parses it before the client is authenticated, and a stranger

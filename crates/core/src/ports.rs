@@ -189,6 +189,17 @@ pub trait TokenStore: Send + Sync {
     async fn reference_token(&self, digest: &str) -> StoreResult<ReferenceToken>;
     /// Deletes tokens that expired before `now`; returns how many.
     async fn purge_expired_tokens(&self, now: UnixTime) -> StoreResult<u64>;
+    /// Records the `jti` of a client assertion (RFC 7523 §3 item 7) of
+    /// `client_id` until `expires_at`, atomically for every instance: `true` the
+    /// first time, `false` while a record of it has not expired at `now` (a
+    /// replay). Purged with the expired tokens.
+    async fn use_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -27,7 +27,7 @@ use gatehouse_core::revocation::RevocationRequest;
 
 use crate::client_addr::ClientAddr;
 use crate::error::HttpError;
-use crate::extract::{ClientCredentials, OAuthForm};
+use crate::extract::{AuthMethod, ClientCredentials, OAuthForm};
 use crate::metrics::ClientAuthFailure;
 use crate::state::AppState;
 
@@ -76,8 +76,9 @@ impl ClientForm for PushRequest {
 pub struct AuthenticatedClient<T> {
     pub client: Arc<ClientContext>,
     pub request: T,
-    /// The id of the secret it presented (tokens issued now name it).
-    pub secret_id: String,
+    /// The id of the secret it presented (tokens issued now name it); `None`
+    /// for an app that authenticated with `private_key_jwt`.
+    pub secret_id: Option<String>,
 }
 
 impl<T: ClientForm + Send> FromRequest<AppState> for AuthenticatedClient<T> {
@@ -121,9 +122,13 @@ pub async fn authenticate_app(
     state: &AppState,
     creds: &ClientCredentials,
     ip: IpAddr,
-) -> Result<(Arc<ClientContext>, String), HttpError> {
+) -> Result<(Arc<ClientContext>, Option<String>), HttpError> {
     if let Some(wait) = state.limiter.flooded(ip) {
         return Err(HttpError::Throttled(wait));
+    }
+    if creds.method == AuthMethod::PrivateKeyJwt {
+        let ctx = crate::client_assertion::authenticate(state, creds, ip).await?;
+        return Ok((ctx, None));
     }
     let Some(presented) = creds.secret.as_deref() else {
         state
@@ -148,7 +153,7 @@ pub async fn authenticate_app(
         state
             .usage
             .record_secret(&ctx.app.client_id, &secret_id, now);
-        Ok((ctx, secret_id))
+        Ok((ctx, Some(secret_id)))
     };
     let matching = |ctx: &ClientContext| ctx.secret_matching(presented, now).map(|s| s.id.clone());
     let known = match state.clients.client_context(&creds.client_id).await {
@@ -172,6 +177,16 @@ pub async fn authenticate_app(
     // ids cannot grow the counters.
     if let Some(ctx) = known {
         state.usage.failed(&ctx.app.client_id, state.clock.now());
+        if ctx.app.uses_private_key_jwt() {
+            return failed_because(
+                state,
+                creds,
+                ip,
+                ClientAuthFailure::BadAssertion,
+                "this app has no client secret: it authenticates with private_key_jwt (client_assertion_type and client_assertion)".into(),
+            )
+            .await;
+        }
     }
     failed(state, creds, ip).await
 }
@@ -183,12 +198,28 @@ pub async fn failed<T>(
     creds: &ClientCredentials,
     ip: IpAddr,
 ) -> Result<T, HttpError> {
-    tracing::info!(client_id = %logged(&creds.client_id), %ip, "client authentication failed");
-    state
-        .metrics
-        .record_client_auth_failure(ClientAuthFailure::WrongSecret);
+    failed_because(
+        state,
+        creds,
+        ip,
+        ClientAuthFailure::WrongSecret,
+        "unknown client or wrong client secret".into(),
+    )
+    .await
+}
+
+/// [`failed`], saying why (never with a secret or key material in it).
+pub async fn failed_because<T>(
+    state: &AppState,
+    creds: &ClientCredentials,
+    ip: IpAddr,
+    why: ClientAuthFailure,
+    description: String,
+) -> Result<T, HttpError> {
+    tracing::info!(client_id = %logged(&creds.client_id), %ip, reason = %description, "client authentication failed");
+    state.metrics.record_client_auth_failure(why);
     match state.limiter.record_failure(ip, &creds.client_id).await {
         Some(wait) => Err(HttpError::Throttled(wait)),
-        None => Err(OAuthError::invalid_client("unknown client or wrong client secret").into()),
+        None => Err(OAuthError::invalid_client(description).into()),
     }
 }

@@ -13,6 +13,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use gatehouse_core::OAuthError;
 use gatehouse_core::basic_auth::parse_basic;
+use gatehouse_core::client_assertion::{self, ASSERTION_TYPE_JWT_BEARER, MAX_ASSERTION_LEN};
 use gatehouse_core::form::Form;
 use gatehouse_core::limits::{MAX_CLIENT_ID, logged};
 
@@ -77,13 +78,17 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
 pub enum AuthMethod {
     Basic,
     Post,
+    /// `private_key_jwt` (RFC 7523 §2.2): a signed assertion in the body.
+    PrivateKeyJwt,
 }
 
-/// Client credentials as presented; the secret is never logged.
+/// Client credentials as presented; the secret and assertion are never logged.
 pub struct ClientCredentials {
     pub client_id: String,
     pub secret: Option<String>,
     pub method: AuthMethod,
+    /// The `client_assertion` of [`AuthMethod::PrivateKeyJwt`].
+    pub assertion: Option<String>,
 }
 
 impl std::fmt::Debug for ClientCredentials {
@@ -119,6 +124,9 @@ impl ClientCredentials {
     }
 
     fn presented(authorization: Option<&HeaderValue>, form: &Form) -> Result<Self, OAuthError> {
+        if form.get("client_assertion_type").is_some() || form.get("client_assertion").is_some() {
+            return Self::assertion(authorization, form);
+        }
         let basic = match authorization {
             Some(v) => Some(parse_basic(v.as_bytes())?),
             None => None,
@@ -141,6 +149,7 @@ impl ClientCredentials {
                     client_id: id,
                     secret: Some(secret),
                     method: AuthMethod::Basic,
+                    assertion: None,
                 })
             }
             None => match body_id {
@@ -148,11 +157,59 @@ impl ClientCredentials {
                     client_id: id.to_owned(),
                     secret: body_secret.map(str::to_owned),
                     method: AuthMethod::Post,
+                    assertion: None,
                 }),
                 None => Err(OAuthError::invalid_client(
                     "client authentication is required: HTTP Basic with the client id and secret, or client_id and client_secret in the body",
                 )),
             },
         }
+    }
+
+    /// `client_assertion_type` + `client_assertion` (RFC 7521 §4.2, RFC 7523
+    /// §2.2), as the only credentials: with a Basic header or a secret too it is
+    /// `invalid_request`. `client_id` is optional; without it the app is the one
+    /// the assertion's (unverified, for now) `sub` names.
+    fn assertion(authorization: Option<&HeaderValue>, form: &Form) -> Result<Self, OAuthError> {
+        if authorization.is_some() || form.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "a client assertion was sent with other client credentials; use one method",
+            ));
+        }
+        match form.get("client_assertion_type") {
+            Some(ASSERTION_TYPE_JWT_BEARER) => {}
+            Some(_) => {
+                return Err(OAuthError::invalid_client(format!(
+                    "unsupported `client_assertion_type`: only {ASSERTION_TYPE_JWT_BEARER}"
+                )));
+            }
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "`client_assertion` needs `client_assertion_type`",
+                ));
+            }
+        }
+        let assertion = form.get("client_assertion").ok_or_else(|| {
+            OAuthError::invalid_request("`client_assertion_type` needs `client_assertion`")
+        })?;
+        if assertion.len() > MAX_ASSERTION_LEN {
+            return Err(OAuthError::invalid_client(format!(
+                "the client assertion is longer than {MAX_ASSERTION_LEN} bytes"
+            )));
+        }
+        let client_id = match form.get("client_id") {
+            Some(id) => id.to_owned(),
+            None => client_assertion::subject(assertion).ok_or_else(|| {
+                OAuthError::invalid_client(
+                    "the client assertion names no client (`sub`) and no `client_id` was sent",
+                )
+            })?,
+        };
+        Ok(Self {
+            client_id,
+            secret: None,
+            method: AuthMethod::PrivateKeyJwt,
+            assertion: Some(assertion.to_owned()),
+        })
     }
 }

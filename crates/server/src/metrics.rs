@@ -119,6 +119,9 @@ pub enum ClientAuthFailure {
     WrongSecret,
     /// The app is disabled.
     Disabled,
+    /// A `private_key_jwt` assertion was refused (or a secret presented for
+    /// such an app).
+    BadAssertion,
 }
 
 impl ClientAuthFailure {
@@ -127,6 +130,7 @@ impl ClientAuthFailure {
             ClientAuthFailure::NoSecret => "no_secret",
             ClientAuthFailure::WrongSecret => "unknown_client_or_wrong_secret",
             ClientAuthFailure::Disabled => "app_disabled",
+            ClientAuthFailure::BadAssertion => "bad_client_assertion",
         }
     }
 }
@@ -171,6 +175,7 @@ impl Default for Metrics {
             ClientAuthFailure::NoSecret,
             ClientAuthFailure::WrongSecret,
             ClientAuthFailure::Disabled,
+            ClientAuthFailure::BadAssertion,
         ] {
             m.client_auth_failures
                 .get_or_create(&ReasonLabels {

@@ -47,6 +47,8 @@ pub struct Inner {
     pub backchannel_wake: Arc<tokio::sync::Notify>,
     /// DPoP proofs' replay cache and server nonces ([`crate::dpop`]).
     pub dpop: crate::dpop::DpopState,
+    /// `private_key_jwt` apps' parsed public keys, following the feed through `clients`.
+    pub client_keys: crate::client_keys::ClientKeyCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -95,6 +97,8 @@ impl AppState {
             "device",
         );
         let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
+        let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
+        clients.add_listener(client_keys.listener());
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -115,6 +119,7 @@ impl AppState {
             metrics: Default::default(),
             backchannel_wake: Default::default(),
             dpop: Default::default(),
+            client_keys,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

@@ -121,6 +121,7 @@ pub(crate) fn app(id: &str, org_id: &str, on_behalf: &str) -> App {
         status: AppStatus::Active,
         created_at: 103,
         last_used_at: None,
+        client_keys: None,
         require_pkce: false,
         require_par: false,
         require_dpop: false,

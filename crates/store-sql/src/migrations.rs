@@ -44,6 +44,7 @@ embed!(
     "20261130000014_app_secrets.sql",
     "20261130000015_app_exchange_audiences.sql",
     "20261130000016_device_authorizations.sql",
+    "20261130000017_client_keys.sql",
     "20261130000018_dpop.sql",
     "20261130000019_second_factor.sql",
     "20261130000020_backchannel_logout.sql",

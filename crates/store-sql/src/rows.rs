@@ -198,6 +198,8 @@ from_row! {
         exchange_audiences: String,
         created_at: i64,
         last_used_at: Option<i64>,
+        jwks: Option<String>,
+        jwks_uri: Option<String>,
     }
 }
 
@@ -233,6 +235,11 @@ impl TryFrom<AppRow> for App {
             require_dpop: r.require_dpop,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            client_keys: match (r.jwks, r.jwks_uri) {
+                (Some(j), _) => Some(Box::new(ClientKeys::Jwks(j))),
+                (None, Some(u)) => Some(Box::new(ClientKeys::JwksUri(u))),
+                (None, None) => None,
+            },
         })
     }
 }

@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use gatehouse_core::admin::{self, AppEdit, BackchannelEdit, NewApp};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
-use gatehouse_core::model::{App, AppStatus, GrantType};
+use gatehouse_core::model::{App, AppStatus, ClientKeys, GrantType};
 use gatehouse_core::ports::{Store, StoreError};
 use gatehouse_server::admin_api::dto::{
     AddedSecret, AppView, LogoutDeliveryList, LogoutDeliveryView, NewSecret, OnBehalfOfChanged,
@@ -31,6 +31,20 @@ async fn view(store: &dyn Store, now: UnixTime, a: &App) -> anyhow::Result<AppVi
     Ok(AppView::new(a.clone(), &users)
         .with_secrets(secrets)
         .with_backchannel(bc))
+}
+
+/// The JWKS in `path` (bounded), for `--jwks-file`.
+fn read_jwks(path: Option<std::path::PathBuf>) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let max = gatehouse_core::client_assertion::MAX_JWKS_BYTES;
+    if meta.len() > max as u64 {
+        anyhow::bail!("{} is larger than {max} bytes: not a JWKS", path.display());
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    Ok(Some(text))
 }
 
 async fn doc(store: &dyn Store, now: UnixTime, a: &App) -> anyhow::Result<Value> {
@@ -62,6 +76,9 @@ pub async fn run(
             require_par,
             require_dpop,
             exchange_audiences,
+            auth_method,
+            jwks_file,
+            jwks_uri,
             backchannel_logout_uri,
             backchannel_logout_session_required,
         } => {
@@ -85,31 +102,38 @@ pub async fn run(
                     .await?;
             }
             let o = admin::org(store, &Actor::operator(), &org).await?;
-            let (mut app, secret) = admin::register_app(
-                store,
-                now,
-                &policy,
-                &Actor::operator(),
-                NewApp {
-                    org: &o,
-                    name: &name,
-                    description: description.as_deref(),
-                    grant: match grant {
-                        GrantArg::ClientCredentials => GrantType::ClientCredentials,
-                        GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
-                        GrantArg::TokenExchange => GrantType::TokenExchange,
-                        GrantArg::DeviceCode => GrantType::DeviceCode,
-                    },
-                    on_behalf_of: on_behalf_of.as_deref(),
-                    redirect_uris,
-                    post_logout_redirect_uris,
-                    scopes: &scopes,
-                    default_scopes: default_scopes.as_deref(),
-                    audience: audience.as_deref(),
-                    exchange_audiences,
+            let keys =
+                admin::requested_keys(auth_method.as_deref(), read_jwks(jwks_file)?, jwks_uri)?;
+            let new = NewApp {
+                org: &o,
+                name: &name,
+                description: description.as_deref(),
+                grant: match grant {
+                    GrantArg::ClientCredentials => GrantType::ClientCredentials,
+                    GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+                    GrantArg::TokenExchange => GrantType::TokenExchange,
+                    GrantArg::DeviceCode => GrantType::DeviceCode,
                 },
-            )
-            .await?;
+                on_behalf_of: on_behalf_of.as_deref(),
+                redirect_uris,
+                post_logout_redirect_uris,
+                scopes: &scopes,
+                default_scopes: default_scopes.as_deref(),
+                audience: audience.as_deref(),
+                exchange_audiences,
+            };
+            let operator = Actor::operator();
+            let (mut app, secret) = match keys {
+                Some(keys) => (
+                    admin::register_key_app(store, now, &policy, &operator, new, keys).await?,
+                    None,
+                ),
+                None => {
+                    let (app, secret) =
+                        admin::register_app(store, now, &policy, &operator, new).await?;
+                    (app, Some(secret))
+                }
+            };
             let pkce = require_pkce.filter(|r| *r != app.require_pkce);
             let par = require_par.filter(|r| *r != app.require_par);
             let dpop = require_dpop.filter(|r| *r != app.require_dpop);
@@ -144,16 +168,20 @@ pub async fn run(
             .await?;
             let registered = RegisteredApp {
                 app: view(store, now, &app).await?,
-                client_secret: secret.expose().to_owned(),
-                warning: SECRET_WARNING,
+                client_secret: secret.as_ref().map(|s| s.expose().to_owned()),
+                warning: secret.is_some().then_some(SECRET_WARNING),
             };
-            out.print(&serde_json::to_value(registered)?, || {
-                format!(
+            out.print(&serde_json::to_value(registered)?, || match &secret {
+                Some(secret) => format!(
                     "registered app {}\n  client_id:     {}\n  client_secret: {}\nStore the secret now: it is not shown again.",
                     app.name,
                     app.client_id,
                     secret.expose()
-                )
+                ),
+                None => format!(
+                    "registered app {}\n  client_id:     {}\nIt has no secret: it authenticates with private_key_jwt (a JWT signed with its key).",
+                    app.name, app.client_id
+                ),
             });
         }
         AppCmd::RotateSecret { client_id } => {
@@ -256,6 +284,8 @@ pub async fn run(
             require_dpop,
             exchange_audiences,
             clear_exchange_audiences,
+            jwks_file,
+            jwks_uri,
             backchannel_logout_uri,
             backchannel_logout_session_required,
             clear_backchannel_logout_uri,
@@ -286,8 +316,18 @@ pub async fn run(
                 },
             };
             let policy = redirect_policy(dev, dns_server)?;
-            let app = admin::update_app(store, now, &policy, &Actor::operator(), &client_id, edit)
-                .await?;
+            let keys = match (read_jwks(jwks_file)?, jwks_uri) {
+                (Some(j), _) => Some(ClientKeys::Jwks(j)),
+                (None, Some(u)) => Some(ClientKeys::JwksUri(u)),
+                (None, None) => None,
+            };
+            let operator = Actor::operator();
+            let mut app =
+                admin::update_app(store, now, &policy, &operator, &client_id, edit).await?;
+            if let Some(keys) = keys {
+                app = admin::set_client_keys(store, now, &policy, &operator, &client_id, keys)
+                    .await?;
+            }
             let backchannel = BackchannelEdit {
                 uri: if clear_backchannel_logout_uri {
                     Some(String::new())
@@ -296,15 +336,8 @@ pub async fn run(
                 },
                 session_required: backchannel_logout_session_required,
             };
-            admin::set_backchannel_logout(
-                store,
-                now,
-                &policy,
-                &Actor::operator(),
-                &client_id,
-                backchannel,
-            )
-            .await?;
+            admin::set_backchannel_logout(store, now, &policy, &operator, &client_id, backchannel)
+                .await?;
             out.print(&doc(store, now, &app).await?, || {
                 format!("updated app {client_id}")
             });

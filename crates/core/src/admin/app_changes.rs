@@ -19,6 +19,7 @@ pub async fn rotate_secret(
     client_id: &str,
 ) -> Result<ClientSecret, AdminError> {
     let current = app(store, actor, client_id).await?;
+    super::client_keys::has_secret(&current)?;
     let secret = ClientSecret::generate();
     let audit = AuditEvent::new(
         actor,
@@ -92,6 +93,7 @@ pub async fn add_secret(
         ));
     }
     let current = app(store, actor, client_id).await?;
+    super::client_keys::has_secret(&current)?;
     let full = || {
         AdminError::Conflict(format!(
             "app `{client_id}` already has {MAX_ACTIVE_SECRETS} active secrets: retire one first"

@@ -190,7 +190,7 @@ pub async fn register_app_for_new_user(
 /// A checked app record, its secret and its audit event, not yet stored.
 /// `new_user` is the (not yet stored) user a client credentials app acts for,
 /// instead of `new.on_behalf_of`.
-async fn prepare_app(
+pub(super) async fn prepare_app(
     store: &dyn Store,
     now: UnixTime,
     policy: &RedirectPolicy,
@@ -286,6 +286,7 @@ async fn prepare_app(
         exchange_audiences,
         created_at: now,
         last_used_at: None,
+        client_keys: None,
     };
     let audit = AuditEvent::new(
         actor,

@@ -13,6 +13,7 @@ mod app_changes;
 mod apps;
 mod audit;
 mod backchannel;
+mod client_keys;
 mod orgs;
 mod profile;
 mod users;
@@ -28,6 +29,7 @@ pub use backchannel::{
     BackchannelEdit, FIELD as BACKCHANNEL_FIELD, backchannel_logout, logout_deliveries,
     set_backchannel_logout,
 };
+pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_client_keys};
 pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
 pub use profile::{ProfileEdit, update_user_profile};
 pub use users::{

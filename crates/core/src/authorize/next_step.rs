@@ -206,6 +206,7 @@ mod tests {
             exchange_audiences: vec![],
             created_at: 0,
             last_used_at: None,
+            client_keys: None,
         }
     }
 

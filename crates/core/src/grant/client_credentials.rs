@@ -215,6 +215,7 @@ mod tests {
                 generation: 3,
                 status: AppStatus::Active,
                 last_used_at: None,
+                client_keys: None,
                 require_pkce: false,
                 require_par: false,
                 require_dpop: false,
@@ -421,6 +422,15 @@ mod tests {
             let before = kept.len();
             kept.retain(|t| t.expires_at >= now);
             Ok((before - kept.len()) as u64)
+        }
+        async fn use_assertion_jti(
+            &self,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+        ) -> crate::ports::StoreResult<bool> {
+            Ok(true)
         }
     }
 

@@ -42,6 +42,7 @@ fn ctx() -> ClientContext {
             generation: 4,
             status: AppStatus::Active,
             last_used_at: None,
+            client_keys: None,
             require_pkce: false,
             require_par: false,
             require_dpop: false,

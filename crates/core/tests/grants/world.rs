@@ -139,6 +139,7 @@ fn app(client_id: &str, grants: &[GrantType], on_behalf_of: Option<&str>) -> App
         exchange_audiences: vec![],
         created_at: T - 1000,
         last_used_at: None,
+        client_keys: None,
     }
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use gatehouse_core::admin::{
     self, AdminError, AppEdit, BackchannelEdit, NewApp, NewUser, NewUserAppError,
 };
-use gatehouse_core::model::{App, AppStatus, PERM_USERS_MANAGE};
+use gatehouse_core::model::{App, AppStatus, ClientKeys, PERM_USERS_MANAGE};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -149,6 +149,17 @@ async fn register_app(
             .check("backchannel_logout_uri", vec![uri.clone()])
             .await?;
     }
+    let keys = admin::requested_keys(
+        body.token_endpoint_auth_method.as_deref(),
+        body.jwks.map(|j| j.to_string()),
+        body.jwks_uri,
+    )?;
+    if keys.is_some() && new_user.is_some() {
+        return Err(ApiError::invalid(
+            "new_user",
+            "register a private_key_jwt app for an existing user (on_behalf_of)",
+        ));
+    }
     let new = NewApp {
         org: &org,
         name: &body.name,
@@ -163,9 +174,14 @@ async fn register_app(
         exchange_audiences: body.exchange_audiences,
     };
     let policy = &state.redirect_policy;
-    let (app, secret) = match &new_user {
+    let (app, secret) = match (&new_user, keys) {
+        // No secret at all: it proves itself with its key.
+        (_, Some(keys)) => (
+            admin::register_key_app(store, now, policy, &caller.actor, new, keys).await?,
+            None,
+        ),
         // The user and the app are one change: both are stored, or neither.
-        Some(nu) => {
+        (Some(nu), None) => {
             let user = NewUser {
                 org: &org,
                 email: &nu.email,
@@ -177,13 +193,16 @@ async fn register_app(
             };
             admin::register_app_for_new_user(store, now, policy, &caller.actor, user, new)
                 .await
-                .map(|(app, secret, _)| (app, secret))
+                .map(|(app, secret, _)| (app, Some(secret)))
                 .map_err(|e| match e {
                     NewUserAppError::User(e) => within("new_user", e),
                     NewUserAppError::App(e) => e.into(),
                 })?
         }
-        None => admin::register_app(store, now, policy, &caller.actor, new).await?,
+        (None, None) => {
+            let (app, secret) = admin::register_app(store, now, policy, &caller.actor, new).await?;
+            (app, Some(secret))
+        }
     };
     admin::set_backchannel_logout(
         store,
@@ -197,8 +216,8 @@ async fn register_app(
     let location = format!("/api/v1/apps/{}", app.client_id);
     let body = RegisteredApp {
         app: view(&state, &caller, app).await?,
-        client_secret: secret.expose().to_owned(),
-        warning: SECRET_WARNING,
+        warning: secret.is_some().then_some(SECRET_WARNING),
+        client_secret: secret.map(|s| s.expose().to_owned()),
     };
     let mut resp = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -280,25 +299,23 @@ async fn edit_app(
         require_dpop: patch.require_dpop,
         exchange_audiences: patch.exchange_audiences,
     };
+    let keys = match (patch.jwks, patch.jwks_uri) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid("jwks", "give jwks or jwks_uri, not both"));
+        }
+        (Some(j), None) => Some(ClientKeys::Jwks(j.to_string())),
+        (None, Some(u)) => Some(ClientKeys::JwksUri(u)),
+        (None, None) => None,
+    };
     let now = state.clock.now();
-    let app = admin::update_app(
-        state.store.as_ref(),
-        now,
-        &state.redirect_policy,
-        &caller.actor,
-        &client_id,
-        edit,
-    )
-    .await?;
-    admin::set_backchannel_logout(
-        state.store.as_ref(),
-        now,
-        &state.redirect_policy,
-        &caller.actor,
-        &client_id,
-        backchannel,
-    )
-    .await?;
+    let policy = &state.redirect_policy;
+    let store = state.store.as_ref();
+    let mut app = admin::update_app(store, now, policy, &caller.actor, &client_id, edit).await?;
+    if let Some(keys) = keys {
+        app = admin::set_client_keys(store, now, policy, &caller.actor, &client_id, keys).await?;
+    }
+    admin::set_backchannel_logout(store, now, policy, &caller.actor, &client_id, backchannel)
+        .await?;
     Ok(Json(view(&state, &caller, app).await?))
 }
 

@@ -9,7 +9,9 @@
 
 use gatehouse_core::admin::ProfileEdit;
 use gatehouse_core::backchannel::BackchannelLogout;
-use gatehouse_core::model::{App, AppSecret, AuditEvent, GrantType, Org, Role, User, UserStatus};
+use gatehouse_core::model::{
+    App, AppSecret, AuditEvent, ClientKeys, GrantType, Org, Role, User, UserStatus,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -141,6 +143,18 @@ pub struct AppView {
     /// Whether the app needs `sid` in logout tokens (shown with the URI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_required: Option<bool>,
+    /// `private_key_jwt` for an app that authenticates with a signed JWT
+    /// (RFC 7523) instead of a secret; absent for apps with a client secret
+    /// (`client_secret_basic` or `client_secret_post`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<&'static str>,
+    /// A `private_key_jwt` app's public keys, registered inline (a JWKS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Where a `private_key_jwt` app's public keys are fetched from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// One of an app's active client secrets: never its value.
@@ -215,6 +229,13 @@ impl AppView {
             gatehouse_core::model::AppStatus::Active => AppStatusView::Active,
             gatehouse_core::model::AppStatus::Disabled => AppStatusView::Disabled,
         };
+        let (jwks, jwks_uri) = match app.client_keys.map(|k| *k) {
+            Some(ClientKeys::Jwks(j)) => (serde_json::from_str(&j).ok(), None),
+            Some(ClientKeys::JwksUri(u)) => (None, Some(u)),
+            None => (None, None),
+        };
+        let token_endpoint_auth_method = (jwks.is_some() || jwks_uri.is_some())
+            .then_some(gatehouse_core::client_assertion::PRIVATE_KEY_JWT);
         Self {
             client_id: app.client_id,
             name: app.name,
@@ -234,6 +255,9 @@ impl AppView {
             created_at: app.created_at,
             last_used_at: app.last_used_at,
             secrets: None,
+            token_endpoint_auth_method,
+            jwks,
+            jwks_uri,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: None,
         }
@@ -304,15 +328,28 @@ pub struct NewAppRequest {
     pub backchannel_logout_uri: Option<String>,
     /// Whether the app needs `sid` in logout tokens (they always carry it).
     pub backchannel_logout_session_required: Option<bool>,
+    /// `private_key_jwt` (RFC 7523): the app authenticates with JWTs signed by
+    /// its own key, and has no secret; give `jwks` or `jwks_uri`. Default
+    /// (absent): a client secret (`client_secret_basic`/`client_secret_post`).
+    pub token_endpoint_auth_method: Option<String>,
+    /// `private_key_jwt`: the app's public keys, a JWKS (`{"keys": [...]}`).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// `private_key_jwt`: where the app's JWKS is published (https on a public
+    /// DNS name, like redirect URIs).
+    pub jwks_uri: Option<String>,
 }
 
-/// The app as registered, with its secret: shown this once.
+/// The app as registered, with its secret: shown this once (none for a
+/// `private_key_jwt` app, which has no secret).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegisteredApp {
     #[serde(flatten)]
     pub app: AppView,
-    pub client_secret: String,
-    pub warning: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'static str>,
 }
 
 /// Fields to change; absent ones stay. `null` clears `description` and
@@ -346,6 +383,11 @@ pub struct AppPatch {
     #[schema(value_type = Option<String>, nullable)]
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// Replaces a `private_key_jwt` app's keys with this JWKS.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+    /// Replaces a `private_key_jwt` app's keys with the JWKS at this URL.
+    pub jwks_uri: Option<String>,
 }
 
 impl AppPatch {

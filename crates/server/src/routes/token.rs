@@ -53,7 +53,7 @@ pub(crate) async fn token(
         signer: keys.as_ref(),
         policy: &policy,
         now: state.clock.now(),
-        secret_id: Some(&secret_id),
+        secret_id: secret_id.as_deref(),
         dpop_jkt: jkt.as_deref(),
     };
     // A token exchange presents tokens, read as introspection reads them.

@@ -4,7 +4,7 @@ use gatehouse_core::model::*;
 use gatehouse_core::ports::{Redeemed, Store, StoreError};
 use serde_json::json;
 
-use crate::fixtures::{code, grant, refresh, session};
+use crate::fixtures::{code, grant, join_all, refresh, session};
 
 pub async fn reference_tokens(s: &dyn Store) {
     let t = ReferenceToken {
@@ -125,4 +125,51 @@ pub async fn purge_keeps_live_records(s: &dyn Store) {
     assert!(s.refresh_token("rt-2").await.is_ok());
     assert!(s.is_access_token_revoked("jti-1").await.unwrap());
     assert!(s.grant("grant-1").await.is_ok());
+}
+
+/// A client assertion's `jti` (RFC 7523) authenticates once per app until it
+/// expires; of concurrent uses exactly one wins; the purge forgets expired ones,
+/// and an expired record is no obstacle to a new assertion.
+pub async fn client_assertion_jtis_are_single_use_until_they_expire(s: &dyn Store) {
+    assert!(
+        s.use_assertion_jti("app-a", "j1", 1300, 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.use_assertion_jti("app-a", "j1", 1300, 1001)
+            .await
+            .unwrap()
+    );
+    // Another app's jti space is its own.
+    assert!(
+        s.use_assertion_jti("app-b", "j1", 1300, 1001)
+            .await
+            .unwrap()
+    );
+    // Past its expiry, the record stands in no one's way.
+    assert!(
+        s.use_assertion_jti("app-a", "j1", 1700, 1300)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.use_assertion_jti("app-a", "j1", 1700, 1301)
+            .await
+            .unwrap()
+    );
+    let won = join_all(
+        (0..8)
+            .map(|_| s.use_assertion_jti("app-a", "j2", 2000, 1500))
+            .collect(),
+    )
+    .await;
+    let won: Vec<bool> = won.into_iter().map(Result::unwrap).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    assert!(s.purge_expired_tokens(1701).await.unwrap() >= 2);
+    assert!(
+        s.use_assertion_jti("app-b", "j1", 3000, 1701)
+            .await
+            .unwrap()
+    );
 }

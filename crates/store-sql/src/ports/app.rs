@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{
-    App, AppSecret, AppStatus, AppUsageDay, AuditEvent, ChangeKind, MAX_ACTIVE_SECRETS, User,
+    App, AppSecret, AppStatus, AppUsageDay, AuditEvent, ChangeKind, ClientKeys, MAX_ACTIVE_SECRETS,
+    User,
 };
 use gatehouse_core::ports::{AppStore, StoreError, StoreResult};
 use gatehouse_core::secret;
@@ -30,6 +31,22 @@ const APP_USAGE: &str = "SELECT u.client_id, u.day, u.tokens_issued, u.failed_au
     JOIN apps a ON a.client_id = u.client_id WHERE a.org_id = $1 AND u.day >= $2 \
     ORDER BY u.client_id, u.day";
 const SET_STATUS: &str = "UPDATE apps SET status = $1, generation = generation + 1 WHERE client_id = $2 RETURNING generation, org_id";
+
+/// The `jwks` column: the registered JWKS document, if inline.
+fn jwks(a: &App) -> Option<&str> {
+    match a.client_keys.as_deref() {
+        Some(ClientKeys::Jwks(j)) => Some(j),
+        _ => None,
+    }
+}
+
+/// The `jwks_uri` column.
+fn jwks_uri(a: &App) -> Option<&str> {
+    match a.client_keys.as_deref() {
+        Some(ClientKeys::JwksUri(u)) => Some(u),
+        _ => None,
+    }
+}
 
 for_each_dialect! {
     #[async_trait]
@@ -256,7 +273,8 @@ for_each_dialect! {
             let done = sqlx::query(
                 "UPDATE apps SET name = $1, description = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
                                  scopes = $5, default_scopes = $6, default_audience = $7, require_pkce = $9,
-                                 require_par = $10, exchange_audiences = $11, require_dpop = $12
+                                 require_par = $10, exchange_audiences = $11, require_dpop = $12,
+                                 jwks = $13, jwks_uri = $14
                  WHERE client_id = $8",
             )
             .bind(&a.name)
@@ -271,6 +289,8 @@ for_each_dialect! {
             .bind(a.require_par)
             .bind(to_json(&a.exchange_audiences))
             .bind(a.require_dpop)
+            .bind(jwks(a))
+            .bind(jwks_uri(a))
             .execute(w.conn())
             .await
             .map_err(D::map_err)?;
@@ -395,8 +415,9 @@ for_each_dialect! {
             sqlx::query(
                 "INSERT INTO apps (id, client_id, org_id, name, description, grant_types, on_behalf_of, redirect_uris,
                                    post_logout_redirect_uris, scopes, default_scopes, default_audience, secret_hash,
-                                   generation, status, created_at, require_pkce, require_par, exchange_audiences, require_dpop)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                                   generation, status, created_at, require_pkce, require_par, exchange_audiences,
+                                   require_dpop, jwks, jwks_uri)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
             )
             .bind(&a.id)
             .bind(&a.client_id)
@@ -418,9 +439,15 @@ for_each_dialect! {
             .bind(a.require_par)
             .bind(to_json(&a.exchange_audiences))
             .bind(a.require_dpop)
+            .bind(jwks(a))
+            .bind(jwks_uri(a))
             .execute(self.conn())
             .await
             .map_err(D::map_err)?;
+            // A private_key_jwt app has no secret at all.
+            if a.uses_private_key_jwt() {
+                return Ok(());
+            }
             self.insert_secret(&secret::random_id(), &a.client_id, &a.secret_hash, a.created_at, None)
                 .await
         }

@@ -10,7 +10,7 @@ use crate::{Dialect, SqlStore};
 
 /// Everything that carries its own expiry. Grants stay: they are the audit
 /// trail their tokens point back to.
-const PURGES: [&str; 10] = [
+const PURGES: [&str; 11] = [
     "DELETE FROM reference_tokens WHERE expires_at < $1",
     "DELETE FROM auth_codes WHERE expires_at < $1",
     "DELETE FROM refresh_tokens WHERE expires_at < $1",
@@ -20,11 +20,17 @@ const PURGES: [&str; 10] = [
     "DELETE FROM device_authorizations WHERE expires_at < $1",
     // Back-channel logout outcomes are shown for a week.
     "DELETE FROM logout_deliveries WHERE finished_at < $1 - 604800",
+    "DELETE FROM client_assertion_jtis WHERE expires_at < $1",
     // Failure buckets drain within minutes; a day-old one is empty.
     "DELETE FROM throttle WHERE updated_at < $1 - 86400",
     // Apps' usage: the console shows 30 days; keep 90.
     "DELETE FROM app_usage WHERE day < $1 / 86400 - 90",
 ];
+
+/// A client assertion's `jti`, kept until its `exp` (see `use_assertion_jti`).
+const USE_JTI: &str = "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
+    WHERE client_assertion_jtis.expires_at <= $4";
 
 /// Stores a reference token's record (the digest, never the token).
 pub(crate) const INSERT_REFERENCE_TOKEN: &str = "INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at) VALUES ($1, $2, $3, $4, $5)";
@@ -72,6 +78,27 @@ for_each_dialect! {
             w.commit().await?;
             self.dialect.after_purge(&self.pool).await?;
             Ok(purged)
+        }
+
+        async fn use_assertion_jti(
+            &self,
+            client_id: &str,
+            jti: &str,
+            expires_at: UnixTime,
+            now: UnixTime,
+        ) -> StoreResult<bool> {
+            // One statement decides: a new jti is inserted; a known one is
+            // taken over only when its record expired (it cannot be a replay
+            // of a live assertion then).
+            let done = sqlx::query(USE_JTI)
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            Ok(done.rows_affected() == 1)
         }
     }
 }

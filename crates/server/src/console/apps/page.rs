@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::admin;
 use gatehouse_core::model::{
-    App, AppStatus, GrantType, MAX_ACTIVE_SECRETS, PERM_APPS_MANAGE, UserStatus,
+    App, AppStatus, ClientKeys, GrantType, MAX_ACTIVE_SECRETS, PERM_APPS_MANAGE, UserStatus,
 };
 
 use super::getting_started::{Snippet, snippets};
@@ -52,6 +52,8 @@ struct AppView {
     secrets: Vec<SecretRow>,
     /// Room for a second secret key.
     may_add_secret: bool,
+    /// A `private_key_jwt` app's keys: what they are, and the JWKS or its URL.
+    client_keys: Option<(&'static str, String)>,
 }
 
 /// What the edit form holds: the app's values, or what the admin typed.
@@ -177,6 +179,10 @@ pub(super) async fn app_page(
     .await
     .map_err(crate::console::admin_failure)?;
     let view = AppView {
+        client_keys: app.client_keys.as_deref().map(|k| match k {
+            ClientKeys::Jwks(j) => ("Its JWKS, registered inline:", j.clone()),
+            ClientKeys::JwksUri(u) => ("Fetched from its JWKS URL:", u.clone()),
+        }),
         may_add_secret: secrets.len() < MAX_ACTIVE_SECRETS,
         secrets: secrets.iter().map(SecretRow::of).collect(),
         name: app.name.clone(),

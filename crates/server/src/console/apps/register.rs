@@ -37,6 +37,10 @@ struct AppForm {
     post_logout_redirect_uris: String,
     scopes: Vec<String>,
     audience: String,
+    /// `private_key_jwt`, or anything else for a client secret.
+    auth_method: String,
+    jwks: String,
+    jwks_uri: String,
 }
 
 /// The value of the "Create a new user…" option.
@@ -52,6 +56,9 @@ const APP_FIELDS: &[&str] = &[
     "post_logout_redirect_uris",
     "scopes",
     "audience",
+    "token_endpoint_auth_method",
+    "jwks",
+    "jwks_uri",
 ];
 const NEW_USER_FIELDS: &[&str] = &["new_user_email", "new_user_name", "new_user_role"];
 
@@ -194,6 +201,9 @@ fn read_app_form(form: &gatehouse_core::form::Form, opts: &Options) -> AppForm {
             .to_owned(),
         scopes: forms::checked(form, "scope:", &opts.scopes),
         audience: forms::text(form, "audience"),
+        auth_method: forms::text(form, "token_endpoint_auth_method"),
+        jwks: form.get("jwks").unwrap_or("").to_owned(),
+        jwks_uri: forms::text(form, "jwks_uri"),
     }
 }
 
@@ -264,6 +274,36 @@ async fn create_step(
     };
     let store = state.store.as_ref();
     let (policy, actor) = (&state.redirect_policy, admin.actor());
+    if input.auth_method == gatehouse_core::client_assertion::PRIVATE_KEY_JWT {
+        let keys = admin::requested_keys(
+            Some(&input.auth_method),
+            Some(input.jwks.clone()).filter(|j| !j.trim().is_empty()),
+            Some(input.jwks_uri.clone()).filter(|u| !u.is_empty()),
+        );
+        let registered = match keys {
+            Ok(_) if new_user => Err(admin::AdminError::Invalid {
+                field: "on_behalf_of",
+                message: "choose an existing user for an app with its own key".into(),
+            }),
+            Ok(Some(keys)) => admin::register_key_app(store, now, policy, &actor, new, keys).await,
+            Ok(None) => Err(admin::AdminError::Invalid {
+                field: "jwks",
+                message: "give the app's public keys or their URL".into(),
+            }),
+            Err(e) => Err(e),
+        };
+        return match registered {
+            Ok(app) => {
+                tracing::info!(client_id = %app.client_id, by = %admin.user.id, from = %admin.address, "private_key_jwt app registered in the console");
+                let to = format!("/console/apps/{}", app.client_id);
+                Ok(admin.respond(crate::console::see_other(&to)))
+            }
+            Err(e) => {
+                let (errors, status) = on_form(e, "", APP_FIELDS)?;
+                again(admin, input, errors, status)
+            }
+        };
+    }
     let registered = if new_user {
         // The user made on the form and the app are one change: both, or neither.
         let user = NewUser {
