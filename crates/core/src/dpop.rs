@@ -389,20 +389,22 @@ impl ReplayCache {
     }
 }
 
-/// Server nonces (§8): stateless, an HMAC of a time step under a key this
-/// process made. A nonce is good in its step and the next (`step` seconds
-/// each), so a client that fetched one keeps it a while.
+/// Server nonces (§8): stateless, an HMAC of a time step under a key every
+/// instance of the deployment derives alike (behind a load balancer, a nonce
+/// one instance handed out is good at the others). A nonce is good in its step
+/// and the next (`step` seconds each), so a client that fetched one keeps it a
+/// while.
 pub struct Nonces {
     key: hmac::Key,
     step: i64,
 }
 
 impl Nonces {
-    pub fn new(step: i64) -> Self {
-        let mut seed = [0u8; 32];
-        let _ = aws_lc_rs::rand::fill(&mut seed);
+    /// `secret`: the same on every instance (see
+    /// [`crate::jose::KeyEncryptionKey::derive`]).
+    pub fn new(secret: &[u8; 32], step: i64) -> Self {
         Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, &seed),
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             step: step.max(1),
         }
     }

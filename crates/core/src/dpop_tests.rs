@@ -225,9 +225,17 @@ fn a_jti_is_accepted_once_per_key_until_it_could_no_longer_pass() {
 
 #[test]
 fn nonces_are_good_for_two_steps_and_only_ours() {
-    let n = Nonces::new(30);
-    let other = Nonces::new(30);
+    let kek = |k: &str| crate::jose::KeyEncryptionKey::from_text(k).unwrap();
+    let deployment = kek(&crate::jose::KeyEncryptionKey::generate_text());
+    let n = Nonces::new(&deployment.derive("gatehouse dpop nonces"), 30);
+    let other = Nonces::new(&deployment.derive("another purpose"), 30);
+    let another_deployment = kek(&crate::jose::KeyEncryptionKey::generate_text());
+    let theirs = Nonces::new(&another_deployment.derive("gatehouse dpop nonces"), 30);
+    // A second instance of the deployment derives the same key.
+    let same_kek = Nonces::new(&deployment.derive("gatehouse dpop nonces"), 30);
     let nonce = n.current(NOW);
+    assert!(same_kek.accepts(Some(&nonce), NOW));
+    assert!(!theirs.accepts(Some(&nonce), NOW));
     assert!(n.accepts(Some(&nonce), NOW));
     assert!(n.accepts(Some(&nonce), NOW + 30));
     assert!(!n.accepts(Some(&nonce), NOW + 61));

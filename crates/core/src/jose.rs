@@ -12,6 +12,7 @@
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey};
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
@@ -35,14 +36,27 @@ pub enum JoseError {
 }
 
 /// The operator's key-encryption key (32 bytes) that seals signing keys at rest.
-pub struct KeyEncryptionKey(RandomizedNonceKey);
+/// Every instance of one deployment holds the same one, so keys derived from it
+/// ([`KeyEncryptionKey::derive`]) are shared by them too.
+pub struct KeyEncryptionKey(RandomizedNonceKey, hmac::Key);
 
 impl KeyEncryptionKey {
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         if bytes.len() != 32 {
             return None;
         }
-        RandomizedNonceKey::new(&AES_256_GCM, bytes).ok().map(Self)
+        let aead = RandomizedNonceKey::new(&AES_256_GCM, bytes).ok()?;
+        Some(Self(aead, hmac::Key::new(hmac::HMAC_SHA256, bytes)))
+    }
+
+    /// A 32-byte key for one purpose (`label`), the same on every instance and
+    /// independent of the sealing key and of other labels' keys (HMAC-SHA256 of
+    /// the label under the key-encryption key).
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let tag = hmac::sign(&self.1, label.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// Parses the base64url text form (as written to the key file).

@@ -485,7 +485,9 @@ async fn a_stolen_dpop_bound_token_is_refused_without_its_key() {
     // A proof seen on the wire, replayed.
     let once = good();
     assert_eq!(
-        call(&app, "GET", dpop(), &[once.clone()]).await.0,
+        call(&app, "GET", dpop(), std::slice::from_ref(&once))
+            .await
+            .0,
         StatusCode::OK
     );
     refused(

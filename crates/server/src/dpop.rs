@@ -23,11 +23,12 @@ pub struct DpopState {
     pub nonces: Nonces,
 }
 
-impl Default for DpopState {
-    fn default() -> Self {
+impl DpopState {
+    /// Nonces under a key derived from the deployment's key-encryption key.
+    pub fn new(kek: &gatehouse_core::jose::KeyEncryptionKey) -> Self {
         Self {
             replay: ReplayCache::new(REPLAY_CAPACITY),
-            nonces: Nonces::new(NONCE_STEP_SECS),
+            nonces: Nonces::new(&kek.derive("gatehouse dpop nonces"), NONCE_STEP_SECS),
         }
     }
 }

@@ -99,6 +99,7 @@ impl AppState {
         let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
         let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
         clients.add_listener(client_keys.listener());
+        let dpop = crate::dpop::DpopState::new(&kek);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -118,7 +119,7 @@ impl AppState {
             stopping: tokio::sync::watch::Sender::new(false),
             metrics: Default::default(),
             backchannel_wake: Default::default(),
-            dpop: Default::default(),
+            dpop,
             client_keys,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
