@@ -7,7 +7,8 @@
 //! bounded replay cache of `jti`s, and makes server nonces (§8). It does no I/O
 //! and never trusts the proof's `alg` beyond the allow-list.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 
 use aws_lc_rs::hmac;
@@ -323,69 +324,106 @@ impl JwkKey {
     }
 }
 
-/// The `jti`s seen recently, per key (§11.1): bounded; an entry lives as long
-/// as a proof with its `iat` could still pass (`2 × window`). When full of live
-/// entries it refuses new proofs ([`ProofError::Busy`]) rather than forgetting
-/// one that could then be replayed.
+/// Proofs a replay cache remembers by default: one per proof accepted in the
+/// last window, so about 16,000 proofs/s sustained at the default 60 s window
+/// (~60 bytes each when full).
+pub const DEFAULT_REPLAY_CAPACITY: usize = 1_000_000;
+
+/// The `jti`s seen recently, per key (§11.1): bounded. An entry lives until
+/// its proof's `iat` leaves the window (`iat + window`: a replay after that
+/// fails the `iat` check anyway). When full of live entries the cache refuses
+/// new proofs ([`ProofError::Busy`]) rather than forgetting one that could
+/// then be replayed; and one key may hold at most a quarter of it, so a
+/// client spending proofs as fast as it can fills its own share, not the
+/// cache every other client needs.
 pub struct ReplayCache {
     capacity: usize,
+    per_key: usize,
     inner: Mutex<Seen>,
 }
 
 #[derive(Default)]
 struct Seen {
-    keys: HashMap<u128, i64>,
-    order: VecDeque<(i64, u128)>,
+    /// Proof (key + jti digest) → until when it is remembered.
+    proofs: HashMap<u128, i64>,
+    /// Entries by expiry, soonest first: (until, proof, key).
+    expiry: BinaryHeap<Reverse<(i64, u128, u64)>>,
+    /// Live entries per key (thumbprint digest).
+    per_key: HashMap<u64, usize>,
 }
 
 impl ReplayCache {
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
             capacity,
+            per_key: (capacity / 4).max(1),
             inner: Mutex::new(Seen::default()),
         }
     }
 
     /// Records `proof`'s `jti`; `Err(Replayed)` when it was seen before.
     pub fn check(&self, proof: &Proof, now: i64, window: i64) -> Result<(), ProofError> {
-        let mut h = Sha256::new();
-        h.update(proof.jkt.as_bytes());
-        h.update([0]);
-        h.update(proof.jti.as_bytes());
-        let digest = h.finalize();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        let key = u128::from_le_bytes(key);
+        let digest = Sha256::new()
+            .chain_update(proof.jkt.as_bytes())
+            .chain_update([0])
+            .chain_update(proof.jti.as_bytes())
+            .finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&digest[..16]);
+        let key = u128::from_le_bytes(b);
+        let owner = {
+            let d = Sha256::digest(proof.jkt.as_bytes());
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&d[..8]);
+            u64::from_le_bytes(b)
+        };
         let Ok(mut seen) = self.inner.lock() else {
             return Err(ProofError::Busy);
         };
-        while let Some(&(until, k)) = seen.order.front() {
-            if until > now {
-                break;
-            }
-            seen.order.pop_front();
-            if seen.keys.get(&k) == Some(&until) {
-                seen.keys.remove(&k);
-            }
-        }
-        if seen.keys.contains_key(&key) {
+        seen.forget_expired(now);
+        if seen.proofs.contains_key(&key) {
             return Err(ProofError::Replayed);
         }
-        if seen.keys.len() >= self.capacity {
+        let held = seen.per_key.get(&owner).copied().unwrap_or(0);
+        if seen.proofs.len() >= self.capacity || held >= self.per_key {
             return Err(ProofError::Busy);
         }
-        let until = now + 2 * window.max(1);
-        seen.keys.insert(key, until);
-        seen.order.push_back((until, key));
+        // `iat` passed the window check, so this is at most now + 2 × window;
+        // never before now + 1 (a proof is remembered at least a second).
+        let until = proof.iat.saturating_add(window.max(1)).max(now + 1);
+        seen.proofs.insert(key, until);
+        seen.expiry.push(Reverse((until, key, owner)));
+        *seen.per_key.entry(owner).or_insert(0) += 1;
         Ok(())
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|s| s.keys.len()).unwrap_or(0)
+        self.inner.lock().map(|s| s.proofs.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl Seen {
+    fn forget_expired(&mut self, now: i64) {
+        while let Some(Reverse((until, key, owner))) = self.expiry.peek().copied() {
+            if until > now {
+                break;
+            }
+            self.expiry.pop();
+            if self.proofs.get(&key) == Some(&until) {
+                self.proofs.remove(&key);
+            }
+            if let Some(n) = self.per_key.get_mut(&owner) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_key.remove(&owner);
+                }
+            }
+        }
     }
 }
 

@@ -203,24 +203,66 @@ fn headers_are_checked_before_the_signature() {
 
 #[test]
 fn a_jti_is_accepted_once_per_key_until_it_could_no_longer_pass() {
-    let cache = ReplayCache::new(2);
-    let p = |jkt: &str, jti: &str| Proof {
+    let cache = ReplayCache::new(8);
+    let p = |jkt: &str, jti: &str, iat: i64| Proof {
         jkt: jkt.into(),
         jti: jti.into(),
+        iat,
+        nonce: None,
+    };
+    assert_eq!(cache.check(&p("k", "a", NOW), NOW, 60), Ok(()));
+    assert_eq!(
+        cache.check(&p("k", "a", NOW), NOW + 1, 60),
+        Err(ProofError::Replayed)
+    );
+    assert_eq!(cache.check(&p("k2", "a", NOW), NOW, 60), Ok(()));
+    // Remembered while its iat is in the window: a replay at iat + window
+    // (the last second the iat check passes) is still refused.
+    assert_eq!(
+        cache.check(&p("k", "a", NOW), NOW + 59, 60),
+        Err(ProofError::Replayed)
+    );
+    // A proof dated ahead (client clock fast) is remembered that much longer.
+    assert_eq!(cache.check(&p("k3", "f", NOW + 60), NOW, 60), Ok(()));
+    assert_eq!(
+        cache.check(&p("k3", "f", NOW + 60), NOW + 119, 60),
+        Err(ProofError::Replayed)
+    );
+    // Past iat + window the entries go (a replay then fails the iat check).
+    assert_eq!(cache.check(&p("k", "b", NOW + 61), NOW + 61, 60), Ok(()));
+    assert_eq!(cache.len(), 2, "k/a and k2/a expired; k3/f and k/b live");
+}
+
+#[test]
+fn one_key_spending_proofs_fills_its_share_not_the_cache() {
+    let cache = ReplayCache::new(8);
+    let p = |jkt: &str, jti: String| Proof {
+        jkt: jkt.into(),
+        jti,
         iat: NOW,
         nonce: None,
     };
-    assert_eq!(cache.check(&p("k", "a"), NOW, 60), Ok(()));
+    // A quarter of the cache per key: the fast key is refused from its third.
+    for i in 0..2 {
+        assert_eq!(cache.check(&p("fast", format!("j{i}")), NOW, 60), Ok(()));
+    }
     assert_eq!(
-        cache.check(&p("k", "a"), NOW + 1, 60),
-        Err(ProofError::Replayed)
+        cache.check(&p("fast", "j2".into()), NOW, 60),
+        Err(ProofError::Busy)
     );
-    assert_eq!(cache.check(&p("k2", "a"), NOW, 60), Ok(()));
-    // Full of live entries: refused, never forgotten.
-    assert_eq!(cache.check(&p("k", "b"), NOW, 60), Err(ProofError::Busy));
-    // After 2 × window every entry has expired.
-    assert_eq!(cache.check(&p("k", "b"), NOW + 120, 60), Ok(()));
-    assert_eq!(cache.len(), 1);
+    // Every other key still gets in, until the cache itself is full of live
+    // entries: then refused, never forgotten.
+    for k in ["b", "c", "d"] {
+        for i in 0..2 {
+            assert_eq!(cache.check(&p(k, format!("j{i}")), NOW, 60), Ok(()));
+        }
+    }
+    assert_eq!(
+        cache.check(&p("e", "j0".into()), NOW, 60),
+        Err(ProofError::Busy)
+    );
+    // Once the window has passed, the fast key is welcome again.
+    assert_eq!(cache.check(&p("fast", "j9".into()), NOW + 61, 60), Ok(()));
 }
 
 #[test]

@@ -86,7 +86,7 @@ impl ValidatorConfig {
             http_timeout: Duration::from_secs(5),
             public_url: None,
             dpop_window: Duration::from_secs(gatehouse_core::dpop::DEFAULT_WINDOW_SECS as u64),
-            dpop_replay_capacity: 200_000,
+            dpop_replay_capacity: gatehouse_core::dpop::DEFAULT_REPLAY_CAPACITY,
         }
     }
 }

@@ -12,9 +12,6 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-/// Proofs remembered at once (per instance): far above what one instance
-/// accepts in `2 × window`.
-const REPLAY_CAPACITY: usize = 200_000;
 /// A server nonce is good for one to two of these.
 const NONCE_STEP_SECS: i64 = 60;
 
@@ -27,7 +24,7 @@ impl DpopState {
     /// Nonces under a key derived from the deployment's key-encryption key.
     pub fn new(kek: &gatehouse_core::jose::KeyEncryptionKey) -> Self {
         Self {
-            replay: ReplayCache::new(REPLAY_CAPACITY),
+            replay: ReplayCache::new(gatehouse_core::dpop::DEFAULT_REPLAY_CAPACITY),
             nonces: Nonces::new(&kek.derive("gatehouse dpop nonces"), NONCE_STEP_SECS),
         }
     }
