@@ -11,7 +11,6 @@
 //! audit event. This module owns delivery; it must not decide which apps hear
 //! of a logout (the store's enqueue does).
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -62,10 +61,17 @@ const LEASE_SECS: i64 = 60;
 pub(crate) fn spawn(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>, poll: Duration) {
     let owner = secret::random_id();
     tokio::spawn(async move {
+        // One client for every delivery: public addresses only (crate::outbound).
+        let http = match weak.upgrade() {
+            Some(inner) => {
+                crate::outbound::client(&inner.redirect_policy, inner.config.backchannel.timeout)
+            }
+            None => return,
+        };
         loop {
             {
                 let Some(inner) = weak.upgrade() else { return };
-                if let Err(e) = round(&inner, &owner).await {
+                if let Err(e) = round(&inner, &http, &owner).await {
                     tracing::warn!(error = %e, "back-channel logout queue unavailable; will retry");
                 }
             }
@@ -78,7 +84,11 @@ pub(crate) fn spawn(weak: Weak<Inner>, wake: Arc<tokio::sync::Notify>, poll: Dur
 }
 
 /// Leases what is due and delivers it, concurrently.
-async fn round(inner: &Arc<Inner>, owner: &str) -> Result<(), gatehouse_core::ports::StoreError> {
+async fn round(
+    inner: &Arc<Inner>,
+    http: &reqwest::Client,
+    owner: &str,
+) -> Result<(), gatehouse_core::ports::StoreError> {
     let now = inner.clock.now();
     let due = inner
         .store
@@ -87,9 +97,10 @@ async fn round(inner: &Arc<Inner>, owner: &str) -> Result<(), gatehouse_core::po
     let mut tasks = JoinSet::new();
     for d in due {
         let inner = inner.clone();
+        let http = http.clone();
         let owner = owner.to_owned();
         tasks.spawn(async move {
-            let result = attempt(&inner, &d).await;
+            let result = attempt(&inner, &http, &d).await;
             let outcome = outcome(&inner, &d, result);
             let now = inner.clock.now();
             if let Err(e) = inner
@@ -161,38 +172,25 @@ fn worker_actor() -> Actor {
 }
 
 /// One POST; the app's status on success (2xx).
-async fn attempt(inner: &Inner, d: &LogoutDelivery) -> Result<i64, Failure> {
+async fn attempt(
+    inner: &Inner,
+    http: &reqwest::Client,
+    d: &LogoutDelivery,
+) -> Result<i64, Failure> {
     let fail = |error: String| Failure {
         status: None,
         error,
     };
     let url = url::Url::parse(&d.uri).map_err(|_| fail("the URI does not parse".into()))?;
-    let addrs = inner
+    // The policy again (it may have changed since the URI was registered); the
+    // client's resolver then connects to public addresses only.
+    inner
         .redirect_policy
         .outbound_addresses(&d.uri)
         .await
         .map_err(|why| fail(format!("refused: {why}")))?;
     let token = logout_token(inner, d).map_err(fail)?;
-    let cfg = &inner.config.backchannel;
-    let mut client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        // Straight to the checked address: never through a proxy from the environment.
-        .no_proxy()
-        .connect_timeout(cfg.timeout)
-        .timeout(cfg.timeout)
-        .pool_max_idle_per_host(0);
-    if let (Some(addrs), Some(host)) = (addrs, url.host_str()) {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let pinned: Vec<SocketAddr> = addrs
-            .into_iter()
-            .map(|ip| SocketAddr::new(ip, port))
-            .collect();
-        client = client.resolve_to_addrs(host, &pinned);
-    }
-    let client = client
-        .build()
-        .map_err(|e| fail(format!("HTTP client: {e}")))?;
-    let resp = client
+    let resp = http
         .post(url)
         .header("cache-control", "no-cache, no-store")
         .form(&[("logout_token", token.as_str())])

@@ -14,14 +14,14 @@
 //! development mode; no redirects, no proxy, a short timeout and a bounded body.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use gatehouse_core::client_assertion::{ClientKeySet, MAX_JWKS_BYTES};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{App, ChangeKind, ClientKeys};
-use gatehouse_core::redirect_uri::{HostResolver, RedirectPolicy, is_public};
+use gatehouse_core::redirect_uri::RedirectPolicy;
 
 use crate::cache::FeedListener;
 
@@ -64,17 +64,7 @@ struct Inner {
 
 impl ClientKeyCache {
     pub fn new(policy: &RedirectPolicy) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .dns_resolver(PublicOnly {
-                resolver: policy.resolver.clone(),
-                dev: policy.dev,
-            })
-            .build()
-            .unwrap_or_default();
+        let http = crate::outbound::client(policy, FETCH_TIMEOUT);
         Self(Arc::new(Inner {
             entries: RwLock::new(HashMap::new()),
             fetched: Mutex::new(HashMap::new()),
@@ -269,42 +259,5 @@ impl FeedListener for Listener {
         if let Ok(mut e) = self.0.entries.write() {
             e.clear();
         }
-    }
-}
-
-/// reqwest's name resolution for JWKS fetches: the policy's resolver, public
-/// addresses only (`localhost` is 127.0.0.1 in development mode).
-struct PublicOnly {
-    resolver: Arc<dyn HostResolver>,
-    dev: bool,
-}
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let resolver = self.resolver.clone();
-        let dev = self.dev;
-        let host = name.as_str().to_ascii_lowercase();
-        Box::pin(async move {
-            if dev && host == "localhost" {
-                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(SocketAddr::new(
-                    IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    0,
-                )));
-                return Ok(addrs);
-            }
-            let found = resolver.lookup_ip(&host).await.map_err(
-                |e| -> Box<dyn std::error::Error + Send + Sync> { e.to_string().into() },
-            )?;
-            let public: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|ip| is_public(*ip))
-                .map(|ip| SocketAddr::new(ip, 0))
-                .collect();
-            if public.is_empty() {
-                return Err("the host resolves to no public address".into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
-            Ok(addrs)
-        })
     }
 }

@@ -20,6 +20,7 @@ pub mod extract;
 pub mod http_server;
 pub mod introspection_cache;
 pub mod metrics;
+pub mod outbound;
 pub mod pages;
 pub mod ratelimit;
 pub mod request_id;
