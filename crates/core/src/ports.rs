@@ -408,14 +408,10 @@ pub trait GrantStore: Send + Sync {
     async fn revoke_grant(&self, id: &str, now: UnixTime) -> StoreResult<()>;
 
     async fn insert_code(&self, c: &AuthCode) -> StoreResult<()>;
-    /// Marks the code used, atomically: of concurrent callers exactly one gets
-    /// `Fresh`. The others get `Replayed` only once the `Fresh` caller has called
-    /// [`GrantStore::finish_code`] (or a few seconds have passed), so that their
-    /// revocation of the grant never overtakes the winner's checks: exactly one
-    /// winner, always, on any number of instances.
-    async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>>;
-    /// The redemption of `digest` is over (tokens issued, or refused).
-    async fn finish_code(&self, digest: &str, now: UnixTime) -> StoreResult<()>;
+    /// Marks an unused code used without issuing anything (a failed exchange
+    /// burns its code: a code is good for one attempt); whatever its grant's
+    /// state. Unknown or used codes: nothing changes.
+    async fn burn_code(&self, digest: &str, now: UnixTime) -> StoreResult<()>;
 
     async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()>;
     async fn refresh_token(&self, digest: &str) -> StoreResult<RefreshToken>;
@@ -493,45 +489,24 @@ pub trait GrantFlowStore: GrantStore + UserStore + OrgStore + TokenStore {
         Ok(rotated)
     }
 
-    /// [`GrantStore::redeem_code`] and, for the caller that redeemed it first,
-    /// the code's [`GrantFlowStore::grant_context`], in one call: the exchange's
-    /// one read. NotFound when the code is unknown (nothing changes).
-    async fn redeem_code_context(
-        &self,
-        digest: &str,
-        now: UnixTime,
-    ) -> StoreResult<Redeemed<CodeContext>> {
-        match self.redeem_code(digest, now).await? {
-            Redeemed::Fresh(code) => match self.grant_context(&code.grant_id).await {
-                Ok(grant) => Ok(Redeemed::Fresh(CodeContext { code, grant })),
-                Err(e) => {
-                    // The redemption is over: a replay need not wait for it.
-                    self.finish_code(digest, now).await?;
-                    Err(e)
-                }
-            },
-            Redeemed::Replayed { grant_id } => Ok(Redeemed::Replayed { grant_id }),
-        }
-    }
+    /// The code `digest` with its grant context, read without claiming it:
+    /// the exchange's one read. `Replayed` when it was used before (or burnt
+    /// by a failed attempt); NotFound when it (or its grant) is unknown.
+    async fn code_context(&self, digest: &str) -> StoreResult<Redeemed<CodeContext>>;
 
-    /// Stores what a code redemption issued (its first refresh token, the access
-    /// token's record) and ends the redemption ([`GrantStore::finish_code`]) in
-    /// one write.
-    async fn finish_code_issuing(
+    /// The exchange's one write, all or nothing: claims the code (only if it
+    /// is unused and its grant stands; of concurrent callers exactly one
+    /// succeeds) and stores what its redemption issued: its first refresh
+    /// token and the access token's record (neither, for a JWT access token
+    /// without a refresh token). False: nothing was written (redeemed
+    /// meanwhile, or its grant ended).
+    async fn claim_code_issuing(
         &self,
         digest: &str,
         refresh: Option<&RefreshToken>,
         reference: Option<&ReferenceToken>,
         now: UnixTime,
-    ) -> StoreResult<()> {
-        if let Some(r) = reference {
-            self.insert_reference_token(r).await?;
-        }
-        if let Some(t) = refresh {
-            self.insert_refresh_token(t).await?;
-        }
-        self.finish_code(digest, now).await
-    }
+    ) -> StoreResult<bool>;
 }
 
 /// A grant with the person it is for (see [`GrantFlowStore::grant_context`]).
@@ -541,7 +516,7 @@ pub struct GrantContext {
     pub user: Option<ActingUser>,
 }
 
-/// A code just redeemed with its grant context (see [`GrantFlowStore::redeem_code_context`]).
+/// A code with its grant context (see [`GrantFlowStore::code_context`]).
 #[derive(Debug, Clone)]
 pub struct CodeContext {
     pub code: AuthCode,

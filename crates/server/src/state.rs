@@ -22,6 +22,12 @@ pub struct Inner {
     /// Swapped whole when the change feed reports a key change (rotation, or
     /// another instance making keys), so every instance publishes the same JWKS.
     keys: RwLock<Arc<KeyRing>>,
+    /// Key reloads asked for so far, and (under the lock) how many of those the
+    /// current ring covers. Reloads run one at a time: run side by side, an
+    /// older read could finish last and put back a ring without the newest
+    /// key, or with a key revoked since, until the next key change.
+    keys_wanted: std::sync::atomic::AtomicU64,
+    keys_loaded: tokio::sync::Mutex<u64>,
     kek: Arc<KeyEncryptionKey>,
     pub clock: Arc<dyn Clock>,
     pub config: ServerConfig,
@@ -103,6 +109,8 @@ impl AppState {
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
+            keys_wanted: Default::default(),
+            keys_loaded: Default::default(),
             kek,
             clock,
             config,
@@ -240,7 +248,18 @@ impl Inner {
         }
     }
 
+    /// Reloads the ring from the store. Callers that arrive while a reload
+    /// runs are served by one more reload after it (which reads after their
+    /// key change was committed), not one each.
     async fn reload_keys(&self) {
+        use std::sync::atomic::Ordering;
+        let wanted = self.keys_wanted.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut loaded = self.keys_loaded.lock().await;
+        if *loaded >= wanted {
+            // A reload that started after this call asked has finished.
+            return;
+        }
+        let covers = self.keys_wanted.load(Ordering::Acquire);
         match KeyRing::load(self.store.as_ref(), &self.kek).await {
             Ok(ring) => {
                 tracing::info!(keys = ring.keys().len(), "signing keys reloaded");
@@ -250,6 +269,7 @@ impl Inner {
                 };
                 *slot = Arc::new(ring);
                 drop(slot);
+                *loaded = covers;
                 // A JWT checked against the old ring may answer otherwise now.
                 self.introspection.clear();
             }

@@ -408,33 +408,6 @@ impl TryFrom<GrantRow> for Grant {
 }
 
 from_row! {
-    pub(crate) struct AuthCodeRow {
-        digest: String,
-        grant_id: String,
-        client_id: String,
-        redirect_uri: String,
-        nonce: Option<String>,
-        code_challenge: Option<String>,
-        expires_at: i64,
-    }
-}
-
-impl TryFrom<AuthCodeRow> for AuthCode {
-    type Error = StoreError;
-    fn try_from(r: AuthCodeRow) -> StoreResult<Self> {
-        Ok(AuthCode {
-            digest: r.digest,
-            grant_id: r.grant_id,
-            client_id: r.client_id,
-            redirect_uri: r.redirect_uri,
-            nonce: r.nonce,
-            code_challenge: r.code_challenge,
-            expires_at: r.expires_at,
-        })
-    }
-}
-
-from_row! {
     pub(crate) struct RefreshTokenRow {
         digest: String,
         grant_id: String,
@@ -630,11 +603,10 @@ impl TryFrom<RefreshContextRow> for RefreshContext {
 }
 
 from_row! {
-    /// A code's columns are prefixed `c_` in the redemption's joined read;
-    /// `claimed` is 1 when this very call marked the code used.
+    /// A code's columns are prefixed `c_` in the exchange's joined read;
+    /// `used` is 1 when it was claimed (or burnt) before.
     pub(crate) struct CodeContextRow {
-        pub(crate) claimed: i64,
-        pub(crate) c_finished_at: Option<i64>,
+        pub(crate) used: i64,
         c_digest: String,
         pub(crate) c_grant_id: String,
         c_client_id: String,

@@ -1,12 +1,13 @@
 //! The authorization code grant (RFC 6749 §4.1), whole: issuing the code after
 //! sign-in and consent, then exchanging it (§4.1.3, RFC 7636 §4.6).
 //!
-//! The code is redeemed (marked used) by the store before any check, so a failed
-//! check still burns it: a code is good for one attempt. An exchange is two
-//! store calls, as a refresh is: the redemption with its read
-//! ([`GrantFlowStore::redeem_code_context`]) and one write
-//! ([`GrantFlowStore::finish_code_issuing`]); tokens are minted before the write
-//! so that what they need stored lands with it.
+//! An exchange is two store calls, as a refresh is: one read of the code with
+//! its grant context ([`GrantFlowStore::code_context`]), and one write that
+//! claims the code and stores what the tokens need, all or nothing
+//! ([`GrantFlowStore::claim_code_issuing`]): the tokens are minted in between.
+//! A code is good for one attempt: a failed check burns it too. Of concurrent
+//! exchanges of one code only one claims it; the others are replays, and a
+//! replay revokes the grant (RFC 9700 §4.14.2), with whatever the winner got.
 
 use crate::authorize::ValidAuthorize;
 use crate::clock::UnixTime;
@@ -78,41 +79,65 @@ pub async fn handle<S: CodeGrantStore + ?Sized>(
     let store = issuer.store;
     let now = issuer.now;
     let digest = secret::digest(&req.code);
-    let context = match store.redeem_code_context(&digest, now).await {
+    let context = match store.code_context(&digest).await {
         Ok(Redeemed::Fresh(c)) => c,
         Ok(Redeemed::Replayed { grant_id }) => {
-            // RFC 9700 §4.14.2 / RFC 6749 §4.1.2: a replayed code revokes the grant.
-            store.revoke_grant(&grant_id, now).await?;
-            security_event(store, client, "code.replayed", &grant_id, now,
-                "an authorization code was presented again; the grant and every token issued from it were revoked").await?;
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used; every token issued from it is revoked",
-            )
-            .into());
+            return Err(replayed(store, client, &grant_id, now).await);
         }
         Err(StoreError::NotFound) => {
             return Err(OAuthError::invalid_grant("unknown authorization code").into());
         }
         Err(e) => return Err(e.into()),
     };
-    // Whatever the outcome, the redemption ends here, so that a concurrent replay
-    // may now revoke (see `redeem_code`).
+    let grant_id = context.code.grant_id.clone();
     match redeemed(client, context, req, issuer) {
         Ok(issued) => {
-            store
-                .finish_code_issuing(
+            let claimed = store
+                .claim_code_issuing(
                     &digest,
                     issued.refresh.as_ref(),
                     issued.reference.as_ref(),
                     now,
                 )
                 .await?;
-            Ok(issued.set)
+            if claimed {
+                Ok(issued.set)
+            } else {
+                // Another exchange of this code claimed it since the read (or
+                // its grant ended): this one is the replay.
+                Err(replayed(store, client, &grant_id, now).await)
+            }
         }
         Err(e) => {
-            store.finish_code(&digest, now).await?;
+            store.burn_code(&digest, now).await?;
             Err(e)
         }
+    }
+}
+
+/// RFC 9700 §4.14.2 / RFC 6749 §4.1.2: a code presented again revokes its
+/// grant and every token issued from it. Returns the error to answer with.
+async fn replayed<S: CodeGrantStore + ?Sized>(
+    store: &S,
+    client: &ClientContext,
+    grant_id: &str,
+    now: UnixTime,
+) -> TokenError {
+    let revoked = async {
+        match store.revoke_grant(grant_id, now).await {
+            // Gone with its app: nothing left to revoke.
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+        security_event(store, client, "code.replayed", grant_id, now,
+            "an authorization code was presented again; the grant and every token issued from it were revoked").await
+    };
+    match revoked.await {
+        Ok(()) => OAuthError::invalid_grant(
+            "the authorization code was already used; every token issued from it is revoked",
+        )
+        .into(),
+        Err(e) => e.into(),
     }
 }
 

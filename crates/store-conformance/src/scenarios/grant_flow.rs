@@ -2,8 +2,6 @@
 //! answers what the finer ports would, and each write is all or nothing with
 //! the one-winner rule of the plain rotation.
 
-use std::time::{Duration, Instant};
-
 use gatehouse_core::model::*;
 use gatehouse_core::ports::{GrantContext, Redeemed, Store, StoreError};
 use serde_json::json;
@@ -241,57 +239,60 @@ pub async fn concurrent_rotations_issuing_have_one_winner(s: &dyn Store) {
     assert_eq!(fresh, 1, "exactly one concurrent rotation wins");
 }
 
-pub async fn finish_code_issuing_stores_both_records_and_ends_the_redemption(s: &dyn Store) {
+pub async fn claim_code_issuing_claims_once_and_stores_both_records_with_it(s: &dyn Store) {
     s.insert_grant(&grant("grant-1")).await.unwrap();
     s.insert_code(&code("code-1", "grant-1", 30_000))
         .await
         .unwrap();
-    assert!(matches!(
-        s.redeem_code("code-1", 800).await.unwrap(),
-        Redeemed::Fresh(_)
-    ));
     let rt = refresh("rt-1", "grant-1", 40_000);
-    s.finish_code_issuing("code-1", Some(&rt), Some(&reference("ref-1")), 801)
-        .await
-        .unwrap();
+    assert!(
+        s.claim_code_issuing("code-1", Some(&rt), Some(&reference("ref-1")), 801)
+            .await
+            .unwrap()
+    );
     assert_eq!(s.refresh_token("rt-1").await.unwrap(), rt);
     assert_eq!(
         s.reference_token("ref-1").await.unwrap(),
         reference("ref-1")
     );
-    // The redemption is over: a replay is answered at once, not after the wait
-    // for a winner that is still issuing.
-    let started = Instant::now();
-    assert_eq!(
-        s.redeem_code("code-1", 802).await.unwrap(),
-        Redeemed::Replayed {
-            grant_id: "grant-1".into()
-        }
+    // Claimed: a second claim writes nothing, and the code reads as used, at
+    // once (the redemption ended with the claim), on every port.
+    let again = refresh("rt-1b", "grant-1", 40_000);
+    assert!(
+        !s.claim_code_issuing("code-1", Some(&again), None, 802)
+            .await
+            .unwrap()
     );
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(
+        s.refresh_token("rt-1b").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.code_context("code-1").await.unwrap(),
+        Redeemed::Replayed { grant_id } if grant_id == "grant-1"
+    ));
 
-    // Nothing to store (JWT access token, no refresh token): only the end.
+    // Nothing to store (JWT access token, no refresh token; or a failed
+    // attempt burning the code): only the claim.
     s.insert_code(&code("code-2", "grant-1", 30_000))
         .await
         .unwrap();
-    s.redeem_code("code-2", 803).await.unwrap();
-    s.finish_code_issuing("code-2", None, None, 804)
-        .await
-        .unwrap();
-    let started = Instant::now();
+    assert!(
+        s.claim_code_issuing("code-2", None, None, 804)
+            .await
+            .unwrap()
+    );
     assert!(matches!(
-        s.redeem_code("code-2", 805).await.unwrap(),
-        Redeemed::Replayed { .. }
+        s.code_context("code-2").await.unwrap(),
+        Redeemed::Replayed { grant_id } if grant_id == "grant-1"
     ));
-    assert!(started.elapsed() < Duration::from_secs(2));
 
-    // A record that cannot be stored: nothing is, and the redemption stays open.
+    // A record that cannot be stored: nothing is, and the code stays unused.
     s.insert_code(&code("code-3", "grant-1", 30_000))
         .await
         .unwrap();
-    s.redeem_code("code-3", 806).await.unwrap();
     assert!(matches!(
-        s.finish_code_issuing(
+        s.claim_code_issuing(
             "code-3",
             Some(&refresh("rt-3", "grant-1", 40_000)),
             Some(&reference("ref-1")),
@@ -304,46 +305,58 @@ pub async fn finish_code_issuing_stores_both_records_and_ends_the_redemption(s: 
         s.refresh_token("rt-3").await,
         Err(StoreError::NotFound)
     ));
+    assert!(matches!(
+        s.code_context("code-3").await.unwrap(),
+        Redeemed::Fresh(_)
+    ));
+
+    // A revoked grant's code is never claimed.
+    s.insert_grant(&grant("grant-2")).await.unwrap();
+    s.insert_code(&code("code-4", "grant-2", 30_000))
+        .await
+        .unwrap();
+    s.revoke_grant("grant-2", 808).await.unwrap();
+    let late = refresh("rt-4", "grant-2", 40_000);
+    assert!(
+        !s.claim_code_issuing("code-4", Some(&late), None, 809)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        s.refresh_token("rt-4").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
-pub async fn redeem_code_context_claims_the_code_and_reads_its_grant_at_once(s: &dyn Store) {
+pub async fn code_context_reads_the_code_with_its_grant_and_claims_nothing(s: &dyn Store) {
     seed_people(s).await;
     let g = grant("grant-1");
     s.insert_grant(&g).await.unwrap();
     let c = code("code-1", "grant-1", 30_000);
     s.insert_code(&c).await.unwrap();
-    let Redeemed::Fresh(ctx) = s.redeem_code_context("code-1", 800).await.unwrap() else {
-        panic!("the first redemption of a code is fresh");
-    };
-    assert_eq!((ctx.code, &ctx.grant.grant), (c, &g));
-    let developer = s.role("o1", "developer").await.unwrap();
-    assert_eq!(
-        person(&ctx.grant),
-        Some((s.user_by_id("u1").await.unwrap(), developer.permissions))
-    );
-    // The code is used: the finer port sees it so too.
-    s.finish_code_issuing("code-1", None, None, 801)
-        .await
-        .unwrap();
-    let started = Instant::now();
-    assert_eq!(
-        s.redeem_code("code-1", 802).await.unwrap(),
-        Redeemed::Replayed {
-            grant_id: "grant-1".into()
-        }
-    );
-    // A replay of a finished redemption is answered at once.
+    for _ in 0..2 {
+        let Redeemed::Fresh(ctx) = s.code_context("code-1").await.unwrap() else {
+            panic!("an unused code reads as fresh, however often it is read");
+        };
+        assert_eq!((&ctx.code, &ctx.grant.grant), (&c, &g));
+        let developer = s.role("o1", "developer").await.unwrap();
+        assert_eq!(
+            person(&ctx.grant),
+            Some((s.user_by_id("u1").await.unwrap(), developer.permissions))
+        );
+    }
+    // Burnt by a failed attempt: read as used.
+    s.burn_code("code-1", 800).await.unwrap();
     assert!(matches!(
-        s.redeem_code_context("code-1", 803).await.unwrap(),
+        s.code_context("code-1").await.unwrap(),
         Redeemed::Replayed { grant_id } if grant_id == "grant-1"
     ));
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert!(matches!(
-        s.redeem_code_context("ghost", 804).await,
+        s.code_context("ghost").await,
         Err(StoreError::NotFound)
     ));
 
-    // The person is gone: the code is still redeemed, without a person.
+    // The person is gone: the code reads without a person.
     s.insert_grant(&Grant {
         user_id: "u-gone".into(),
         ..grant("grant-orphan")
@@ -353,30 +366,31 @@ pub async fn redeem_code_context_claims_the_code_and_reads_its_grant_at_once(s: 
     s.insert_code(&code("code-orphan", "grant-orphan", 30_000))
         .await
         .unwrap();
-    let Redeemed::Fresh(ctx) = s.redeem_code_context("code-orphan", 805).await.unwrap() else {
-        panic!("the first redemption of a code is fresh");
+    let Redeemed::Fresh(ctx) = s.code_context("code-orphan").await.unwrap() else {
+        panic!("an unused code reads as fresh");
     };
     assert_eq!(person_of(&ctx.grant.user), None);
 
-    // Concurrent redemptions: exactly one winner; the others are replays.
+    // Concurrent claims after concurrent reads: exactly one claims the code
+    // and stores its refresh token.
     s.insert_code(&code("code-race", "grant-1", 30_000))
         .await
         .unwrap();
+    let tokens: Vec<RefreshToken> = (0..8)
+        .map(|i| refresh(&format!("rt-race-{i}"), "grant-1", 40_000))
+        .collect();
     let results = join_all(
-        (0..8)
-            .map(|_| s.redeem_code_context("code-race", 806))
+        tokens
+            .iter()
+            .map(|t| s.claim_code_issuing("code-race", Some(t), None, 806))
             .collect(),
     )
     .await;
-    let mut fresh = 0;
-    for r in results {
-        match r.unwrap() {
-            Redeemed::Fresh(ctx) => {
-                assert_eq!(ctx.code.digest, "code-race");
-                fresh += 1;
-            }
-            Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "grant-1"),
-        }
+    let mut claimed = 0;
+    for (t, r) in tokens.iter().zip(results) {
+        let stored = s.refresh_token(&t.digest).await.is_ok();
+        assert_eq!(stored, *r.as_ref().unwrap(), "{}", t.digest);
+        claimed += usize::from(r.unwrap());
     }
-    assert_eq!(fresh, 1, "exactly one concurrent redemption wins");
+    assert_eq!(claimed, 1, "exactly one concurrent claim wins");
 }

@@ -1,7 +1,7 @@
 //! Sessions, grants and what hangs from them: codes, refresh-token families, consent.
 
 use gatehouse_core::model::*;
-use gatehouse_core::ports::{Redeemed, Store, StoreError};
+use gatehouse_core::ports::{CodeContext, Redeemed, Store, StoreError};
 
 use crate::fixtures::{code, ev, grant, join_all, refresh, seed_orgs, session, user};
 
@@ -108,7 +108,17 @@ pub async fn deactivation_ends_a_users_tokens_for_good(s: &dyn Store) {
     assert_eq!(s.grant("grant-deact").await.unwrap().revoked_at, Some(800));
 }
 
+/// The grant of a code read as used, if it was.
+fn replayed_grant(read: Redeemed<CodeContext>) -> Option<String> {
+    match read {
+        Redeemed::Replayed { grant_id } => Some(grant_id),
+        Redeemed::Fresh(_) => None,
+    }
+}
+
 pub async fn auth_codes(s: &dyn Store) {
+    s.insert_grant(&grant("grant-1")).await.unwrap();
+    s.insert_grant(&grant("grant-2")).await.unwrap();
     let c = code("code-1", "grant-2", 30_000);
     s.insert_code(&c).await.unwrap();
     assert!(matches!(
@@ -116,33 +126,73 @@ pub async fn auth_codes(s: &dyn Store) {
         Err(StoreError::Conflict(_))
     ));
     let before = s.latest_change().await.unwrap();
-    assert_eq!(
-        s.redeem_code("code-1", 800).await.unwrap(),
-        Redeemed::Fresh(c.clone())
+    let Redeemed::Fresh(read) = s.code_context("code-1").await.unwrap() else {
+        panic!("an unused code");
+    };
+    assert_eq!(read.code, c);
+    assert!(
+        s.claim_code_issuing("code-1", None, None, 800)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_code_issuing("code-1", None, None, 801)
+            .await
+            .unwrap()
     );
     assert_eq!(
-        s.redeem_code("code-1", 801).await.unwrap(),
-        Redeemed::Replayed {
-            grant_id: "grant-2".into()
-        }
+        replayed_grant(s.code_context("code-1").await.unwrap()),
+        Some("grant-2".into())
     );
     assert!(matches!(
-        s.redeem_code("ghost", 802).await,
+        s.code_context("ghost").await,
         Err(StoreError::NotFound)
     ));
-    // Expiry is the caller's rule: an expired code still redeems here.
+    assert!(
+        !s.claim_code_issuing("ghost", None, None, 802)
+            .await
+            .unwrap()
+    );
+    // Expiry is the caller's rule: an expired code still reads and claims here.
     let late = AuthCode {
         nonce: None,
         code_challenge: None,
         ..code("code-2", "grant-1", 20_000)
     };
     s.insert_code(&late).await.unwrap();
-    assert_eq!(
-        s.redeem_code("code-2", 25_000).await.unwrap(),
-        Redeemed::Fresh(late)
+    assert!(
+        s.claim_code_issuing("code-2", None, None, 25_000)
+            .await
+            .unwrap()
     );
-    // Redeeming is not a change the feed carries.
-    assert_eq!(s.latest_change().await.unwrap(), before);
+    // A burnt code (a failed attempt) reads as used; burning is idempotent,
+    // and so is burning an unknown code.
+    s.insert_code(&code("code-3", "grant-1", 30_000))
+        .await
+        .unwrap();
+    s.burn_code("code-3", 900).await.unwrap();
+    s.burn_code("code-3", 901).await.unwrap();
+    s.burn_code("ghost", 902).await.unwrap();
+    assert_eq!(
+        replayed_grant(s.code_context("code-3").await.unwrap()),
+        Some("grant-1".into())
+    );
+    assert!(
+        !s.claim_code_issuing("code-3", None, None, 903)
+            .await
+            .unwrap()
+    );
+    // Even a revoked grant's code burns.
+    s.insert_code(&code("code-4", "grant-2", 30_000))
+        .await
+        .unwrap();
+    s.revoke_grant("grant-2", 904).await.unwrap();
+    let after_revoke = s.latest_change().await.unwrap();
+    s.burn_code("code-4", 905).await.unwrap();
+    assert!(replayed_grant(s.code_context("code-4").await.unwrap()).is_some());
+    // Claiming and burning are not changes the feed carries.
+    assert_eq!(s.latest_change().await.unwrap(), after_revoke);
+    assert!(after_revoke > before);
 }
 
 pub async fn refresh_tokens(s: &dyn Store) {
@@ -252,21 +302,12 @@ pub async fn concurrent_redemption(s: &dyn Store) {
         .unwrap();
     let results = join_all(
         (0..RACERS)
-            .map(|_| s.redeem_code("code-race", 1400))
+            .map(|_| s.claim_code_issuing("code-race", None, None, 1400))
             .collect(),
     )
     .await;
-    let mut fresh = 0;
-    for r in results {
-        match r.unwrap() {
-            Redeemed::Fresh(c) => {
-                assert_eq!(c.digest, "code-race");
-                fresh += 1;
-            }
-            Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "grant-race"),
-        }
-    }
-    assert_eq!(fresh, 1, "exactly one concurrent redemption wins");
+    let claimed = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(claimed, 1, "exactly one concurrent redemption wins");
 
     s.insert_refresh_token(&refresh("rt-race", "grant-race", 40_000))
         .await

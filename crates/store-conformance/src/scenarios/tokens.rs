@@ -72,7 +72,7 @@ pub async fn purge_keeps_live_records(s: &dyn Store) {
         s.insert_session(&session(&format!("sess-{tag}"), &format!("sid-{tag}"), exp))
             .await
             .unwrap();
-        s.insert_code(&code(&format!("code-{tag}"), "grant-2", exp))
+        s.insert_code(&code(&format!("code-{tag}"), "grant-1", exp))
             .await
             .unwrap();
         s.insert_refresh_token(&refresh(&format!("rt-{tag}"), "grant-2", exp))
@@ -99,7 +99,7 @@ pub async fn purge_keeps_live_records(s: &dyn Store) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        s.redeem_code("code-old", 1300).await,
+        s.code_context("code-old").await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
@@ -114,7 +114,7 @@ pub async fn purge_keeps_live_records(s: &dyn Store) {
 
     assert_eq!(s.session("sess-live", 5_999).await.unwrap().sid, "sid-live");
     assert!(matches!(
-        s.redeem_code("code-live", 1300).await.unwrap(),
+        s.code_context("code-live").await.unwrap(),
         Redeemed::Fresh(_)
     ));
     assert!(s.refresh_token("rt-live").await.is_ok());

@@ -1,23 +1,14 @@
 //! Grants (authorizations) and what hangs from them: codes, refresh-token
 //! families, remembered consent and revoked access tokens.
 
-use std::time::{Duration, Instant};
-
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{AuthCode, ChangeKind, Consent, Grant, RefreshToken};
 use gatehouse_core::ports::{GrantStore, Redeemed, StoreResult};
 
-use crate::rows::{AuthCodeRow, ConsentRow, GrantRow, RefreshTokenRow, to_json};
+use crate::rows::{ConsentRow, GrantRow, RefreshTokenRow, to_json};
 use crate::write::Write;
 use crate::{Dialect, SqlStore};
-
-/// How long a replayed code waits for the first redemption to finish.
-const REPLAY_WAIT: Duration = Duration::from_secs(3);
-
-/// Marks a code used if it was not: the first caller gets the row.
-const CLAIM_CODE: &str =
-    "UPDATE auth_codes SET used_at = $1 WHERE digest = $2 AND used_at IS NULL RETURNING *";
 
 /// The organization a grant's change belongs to: its app's (a person authorizes
 /// only apps of their own organization), else its user's once the app is gone.
@@ -121,37 +112,17 @@ for_each_dialect! {
             Ok(())
         }
 
-        async fn redeem_code(&self, digest: &str, now: UnixTime) -> StoreResult<Redeemed<AuthCode>> {
-            let claim = sqlx::query_as::<_, AuthCodeRow>(CLAIM_CODE).bind(now).bind(digest);
-            let fresh = if D::CLAIM_IN_WRITE_TX {
-                let mut w = self.write().await?;
-                let fresh = claim.fetch_optional(w.conn()).await.map_err(D::map_err)?;
-                if fresh.is_some() {
-                    w.commit().await?;
-                } else {
-                    // Let go of the write lock before waiting on the first redemption.
-                    w.rollback().await?;
-                }
-                fresh
-            } else {
-                claim.fetch_optional(&self.pool).await.map_err(D::map_err)?
-            };
-            if let Some(row) = fresh {
-                return Ok(Redeemed::Fresh(row.try_into()?));
-            }
-            // Used before (replayed), or never issued (not found).
-            let grant_id = self.replayed_after_winner(digest).await?;
-            Ok(Redeemed::Replayed { grant_id })
-        }
-
-        async fn finish_code(&self, digest: &str, now: UnixTime) -> StoreResult<()> {
-            sqlx::query("UPDATE auth_codes SET finished_at = $1 WHERE digest = $2")
-                .bind(now)
-                .bind(digest)
-                .execute(&self.pool)
-                .await
-                .map_err(D::map_err)?;
-            Ok(())
+        async fn burn_code(&self, digest: &str, now: UnixTime) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            sqlx::query(
+                "UPDATE auth_codes SET used_at = $1, finished_at = $1 WHERE digest = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(digest)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            w.commit().await
         }
 
         async fn insert_refresh_token(&self, t: &RefreshToken) -> StoreResult<()> {
@@ -240,27 +211,6 @@ for_each_dialect! {
                 .await
                 .map_err(D::map_err)?;
             Ok(hit.is_some())
-        }
-    }
-
-    impl SqlStore<D> {
-        /// A replayed code's grant, answered once the first redemption has finished
-        /// (or after [`REPLAY_WAIT`], if its instance died): the caller revokes the
-        /// grant, and doing so while the winner is still issuing would leave no winner.
-        pub(crate) async fn replayed_after_winner(&self, digest: &str) -> StoreResult<String> {
-            let deadline = Instant::now() + REPLAY_WAIT;
-            loop {
-                let (grant_id, finished): (String, Option<i64>) =
-                    sqlx::query_as("SELECT grant_id, finished_at FROM auth_codes WHERE digest = $1")
-                        .bind(digest)
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(D::map_err)?;
-                if finished.is_some() || Instant::now() >= deadline {
-                    return Ok(grant_id);
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
         }
     }
 

@@ -2,20 +2,17 @@
 //! the database allows: the reads are one joined SELECT (the same text for
 //! both); the writes are the dialect's (`sqlite/grant_flow.rs`: one write
 //! transaction; `postgres/grant_flow.rs`: one statement), reached through the
-//! inherent methods `rotate_issuing`, `finish_issuing` and `claim_code_context`
-//! each dialect defines. A code's redemption claims the code and reads its
-//! grant context in one call ([`code_context_select!`] is the read; the
-//! dialect wraps the claim around it).
+//! inherent methods `rotate_issuing` and `claim_issuing` each dialect defines.
 
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{ReferenceToken, RefreshToken};
 use gatehouse_core::ports::{
-    CodeContext, GrantContext, GrantFlowStore, Redeemed, RefreshContext, StoreError, StoreResult,
+    CodeContext, GrantContext, GrantFlowStore, Redeemed, RefreshContext, StoreResult,
 };
 
-use crate::SqlStore;
-use crate::rows::{GrantContextRow, RefreshContextRow};
+use crate::rows::{CodeContextRow, GrantContextRow, RefreshContextRow};
+use crate::{Dialect, SqlStore};
 
 /// A grant (`g`) with its user (`u`, columns prefixed `u_`, NULL when gone)
 /// and the permissions of the user's role (`r_permissions`, NULL when gone).
@@ -33,8 +30,6 @@ macro_rules! grant_context_columns {
     };
 }
 
-pub(crate) use grant_context_columns;
-
 /// The joins after `grants g` that [`grant_context_columns!`] reads.
 macro_rules! grant_context_joins {
     () => {
@@ -42,37 +37,32 @@ macro_rules! grant_context_joins {
           LEFT JOIN roles r ON r.org_id = u.org_id AND r.name = u.role"
     };
 }
-pub(crate) use grant_context_joins;
 
-/// The claim both dialects make: `$1` now, `$2` the code's digest. A code whose
-/// grant is gone is never claimed (it reads as unknown; nothing changes).
-macro_rules! claim_code_if_granted {
+/// The claim both dialects make: `$1` now, `$2` the code's digest. Only an
+/// unused code of a standing grant is claimed; used and finished at once (the
+/// tokens land in the same write).
+macro_rules! claim_code_once {
     () => {
-        "UPDATE auth_codes SET used_at = $1
+        "UPDATE auth_codes SET used_at = $1, finished_at = $1
          WHERE digest = $2 AND used_at IS NULL
-           AND EXISTS (SELECT 1 FROM grants WHERE grants.id = auth_codes.grant_id)"
+           AND EXISTS (SELECT 1 FROM grants
+                       WHERE grants.id = auth_codes.grant_id AND grants.revoked_at IS NULL)"
     };
 }
-pub(crate) use claim_code_if_granted;
+pub(crate) use claim_code_once;
 
-/// The code `$2` (columns prefixed `c_`) with its grant context, after the
-/// claim; the dialect puts the claim's outcome (`1` when this call claimed the
-/// code, else `0`) before it: `SELECT <claimed>` `code_context_select!()`.
-macro_rules! code_context_select {
-    () => {
-        concat!(
-            " AS claimed, c.finished_at AS c_finished_at, c.digest AS c_digest,
-              c.grant_id AS c_grant_id, c.client_id AS c_client_id,
-              c.redirect_uri AS c_redirect_uri, c.nonce AS c_nonce,
-              c.code_challenge AS c_code_challenge, c.expires_at AS c_expires_at, ",
-            $crate::ports::grant_context_columns!(),
-            " FROM auth_codes c JOIN grants g ON g.id = c.grant_id",
-            $crate::ports::grant_context_joins!(),
-            " WHERE c.digest = $2"
-        )
-    };
-}
-pub(crate) use code_context_select;
+/// The code `$1` (columns prefixed `c_`) with its grant context; `used` is 1
+/// when it was claimed before.
+const CODE_CONTEXT: &str = concat!(
+    "SELECT CAST(CASE WHEN c.used_at IS NULL THEN 0 ELSE 1 END AS BIGINT) AS used,
+            c.digest AS c_digest, c.grant_id AS c_grant_id, c.client_id AS c_client_id,
+            c.redirect_uri AS c_redirect_uri, c.nonce AS c_nonce,
+            c.code_challenge AS c_code_challenge, c.expires_at AS c_expires_at, ",
+    grant_context_columns!(),
+    " FROM auth_codes c JOIN grants g ON g.id = c.grant_id",
+    grant_context_joins!(),
+    " WHERE c.digest = $1"
+);
 
 const GRANT_CONTEXT: &str = concat!(
     "SELECT ",
@@ -103,25 +93,18 @@ for_each_dialect! {
             self.one::<RefreshContextRow, _>(REFRESH_CONTEXT, digest).await
         }
 
-        async fn redeem_code_context(
-            &self,
-            digest: &str,
-            now: UnixTime,
-        ) -> StoreResult<Redeemed<CodeContext>> {
-            let Some(row) = self.claim_code_context(digest, now).await? else {
-                return Err(StoreError::NotFound);
-            };
-            if row.claimed == 1 {
-                return Ok(Redeemed::Fresh(row.try_into()?));
+        async fn code_context(&self, digest: &str) -> StoreResult<Redeemed<CodeContext>> {
+            let row: CodeContextRow = sqlx::query_as(CODE_CONTEXT)
+                .bind(digest)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(D::map_err)?;
+            if row.used != 0 {
+                return Ok(Redeemed::Replayed {
+                    grant_id: row.c_grant_id,
+                });
             }
-            // Used before: answered once the first redemption is over (see
-            // `redeem_code`), at once when it was over already.
-            let grant_id = if row.c_finished_at.is_some() {
-                row.c_grant_id
-            } else {
-                self.replayed_after_winner(digest).await?
-            };
-            Ok(Redeemed::Replayed { grant_id })
+            Ok(Redeemed::Fresh(row.try_into()?))
         }
 
         async fn rotate_refresh_token_issuing(
@@ -134,14 +117,14 @@ for_each_dialect! {
             self.rotate_issuing(digest, next, reference, now).await
         }
 
-        async fn finish_code_issuing(
+        async fn claim_code_issuing(
             &self,
             digest: &str,
             refresh: Option<&RefreshToken>,
             reference: Option<&ReferenceToken>,
             now: UnixTime,
-        ) -> StoreResult<()> {
-            self.finish_issuing(digest, refresh, reference, now).await
+        ) -> StoreResult<bool> {
+            self.claim_issuing(digest, refresh, reference, now).await
         }
     }
 }

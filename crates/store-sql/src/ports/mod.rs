@@ -22,7 +22,5 @@ mod user;
 
 pub(crate) use backchannel::Sessions;
 pub(crate) use grant::{INSERT_REFRESH_TOKEN, bind_refresh_token};
-pub(crate) use grant_flow::{
-    claim_code_if_granted, code_context_select, grant_context_columns, grant_context_joins,
-};
+pub(crate) use grant_flow::claim_code_once;
 pub(crate) use token::{INSERT_REFERENCE_TOKEN, bind_reference_token};

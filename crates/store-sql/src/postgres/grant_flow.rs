@@ -12,8 +12,8 @@ use gatehouse_core::ports::{Redeemed, StoreError, StoreResult};
 
 use super::{PgDialect, error::map_err};
 use crate::SqlStore;
-use crate::ports::{claim_code_if_granted, code_context_select};
-use crate::rows::{CodeContextRow, from_row, to_json};
+use crate::ports::claim_code_once;
+use crate::rows::{from_row, to_json};
 
 /// `$1` now, `$2` the presented digest, `$3`–`$8` the successor, `$9`–`$13` the
 /// access token's record (all NULL when there is none). One row when the token
@@ -33,25 +33,20 @@ const ROTATE_ISSUING: &str = "WITH known AS (
             used.scopes, used.expires_at, used.used_at, used.dpop_jkt
      FROM known LEFT JOIN used ON TRUE";
 
-/// `$1`–`$5` the access token's record, `$6`–`$11` the first refresh token
-/// (NULL when none), `$12` now, `$13` the code's digest.
-const FINISH_ISSUING: &str = "WITH reference AS (
+/// `$1` now, `$2` the code's digest, `$3`–`$7` the access token's record,
+/// `$8`–`$14` the first refresh token (NULL when there is none): the claim
+/// and what it issued, one statement. `claimed` counts what it marked.
+const CLAIM_ISSUING: &str = concat!(
+    "WITH claim AS (",
+    claim_code_once!(),
+    " RETURNING 1), reference AS (
          INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at)
-         SELECT $1, $2, $3, $4, $5 WHERE $1 IS NOT NULL
+         SELECT $3, $4, $5, $6, $7 FROM claim WHERE $3 IS NOT NULL
      ), refresh AS (
          INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
-         SELECT $6, $7, $8, $9, $10, $11, $14 WHERE $6 IS NOT NULL
+         SELECT $8, $9, $10, $11, $12, $13, $14 FROM claim WHERE $8 IS NOT NULL
      )
-     UPDATE auth_codes SET finished_at = $12 WHERE digest = $13";
-
-/// `$1` now, `$2` the code's digest: the claim and the joined read in one
-/// statement. The SELECT reads the snapshot from before the claim (so the row
-/// is there whoever claimed it); `claimed` counts what this statement marked.
-const CLAIM_CODE_CONTEXT: &str = concat!(
-    "WITH claim AS (",
-    claim_code_if_granted!(),
-    " RETURNING 1) SELECT (SELECT count(*) FROM claim)",
-    code_context_select!()
+     SELECT count(*) FROM claim"
 );
 
 from_row! {
@@ -121,30 +116,17 @@ impl SqlStore<PgDialect> {
         }
     }
 
-    /// A code's claim and its joined read, one round trip. None when the code
-    /// is unknown.
-    pub(crate) async fn claim_code_context(
-        &self,
-        digest: &str,
-        now: UnixTime,
-    ) -> StoreResult<Option<CodeContextRow>> {
-        sqlx::query_as(CLAIM_CODE_CONTEXT)
-            .bind(now)
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)
-    }
-
-    /// [`GrantFlowStore::finish_code_issuing`](gatehouse_core::ports::GrantFlowStore::finish_code_issuing).
-    pub(crate) async fn finish_issuing(
+    /// [`GrantFlowStore::claim_code_issuing`](gatehouse_core::ports::GrantFlowStore::claim_code_issuing).
+    pub(crate) async fn claim_issuing(
         &self,
         digest: &str,
         refresh: Option<&RefreshToken>,
         reference: Option<&ReferenceToken>,
         now: UnixTime,
-    ) -> StoreResult<()> {
-        sqlx::query(FINISH_ISSUING)
+    ) -> StoreResult<bool> {
+        let claimed: i64 = sqlx::query_scalar(CLAIM_ISSUING)
+            .bind(now)
+            .bind(digest)
             .bind(reference.map(|r| &r.digest))
             .bind(reference.map(|r| &r.client_id))
             .bind(reference.map(|r| &r.audience))
@@ -156,12 +138,10 @@ impl SqlStore<PgDialect> {
             .bind(refresh.map(|t| to_json(&t.scopes)))
             .bind(refresh.map(|t| t.expires_at))
             .bind(refresh.and_then(|t| t.used_at))
-            .bind(now)
-            .bind(digest)
             .bind(refresh.and_then(|t| t.dpop_jkt.as_ref()))
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(map_err)?;
-        Ok(())
+        Ok(claimed == 1)
     }
 }

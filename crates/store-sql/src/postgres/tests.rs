@@ -9,8 +9,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_core::model::{AuthCode, KeyState, Org, SigningAlg, StoredKey};
-use gatehouse_core::ports::{ChangeFeed, GrantStore, KeyStore, OrgStore, Redeemed, StoreError};
+use gatehouse_core::model::{AuthCode, Grant, KeyState, Org, SigningAlg, StoredKey};
+use gatehouse_core::ports::{
+    ChangeFeed, GrantFlowStore, GrantStore, KeyStore, OrgStore, Redeemed, StoreError,
+};
 
 use super::*;
 use crate::PgStore;
@@ -160,6 +162,23 @@ async fn one_winner_across_instances() {
     let schema = Schema::new();
     let stores = [schema.open().await, schema.open().await];
     stores[0]
+        .insert_grant(&Grant {
+            id: "g".into(),
+            client_id: "client".into(),
+            user_id: "u".into(),
+            scopes: vec!["openid".into()],
+            audience: None,
+            generation: 1,
+            sid: None,
+            auth_time: 1,
+            amr: gatehouse_core::mfa::amr_password(),
+            created_at: 1,
+            revoked_at: None,
+            claims: Default::default(),
+        })
+        .await
+        .unwrap();
+    stores[0]
         .insert_code(&AuthCode {
             digest: "c".into(),
             grant_id: "g".into(),
@@ -174,17 +193,14 @@ async fn one_winner_across_instances() {
     let racers: Vec<_> = (0..16)
         .map(|i| {
             let s = stores[i % 2].clone();
-            tokio::spawn(async move { s.redeem_code("c", 10).await.unwrap() })
+            tokio::spawn(async move { s.claim_code_issuing("c", None, None, 10).await.unwrap() })
         })
         .collect();
-    let mut fresh = 0;
+    let mut claimed = 0;
     for r in racers {
-        match r.await.unwrap() {
-            Redeemed::Fresh(_) => fresh += 1,
-            Redeemed::Replayed { grant_id } => assert_eq!(grant_id, "g"),
-        }
+        claimed += usize::from(r.await.unwrap());
     }
-    assert_eq!(fresh, 1);
+    assert_eq!(claimed, 1);
 }
 
 /// Concurrent writers commit out of sequence order unless appends are ordered;
@@ -383,7 +399,7 @@ async fn relay(
 /// its joined read, and the write.
 #[tokio::test]
 async fn a_refresh_is_two_round_trips() {
-    use gatehouse_core::model::{Actor, AuditEvent, Grant, RefreshToken, Role, User, UserStatus};
+    use gatehouse_core::model::{Actor, AuditEvent, RefreshToken, Role, User, UserStatus};
     use gatehouse_core::ports::{GrantFlowStore, UserStore};
 
     let schema = Schema::new();
@@ -513,7 +529,7 @@ async fn a_refresh_is_two_round_trips() {
     assert_eq!(joined, 2, "one joined read, one write");
     assert!(composed.0 > joined);
 
-    // A code's exchange: the claim with its joined read, then one write (the
+    // A code's exchange: its joined read, then the claim with its writes (the
     // first pass prepares the statements on the connection).
     let mut code_trips = (0, 0);
     for n in 0..2u32 {
@@ -531,19 +547,21 @@ async fn a_refresh_is_two_round_trips() {
             .await
             .unwrap();
         wire.measure();
-        let Redeemed::Fresh(ctx) = store.redeem_code_context(&digest, 100).await.unwrap() else {
+        let Redeemed::Fresh(ctx) = store.code_context(&digest).await.unwrap() else {
             panic!("a fresh code");
         };
         assert!(ctx.grant.user.is_some());
-        store
-            .finish_code_issuing(&digest, Some(&rt(100 + n)), None, 100)
-            .await
-            .unwrap();
+        assert!(
+            store
+                .claim_code_issuing(&digest, Some(&rt(100 + n)), None, 100)
+                .await
+                .unwrap()
+        );
         code_trips = wire.taken().await;
     }
     println!(
         "round trips per code exchange on PostgreSQL: {} (+{} release pings)",
         code_trips.0, code_trips.1
     );
-    assert_eq!(code_trips.0, 2, "one claim with its read, one write");
+    assert_eq!(code_trips.0, 2, "one joined read, one claiming write");
 }

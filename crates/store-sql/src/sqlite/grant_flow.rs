@@ -9,9 +9,9 @@ use gatehouse_core::ports::{Redeemed, StoreResult};
 use super::{SqliteDialect, error::map_err};
 use crate::ports::{
     INSERT_REFERENCE_TOKEN, INSERT_REFRESH_TOKEN, bind_reference_token, bind_refresh_token,
-    claim_code_if_granted, code_context_select,
+    claim_code_once,
 };
-use crate::rows::{CodeContextRow, RefreshTokenRow, to_json};
+use crate::rows::{RefreshTokenRow, to_json};
 use crate::write::Write;
 use crate::{Dialect, SqlStore};
 
@@ -78,98 +78,89 @@ impl SqlStore<SqliteDialect> {
         Ok(Redeemed::Replayed { grant_id })
     }
 
-    /// A code's claim and its joined read as one call to the worker thread (see
-    /// [`Self::rotate_in_one_call`]): `changes()` after the `UPDATE` tells whether
-    /// this call claimed the code. None when the code is unknown.
-    pub(crate) async fn claim_code_context(
-        &self,
-        digest: &str,
-        now: UnixTime,
-    ) -> StoreResult<Option<CodeContextRow>> {
-        const CLAIM: &str = concat!(
-            "BEGIN IMMEDIATE; ",
-            claim_code_if_granted!(),
-            "; SELECT changes()",
-            code_context_select!(),
-            "; COMMIT;"
-        );
-        let _turn = self.dialect().write_turn().await;
-        let mut conn = self.pool().acquire().await.map_err(map_err)?;
-        // All rows, so that the COMMIT after the SELECT runs too.
-        let rows: Result<Vec<CodeContextRow>, _> = sqlx::query_as(CLAIM)
-            .bind(now)
-            .bind(digest)
-            .fetch_all(&mut *conn)
-            .await;
-        Ok(ended(&mut conn, rows).await?.into_iter().next())
-    }
-
-    /// `finish_issuing` without a reference token, as one call to the worker
-    /// thread (see [`Self::rotate_in_one_call`]).
-    async fn finish_in_one_call(
-        &self,
-        digest: &str,
-        refresh: Option<&RefreshToken>,
-        now: UnixTime,
-    ) -> StoreResult<()> {
-        const FINISH: &str = "BEGIN IMMEDIATE;
-             UPDATE auth_codes SET finished_at = $1 WHERE digest = $2;
-             COMMIT;";
-        const STORE_AND_FINISH: &str = "BEGIN IMMEDIATE;
-             INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7);
-             UPDATE auth_codes SET finished_at = $8 WHERE digest = $9;
-             COMMIT;";
-        let _turn = self.dialect().write_turn().await;
-        let mut conn = self.pool().acquire().await.map_err(map_err)?;
-        let done = match refresh {
-            Some(t) => {
-                bind_refresh_token!(sqlx::query(STORE_AND_FINISH), t)
-                    .bind(now)
-                    .bind(digest)
-                    .execute(&mut *conn)
-                    .await
-            }
-            None => {
-                sqlx::query(FINISH)
-                    .bind(now)
-                    .bind(digest)
-                    .execute(&mut *conn)
-                    .await
-            }
-        };
-        ended(&mut conn, done).await?;
-        Ok(())
-    }
-
-    /// [`GrantFlowStore::finish_code_issuing`](gatehouse_core::ports::GrantFlowStore::finish_code_issuing).
-    pub(crate) async fn finish_issuing(
+    /// [`GrantFlowStore::claim_code_issuing`](gatehouse_core::ports::GrantFlowStore::claim_code_issuing):
+    /// without an access token record (the JWT case) as one call to the
+    /// worker thread (see [`Self::rotate_in_one_call`]); the refresh token is
+    /// inserted only if the claim's `UPDATE` changed the row.
+    pub(crate) async fn claim_issuing(
         &self,
         digest: &str,
         refresh: Option<&RefreshToken>,
         reference: Option<&ReferenceToken>,
         now: UnixTime,
-    ) -> StoreResult<()> {
-        if reference.is_none() {
-            return self.finish_in_one_call(digest, refresh, now).await;
-        }
-        let mut w = self.write().await?;
+    ) -> StoreResult<bool> {
         if let Some(r) = reference {
-            insert_reference_token(&mut w, r).await?;
+            return self.claim_with_reference(digest, refresh, r, now).await;
         }
+        const CLAIM: &str = concat!(
+            "BEGIN IMMEDIATE; ",
+            claim_code_once!(),
+            " RETURNING 1; COMMIT;"
+        );
+        const CLAIM_AND_STORE: &str = concat!(
+            "BEGIN IMMEDIATE; ",
+            claim_code_once!(),
+            " RETURNING 1;
+             INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
+                 SELECT $3, $4, $5, $6, $7, $8, $9 WHERE changes() = 1;
+             COMMIT;"
+        );
+        let _turn = self.dialect().write_turn().await;
+        let mut conn = self.pool().acquire().await.map_err(map_err)?;
+        let rows = match refresh {
+            Some(t) => {
+                sqlx::query(CLAIM_AND_STORE)
+                    .bind(now)
+                    .bind(digest)
+                    .bind(&t.digest)
+                    .bind(&t.grant_id)
+                    .bind(&t.client_id)
+                    .bind(to_json(&t.scopes))
+                    .bind(t.expires_at)
+                    .bind(t.used_at)
+                    .bind(&t.dpop_jkt)
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+            None => {
+                sqlx::query(CLAIM)
+                    .bind(now)
+                    .bind(digest)
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+        };
+        Ok(!ended(&mut conn, rows).await?.is_empty())
+    }
+
+    /// [`Self::claim_issuing`] with an access token record, in a write transaction.
+    async fn claim_with_reference(
+        &self,
+        digest: &str,
+        refresh: Option<&RefreshToken>,
+        reference: &ReferenceToken,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut w = self.write().await?;
+        let claimed = sqlx::query(claim_code_once!())
+            .bind(now)
+            .bind(digest)
+            .execute(w.conn())
+            .await
+            .map_err(map_err)?;
+        if claimed.rows_affected() == 0 {
+            w.rollback().await?;
+            return Ok(false);
+        }
+        insert_reference_token(&mut w, reference).await?;
         if let Some(t) = refresh {
             bind_refresh_token!(sqlx::query(INSERT_REFRESH_TOKEN), t)
                 .execute(w.conn())
                 .await
                 .map_err(map_err)?;
         }
-        sqlx::query("UPDATE auth_codes SET finished_at = $1 WHERE digest = $2")
-            .bind(now)
-            .bind(digest)
-            .execute(w.conn())
-            .await
-            .map_err(map_err)?;
-        w.commit().await
+        w.commit().await?;
+        Ok(true)
     }
 }
 

@@ -11,6 +11,7 @@ mod confirm;
 mod delete;
 mod edit;
 mod getting_started;
+mod keys;
 mod list;
 mod on_behalf;
 mod page;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
             "/console/apps/{client_id}/on-behalf",
             post(on_behalf::on_behalf),
         )
+        .route("/console/apps/{client_id}/keys", post(keys::set_keys))
         .route("/console/apps/{client_id}/edit", post(edit::edit))
         .route("/console/apps/{client_id}/status", post(status::set_status))
         .route(
@@ -94,6 +96,9 @@ pub(super) fn notice(done: &Done) -> Option<&'static str> {
         Some("enabled") => Some("The app is enabled again; it must ask for new tokens."),
         Some("retired") => Some(
             "The secret key was retired: it no longer works, and the tokens issued with it have ended.",
+        ),
+        Some("keys") => Some(
+            "The app's public keys were replaced: its next assertion must be signed with one of them.",
         ),
         Some("on-behalf") => {
             Some("The app now acts on behalf of the new user; tokens issued before have ended.")

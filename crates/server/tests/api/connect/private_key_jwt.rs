@@ -808,3 +808,160 @@ async fn a_pushed_authorization_request_authenticates_with_an_assertion() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+/// What the console page's element `id` holds, as the person copies it.
+fn snippet(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!("<pre id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {page}"));
+    let code = &page[start..];
+    let code = &code[code.find("<code>").unwrap() + "<code>".len()..code.find("</code>").unwrap()];
+    code.replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#38;", "&")
+}
+
+/// "Getting started" for a key app names no secret: its commands, copied and
+/// run as the console prints them (the recipe signs with authlib, from a PEM
+/// file), get a token, and the same commands run again get another.
+#[tokio::test]
+async fn getting_started_commands_of_a_key_app_get_a_token_as_printed() {
+    let (app, _) = crate::console::setup().await;
+    let key = keygen("ES256", "gs-1");
+    let client_id = key_app(&app, ClientKeys::Jwks(jwks(&[&key]))).await;
+    let c = crate::console::Console::sign_in(&app, "admin@acme.test").await;
+    let page = c.page(&format!("/console/apps/{client_id}")).await;
+    assert!(!page.contains("CLIENT_SECRET"), "{page}");
+    assert!(
+        !page.contains("gs-token-basic"),
+        "no Basic without a secret"
+    );
+    let recipe = snippet(&page, "gs-assertion");
+    let request = snippet(&page, "gs-token");
+    assert!(request.contains("$CLIENT_ASSERTION"), "{request}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let pem = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys; from joserfc.jwk import ECKey; \
+             print(ECKey.import_key(json.loads(sys.argv[1])).as_pem(private=True).decode())",
+            &key.private.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(pem.status.success(), "{pem:?}");
+    std::fs::write(dir.path().join("private-key.pem"), &pem.stdout).unwrap();
+    catch_up(&app);
+    for round in 0..2 {
+        // Off the runtime's thread: the server answering curl runs on it.
+        let (cwd, script) = (
+            dir.path().to_owned(),
+            format!("set -e\n{recipe}\n{request} --silent"),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("bash")
+                .current_dir(cwd)
+                .args(["-c", &script])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "round {round}: {body} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
+        assert!(v["access_token"].is_string(), "round {round}: {v}");
+    }
+}
+
+/// The console replaces a key app's keys (audited, at once); a private key,
+/// a loopback URL, both fields or neither are refused on the form, changing
+/// nothing; an app with a secret has no keys to replace.
+#[tokio::test]
+async fn the_console_replaces_a_key_apps_keys_and_refuses_bad_ones() {
+    let (app, _) = crate::console::setup().await;
+    let secret_app = app.app("dev@acme.test", "cfgateway", None, None).await;
+    let old = keygen("ES256", "old");
+    let new = keygen("EdDSA", "new");
+    let client_id = key_app(&app, ClientKeys::Jwks(jwks(&[&old]))).await;
+    let c = crate::console::Console::sign_in(&app, "admin@acme.test").await;
+    let page_path = format!("/console/apps/{client_id}");
+    let keys_path = format!("{page_path}/keys");
+    let private = json!({"keys": [old.private.clone()]}).to_string();
+    let both = jwks(&[&new]);
+    for (fields, why) in [
+        (vec![("jwks", private.as_str())], "private"),
+        (vec![("jwks", "{not json")], "JSON"),
+        (
+            vec![("jwks_uri", "https://127.0.0.1/jwks.json")],
+            "jwks_uri",
+        ),
+        (
+            vec![
+                ("jwks", both.as_str()),
+                ("jwks_uri", "https://keys.example.com/jwks"),
+            ],
+            "not both",
+        ),
+        (vec![("jwks", " ")], "public keys"),
+    ] {
+        let resp = c.post(&keys_path, &page_path, &fields).await;
+        assert_eq!(resp.status(), 422, "{why}");
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("field-error"), "{why}: {html}");
+    }
+    let aud = app.url("/connect/token");
+    catch_up(&app);
+    assert_eq!(
+        token(&app, &assertion(&old, &client_id, &aud, json!({})))
+            .await
+            .0,
+        200
+    );
+
+    let resp = c
+        .post(&keys_path, &page_path, &[("jwks", &jwks(&[&new]))])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("{page_path}?done=keys").as_str()
+    );
+    refused(
+        token(&app, &assertion(&old, &client_id, &aud, json!({}))).await,
+        "no key of the app's JWKS matches",
+    );
+    assert_eq!(
+        token(&app, &assertion(&new, &client_id, &aud, json!({})))
+            .await
+            .0,
+        200
+    );
+    let audit = c.page("/console/audit").await;
+    assert!(audit.contains("set the public keys of"), "{audit}");
+
+    // An app with a secret: refused, its secret untouched.
+    let resp = c
+        .post(
+            &format!("/console/apps/{}/keys", secret_app.client_id),
+            &format!("/console/apps/{}", secret_app.client_id),
+            &[("jwks", &jwks(&[&new]))],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(resp.text().await.unwrap().contains("client secret"));
+    let unchanged = app
+        .s()
+        .app_by_client_id(&secret_app.client_id)
+        .await
+        .unwrap();
+    assert!(unchanged.client_keys.is_none());
+    app.token(&secret_app, &[]).await;
+}
