@@ -602,6 +602,8 @@ pub trait Store:
     + GrantStore
     + GrantFlowStore
     + crate::backchannel::BackchannelStore
+    + crate::account::AccountStore
+    + crate::mfa_policy::RoleMfaStore
 {
 }
 
@@ -622,5 +624,7 @@ impl<T> Store for T where
         + GrantStore
         + GrantFlowStore
         + crate::backchannel::BackchannelStore
+        + crate::account::AccountStore
+        + crate::mfa_policy::RoleMfaStore
 {
 }
