@@ -157,7 +157,7 @@ fn http_browser() -> reqwest::blocking::Client {
 /// Signs in and allows the app in `b`; the tokens for the code.
 fn sign_in_and_allow(b: &reqwest::blocking::Client, server: &Server, f: &Fixture) -> Value {
     let login = b.get(authorize_url(server, f)).send().unwrap().text().unwrap();
-    let consent = b
+    let signed_in = b
         .post(server.url("/login"))
         .form(&[
             ("csrf_token", hidden(&login, "csrf_token").unwrap()),
@@ -167,17 +167,21 @@ fn sign_in_and_allow(b: &reqwest::blocking::Client, server: &Server, f: &Fixture
         ])
         .send()
         .unwrap();
-    let consent = consent.text().unwrap();
-    let back = b
-        .post(server.url("/consent"))
-        .form(&[
-            ("csrf_token", hidden(&consent, "csrf_token").unwrap()),
-            ("request", hidden(&consent, "request").unwrap()),
-            ("decision", "allow".into()),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(back.status(), 303, "{consent}");
+    // Straight back to the app when the person allowed it before.
+    let back = if signed_in.status() == 303 {
+        signed_in
+    } else {
+        let consent = signed_in.text().unwrap();
+        b.post(server.url("/consent"))
+            .form(&[
+                ("csrf_token", hidden(&consent, "csrf_token").unwrap()),
+                ("request", hidden(&consent, "request").unwrap()),
+                ("decision", "allow".into()),
+            ])
+            .send()
+            .unwrap()
+    };
+    assert_eq!(back.status(), 303);
     let to = reqwest::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
     let code = to
         .query_pairs()
@@ -315,16 +319,6 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let f = register(dir.path());
-    // Another browser signed in as the same person (a phone, say).
-    let (other, other_tokens, f, server) = tokio::task::spawn_blocking(move || {
-        let other = http_browser();
-        let t = sign_in_and_allow(&other, &server, &f);
-        (other, t, f, server)
-    })
-    .await
-    .unwrap();
-    let _ = other_tokens;
-
     let (_driver, port) = start_chromedriver();
     let profile = tempfile::tempdir().unwrap();
     let web = browser(port, profile.path()).await;
@@ -350,6 +344,24 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
             assert!(Instant::now() < deadline, "never reached the callback");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Ok::<_, WebDriverError>(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        let _ = web.quit().await;
+        panic!("{e}");
+    }
+    // Another browser signed in as the same person (a phone, say).
+    let (other, f, server) = tokio::task::spawn_blocking(move || {
+        let other = http_browser();
+        sign_in_and_allow(&other, &server, &f);
+        let shown = other.get(server.url("/account")).send().unwrap().status();
+        assert_eq!(shown, 200, "the other browser is signed in");
+        (other, f, server)
+    })
+    .await
+    .unwrap();
+    let outcome = async {
         web.goto(&server.url("/account")).await?;
         let app = wait_for(&web, By::Css("li.app")).await?;
         assert!(app.text().await?.contains("Studio sync"));

@@ -11,7 +11,7 @@ use crate::admin::{AdminError, ProfileEdit};
 use crate::clock::UnixTime;
 use crate::model::{AuditEvent, Session, User};
 use crate::password::{self, PasswordError};
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::StoreResult;
 
 /// An app the person has authorized: remembered consent, or a grant whose
 /// refresh tokens still work.
@@ -133,15 +133,6 @@ pub fn edited_profile(
         profile,
         ..user.clone()
     }))
-}
-
-/// Maps "nothing to revoke" to `false`, other store errors through.
-pub fn revoked_any(r: StoreResult<u64>) -> StoreResult<bool> {
-    match r {
-        Ok(n) => Ok(n > 0),
-        Err(StoreError::NotFound) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ for_each_dialect! {
             .fetch_all(&self.pool)
             .await
             .map_err(D::map_err)?;
-            rows.into_iter().map(TryInto::try_into).collect()
+            rows.into_iter().map(Session::try_from).collect()
         }
 
         async fn end_user_sessions(
