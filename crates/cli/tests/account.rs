@@ -156,7 +156,12 @@ fn http_browser() -> reqwest::blocking::Client {
 
 /// Signs in and allows the app in `b`; the tokens for the code.
 fn sign_in_and_allow(b: &reqwest::blocking::Client, server: &Server, f: &Fixture) -> Value {
-    let login = b.get(authorize_url(server, f)).send().unwrap().text().unwrap();
+    let login = b
+        .get(authorize_url(server, f))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let signed_in = b
         .post(server.url("/login"))
         .form(&[
@@ -226,10 +231,19 @@ impl Gateway {
     fn start(dir: &Path, server: &Server, api: &Value, upstream: &str) -> Gateway {
         let mut child = Command::new(BIN)
             .current_dir(dir)
-            .args(["gateway", "--listen", "127.0.0.1:0", "--issuer", &server.base])
+            .args([
+                "gateway",
+                "--listen",
+                "127.0.0.1:0",
+                "--issuer",
+                &server.base,
+            ])
             .args(["--api-client-id", s(&api["client_id"])])
             .args(["--audience", AUD, "--upstream", upstream])
-            .env("GATEHOUSE_GATEWAY_API_CLIENT_SECRET", s(&api["client_secret"]))
+            .env(
+                "GATEHOUSE_GATEWAY_API_CLIENT_SECRET",
+                s(&api["client_secret"]),
+            )
             .env("GATEHOUSE_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -300,7 +314,11 @@ fn revoking_an_app_on_the_account_page_ends_its_tokens_and_the_gateway_refuses_t
     assert_eq!(revoked.status(), 303);
     // The refresh token is refused at once …
     let (status, body) = refresh(&server, &f, refresh_token);
-    assert_eq!((status, s(&body["error"])), (400, "invalid_grant"), "{body}");
+    assert_eq!(
+        (status, s(&body["error"])),
+        (400, "invalid_grant"),
+        "{body}"
+    );
     // … and the gateway refuses the access token within a second.
     while gw.status(access) != 401 {
         assert!(
@@ -330,7 +348,10 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
             .await?
             .send_keys("dev@acme.test")
             .await?;
-        web.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+        web.find(By::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
         web.find(By::XPath("//button[normalize-space()='Sign in']"))
             .await?
             .click()
@@ -340,7 +361,12 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
             .click()
             .await?;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !web.current_url().await?.as_str().starts_with(&f.redirect_uri) {
+        while !web
+            .current_url()
+            .await?
+            .as_str()
+            .starts_with(&f.redirect_uri)
+        {
             assert!(Instant::now() < deadline, "never reached the callback");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -375,13 +401,21 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
         let notice = wait_for(&web, By::Id("notice")).await?;
         assert!(notice.text().await?.contains("access is revoked"));
         wait_for(&web, By::Id("no-apps")).await?;
-        web.screenshot(&shots.join("account-02-revoked.png")).await?;
-        web.find(By::XPath("//button[normalize-space()='Sign out everywhere']"))
-            .await?
-            .click()
+        web.screenshot(&shots.join("account-02-revoked.png"))
             .await?;
-        let h1 = wait_for(&web, By::XPath("//h1[normalize-space()='Signed out everywhere']")).await?;
-        web.screenshot(&shots.join("account-03-signed-out.png")).await?;
+        web.find(By::XPath(
+            "//button[normalize-space()='Sign out everywhere']",
+        ))
+        .await?
+        .click()
+        .await?;
+        let h1 = wait_for(
+            &web,
+            By::XPath("//h1[normalize-space()='Signed out everywhere']"),
+        )
+        .await?;
+        web.screenshot(&shots.join("account-03-signed-out.png"))
+            .await?;
         let main = web.find(By::Tag("main")).await?.text().await?;
         assert!(main.contains("2 sessions ended"), "{main}");
         let _ = h1;

@@ -1660,17 +1660,41 @@ fn org_update_requires_a_second_factor_and_says_so() {
     // Per role: the holders of `admin` must use one; a role that does not exist is refused.
     let roles = json(
         d,
-        &["org", "update", "acme-studio", "--require-mfa-roles", "admin", "--json"],
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "admin",
+            "--json",
+        ],
     );
-    assert_eq!(roles["require_mfa_roles"], serde_json::json!(["admin"]), "{roles}");
+    assert_eq!(
+        roles["require_mfa_roles"],
+        serde_json::json!(["admin"]),
+        "{roles}"
+    );
     let wrong = gatehouse(
         d,
-        &["org", "update", "acme-studio", "--require-mfa-roles", "wizard"],
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "wizard",
+        ],
     );
     assert!(!wrong.status.success());
     let none = json(
         d,
-        &["org", "update", "acme-studio", "--require-mfa-roles", "", "--json"],
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "",
+            "--json",
+        ],
     );
     assert_eq!(none["require_mfa_roles"], serde_json::json!([]), "{none}");
 }

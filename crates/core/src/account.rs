@@ -30,8 +30,11 @@ pub struct AuthorizedApp {
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     /// The apps `user_id` authorized (see [`AuthorizedApp`]), by name.
-    async fn authorized_apps(&self, user_id: &str, now: UnixTime)
-    -> StoreResult<Vec<AuthorizedApp>>;
+    async fn authorized_apps(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AuthorizedApp>>;
     /// Forgets the consent to `client_id` and revokes every live grant of
     /// `user_id` to it (their refresh and access tokens end; the change feed
     /// tells the gateways), with `audit`, in one transaction. Returns how many
@@ -124,7 +127,8 @@ pub fn edited_profile(
     edit: &ProfileEdit,
     now: UnixTime,
 ) -> Result<Option<User>, AdminError> {
-    let (name, profile) = own_profile_edit(edit.clone()).apply(user.name.clone(), &user.profile, now)?;
+    let (name, profile) =
+        own_profile_edit(edit.clone()).apply(user.name.clone(), &user.profile, now)?;
     if name == user.name && profile == user.profile {
         return Ok(None);
     }

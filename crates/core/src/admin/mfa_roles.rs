@@ -12,7 +12,11 @@ pub const MAX_MFA_ROLES: usize = 64;
 const MAX_ROLE_NAME: usize = 64;
 
 /// The organization's roles that require a second factor, sorted.
-pub async fn mfa_roles(store: &dyn Store, actor: &Actor, org: &Org) -> Result<Vec<String>, AdminError> {
+pub async fn mfa_roles(
+    store: &dyn Store,
+    actor: &Actor,
+    org: &Org,
+) -> Result<Vec<String>, AdminError> {
     authorized(actor, org)?;
     let mut roles = store.mfa_roles(&org.id).await?;
     roles.sort();
@@ -57,7 +61,14 @@ pub async fn set_mfa_roles(
         let names: Vec<String> = chosen.iter().map(|r| format!("`{r}`")).collect();
         format!("requires a second factor of the roles {}", names.join(", "))
     };
-    let audit = AuditEvent::new(actor, &org.id, now, "org.require_mfa_roles", &org.id, detail);
+    let audit = AuditEvent::new(
+        actor,
+        &org.id,
+        now,
+        "org.require_mfa_roles",
+        &org.id,
+        detail,
+    );
     store.set_mfa_roles(&org.id, &chosen, &audit).await?;
     Ok(chosen)
 }

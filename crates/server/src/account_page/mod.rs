@@ -182,7 +182,11 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
 }
 
 /// `GET /account`
-async fn show(State(state): State<AppState>, jar: CookieJar, Query(q): Query<DoneQuery>) -> Response {
+async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<DoneQuery>,
+) -> Response {
     let shown = async {
         let me = me(&state, &jar).await?;
         page(&state, jar, &me, notice(q.done.as_deref()), None).await

@@ -71,7 +71,11 @@ async fn step(
             let p = problem(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
             return page(state, jar, &me, None, Some(p)).await;
         }
-        Err(_) => return Err(pages::store_failure(internal("password hashing task failed"))),
+        Err(_) => {
+            return Err(pages::store_failure(internal(
+                "password hashing task failed",
+            )));
+        }
     };
     let audit = security_events::event(
         state,

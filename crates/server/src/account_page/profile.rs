@@ -36,7 +36,13 @@ async fn step(
     body: &[u8],
 ) -> Step<Response> {
     let (form, me) = posted(state, &jar, headers, body).await?;
-    let field = |k: &str| Some(form.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+    let field = |k: &str| {
+        Some(
+            form.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+        )
+    };
     let edit = ProfileEdit {
         name: field("name"),
         given_name: field("given_name"),
@@ -52,10 +58,25 @@ async fn step(
         Err(e) => {
             let typed = ProfileFields {
                 name: form.get("name").unwrap_or("").chars().take(200).collect(),
-                given_name: form.get("given_name").unwrap_or("").chars().take(200).collect(),
-                family_name: form.get("family_name").unwrap_or("").chars().take(200).collect(),
+                given_name: form
+                    .get("given_name")
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect(),
+                family_name: form
+                    .get("family_name")
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect(),
                 locale: form.get("locale").unwrap_or("").chars().take(64).collect(),
-                zoneinfo: form.get("zoneinfo").unwrap_or("").chars().take(100).collect(),
+                zoneinfo: form
+                    .get("zoneinfo")
+                    .unwrap_or("")
+                    .chars()
+                    .take(100)
+                    .collect(),
             };
             let message = match e {
                 AdminError::Invalid { field, message } => {

@@ -86,7 +86,10 @@ async fn the_page_needs_a_session_and_shows_the_person_and_their_apps() {
     assert_eq!(page.hidden("name").as_deref(), Some("Ana Lima"));
     // Every form carries the token; a post without it changes nothing.
     let forged = b
-        .post("/account/profile", &[("name", "Mallory"), ("csrf_token", "x")])
+        .post(
+            "/account/profile",
+            &[("name", "Mallory"), ("csrf_token", "x")],
+        )
         .await;
     assert_eq!(forged.status, 403, "{forged:?}");
     let user = app.user_by_email("ana@acme.test").await.unwrap();
@@ -111,7 +114,11 @@ async fn the_profile_is_checked_saved_and_audited() {
     )
     .await;
     assert_eq!(bad.status, 422, "{bad:?}");
-    assert!(bad.body.contains("Language: must be a BCP 47"), "{}", bad.body);
+    assert!(
+        bad.body.contains("Language: must be a BCP 47"),
+        "{}",
+        bad.body
+    );
     // What was typed is kept for correcting.
     assert_eq!(bad.hidden("locale").as_deref(), Some("not a locale"));
     let long = "x".repeat(101);
@@ -183,7 +190,11 @@ async fn a_password_change_needs_the_current_password_and_ends_the_other_session
     )
     .await;
     assert_eq!(short.status, 422, "{short:?}");
-    assert!(short.body.contains("at least 8 characters"), "{}", short.body);
+    assert!(
+        short.body.contains("at least 8 characters"),
+        "{}",
+        short.body
+    );
     let mistyped = post_from(
         &here,
         &page,
@@ -209,7 +220,12 @@ async fn a_password_change_needs_the_current_password_and_ends_the_other_session
     // This browser stays signed in; the other one is signed out.
     account(&app, &here).await;
     assert_eq!(elsewhere.get(&app.url("/account")).await.status, 401);
-    assert!(elsewhere.authorize(&authorize_params(&web)).await.is_login());
+    assert!(
+        elsewhere
+            .authorize(&authorize_params(&web))
+            .await
+            .is_login()
+    );
     // The new password signs in, the old one no longer does.
     let fresh = Browser::new(&app);
     let login = fresh.authorize(&authorize_params(&web)).await;
@@ -217,7 +233,10 @@ async fn a_password_change_needs_the_current_password_and_ends_the_other_session
     assert_eq!(refused.status, 401, "{refused:?}");
     let login = fresh.authorize(&authorize_params(&web)).await;
     let signed_in = fresh.login(&login, "ana@acme.test", NEW_PASSWORD).await;
-    assert!(signed_in.is_consent() || signed_in.status == 303, "{signed_in:?}");
+    assert!(
+        signed_in.is_consent() || signed_in.status == 303,
+        "{signed_in:?}"
+    );
     let actions = audit_actions(&app).await;
     assert!(actions.contains(&"account.password_changed".to_owned()));
 }
@@ -249,7 +268,11 @@ async fn wrong_current_passwords_are_throttled_and_the_right_one_still_works_lat
     }
     let throttled = last.expect("guessing is throttled");
     assert!(throttled.headers.contains_key("retry-after"));
-    assert!(throttled.body.contains("Try again in"), "{}", throttled.body);
+    assert!(
+        throttled.body.contains("Try again in"),
+        "{}",
+        throttled.body
+    );
 }
 
 #[tokio::test]
@@ -261,7 +284,10 @@ async fn revoking_an_app_ends_its_refresh_and_access_tokens() {
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(app.userinfo(access).await.status(), 200);
     let page = account(&app, &b).await;
-    assert!(page.body.contains(&format!("data-client-id=\"{}\"", web.client_id)));
+    assert!(
+        page.body
+            .contains(&format!("data-client-id=\"{}\"", web.client_id))
+    );
 
     // Another person's app, or one never allowed, is not found and nothing ends.
     let unknown = post_from(&b, &page, "/account/apps/revoke", &[("client_id", "nope")]).await;
@@ -287,7 +313,11 @@ async fn revoking_an_app_ends_its_refresh_and_access_tokens() {
     })
     .await;
     let after = account(&app, &b).await;
-    assert!(after.body.contains("You have not allowed any app"), "{}", after.body);
+    assert!(
+        after.body.contains("You have not allowed any app"),
+        "{}",
+        after.body
+    );
     // The consent is gone: the app must ask again.
     assert!(b.authorize(&authorize_params(&web)).await.is_consent());
     assert!(
@@ -329,14 +359,24 @@ async fn sign_out_everywhere_ends_every_session_and_tells_the_apps() {
     sign_into(&app, &here, &web).await;
     sign_into(&app, &elsewhere, &web).await;
     let page = account(&app, &here).await;
-    assert_eq!(page.body.matches("class=\"session\"").count(), 2, "{}", page.body);
+    assert_eq!(
+        page.body.matches("class=\"session\"").count(),
+        2,
+        "{}",
+        page.body
+    );
     let done = post_from(&here, &page, "/account/sessions/end", &[]).await;
     assert_eq!(done.status, 200, "{done:?}");
     assert!(done.body.contains("2 sessions ended"), "{}", done.body);
     // Both browsers are signed out.
     assert_eq!(here.get(&app.url("/account")).await.status, 401);
     assert_eq!(elsewhere.get(&app.url("/account")).await.status, 401);
-    assert!(elsewhere.authorize(&authorize_params(&web)).await.is_login());
+    assert!(
+        elsewhere
+            .authorize(&authorize_params(&web))
+            .await
+            .is_login()
+    );
     // The app heard of both sessions' ends.
     eventually("two logout tokens", || async { receiver.count() >= 2 }).await;
     assert!(
@@ -374,7 +414,12 @@ async fn a_role_that_requires_a_second_factor_leads_its_holders_to_enrol() {
             json!({"require_mfa": false}),
         )
         .await;
-    assert_eq!(kept.json["require_mfa_roles"], json!(["admin"]), "{}", kept.raw);
+    assert_eq!(
+        kept.json["require_mfa_roles"],
+        json!(["admin"]),
+        "{}",
+        kept.raw
+    );
     // A role the organization does not have is refused; nothing changes.
     let bad = a
         .send(
@@ -391,14 +436,20 @@ async fn a_role_that_requires_a_second_factor_leads_its_holders_to_enrol() {
         json!({"require_mfa": false, "require_mfa_roles": ["admin"]})
     );
     let events = a.get(&app, "/api/v1/audit?limit=5").await;
-    assert!(events.raw.contains("org.require_mfa_roles"), "{}", events.raw);
+    assert!(
+        events.raw.contains("org.require_mfa_roles"),
+        "{}",
+        events.raw
+    );
 
     // An admin is sent to set up a second factor right after the password …
     let b = Browser::new(&app);
     let login = b.authorize(&authorize_params(&web)).await;
     let after = b.login(&login, "root-pw@acme.test", PASSWORD).await;
     assert_eq!(after.status, 303, "{after:?}");
-    let to = location(&after).trim_start_matches(app.base.as_str()).to_owned();
+    let to = location(&after)
+        .trim_start_matches(app.base.as_str())
+        .to_owned();
     assert!(to.starts_with("/account/security?"), "{after:?}");
     let enrol = b.get(&app.url(&to)).await;
     assert!(

@@ -40,13 +40,26 @@ fn merge(
 ) -> StoreResult<Vec<AuthorizedApp>> {
     let mut apps: BTreeMap<String, (AuthorizedApp, bool)> = BTreeMap::new();
     for (client_id, name, raw, at) in consented {
-        let app = AuthorizedApp { client_id: client_id.clone(), name, scopes: scopes(&raw)?, since: at };
+        let app = AuthorizedApp {
+            client_id: client_id.clone(),
+            name,
+            scopes: scopes(&raw)?,
+            since: at,
+        };
         apps.insert(client_id, (app, true));
     }
     for (client_id, name, raw, at) in granted {
         let granted = scopes(&raw)?;
         let (app, from_consent) = apps.entry(client_id.clone()).or_insert_with(|| {
-            (AuthorizedApp { client_id, name, scopes: Vec::new(), since: at }, false)
+            (
+                AuthorizedApp {
+                    client_id,
+                    name,
+                    scopes: Vec::new(),
+                    since: at,
+                },
+                false,
+            )
         });
         app.since = app.since.max(at);
         if !*from_consent {
@@ -58,7 +71,11 @@ fn merge(
         }
     }
     let mut list: Vec<AuthorizedApp> = apps.into_values().map(|(a, _)| a).collect();
-    list.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.client_id.cmp(&b.client_id)));
+    list.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then_with(|| a.client_id.cmp(&b.client_id))
+    });
     Ok(list)
 }
 
