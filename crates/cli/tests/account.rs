@@ -240,6 +240,7 @@ impl Gateway {
             ])
             .args(["--api-client-id", s(&api["client_id"])])
             .args(["--audience", AUD, "--upstream", upstream])
+            .args(["--route", "GET /v1/*=cfgateway"])
             .env(
                 "GATEHOUSE_GATEWAY_API_CLIENT_SECRET",
                 s(&api["client_secret"]),
@@ -250,11 +251,13 @@ impl Gateway {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
         let base = loop {
             let line = lines
                 .next()
-                .expect("gateway exited before listening")
+                .unwrap_or_else(|| panic!("gateway exited before listening: {seen:?}"))
                 .unwrap();
+            seen.push(line.clone());
             if line.contains("gateway listening on") {
                 break line
                     .split_whitespace()
