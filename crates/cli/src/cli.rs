@@ -411,6 +411,10 @@ pub enum OrgCmd {
         /// Stop requiring a second factor.
         #[arg(long)]
         no_require_mfa: bool,
+        /// Require a second factor of everyone holding one of these roles
+        /// (comma-separated, e.g. `admin`; `''` for none).
+        #[arg(long, value_name = "ROLES", value_delimiter = ',')]
+        require_mfa_roles: Option<Vec<String>>,
     },
 }
 

@@ -1657,6 +1657,46 @@ fn org_update_requires_a_second_factor_and_says_so() {
         &["org", "update", "acme-studio", "--no-require-mfa", "--json"],
     );
     assert_eq!(off["require_mfa"], false, "{off}");
+    // Per role: the holders of `admin` must use one; a role that does not exist is refused.
+    let roles = json(
+        d,
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "admin",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        roles["require_mfa_roles"],
+        serde_json::json!(["admin"]),
+        "{roles}"
+    );
+    let wrong = gatehouse(
+        d,
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "wizard",
+        ],
+    );
+    assert!(!wrong.status.success());
+    let none = json(
+        d,
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "",
+            "--json",
+        ],
+    );
+    assert_eq!(none["require_mfa_roles"], serde_json::json!([]), "{none}");
 }
 
 /// The README's `private_key_jwt` section, as written: an RSA key and its JWKS

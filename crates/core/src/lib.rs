@@ -3,6 +3,7 @@
 //! Nothing here does I/O: storage, time and randomness come in through traits or
 //! arguments, so every rule can be tested with a fixed clock and no network.
 
+pub mod account;
 pub mod admin;
 pub mod authorize;
 pub mod backchannel;
@@ -23,6 +24,7 @@ pub mod jose;
 pub mod keyring;
 pub mod limits;
 pub mod mfa;
+pub mod mfa_policy;
 pub mod model;
 pub mod par;
 pub mod password;

@@ -577,6 +577,8 @@ pub trait Store:
     + GrantStore
     + GrantFlowStore
     + crate::backchannel::BackchannelStore
+    + crate::account::AccountStore
+    + crate::mfa_policy::RoleMfaStore
 {
 }
 
@@ -597,5 +599,7 @@ impl<T> Store for T where
         + GrantStore
         + GrantFlowStore
         + crate::backchannel::BackchannelStore
+        + crate::account::AccountStore
+        + crate::mfa_policy::RoleMfaStore
 {
 }

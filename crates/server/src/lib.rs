@@ -3,6 +3,7 @@
 //! the outcome; handlers hold no protocol rules of their own.
 
 pub mod account;
+pub mod account_page;
 pub mod admin_api;
 pub mod backchannel;
 pub mod bearer;
@@ -87,6 +88,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::endsession::router())
         .merge(second_factor::router())
         .merge(account::router())
+        .merge(account_page::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

@@ -104,7 +104,7 @@ pub async fn pending(state: &AppState, jar: &CookieJar) -> Result<Option<User>, 
 pub struct Need {
     /// They have a confirmed authenticator app.
     pub enrolled: bool,
-    /// Their organization requires a second factor.
+    /// Their organization requires a second factor (of everyone, or of their role).
     pub required: bool,
 }
 
@@ -121,7 +121,10 @@ pub async fn need(state: &AppState, user: &User) -> Result<Need, StoreError> {
         Err(StoreError::NotFound) => false,
         Err(e) => return Err(e),
     };
-    let required = state.store.org_requires_mfa(&user.org_id).await?;
+    // The organization's rule, or one for the person's role.
+    let org_wide = state.store.org_requires_mfa(&user.org_id).await?;
+    let roles = state.store.mfa_roles(&user.org_id).await?;
+    let required = gatehouse_core::mfa_policy::required_for(org_wide, &roles, &user.role);
     Ok(Need { enrolled, required })
 }
 

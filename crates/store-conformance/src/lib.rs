@@ -66,6 +66,8 @@ macro_rules! conformance_tests {
             concurrent_adds_leave_at_most_two_active_secrets,
             a_second_factor_counts_once_confirmed_and_each_code_works_once,
             client_assertion_jtis_are_single_use_until_they_expire,
+            a_person_lists_and_revokes_their_own_apps_and_ends_their_sessions,
+            roles_that_require_a_second_factor_read_back,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

@@ -23,9 +23,17 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> an
             slug,
             require_mfa,
             no_require_mfa,
+            require_mfa_roles,
         } => {
             let actor = Actor::operator();
             let org = admin::org(store, &actor, &slug).await?;
+            let roles = match require_mfa_roles {
+                Some(roles) => {
+                    let roles: Vec<String> = roles.into_iter().filter(|r| !r.is_empty()).collect();
+                    admin::set_mfa_roles(store, now, &actor, &org, &roles).await?
+                }
+                None => admin::mfa_roles(store, &actor, &org).await?,
+            };
             let required = match (require_mfa, no_require_mfa) {
                 (true, _) => admin::set_requires_mfa(store, now, &actor, &org, true).await?,
                 (_, true) => admin::set_requires_mfa(store, now, &actor, &org, false).await?,
@@ -35,10 +43,16 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> an
                 "id": org.id,
                 "slug": org.slug,
                 "require_mfa": required,
+                "require_mfa_roles": roles,
             });
             out.print(&view, || {
+                let of_roles = if roles.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (always of the roles {})", roles.join(", "))
+                };
                 format!(
-                    "organization {}: second factor {}",
+                    "organization {}: second factor {}{of_roles}",
                     org.slug,
                     if required { "required" } else { "not required" }
                 )

@@ -14,6 +14,7 @@ mod apps;
 mod audit;
 mod backchannel;
 mod client_keys;
+mod mfa_roles;
 mod orgs;
 mod profile;
 mod users;
@@ -30,8 +31,9 @@ pub use backchannel::{
     set_backchannel_logout,
 };
 pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_client_keys};
+pub use mfa_roles::{MAX_MFA_ROLES, mfa_roles, set_mfa_roles};
 pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
-pub use profile::{ProfileEdit, update_user_profile};
+pub use profile::{MAX_LOCALE, MAX_NAME, MAX_ZONEINFO, ProfileEdit, update_user_profile};
 pub use users::{
     NewUser, create_user, groups, normalize_email, set_user_access, set_user_status, user,
     user_by_email, user_in_org, users,

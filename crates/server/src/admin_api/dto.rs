@@ -52,6 +52,13 @@ pub struct OrgSecurity {
     /// Everyone must sign in with a second factor (an authenticator app); a
     /// person without one is led to set one up right after the password.
     pub require_mfa: bool,
+    /// The roles whose holders must sign in with a second factor, whatever
+    /// `require_mfa` says (e.g. the roles that carry `apps:manage`). Each must
+    /// be one of the organization's roles (`GET /api/v1/roles`). Always
+    /// answered; left as it is when a `PUT` omits it (or sends `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 64)]
+    pub require_mfa_roles: Option<Vec<String>>,
 }
 
 /// The grant an app is registered for (refresh comes with authorization code).

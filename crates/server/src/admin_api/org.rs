@@ -49,11 +49,16 @@ async fn show_security(
     let store = state.store.as_ref();
     let org = caller.org(store).await?;
     let require_mfa = admin::requires_mfa(store, &caller.actor, &org).await?;
-    Ok(Json(OrgSecurity { require_mfa }))
+    let roles = admin::mfa_roles(store, &caller.actor, &org).await?;
+    Ok(Json(OrgSecurity {
+        require_mfa,
+        require_mfa_roles: Some(roles),
+    }))
 }
 
 /// Sets the organization's sign-in policy (needs `users:manage`): with
-/// `require_mfa`, everyone signs in with a second factor from their next sign-in.
+/// `require_mfa`, everyone signs in with a second factor from their next sign-in;
+/// with `require_mfa_roles`, everyone holding one of those roles does.
 #[utoipa::path(put, path = "/api/v1/org/security", tag = "organization", security(("bearer" = [])),
     request_body = OrgSecurity,
     responses(
@@ -69,6 +74,14 @@ async fn set_security(
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let org = caller.org(store).await?;
+    // The roles first: a role that does not exist refuses the whole request
+    // before anything changed.
+    let roles = match body.require_mfa_roles {
+        Some(roles) => {
+            admin::set_mfa_roles(store, state.clock.now(), &caller.actor, &org, &roles).await?
+        }
+        None => admin::mfa_roles(store, &caller.actor, &org).await?,
+    };
     let require_mfa = admin::set_requires_mfa(
         store,
         state.clock.now(),
@@ -77,7 +90,10 @@ async fn set_security(
         body.require_mfa,
     )
     .await?;
-    Ok(Json(OrgSecurity { require_mfa }))
+    Ok(Json(OrgSecurity {
+        require_mfa,
+        require_mfa_roles: Some(roles),
+    }))
 }
 
 /// The organization's roles and the permissions each carries.

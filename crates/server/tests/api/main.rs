@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers fail loudly
 
+mod account;
 mod admin_api;
 mod browser;
 mod connect;

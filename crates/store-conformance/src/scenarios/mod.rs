@@ -2,6 +2,7 @@
 //! [`conformance_tests!`](crate::conformance_tests) (those that need
 //! organizations or people seed them first).
 
+mod account;
 mod apps;
 mod device;
 mod directory;
@@ -15,6 +16,7 @@ mod secrets;
 mod throttle;
 mod tokens;
 
+pub use account::*;
 pub use apps::*;
 pub use device::*;
 pub use directory::*;

@@ -81,6 +81,7 @@ macro_rules! enqueue {
 }
 const ENQUEUE_BY_DIGEST: &str = enqueue!("s.id_digest = $1");
 const ENQUEUE_OF_USER: &str = enqueue!("s.user_id = $1");
+const ENQUEUE_OF_USER_EXCEPT: &str = enqueue!("s.user_id = $1 AND s.id_digest <> $3");
 
 /// Which sessions [`enqueue_logouts`] ends the logouts of.
 pub(crate) enum Sessions<'a> {
@@ -88,6 +89,9 @@ pub(crate) enum Sessions<'a> {
     ByDigest(&'a str),
     /// Every live session of this person.
     OfUser(&'a str),
+    /// Every live session of this person but the one with this cookie digest
+    /// (the browser that changed the password or signed out elsewhere).
+    OfUserExcept(&'a str, &'a str),
 }
 
 const CLAIM: &str = "UPDATE logout_deliveries SET lease_owner = $1, lease_until = $2
@@ -109,13 +113,16 @@ for_each_dialect! {
         /// Enqueues the back-channel logouts of `which` sessions (call it before
         /// marking them ended); returns how many.
         pub(crate) async fn enqueue_logouts(&mut self, which: Sessions<'_>, now: UnixTime) -> StoreResult<u64> {
-            let (sql, value) = match which {
-                Sessions::ByDigest(d) => (ENQUEUE_BY_DIGEST, d),
-                Sessions::OfUser(u) => (ENQUEUE_OF_USER, u),
+            let (sql, value, keep) = match which {
+                Sessions::ByDigest(d) => (ENQUEUE_BY_DIGEST, d, None),
+                Sessions::OfUser(u) => (ENQUEUE_OF_USER, u, None),
+                Sessions::OfUserExcept(u, k) => (ENQUEUE_OF_USER_EXCEPT, u, Some(k)),
             };
-            let done = sqlx::query(sql)
-                .bind(value)
-                .bind(now)
+            let mut q = sqlx::query(sql).bind(value).bind(now);
+            if let Some(k) = keep {
+                q = q.bind(k);
+            }
+            let done = q
                 .execute(self.conn())
                 .await
                 .map_err(D::map_err)?;

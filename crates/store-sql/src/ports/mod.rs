@@ -3,6 +3,7 @@
 //! mutation with more than one statement is one [`Write`](crate::write::Write);
 //! every one that can end tokens or stale a cache appends its change in it.
 
+mod account;
 mod api;
 mod app;
 mod audit;
@@ -12,6 +13,7 @@ mod feed;
 mod grant;
 mod grant_flow;
 mod key;
+mod mfa_roles;
 mod org;
 mod pushed;
 mod second_factor;

@@ -8,6 +8,7 @@ mod access;
 mod create;
 mod page;
 mod profile;
+mod role_mfa;
 mod roles;
 mod status;
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/users/{user_id}/status", post(status::set_status))
         .route("/console/users/{user_id}/access", post(access::set_access))
         .route("/console/roles", get(roles::roles))
+        .route("/console/roles/mfa", post(role_mfa::set_role_mfa))
 }
 
 /// The user named in the path, if they are in this organization; otherwise 404.

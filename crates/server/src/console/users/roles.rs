@@ -19,8 +19,8 @@ use crate::state::AppState;
 #[template(path = "console/roles.html")]
 struct RolesPage {
     nav: Nav,
-    /// (role, its permissions)
-    roles: Vec<(String, String)>,
+    /// (role, its permissions, a second factor required of its holders)
+    roles: Vec<(String, String, bool)>,
     groups: Vec<String>,
 }
 
@@ -31,6 +31,9 @@ pub(super) async fn roles(
 ) -> Response {
     async {
         let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
+        let mfa_roles = admin::mfa_roles(state.store.as_ref(), &admin.actor(), &admin.org)
+            .await
+            .map_err(admin_failure)?;
         let roles = admin::roles(state.store.as_ref(), &admin.actor(), &admin.org)
             .await
             .map_err(admin_failure)?
@@ -41,7 +44,8 @@ pub(super) async fn roles(
                 } else {
                     r.permissions.join(", ")
                 };
-                (r.name, perms)
+                let mfa = mfa_roles.contains(&r.name);
+                (r.name, perms, mfa)
             })
             .collect();
         let groups = admin::groups(state.store.as_ref(), &admin.actor(), &admin.org)

@@ -146,7 +146,10 @@ async fn the_sign_in_policy_requires_a_second_factor() {
     let (app, a) = acme().await;
     let r = a.get(&app, "/api/v1/org/security").await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(r.json, json!({"require_mfa": false}));
+    assert_eq!(
+        r.json,
+        json!({"require_mfa": false, "require_mfa_roles": []})
+    );
     let r = a
         .send(
             &app,
@@ -156,7 +159,10 @@ async fn the_sign_in_policy_requires_a_second_factor() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(r.json, json!({"require_mfa": true}));
+    assert_eq!(
+        r.json,
+        json!({"require_mfa": true, "require_mfa_roles": []})
+    );
     assert_eq!(
         a.get(&app, "/api/v1/org/security").await.json["require_mfa"],
         true

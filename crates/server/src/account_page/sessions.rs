@@ -1,0 +1,64 @@
+//! `POST /account/sessions/end`: "sign out everywhere". Every live session of
+//! the person ends, this browser's included; the apps each session signed
+//! into are told over the back channel (as at end session). Tokens the person
+//! gave apps are left to the apps list: signing out ends sign-ins, not access.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+
+use super::{Step, posted};
+use crate::client_addr::ClientAddr;
+use crate::pages;
+use crate::security_events;
+use crate::session;
+use crate::state::AppState;
+
+pub(super) async fn end_all(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match step(&state, peer, jar, &headers, &body).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn step(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
+    let (_, me) = posted(state, &jar, headers, body).await?;
+    let audit = security_events::event(
+        state,
+        &me.user,
+        ip,
+        super::SIGNED_OUT_EVERYWHERE,
+        "signed out of every session",
+    );
+    let ended = state
+        .store
+        .end_user_sessions(&me.user.id, None, state.clock.now(), &audit)
+        .await
+        .map_err(pages::store_failure)?;
+    tracing::info!(user_id = %me.user.id, ended, "signed out everywhere");
+    state.backchannel_wake.notify_one();
+    let jar = jar.remove(Cookie::build(session::SESSION_COOKIE).path("/"));
+    let page = pages::message(
+        StatusCode::OK,
+        "Signed out everywhere",
+        &format!(
+            "{ended} session{} ended, this one included. The apps you signed into were told.",
+            if ended == 1 { "" } else { "s" }
+        ),
+        Some(("/console".to_owned(), "Sign in again".to_owned())),
+    );
+    Ok((jar, page).into_response())
+}

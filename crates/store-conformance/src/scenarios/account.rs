@@ -1,0 +1,172 @@
+//! A person's own account: the apps they authorized (consent or a live
+//! grant) and revoking one (its grants end, one change each, only theirs);
+//! their sessions, ended all or all but one (with back-channel logouts); a
+//! password change; and the roles that require a second factor.
+
+use gatehouse_core::model::{ChangeKind, Consent, Grant, Session};
+use gatehouse_core::ports::{Store, StoreError};
+
+use crate::fixtures::{app, ev, grant, refresh, seed_people, session};
+
+pub async fn a_person_lists_and_revokes_their_own_apps_and_ends_their_sessions(s: &dyn Store) {
+    seed_people(s).await;
+    // `client-web` is u1's app; `u3` (same organization) also allowed it.
+    s.insert_app(&app("web", "o1", "u1"), &ev()).await.unwrap();
+    let now = 5_000;
+    assert!(s.authorized_apps("u1", now).await.unwrap().is_empty());
+    s.save_consent(&Consent {
+        user_id: "u1".into(),
+        client_id: "client-web".into(),
+        scopes: vec!["openid".into(), "cfgateway".into()],
+        updated_at: 1_000,
+    })
+    .await
+    .unwrap();
+    s.insert_grant(&grant("g1")).await.unwrap();
+    s.insert_refresh_token(&refresh("r1", "g1", 90_000))
+        .await
+        .unwrap();
+    s.insert_grant(&Grant {
+        user_id: "u3".into(),
+        ..grant("g3")
+    })
+    .await
+    .unwrap();
+    let apps = s.authorized_apps("u1", now).await.unwrap();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!(apps[0].client_id, "client-web");
+    assert_eq!(apps[0].name, "Nightly sync");
+    assert_eq!(apps[0].scopes, vec!["openid", "cfgateway"]);
+    assert_eq!(apps[0].since, 1_000);
+    // Unknown or someone else's: nothing to revoke.
+    assert!(matches!(
+        s.revoke_authorized_app("u1", "client-ghost", now, &ev())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let before = s.latest_change().await.unwrap();
+    assert_eq!(
+        s.revoke_authorized_app("u1", "client-web", now, &ev())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.grant("g1").await.unwrap().revoked_at.is_some());
+    assert!(
+        s.grant("g3").await.unwrap().revoked_at.is_none(),
+        "only u1's grants"
+    );
+    assert!(matches!(
+        s.consent("u1", "client-web").await,
+        Err(StoreError::NotFound)
+    ));
+    let changes = s.changes_since(before, 10).await.unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (changes[0].kind, changes[0].key.as_str()),
+        (ChangeKind::Grant, "g1")
+    );
+    assert!(s.authorized_apps("u1", now).await.unwrap().is_empty());
+    assert!(matches!(
+        s.revoke_authorized_app("u1", "client-web", now, &ev())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    // u3's grant without consent is listed while it may hold a working token.
+    assert_eq!(s.authorized_apps("u3", now).await.unwrap().len(), 1);
+    assert!(
+        s.authorized_apps("u3", 510 + 86_400 + 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Sessions: newest first, live only; all but one end, then all.
+    for (d, sid, at) in [
+        ("d-a", "sid-a", 600),
+        ("d-b", "sid-b", 700),
+        ("d-c", "sid-c", 800),
+    ] {
+        s.insert_session(&Session {
+            auth_time: at,
+            ..session(d, sid, 90_000)
+        })
+        .await
+        .unwrap();
+    }
+    s.insert_session(&Session {
+        user_id: "u3".into(),
+        ..session("d-u3", "sid-u3", 90_000)
+    })
+    .await
+    .unwrap();
+    let live = s.user_sessions("u1", now, 50).await.unwrap();
+    let sids: Vec<&str> = live.iter().map(|x| x.sid.as_str()).collect();
+    assert_eq!(sids, ["sid-c", "sid-b", "sid-a"]);
+    assert_eq!(s.user_sessions("u1", now, 2).await.unwrap().len(), 2);
+    assert_eq!(
+        s.end_user_sessions("u1", Some("d-b"), now, &ev())
+            .await
+            .unwrap(),
+        2
+    );
+    let live = s.user_sessions("u1", now, 50).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].sid, "sid-b");
+    assert_eq!(
+        s.end_user_sessions("u1", None, now, &ev()).await.unwrap(),
+        1
+    );
+    assert!(s.user_sessions("u1", now, 50).await.unwrap().is_empty());
+    assert!(
+        s.session("d-u3", now).await.is_ok(),
+        "another person's session lives on"
+    );
+
+    // A password change keeps one session and ends the others.
+    s.insert_session(&session("d-keep", "sid-keep", 90_000))
+        .await
+        .unwrap();
+    s.insert_session(&session("d-other", "sid-other", 90_000))
+        .await
+        .unwrap();
+    s.change_password("u1", "new-hash", Some("d-keep"), now, &ev())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user_by_id("u1").await.unwrap().password_hash.as_deref(),
+        Some("new-hash")
+    );
+    assert!(s.session("d-keep", now).await.is_ok());
+    assert!(matches!(
+        s.session("d-other", now).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        s.change_password("ghost", "h", None, now, &ev()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn roles_that_require_a_second_factor_read_back(s: &dyn Store) {
+    seed_people(s).await;
+    assert!(s.mfa_roles("o1").await.unwrap().is_empty());
+    s.set_mfa_roles("o1", &["admin".into(), "developer".into()], &ev())
+        .await
+        .unwrap();
+    assert_eq!(s.mfa_roles("o1").await.unwrap(), vec!["admin", "developer"]);
+    assert!(
+        s.mfa_roles("o2").await.unwrap().is_empty(),
+        "per organization"
+    );
+    s.set_mfa_roles("o1", &["member".into()], &ev())
+        .await
+        .unwrap();
+    assert_eq!(s.mfa_roles("o1").await.unwrap(), vec!["member"]);
+    s.set_mfa_roles("o1", &[], &ev()).await.unwrap();
+    assert!(s.mfa_roles("o1").await.unwrap().is_empty());
+    assert!(matches!(
+        s.set_mfa_roles("ghost", &[], &ev()).await,
+        Err(StoreError::NotFound)
+    ));
+}
