@@ -25,6 +25,7 @@ pub mod limits;
 pub mod mfa;
 pub mod model;
 pub mod par;
+pub mod passkey;
 pub mod password;
 pub mod pkce;
 pub mod ports;

@@ -13,6 +13,7 @@ mod grant;
 mod grant_flow;
 mod key;
 mod org;
+mod passkey;
 mod pushed;
 mod second_factor;
 mod session;
