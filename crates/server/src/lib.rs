@@ -3,6 +3,7 @@
 //! the outcome; handlers hold no protocol rules of their own.
 
 pub mod account;
+pub mod account_passkeys;
 pub mod admin_api;
 pub mod backchannel;
 pub mod bearer;
@@ -21,6 +22,7 @@ pub mod http_server;
 pub mod introspection_cache;
 pub mod metrics;
 pub mod outbound;
+pub mod passkey;
 pub mod pages;
 pub mod ratelimit;
 pub mod request_id;
@@ -87,6 +89,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::endsession::router())
         .merge(second_factor::router())
         .merge(account::router())
+        .merge(account_passkeys::router())
+        .merge(passkey::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

@@ -18,7 +18,7 @@ mod home;
 mod once;
 mod usage;
 mod users;
-mod view;
+pub(crate) mod view;
 
 use axum::Router;
 use axum::http::StatusCode;
