@@ -51,7 +51,7 @@ pub async fn lines(state: &AppState, user_id: &str) -> Result<Vec<PasskeyLine>, 
             id: p.id,
             name: p.name,
             created: when(p.created_at),
-            last_used: p.last_used_at.map(when),
+            last_used: p.last_used_at.map(when).unwrap_or_default(),
         })
         .collect())
 }

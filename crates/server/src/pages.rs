@@ -67,7 +67,8 @@ pub struct PasskeyLine {
     pub id: String,
     pub name: String,
     pub created: String,
-    pub last_used: Option<String>,
+    /// When it last signed in, or "" when never.
+    pub last_used: String,
 }
 
 impl<'a> AccountSecurityPage<'a> {

@@ -362,7 +362,7 @@ pub async fn register(
     credential: &str,
 ) -> Result<(Result<(), Refusal>, CookieJar), StoreError> {
     let (ch, jar) = take(state, jar, Purpose::Register).await?;
-    let outcome = async {
+    let outcome = (|| -> Result<(String, String, Passkey), Refusal> {
         let w = webauthn(state)?;
         let name = passkey::name(name).map_err(Refusal::Name)?;
         let ch = ch?;
@@ -379,8 +379,7 @@ pub async fn register(
                 Refusal::Wrong
             })?;
         Ok((name, r.handle, key))
-    }
-    .await;
+    })();
     let (name, handle, key) = match outcome {
         Ok(v) => v,
         Err(why) => return Ok((Err(why), jar)),
@@ -513,7 +512,7 @@ pub async fn second_step(
     if let Some(why) = blocked(state, ip, &user.id).await {
         return Ok((Err(why), jar));
     }
-    let checked = (|| {
+    let checked = (|| -> Result<(&Webauthn, PasskeyAuthentication, PublicKeyCredential), Refusal> {
         let w = webauthn(state)?;
         let ch = ch?;
         if ch.user_id.as_deref() != Some(user.id.as_str()) {
@@ -570,7 +569,7 @@ async fn accept(
     if !res.user_verified() || !passkey::counter_ok(row.counter, res.counter()) {
         return Ok(false);
     }
-    key.update_credential(res);
+    let _ = key.update_credential(res);
     let Ok(json) = serde_json::to_string(key) else {
         return Err(StoreError::Internal("passkey did not serialize".into()));
     };
