@@ -78,11 +78,19 @@ pub(crate) async fn who(state: &AppState, jar: &CookieJar) -> Step<Who> {
         }
     }
     match second_factor::pending(state, jar).await {
-        Ok(Some(user)) => Ok(Who {
+        // Past the password only: enrolling is for someone with no factor yet
+        // (someone with a passkey or an app must use it instead, not add another).
+        Ok(Some(user)) if must_enrol(state, &user).await? => Ok(Who {
             user,
             pending: true,
             mfa: false,
         }),
+        Ok(Some(_)) => Err(pages::message(
+            StatusCode::UNAUTHORIZED,
+            "Sign in first",
+            "Finish signing in with your second factor first.",
+            Some(("/console".to_owned(), "Sign in".to_owned())),
+        )),
         Ok(None) => Err(pages::message(
             StatusCode::UNAUTHORIZED,
             "Sign in first",
@@ -91,6 +99,14 @@ pub(crate) async fn who(state: &AppState, jar: &CookieJar) -> Step<Who> {
         )),
         Err(e) => Err(pages::store_failure(e)),
     }
+}
+
+/// The person has no second factor yet (so one past the password may enrol).
+async fn must_enrol(state: &AppState, user: &User) -> Step<bool> {
+    let need = second_factor::need(state, user)
+        .await
+        .map_err(pages::store_failure)?;
+    Ok(!need.has_factor())
 }
 
 #[derive(Deserialize)]

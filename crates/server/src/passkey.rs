@@ -303,7 +303,7 @@ struct Registration {
 }
 
 /// Who may register a passkey now: the signed-in person, or one past the
-/// password whose organization requires a second factor they do not have yet.
+/// password who must give a second factor and has none yet.
 async fn registering_user(state: &AppState, jar: &CookieJar) -> Result<Option<User>, StoreError> {
     if let Some(s) = session::current(state, jar).await? {
         return match state.store.user_by_id(&s.user_id).await {
@@ -312,7 +312,14 @@ async fn registering_user(state: &AppState, jar: &CookieJar) -> Result<Option<Us
             Err(e) => Err(e),
         };
     }
-    second_factor::pending(state, jar).await
+    // Past the password only: just someone with no factor yet (who must enrol).
+    match second_factor::pending(state, jar).await? {
+        Some(u) => {
+            let need = second_factor::need(state, &u).await?;
+            Ok((!need.has_factor()).then_some(u))
+        }
+        None => Ok(None),
+    }
 }
 
 fn set_cookie(state: &AppState, jar: CookieJar, token: String) -> CookieJar {
