@@ -506,7 +506,11 @@ async fn sign_out(web: &WebDriver, site: &str) -> WebDriverResult<()> {
         .click()
         .await?;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while web.find(By::XPath("//button[normalize-space()='Sign out']")).await.is_ok() {
+    while web
+        .find(By::XPath("//button[normalize-space()='Sign out']"))
+        .await
+        .is_ok()
+    {
         assert!(Instant::now() < deadline, "sign-out did not finish");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -525,11 +529,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         .unwrap()
         .port();
     let site = format!("http://localhost:{port}");
-    let _server = Server::start_on(
-        d,
-        &format!("127.0.0.1:{port}"),
-        &["--issuer", &site],
-    );
+    let _server = Server::start_on(d, &format!("127.0.0.1:{port}"), &["--issuer", &site]);
     json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
     common::browser::user_with_password(
         d,

@@ -164,8 +164,15 @@ async fn rename_step(
         .await
     {
         Ok(()) => {
-            status_page_with(state, jar, &next, StatusCode::OK, None, Some("Passkey renamed."))
-                .await
+            status_page_with(
+                state,
+                jar,
+                &next,
+                StatusCode::OK,
+                None,
+                Some("Passkey renamed."),
+            )
+            .await
         }
         Err(StoreError::NotFound) => gone(state, jar, &next).await,
         Err(e) => Err(pages::store_failure(e)),
@@ -215,14 +222,17 @@ async fn remove_step(
         security_events::PASSKEY_REMOVED,
         &format!("removed the passkey `{name}`"),
     );
-    match state
-        .store
-        .remove_passkey(&who.user.id, id, &audit)
-        .await
-    {
+    match state.store.remove_passkey(&who.user.id, id, &audit).await {
         Ok(()) => {
-            status_page_with(state, jar, &next, StatusCode::OK, None, Some("Passkey removed."))
-                .await
+            status_page_with(
+                state,
+                jar,
+                &next,
+                StatusCode::OK,
+                None,
+                Some("Passkey removed."),
+            )
+            .await
         }
         Err(StoreError::NotFound) => gone(state, jar, &next).await,
         Err(e) => Err(pages::store_failure(e)),

@@ -279,7 +279,9 @@ async fn begin(state: &AppState, jar: &CookieJar, purpose: Purpose) -> Result<Be
         }
     };
     let Ok(ceremony) = ceremony else {
-        return Err(StoreError::Internal("ceremony state did not serialize".into()));
+        return Err(StoreError::Internal(
+            "ceremony state did not serialize".into(),
+        ));
     };
     let token = secret::random_token();
     let ch = Challenge {
@@ -377,14 +379,11 @@ pub async fn register(
             return Err(Refusal::Expired);
         }
         let r: Registration = serde_json::from_str(&ch.state).map_err(|_| Refusal::Expired)?;
-        let reg: RegisterPublicKeyCredential =
-            bounded_json(credential).ok_or(Refusal::Wrong)?;
-        let key = w
-            .finish_passkey_registration(&reg, &r.reg)
-            .map_err(|e| {
-                tracing::info!(user_id = %user.id, error = %e, "passkey registration refused");
-                Refusal::Wrong
-            })?;
+        let reg: RegisterPublicKeyCredential = bounded_json(credential).ok_or(Refusal::Wrong)?;
+        let key = w.finish_passkey_registration(&reg, &r.reg).map_err(|e| {
+            tracing::info!(user_id = %user.id, error = %e, "passkey registration refused");
+            Refusal::Wrong
+        })?;
         Ok((name, r.handle, key))
     })();
     let (name, handle, key) = match outcome {
@@ -473,7 +472,9 @@ async fn discoverable(
         return Ok(Err(Refusal::Expired));
     };
     let Some(cred) = bounded_json::<PublicKeyCredential>(credential) else {
-        return Ok(Err(failed(state, ip, None, "malformed passkey response").await?));
+        return Ok(Err(
+            failed(state, ip, None, "malformed passkey response").await?
+        ));
     };
     let Ok((handle, raw)) = w.identify_discoverable_authentication(&cred) else {
         return Ok(Err(failed(state, ip, None, "no user handle").await?));
@@ -486,13 +487,17 @@ async fn discoverable(
         Err(e) => return Err(e),
     };
     let Some(user) = active_user(state, &row.user_id, org_id).await? else {
-        return Ok(Err(failed(state, ip, Some(&row), "no active account here").await?));
+        return Ok(Err(
+            failed(state, ip, Some(&row), "no active account here").await?
+        ));
     };
     if let Some(why) = blocked(state, ip, &user.id).await {
         return Ok(Err(why));
     }
     let Some(mut key) = parsed(std::slice::from_ref(&row)).pop() else {
-        return Err(StoreError::Internal("a stored passkey does not parse".into()));
+        return Err(StoreError::Internal(
+            "a stored passkey does not parse".into(),
+        ));
     };
     let ok = match w.finish_discoverable_authentication_v2(&cred, auth, &key) {
         Ok(res) => accept(state, &row, &mut key, &res).await?,
@@ -519,17 +524,18 @@ pub async fn second_step(
     if let Some(why) = blocked(state, ip, &user.id).await {
         return Ok((Err(why), jar));
     }
-    let checked = (|| -> Result<(&Webauthn, PasskeyAuthentication, PublicKeyCredential), Refusal> {
-        let w = webauthn(state)?;
-        let ch = ch?;
-        if ch.user_id.as_deref() != Some(user.id.as_str()) {
-            return Err(Refusal::Expired);
-        }
-        let auth: PasskeyAuthentication =
-            serde_json::from_str(&ch.state).map_err(|_| Refusal::Expired)?;
-        let cred: PublicKeyCredential = bounded_json(credential).ok_or(Refusal::Wrong)?;
-        Ok((w, auth, cred))
-    })();
+    let checked =
+        (|| -> Result<(&Webauthn, PasskeyAuthentication, PublicKeyCredential), Refusal> {
+            let w = webauthn(state)?;
+            let ch = ch?;
+            if ch.user_id.as_deref() != Some(user.id.as_str()) {
+                return Err(Refusal::Expired);
+            }
+            let auth: PasskeyAuthentication =
+                serde_json::from_str(&ch.state).map_err(|_| Refusal::Expired)?;
+            let cred: PublicKeyCredential = bounded_json(credential).ok_or(Refusal::Wrong)?;
+            Ok((w, auth, cred))
+        })();
     let (w, auth, cred) = match checked {
         Ok(v) => v,
         Err(why @ (Refusal::Expired | Refusal::Off)) => return Ok((Err(why), jar)),

@@ -349,7 +349,11 @@ pub fn page(
         action,
         passkey: state.webauthn.is_some(),
     };
-    (jar, pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP)).into_response()
+    (
+        jar,
+        pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP),
+    )
+        .into_response()
 }
 
 /// A refusal as the page again, with `Retry-After` when throttled.
@@ -462,9 +466,7 @@ async fn submit(
     if let Some(credential) = form.get("credential") {
         return match complete_with_passkey(&state, peer, jar, &user, credential).await {
             Ok((Ok(_), jar)) => (jar, Redirect::to(&next)).into_response(),
-            Ok((Err(why), jar)) => {
-                passkey_refused_page(&state, jar, why, "", &next, PATH)
-            }
+            Ok((Err(why), jar)) => passkey_refused_page(&state, jar, why, "", &next, PATH),
             Err(e) => pages::store_failure(e),
         };
     }

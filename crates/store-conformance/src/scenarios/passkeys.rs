@@ -25,13 +25,17 @@ fn key(id: &str, user: &str, cred: &str) -> Passkey {
 pub async fn passkeys_are_bounded_owned_and_their_counter_only_goes_up(s: &dyn Store) {
     seed_people(s).await;
     assert!(s.passkeys("u1").await.unwrap().is_empty());
-    s.add_passkey(&key("p1", "u1", "c1"), 2, &ev()).await.unwrap();
+    s.add_passkey(&key("p1", "u1", "c1"), 2, &ev())
+        .await
+        .unwrap();
     // One credential id belongs to one passkey, whoever registers it again.
     assert!(matches!(
         s.add_passkey(&key("p9", "u2", "c1"), 2, &ev()).await,
         Err(StoreError::Conflict(_))
     ));
-    s.add_passkey(&key("p2", "u1", "c2"), 2, &ev()).await.unwrap();
+    s.add_passkey(&key("p2", "u1", "c2"), 2, &ev())
+        .await
+        .unwrap();
     // The bound.
     assert!(matches!(
         s.add_passkey(&key("p3", "u1", "c3"), 2, &ev()).await,
@@ -46,7 +50,10 @@ pub async fn passkeys_are_bounded_owned_and_their_counter_only_goes_up(s: &dyn S
         .collect();
     assert_eq!(mine, ["p1", "p2"]);
     let p = s.passkey_by_credential("c2").await.unwrap();
-    assert_eq!((p.user_id.as_str(), p.user_handle.as_str()), ("u1", "handle-u1"));
+    assert_eq!(
+        (p.user_id.as_str(), p.user_handle.as_str()),
+        ("u1", "handle-u1")
+    );
     assert!(matches!(
         s.passkey_by_credential("nope").await,
         Err(StoreError::NotFound)
@@ -56,8 +63,13 @@ pub async fn passkeys_are_bounded_owned_and_their_counter_only_goes_up(s: &dyn S
         s.rename_passkey("u2", "p1", "mine now", &ev()).await,
         Err(StoreError::NotFound)
     ));
-    s.rename_passkey("u1", "p1", "Work laptop", &ev()).await.unwrap();
-    assert_eq!(s.passkey_by_credential("c1").await.unwrap().name, "Work laptop");
+    s.rename_passkey("u1", "p1", "Work laptop", &ev())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.passkey_by_credential("c1").await.unwrap().name,
+        "Work laptop"
+    );
     assert!(matches!(
         s.remove_passkey("u2", "p2", &ev()).await,
         Err(StoreError::NotFound)

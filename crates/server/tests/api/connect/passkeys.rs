@@ -67,8 +67,9 @@ struct Authenticator {
 
 impl Authenticator {
     fn new(app: &TestApp) -> Authenticator {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
-            .unwrap();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &SystemRandom::new())
+                .unwrap();
         let key =
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
         let mut cred_id = vec![0u8; 32];
@@ -274,7 +275,11 @@ async fn post_assertion(b: &Browser, login: &Page, cred: &str) -> Page {
     let request = login.hidden("request").unwrap();
     b.post(
         "/login/passkey",
-        &[("csrf_token", &csrf), ("request", &request), ("credential", cred)],
+        &[
+            ("csrf_token", &csrf),
+            ("request", &request),
+            ("credential", cred),
+        ],
     )
     .await
 }
@@ -322,7 +327,11 @@ async fn a_passkey_alone_signs_in_and_the_id_token_says_hwk_and_mfa() {
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
     // The account page lists it, used now.
     let listed = b.get(&app.url("/account/security")).await;
-    assert!(listed.body.contains("value=\"Work laptop\""), "{}", listed.body);
+    assert!(
+        listed.body.contains("value=\"Work laptop\""),
+        "{}",
+        listed.body
+    );
     assert!(listed.body.contains("last used"), "{}", listed.body);
 }
 
@@ -342,7 +351,11 @@ async fn challenges_work_once_in_their_browser_and_expire() {
     // Another browser, the same assertion: no challenge of its own.
     let stolen = post_assertion(&b2, &login2, &cred).await;
     assert_eq!(stolen.status, 400, "{stolen:?}");
-    assert!(stolen.body.contains("expired or was used"), "{}", stolen.body);
+    assert!(
+        stolen.body.contains("expired or was used"),
+        "{}",
+        stolen.body
+    );
     // Its own challenge, but another's answer: the signature is over another challenge.
     let (_, _) = challenge(&app, &b2, &login2, "signin").await;
     let replay = post_assertion(&b2, &login2, &cred).await;
@@ -464,7 +477,11 @@ async fn a_passkey_is_the_second_step_after_the_password_and_satisfies_the_polic
     let done = b
         .post(
             "/login/second-factor",
-            &[("csrf_token", &csrf), ("request", &request), ("credential", &cred)],
+            &[
+                ("csrf_token", &csrf),
+                ("request", &request),
+                ("credential", &cred),
+            ],
         )
         .await;
     let claims = id_claims(&finish(&app, &web, &b, done).await);
