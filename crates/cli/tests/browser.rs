@@ -452,3 +452,223 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
     assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
 }
+
+/// Chromium's virtual authenticator (WebDriver §"Virtual Authenticators",
+/// `POST /session/{id}/webauthn/authenticator`), sent raw to chromedriver: a
+/// platform authenticator that keeps discoverable credentials and verifies the
+/// user (as a fingerprint or screen lock would) without asking.
+async fn add_virtual_authenticator(driver_port: u16, web: &WebDriver) -> String {
+    let r: Value = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{driver_port}/session/{}/webauthn/authenticator",
+            web.session_id()
+        ))
+        .json(&serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no authenticator: {r}"))
+        .to_owned()
+}
+
+/// The credentials the virtual authenticator holds.
+async fn authenticator_credentials(driver_port: u16, web: &WebDriver, id: &str) -> Vec<Value> {
+    let r: Value = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{driver_port}/session/{}/webauthn/authenticator/{id}/credentials",
+            web.session_id()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["value"].as_array().cloned().unwrap_or_default()
+}
+
+/// Signs out through the end-session page.
+async fn sign_out(web: &WebDriver, site: &str) -> WebDriverResult<()> {
+    web.goto(&format!("{site}/connect/endsession")).await?;
+    common::browser::wait_for(web, By::XPath("//button[normalize-space()='Sign out']"))
+        .await?
+        .click()
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while web
+        .find(By::XPath("//button[normalize-space()='Sign out']"))
+        .await
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "sign-out did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // WebAuthn needs a domain name (not an IP address) as the relying party:
+    // the issuer is http://localhost:<port>, served on 127.0.0.1:<port>.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let site = format!("http://localhost:{port}");
+    let _server = Server::start_on(d, &format!("127.0.0.1:{port}"), &["--issuer", &site]);
+    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
+    common::browser::user_with_password(
+        d,
+        "acme-studio",
+        "dev@acme.test",
+        "developer",
+        "correct horse battery",
+    );
+    let cb_port = callback_server();
+    let redirect_uri = format!("http://127.0.0.1:{cb_port}/callback");
+    let app = json(
+        d,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &redirect_uri,
+            "--dev",
+            "--require-pkce",
+            "false",
+            "--scopes",
+            "openid",
+            "--json",
+        ],
+    );
+    let client_id = app["client_id"].as_str().unwrap().to_owned();
+    let secret = app["client_secret"].as_str().unwrap().to_owned();
+    let authorize = format!(
+        "{site}/connect/authorize?client_id={client_id}&redirect_uri={}&scope=openid&response_type=code&state=pk-1",
+        redirect_uri.replace(':', "%3A").replace('/', "%2F")
+    );
+    let (_driver, driver_port) = start_chromedriver();
+    let shots = screenshots();
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(driver_port, profile.path()).await;
+    let authenticator = add_virtual_authenticator(driver_port, &web).await;
+
+    let run = async {
+        // 1. The password, then a passkey on the account page.
+        web.goto(&authorize).await?;
+        common::browser::wait_for(&web, By::Id("email"))
+            .await?
+            .send_keys("dev@acme.test")
+            .await?;
+        fill_and_press(&web, "password", "correct horse battery", "Sign in").await?;
+        common::browser::wait_for(&web, By::XPath("//button[normalize-space()='Yes, Allow']"))
+            .await?
+            .click()
+            .await?;
+        landed_at(&web, &redirect_uri).await?;
+        web.goto(&format!("{site}/account/security")).await?;
+        fill_and_press(&web, "passkey-name", "Chromium key", "Add a passkey").await?;
+        let notice = common::browser::wait_for(&web, By::Id("passkey-notice"))
+            .await?
+            .text()
+            .await?;
+        assert!(notice.contains("Passkey added"), "{notice}");
+        web.screenshot(&shots.join("passkey-01-added.png")).await?;
+        let creds = authenticator_credentials(driver_port, &web, &authenticator).await;
+        assert_eq!(creds.len(), 1, "{creds:?}");
+        assert_eq!(creds[0]["isResidentCredential"], true, "{creds:?}");
+
+        // 2. Signed out, then the passkey alone.
+        sign_out(&web, &site).await?;
+        web.goto(&authorize).await?;
+        common::browser::wait_for(&web, By::Id("passkey-signin"))
+            .await?
+            .click()
+            .await?;
+        let params = landed_at(&web, &redirect_uri).await?;
+
+        // 3. Removed on the account page (still signed in with it), then refused.
+        web.goto(&format!("{site}/account/security")).await?;
+        common::browser::wait_for(
+            &web,
+            By::XPath("//button[normalize-space()='Remove Chromium key']"),
+        )
+        .await?
+        .click()
+        .await?;
+        let status = common::browser::wait_for(&web, By::Id("passkey-status"))
+            .await?
+            .text()
+            .await?;
+        assert!(status.contains("No passkeys yet"), "{status}");
+        sign_out(&web, &site).await?;
+        web.goto(&authorize).await?;
+        common::browser::wait_for(&web, By::Id("passkey-signin"))
+            .await?
+            .click()
+            .await?;
+        // The server's answer (not the script's own message line).
+        let alert = common::browser::wait_for(
+            &web,
+            By::Css("p.error[role=alert]:not([data-passkey-error])"),
+        )
+        .await?
+        .text()
+        .await?;
+        web.screenshot(&shots.join("passkey-02-removed-refused.png"))
+            .await?;
+        assert!(alert.contains("not accepted"), "{alert}");
+        assert!(web.current_url().await?.as_str().starts_with(&site));
+        Ok::<_, WebDriverError>(params)
+    }
+    .await;
+    let _ = web.quit().await;
+    let params = run.unwrap();
+    assert_eq!(params["state"], "pk-1");
+    let tokens: Value = reqwest::Client::new()
+        .post(format!("{site}/connect/token"))
+        .form(&[
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("grant_type", "authorization_code"),
+            ("code", params["code"].as_str()),
+            ("redirect_uri", redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    use base64::Engine;
+    let id = tokens["id_token"].as_str().expect("id_token");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["amr"], serde_json::json!(["hwk", "mfa"]));
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+    assert_eq!(claims["iss"], site);
+}

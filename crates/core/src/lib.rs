@@ -27,6 +27,7 @@ pub mod mfa;
 pub mod mfa_policy;
 pub mod model;
 pub mod par;
+pub mod passkey;
 pub mod password;
 pub mod pkce;
 pub mod ports;

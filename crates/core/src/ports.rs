@@ -579,6 +579,7 @@ pub trait Store:
     + crate::backchannel::BackchannelStore
     + crate::account::AccountStore
     + crate::mfa_policy::RoleMfaStore
+    + crate::passkey::PasskeyStore
 {
 }
 
@@ -601,5 +602,6 @@ impl<T> Store for T where
         + crate::backchannel::BackchannelStore
         + crate::account::AccountStore
         + crate::mfa_policy::RoleMfaStore
+        + crate::passkey::PasskeyStore
 {
 }

@@ -49,18 +49,18 @@ pub fn router() -> Router<AppState> {
         .route(REMOVE, post(remove))
 }
 
-type Step<T> = Result<T, Response>;
+pub(crate) type Step<T> = Result<T, Response>;
 
 /// Who is at the page: signed in, or only past the password and obliged to enrol.
-struct Who {
-    user: User,
+pub(crate) struct Who {
+    pub(crate) user: User,
     /// Past the password only (no session yet).
-    pending: bool,
+    pub(crate) pending: bool,
     /// The session's sign-in had a second factor.
-    mfa: bool,
+    pub(crate) mfa: bool,
 }
 
-async fn who(state: &AppState, jar: &CookieJar) -> Step<Who> {
+pub(crate) async fn who(state: &AppState, jar: &CookieJar) -> Step<Who> {
     let s = session::current(state, jar)
         .await
         .map_err(pages::store_failure)?;
@@ -78,11 +78,19 @@ async fn who(state: &AppState, jar: &CookieJar) -> Step<Who> {
         }
     }
     match second_factor::pending(state, jar).await {
-        Ok(Some(user)) => Ok(Who {
+        // Past the password only: enrolling is for someone with no factor yet
+        // (someone with a passkey or an app must use it instead, not add another).
+        Ok(Some(user)) if must_enrol(state, &user).await? => Ok(Who {
             user,
             pending: true,
             mfa: false,
         }),
+        Ok(Some(_)) => Err(pages::message(
+            StatusCode::UNAUTHORIZED,
+            "Sign in first",
+            "Finish signing in with your second factor first.",
+            Some(("/console".to_owned(), "Sign in".to_owned())),
+        )),
         Ok(None) => Err(pages::message(
             StatusCode::UNAUTHORIZED,
             "Sign in first",
@@ -91,6 +99,14 @@ async fn who(state: &AppState, jar: &CookieJar) -> Step<Who> {
         )),
         Err(e) => Err(pages::store_failure(e)),
     }
+}
+
+/// The person has no second factor yet (so one past the password may enrol).
+async fn must_enrol(state: &AppState, user: &User) -> Step<bool> {
+    let need = second_factor::need(state, user)
+        .await
+        .map_err(pages::store_failure)?;
+    Ok(!need.has_factor())
 }
 
 #[derive(Deserialize)]
@@ -120,6 +136,18 @@ async fn status_page(
     status: StatusCode,
     error: Option<&str>,
 ) -> Step<Response> {
+    status_page_with(state, jar, next, status, error, None).await
+}
+
+/// The status page, with what just happened to a passkey (`notice`).
+pub(crate) async fn status_page_with(
+    state: &AppState,
+    jar: CookieJar,
+    next: &str,
+    status: StatusCode,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Step<Response> {
     let who = who(state, &jar).await?;
     let need = second_factor::need(state, &who.user)
         .await
@@ -133,6 +161,9 @@ async fn status_page(
     } else {
         0
     };
+    let passkeys = crate::account_passkeys::lines(state, &who.user.id)
+        .await
+        .map_err(pages::store_failure)?;
     Ok(render(
         state,
         jar,
@@ -141,10 +172,14 @@ async fn status_page(
             email: &who.user.email,
             mode: "status",
             enrolled: need.enrolled,
-            must_enrol: need.required && !need.enrolled,
+            must_enrol: need.required && !need.has_factor(),
             pending: who.pending,
             recovery_left: left,
             error,
+            passkeys_on: state.webauthn.is_some(),
+            passkey_room: passkeys.len() < gatehouse_core::passkey::MAX_PER_USER as usize,
+            passkeys,
+            notice,
             ..AccountSecurityPage::blank(next)
         },
     ))
@@ -158,11 +193,15 @@ fn render(
 ) -> Response {
     let (csrf, jar) = session::csrf_token(state, jar);
     page.csrf = csrf;
-    (jar, pages::render(status, &page)).into_response()
+    (
+        jar,
+        pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP),
+    )
+        .into_response()
 }
 
 /// A posted form of this page and who posted it.
-async fn posted(
+pub(crate) async fn posted(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod account_page;
+pub mod account_passkeys;
 pub mod admin_api;
 pub mod backchannel;
 pub mod bearer;
@@ -23,6 +24,7 @@ pub mod introspection_cache;
 pub mod metrics;
 pub mod outbound;
 pub mod pages;
+pub mod passkey;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
@@ -89,6 +91,8 @@ pub fn app(state: AppState) -> Router {
         .merge(second_factor::router())
         .merge(account::router())
         .merge(account_page::router())
+        .merge(account_passkeys::router())
+        .merge(passkey::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

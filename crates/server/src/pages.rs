@@ -18,6 +18,8 @@ pub struct LoginPage<'a> {
     /// Console only: show the organization field (with this value), asked when
     /// the email belongs to several organizations.
     pub organization: Option<&'a str>,
+    /// Where "Sign in with a passkey" posts, when passkeys are on.
+    pub passkey: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -30,6 +32,8 @@ pub struct SecondFactorPage<'a> {
     /// The local path to go on to (console, device page), or "".
     pub next: &'a str,
     pub action: &'a str,
+    /// Offer a passkey (passkeys are on).
+    pub passkey: bool,
 }
 
 #[derive(Template)]
@@ -49,6 +53,22 @@ pub struct AccountSecurityPage<'a> {
     pub qr: &'a str,
     pub secret: &'a str,
     pub recovery_codes: Vec<String>,
+    /// Passkeys are on (the issuer's host is a domain name).
+    pub passkeys_on: bool,
+    pub passkeys: Vec<PasskeyLine>,
+    /// Another passkey may be added (fewer than the bound).
+    pub passkey_room: bool,
+    /// A passkey was just registered, renamed or removed: what happened.
+    pub notice: Option<&'a str>,
+}
+
+/// One passkey as the account page lists it.
+pub struct PasskeyLine {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// When it last signed in, or "" when never.
+    pub last_used: String,
 }
 
 impl<'a> AccountSecurityPage<'a> {
@@ -66,6 +86,10 @@ impl<'a> AccountSecurityPage<'a> {
             qr: "",
             secret: "",
             recovery_codes: Vec::new(),
+            passkeys_on: false,
+            passkeys: Vec::new(),
+            passkey_room: false,
+            notice: None,
         }
     }
 }

@@ -104,6 +104,8 @@ pub async fn pending(state: &AppState, jar: &CookieJar) -> Result<Option<User>, 
 pub struct Need {
     /// They have a confirmed authenticator app.
     pub enrolled: bool,
+    /// They have at least one passkey.
+    pub passkey: bool,
     /// Their organization requires a second factor (of everyone, or of their role).
     pub required: bool,
 }
@@ -111,7 +113,12 @@ pub struct Need {
 impl Need {
     /// Whether the password alone does not sign them in.
     pub fn asks(self) -> bool {
-        self.enrolled || self.required
+        self.has_factor() || self.required
+    }
+
+    /// Whether they have a second factor to give (app or passkey).
+    pub fn has_factor(self) -> bool {
+        self.enrolled || self.passkey
     }
 }
 
@@ -125,7 +132,12 @@ pub async fn need(state: &AppState, user: &User) -> Result<Need, StoreError> {
     let org_wide = state.store.org_requires_mfa(&user.org_id).await?;
     let roles = state.store.mfa_roles(&user.org_id).await?;
     let required = gatehouse_core::mfa_policy::required_for(org_wide, &roles, &user.role);
-    Ok(Need { enrolled, required })
+    let passkey = !state.store.passkeys(&user.id).await?.is_empty();
+    Ok(Need {
+        enrolled,
+        passkey,
+        required,
+    })
 }
 
 /// Why a code was not accepted.
@@ -268,25 +280,56 @@ pub async fn complete(
     user: &User,
     ip: IpAddr,
 ) -> Result<(Session, CookieJar), StoreError> {
-    let jar = session::end(state, jar).await?;
-    let (s, jar) = session::start_with(
+    complete_with(
         state,
         jar,
-        &user.id,
-        state.clock.now(),
-        mfa::amr_password_otp(),
-    )
-    .await?;
-    tracing::info!(user_id = %user.id, "signed in with a second factor");
-    security_events::record(
-        state,
         user,
         ip,
-        security_events::SIGNIN_SUCCEEDED,
+        mfa::amr_password_otp(),
         "signed in with a password and a one-time code",
     )
-    .await?;
+    .await
+}
+
+/// [`complete`] for a sign-in by the methods `amr` (a passkey: with or
+/// without the password), audited as `detail`.
+pub async fn complete_with(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    ip: IpAddr,
+    amr: Vec<String>,
+    detail: &str,
+) -> Result<(Session, CookieJar), StoreError> {
+    let jar = session::end(state, jar).await?;
+    let (s, jar) = session::start_with(state, jar, &user.id, state.clock.now(), amr).await?;
+    tracing::info!(user_id = %user.id, "signed in with a second factor");
+    security_events::record(state, user, ip, security_events::SIGNIN_SUCCEEDED, detail).await?;
     Ok((s, clear_pending(jar)))
+}
+
+/// The passkey as the second step, then the session (password + passkey).
+pub async fn complete_with_passkey(
+    state: &AppState,
+    ip: IpAddr,
+    jar: CookieJar,
+    user: &User,
+    credential: &str,
+) -> Result<(Result<Session, crate::passkey::Refusal>, CookieJar), StoreError> {
+    let (outcome, jar) = crate::passkey::second_step(state, ip, jar, user, credential).await?;
+    if let Err(why) = outcome {
+        return Ok((Err(why), jar));
+    }
+    let (s, jar) = complete_with(
+        state,
+        jar,
+        user,
+        ip,
+        gatehouse_core::passkey::amr_password_passkey(),
+        "signed in with a password and a passkey",
+    )
+    .await?;
+    Ok((Ok(s), jar))
 }
 
 /// The second-step page. `request` (authorization endpoint) or `next` (the
@@ -307,8 +350,13 @@ pub fn page(
         request,
         next,
         action,
+        passkey: state.webauthn.is_some(),
     };
-    (jar, pages::render(status, &page)).into_response()
+    (
+        jar,
+        pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP),
+    )
+        .into_response()
 }
 
 /// A refusal as the page again, with `Retry-After` when throttled.
@@ -328,11 +376,28 @@ pub fn refused_page(
     r
 }
 
+/// A refused passkey as the page again, with `Retry-After` when throttled.
+pub fn passkey_refused_page(
+    state: &AppState,
+    jar: CookieJar,
+    why: crate::passkey::Refusal,
+    request: &str,
+    next: &str,
+    action: &str,
+) -> Response {
+    let msg = why.message();
+    let mut r = page(state, jar, why.status(), Some(&msg), request, next, action);
+    if let Some(secs) = why.retry_after() {
+        r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    r
+}
+
 /// Where the person goes after the password when a second factor is needed:
 /// the code page, or (without an authenticator yet) the enrolment page.
 pub fn lead_on(state: &AppState, jar: CookieJar, user: &User, need: Need, next: &str) -> Response {
     let jar = set_pending(state, jar, &user.id);
-    let to = if need.enrolled {
+    let to = if need.has_factor() {
         with_next(PATH, next)
     } else {
         with_next(crate::account::PATH, next)
@@ -401,6 +466,13 @@ async fn submit(
         Ok(None) => return expired(),
         Err(e) => return pages::store_failure(e),
     };
+    if let Some(credential) = form.get("credential") {
+        return match complete_with_passkey(&state, peer, jar, &user, credential).await {
+            Ok((Ok(_), jar)) => (jar, Redirect::to(&next)).into_response(),
+            Ok((Err(why), jar)) => passkey_refused_page(&state, jar, why, "", &next, PATH),
+            Err(e) => pages::store_failure(e),
+        };
+    }
     let code = form.get("code").unwrap_or("");
     match check_code(&state, peer, &user, code).await {
         Ok(Ok(())) => match complete(&state, jar, &user, peer).await {

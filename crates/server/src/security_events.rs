@@ -23,6 +23,12 @@ pub const RECOVERY_CODE_USED: &str = "mfa.recovery_code_used";
 pub const TOTP_ENROLLED: &str = "mfa.totp_enrolled";
 /// The authenticator app (and its recovery codes) was removed.
 pub const TOTP_REMOVED: &str = "mfa.totp_removed";
+/// A passkey was registered, renamed or removed.
+pub const PASSKEY_REGISTERED: &str = "mfa.passkey_registered";
+pub const PASSKEY_RENAMED: &str = "mfa.passkey_renamed";
+pub const PASSKEY_REMOVED: &str = "mfa.passkey_removed";
+/// A passkey assertion was refused (wrong signature, counter, unknown key).
+pub const PASSKEY_FAILED: &str = "signin.passkey_failed";
 
 /// The audit event of `user` doing `action` from `ip` (to their own account).
 pub fn event(state: &AppState, user: &User, ip: IpAddr, action: &str, detail: &str) -> AuditEvent {

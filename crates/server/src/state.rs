@@ -55,6 +55,9 @@ pub struct Inner {
     pub dpop: crate::dpop::DpopState,
     /// `private_key_jwt` apps' parsed public keys, following the feed through `clients`.
     pub client_keys: crate::client_keys::ClientKeyCache,
+    /// WebAuthn for passkeys, relying party = the issuer's host; `None` when
+    /// that host is an IP address (browsers accept only domain names).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -106,6 +109,7 @@ impl AppState {
         let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
         clients.add_listener(client_keys.listener());
         let dpop = crate::dpop::DpopState::new(&kek);
+        let webauthn = crate::passkey::relying_party(&config.issuer).map(Arc::new);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -129,6 +133,7 @@ impl AppState {
             backchannel_wake: Default::default(),
             dpop,
             client_keys,
+            webauthn,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

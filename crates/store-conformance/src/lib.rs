@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
             secret_use_is_recorded_and_regeneration_replaces_every_secret,
             concurrent_adds_leave_at_most_two_active_secrets,
             a_second_factor_counts_once_confirmed_and_each_code_works_once,
+            passkeys_are_bounded_owned_and_their_counter_only_goes_up,
             client_assertion_jtis_are_single_use_until_they_expire,
             a_person_lists_and_revokes_their_own_apps_and_ends_their_sessions,
             roles_that_require_a_second_factor_read_back,

@@ -102,12 +102,18 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        Self::start_on(dir, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start`] listening on `listen` (e.g. a port picked beforehand,
+    /// for an issuer that names it).
+    pub fn start_on(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = dir.join(format!("serve-{n}.log"));
         let mut child = Command::new(BIN)
             .current_dir(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(extra)
             .env_remove("GATEHOUSE_DATABASE_URL")
             .env("GATEHOUSE_LOG", "debug")

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", post(login))
         .route("/consent", post(consent))
         .route(SECOND_STEP, post(second_step))
+        .route(PASSKEY_SIGNIN, post(passkey_signin))
 }
 
 /// A response that ends the flow early (an error page or an error redirect).
@@ -362,8 +363,13 @@ fn login_page(
         email,
         action: "/login",
         organization: None,
+        passkey: state.webauthn.is_some().then_some(PASSKEY_SIGNIN),
     };
-    (jar, pages::render(status, &page)).into_response()
+    (
+        jar,
+        pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP),
+    )
+        .into_response()
 }
 
 /// `POST /login`: email and password; on success, straight on with the request.
@@ -467,7 +473,7 @@ fn second_step_page(
     need: second_factor::Need,
     query: &str,
 ) -> Response {
-    if need.enrolled {
+    if need.has_factor() {
         return second_factor::page(state, jar, StatusCode::OK, None, query, "", SECOND_STEP);
     }
     // A pushed request's carry opens only in a form: such a flow starts again at the app.
@@ -525,6 +531,23 @@ async fn second_step_post(
             "",
         ));
     };
+    if let Some(credential) = form.get("credential") {
+        let (outcome, jar) =
+            second_factor::complete_with_passkey(state, peer, jar, &user, credential)
+                .await
+                .map_err(unavailable)?;
+        return match outcome {
+            Ok(session) => proceed(state, jar, &req, &ctx, Some(&session), query).await,
+            Err(why) => Ok(second_factor::passkey_refused_page(
+                state,
+                jar,
+                why,
+                query,
+                "",
+                SECOND_STEP,
+            )),
+        };
+    }
     match second_factor::check_code(state, peer, &user, form.get("code").unwrap_or(""))
         .await
         .map_err(unavailable)?
@@ -543,6 +566,71 @@ async fn second_step_post(
             "",
             SECOND_STEP,
         )),
+    }
+}
+
+/// Where "Sign in with a passkey" posts (the browser's assertion and the request).
+const PASSKEY_SIGNIN: &str = "/login/passkey";
+
+/// `POST /login/passkey`: a passkey alone (user verified: multi-factor, see
+/// `gatehouse_core::passkey`); on success, straight on with the request.
+async fn passkey_signin(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    passkey_signin_step(&state, peer, jar, &headers, &body)
+        .await
+        .unwrap_or_else(|r| r)
+}
+
+async fn passkey_signin_step(
+    state: &AppState,
+    peer: IpAddr,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Step<Response> {
+    let form = signin::page_form(state, &jar, headers, body)?;
+    let query = form.get("request").unwrap_or("");
+    let Checked { req, ctx, carry } = validated(state, query, Entry::Form).await?;
+    let query = carry.as_str();
+    let credential = form.get("credential").unwrap_or("");
+    let (outcome, jar) =
+        crate::passkey::sign_in(state, peer, jar, credential, Some(&ctx.app.org_id))
+            .await
+            .map_err(unavailable)?;
+    match outcome {
+        Ok(found) => {
+            let (session, jar) = second_factor::complete_with(
+                state,
+                jar,
+                &found.user,
+                peer,
+                gatehouse_core::passkey::amr_passkey(),
+                "signed in with a passkey",
+            )
+            .await
+            .map_err(unavailable)?;
+            proceed(state, jar, &req, &ctx, Some(&session), query).await
+        }
+        Err(why) => {
+            let mut r = login_page(
+                state,
+                jar,
+                &ctx,
+                query,
+                why.status(),
+                Some(&why.message()),
+                "",
+            );
+            if let Some(secs) = why.retry_after() {
+                r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            Ok(r)
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod grant_flow;
 mod key;
 mod mfa_roles;
 mod org;
+mod passkey;
 mod pushed;
 mod second_factor;
 mod session;

@@ -10,6 +10,7 @@ mod introspection_cache;
 mod oidc_flow;
 mod organizations;
 mod par;
+mod passkeys;
 mod private_key_jwt;
 mod refresh;
 mod revocations;
