@@ -22,6 +22,7 @@ pub mod introspect;
 pub mod jose;
 pub mod keyring;
 pub mod limits;
+pub mod mail_link;
 pub mod mfa;
 pub mod model;
 pub mod par;

@@ -19,9 +19,11 @@ pub mod error;
 pub mod extract;
 pub mod http_server;
 pub mod introspection_cache;
+pub mod mail;
 pub mod metrics;
 pub mod outbound;
 pub mod pages;
+pub mod password;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
@@ -87,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::endsession::router())
         .merge(second_factor::router())
         .merge(account::router())
+        .merge(password::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

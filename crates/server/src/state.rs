@@ -49,6 +49,8 @@ pub struct Inner {
     pub dpop: crate::dpop::DpopState,
     /// `private_key_jwt` apps' parsed public keys, following the feed through `clients`.
     pub client_keys: crate::client_keys::ClientKeyCache,
+    /// Password reset requests, per address typed and per client address.
+    pub reset_limiter: FailureLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -96,6 +98,14 @@ impl AppState {
             clock.clone(),
             "device",
         );
+        let reset_limiter = FailureLimiter::shared(
+            crate::password::forgot::PER_EMAIL,
+            crate::password::forgot::PER_ADDRESS,
+            crate::password::forgot::WINDOW,
+            store.clone(),
+            clock.clone(),
+            "reset",
+        );
         let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
         let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
         clients.add_listener(client_keys.listener());
@@ -121,6 +131,7 @@ impl AppState {
             backchannel_wake: Default::default(),
             dpop,
             client_keys,
+            reset_limiter,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -139,6 +150,7 @@ impl AppState {
         state.limiter.spawn_pruner();
         state.login_limiter.spawn_pruner();
         state.device_limiter.spawn_pruner();
+        state.reset_limiter.spawn_pruner();
         state.spawn_housekeeping();
         if state.config.backchannel.enabled {
             crate::backchannel::spawn(

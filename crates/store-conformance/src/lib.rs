@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             concurrent_adds_leave_at_most_two_active_secrets,
             a_second_factor_counts_once_confirmed_and_each_code_works_once,
             client_assertion_jtis_are_single_use_until_they_expire,
+            a_mail_link_is_used_once_replaced_by_the_next_and_expires,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

@@ -12,6 +12,7 @@ mod feed;
 mod grant;
 mod grant_flow;
 mod key;
+mod mail_link;
 mod org;
 mod pushed;
 mod second_factor;
