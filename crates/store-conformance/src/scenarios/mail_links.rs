@@ -2,7 +2,7 @@
 //! concurrent uses), replaced by the person's next link; a use sets the
 //! password, ends the person's sessions and revokes their grants (into the feed).
 
-use gatehouse_core::mail_link::{LinkPurpose, MailLink, MailLinkStore};
+use gatehouse_core::mail_link::{LinkPurpose, MailLink};
 use gatehouse_core::model::{ChangeKind, UserStatus};
 use gatehouse_core::ports::{Store, StoreError};
 
@@ -57,9 +57,10 @@ pub async fn a_mail_link_is_used_once_replaced_by_the_next_and_expires(s: &dyn S
         .unwrap();
     s.insert_grant(&grant("g1")).await.unwrap();
     let before = s.latest_change().await.unwrap();
+    let audit = ev();
     let uses = join_all(
         (0..6)
-            .map(|_| Box::pin(s.use_mail_link("d-b", "$argon2id$b", 2005, &ev())))
+            .map(|_| Box::pin(s.use_mail_link("d-b", "$argon2id$b", 2005, &audit)))
             .collect(),
     )
     .await;
