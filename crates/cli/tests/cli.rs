@@ -1792,7 +1792,8 @@ fn user_invite_prints_a_link_that_sets_the_first_password_once() {
     let page = http.get(&link).send().unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().unwrap();
-    let at = page.find("name=\"csrf_token\" value=\"").unwrap() + 26;
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = page.find(marker).unwrap() + marker.len();
     let csrf = &page[at..at + page[at..].find('"').unwrap()];
     let token = link.split("token=").nth(1).unwrap();
     let set = |pw: &str| {
