@@ -204,11 +204,39 @@ pub struct ServeArgs {
     /// counts are written out, expired records purged, keys rotated on schedule.
     #[arg(long, env = "GATEHOUSE_HOUSEKEEPING_INTERVAL_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
     pub housekeeping_interval_ms: u64,
+    #[command(flatten)]
+    pub smtp: SmtpArgs,
     /// A TOML file of settings: each key is an option's long name with `_` for
     /// `-` (e.g. `listen`, `database_url`); environment variables and options
     /// given on the command line override it.
     #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// Where invitation and password-reset e-mail goes.
+#[derive(Debug, Args)]
+pub struct SmtpArgs {
+    /// SMTP server for invitation and password-reset e-mail:
+    /// smtp://host:port (plain; add ?tls=required for STARTTLS) or
+    /// smtps://host:port (TLS). Unset: no e-mail is sent, and the console shows
+    /// invitation links for the admin to pass on.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL", requires = "smtp_from")]
+    pub smtp_url: Option<String>,
+    /// The sender of that e-mail, e.g. "Acme ID <id@acme.test>".
+    #[arg(long, env = "GATEHOUSE_SMTP_FROM", requires = "smtp_url")]
+    pub smtp_from: Option<String>,
+    /// SMTP user name (with --smtp-password).
+    #[arg(long, env = "GATEHOUSE_SMTP_USERNAME", requires = "smtp_password")]
+    pub smtp_username: Option<String>,
+    /// SMTP password (better in the environment, or as `smtp_password_file`
+    /// in the configuration file, than on the command line).
+    #[arg(
+        long,
+        env = "GATEHOUSE_SMTP_PASSWORD",
+        hide_env_values = true,
+        requires = "smtp_username"
+    )]
+    pub smtp_password: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,6 +470,29 @@ pub enum UserCmd {
         password_stdin: bool,
         #[command(flatten)]
         profile: ProfileArgs,
+    },
+    /// Create a user without a password and print an invitation link that sets
+    /// it (once, within 72 hours), for you to pass on. (A running server with
+    /// --smtp-url e-mails invitations itself: the console or the admin API.)
+    Invite {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        /// The person's email address.
+        #[arg(long)]
+        email: String,
+        /// Their role: admin, developer or member.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Their display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated groups.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// The server's public URL (its issuer): the link starts with it.
+        #[arg(long, env = "GATEHOUSE_ISSUER")]
+        issuer: String,
     },
     /// Change a user's profile (the OpenID Connect claims apps may read); an
     /// empty value clears a field. Fields not given stay as they are.

@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../server/tests/api/smtp_sink.rs"]
+mod smtp_sink;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -671,4 +673,89 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
     assert_eq!(claims["amr"], serde_json::json!(["hwk", "mfa"]));
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
     assert_eq!(claims["iss"], site);
+}
+
+/// The sign-in page's "Forgot your password?", the e-mail (read from a real SMTP
+/// server), the link's page; then the new password signs in and the old does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_person_resets_a_forgotten_password_from_the_sign_in_page() {
+    let sink = smtp_sink::SmtpSink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let url = sink.url();
+    let server = Server::start(
+        d,
+        &["--smtp-url", &url, "--smtp-from", "Acme ID <id@acme.test>"],
+    );
+    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
+    common::browser::user_with_password(
+        d,
+        "acme-studio",
+        "admin@acme.test",
+        "admin",
+        "correct horse battery",
+    );
+    let (_driver, driver_port) = start_chromedriver();
+    let shots = screenshots();
+    let profile = tempfile::tempdir().unwrap();
+    let web = browser(driver_port, profile.path()).await;
+    let wait = common::browser::wait_for;
+    let outcome = async {
+        web.goto(&server.url("/console")).await?;
+        wait(&web, By::LinkText("Forgot your password?"))
+            .await?
+            .click()
+            .await?;
+        fill_and_press(&web, "email", "admin@acme.test", "Send the link").await?;
+        let said = wait(&web, By::Tag("h1")).await?.text().await?;
+        assert_eq!(said, "Check your email");
+        web.screenshot(&shots.join("reset-01-asked.png")).await?;
+        let mail = sink.next().await;
+        assert_eq!(mail.to, vec!["admin@acme.test".to_owned()]);
+        let link = mail.link(&server.url("/password/set?token="));
+        web.goto(&link).await?;
+        wait(&web, By::Id("password"))
+            .await?
+            .send_keys("a much better passphrase")
+            .await?;
+        fill_and_press(
+            &web,
+            "confirm",
+            "a much better passphrase",
+            "Set the password",
+        )
+        .await?;
+        let said = wait(&web, By::Tag("h1")).await?.text().await?;
+        assert_eq!(said, "Password set");
+        web.screenshot(&shots.join("reset-02-done.png")).await?;
+        // Not signed in by it: the way on is the sign-in page.
+        web.find(By::LinkText("Sign in")).await?.click().await?;
+        // The old password no longer works…
+        wait(&web, By::Id("email"))
+            .await?
+            .send_keys("admin@acme.test")
+            .await?;
+        fill_and_press(&web, "password", "correct horse battery", "Sign in").await?;
+        let alert = wait(&web, By::Css("[role=alert]")).await?.text().await?;
+        assert!(alert.contains("Wrong email or password"), "{alert}");
+        // …the new one does.
+        let email = web.find(By::Id("email")).await?;
+        email.clear().await?;
+        email.send_keys("admin@acme.test").await?;
+        fill_and_press(&web, "password", "a much better passphrase", "Sign in").await?;
+        wait(&web, By::Id("register-app")).await?;
+        // The used link is dead.
+        web.goto(&link).await?;
+        let said = wait(&web, By::Tag("h1")).await?.text().await?;
+        assert_eq!(said, "This link does not work any more");
+        Ok::<_, WebDriverError>(link)
+    }
+    .await;
+    let _ = web.quit().await;
+    let link = outcome.unwrap();
+    // The link's token never reached the server's (debug) log.
+    let token = link.split("token=").nth(1).unwrap();
+    let log = server.log();
+    assert!(log.contains("password set with a link"), "{log}");
+    assert!(!log.contains(token), "{log}");
 }

@@ -1794,3 +1794,62 @@ fn a_private_key_jwt_app_from_the_readme_gets_a_token_with_an_openssl_assertion(
     assert!(updated.get("jwks").is_none());
     drop(server);
 }
+
+/// `user invite` makes a person without a password and prints a link that the
+/// running server's page accepts, once.
+#[test]
+fn user_invite_prints_a_link_that_sets_the_first_password_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let d = dir.path();
+    json(d, &["org", "create", "--name", "Acme Studio", "--json"]);
+    let made = json(
+        d,
+        &[
+            "user",
+            "invite",
+            "--org",
+            "acme-studio",
+            "--email",
+            "new@acme.test",
+            "--role",
+            "developer",
+            "--issuer",
+            &server.base,
+            "--json",
+        ],
+    );
+    assert_eq!(made["user"]["can_sign_in"], false);
+    let link = s(&made["link"]).to_owned();
+    assert!(
+        link.starts_with(&server.url("/password/set?token=")),
+        "{link}"
+    );
+    let http = reqwest::blocking::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let page = http.get(&link).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let at = page.find(marker).unwrap() + marker.len();
+    let csrf = &page[at..at + page[at..].find('"').unwrap()];
+    let token = link.split("token=").nth(1).unwrap();
+    let set = |pw: &str| {
+        http.post(server.url("/password/set"))
+            .form(&[
+                ("csrf_token", csrf),
+                ("token", token),
+                ("password", pw),
+                ("confirm", pw),
+            ])
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(set("a long first password"), 200);
+    assert_eq!(set("another long password"), 404);
+    let users = json(d, &["user", "list", "--org", "acme-studio", "--json"]);
+    assert_eq!(users[0]["can_sign_in"], true, "{users}");
+}

@@ -23,6 +23,7 @@ pub mod introspect;
 pub mod jose;
 pub mod keyring;
 pub mod limits;
+pub mod mail_link;
 pub mod mfa;
 pub mod mfa_policy;
 pub mod model;

@@ -580,6 +580,7 @@ pub trait Store:
     + crate::account::AccountStore
     + crate::mfa_policy::RoleMfaStore
     + crate::passkey::PasskeyStore
+    + crate::mail_link::MailLinkStore
 {
 }
 
@@ -603,5 +604,6 @@ impl<T> Store for T where
         + crate::account::AccountStore
         + crate::mfa_policy::RoleMfaStore
         + crate::passkey::PasskeyStore
+        + crate::mail_link::MailLinkStore
 {
 }

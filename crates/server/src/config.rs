@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub dpop_window: i64,
     /// DPoP: the token endpoint demands a server nonce (§8) in every proof.
     pub dpop_nonce: bool,
+    /// Where invitation and password-reset e-mail goes; `None`: no mail is
+    /// sent (admins hand invitation links on themselves).
+    pub mail: Option<crate::mail::Mailer>,
 }
 
 /// The header a trusted proxy appends the client's address to.
@@ -123,6 +126,7 @@ impl ServerConfig {
             backchannel: Default::default(),
             dpop_window: gatehouse_core::dpop::DEFAULT_WINDOW_SECS,
             dpop_nonce: false,
+            mail: None,
         }
     }
 

@@ -21,10 +21,12 @@ pub mod error;
 pub mod extract;
 pub mod http_server;
 pub mod introspection_cache;
+pub mod mail;
 pub mod metrics;
 pub mod outbound;
 pub mod pages;
 pub mod passkey;
+pub mod password;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
@@ -93,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .merge(account_page::router())
         .merge(account_passkeys::router())
         .merge(passkey::router())
+        .merge(password::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

@@ -130,6 +130,26 @@ pub struct MessagePage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPasswordPage<'a> {
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "set_password.html")]
+pub struct SetPasswordPage<'a> {
+    pub heading: &'a str,
+    pub email: &'a str,
+    /// The link's token, carried from the link to the form (never logged).
+    pub token: &'a str,
+    pub csrf: &'a str,
+    pub error: Option<&'a str>,
+    /// They sign in with an authenticator app too (the page says so).
+    pub has_second_factor: bool,
+}
+
+#[derive(Template)]
 #[template(path = "logout.html")]
 pub struct LogoutPage<'a> {
     pub csrf: &'a str,

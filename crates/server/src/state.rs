@@ -58,6 +58,8 @@ pub struct Inner {
     /// WebAuthn for passkeys, relying party = the issuer's host; `None` when
     /// that host is an IP address (browsers accept only domain names).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Password reset requests, per address typed and per client address.
+    pub reset_limiter: FailureLimiter,
 }
 
 impl std::ops::Deref for AppState {
@@ -105,6 +107,14 @@ impl AppState {
             clock.clone(),
             "device",
         );
+        let reset_limiter = FailureLimiter::shared(
+            crate::password::forgot::PER_EMAIL,
+            crate::password::forgot::PER_ADDRESS,
+            crate::password::forgot::WINDOW,
+            store.clone(),
+            clock.clone(),
+            "reset",
+        );
         let redirect_policy = crate::dns::redirect_policy_or_refusing(&config);
         let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
         clients.add_listener(client_keys.listener());
@@ -134,6 +144,7 @@ impl AppState {
             dpop,
             client_keys,
             webauthn,
+            reset_limiter,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {
@@ -152,6 +163,7 @@ impl AppState {
         state.limiter.spawn_pruner();
         state.login_limiter.spawn_pruner();
         state.device_limiter.spawn_pruner();
+        state.reset_limiter.spawn_pruner();
         state.spawn_housekeeping();
         if state.config.backchannel.enabled {
             crate::backchannel::spawn(

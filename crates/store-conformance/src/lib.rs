@@ -69,6 +69,7 @@ macro_rules! conformance_tests {
             client_assertion_jtis_are_single_use_until_they_expire,
             a_person_lists_and_revokes_their_own_apps_and_ends_their_sessions,
             roles_that_require_a_second_factor_read_back,
+            a_mail_link_is_used_once_replaced_by_the_next_and_expires,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

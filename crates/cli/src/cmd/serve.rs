@@ -73,6 +73,7 @@ pub async fn run(
     config.body_read_timeout = Duration::from_millis(args.body_read_timeout_ms);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     config.housekeeping_every = Duration::from_millis(args.housekeeping_interval_ms);
+    config.mail = mailer(args.smtp)?;
     let first_run = has_no_apps(store.as_ref()).await;
     let state = AppState::start(store, keys, Arc::new(kek), clock, config).await;
     if let Some(at) = args.metrics_listen {
@@ -89,6 +90,15 @@ pub async fn run(
         db::redact(database_url)
     );
     println!("Discovery: {issuer}/.well-known/openid-configuration");
+    match &state.config.mail {
+        Some(m) => println!(
+            "Mail: invitations and password resets go out through {}",
+            m.server()
+        ),
+        None => {
+            println!("Mail: off (no --smtp-url); the console shows invitation links to pass on")
+        }
+    }
     if first_run {
         print_first_steps();
     } else {
@@ -99,6 +109,19 @@ pub async fn run(
     gatehouse_server::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// The SMTP transport, when `--smtp-url` is set (checked now, so a bad
+/// setting stops the start instead of the first invitation).
+fn mailer(smtp: crate::cli::SmtpArgs) -> anyhow::Result<Option<gatehouse_server::mail::Mailer>> {
+    let Some(url) = smtp.smtp_url else {
+        return Ok(None);
+    };
+    let from = smtp.smtp_from.unwrap_or_default();
+    let credentials = smtp.smtp_username.zip(smtp.smtp_password);
+    gatehouse_server::mail::Mailer::new(&url, &from, credentials)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 /// No organization has an app yet (or the store cannot tell: then say nothing

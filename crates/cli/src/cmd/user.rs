@@ -61,6 +61,34 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
                 )
             });
         }
+        UserCmd::Invite {
+            org,
+            email,
+            role,
+            name,
+            groups,
+            issuer,
+        } => {
+            let o = admin::org(store, &Actor::operator(), &org).await?;
+            let new = NewUser {
+                org: &o,
+                email: &email,
+                name: name.as_deref(),
+                role: &role,
+                groups,
+                password: None,
+                profile: Default::default(),
+            };
+            let (user, link, expires_at) = invite(store, now, new, &issuer).await?;
+            let d =
+                serde_json::json!({ "user": doc(&user), "link": link, "expires_at": expires_at });
+            out.print(&d, || {
+                format!(
+                    "invited {} ({}); pass this link on (it sets their password, works once, for 72 hours):\n{link}",
+                    user.email, user.id
+                )
+            });
+        }
         UserCmd::List { org } => {
             let o = admin::org(store, &Actor::operator(), &org).await?;
             let users = store.list_users(&o.id).await?;
@@ -142,4 +170,35 @@ async fn status(
         format!("user {} is now {}", user.email, status.as_str())
     });
     Ok(())
+}
+
+/// Makes the user and their invitation link (stored as a digest, audited).
+async fn invite(
+    store: &dyn Store,
+    now: UnixTime,
+    new: NewUser<'_>,
+    issuer: &str,
+) -> anyhow::Result<(User, String, UnixTime)> {
+    use gatehouse_core::mail_link::{self, LinkPurpose};
+    let org_id = new.org.id.clone();
+    let user = admin::create_user(store, now, &Actor::operator(), new).await?;
+    let (token, link) = mail_link::issue(&user.id, LinkPurpose::Invite, now);
+    let audit = gatehouse_core::model::AuditEvent::new(
+        &Actor::operator(),
+        &org_id,
+        now,
+        gatehouse_server::password::links::INVITED,
+        &user.id,
+        format!(
+            "invited `{}` with a link for the operator to pass on",
+            user.email
+        ),
+    );
+    store.insert_mail_link(&link, &audit).await?;
+    let url = format!(
+        "{}{}?token={token}",
+        issuer.trim_end_matches('/'),
+        gatehouse_server::password::SET_PATH
+    );
+    Ok((user, url, link.expires_at))
 }

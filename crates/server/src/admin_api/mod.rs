@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod id;
+pub mod invitations;
 pub mod json;
 pub mod openapi;
 pub mod org;
@@ -34,6 +35,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(apps::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(invitations::router())
         .routes(routes!(openapi::document));
     let (router, mut doc) = router.split_for_parts();
     openapi::describe_responses(&mut doc);

@@ -14,6 +14,7 @@ mod grant;
 mod grant_flow;
 mod key;
 mod mfa_roles;
+mod mail_link;
 mod org;
 mod passkey;
 mod pushed;

@@ -1,4 +1,5 @@
-//! Creating a user (`POST /console/users`).
+//! Creating a user (`POST /console/users`), and inviting them by e-mail
+//! (the form's second button): the invitation link sets their password.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,6 +15,8 @@ use crate::console::auth;
 use crate::console::forms::{self, Shown};
 use crate::console::{admin_failure, see_other};
 use crate::state::AppState;
+use axum::http::StatusCode;
+use gatehouse_core::model::User;
 
 const USER_FIELDS: &[&str] = &["email", "name", "role", "groups", "password"];
 
@@ -33,6 +36,22 @@ pub(super) async fn create(
             role: forms::text(&form, "role"),
             groups: forms::text(&form, "groups"),
         };
+        let invite = form.get("invite") == Some("1");
+        if invite && form.get("password").is_some_and(|p| !p.is_empty()) {
+            let errors = crate::console::forms::Errors::default().field(
+                "password",
+                "leave it empty when inviting: the person chooses it through the link",
+            );
+            return users_page(
+                &state,
+                admin,
+                None,
+                (input, errors),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
         let made = admin::create_user(
             state.store.as_ref(),
             state.clock.now(),
@@ -43,12 +62,13 @@ pub(super) async fn create(
                 name: Some(input.name.as_str()).filter(|n| !n.is_empty()),
                 role: &input.role,
                 groups: forms::names(&input.groups),
-                password: form.get("password"),
+                password: if invite { None } else { form.get("password") },
                 profile: Default::default(),
             },
         )
         .await;
         match made {
+            Ok(user) if invite => invited(&state, admin, &user).await,
             Ok(_) => Ok(admin.respond(see_other("/console/users?done=created"))),
             Err(e) => match forms::show(e, "") {
                 Shown::OnForm(errors, status) => {
@@ -61,4 +81,30 @@ pub(super) async fn create(
     }
     .await
     .unwrap_or_else(|r: Response| r)
+}
+
+/// Sends the invitation (or, without SMTP, shows its link once) and goes on.
+async fn invited(
+    state: &AppState,
+    mut admin: auth::Admin,
+    user: &User,
+) -> Result<Response, Response> {
+    let made = crate::password::links::invite(state, &admin.actor(), &admin.org, user)
+        .await
+        .map_err(crate::pages::store_failure)?;
+    match made.link {
+        None => Ok(admin.respond(see_other("/console/users?done=invited"))),
+        Some(link) => {
+            let jar = super::invitation::hold(
+                state,
+                admin.jar.clone(),
+                &admin.sid,
+                &user.id,
+                &link,
+                made.expires_at,
+            );
+            admin.jar = jar;
+            Ok(admin.respond(see_other(&super::invitation::page_path(&user.id))))
+        }
+    }
 }

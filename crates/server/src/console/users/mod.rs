@@ -1,11 +1,12 @@
 //! Users, roles and groups of the organization: list, create, deactivate and
 //! activate, change a user's role and groups and, on the user's own page, their
-//! profile; the permissions each role carries.
+//! profile; invite someone by e-mail; the permissions each role carries.
 //! Needs `users:manage`. The users page and the forms posted from it (each in a
 //! file of its own), and the roles page.
 
 mod access;
 mod create;
+mod invitation;
 mod page;
 mod profile;
 mod role_mfa;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/users/{user_id}/status", post(status::set_status))
         .route("/console/users/{user_id}/access", post(access::set_access))
+        .route("/console/users/{user_id}/invitation", get(invitation::show))
         .route("/console/roles", get(roles::roles))
         .route("/console/roles/mfa", post(role_mfa::set_role_mfa))
 }

@@ -150,6 +150,9 @@ pub(super) async fn list(
         let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
         let notice = match done.done.as_deref() {
             Some("created") => Some("User created."),
+            Some("invited") => Some(
+                "Invitation sent: the link in it sets their password, works once, and expires in 72 hours.",
+            ),
             Some("status") => Some("User status changed."),
             Some("access") => Some("Role and groups changed; the user's new tokens carry them."),
             Some("mfa") => {

@@ -76,6 +76,8 @@ async fn document_describes_the_api() {
         "NewSecret",
         "AddedSecret",
         "SecretList",
+        "NewInvitationRequest",
+        "InvitationView",
     ] {
         assert!(schemas.contains_key(s), "schema {s} missing");
     }
@@ -120,7 +122,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
             }
         }
     }
-    assert_eq!(operations, 24, "{documented:?}");
+    assert_eq!(operations, 25, "{documented:?}");
 }
 
 /// OpenAPI 3.1 §4.8.17.1: `description` is REQUIRED on every response object
