@@ -602,6 +602,7 @@ pub trait Store:
     + GrantStore
     + GrantFlowStore
     + crate::backchannel::BackchannelStore
+    + crate::upstream::UpstreamStore
 {
 }
 
@@ -622,5 +623,6 @@ impl<T> Store for T where
         + GrantStore
         + GrantFlowStore
         + crate::backchannel::BackchannelStore
+    + crate::upstream::UpstreamStore
 {
 }

@@ -31,6 +31,7 @@ pub mod security_events;
 pub mod session;
 pub mod signin;
 pub mod state;
+pub mod upstream;
 pub mod usage;
 
 use axum::Router;
@@ -87,6 +88,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::endsession::router())
         .merge(second_factor::router())
         .merge(account::router())
+        .merge(upstream::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

@@ -18,6 +18,9 @@ pub struct LoginPage<'a> {
     /// Console only: show the organization field (with this value), asked when
     /// the email belongs to several organizations.
     pub organization: Option<&'a str>,
+    /// Offer "Sign in with your organization" (the app's organization has an
+    /// identity provider, [`crate::upstream`]).
+    pub sso: bool,
 }
 
 #[derive(Template)]

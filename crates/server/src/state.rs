@@ -49,6 +49,8 @@ pub struct Inner {
     pub dpop: crate::dpop::DpopState,
     /// `private_key_jwt` apps' parsed public keys, following the feed through `clients`.
     pub client_keys: crate::client_keys::ClientKeyCache,
+    /// Organizations' identity providers' discovery and keys ([`crate::upstream`]).
+    pub upstream: crate::upstream::UpstreamCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -100,6 +102,7 @@ impl AppState {
         let client_keys = crate::client_keys::ClientKeyCache::new(&redirect_policy);
         clients.add_listener(client_keys.listener());
         let dpop = crate::dpop::DpopState::new(&kek);
+        let upstream = crate::upstream::UpstreamCache::new(&redirect_policy);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -121,6 +124,7 @@ impl AppState {
             backchannel_wake: Default::default(),
             dpop,
             client_keys,
+            upstream,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             concurrent_adds_leave_at_most_two_active_secrets,
             a_second_factor_counts_once_confirmed_and_each_code_works_once,
             client_assertion_jtis_are_single_use_until_they_expire,
+            an_upstream_provider_per_org_and_its_sign_ins_are_claimed_once,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

@@ -48,6 +48,7 @@ embed!(
     "20261130000018_dpop.sql",
     "20261130000019_second_factor.sql",
     "20261130000020_backchannel_logout.sql",
+    "20261130000023_upstream_providers.sql",
 );
 
 /// The migrator for one dialect's files. The names are fixed at compile time

@@ -16,6 +16,7 @@ mod backchannel;
 mod client_keys;
 mod orgs;
 mod profile;
+mod upstream;
 mod users;
 
 pub use apis::{NewApi, TTL_RANGE, create_api};
@@ -32,6 +33,7 @@ pub use backchannel::{
 pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_client_keys};
 pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
 pub use profile::{ProfileEdit, update_user_profile};
+pub use upstream::{UpstreamEdit, remove_upstream, set_upstream, upstream};
 pub use users::{
     NewUser, create_user, groups, normalize_email, set_user_access, set_user_status, user,
     user_by_email, user_in_org, users,

@@ -13,6 +13,7 @@ pub mod json;
 pub mod openapi;
 pub mod org;
 pub mod problem;
+pub mod upstream;
 pub mod users;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(apps::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(upstream::router())
         .routes(routes!(openapi::document));
     let (router, mut doc) = router.split_for_parts();
     openapi::describe_responses(&mut doc);

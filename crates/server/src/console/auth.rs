@@ -178,6 +178,7 @@ fn login_page(
         email,
         action: "/console/login",
         organization,
+        sso: false,
     };
     (jar, pages::render(status, &page)).into_response()
 }

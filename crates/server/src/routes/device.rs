@@ -183,6 +183,7 @@ fn login_page(
         email,
         action: "/device/login",
         organization,
+        sso: false,
     };
     (jar, pages::render(status, &page)).into_response()
 }

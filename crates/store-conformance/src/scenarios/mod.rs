@@ -14,6 +14,7 @@ mod second_factor;
 mod secrets;
 mod throttle;
 mod tokens;
+mod upstream;
 
 pub use apps::*;
 pub use device::*;
@@ -27,3 +28,4 @@ pub use second_factor::*;
 pub use secrets::*;
 pub use throttle::*;
 pub use tokens::*;
+pub use upstream::*;

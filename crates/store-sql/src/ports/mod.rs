@@ -18,6 +18,7 @@ mod second_factor;
 mod session;
 mod throttle;
 mod token;
+mod upstream;
 mod user;
 
 pub(crate) use backchannel::Sessions;
