@@ -105,9 +105,15 @@ impl Server {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = dir.join(format!("serve-{n}.log"));
+        // A test may choose the address itself (to name it in `--issuer`).
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &["serve"]
+        } else {
+            &["serve", "--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(BIN)
             .current_dir(dir)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(listen)
             .args(extra)
             .env_remove("GATEHOUSE_DATABASE_URL")
             .env("GATEHOUSE_LOG", "debug")
