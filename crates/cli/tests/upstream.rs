@@ -481,3 +481,111 @@ fn a_state_from_another_browser_or_a_changed_nonce_is_refused() {
     let r = a.get(&callback).send().unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// Waits until the browser is at a page of `origin` showing `by`.
+async fn wait_at(
+    web: &thirtyfour::WebDriver,
+    origin: &str,
+    by: thirtyfour::By,
+) -> thirtyfour::WebElement {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let url = web.current_url().await.unwrap();
+        if url.as_str().starts_with(origin)
+            && let Ok(e) = web.find(by.clone()).await
+        {
+            return e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached {origin} with {by:?}; at {url}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_a_person_signs_in_through_the_upstream_and_the_app_gets_their_id_token() {
+    use thirtyfour::prelude::*;
+    let p = tokio::task::spawn_blocking(|| pair(false)).await.unwrap();
+    let (_driver, driver_port) = common::browser::start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let web = common::browser::browser(driver_port, profile.path()).await;
+    let shots = common::browser::screenshots();
+    let upo = p.up.base.replace("127.0.0.1", "localhost");
+    let outcome = async {
+        web.goto(&p.authorize_url()).await?;
+        wait_at(&web, &p.down.base, By::Id("email"))
+            .await
+            .send_keys("ann@acme.test")
+            .await?;
+        web.screenshot(&shots.join("upstream-01-login.png")).await?;
+        web.find(By::XPath(
+            "//button[normalize-space()='Sign in with your organization']",
+        ))
+        .await?
+        .click()
+        .await?;
+        let email = wait_at(&web, &upo, By::Id("email")).await;
+        if email.value().await?.unwrap_or_default().is_empty() {
+            email.send_keys("ann@acme.test").await?;
+        }
+        web.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+        web.screenshot(&shots.join("upstream-02-idp.png")).await?;
+        web.find(By::XPath("//button[normalize-space()='Sign in']"))
+            .await?
+            .click()
+            .await?;
+        let allow = By::XPath("//button[normalize-space()='Yes, Allow']");
+        wait_at(&web, &upo, allow.clone()).await.click().await?;
+        let consent = wait_at(&web, &p.down.base, allow).await;
+        web.screenshot(&shots.join("upstream-03-consent.png")).await?;
+        consent.click().await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let url = web.current_url().await?;
+            if url.as_str().starts_with(&p.redirect_uri) {
+                break Ok::<_, WebDriverError>(url);
+            }
+            assert!(std::time::Instant::now() < deadline, "never reached the app; at {url}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    .await;
+    let _ = web.quit().await;
+    let landed = outcome.unwrap();
+    let q: HashMap<String, String> = landed.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "s-42");
+    let tokens: Value = reqwest::Client::new()
+        .post(p.down.url("/connect/token"))
+        .basic_auth(&p.client_id, Some(&p.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", p.redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = tokens["id_token"].as_str().expect("an id_token");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["email"], "ann@acme.test");
+    assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+    let ann = tokio::task::spawn_blocking(move || {
+        let u = p.downstream_user("ann@acme.test");
+        drop(p);
+        u
+    })
+    .await
+    .unwrap()
+    .expect("created just in time");
+    assert_eq!(claims["sub"], ann["id"]);
+}
