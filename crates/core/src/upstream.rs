@@ -134,7 +134,7 @@ pub fn normalize_domain(d: &str) -> Result<String, String> {
 /// to public addresses only, so a private address is never reached.
 pub fn url_allowed(url: &str, dev: bool) -> Result<(), &'static str> {
     let u = url::Url::parse(url).map_err(|_| "is not a URL")?;
-    if u.username() != "" || u.password().is_some() || u.fragment().is_some() {
+    if !u.username().is_empty() || u.password().is_some() || u.fragment().is_some() {
         return Err("must not carry credentials or a fragment");
     }
     match (u.scheme(), u.host()) {

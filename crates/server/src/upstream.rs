@@ -191,8 +191,11 @@ async fn callback(
     jar: CookieJar,
     RawQuery(q): RawQuery,
 ) -> Response {
+    // Whatever happens, the state's cookie is spent.
+    let spent = jar.clone().remove(Cookie::build(STATE_COOKIE).path("/"));
     match come_back(&state, peer, jar, q.as_deref().unwrap_or("")).await {
-        Ok(r) | Err(r) => r,
+        Ok(r) => r,
+        Err(r) => (spent, r).into_response(),
     }
 }
 
