@@ -139,7 +139,7 @@ pub fn url_allowed(url: &str, dev: bool) -> Result<(), &'static str> {
     }
     match (u.scheme(), u.host()) {
         ("https", Some(url::Host::Domain(_))) => Ok(()),
-        ("http" | "https", Some(url::Host::Domain("localhost"))) if dev => Ok(()),
+        ("http", Some(url::Host::Domain("localhost"))) if dev => Ok(()),
         ("http" | "https", Some(url::Host::Ipv4(ip))) if dev && ip.is_loopback() => Ok(()),
         _ => Err(if dev {
             "must be https on a DNS name (or http://localhost, http://127.0.0.1 in development mode)"
