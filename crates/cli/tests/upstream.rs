@@ -84,7 +84,10 @@ pub fn pair(allow_passwords: bool) -> Pair {
     ] {
         user_with_password(u, "acme-idp", email, "developer", PASSWORD);
         if verified {
-            json(u, &["user", "set-profile", email, "--email-verified", "--json"]);
+            json(
+                u,
+                &["user", "set-profile", email, "--email-verified", "--json"],
+            );
         }
     }
     let callback = format!("{}/upstream/callback", down.base);
@@ -110,7 +113,13 @@ pub fn pair(allow_passwords: bool) -> Pair {
 
     let d = down_dir.path();
     common::acme_api(d, "cfgateway");
-    user_with_password(d, "acme-studio", "carol@acme.test", "admin", "carol's own password");
+    user_with_password(
+        d,
+        "acme-studio",
+        "carol@acme.test",
+        "admin",
+        "carol's own password",
+    );
     let cb = format!("http://127.0.0.1:{}/callback", callback_server());
     let app = json(
         d,
@@ -181,7 +190,11 @@ fn set_provider(dir: &Path, issuer: &str, client_id: &str, secret: &str, allow_p
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["domains"], serde_json::json!(["acme.test"]));
     assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
@@ -226,7 +239,12 @@ fn post_form(c: &Client, to: &str, page: &str, extra: &[(&str, &str)]) -> Respon
 
 fn origin(r: &Response) -> String {
     let u = r.url();
-    format!("{}://{}:{}", u.scheme(), u.host_str().unwrap(), u.port().unwrap())
+    format!(
+        "{}://{}:{}",
+        u.scheme(),
+        u.host_str().unwrap(),
+        u.port().unwrap()
+    )
 }
 
 impl Pair {
@@ -248,7 +266,12 @@ impl Pair {
     fn to_upstream(&self, c: &Client, email: &str) -> Response {
         let login = c.get(self.authorize_url()).send().unwrap().text().unwrap();
         assert!(login.contains("Sign in with your organization"), "{login}");
-        let r = post_form(c, &self.down.url("/login"), &login, &[("email", email), ("sso", "1")]);
+        let r = post_form(
+            c,
+            &self.down.url("/login"),
+            &login,
+            &[("email", email), ("sso", "1")],
+        );
         assert_eq!(r.status(), 200);
         assert_eq!(origin(&r), self.up.base.replace("127.0.0.1", "localhost"));
         r
@@ -275,7 +298,12 @@ impl Pair {
         if !page.contains("Yes, Allow") {
             panic!("downstream after coming back: {page}");
         }
-        post_form(c, &self.down.url("/consent"), &page, &[("decision", "allow")])
+        post_form(
+            c,
+            &self.down.url("/consent"),
+            &page,
+            &[("decision", "allow")],
+        )
     }
 
     /// The code in the app's callback redirect, exchanged: the ID token's claims.
@@ -342,14 +370,19 @@ fn a_new_person_is_created_with_the_default_role_and_signed_in_through_the_upstr
     let up = p.to_upstream(&c, "ann@acme.test");
     let done = p.sign_in_upstream(&c, up, "ann@acme.test");
     let id = p.exchange(done);
-    let ann = p.downstream_user("ann@acme.test").expect("created just in time");
+    let ann = p
+        .downstream_user("ann@acme.test")
+        .expect("created just in time");
     assert_eq!(ann["role"], "developer");
     assert_eq!(id["sub"], ann["id"]);
     assert_eq!(id["email"], "ann@acme.test");
     assert_eq!(id["amr"], serde_json::json!(["fed"]));
     assert_eq!(id["nonce"], "app-nonce");
     let audit = p.audit();
-    assert!(audit.contains("signed in through the identity provider"), "{audit}");
+    assert!(
+        audit.contains("signed in through the identity provider"),
+        "{audit}"
+    );
     assert!(audit.contains("user.create"), "{audit}");
 }
 
@@ -364,7 +397,10 @@ fn an_existing_account_is_matched_by_verified_email_and_passwords_are_refused() 
         &c,
         &p.down.url("/login"),
         &login,
-        &[("email", "carol@acme.test"), ("password", "carol's own password")],
+        &[
+            ("email", "carol@acme.test"),
+            ("password", "carol's own password"),
+        ],
     );
     assert_eq!(r.status(), 400);
     let page = r.text().unwrap();
@@ -374,7 +410,10 @@ fn an_existing_account_is_matched_by_verified_email_and_passwords_are_refused() 
     let id = p.exchange(p.sign_in_upstream(&c, up, "carol@acme.test"));
     assert_eq!(id["sub"], carol["id"]);
     let again = p.downstream_user("carol@acme.test").unwrap();
-    assert_eq!(again["role"], "admin", "the existing account keeps its role");
+    assert_eq!(
+        again["role"], "admin",
+        "the existing account keeps its role"
+    );
 }
 
 #[test]
@@ -386,7 +425,10 @@ fn passwords_stay_usable_when_allowed() {
         &c,
         &p.down.url("/login"),
         &login,
-        &[("email", "carol@acme.test"), ("password", "carol's own password")],
+        &[
+            ("email", "carol@acme.test"),
+            ("password", "carol's own password"),
+        ],
     );
     let page = r.text().unwrap();
     assert!(page.contains("Yes, Allow"), "{page}");
@@ -400,7 +442,10 @@ fn an_unverified_email_is_refused() {
     let r = p.sign_in_upstream(&c, up, "bob@acme.test");
     assert_eq!(r.status(), 403);
     let page = r.text().unwrap();
-    assert!(page.contains("has not verified your e-mail address"), "{page}");
+    assert!(
+        page.contains("has not verified your e-mail address"),
+        "{page}"
+    );
     assert!(p.downstream_user("bob@acme.test").is_none());
     assert!(p.audit().contains("not verified"));
 }
@@ -408,7 +453,12 @@ fn an_unverified_email_is_refused() {
 /// The redirect to the upstream, not followed: its query.
 fn begin_without_following(p: &Pair, c: &Client, email: &str) -> HashMap<String, String> {
     let login = c.get(p.authorize_url()).send().unwrap().text().unwrap();
-    let r = post_form(c, &p.down.url("/login"), &login, &[("email", email), ("sso", "1")]);
+    let r = post_form(
+        c,
+        &p.down.url("/login"),
+        &login,
+        &[("email", email), ("sso", "1")],
+    );
     assert_eq!(r.status(), 303, "{:?}", r.text());
     let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(to.path(), "/connect/authorize");
@@ -466,7 +516,12 @@ fn a_state_from_another_browser_or_a_changed_nonce_is_refused() {
         &[("email", "ann@acme.test"), ("password", PASSWORD)],
     );
     let page = r.text().unwrap();
-    let r = post_form(&idp, &format!("{upo}/consent"), &page, &[("decision", "allow")]);
+    let r = post_form(
+        &idp,
+        &format!("{upo}/consent"),
+        &page,
+        &[("decision", "allow")],
+    );
     assert!(r.status().is_redirection());
     let callback = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(callback.starts_with(&format!("{}/upstream/callback?", p.down.base)));
@@ -532,7 +587,10 @@ async fn in_chromium_a_person_signs_in_through_the_upstream_and_the_app_gets_the
         if email.value().await?.unwrap_or_default().is_empty() {
             email.send_keys("ann@acme.test").await?;
         }
-        web.find(By::Id("password")).await?.send_keys(PASSWORD).await?;
+        web.find(By::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
         web.screenshot(&shots.join("upstream-02-idp.png")).await?;
         web.find(By::XPath("//button[normalize-space()='Sign in']"))
             .await?
@@ -541,7 +599,8 @@ async fn in_chromium_a_person_signs_in_through_the_upstream_and_the_app_gets_the
         let allow = By::XPath("//button[normalize-space()='Yes, Allow']");
         wait_at(&web, &upo, allow.clone()).await.click().await?;
         let consent = wait_at(&web, &p.down.base, allow).await;
-        web.screenshot(&shots.join("upstream-03-consent.png")).await?;
+        web.screenshot(&shots.join("upstream-03-consent.png"))
+            .await?;
         consent.click().await?;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
@@ -549,7 +608,10 @@ async fn in_chromium_a_person_signs_in_through_the_upstream_and_the_app_gets_the
             if url.as_str().starts_with(&p.redirect_uri) {
                 break Ok::<_, WebDriverError>(url);
             }
-            assert!(std::time::Instant::now() < deadline, "never reached the app; at {url}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never reached the app; at {url}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }

@@ -623,6 +623,6 @@ impl<T> Store for T where
         + GrantStore
         + GrantFlowStore
         + crate::backchannel::BackchannelStore
-    + crate::upstream::UpstreamStore
+        + crate::upstream::UpstreamStore
 {
 }

@@ -87,11 +87,9 @@ pub trait UpstreamStore: Send + Sync {
         audit: &AuditEvent,
     ) -> StoreResult<()>;
     /// Removes it, with `audit`; NotFound when there is none.
-    async fn remove_upstream_provider(&self, org_id: &str, audit: &AuditEvent)
-    -> StoreResult<()>;
+    async fn remove_upstream_provider(&self, org_id: &str, audit: &AuditEvent) -> StoreResult<()>;
     /// Keeps a pending sign-in (and drops expired ones).
-    async fn insert_upstream_login(&self, login: &UpstreamLogin, now: UnixTime)
-    -> StoreResult<()>;
+    async fn insert_upstream_login(&self, login: &UpstreamLogin, now: UnixTime) -> StoreResult<()>;
     /// Takes the pending sign-in of `state_digest` if still live: it works
     /// once (of two claims at once, one wins); NotFound otherwise.
     async fn claim_upstream_login(
@@ -108,7 +106,10 @@ pub fn secret_aad(org_id: &str) -> String {
 
 /// The domain of an e-mail address (already lower-case).
 pub fn domain_of(email: &str) -> Option<&str> {
-    email.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty())
+    email
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
 }
 
 /// A domain as configured: lower-case labels of letters, digits and dashes,
@@ -233,7 +234,8 @@ pub fn verify_id_token(
     keys: &ClientKeySet,
     e: &Expected<'_>,
 ) -> Result<UpstreamIdentity, IdTokenError> {
-    let parsed = client_assertion::parse(token).map_err(|x| IdTokenError::Signature(x.to_string()))?;
+    let parsed =
+        client_assertion::parse(token).map_err(|x| IdTokenError::Signature(x.to_string()))?;
     parsed
         .verify_signature(keys)
         .map_err(|x| IdTokenError::Signature(x.to_string()))?;
@@ -242,8 +244,8 @@ pub fn verify_id_token(
         .nth(1)
         .and_then(|p| B64.decode(p).ok())
         .ok_or(IdTokenError::Claims("payload is not base64url"))?;
-    let c: Claims =
-        serde_json::from_slice(&payload).map_err(|_| IdTokenError::Claims("payload is not JSON"))?;
+    let c: Claims = serde_json::from_slice(&payload)
+        .map_err(|_| IdTokenError::Claims("payload is not JSON"))?;
     check_claims(c, e)
 }
 
@@ -341,13 +343,34 @@ mod tests {
             c[k] = v;
             check(c).unwrap_err()
         };
-        assert!(matches!(with("iss", json!("https://evil")), IdTokenError::Claims(_)));
-        assert!(matches!(with("aud", json!("other")), IdTokenError::Claims(_)));
-        assert!(matches!(with("aud", json!(["gh", "x"])), IdTokenError::Claims(_)));
-        assert!(matches!(with("exp", json!(NOW - 600)), IdTokenError::Claims(_)));
-        assert!(matches!(with("nonce", json!("n2")), IdTokenError::Claims(_)));
-        assert_eq!(with("email_verified", json!(false)), IdTokenError::EmailNotVerified);
-        assert_eq!(with("email_verified", Value::Null), IdTokenError::EmailNotVerified);
+        assert!(matches!(
+            with("iss", json!("https://evil")),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("aud", json!("other")),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("aud", json!(["gh", "x"])),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("exp", json!(NOW - 600)),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("nonce", json!("n2")),
+            IdTokenError::Claims(_)
+        ));
+        assert_eq!(
+            with("email_verified", json!(false)),
+            IdTokenError::EmailNotVerified
+        );
+        assert_eq!(
+            with("email_verified", Value::Null),
+            IdTokenError::EmailNotVerified
+        );
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub enum Decision {
 
 pub const PASSWORDS_OFF: &str = "Your organization signs you in through its own identity provider, not with a password here. Choose \u{201c}Sign in with your organization\u{201d}.";
 pub const NO_PROVIDER: &str = "This e-mail address does not sign in through an organization's identity provider. Enter your password and choose Sign in.";
-const EMAIL_FIRST: &str = "Enter your e-mail address first, then choose \u{201c}Sign in with your organization\u{201d}.";
+const EMAIL_FIRST: &str =
+    "Enter your e-mail address first, then choose \u{201c}Sign in with your organization\u{201d}.";
 
 /// Decides how `email` signs in to an app of `org_id`: `sso` when the person
 /// chose the provider's button, `password_given` when the field is filled.
@@ -209,7 +210,10 @@ async fn come_back(
         return Err(throttled(wait.0));
     }
     let form = Form::parse(query.as_bytes()).map_err(|_| start_again())?;
-    let param = |k: &str| form.get(k).filter(|v| !v.is_empty() && v.len() <= MAX_PARAM);
+    let param = |k: &str| {
+        form.get(k)
+            .filter(|v| !v.is_empty() && v.len() <= MAX_PARAM)
+    };
     let login = claim(state, peer, &jar, param("state")).await?;
     let jar = jar.remove(Cookie::build(STATE_COOKIE).path("/"));
     if let Some(error) = param("error") {
@@ -248,10 +252,19 @@ async fn come_back(
     .await
     .map_err(pages::store_failure)?;
     tracing::info!(user_id = %user.id, "signed in through the identity provider");
-    let detail = format!("signed in through the identity provider `{}`", provider.issuer);
-    security_events::record(state, &user, peer, security_events::SIGNIN_SUCCEEDED, &detail)
-        .await
-        .map_err(pages::store_failure)?;
+    let detail = format!(
+        "signed in through the identity provider `{}`",
+        provider.issuer
+    );
+    security_events::record(
+        state,
+        &user,
+        peer,
+        security_events::SIGNIN_SUCCEEDED,
+        &detail,
+    )
+    .await
+    .map_err(pages::store_failure)?;
     Ok(crate::routes::authorize::resume(state, jar, &login.request, &session).await)
 }
 
@@ -305,7 +318,10 @@ async fn identify(
     let now = state.clock.now();
     let secret = state
         .kek()
-        .open(&secret_aad(&provider.org_id), &provider.sealed_client_secret)
+        .open(
+            &secret_aad(&provider.org_id),
+            &provider.sealed_client_secret,
+        )
         .ok()
         .and_then(|s| String::from_utf8(s).ok())
         .ok_or_else(|| Refused::Provider("the stored client secret cannot be opened".into()))?;
@@ -316,7 +332,14 @@ async fn identify(
         .map_err(Refused::Provider)?;
     let id_token = state
         .upstream
-        .exchange(&entry.meta, provider, &secret, code, login, &callback_uri(state))
+        .exchange(
+            &entry.meta,
+            provider,
+            &secret,
+            code,
+            login,
+            &callback_uri(state),
+        )
         .await
         .map_err(Refused::Provider)?;
     let expected = Expected {
@@ -356,7 +379,13 @@ async fn person(
     match state.store.user_by_email(&provider.org_id, &id.email).await {
         Ok(u) if u.status == UserStatus::Active => Ok(u),
         Ok(u) => {
-            let _ = security_events::signin(state, &u, peer, Some("account deactivated (identity provider)")).await;
+            let _ = security_events::signin(
+                state,
+                &u,
+                peer,
+                Some("account deactivated (identity provider)"),
+            )
+            .await;
             Err(pages::message(
                 StatusCode::FORBIDDEN,
                 "Account deactivated",
@@ -455,8 +484,12 @@ async fn refused(
         .record_failure(peer, &format!("upstream\n{peer}"))
         .await;
     let message = match why {
-        IdTokenError::EmailNotVerified => "Your organization's identity provider has not verified your e-mail address, so it cannot sign you in here. Ask your administrator to verify it there, then try again.",
-        _ => "Your organization's identity provider answered in a way Gatehouse cannot accept. Try again, or ask your administrator (the audit log says why).",
+        IdTokenError::EmailNotVerified => {
+            "Your organization's identity provider has not verified your e-mail address, so it cannot sign you in here. Ask your administrator to verify it there, then try again."
+        }
+        _ => {
+            "Your organization's identity provider answered in a way Gatehouse cannot accept. Try again, or ask your administrator (the audit log says why)."
+        }
     };
     pages::message(StatusCode::FORBIDDEN, "Not signed in", message, None)
 }
@@ -483,7 +516,11 @@ fn throttled(secs: u64) -> Response {
 }
 
 fn unreachable_provider(issuer: &str, why: &str) -> Response {
-    tracing::warn!(issuer, why, "the organization's identity provider cannot be used");
+    tracing::warn!(
+        issuer,
+        why,
+        "the organization's identity provider cannot be used"
+    );
     pages::message(
         StatusCode::BAD_GATEWAY,
         "Identity provider unavailable",
@@ -536,15 +573,18 @@ impl UpstreamCache {
             return Ok(e);
         }
         let _one = self.fetching.lock().await;
-        if let Some(e) = self.cached(issuer).filter(|e| fresh(e) || e.fetched_at >= now) {
+        if let Some(e) = self
+            .cached(issuer)
+            .filter(|e| fresh(e) || e.fetched_at >= now)
+        {
             return Ok(e);
         }
         let url = format!("{issuer}/.well-known/openid-configuration");
         let doc = self.get_json(&url).await?;
         let meta = parse_metadata(&doc, issuer, self.dev)?;
         let jwks = self.get_json(&meta.jwks_uri).await?;
-        let keys = ClientKeySet::parse_fetched(&jwks.to_string())
-            .map_err(|e| format!("its JWKS {e}"))?;
+        let keys =
+            ClientKeySet::parse_fetched(&jwks.to_string()).map_err(|e| format!("its JWKS {e}"))?;
         let entry = Arc::new(Entry {
             meta,
             keys,
@@ -605,7 +645,10 @@ impl UpstreamCache {
         let v = read_json(resp).await?;
         if !status.is_success() {
             let err = v["error"].as_str().unwrap_or("no error code");
-            return Err(format!("its token endpoint answered {} ({err})", status.as_u16()));
+            return Err(format!(
+                "its token endpoint answered {} ({err})",
+                status.as_u16()
+            ));
         }
         v["id_token"]
             .as_str()

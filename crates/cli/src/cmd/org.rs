@@ -123,9 +123,15 @@ async fn identity_provider(
         IdpCmd::Remove { slug } => {
             let org = admin::org(store, &actor, &slug).await?;
             admin::remove_upstream(store, now, &actor, &org).await?;
-            out.print(&serde_json::json!({"org": org.slug, "removed": true}), || {
-                format!("organization {}: identity provider removed; passwords sign in again", org.slug)
-            });
+            out.print(
+                &serde_json::json!({"org": org.slug, "removed": true}),
+                || {
+                    format!(
+                        "organization {}: identity provider removed; passwords sign in again",
+                        org.slug
+                    )
+                },
+            );
         }
     }
     Ok(())

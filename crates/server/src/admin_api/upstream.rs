@@ -149,7 +149,10 @@ async fn set(
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 503, body = Problem),
     ))]
-async fn remove(State(state): State<AppState>, caller: AdminCaller) -> Result<StatusCode, ApiError> {
+async fn remove(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+) -> Result<StatusCode, ApiError> {
     caller.require(PERM_USERS_MANAGE)?;
     let store = state.store.as_ref();
     let org = caller.org(store).await?;

@@ -109,7 +109,10 @@ async fn page(
         nav: admin.nav("users"),
         notice,
         configured: stored.is_some(),
-        updated: stored.as_ref().map(|p| when(p.updated_at)).unwrap_or_default(),
+        updated: stored
+            .as_ref()
+            .map(|p| when(p.updated_at))
+            .unwrap_or_default(),
         form,
         errors,
         roles,
@@ -127,8 +130,12 @@ async fn show(
     async {
         let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
         let notice = match done.done.as_deref() {
-            Some("set") => Some("Identity provider saved: its people are sent there from their next sign-in."),
-            Some("removed") => Some("Identity provider removed: everyone signs in with a password again."),
+            Some("set") => {
+                Some("Identity provider saved: its people are sent there from their next sign-in.")
+            }
+            Some("removed") => {
+                Some("Identity provider removed: everyone signs in with a password again.")
+            }
             _ => None,
         };
         page(&state, admin, notice, None, StatusCode::OK).await

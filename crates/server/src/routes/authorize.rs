@@ -433,7 +433,8 @@ async fn login_step(
                 why.status(),
                 Some(&why.message()),
                 &email,
-            ).await;
+            )
+            .await;
             if let Some(secs) = why.retry_after() {
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
@@ -559,7 +560,8 @@ async fn second_step_post(
             StatusCode::OK,
             Some("Please sign in again."),
             "",
-        ).await);
+        )
+        .await);
     };
     match second_factor::check_code(state, peer, &user, form.get("code").unwrap_or(""))
         .await
@@ -613,7 +615,8 @@ async fn consent_step(
             StatusCode::OK,
             Some("Please sign in again."),
             "",
-        ).await);
+        )
+        .await);
     };
     if form.get("decision") != Some("allow") {
         return Err(redirect_error(

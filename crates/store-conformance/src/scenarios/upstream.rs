@@ -52,27 +52,43 @@ pub async fn an_upstream_provider_per_org_and_its_sign_ins_are_claimed_once(s: &
     ));
     let audited = s.audit_events("o1", None, 10).await.unwrap().len();
     s.remove_upstream_provider("o1", &ev()).await.unwrap();
-    assert_eq!(s.audit_events("o1", None, 10).await.unwrap().len(), audited + 1);
+    assert_eq!(
+        s.audit_events("o1", None, 10).await.unwrap().len(),
+        audited + 1
+    );
     assert!(matches!(
         s.remove_upstream_provider("o1", &ev()).await,
         Err(StoreError::NotFound)
     ));
 
-    s.insert_upstream_login(&login("d1", 200), 100).await.unwrap();
-    assert_eq!(s.claim_upstream_login("d1", 150).await.unwrap(), login("d1", 200));
+    s.insert_upstream_login(&login("d1", 200), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.claim_upstream_login("d1", 150).await.unwrap(),
+        login("d1", 200)
+    );
     assert!(matches!(
         s.claim_upstream_login("d1", 150).await,
         Err(StoreError::NotFound)
     ));
     // Expired: not handed out.
-    s.insert_upstream_login(&login("d2", 200), 100).await.unwrap();
+    s.insert_upstream_login(&login("d2", 200), 100)
+        .await
+        .unwrap();
     assert!(matches!(
         s.claim_upstream_login("d2", 200).await,
         Err(StoreError::NotFound)
     ));
     // Of concurrent claims, one wins.
-    s.insert_upstream_login(&login("d3", 900), 100).await.unwrap();
-    let claims = join_all((0..4).map(|_| Box::pin(s.claim_upstream_login("d3", 150))).collect())
-        .await;
+    s.insert_upstream_login(&login("d3", 900), 100)
+        .await
+        .unwrap();
+    let claims = join_all(
+        (0..4)
+            .map(|_| Box::pin(s.claim_upstream_login("d3", 150)))
+            .collect(),
+    )
+    .await;
     assert_eq!(claims.iter().filter(|c| c.is_ok()).count(), 1);
 }
