@@ -196,7 +196,6 @@ async fn the_sign_in_policy_requires_a_second_factor() {
 
 #[tokio::test]
 async fn the_identity_provider_is_set_read_without_its_secret_and_removed() {
-    use gatehouse_core::upstream::UpstreamStore;
     let (app, a) = acme().await;
     let path = "/api/v1/org/identity-provider";
     assert_eq!(a.get(&app, path).await.status, 404);
