@@ -444,6 +444,51 @@ pub enum OrgCmd {
         #[arg(long, value_name = "ROLES", value_delimiter = ',')]
         require_mfa_roles: Option<Vec<String>>,
     },
+    /// The organization's own OpenID Connect identity provider, which people
+    /// of its e-mail domains sign in through.
+    #[command(subcommand)]
+    IdentityProvider(IdpCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdpCmd {
+    /// Show the organization's identity provider (never its client secret).
+    Show {
+        /// The organization's slug.
+        slug: String,
+    },
+    /// Set (create or replace) it. Register `<issuer>/upstream/callback` as
+    /// Gatehouse's redirect URI at the provider.
+    Set {
+        /// The organization's slug.
+        slug: String,
+        /// The provider's issuer URL (https; its discovery document is read from it).
+        #[arg(long)]
+        issuer: String,
+        /// Gatehouse's client id at the provider.
+        #[arg(long)]
+        client_id: String,
+        /// Read Gatehouse's client secret at the provider from standard input
+        /// (one line); without it, a provider already set keeps its secret.
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// Comma-separated e-mail domains whose people sign in there.
+        #[arg(long, value_delimiter = ',', required = true)]
+        domains: Vec<String>,
+        /// Let people of those domains still sign in with a local password.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        allow_passwords: Option<bool>,
+        /// The role of people created on their first sign-in.
+        #[arg(long, default_value = "member")]
+        default_role: String,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
+    /// Remove it: its people sign in with passwords again.
+    Remove {
+        /// The organization's slug.
+        slug: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,5 +40,6 @@ pub mod secret;
 pub mod token;
 pub mod token_endpoint;
 pub mod trace_context;
+pub mod upstream;
 
 pub use error::{ErrorCode, OAuthError};

@@ -581,6 +581,7 @@ pub trait Store:
     + crate::mfa_policy::RoleMfaStore
     + crate::passkey::PasskeyStore
     + crate::mail_link::MailLinkStore
+    + crate::upstream::UpstreamStore
 {
 }
 
@@ -605,5 +606,6 @@ impl<T> Store for T where
         + crate::mfa_policy::RoleMfaStore
         + crate::passkey::PasskeyStore
         + crate::mail_link::MailLinkStore
+        + crate::upstream::UpstreamStore
 {
 }

@@ -36,6 +36,7 @@ pub mod security_events;
 pub mod session;
 pub mod signin;
 pub mod state;
+pub mod upstream;
 pub mod usage;
 
 use axum::Router;
@@ -96,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .merge(account_passkeys::router())
         .merge(passkey::router())
         .merge(password::router())
+        .merge(upstream::router())
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)

@@ -42,7 +42,7 @@ use crate::state::{AppState, Inner};
 /// scan of random paths adds no series (a fixed `&'static str`: no allocation).
 pub fn route_label(path: &str) -> &'static str {
     use gatehouse_core::discovery as d;
-    const EXACT: [&str; 15] = [
+    const EXACT: [&str; 16] = [
         d::TOKEN_PATH,
         crate::routes::OAUTH_TOKEN_PATH,
         d::AUTHORIZE_PATH,
@@ -58,6 +58,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/health",
         "/login",
         "/consent",
+        crate::upstream::CALLBACK_PATH,
     ];
     if let Some(p) = EXACT.iter().find(|p| **p == path) {
         return p;

@@ -20,6 +20,9 @@ pub struct LoginPage<'a> {
     pub organization: Option<&'a str>,
     /// Where "Sign in with a passkey" posts, when passkeys are on.
     pub passkey: Option<&'a str>,
+    /// Offer "Sign in with your organization" (the app's organization has an
+    /// identity provider, [`crate::upstream`]).
+    pub sso: bool,
 }
 
 #[derive(Template)]

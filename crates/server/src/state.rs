@@ -60,6 +60,8 @@ pub struct Inner {
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Password reset requests, per address typed and per client address.
     pub reset_limiter: FailureLimiter,
+    /// Organizations' identity providers' discovery and keys ([`crate::upstream`]).
+    pub upstream: crate::upstream::UpstreamCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -120,6 +122,7 @@ impl AppState {
         clients.add_listener(client_keys.listener());
         let dpop = crate::dpop::DpopState::new(&kek);
         let webauthn = crate::passkey::relying_party(&config.issuer).map(Arc::new);
+        let upstream = crate::upstream::UpstreamCache::new(&redirect_policy);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -145,6 +148,7 @@ impl AppState {
             client_keys,
             webauthn,
             reset_limiter,
+            upstream,
         }));
         let weak: Weak<Inner> = Arc::downgrade(&state.0);
         let on_keys = Box::new(move || {

@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             a_person_lists_and_revokes_their_own_apps_and_ends_their_sessions,
             roles_that_require_a_second_factor_read_back,
             a_mail_link_is_used_once_replaced_by_the_next_and_expires,
+            an_upstream_provider_per_org_and_its_sign_ins_are_claimed_once,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

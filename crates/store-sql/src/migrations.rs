@@ -50,6 +50,7 @@ embed!(
     "20261130000020_backchannel_logout.sql",
     "20261130000021_passkeys.sql",
     "20261130000022_mail_links.sql",
+    "20261130000023_upstream_providers.sql",
     "20261130000024_role_mfa.sql",
 );
 

@@ -57,7 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        Command::Org(c) => org::run(s, now, c, &out).await,
+        Command::Org(c) => org::run(s, now, c, &out, cli.dev).await,
         Command::User(c) => user::run(s, now, c, &out).await,
         Command::Api(c) => api::run(s, now, c, &out).await,
         Command::App(c) => app::run(s, now, c, &out, cli.dev, cli.dns_server).await,

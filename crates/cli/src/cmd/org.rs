@@ -1,14 +1,25 @@
+use std::io::BufRead;
+
+use anyhow::Context;
 use gatehouse_core::admin;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Actor;
 use gatehouse_core::ports::Store;
 use gatehouse_server::admin_api::dto::OrgView;
 
-use crate::cli::OrgCmd;
+use crate::cli::{IdpCmd, OrgCmd};
+use crate::db;
 use crate::output::Out;
 
-pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> anyhow::Result<()> {
+pub async fn run(
+    store: &dyn Store,
+    now: UnixTime,
+    cmd: OrgCmd,
+    out: &Out,
+    dev: bool,
+) -> anyhow::Result<()> {
     match cmd {
+        OrgCmd::IdentityProvider(c) => return identity_provider(store, now, c, out, dev).await,
         OrgCmd::Create { name, slug } => {
             let org =
                 admin::create_org(store, now, &Actor::operator(), &name, slug.as_deref()).await?;
@@ -70,4 +81,94 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: OrgCmd, out: &Out) -> an
         }
     }
     Ok(())
+}
+
+/// `org identity-provider show|set|remove`.
+async fn identity_provider(
+    store: &dyn Store,
+    now: UnixTime,
+    cmd: IdpCmd,
+    out: &Out,
+    dev: bool,
+) -> anyhow::Result<()> {
+    let actor = Actor::operator();
+    match cmd {
+        IdpCmd::Show { slug } => {
+            let org = admin::org(store, &actor, &slug).await?;
+            match admin::upstream(store, &actor, &org).await? {
+                Some(p) => print_provider(out, &org.slug, &p),
+                None => anyhow::bail!("organization {slug} has no identity provider"),
+            }
+        }
+        IdpCmd::Set {
+            slug,
+            issuer,
+            client_id,
+            client_secret_stdin,
+            domains,
+            allow_passwords,
+            default_role,
+            kek,
+        } => {
+            let client_secret = if client_secret_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the client secret from standard input")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let kek =
+                db::key_encryption_key(kek.key_encryption_key.as_deref(), &kek.key_file, false)?;
+            let org = admin::org(store, &actor, &slug).await?;
+            let edit = admin::UpstreamEdit {
+                issuer,
+                client_id,
+                client_secret,
+                domains,
+                allow_passwords: allow_passwords.unwrap_or(false),
+                default_role,
+            };
+            let p = admin::set_upstream(store, &kek, now, &actor, &org, edit, dev).await?;
+            print_provider(out, &org.slug, &p);
+        }
+        IdpCmd::Remove { slug } => {
+            let org = admin::org(store, &actor, &slug).await?;
+            admin::remove_upstream(store, now, &actor, &org).await?;
+            out.print(
+                &serde_json::json!({"org": org.slug, "removed": true}),
+                || {
+                    format!(
+                        "organization {}: identity provider removed; passwords sign in again",
+                        org.slug
+                    )
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_provider(out: &Out, slug: &str, p: &gatehouse_core::upstream::UpstreamProvider) {
+    let view = serde_json::json!({
+        "org": slug,
+        "issuer": p.issuer,
+        "client_id": p.client_id,
+        "domains": p.domains,
+        "allow_passwords": p.allow_passwords,
+        "default_role": p.default_role,
+        "updated_at": p.updated_at,
+    });
+    out.print(&view, || {
+        format!(
+            "organization {slug}: people of {} sign in through {} (client {}); local passwords {}; new people get role {}\nRegister <issuer of this Gatehouse>/upstream/callback as the redirect URI there.",
+            p.domains.join(", "),
+            p.issuer,
+            p.client_id,
+            if p.allow_passwords { "allowed" } else { "refused" },
+            p.default_role,
+        )
+    });
 }

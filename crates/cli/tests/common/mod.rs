@@ -111,9 +111,16 @@ impl Server {
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = dir.join(format!("serve-{n}.log"));
+        // A test may choose the address itself (to name it in `--issuer`):
+        // `start_on`'s, or a `--listen` among `extra`.
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &["serve"]
+        } else {
+            &["serve", "--listen", listen]
+        };
         let mut child = Command::new(BIN)
             .current_dir(dir)
-            .args(["serve", "--listen", listen])
+            .args(listen)
             .args(extra)
             .env_remove("GATEHOUSE_DATABASE_URL")
             .env("GATEHOUSE_LOG", "debug")

@@ -17,6 +17,7 @@ mod client_keys;
 mod mfa_roles;
 mod orgs;
 mod profile;
+mod upstream;
 mod users;
 
 pub use apis::{NewApi, TTL_RANGE, create_api};
@@ -34,6 +35,7 @@ pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_c
 pub use mfa_roles::{MAX_MFA_ROLES, mfa_roles, set_mfa_roles};
 pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
 pub use profile::{MAX_LOCALE, MAX_NAME, MAX_ZONEINFO, ProfileEdit, update_user_profile};
+pub use upstream::{UpstreamEdit, remove_upstream, set_upstream, upstream};
 pub use users::{
     NewUser, create_user, groups, normalize_email, set_user_access, set_user_status, user,
     user_by_email, user_in_org, users,

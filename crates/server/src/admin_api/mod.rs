@@ -14,6 +14,7 @@ pub mod json;
 pub mod openapi;
 pub mod org;
 pub mod problem;
+pub mod upstream;
 pub mod users;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(audit::router())
         .merge(invitations::router())
+        .merge(upstream::router())
         .routes(routes!(openapi::document));
     let (router, mut doc) = router.split_for_parts();
     openapi::describe_responses(&mut doc);

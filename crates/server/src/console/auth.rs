@@ -179,6 +179,7 @@ fn login_page(
         action: "/console/login",
         organization,
         passkey: None,
+        sso: false,
     };
     (jar, pages::render(status, &page)).into_response()
 }

@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod forms;
 mod home;
+mod identity_provider;
 mod once;
 mod usage;
 mod users;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .merge(apps::router())
         .merge(users::router())
         .merge(audit::router())
+        .merge(identity_provider::router())
 }
 
 /// A step that may end early with the finished response.

@@ -244,7 +244,7 @@ async fn render(
                 Some(hint) if prefill_hint => hint.as_str(),
                 _ => "",
             };
-            login_page(state, jar, ctx, query, StatusCode::OK, notice, email)
+            login_page(state, jar, ctx, query, StatusCode::OK, notice, email).await
         }
         (NextStep::Deny { error, end_session }, _) => {
             let jar = ended_if(state, jar, end_session).await?;
@@ -258,7 +258,7 @@ async fn render(
         (NextStep::AskConsent, Some((_, user))) => consent_page(state, jar, req, ctx, user, query),
         // Core asks these only of a signed-in user.
         (NextStep::Issue | NextStep::NotAllowed | NextStep::AskConsent, None) => {
-            login_page(state, jar, ctx, query, StatusCode::OK, None, "")
+            login_page(state, jar, ctx, query, StatusCode::OK, None, "").await
         }
     })
 }
@@ -345,7 +345,7 @@ async fn issue(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn login_page(
+async fn login_page(
     state: &AppState,
     jar: CookieJar,
     ctx: &ClientContext,
@@ -354,6 +354,7 @@ fn login_page(
     error: Option<&str>,
     email: &str,
 ) -> Response {
+    let sso = crate::upstream::offered(state, &ctx.app.org_id).await;
     let (csrf, jar) = session::csrf_token(state, jar);
     let page = LoginPage {
         app_name: Some(&ctx.app.name),
@@ -364,6 +365,7 @@ fn login_page(
         action: "/login",
         organization: None,
         passkey: state.webauthn.is_some().then_some(PASSKEY_SIGNIN),
+        sso,
     };
     (
         jar,
@@ -398,6 +400,25 @@ async fn login_step(
     let query = carry.as_str();
     let email = signin::normalized_email(&form);
     let password_given = form.get("password").unwrap_or("");
+    match crate::upstream::decide(
+        state,
+        &ctx.app.org_id,
+        &email,
+        form.get("sso").is_some(),
+        !password_given.is_empty(),
+    )
+    .await
+    .map_err(unavailable)?
+    {
+        crate::upstream::Decision::Password => {}
+        crate::upstream::Decision::Upstream(p) => {
+            return Ok(crate::upstream::begin(state, peer, jar, &p, &email, query).await);
+        }
+        crate::upstream::Decision::Refuse(why) => {
+            let status = StatusCode::BAD_REQUEST;
+            return Ok(login_page(state, jar, &ctx, query, status, Some(why), &email).await);
+        }
+    }
     // People authorize only their own organization's apps: the account is
     // looked for in the app's organization.
     let within = signin::Within::Org(&ctx.app.org_id);
@@ -418,13 +439,29 @@ async fn login_step(
                 why.status(),
                 Some(&why.message()),
                 &email,
-            );
+            )
+            .await;
             if let Some(secs) = why.retry_after() {
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
             Ok(r)
         }
     }
+}
+
+/// Continues `request` (a sign-in form's `request`, kept while the person
+/// signed in at their organization's identity provider) with `session`.
+pub(crate) async fn resume(
+    state: &AppState,
+    jar: CookieJar,
+    request: &str,
+    session: &Session,
+) -> Response {
+    let go_on = async {
+        let Checked { req, ctx, carry } = validated(state, request, Entry::Form).await?;
+        proceed(state, jar, &req, &ctx, Some(session), &carry).await
+    };
+    go_on.await.unwrap_or_else(|r| r)
 }
 
 /// Where the authorization endpoint's second step posts.
@@ -529,7 +566,8 @@ async fn second_step_post(
             StatusCode::OK,
             Some("Please sign in again."),
             "",
-        ));
+        )
+        .await);
     };
     if let Some(credential) = form.get("credential") {
         let (outcome, jar) =
@@ -625,7 +663,8 @@ async fn passkey_signin_step(
                 why.status(),
                 Some(&why.message()),
                 "",
-            );
+            )
+            .await;
             if let Some(secs) = why.retry_after() {
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
@@ -665,7 +704,8 @@ async fn consent_step(
             StatusCode::OK,
             Some("Please sign in again."),
             "",
-        ));
+        )
+        .await);
     };
     if form.get("decision") != Some("allow") {
         return Err(redirect_error(

@@ -184,6 +184,7 @@ fn login_page(
         action: "/device/login",
         organization,
         passkey: None,
+        sso: false,
     };
     (jar, pages::render(status, &page)).into_response()
 }

@@ -13,8 +13,8 @@ mod feed;
 mod grant;
 mod grant_flow;
 mod key;
-mod mfa_roles;
 mod mail_link;
+mod mfa_roles;
 mod org;
 mod passkey;
 mod pushed;
@@ -22,6 +22,7 @@ mod second_factor;
 mod session;
 mod throttle;
 mod token;
+mod upstream;
 mod user;
 
 pub(crate) use backchannel::Sessions;

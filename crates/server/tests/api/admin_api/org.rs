@@ -199,3 +199,67 @@ async fn the_sign_in_policy_requires_a_second_factor() {
         .await;
     assert_eq!(r.status, 403, "{}", r.raw);
 }
+
+#[tokio::test]
+async fn the_identity_provider_is_set_read_without_its_secret_and_removed() {
+    let (app, a) = acme().await;
+    let path = "/api/v1/org/identity-provider";
+    assert_eq!(a.get(&app, path).await.status, 404);
+    let body = json!({"issuer": "https://login.acme.test/", "client_id": "gatehouse",
+        "client_secret": "s3cret-at-the-idp", "domains": ["Acme.TEST", "acme.test"]});
+    let r = a.send(&app, Method::PUT, path, body).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["issuer"], "https://login.acme.test");
+    assert_eq!(r.json["domains"], json!(["acme.test"]));
+    assert_eq!(r.json["allow_passwords"], false);
+    assert_eq!(r.json["default_role"], "member");
+    assert_eq!(
+        r.json["redirect_uri"],
+        format!("{}/upstream/callback", app.base)
+    );
+    let shown = a.get(&app, path).await;
+    assert!(!shown.raw.contains("s3cret"), "{}", shown.raw);
+    // Sealed at rest, and opens only for this organization.
+    let stored = app.store.upstream_provider(&a.org_id).await.unwrap();
+    assert!(!stored.sealed_client_secret.contains("s3cret"));
+    let aad = gatehouse_core::upstream::secret_aad(&a.org_id);
+    assert_eq!(
+        app.kek.open(&aad, &stored.sealed_client_secret).unwrap(),
+        b"s3cret-at-the-idp"
+    );
+    assert!(app.kek.open("other", &stored.sealed_client_secret).is_err());
+    // A change without a secret keeps it; bad fields are 422 naming them.
+    let keep = json!({"issuer": "https://login.acme.test", "client_id": "gatehouse",
+        "domains": ["acme.test"], "allow_passwords": true, "default_role": "developer"});
+    let r = a.send(&app, Method::PUT, path, keep).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let again = app.store.upstream_provider(&a.org_id).await.unwrap();
+    assert_eq!(again.sealed_client_secret, stored.sealed_client_secret);
+    for (field, bad) in [
+        (
+            "issuer",
+            json!({"issuer": "http://login.acme.test", "client_id": "g", "domains": ["acme.test"]}),
+        ),
+        (
+            "domains",
+            json!({"issuer": "https://login.acme.test", "client_id": "g", "domains": ["acme"]}),
+        ),
+        (
+            "default_role",
+            json!({"issuer": "https://login.acme.test", "client_id": "g", "domains": ["acme.test"], "default_role": "boss"}),
+        ),
+    ] {
+        let r = a.send(&app, Method::PUT, path, bad).await;
+        assert_eq!(r.status, 422, "{}", r.raw);
+        assert_eq!(r.json["field"], field, "{}", r.raw);
+    }
+    let events = a.get(&app, "/api/v1/audit?limit=1").await;
+    assert_eq!(events.json["events"][0]["action"], "org.upstream_set");
+    // Someone without `users:manage` may not change it.
+    let apps_only = org_with_app_admin_only(&app).await;
+    let r = apps_only.bare(&app, Method::DELETE, path).await;
+    assert_eq!(r.status, 403, "{}", r.raw);
+    let r = a.bare(&app, Method::DELETE, path).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    assert_eq!(a.get(&app, path).await.status, 404);
+}

@@ -303,3 +303,47 @@ async fn another_organizations_user_page_is_not_found() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn an_admin_sets_and_removes_the_identity_provider_in_the_console() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let users = c.page("/console/users").await;
+    assert!(users.contains("/console/identity-provider"));
+    let page = "/console/identity-provider";
+    let html = c.page(page).await;
+    assert!(super::by_id(&html, "provider-state").contains("Not set up"));
+    assert!(html.contains(&format!("{}/upstream/callback", app.base)));
+    // A bad field is shown beside it, nothing is stored.
+    let bad = [
+        ("issuer", "http://login.acme.test"),
+        ("client_id", "gatehouse"),
+        ("client_secret", "idp-secret"),
+        ("domains", "acme.test"),
+        ("default_role", "member"),
+    ];
+    let r = c.post(page, page, &bad).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"issuer-error\""));
+    let org = app.org("acme-studio").await;
+    assert!(app.store.upstream_provider(&org.id).await.is_err());
+    let good = [
+        ("issuer", "https://login.acme.test"),
+        ("client_id", "gatehouse"),
+        ("client_secret", "idp-secret"),
+        ("domains", "acme.test, acme.example"),
+        ("default_role", "developer"),
+    ];
+    let r = c.post(page, page, &good).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let stored = app.store.upstream_provider(&org.id).await.unwrap();
+    assert_eq!(stored.domains, ["acme.test", "acme.example"]);
+    assert!(!stored.allow_passwords);
+    assert_eq!(stored.default_role, "developer");
+    let html = c.page(page).await;
+    assert!(super::by_id(&html, "provider-state").contains("Set up"));
+    assert!(!html.contains("idp-secret"));
+    let r = c.post("/console/identity-provider/remove", page, &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(app.store.upstream_provider(&org.id).await.is_err());
+}

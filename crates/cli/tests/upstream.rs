@@ -1,0 +1,655 @@
+//! Signing in through the organization's own identity provider, with two real
+//! Gatehouse processes: the "upstream" (the customer's IdP, at
+//! `http://localhost:<port>`) and the "downstream" (at `http://127.0.0.1:<port>`,
+//! in development mode so it may call a loopback issuer). Different host names
+//! keep their cookies apart, as two sites' would be. A person starts at the
+//! downstream's authorization URL, is sent upstream, signs in there, comes back
+//! and the app gets a code whose ID token names their downstream account.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use common::browser::user_with_password;
+use common::{Server, json, unescape_html};
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A stand-in for the app's callback: answers every request with a small page.
+fn callback_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut s = stream;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "<html><body><h1>Callback received</h1></body></html>";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Pair {
+    pub up: Server,
+    pub down: Server,
+    pub up_dir: tempfile::TempDir,
+    pub down_dir: tempfile::TempDir,
+    pub client_id: String,
+    pub client_secret: String,
+    pub redirect_uri: String,
+}
+
+/// Both servers: upstream people `ann@acme.test` (verified e-mail) and
+/// `bob@acme.test` (not verified), `carol@acme.test` on both sides; the
+/// downstream app "Studio sync"; the downstream's identity provider for
+/// `acme.test` with `allow_passwords` as given and default role `developer`.
+pub fn pair(allow_passwords: bool) -> Pair {
+    let up_dir = tempfile::tempdir().unwrap();
+    let down_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let issuer = format!("http://localhost:{port}");
+    let up = Server::start(up_dir.path(), &["--listen", &listen, "--issuer", &issuer]);
+    let down = Server::start(down_dir.path(), &["--dev"]);
+
+    let u = up_dir.path();
+    json(u, &["org", "create", "--name", "Acme IdP", "--json"]);
+    for (email, verified) in [
+        ("ann@acme.test", true),
+        ("bob@acme.test", false),
+        ("carol@acme.test", true),
+    ] {
+        user_with_password(u, "acme-idp", email, "developer", PASSWORD);
+        if verified {
+            json(
+                u,
+                &["user", "set-profile", email, "--email-verified", "--json"],
+            );
+        }
+    }
+    let callback = format!("{}/upstream/callback", down.base);
+    let at_idp = json(
+        u,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-idp",
+            "--name",
+            "Acme Studio sign-in",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &callback,
+            "--dev",
+            "--scopes",
+            "openid email profile",
+            "--json",
+        ],
+    );
+
+    let d = down_dir.path();
+    common::acme_api(d, "cfgateway");
+    user_with_password(
+        d,
+        "acme-studio",
+        "carol@acme.test",
+        "admin",
+        "carol's own password",
+    );
+    let cb = format!("http://127.0.0.1:{}/callback", callback_server());
+    let app = json(
+        d,
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio sync",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            &cb,
+            "--dev",
+            "--require-pkce",
+            "false",
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    set_provider(
+        d,
+        &issuer,
+        at_idp["client_id"].as_str().unwrap(),
+        at_idp["client_secret"].as_str().unwrap(),
+        allow_passwords,
+    );
+    Pair {
+        up,
+        down,
+        up_dir,
+        down_dir,
+        client_id: app["client_id"].as_str().unwrap().to_owned(),
+        client_secret: app["client_secret"].as_str().unwrap().to_owned(),
+        redirect_uri: cb,
+    }
+}
+
+fn set_provider(dir: &Path, issuer: &str, client_id: &str, secret: &str, allow_passwords: bool) {
+    let allow = if allow_passwords { "true" } else { "false" };
+    let mut child = Command::new(common::BIN)
+        .current_dir(dir)
+        .args([
+            "--dev",
+            "org",
+            "identity-provider",
+            "set",
+            "acme-studio",
+            "--issuer",
+            issuer,
+            "--client-id",
+            client_id,
+            "--client-secret-stdin",
+            "--domains",
+            "acme.test",
+            "--allow-passwords",
+            allow,
+            "--default-role",
+            "developer",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["domains"], serde_json::json!(["acme.test"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+}
+
+/// A browser-like client: a cookie jar, redirects followed except to the app.
+pub fn browser_client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::custom(|a| {
+            if a.url().path() == "/callback" {
+                a.stop()
+            } else {
+                a.follow()
+            }
+        }))
+        .build()
+        .unwrap()
+}
+
+/// A hidden (or prefilled) input's value in a page.
+fn field(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(unescape_html(&rest[..rest.find('"')?]))
+}
+
+/// Posts the page's form (its `csrf_token` and `request`) with `extra` to `to`.
+fn post_form(c: &Client, to: &str, page: &str, extra: &[(&str, &str)]) -> Response {
+    let mut form: Vec<(String, String)> = vec![(
+        "csrf_token".into(),
+        field(page, "csrf_token").expect("a csrf token"),
+    )];
+    if let Some(r) = field(page, "request") {
+        form.push(("request".into(), r));
+    }
+    for (k, v) in extra {
+        form.push(((*k).into(), (*v).into()));
+    }
+    c.post(to).form(&form).send().unwrap()
+}
+
+fn origin(r: &Response) -> String {
+    let u = r.url();
+    format!(
+        "{}://{}:{}",
+        u.scheme(),
+        u.host_str().unwrap(),
+        u.port().unwrap()
+    )
+}
+
+impl Pair {
+    fn authorize_url(&self) -> String {
+        let q = form_query(&[
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", "openid email cfgateway"),
+            ("response_type", "code"),
+            ("state", "s-42"),
+            ("nonce", "app-nonce"),
+            ("claims", r#"{"id_token":{"email":null}}"#),
+        ]);
+        format!("{}/connect/authorize?{q}", self.down.base)
+    }
+
+    /// The downstream's sign-in page, then "Sign in with your organization"
+    /// for `email`: the upstream's sign-in page.
+    fn to_upstream(&self, c: &Client, email: &str) -> Response {
+        let login = c.get(self.authorize_url()).send().unwrap().text().unwrap();
+        assert!(login.contains("Sign in with your organization"), "{login}");
+        let r = post_form(
+            c,
+            &self.down.url("/login"),
+            &login,
+            &[("email", email), ("sso", "1")],
+        );
+        assert_eq!(r.status(), 200);
+        assert_eq!(origin(&r), self.up.base.replace("127.0.0.1", "localhost"));
+        r
+    }
+
+    /// Signs `email` in upstream and allows, then allows the app downstream:
+    /// the last response (the app's callback redirect, or a refusal page).
+    fn sign_in_upstream(&self, c: &Client, upstream_login: Response, email: &str) -> Response {
+        let up = origin(&upstream_login);
+        let page = upstream_login.text().unwrap();
+        let r = post_form(
+            c,
+            &format!("{up}/login"),
+            &page,
+            &[("email", email), ("password", PASSWORD)],
+        );
+        let page = r.text().unwrap();
+        assert!(page.contains("Yes, Allow"), "upstream consent: {page}");
+        let r = post_form(c, &format!("{up}/consent"), &page, &[("decision", "allow")]);
+        if !r.status().is_success() || origin(&r) != self.down.base {
+            return r;
+        }
+        let page = r.text().unwrap();
+        if !page.contains("Yes, Allow") {
+            panic!("downstream after coming back: {page}");
+        }
+        post_form(
+            c,
+            &self.down.url("/consent"),
+            &page,
+            &[("decision", "allow")],
+        )
+    }
+
+    /// The code in the app's callback redirect, exchanged: the ID token's claims.
+    fn exchange(&self, r: Response) -> Value {
+        assert!(r.status().is_redirection(), "{:?}", r.text());
+        let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+        let q: HashMap<String, String> = to.query_pairs().into_owned().collect();
+        assert_eq!(q["state"], "s-42");
+        let tokens: Value = Client::new()
+            .post(self.down.url("/connect/token"))
+            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", q["code"].as_str()),
+                ("redirect_uri", self.redirect_uri.as_str()),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let id = tokens["id_token"].as_str().expect("an id_token");
+        let payload = id.split('.').nth(1).unwrap();
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn downstream_user(&self, email: &str) -> Option<Value> {
+        let users = json(
+            self.down_dir.path(),
+            &["user", "list", "--org", "acme-studio", "--json"],
+        );
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .cloned()
+    }
+
+    fn audit(&self) -> String {
+        json(
+            self.down_dir.path(),
+            &["audit", "--org", "acme-studio", "--json"],
+        )
+        .to_string()
+    }
+}
+
+fn form_query(pairs: &[(&str, &str)]) -> String {
+    let mut u = reqwest::Url::parse("http://x/").unwrap();
+    u.query_pairs_mut().extend_pairs(pairs);
+    u.query().unwrap().to_owned()
+}
+
+#[test]
+fn a_new_person_is_created_with_the_default_role_and_signed_in_through_the_upstream() {
+    let p = pair(false);
+    assert!(p.downstream_user("ann@acme.test").is_none());
+    let c = browser_client();
+    let up = p.to_upstream(&c, "ann@acme.test");
+    let done = p.sign_in_upstream(&c, up, "ann@acme.test");
+    let id = p.exchange(done);
+    let ann = p
+        .downstream_user("ann@acme.test")
+        .expect("created just in time");
+    assert_eq!(ann["role"], "developer");
+    assert_eq!(id["sub"], ann["id"]);
+    assert_eq!(id["email"], "ann@acme.test");
+    assert_eq!(id["amr"], serde_json::json!(["fed"]));
+    assert_eq!(id["nonce"], "app-nonce");
+    let audit = p.audit();
+    assert!(
+        audit.contains("signed in through the identity provider"),
+        "{audit}"
+    );
+    assert!(audit.contains("user.create"), "{audit}");
+}
+
+#[test]
+fn an_existing_account_is_matched_by_verified_email_and_passwords_are_refused() {
+    let p = pair(false);
+    let carol = p.downstream_user("carol@acme.test").unwrap();
+    // Local passwords are off for acme.test: the form says what to do instead.
+    let c = browser_client();
+    let login = c.get(p.authorize_url()).send().unwrap().text().unwrap();
+    let r = post_form(
+        &c,
+        &p.down.url("/login"),
+        &login,
+        &[
+            ("email", "carol@acme.test"),
+            ("password", "carol's own password"),
+        ],
+    );
+    assert_eq!(r.status(), 400);
+    let page = r.text().unwrap();
+    assert!(page.contains("through its own identity provider"), "{page}");
+
+    let up = p.to_upstream(&c, "carol@acme.test");
+    let id = p.exchange(p.sign_in_upstream(&c, up, "carol@acme.test"));
+    assert_eq!(id["sub"], carol["id"]);
+    let again = p.downstream_user("carol@acme.test").unwrap();
+    assert_eq!(
+        again["role"], "admin",
+        "the existing account keeps its role"
+    );
+}
+
+#[test]
+fn passwords_stay_usable_when_allowed() {
+    let p = pair(true);
+    let c = browser_client();
+    let login = c.get(p.authorize_url()).send().unwrap().text().unwrap();
+    let r = post_form(
+        &c,
+        &p.down.url("/login"),
+        &login,
+        &[
+            ("email", "carol@acme.test"),
+            ("password", "carol's own password"),
+        ],
+    );
+    let page = r.text().unwrap();
+    assert!(page.contains("Yes, Allow"), "{page}");
+}
+
+#[test]
+fn an_unverified_email_is_refused() {
+    let p = pair(false);
+    let c = browser_client();
+    let up = p.to_upstream(&c, "bob@acme.test");
+    let r = p.sign_in_upstream(&c, up, "bob@acme.test");
+    assert_eq!(r.status(), 403);
+    let page = r.text().unwrap();
+    assert!(
+        page.contains("has not verified your e-mail address"),
+        "{page}"
+    );
+    assert!(p.downstream_user("bob@acme.test").is_none());
+    assert!(p.audit().contains("not verified"));
+}
+
+/// The redirect to the upstream, not followed: its query.
+fn begin_without_following(p: &Pair, c: &Client, email: &str) -> HashMap<String, String> {
+    let login = c.get(p.authorize_url()).send().unwrap().text().unwrap();
+    let r = post_form(
+        c,
+        &p.down.url("/login"),
+        &login,
+        &[("email", email), ("sso", "1")],
+    );
+    assert_eq!(r.status(), 303, "{:?}", r.text());
+    let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/connect/authorize");
+    to.query_pairs().into_owned().collect()
+}
+
+fn no_redirects_with_cookies() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_state_from_another_browser_or_a_changed_nonce_is_refused() {
+    let p = pair(false);
+    let a = no_redirects_with_cookies();
+    let first = begin_without_following(&p, &a, "ann@acme.test");
+    assert_eq!(first["code_challenge_method"], "S256");
+    assert!(first["nonce"].len() >= 32 && first["state"].len() >= 32);
+    // Another browser (no state cookie) bringing A's state back is refused.
+    let other = browser_client();
+    let r = other
+        .get(format!(
+            "{}/upstream/callback?code=x&state={}",
+            p.down.base, first["state"]
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("did not start in this browser"));
+
+    // A second start replaces the cookie; the upstream is then made to sign a
+    // token with the first start's nonce, for the second start's state and PKCE.
+    let second = begin_without_following(&p, &a, "ann@acme.test");
+    let mut tampered = second.clone();
+    tampered.insert("nonce".into(), first["nonce"].clone());
+    let pairs: Vec<(&str, &str)> = tampered
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let upo = p.up.base.replace("127.0.0.1", "localhost");
+    let idp = no_redirects_with_cookies();
+    let page = idp
+        .get(format!("{upo}/connect/authorize?{}", form_query(&pairs)))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let r = post_form(
+        &idp,
+        &format!("{upo}/login"),
+        &page,
+        &[("email", "ann@acme.test"), ("password", PASSWORD)],
+    );
+    let page = r.text().unwrap();
+    let r = post_form(
+        &idp,
+        &format!("{upo}/consent"),
+        &page,
+        &[("decision", "allow")],
+    );
+    assert!(r.status().is_redirection());
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.starts_with(&format!("{}/upstream/callback?", p.down.base)));
+    // Brought back by another browser: refused, and not used up.
+    let r = other.get(&callback).send().unwrap();
+    assert_eq!(r.status(), 400);
+    // Browser A holds the state's cookie, but the token's nonce is not its own.
+    let r = a.get(&callback).send().unwrap();
+    assert_eq!(r.status(), 403, "{:?}", r.text());
+    let audit = p.audit();
+    assert!(audit.contains("nonce"), "{audit}");
+    assert!(p.downstream_user("ann@acme.test").is_none());
+    // The same state again: already used.
+    let r = a.get(&callback).send().unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+/// Waits until the browser is at a page of `origin` showing `by`.
+async fn wait_at(
+    web: &thirtyfour::WebDriver,
+    origin: &str,
+    by: thirtyfour::By,
+) -> thirtyfour::WebElement {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let url = web.current_url().await.unwrap();
+        if url.as_str().starts_with(origin)
+            && let Ok(e) = web.find(by.clone()).await
+        {
+            return e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reached {origin} with {by:?}; at {url}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_a_person_signs_in_through_the_upstream_and_the_app_gets_their_id_token() {
+    use thirtyfour::prelude::*;
+    let p = tokio::task::spawn_blocking(|| pair(false)).await.unwrap();
+    let (_driver, driver_port) = common::browser::start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let web = common::browser::browser(driver_port, profile.path()).await;
+    let shots = common::browser::screenshots();
+    let upo = p.up.base.replace("127.0.0.1", "localhost");
+    let outcome = async {
+        web.goto(&p.authorize_url()).await?;
+        wait_at(&web, &p.down.base, By::Id("email"))
+            .await
+            .send_keys("ann@acme.test")
+            .await?;
+        web.screenshot(&shots.join("upstream-01-login.png")).await?;
+        web.find(By::XPath(
+            "//button[normalize-space()='Sign in with your organization']",
+        ))
+        .await?
+        .click()
+        .await?;
+        let email = wait_at(&web, &upo, By::Id("email")).await;
+        if email.value().await?.unwrap_or_default().is_empty() {
+            email.send_keys("ann@acme.test").await?;
+        }
+        web.find(By::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        web.screenshot(&shots.join("upstream-02-idp.png")).await?;
+        web.find(By::XPath("//button[normalize-space()='Sign in']"))
+            .await?
+            .click()
+            .await?;
+        let allow = By::XPath("//button[normalize-space()='Yes, Allow']");
+        wait_at(&web, &upo, allow.clone()).await.click().await?;
+        let consent = wait_at(&web, &p.down.base, allow).await;
+        web.screenshot(&shots.join("upstream-03-consent.png"))
+            .await?;
+        consent.click().await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let url = web.current_url().await?;
+            if url.as_str().starts_with(&p.redirect_uri) {
+                break Ok::<_, WebDriverError>(url);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never reached the app; at {url}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    .await;
+    let _ = web.quit().await;
+    let landed = outcome.unwrap();
+    let q: HashMap<String, String> = landed.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "s-42");
+    let tokens: Value = reqwest::Client::new()
+        .post(p.down.url("/connect/token"))
+        .basic_auth(&p.client_id, Some(&p.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", p.redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = tokens["id_token"].as_str().expect("an id_token");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["email"], "ann@acme.test");
+    assert_eq!(claims["amr"], serde_json::json!(["fed"]));
+    let ann = tokio::task::spawn_blocking(move || {
+        let u = p.downstream_user("ann@acme.test");
+        drop(p);
+        u
+    })
+    .await
+    .unwrap()
+    .expect("created just in time");
+    assert_eq!(claims["sub"], ann["id"]);
+}

@@ -1,0 +1,387 @@
+//! Signing in through an organization's own OpenID Connect provider (the
+//! "upstream"): its configuration, the pending sign-in between the redirect
+//! there and the way back, and the checks on the ID token it returns (OpenID
+//! Connect Core §3.1.3.7). Pure: fetching discovery and JWKS, the redirect and
+//! the session are the server's; storing is [`UpstreamStore`]'s.
+//!
+//! Signatures are checked with the project's own JWS code
+//! ([`crate::client_assertion::ClientKeySet`]): asymmetric algorithms only
+//! (RS256, PS256, ES256, EdDSA), never `none` or HMAC.
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Deserialize;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use crate::client_assertion::{self, ClientKeySet};
+use crate::clock::UnixTime;
+use crate::model::AuditEvent;
+use crate::ports::StoreResult;
+
+/// Most e-mail domains one provider may own.
+pub const MAX_DOMAINS: usize = 20;
+/// Longest issuer URL accepted.
+pub const MAX_ISSUER: usize = 512;
+/// Longest client id / secret accepted.
+pub const MAX_CLIENT_ID: usize = 256;
+pub const MAX_CLIENT_SECRET: usize = 512;
+/// How long a person has at the upstream before coming back (seconds).
+pub const LOGIN_TTL: UnixTime = 10 * 60;
+/// Clocks may disagree by this much (seconds) for `exp` and `iat`.
+pub const LEEWAY: i64 = 120;
+/// `amr` of a sign-in through the upstream provider (RFC 8176 §2: `fed`
+/// is not registered there; it is the value OpenID Connect deployments use
+/// for federated authentication).
+pub const AMR_FEDERATED: &str = "fed";
+
+/// An organization's upstream provider, as stored (the secret sealed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamProvider {
+    pub org_id: String,
+    /// The issuer, exactly as its ID tokens' `iss` (no trailing slash added).
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret sealed under the key-encryption key ([`secret_aad`]).
+    pub sealed_client_secret: String,
+    /// Lower-case e-mail domains whose people sign in there.
+    pub domains: Vec<String>,
+    /// Whether people of those domains may still sign in with a local password.
+    pub allow_passwords: bool,
+    /// The role of people created on their first sign-in.
+    pub default_role: String,
+    pub updated_at: UnixTime,
+}
+
+impl UpstreamProvider {
+    /// Whether `email`'s domain is one of this provider's.
+    pub fn owns(&self, email: &str) -> bool {
+        domain_of(email).is_some_and(|d| self.domains.iter().any(|x| x == d))
+    }
+}
+
+/// A sign-in sent to the upstream, until it comes back (single use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLogin {
+    /// SHA-256 of the `state` sent (the browser's cookie holds the value).
+    pub state_digest: String,
+    pub org_id: String,
+    pub nonce: String,
+    /// PKCE (RFC 7636) verifier whose S256 challenge was sent.
+    pub code_verifier: String,
+    /// The authorization request to continue (the login form's `request`).
+    pub request: String,
+    pub expires_at: UnixTime,
+}
+
+/// Upstream providers and pending upstream sign-ins.
+#[async_trait]
+pub trait UpstreamStore: Send + Sync {
+    /// The organization's provider; NotFound without one.
+    async fn upstream_provider(&self, org_id: &str) -> StoreResult<UpstreamProvider>;
+    /// Creates or replaces the organization's provider, with `audit`.
+    async fn set_upstream_provider(
+        &self,
+        provider: &UpstreamProvider,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
+    /// Removes it, with `audit`; NotFound when there is none.
+    async fn remove_upstream_provider(&self, org_id: &str, audit: &AuditEvent) -> StoreResult<()>;
+    /// Keeps a pending sign-in (and drops expired ones).
+    async fn insert_upstream_login(&self, login: &UpstreamLogin, now: UnixTime) -> StoreResult<()>;
+    /// Takes the pending sign-in of `state_digest` if still live: it works
+    /// once (of two claims at once, one wins); NotFound otherwise.
+    async fn claim_upstream_login(
+        &self,
+        state_digest: &str,
+        now: UnixTime,
+    ) -> StoreResult<UpstreamLogin>;
+}
+
+/// The additional data the client secret is sealed with: bound to its organization.
+pub fn secret_aad(org_id: &str) -> String {
+    format!("gatehouse-upstream-client-secret:{org_id}")
+}
+
+/// The domain of an e-mail address (already lower-case).
+pub fn domain_of(email: &str) -> Option<&str> {
+    email
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
+}
+
+/// A domain as configured: lower-case labels of letters, digits and dashes,
+/// with at least one dot.
+pub fn normalize_domain(d: &str) -> Result<String, String> {
+    let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if d.len() > 253 || !d.contains('.') || !d.split('.').all(label_ok) {
+        return Err(format!("`{d}` is not a domain name (e.g. acme.com)"));
+    }
+    Ok(d)
+}
+
+/// Whether an upstream URL (the issuer, or an endpoint its discovery names)
+/// may be called: HTTPS on a DNS name; in development mode also
+/// `http://localhost` / `http://127.0.0.1`. The outbound client resolves names
+/// to public addresses only, so a private address is never reached.
+pub fn url_allowed(url: &str, dev: bool) -> Result<(), &'static str> {
+    let u = url::Url::parse(url).map_err(|_| "is not a URL")?;
+    if !u.username().is_empty() || u.password().is_some() || u.fragment().is_some() {
+        return Err("must not carry credentials or a fragment");
+    }
+    match (u.scheme(), u.host()) {
+        ("https", Some(url::Host::Domain(_))) => Ok(()),
+        ("http", Some(url::Host::Domain("localhost"))) if dev => Ok(()),
+        ("http" | "https", Some(url::Host::Ipv4(ip))) if dev && ip.is_loopback() => Ok(()),
+        _ => Err(if dev {
+            "must be https on a DNS name (or http://localhost, http://127.0.0.1 in development mode)"
+        } else {
+            "must be https on a DNS name"
+        }),
+    }
+}
+
+/// The parts of an upstream's discovery document a sign-in needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamMetadata {
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+}
+
+/// Reads discovery (OpenID Connect Discovery §4.3: its `issuer` must be the
+/// configured one exactly), and checks each endpoint with [`url_allowed`].
+pub fn parse_metadata(doc: &Value, issuer: &str, dev: bool) -> Result<UpstreamMetadata, String> {
+    if doc["issuer"].as_str() != Some(issuer) {
+        return Err("its discovery document names another issuer".into());
+    }
+    let url = |k: &str| -> Result<String, String> {
+        let v = doc[k]
+            .as_str()
+            .ok_or_else(|| format!("its discovery document has no `{k}`"))?;
+        url_allowed(v, dev).map_err(|why| format!("its `{k}` {why}"))?;
+        Ok(v.to_owned())
+    };
+    Ok(UpstreamMetadata {
+        authorization_endpoint: url("authorization_endpoint")?,
+        token_endpoint: url("token_endpoint")?,
+        jwks_uri: url("jwks_uri")?,
+    })
+}
+
+/// What the ID token must say.
+pub struct Expected<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub nonce: &'a str,
+    pub now: UnixTime,
+}
+
+/// Who the upstream says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamIdentity {
+    pub sub: String,
+    /// Lower-case, verified by the upstream.
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// Why an ID token was refused (told in the log and the audit detail, never
+/// with the token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTokenError {
+    #[error("the ID token's signature: {0}")]
+    Signature(String),
+    #[error("the ID token's {0}")]
+    Claims(&'static str),
+    #[error("the ID token's e-mail address is not verified by the provider")]
+    EmailNotVerified,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: Option<String>,
+    sub: Option<String>,
+    aud: Option<Value>,
+    azp: Option<String>,
+    exp: Option<Value>,
+    iat: Option<Value>,
+    nonce: Option<String>,
+    email: Option<String>,
+    email_verified: Option<Value>,
+    name: Option<String>,
+}
+
+fn number(v: &Option<Value>) -> Option<i64> {
+    v.as_ref()
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+}
+
+/// Verifies the upstream's ID token: the signature with its JWKS, then
+/// `iss`, `aud` (and `azp` when several audiences), `exp`, `iat`, `nonce`,
+/// and a verified `email` (Core §3.1.3.7).
+pub fn verify_id_token(
+    token: &str,
+    keys: &ClientKeySet,
+    e: &Expected<'_>,
+) -> Result<UpstreamIdentity, IdTokenError> {
+    let parsed =
+        client_assertion::parse(token).map_err(|x| IdTokenError::Signature(x.to_string()))?;
+    parsed
+        .verify_signature(keys)
+        .map_err(|x| IdTokenError::Signature(x.to_string()))?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| B64.decode(p).ok())
+        .ok_or(IdTokenError::Claims("payload is not base64url"))?;
+    let c: Claims = serde_json::from_slice(&payload)
+        .map_err(|_| IdTokenError::Claims("payload is not JSON"))?;
+    check_claims(c, e)
+}
+
+fn check_claims(c: Claims, e: &Expected<'_>) -> Result<UpstreamIdentity, IdTokenError> {
+    use IdTokenError::Claims as Bad;
+    if c.iss.as_deref() != Some(e.issuer) {
+        return Err(Bad("`iss` is not the provider's issuer"));
+    }
+    let auds: Vec<&str> = match &c.aud {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !auds.contains(&e.client_id) {
+        return Err(Bad("`aud` does not name this client"));
+    }
+    if auds.len() > 1 && c.azp.as_deref() != Some(e.client_id) {
+        return Err(Bad("`azp` does not name this client"));
+    }
+    match number(&c.exp) {
+        Some(exp) if exp + LEEWAY > e.now => {}
+        _ => return Err(Bad("`exp` is missing or has passed")),
+    }
+    if number(&c.iat).is_none_or(|iat| iat > e.now + LEEWAY) {
+        return Err(Bad("`iat` is missing or in the future"));
+    }
+    let nonce_ok = c
+        .nonce
+        .as_deref()
+        .is_some_and(|n| bool::from(n.as_bytes().ct_eq(e.nonce.as_bytes())));
+    if !nonce_ok {
+        return Err(Bad("`nonce` is not the one sent"));
+    }
+    let sub = c
+        .sub
+        .filter(|s| !s.is_empty() && s.len() <= 255)
+        .ok_or(Bad("`sub` is missing"))?;
+    let email = c
+        .email
+        .map(|m| m.trim().to_lowercase())
+        .filter(|m| m.len() <= 254 && domain_of(m).is_some())
+        .ok_or(Bad("`email` is missing: ask for the `email` scope"))?;
+    // Core §5.1: a boolean; a string "true" is tolerated (some providers send it).
+    let verified = matches!(&c.email_verified, Some(Value::Bool(true)))
+        || matches!(&c.email_verified, Some(Value::String(s)) if s == "true");
+    if !verified {
+        return Err(IdTokenError::EmailNotVerified);
+    }
+    let name = c
+        .name
+        .map(|n| n.trim().chars().take(100).collect::<String>())
+        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control));
+    Ok(UpstreamIdentity { sub, email, name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn claims(v: Value) -> Claims {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn good() -> Value {
+        json!({"iss": "https://idp.acme.com", "sub": "u1", "aud": "gh", "exp": NOW + 60,
+               "iat": NOW, "nonce": "n1", "email": "Ann@Acme.com", "email_verified": true})
+    }
+
+    fn check(v: Value) -> Result<UpstreamIdentity, IdTokenError> {
+        check_claims(
+            claims(v),
+            &Expected {
+                issuer: "https://idp.acme.com",
+                client_id: "gh",
+                nonce: "n1",
+                now: NOW,
+            },
+        )
+    }
+
+    #[test]
+    fn a_good_token_names_the_verified_email() {
+        let id = check(good()).unwrap();
+        assert_eq!(id.email, "ann@acme.com");
+        assert_eq!(id.sub, "u1");
+    }
+
+    #[test]
+    fn each_claim_rule_refuses() {
+        let with = |k: &str, v: Value| {
+            let mut c = good();
+            c[k] = v;
+            check(c).unwrap_err()
+        };
+        assert!(matches!(
+            with("iss", json!("https://evil")),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("aud", json!("other")),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("aud", json!(["gh", "x"])),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("exp", json!(NOW - 600)),
+            IdTokenError::Claims(_)
+        ));
+        assert!(matches!(
+            with("nonce", json!("n2")),
+            IdTokenError::Claims(_)
+        ));
+        assert_eq!(
+            with("email_verified", json!(false)),
+            IdTokenError::EmailNotVerified
+        );
+        assert_eq!(
+            with("email_verified", Value::Null),
+            IdTokenError::EmailNotVerified
+        );
+    }
+
+    #[test]
+    fn domains_and_urls() {
+        assert_eq!(normalize_domain(" @Acme.COM ").unwrap(), "acme.com");
+        assert!(normalize_domain("acme").is_err());
+        assert!(normalize_domain("a_b.com").is_err());
+        assert!(url_allowed("https://idp.acme.com", false).is_ok());
+        assert!(url_allowed("http://idp.acme.com", false).is_err());
+        assert!(url_allowed("http://127.0.0.1:9000", false).is_err());
+        assert!(url_allowed("http://127.0.0.1:9000", true).is_ok());
+        assert!(url_allowed("https://10.0.0.1", true).is_err());
+    }
+}
