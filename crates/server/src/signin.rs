@@ -84,6 +84,10 @@ pub enum Refusal {
     Throttled(u64),
     /// The email is longer than any address can be.
     EmailTooLong,
+    /// The person's organization signs this address in through its own
+    /// identity provider and turned passwords off for it (only ever told after
+    /// a correct password).
+    PasswordsOff,
 }
 
 impl Refusal {
@@ -94,6 +98,7 @@ impl Refusal {
             Refusal::ChooseOrganization => "choose_organization",
             Refusal::Throttled(_) => "throttled",
             Refusal::EmailTooLong => "email_too_long",
+            Refusal::PasswordsOff => "passwords_off",
         }
     }
 
@@ -103,6 +108,7 @@ impl Refusal {
             Refusal::ChooseOrganization => StatusCode::OK,
             Refusal::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Refusal::EmailTooLong => StatusCode::BAD_REQUEST,
+            Refusal::PasswordsOff => StatusCode::FORBIDDEN,
         }
     }
 
@@ -116,13 +122,20 @@ impl Refusal {
                 format!("Too many failed sign-ins. Try again in {secs} seconds.")
             }
             Refusal::EmailTooLong => "That email address is too long.".to_owned(),
+            Refusal::PasswordsOff => "Your organization signs you in through its own identity \
+                 provider and has turned passwords off for your address: sign in to your apps \
+                 with \u{201c}Sign in with your organization\u{201d}."
+                .to_owned(),
         }
     }
 
     /// The `Retry-After` seconds, when throttled.
     pub fn retry_after(self) -> Option<u64> {
         match self {
-            Refusal::WrongCredentials | Refusal::ChooseOrganization | Refusal::EmailTooLong => None,
+            Refusal::WrongCredentials
+            | Refusal::ChooseOrganization
+            | Refusal::EmailTooLong
+            | Refusal::PasswordsOff => None,
             Refusal::Throttled(secs) => Some(secs),
         }
     }
@@ -173,6 +186,14 @@ pub async fn attempt(
         return Ok(refused(state, Refusal::ChooseOrganization, jar));
     }
     match matched.pop() {
+        // Every surface (console, device page, authorization endpoint) obeys
+        // the organization's "no passwords for our domains": checked after the
+        // password, so it tells nothing to someone who does not know it.
+        Some(u) if passwords_off(state, &u).await? => {
+            security_events::signin(state, &u, ip, Some("passwords are off for this address"))
+                .await?;
+            Ok(refused(state, Refusal::PasswordsOff, jar))
+        }
         Some(u) => {
             let need = second_factor::need(state, &u).await?;
             if need.asks() {
@@ -206,6 +227,16 @@ pub async fn attempt(
             tokio::time::sleep(delay).await;
             Ok(refused(state, why, jar))
         }
+    }
+}
+
+/// Whether `u`'s organization sends their address to its identity provider
+/// and allows no password for it ([`crate::upstream`]).
+async fn passwords_off(state: &AppState, u: &User) -> Result<bool, StoreError> {
+    match state.store.upstream_provider(&u.org_id).await {
+        Ok(p) => Ok(p.owns(&u.email) && !p.allow_passwords),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -347,3 +347,62 @@ async fn an_admin_sets_and_removes_the_identity_provider_in_the_console() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(app.store.upstream_provider(&org.id).await.is_err());
 }
+
+/// Passwords turned off for the organization's domains hold on every
+/// surface: the console's sign-in refuses the right password (and says why,
+/// only then), a wrong one is the usual answer, and other domains are untouched.
+#[tokio::test]
+async fn passwords_turned_off_for_a_domain_are_refused_at_the_console_too() {
+    let (app, _) = setup().await;
+    let c = Console::sign_in(&app, "admin@acme.test").await;
+    let page = "/console/identity-provider";
+    let off = [
+        ("issuer", "https://login.acme.test"),
+        ("client_id", "gatehouse"),
+        ("client_secret", "idp-secret"),
+        ("domains", "acme.test"),
+        ("default_role", "developer"),
+    ];
+    assert_eq!(
+        c.post(page, page, &off).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let html = c.page(page).await;
+    assert!(html.contains("passwords-off-warning"));
+
+    let fresh = Console::new(&app);
+    let right = fresh
+        .post(
+            "/console/login",
+            "/console",
+            &[
+                ("email", "ana@acme.test"),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(right.status(), StatusCode::FORBIDDEN);
+    assert!(right.text().await.unwrap().contains("turned passwords off"));
+    let wrong = fresh
+        .post(
+            "/console/login",
+            "/console",
+            &[("email", "ana@acme.test"), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(!wrong.text().await.unwrap().contains("turned passwords off"));
+    // Allowed again: the same password signs in.
+    let on = [
+        ("issuer", "https://login.acme.test"),
+        ("client_id", "gatehouse"),
+        ("domains", "acme.test"),
+        ("allow_passwords", "on"),
+        ("default_role", "developer"),
+    ];
+    assert_eq!(
+        c.post(page, page, &on).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    Console::sign_in(&app, "ana@acme.test").await;
+}
