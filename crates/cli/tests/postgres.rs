@@ -972,10 +972,7 @@ async fn contents(pool: &sqlx::SqlitePool) -> Vec<String> {
             .iter()
             .map(|r| r.get::<String, _>("name"))
             .collect();
-        let sql = format!(
-            "SELECT json_array({}) FROM {t} ORDER BY 1",
-            cols.join(", ")
-        );
+        let sql = format!("SELECT json_array({}) FROM {t} ORDER BY 1", cols.join(", "));
         let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await
@@ -1051,13 +1048,28 @@ fn every_table_round_trips_sqlite_to_postgres_and_back() {
             "the seed leaves {t} empty"
         );
     }
-    assert!(before.iter().any(|r| r.starts_with("roles: ") && r.contains("\"admin\"")));
+    assert!(
+        before
+            .iter()
+            .any(|r| r.starts_with("roles: ") && r.contains("\"admin\""))
+    );
 
     let db = Db::new();
-    let out = common::gatehouse(d, &["copy", "--from", "sqlite://gatehouse.db", "--to", &db.url]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = common::gatehouse(
+        d,
+        &["copy", "--from", "sqlite://gatehouse.db", "--to", &db.url],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = common::gatehouse(d, &["copy", "--from", &db.url, "--to", "sqlite://back.db"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Into a database that holds data: refused.
     let again = common::gatehouse(d, &["copy", "--from", &db.url, "--to", "sqlite://back.db"]);
     assert!(!again.status.success());
@@ -1071,7 +1083,10 @@ fn every_table_round_trips_sqlite_to_postgres_and_back() {
     });
     let missing: Vec<&String> = before.iter().filter(|r| !after.contains(r)).collect();
     let extra: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "lost: {missing:#?}\nnew: {extra:#?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "lost: {missing:#?}\nnew: {extra:#?}"
+    );
 
     // The copy serves: the provider's settings read back through the CLI.
     let idp = json(

@@ -514,9 +514,13 @@ mod tests {
             v.clone().with_userinfo(&unverified).unwrap_err(),
             IdTokenError::EmailNotVerified
         );
-        let info = json!({"sub": "u1", "email": "Eve@Acme.com", "email_verified": true, "name": "Eve"});
+        let info =
+            json!({"sub": "u1", "email": "Eve@Acme.com", "email_verified": true, "name": "Eve"});
         let id = v.with_userinfo(&info).unwrap();
-        assert_eq!(id.email, "eve@acme.com", "userinfo's e-mail, not the token's");
+        assert_eq!(
+            id.email, "eve@acme.com",
+            "userinfo's e-mail, not the token's"
+        );
         assert_eq!(id.name.as_deref(), Some("Eve"));
     }
 
@@ -553,7 +557,11 @@ mod tests {
         assert_eq!(session_amr(&p, &id), amr(&["fed", "mfa"]));
         let mut c = good();
         c["amr"] = json!("mfa");
-        assert_eq!(session_amr(&p, &check(c).unwrap()), amr(&["fed"]), "not a list");
+        assert_eq!(
+            session_amr(&p, &check(c).unwrap()),
+            amr(&["fed"]),
+            "not a list"
+        );
     }
 
     #[test]

@@ -691,7 +691,11 @@ impl UpstreamCache {
 
     /// The userinfo answer for `access_token` (Core §5.3.1: a bearer GET),
     /// as JSON of at most [`MAX_JWKS_BYTES`], within [`FETCH_TIMEOUT`].
-    async fn userinfo(&self, endpoint: &str, access_token: &str) -> Result<serde_json::Value, String> {
+    async fn userinfo(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+    ) -> Result<serde_json::Value, String> {
         gatehouse_core::upstream::url_allowed(endpoint, self.dev)
             .map_err(|w| format!("{endpoint} {w}"))?;
         let resp = self
@@ -703,7 +707,10 @@ impl UpstreamCache {
             .await
             .map_err(|e| format!("userinfo: {}", e.without_url()))?;
         if !resp.status().is_success() {
-            return Err(format!("its userinfo endpoint answered {}", resp.status().as_u16()));
+            return Err(format!(
+                "its userinfo endpoint answered {}",
+                resp.status().as_u16()
+            ));
         }
         read_json(resp).await
     }

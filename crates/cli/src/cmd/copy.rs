@@ -55,7 +55,12 @@ const SKIPPED: &[&str] = &["throttle", "_sqlx_migrations"];
 
 /// Tables whose key is a sequence that the copy continues from (PostgreSQL
 /// target; SQLite's AUTOINCREMENT follows the largest key inserted by itself).
-const SEQUENCES: &[&str] = &["changes", "audit_events", "app_secrets", "logout_deliveries"];
+const SEQUENCES: &[&str] = &[
+    "changes",
+    "audit_events",
+    "app_secrets",
+    "logout_deliveries",
+];
 
 /// One table's columns as the PostgreSQL side has them: (name, data type).
 struct Table {
@@ -107,7 +112,9 @@ pub async fn run(from: &str, to: &str) -> anyhow::Result<()> {
         let dst = db::open_sqlite(to, &opts).await?;
         to_sqlite(src.pool(), dst.pool()).await?
     } else {
-        bail!("copy moves a sqlite:// database to a postgres:// one, or a postgres:// one to sqlite://");
+        bail!(
+            "copy moves a sqlite:// database to a postgres:// one, or a postgres:// one to sqlite://"
+        );
     };
     eprintln!(
         "copied {total} rows from {} to {}",
@@ -229,10 +236,14 @@ async fn to_postgres(src: &sqlx::SqlitePool, dst: &PgPool) -> anyhow::Result<u64
     for t in &tables {
         bar.set_message(t.name);
         let insert = t.insert();
-        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {} FROM {}", t.names(), t.name)))
-            .fetch_all(src)
-            .await
-            .with_context(|| format!("cannot read {} from the source", t.name))?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM {}",
+            t.names(),
+            t.name
+        )))
+        .fetch_all(src)
+        .await
+        .with_context(|| format!("cannot read {} from the source", t.name))?;
         for row in &rows {
             let cells = cells!(row, t);
             bind_all!(sqlx::query(AssertSqlSafe(insert.clone())), cells)
@@ -279,10 +290,14 @@ async fn to_sqlite(src: &PgPool, dst: &sqlx::SqlitePool) -> anyhow::Result<u64> 
     for t in &tables {
         bar.set_message(t.name);
         let insert = t.insert();
-        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {} FROM {}", t.names(), t.name)))
-            .fetch_all(src)
-            .await
-            .with_context(|| format!("cannot read {} from the source", t.name))?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM {}",
+            t.names(),
+            t.name
+        )))
+        .fetch_all(src)
+        .await
+        .with_context(|| format!("cannot read {} from the source", t.name))?;
         for row in &rows {
             let cells = cells!(row, t);
             bind_all!(sqlx::query(AssertSqlSafe(insert.clone())), cells)
