@@ -668,7 +668,7 @@ impl UpstreamCache {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("token request: {}", e.without_url()))?;
+            .map_err(|e| format!("token request: {}", causes(e)))?;
         let status = resp.status();
         let v = read_json(resp).await?;
         if !status.is_success() {
@@ -705,7 +705,7 @@ impl UpstreamCache {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| format!("userinfo: {}", e.without_url()))?;
+            .map_err(|e| format!("userinfo: {}", causes(e)))?;
         if !resp.status().is_success() {
             return Err(format!(
                 "its userinfo endpoint answered {}",
@@ -729,6 +729,20 @@ impl UpstreamCache {
         }
         read_json(resp).await
     }
+}
+
+/// A failed request and its causes ("error sending request: … Connection
+/// reset by peer"), without the URL.
+fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// What the provider's token endpoint answered.
