@@ -212,47 +212,56 @@ macro_rules! bind_all {
     }};
 }
 
+/// Refuses a target that holds rows, then copies every table from the pool
+/// `$src` into the transaction `$tx`: the number of rows copied. (A macro:
+/// the two directions differ only in their drivers' types.)
+macro_rules! copy_tables {
+    ($src:expr, $tx:expr, $tables:expr) => {{
+        let mut total = 0u64;
+        for t in $tables {
+            let count = format!("SELECT COUNT(*) FROM {}", t.name);
+            let there: i64 = sqlx::query_scalar(AssertSqlSafe(count.clone()))
+                .fetch_one(&mut *$tx)
+                .await?;
+            refuse_rows(t.name, there)?;
+            let here: i64 = sqlx::query_scalar(AssertSqlSafe(count))
+                .fetch_one($src)
+                .await?;
+            total += here as u64;
+        }
+        let bar = progress(total);
+        for t in $tables {
+            bar.set_message(t.name);
+            let insert = t.insert();
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {} FROM {}",
+                t.names(),
+                t.name
+            )))
+            .fetch_all($src)
+            .await
+            .with_context(|| format!("cannot read {} from the source", t.name))?;
+            for row in &rows {
+                let cells = cells!(row, t);
+                bind_all!(sqlx::query(AssertSqlSafe(insert.clone())), cells)
+                    .execute(&mut *$tx)
+                    .await
+                    .with_context(|| format!("cannot write a row of {}", t.name))?;
+                bar.inc(1);
+            }
+        }
+        bar.finish_with_message("done");
+        total
+    }};
+}
+
 async fn to_postgres(src: &sqlx::SqlitePool, dst: &PgPool) -> anyhow::Result<u64> {
     let mut tx = dst
         .begin()
         .await
         .context("cannot start a transaction on the target")?;
-    let tables = schema(&mut *tx).await?;
-    let mut total = 0u64;
-    for t in &tables {
-        let count = format!("SELECT COUNT(*) FROM {}", t.name);
-        refuse_rows(
-            t.name,
-            sqlx::query_scalar(AssertSqlSafe(count.clone()))
-                .fetch_one(&mut *tx)
-                .await?,
-        )?;
-        let here: i64 = sqlx::query_scalar(AssertSqlSafe(count))
-            .fetch_one(src)
-            .await?;
-        total += here as u64;
-    }
-    let bar = progress(total);
-    for t in &tables {
-        bar.set_message(t.name);
-        let insert = t.insert();
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {}",
-            t.names(),
-            t.name
-        )))
-        .fetch_all(src)
-        .await
-        .with_context(|| format!("cannot read {} from the source", t.name))?;
-        for row in &rows {
-            let cells = cells!(row, t);
-            bind_all!(sqlx::query(AssertSqlSafe(insert.clone())), cells)
-                .execute(&mut *tx)
-                .await
-                .with_context(|| format!("cannot write a row of {}", t.name))?;
-            bar.inc(1);
-        }
-    }
+    let tables = schema(&mut tx).await?;
+    let total = copy_tables!(src, tx, &tables);
     // The change feed, the audit log and the queues continue from where the source left off.
     for t in SEQUENCES {
         sqlx::query(AssertSqlSafe(format!(
@@ -262,7 +271,6 @@ async fn to_postgres(src: &sqlx::SqlitePool, dst: &PgPool) -> anyhow::Result<u64
         .await?;
     }
     tx.commit().await.context("cannot commit the copy")?;
-    bar.finish_with_message("done");
     Ok(total)
 }
 
@@ -272,42 +280,7 @@ async fn to_sqlite(src: &PgPool, dst: &sqlx::SqlitePool) -> anyhow::Result<u64> 
         .begin()
         .await
         .context("cannot start a transaction on the target")?;
-    let mut total = 0u64;
-    for t in &tables {
-        let count = format!("SELECT COUNT(*) FROM {}", t.name);
-        refuse_rows(
-            t.name,
-            sqlx::query_scalar(AssertSqlSafe(count.clone()))
-                .fetch_one(&mut *tx)
-                .await?,
-        )?;
-        let here: i64 = sqlx::query_scalar(AssertSqlSafe(count))
-            .fetch_one(src)
-            .await?;
-        total += here as u64;
-    }
-    let bar = progress(total);
-    for t in &tables {
-        bar.set_message(t.name);
-        let insert = t.insert();
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {} FROM {}",
-            t.names(),
-            t.name
-        )))
-        .fetch_all(src)
-        .await
-        .with_context(|| format!("cannot read {} from the source", t.name))?;
-        for row in &rows {
-            let cells = cells!(row, t);
-            bind_all!(sqlx::query(AssertSqlSafe(insert.clone())), cells)
-                .execute(&mut *tx)
-                .await
-                .with_context(|| format!("cannot write a row of {}", t.name))?;
-            bar.inc(1);
-        }
-    }
+    let total = copy_tables!(src, tx, &tables);
     tx.commit().await.context("cannot commit the copy")?;
-    bar.finish_with_message("done");
     Ok(total)
 }
