@@ -50,13 +50,14 @@ pub enum Command {
     Gateway(GatewayArgs),
     /// Apply database migrations and exit.
     Migrate,
-    /// Copy every record from one database to another (e.g. SQLite to PostgreSQL).
-    /// The target is migrated first and must be empty; the copy is one transaction.
+    /// Copy every record from one database to another: SQLite to PostgreSQL,
+    /// or PostgreSQL to SQLite. The target is migrated first and must be
+    /// empty; the copy is one transaction.
     Copy {
-        /// Source database URL (sqlite://…).
+        /// Source database URL (sqlite://… or postgres://…).
         #[arg(long)]
         from: String,
-        /// Target database URL (postgres://…).
+        /// Target database URL (postgres://… or sqlite://…).
         #[arg(long)]
         to: String,
     },
@@ -481,6 +482,11 @@ pub enum IdpCmd {
         /// The role of people created on their first sign-in.
         #[arg(long, default_value = "member")]
         default_role: String,
+        /// Count a sign-in the provider says was multi-factor (its ID token's
+        /// `amr` holds `mfa`, or `otp`/`hwk` beside another method) as
+        /// multi-factor here, meeting second-factor requirements.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        trust_upstream_mfa: Option<bool>,
         #[command(flatten)]
         kek: KekArgs,
     },

@@ -915,3 +915,194 @@ fn a_retired_secret_ends_on_every_instance_within_a_second() {
         assert_eq!(token(server, &second).status(), 200);
     }
 }
+
+/// Tables the round trip below must find rows in: every table the copy did
+/// not know before issue 15 (second factors, passkeys, mail links, identity
+/// providers, back-channel logout, usage and the short-lived ones).
+const NEWER_TABLES: &[&str] = &[
+    "app_usage",
+    "user_totp",
+    "recovery_codes",
+    "passkeys",
+    "mail_links",
+    "upstream_providers",
+    "app_backchannel_logout",
+    "logout_deliveries",
+    "pushed_requests",
+    "device_authorizations",
+    "client_assertion_jtis",
+    "passkey_challenges",
+    "upstream_logins",
+];
+
+/// Rows the CLI cannot make without a browser, written straight into SQLite.
+const SEED: &str = r#"
+INSERT INTO app_usage VALUES ('app-1', 20000, 7, 1);
+INSERT INTO user_totp SELECT id, 'sealed-totp', 10, 11, 12345 FROM users WHERE email = 'dev@acme.test';
+INSERT INTO recovery_codes SELECT id, 'digest-' || n, NULL FROM users, (SELECT 1 AS n UNION SELECT 2) WHERE email = 'dev@acme.test';
+UPDATE recovery_codes SET used_at = 99 WHERE digest = 'digest-2';
+INSERT INTO passkeys SELECT 'pk-1', id, 'handle', 'cred-1', 'Laptop', '{"cred":{}}', 5, 10, NULL FROM users WHERE email = 'dev@acme.test';
+INSERT INTO mail_links SELECT 'link-digest', id, 'invite', 10, 4000000000, NULL FROM users WHERE email = 'dev@acme.test';
+INSERT INTO app_backchannel_logout VALUES ('app-1', 'https://app.acme.test/logout', 1);
+INSERT INTO logout_deliveries (seq, client_id, org_id, uri, sub, sid, status, attempts, next_attempt_at, created_at)
+  SELECT 41, 'app-1', id, 'https://app.acme.test/logout', 'u', 'sid-1', 'pending', 2, 50, 40 FROM orgs;
+INSERT INTO pushed_requests VALUES ('par-digest', 'app-1', 'scope=openid', 4000000000, NULL);
+INSERT INTO device_authorizations VALUES ('dev-digest', 'user-digest', 'app-1', '["openid"]', NULL, 'pending', NULL, 5, NULL, 0, 4000000000, NULL);
+INSERT INTO client_assertion_jtis VALUES ('app-1', 'jti-1', 4000000000);
+INSERT INTO passkey_challenges SELECT 'ch-digest', 'register', id, '{}', 4000000000 FROM users WHERE email = 'dev@acme.test';
+INSERT INTO upstream_logins SELECT 'state-digest', id, 'nonce', 'verifier', 'client_id=x', 4000000000 FROM orgs;
+"#;
+
+/// Every row of every table (but the throttle's), as text: `table: [values…]`.
+async fn contents(pool: &sqlx::SqlitePool) -> Vec<String> {
+    use sqlx::Row;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+         AND name NOT IN ('throttle', '_sqlx_migrations', 'sqlite_sequence') ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    for t in tables {
+        let cols: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA table_info({t})")))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("name"))
+            .collect();
+        let sql = format!("SELECT json_array({}) FROM {t} ORDER BY 1", cols.join(", "));
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        out.extend(rows.into_iter().map(|r| format!("{t}: {r}")));
+    }
+    out
+}
+
+async fn open(path: &Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+/// Issue 15: every table, the newer ones included, goes SQLite → PostgreSQL →
+/// SQLite unchanged, and a server on the final copy serves what it held.
+#[test]
+fn every_table_round_trips_sqlite_to_postgres_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // `serve` makes the key file the identity provider's secret is sealed with.
+    drop(Server::start(d, &[]));
+    acme_api(d, "cfgateway");
+    json(
+        d,
+        &[
+            "org",
+            "update",
+            "acme-studio",
+            "--require-mfa-roles",
+            "admin",
+            "--json",
+        ],
+    );
+    let mut child = Command::new(common::BIN)
+        .current_dir(d)
+        .args([
+            "--dev",
+            "org",
+            "identity-provider",
+            "set",
+            "acme-studio",
+            "--issuer",
+            "https://idp.acme.test",
+            "--client-id",
+            "gatehouse",
+            "--client-secret-stdin",
+            "--domains",
+            "corp.acme.test",
+            "--trust-upstream-mfa",
+            "--json",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "upstream secret").unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let before = rt.block_on(async {
+        let pool = open(&d.join("gatehouse.db")).await;
+        sqlx::raw_sql(SEED).execute(&pool).await.unwrap();
+        let c = contents(&pool).await;
+        pool.close().await;
+        c
+    });
+    for t in NEWER_TABLES {
+        assert!(
+            before.iter().any(|r| r.starts_with(&format!("{t}: "))),
+            "the seed leaves {t} empty"
+        );
+    }
+    assert!(
+        before
+            .iter()
+            .any(|r| r.starts_with("roles: ") && r.contains("\"admin\""))
+    );
+
+    let db = Db::new();
+    let out = common::gatehouse(
+        d,
+        &["copy", "--from", "sqlite://gatehouse.db", "--to", &db.url],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = common::gatehouse(d, &["copy", "--from", &db.url, "--to", "sqlite://back.db"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Into a database that holds data: refused.
+    let again = common::gatehouse(d, &["copy", "--from", &db.url, "--to", "sqlite://back.db"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    let after = rt.block_on(async {
+        let pool = open(&d.join("back.db")).await;
+        let c = contents(&pool).await;
+        pool.close().await;
+        c
+    });
+    let missing: Vec<&String> = before.iter().filter(|r| !after.contains(r)).collect();
+    let extra: Vec<&String> = after.iter().filter(|r| !before.contains(r)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "lost: {missing:#?}\nnew: {extra:#?}"
+    );
+
+    // The copy serves: the provider's settings read back through the CLI.
+    let idp = json(
+        d,
+        &[
+            "org",
+            "identity-provider",
+            "show",
+            "acme-studio",
+            "--database-url",
+            "sqlite://back.db",
+            "--json",
+        ],
+    );
+    assert_eq!(idp["trust_upstream_mfa"], true);
+    assert_eq!(idp["domains"], serde_json::json!(["corp.acme.test"]));
+}

@@ -52,6 +52,9 @@ pub struct UpstreamProvider {
     /// The role of people created on their first sign-in.
     pub default_role: String,
     pub updated_at: UnixTime,
+    /// Whether the provider's word that its sign-in was multi-factor (its ID
+    /// token's `amr`, see [`upstream_mfa`]) makes the local session multi-factor.
+    pub trust_upstream_mfa: bool,
 }
 
 impl UpstreamProvider {
@@ -156,6 +159,8 @@ pub struct UpstreamMetadata {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    /// Asked for the e-mail when the ID token lacks it (Core §5.3).
+    pub userinfo_endpoint: Option<String>,
 }
 
 /// Reads discovery (OpenID Connect Discovery §4.3: its `issuer` must be the
@@ -175,6 +180,10 @@ pub fn parse_metadata(doc: &Value, issuer: &str, dev: bool) -> Result<UpstreamMe
         authorization_endpoint: url("authorization_endpoint")?,
         token_endpoint: url("token_endpoint")?,
         jwks_uri: url("jwks_uri")?,
+        userinfo_endpoint: match doc.get("userinfo_endpoint") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(url("userinfo_endpoint")?),
+        },
     })
 }
 
@@ -193,6 +202,8 @@ pub struct UpstreamIdentity {
     /// Lower-case, verified by the upstream.
     pub email: String,
     pub name: Option<String>,
+    /// The provider's `amr` (RFC 8176), as it said: see [`upstream_mfa`].
+    pub amr: Vec<String>,
 }
 
 /// Why an ID token was refused (told in the log and the audit detail, never
@@ -205,6 +216,8 @@ pub enum IdTokenError {
     Claims(&'static str),
     #[error("the ID token's e-mail address is not verified by the provider")]
     EmailNotVerified,
+    #[error("the userinfo answer's {0}")]
+    Userinfo(&'static str),
 }
 
 #[derive(Deserialize)]
@@ -219,6 +232,7 @@ struct Claims {
     email: Option<String>,
     email_verified: Option<Value>,
     name: Option<String>,
+    amr: Option<Value>,
 }
 
 fn number(v: &Option<Value>) -> Option<i64> {
@@ -227,13 +241,13 @@ fn number(v: &Option<Value>) -> Option<i64> {
 }
 
 /// Verifies the upstream's ID token: the signature with its JWKS, then
-/// `iss`, `aud` (and `azp` when several audiences), `exp`, `iat`, `nonce`,
-/// and a verified `email` (Core §3.1.3.7).
+/// `iss`, `aud` (and `azp` when several audiences), `exp`, `iat`, `nonce`
+/// (Core §3.1.3.7). The e-mail is settled after: [`VerifiedIdToken`].
 pub fn verify_id_token(
     token: &str,
     keys: &ClientKeySet,
     e: &Expected<'_>,
-) -> Result<UpstreamIdentity, IdTokenError> {
+) -> Result<VerifiedIdToken, IdTokenError> {
     let parsed =
         client_assertion::parse(token).map_err(|x| IdTokenError::Signature(x.to_string()))?;
     parsed
@@ -249,7 +263,7 @@ pub fn verify_id_token(
     check_claims(c, e)
 }
 
-fn check_claims(c: Claims, e: &Expected<'_>) -> Result<UpstreamIdentity, IdTokenError> {
+fn check_claims(c: Claims, e: &Expected<'_>) -> Result<VerifiedIdToken, IdTokenError> {
     use IdTokenError::Claims as Bad;
     if c.iss.as_deref() != Some(e.issuer) {
         return Err(Bad("`iss` is not the provider's issuer"));
@@ -283,22 +297,128 @@ fn check_claims(c: Claims, e: &Expected<'_>) -> Result<UpstreamIdentity, IdToken
         .sub
         .filter(|s| !s.is_empty() && s.len() <= 255)
         .ok_or(Bad("`sub` is missing"))?;
-    let email = c
-        .email
+    Ok(VerifiedIdToken {
+        sub,
+        email: c.email,
+        email_verified: c.email_verified,
+        name: c.name,
+        amr: amr_of(c.amr.as_ref()),
+    })
+}
+
+/// A verified ID token, before its e-mail is settled: from the token itself
+/// ([`VerifiedIdToken::identity`]), or, when the token lacks `email` or
+/// `email_verified` (providers that release claims of the `email` scope only
+/// at userinfo with the code flow, Core §5.4), from the provider's userinfo
+/// answer ([`VerifiedIdToken::with_userinfo`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedIdToken {
+    pub sub: String,
+    email: Option<String>,
+    email_verified: Option<Value>,
+    name: Option<String>,
+    amr: Vec<String>,
+}
+
+impl VerifiedIdToken {
+    /// Whether the e-mail must be asked of the userinfo endpoint.
+    pub fn needs_userinfo(&self) -> bool {
+        self.email.is_none() || self.email_verified.is_none()
+    }
+
+    /// Who signed in, by the token's own `email`.
+    pub fn identity(self) -> Result<UpstreamIdentity, IdTokenError> {
+        let email = verified_email(self.email, self.email_verified.as_ref())?;
+        Ok(UpstreamIdentity {
+            sub: self.sub,
+            email,
+            name: clean_name(self.name),
+            amr: self.amr,
+        })
+    }
+
+    /// Who signed in, by the userinfo answer's `email`: its `sub` must be the
+    /// token's (Core §5.3.2: otherwise the answer is not about this person).
+    pub fn with_userinfo(self, info: &Value) -> Result<UpstreamIdentity, IdTokenError> {
+        if info["sub"].as_str() != Some(self.sub.as_str()) {
+            return Err(IdTokenError::Userinfo("`sub` is not the ID token's"));
+        }
+        let email = info["email"].as_str().map(str::to_owned);
+        let email = verified_email(email, info.get("email_verified"))?;
+        let name = self
+            .name
+            .or_else(|| info["name"].as_str().map(str::to_owned));
+        Ok(UpstreamIdentity {
+            sub: self.sub,
+            email,
+            name: clean_name(name),
+            amr: self.amr,
+        })
+    }
+}
+
+fn verified_email(email: Option<String>, verified: Option<&Value>) -> Result<String, IdTokenError> {
+    let email = email
         .map(|m| m.trim().to_lowercase())
         .filter(|m| m.len() <= 254 && domain_of(m).is_some())
-        .ok_or(Bad("`email` is missing: ask for the `email` scope"))?;
+        .ok_or(IdTokenError::Claims(
+            "`email` is missing: ask for the `email` scope",
+        ))?;
     // Core §5.1: a boolean; a string "true" is tolerated (some providers send it).
-    let verified = matches!(&c.email_verified, Some(Value::Bool(true)))
-        || matches!(&c.email_verified, Some(Value::String(s)) if s == "true");
-    if !verified {
+    let ok = matches!(verified, Some(Value::Bool(true)))
+        || matches!(verified, Some(Value::String(s)) if s == "true");
+    if !ok {
         return Err(IdTokenError::EmailNotVerified);
     }
-    let name = c
-        .name
-        .map(|n| n.trim().chars().take(100).collect::<String>())
-        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control));
-    Ok(UpstreamIdentity { sub, email, name })
+    Ok(email)
+}
+
+fn clean_name(name: Option<String>) -> Option<String> {
+    name.map(|n| n.trim().chars().take(100).collect::<String>())
+        .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
+}
+
+/// Most `amr` values kept, and the longest one: anything past is ignored.
+const MAX_AMR: usize = 10;
+const MAX_AMR_VALUE: usize = 32;
+
+/// The `amr` claim: a list of short strings (RFC 8176 §1), else nothing.
+fn amr_of(v: Option<&Value>) -> Vec<String> {
+    let Some(Value::Array(list)) = v else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(Value::as_str)
+        .filter(|m| !m.is_empty() && m.len() <= MAX_AMR_VALUE)
+        .take(MAX_AMR)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether the provider says its sign-in was multi-factor: its `amr` holds
+/// `mfa` (RFC 8176 §2), or `otp` or `hwk` beside another method (e.g.
+/// `["pwd", "otp"]`: a password and a one-time code). Anything else, e.g.
+/// `["otp"]` or `["hwk"]` alone, is one factor.
+pub fn upstream_mfa(amr: &[String]) -> bool {
+    let has = |m: &str| amr.iter().any(|x| x == m);
+    if has(crate::mfa::AMR_MFA) {
+        return true;
+    }
+    let second = has(crate::mfa::AMR_OTP) || has("hwk");
+    let mut distinct: Vec<&str> = amr.iter().map(String::as_str).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    second && distinct.len() > 1
+}
+
+/// The local session's `amr` after signing in through `provider`: `fed`, and
+/// `mfa` too when the provider is trusted for it and said so.
+pub fn session_amr(provider: &UpstreamProvider, id: &UpstreamIdentity) -> Vec<String> {
+    let mut amr = vec![AMR_FEDERATED.to_owned()];
+    if provider.trust_upstream_mfa && upstream_mfa(&id.amr) {
+        amr.push(crate::mfa::AMR_MFA.to_owned());
+    }
+    amr
 }
 
 #[cfg(test)]
@@ -317,7 +437,7 @@ mod tests {
                "iat": NOW, "nonce": "n1", "email": "Ann@Acme.com", "email_verified": true})
     }
 
-    fn check(v: Value) -> Result<UpstreamIdentity, IdTokenError> {
+    fn verified(v: Value) -> Result<VerifiedIdToken, IdTokenError> {
         check_claims(
             claims(v),
             &Expected {
@@ -327,6 +447,10 @@ mod tests {
                 now: NOW,
             },
         )
+    }
+
+    fn check(v: Value) -> Result<UpstreamIdentity, IdTokenError> {
+        verified(v)?.identity()
     }
 
     #[test]
@@ -370,6 +494,73 @@ mod tests {
         assert_eq!(
             with("email_verified", Value::Null),
             IdTokenError::EmailNotVerified
+        );
+    }
+
+    #[test]
+    fn without_email_in_the_token_userinfo_of_the_same_sub_settles_it() {
+        let mut c = good();
+        c.as_object_mut().unwrap().remove("email_verified");
+        let v = verified(c).unwrap();
+        assert!(v.needs_userinfo());
+        assert!(!verified(good()).unwrap().needs_userinfo());
+        let other = json!({"sub": "u2", "email": "ann@acme.com", "email_verified": true});
+        assert_eq!(
+            v.clone().with_userinfo(&other).unwrap_err(),
+            IdTokenError::Userinfo("`sub` is not the ID token's")
+        );
+        let unverified = json!({"sub": "u1", "email": "ann@acme.com"});
+        assert_eq!(
+            v.clone().with_userinfo(&unverified).unwrap_err(),
+            IdTokenError::EmailNotVerified
+        );
+        let info =
+            json!({"sub": "u1", "email": "Eve@Acme.com", "email_verified": true, "name": "Eve"});
+        let id = v.with_userinfo(&info).unwrap();
+        assert_eq!(
+            id.email, "eve@acme.com",
+            "userinfo's e-mail, not the token's"
+        );
+        assert_eq!(id.name.as_deref(), Some("Eve"));
+    }
+
+    #[test]
+    fn upstream_amr_counts_as_mfa_only_when_trusted_and_multi_factor() {
+        let amr = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(upstream_mfa(&amr(&["pwd", "mfa"])));
+        assert!(upstream_mfa(&amr(&["mfa"])));
+        assert!(upstream_mfa(&amr(&["pwd", "otp"])));
+        assert!(upstream_mfa(&amr(&["hwk", "pin"])));
+        assert!(!upstream_mfa(&amr(&["otp"])));
+        assert!(!upstream_mfa(&amr(&["otp", "otp"])));
+        assert!(!upstream_mfa(&amr(&["pwd"])));
+        assert!(!upstream_mfa(&amr(&["pwd", "kba"])));
+        assert!(!upstream_mfa(&[]));
+
+        let mut c = good();
+        c["amr"] = json!(["pwd", "otp", 7]);
+        let id = check(c).unwrap();
+        assert_eq!(id.amr, amr(&["pwd", "otp"]));
+        let mut p = UpstreamProvider {
+            org_id: "o".into(),
+            issuer: "https://idp.acme.com".into(),
+            client_id: "gh".into(),
+            sealed_client_secret: String::new(),
+            domains: vec!["acme.com".into()],
+            allow_passwords: false,
+            default_role: "member".into(),
+            updated_at: 0,
+            trust_upstream_mfa: false,
+        };
+        assert_eq!(session_amr(&p, &id), amr(&["fed"]));
+        p.trust_upstream_mfa = true;
+        assert_eq!(session_amr(&p, &id), amr(&["fed", "mfa"]));
+        let mut c = good();
+        c["amr"] = json!("mfa");
+        assert_eq!(
+            session_amr(&p, &check(c).unwrap()),
+            amr(&["fed"]),
+            "not a list"
         );
     }
 

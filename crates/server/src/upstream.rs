@@ -6,7 +6,9 @@
 //! ([`gatehouse_core::upstream::verify_id_token`]), the person matched by
 //! verified e-mail in that organization or created with the provider's default
 //! role, and the original authorization request continues with a session whose
-//! `amr` is `fed`.
+//! `amr` is `fed` (and `mfa` where the provider is trusted for it and said so:
+//! [`gatehouse_core::upstream::session_amr`]). An ID token without the e-mail
+//! has it settled by the provider's userinfo endpoint ([`settle_email`]).
 //!
 //! `state` is bound to the browser: its value is also in an HttpOnly cookie and
 //! must match, and the pending sign-in (nonce, PKCE verifier, the request to
@@ -37,8 +39,8 @@ use gatehouse_core::model::{Actor, ActorKind, User, UserStatus};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::redirect_uri::RedirectPolicy;
 use gatehouse_core::upstream::{
-    AMR_FEDERATED, Expected, IdTokenError, LOGIN_TTL, UpstreamIdentity, UpstreamLogin,
-    UpstreamMetadata, UpstreamProvider, parse_metadata, secret_aad, verify_id_token,
+    Expected, IdTokenError, LOGIN_TTL, UpstreamIdentity, UpstreamLogin, UpstreamMetadata,
+    UpstreamProvider, VerifiedIdToken, parse_metadata, secret_aad, session_amr, verify_id_token,
 };
 use gatehouse_core::{admin, pkce, secret};
 use subtle::ConstantTimeEq;
@@ -247,7 +249,7 @@ async fn come_back(
         jar,
         &user.id,
         state.clock.now(),
-        vec![AMR_FEDERATED.to_owned()],
+        session_amr(&provider, &identity),
     )
     .await
     .map_err(pages::store_failure)?;
@@ -330,7 +332,7 @@ async fn identify(
         .entry(&provider.issuer, now, false)
         .await
         .map_err(Refused::Provider)?;
-    let id_token = state
+    let tokens = state
         .upstream
         .exchange(
             &entry.meta,
@@ -348,7 +350,7 @@ async fn identify(
         nonce: &login.nonce,
         now,
     };
-    match verify_id_token(&id_token, &entry.keys, &expected) {
+    let verified = match verify_id_token(&tokens.id_token, &entry.keys, &expected) {
         Err(IdTokenError::Signature(_)) if state.upstream.may_refetch(&provider.issuer, now) => {
             // A key rotated at the provider since the JWKS was cached.
             let fresh = state
@@ -356,10 +358,35 @@ async fn identify(
                 .entry(&provider.issuer, now, true)
                 .await
                 .map_err(Refused::Provider)?;
-            verify_id_token(&id_token, &fresh.keys, &expected).map_err(Refused::Token)
+            verify_id_token(&tokens.id_token, &fresh.keys, &expected).map_err(Refused::Token)?
         }
-        other => other.map_err(Refused::Token),
+        other => other.map_err(Refused::Token)?,
+    };
+    settle_email(state, &entry.meta, verified, tokens.access_token.as_deref()).await
+}
+
+/// The e-mail of a verified ID token: its own, or, when it lacks `email` or
+/// `email_verified`, the provider's userinfo answer for the access token
+/// (whose `sub` must be the token's).
+async fn settle_email(
+    state: &AppState,
+    meta: &UpstreamMetadata,
+    verified: VerifiedIdToken,
+    access_token: Option<&str>,
+) -> Result<UpstreamIdentity, Refused> {
+    if !verified.needs_userinfo() {
+        return verified.identity().map_err(Refused::Token);
     }
+    let (Some(endpoint), Some(token)) = (meta.userinfo_endpoint.as_deref(), access_token) else {
+        // Nothing to ask: refused for the missing claim, as before.
+        return verified.identity().map_err(Refused::Token);
+    };
+    let info = state
+        .upstream
+        .userinfo(endpoint, token)
+        .await
+        .map_err(Refused::Provider)?;
+    verified.with_userinfo(&info).map_err(Refused::Token)
 }
 
 /// The person's account in the provider's organization: matched by the
@@ -614,7 +641,8 @@ impl UpstreamCache {
         true
     }
 
-    /// The token request (client_secret_basic, RFC 6749 §2.3.1): its `id_token`.
+    /// The token request (client_secret_basic, RFC 6749 §2.3.1): its
+    /// `id_token` and `access_token`.
     async fn exchange(
         &self,
         meta: &UpstreamMetadata,
@@ -623,7 +651,7 @@ impl UpstreamCache {
         code: &str,
         login: &UpstreamLogin,
         redirect_uri: &str,
-    ) -> Result<String, String> {
+    ) -> Result<Tokens, String> {
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "authorization_code")
@@ -640,7 +668,7 @@ impl UpstreamCache {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("token request: {}", e.without_url()))?;
+            .map_err(|e| format!("token request: {}", causes(e)))?;
         let status = resp.status();
         let v = read_json(resp).await?;
         if !status.is_success() {
@@ -650,10 +678,41 @@ impl UpstreamCache {
                 status.as_u16()
             ));
         }
-        v["id_token"]
+        let id_token = v["id_token"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| "its token response has no id_token".into())
+            .ok_or("its token response has no id_token")?;
+        let access_token = v["access_token"].as_str().map(str::to_owned);
+        Ok(Tokens {
+            id_token,
+            access_token,
+        })
+    }
+
+    /// The userinfo answer for `access_token` (Core §5.3.1: a bearer GET),
+    /// as JSON of at most [`MAX_JWKS_BYTES`], within [`FETCH_TIMEOUT`].
+    async fn userinfo(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+    ) -> Result<serde_json::Value, String> {
+        gatehouse_core::upstream::url_allowed(endpoint, self.dev)
+            .map_err(|w| format!("{endpoint} {w}"))?;
+        let resp = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("userinfo: {}", causes(e)))?;
+        if !resp.status().is_success() {
+            return Err(format!(
+                "its userinfo endpoint answered {}",
+                resp.status().as_u16()
+            ));
+        }
+        read_json(resp).await
     }
 
     async fn get_json(&self, url: &str) -> Result<serde_json::Value, String> {
@@ -670,6 +729,26 @@ impl UpstreamCache {
         }
         read_json(resp).await
     }
+}
+
+/// A failed request and its causes ("error sending request: … Connection
+/// reset by peer"), without the URL.
+fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// What the provider's token endpoint answered.
+struct Tokens {
+    id_token: String,
+    access_token: Option<String>,
 }
 
 /// A JSON body of at most [`MAX_JWKS_BYTES`].

@@ -108,6 +108,7 @@ async fn identity_provider(
             domains,
             allow_passwords,
             default_role,
+            trust_upstream_mfa,
             kek,
         } => {
             let client_secret = if client_secret_stdin {
@@ -130,6 +131,7 @@ async fn identity_provider(
                 domains,
                 allow_passwords: allow_passwords.unwrap_or(false),
                 default_role,
+                trust_upstream_mfa: trust_upstream_mfa.unwrap_or(false),
             };
             let p = admin::set_upstream(store, &kek, now, &actor, &org, edit, dev).await?;
             print_provider(out, &org.slug, &p);
@@ -159,16 +161,18 @@ fn print_provider(out: &Out, slug: &str, p: &gatehouse_core::upstream::UpstreamP
         "domains": p.domains,
         "allow_passwords": p.allow_passwords,
         "default_role": p.default_role,
+        "trust_upstream_mfa": p.trust_upstream_mfa,
         "updated_at": p.updated_at,
     });
     out.print(&view, || {
         format!(
-            "organization {slug}: people of {} sign in through {} (client {}); local passwords {}; new people get role {}\nRegister <issuer of this Gatehouse>/upstream/callback as the redirect URI there.",
+            "organization {slug}: people of {} sign in through {} (client {}); local passwords {}; new people get role {}; its multi-factor sign-ins {}\nRegister <issuer of this Gatehouse>/upstream/callback as the redirect URI there.",
             p.domains.join(", "),
             p.issuer,
             p.client_id,
             if p.allow_passwords { "allowed" } else { "refused" },
             p.default_role,
+            if p.trust_upstream_mfa { "count as multi-factor here" } else { "not trusted as multi-factor" },
         )
     });
 }

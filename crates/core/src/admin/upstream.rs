@@ -22,6 +22,8 @@ pub struct UpstreamEdit {
     pub domains: Vec<String>,
     pub allow_passwords: bool,
     pub default_role: String,
+    /// Whether the provider's multi-factor sign-in counts as one here.
+    pub trust_upstream_mfa: bool,
 }
 
 /// The organization's provider; `None` without one.
@@ -84,9 +86,10 @@ pub async fn set_upstream(
         allow_passwords: edit.allow_passwords,
         default_role: edit.default_role,
         updated_at: now,
+        trust_upstream_mfa: edit.trust_upstream_mfa,
     };
     let detail = format!(
-        "{} the identity provider `{}` for {} (local passwords {}, new people get role `{}`)",
+        "{} the identity provider `{}` for {} (local passwords {}, new people get role `{}`, its multi-factor sign-ins {})",
         if before.is_some() { "changed" } else { "set" },
         provider.issuer,
         provider.domains.join(", "),
@@ -96,6 +99,11 @@ pub async fn set_upstream(
             "refused"
         },
         provider.default_role,
+        if provider.trust_upstream_mfa {
+            "count as multi-factor here"
+        } else {
+            "not trusted as multi-factor"
+        },
     );
     let audit = AuditEvent::new(actor, &org.id, now, "org.upstream_set", &org.id, detail);
     store.set_upstream_provider(&provider, &audit).await?;

@@ -35,6 +35,10 @@ pub struct IdentityProviderView {
     pub allow_passwords: bool,
     /// The role of people created on their first sign-in.
     pub default_role: String,
+    /// Whether a sign-in the provider says was multi-factor (its ID token's
+    /// `amr` holds `mfa`, or `otp`/`hwk` beside another method) counts as
+    /// multi-factor here, meeting a role's or the organization's requirement.
+    pub trust_upstream_mfa: bool,
     /// The redirect URI to register at the provider.
     pub redirect_uri: String,
     /// Unix time of the last change.
@@ -49,6 +53,7 @@ impl IdentityProviderView {
             domains: p.domains,
             allow_passwords: p.allow_passwords,
             default_role: p.default_role,
+            trust_upstream_mfa: p.trust_upstream_mfa,
             redirect_uri: format!("{issuer}{}", crate::upstream::CALLBACK_PATH),
             updated_at: p.updated_at,
         }
@@ -76,6 +81,12 @@ pub struct IdentityProviderSet {
     /// The role of people created on their first sign-in (default `member`).
     #[serde(default = "member")]
     pub default_role: String,
+    /// Count a sign-in the provider says was multi-factor (its ID token's
+    /// `amr` holds `mfa`, or `otp`/`hwk` beside another method) as
+    /// multi-factor here (default false: a local second factor is asked for
+    /// where one is required).
+    #[serde(default)]
+    pub trust_upstream_mfa: bool,
 }
 
 fn member() -> String {
@@ -126,6 +137,7 @@ async fn set(
         domains: body.domains,
         allow_passwords: body.allow_passwords,
         default_role: body.default_role,
+        trust_upstream_mfa: body.trust_upstream_mfa,
     };
     let now = state.clock.now();
     let p = admin::set_upstream(

@@ -1,6 +1,7 @@
 //! The organization's identity provider (`/console/identity-provider`): the
 //! form that sets it (issuer, client id and secret, e-mail domains, whether
-//! local passwords stay allowed, the role of people created on first sign-in)
+//! local passwords stay allowed, the role of people created on first sign-in,
+//! whether the provider's multi-factor sign-ins count as such here)
 //! and the button that removes it. Needs `users:manage`. The client secret is
 //! write-only: the form never shows it, and left blank keeps the stored one.
 
@@ -46,6 +47,7 @@ struct ProviderForm {
     domains: String,
     allow_passwords: bool,
     default_role: String,
+    trust_upstream_mfa: bool,
 }
 
 #[derive(Template)]
@@ -86,6 +88,7 @@ async fn page(
                 domains: p.domains.join(", "),
                 allow_passwords: p.allow_passwords,
                 default_role: p.default_role.clone(),
+                trust_upstream_mfa: p.trust_upstream_mfa,
             },
             Errors::default(),
         ),
@@ -160,6 +163,7 @@ async fn set(
             domains: forms::text(&form, "domains"),
             allow_passwords: form.get("allow_passwords").is_some(),
             default_role: forms::text(&form, "default_role"),
+            trust_upstream_mfa: form.get("trust_upstream_mfa").is_some(),
         };
         let secret = forms::text(&form, "client_secret");
         let edit = UpstreamEdit {
@@ -169,6 +173,7 @@ async fn set(
             domains: forms::names(&input.domains),
             allow_passwords: input.allow_passwords,
             default_role: input.default_role.clone(),
+            trust_upstream_mfa: input.trust_upstream_mfa,
         };
         let saved = admin::set_upstream(
             state.store.as_ref(),

@@ -17,6 +17,7 @@ fn provider(org_id: &str, issuer: &str) -> UpstreamProvider {
         allow_passwords: false,
         default_role: "member".into(),
         updated_at: 100,
+        trust_upstream_mfa: false,
     }
 }
 
@@ -42,6 +43,7 @@ pub async fn an_upstream_provider_per_org_and_its_sign_ins_are_claimed_once(s: &
         .unwrap();
     let changed = UpstreamProvider {
         allow_passwords: true,
+        trust_upstream_mfa: true,
         ..provider("o1", "https://b.test")
     };
     s.set_upstream_provider(&changed, &ev()).await.unwrap();

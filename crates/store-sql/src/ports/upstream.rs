@@ -21,6 +21,7 @@ from_row! {
         allow_passwords: bool,
         default_role: String,
         updated_at: i64,
+        trust_upstream_mfa: bool,
     }
 }
 
@@ -38,6 +39,7 @@ impl TryFrom<ProviderRow> for UpstreamProvider {
             allow_passwords: r.allow_passwords,
             default_role: r.default_role,
             updated_at: r.updated_at,
+            trust_upstream_mfa: r.trust_upstream_mfa,
         })
     }
 }
@@ -87,13 +89,14 @@ for_each_dialect! {
             let mut w = self.write().await?;
             sqlx::query(
                 "INSERT INTO upstream_providers (org_id, issuer, client_id, sealed_client_secret,
-                   domains, allow_passwords, default_role, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   domains, allow_passwords, default_role, updated_at, trust_upstream_mfa)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (org_id) DO UPDATE SET issuer = excluded.issuer,
                    client_id = excluded.client_id,
                    sealed_client_secret = excluded.sealed_client_secret,
                    domains = excluded.domains, allow_passwords = excluded.allow_passwords,
-                   default_role = excluded.default_role, updated_at = excluded.updated_at",
+                   default_role = excluded.default_role, updated_at = excluded.updated_at,
+                   trust_upstream_mfa = excluded.trust_upstream_mfa",
             )
             .bind(&p.org_id)
             .bind(&p.issuer)
@@ -103,6 +106,7 @@ for_each_dialect! {
             .bind(p.allow_passwords)
             .bind(&p.default_role)
             .bind(p.updated_at)
+            .bind(p.trust_upstream_mfa)
             .execute(w.conn())
             .await
             .map_err(D::map_err)?;

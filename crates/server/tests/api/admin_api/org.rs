@@ -229,10 +229,23 @@ async fn the_identity_provider_is_set_read_without_its_secret_and_removed() {
     );
     assert!(app.kek.open("other", &stored.sealed_client_secret).is_err());
     // A change without a secret keeps it; bad fields are 422 naming them.
+    assert_eq!(r.json["trust_upstream_mfa"], false, "off unless asked");
     let keep = json!({"issuer": "https://login.acme.test", "client_id": "gatehouse",
-        "domains": ["acme.test"], "allow_passwords": true, "default_role": "developer"});
+        "domains": ["acme.test"], "allow_passwords": true, "default_role": "developer",
+        "trust_upstream_mfa": true});
     let r = a.send(&app, Method::PUT, path, keep).await;
     assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.json["trust_upstream_mfa"], true);
+    assert_eq!(a.get(&app, path).await.json["trust_upstream_mfa"], true);
+    let events = a.get(&app, "/api/v1/audit?limit=1").await;
+    assert!(
+        events.json["events"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("multi-factor sign-ins count as multi-factor here"),
+        "{}",
+        events.raw
+    );
     let again = app.store.upstream_provider(&a.org_id).await.unwrap();
     assert_eq!(again.sealed_client_secret, stored.sealed_client_secret);
     for (field, bad) in [

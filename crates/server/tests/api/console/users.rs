@@ -339,10 +339,34 @@ async fn an_admin_sets_and_removes_the_identity_provider_in_the_console() {
     let stored = app.store.upstream_provider(&org.id).await.unwrap();
     assert_eq!(stored.domains, ["acme.test", "acme.example"]);
     assert!(!stored.allow_passwords);
+    assert!(!stored.trust_upstream_mfa, "unticked: not trusted");
     assert_eq!(stored.default_role, "developer");
     let html = c.page(page).await;
     assert!(super::by_id(&html, "provider-state").contains("Set up"));
     assert!(!html.contains("idp-secret"));
+    assert!(!html.contains("name=\"trust_upstream_mfa\" checked"));
+    // The checkbox trusts the provider's multi-factor sign-ins, and shows it.
+    let trusted = [
+        ("issuer", "https://login.acme.test"),
+        ("client_id", "gatehouse"),
+        ("domains", "acme.test"),
+        ("default_role", "developer"),
+        ("trust_upstream_mfa", "on"),
+    ];
+    let r = c.post(page, page, &trusted).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        app.store
+            .upstream_provider(&org.id)
+            .await
+            .unwrap()
+            .trust_upstream_mfa
+    );
+    assert!(
+        c.page(page)
+            .await
+            .contains("name=\"trust_upstream_mfa\" checked")
+    );
     let r = c.post("/console/identity-provider/remove", page, &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(app.store.upstream_provider(&org.id).await.is_err());
