@@ -1796,7 +1796,8 @@ fn a_private_key_jwt_app_from_the_readme_gets_a_token_with_an_openssl_assertion(
 }
 
 /// `user invite` makes a person without a password and prints a link that the
-/// running server's page accepts, once.
+/// running server's page accepts, once; `--resend` replaces it with a new one
+/// until they have accepted.
 #[test]
 fn user_invite_prints_a_link_that_sets_the_first_password_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -1820,7 +1821,28 @@ fn user_invite_prints_a_link_that_sets_the_first_password_once() {
         ],
     );
     assert_eq!(made["user"]["can_sign_in"], false);
-    let link = s(&made["link"]).to_owned();
+    let first = s(&made["link"]).to_owned();
+    let resend = [
+        "user",
+        "invite",
+        "--resend",
+        "--org",
+        "acme-studio",
+        "--email",
+        "new@acme.test",
+        "--issuer",
+        &server.base,
+        "--json",
+    ];
+    let again = json(d, &resend);
+    assert_eq!(again["user"]["id"], made["user"]["id"]);
+    let link = s(&again["link"]).to_owned();
+    assert_ne!(link, first);
+    assert_eq!(
+        reqwest::blocking::get(&first).unwrap().status(),
+        404,
+        "the earlier link no longer works"
+    );
     assert!(
         link.starts_with(&server.url("/password/set?token=")),
         "{link}"
@@ -1852,4 +1874,9 @@ fn user_invite_prints_a_link_that_sets_the_first_password_once() {
     assert_eq!(set("another long password"), 404);
     let users = json(d, &["user", "list", "--org", "acme-studio", "--json"]);
     assert_eq!(users[0]["can_sign_in"], true, "{users}");
+    // Accepted: nothing to resend.
+    let out = gatehouse(d, &resend[..resend.len() - 1]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has already accepted"), "{err}");
 }
