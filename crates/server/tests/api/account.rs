@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use gatehouse_core::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -706,7 +707,7 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
     assert_eq!(done.status, 303, "{done:?}");
     assert_eq!(location(&done), "/account?done=session_ended");
     assert_eq!(elsewhere.get(&app.url("/account")).await.status, 401);
-    let page = account(&app, &here).await;
+    let page = here.get(&app.url(location(&done))).await;
     assert_eq!(session_items(&page).len(), 1);
     assert!(page.body.contains("That session is signed out"), "{}", page.body);
     eventually("one logout token", || async { receiver.count() >= 1 }).await;
