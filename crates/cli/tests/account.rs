@@ -409,6 +409,10 @@ async fn in_chromium_a_person_revokes_an_app_ends_another_session_and_signs_out_
             mine.find_all(By::Tag("button")).await?.is_empty(),
             "this browser's session is ended by signing out, not from the list"
         );
+        web.find(By::Id("sessions"))
+            .await?
+            .screenshot(&shots.join("account-01-sessions.png"))
+            .await?;
         let theirs = web
             .find(By::Css("li.session:not([data-this-browser])"))
             .await?;
@@ -430,9 +434,10 @@ async fn in_chromium_a_person_revokes_an_app_ends_another_session_and_signs_out_
             .await?
             .click()
             .await?;
+        // The page before had a notice too: wait for the next page's.
+        wait_for(&web, By::Id("no-apps")).await?;
         let notice = wait_for(&web, By::Id("notice")).await?;
         assert!(notice.text().await?.contains("access is revoked"));
-        wait_for(&web, By::Id("no-apps")).await?;
         web.screenshot(&shots.join("account-03-revoked.png"))
             .await?;
         web.find(By::XPath(

@@ -216,10 +216,16 @@ mod tests {
             Some("Mozilla/5.0X-Evil: 1[31m")
         );
         let long = "a".repeat(1000);
-        assert_eq!(bounded_user_agent(&long).unwrap().chars().count(), MAX_USER_AGENT);
+        assert_eq!(
+            bounded_user_agent(&long).unwrap().chars().count(),
+            MAX_USER_AGENT
+        );
         // Characters, not bytes: a multi-byte agent is not cut mid-character.
         let wide = "é".repeat(300);
-        assert_eq!(bounded_user_agent(&wide).unwrap().chars().count(), MAX_USER_AGENT);
+        assert_eq!(
+            bounded_user_agent(&wide).unwrap().chars().count(),
+            MAX_USER_AGENT
+        );
         assert_eq!(bounded_user_agent(" \t\n "), None);
     }
 
@@ -228,7 +234,8 @@ mod tests {
         let chrome_linux = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
         let edge_win = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0";
         let safari_iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
-        let firefox_mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.0; rv:121.0) Gecko/20100101 Firefox/121.0";
+        let firefox_mac =
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.0; rv:121.0) Gecko/20100101 Firefox/121.0";
         let chrome_android = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36";
         for (ua, want) in [
             (chrome_linux, Some("Chrome on Linux")),

@@ -30,8 +30,7 @@ pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_fo
 pub use audit::audit_log;
 pub use backchannel::{
     BackchannelEdit, FIELD as BACKCHANNEL_FIELD, backchannel_logout, logout_deliveries,
-    refuse_when_off as refuse_backchannel_when_off,
-    set_backchannel_logout,
+    refuse_when_off as refuse_backchannel_when_off, set_backchannel_logout,
 };
 pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_client_keys};
 pub use invitations::{INVITATION_RESENT, refuse_resend, resend_invitation};

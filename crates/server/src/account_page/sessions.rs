@@ -105,10 +105,7 @@ async fn step_one(
         );
         return page(state, jar, &me, None, Some(p)).await;
     }
-    let gone = problem(
-        StatusCode::NOT_FOUND,
-        "That session has already ended.",
-    );
+    let gone = problem(StatusCode::NOT_FOUND, "That session has already ended.");
     if sid.is_empty() || sid.len() > MAX_SID {
         return page(state, jar, &me, None, Some(gone)).await;
     }

@@ -68,7 +68,14 @@ pub async fn invite(
         format!("invited `{}` {}", user.email, how(state)),
     );
     state.store.insert_mail_link(&link, &audit).await?;
-    Ok(send_invitation(state, actor, org, user, &token, link.expires_at))
+    Ok(send_invitation(
+        state,
+        actor,
+        org,
+        user,
+        &token,
+        link.expires_at,
+    ))
 }
 
 /// Invites the user `user_id` (whom `actor` may see) again, in place of

@@ -557,12 +557,7 @@ const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.3
 
 /// A browser sending `user_agent`, from the loopback `local` address, with
 /// `X-Forwarded-For: forwarded` when given.
-fn browser_as(
-    app: &TestApp,
-    user_agent: &str,
-    local: &str,
-    forwarded: Option<&str>,
-) -> Browser {
+fn browser_as(app: &TestApp, user_agent: &str, local: &str, forwarded: Option<&str>) -> Browser {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("user-agent", user_agent.parse().unwrap());
     if let Some(f) = forwarded {
@@ -593,7 +588,8 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
             c.dev = true;
             c.backchannel.poll = Duration::from_millis(50);
             // 127.0.0.1 is the load balancer: its X-Forwarded-For names the client.
-            c.trusted_proxies = vec![gatehouse_server::config::parse_proxy("127.0.0.1/32").unwrap()];
+            c.trusted_proxies =
+                vec![gatehouse_server::config::parse_proxy("127.0.0.1/32").unwrap()];
         },
         Default::default(),
     )
@@ -637,14 +633,20 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
         .expect("this browser is marked");
     assert!(mine.contains("Chrome on Linux"), "{mine}");
     assert!(mine.contains("203.0.113.7"), "{mine}");
-    assert!(!mine.contains("end-one"), "no button to end this one: {mine}");
+    assert!(
+        !mine.contains("end-one"),
+        "no button to end this one: {mine}"
+    );
     let theirs = items
         .iter()
         .find(|i| !i.contains("data-this-browser"))
         .unwrap();
     assert!(theirs.contains("Firefox on Windows"), "{theirs}");
     assert!(theirs.contains("127.0.0.2"), "{theirs}");
-    assert!(!theirs.contains("198.51.100.9"), "an untrusted peer's forwarding header is ignored");
+    assert!(
+        !theirs.contains("198.51.100.9"),
+        "an untrusted peer's forwarding header is ignored"
+    );
     let stored = attr(theirs, "title");
     assert_eq!(stored.chars().count(), 256, "{stored}");
     assert!(!stored.contains('\t'), "{stored}");
@@ -670,7 +672,11 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
     let signed_in = last_seen(their_sid.clone()).await;
     app.clock.advance(60);
     account(&app, &elsewhere).await;
-    assert_eq!(last_seen(their_sid.clone()).await, signed_in, "a minute later: no write");
+    assert_eq!(
+        last_seen(their_sid.clone()).await,
+        signed_in,
+        "a minute later: no write"
+    );
     app.clock.advance(300);
     account(&app, &elsewhere).await;
     let seen = last_seen(their_sid.clone()).await;
@@ -685,12 +691,21 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
     let bo_page = account(&app, &bo).await;
     let bo_sid = attr(&session_items(&bo_page)[0], "data-sid");
     let page = account(&app, &here).await;
-    let refused = post_from(&here, &page, "/account/sessions/end-one", &[("sid", &bo_sid)]).await;
+    let refused = post_from(
+        &here,
+        &page,
+        "/account/sessions/end-one",
+        &[("sid", &bo_sid)],
+    )
+    .await;
     assert_eq!(refused.status, 404, "{refused:?}");
     assert_eq!(account(&app, &bo).await.status, 200);
     // Nor this browser's own (sign out is for that), nor without the CSRF token.
     let own = attr(
-        session_items(&page).iter().find(|i| i.contains("data-this-browser")).unwrap(),
+        session_items(&page)
+            .iter()
+            .find(|i| i.contains("data-this-browser"))
+            .unwrap(),
         "data-sid",
     );
     let refused = post_from(&here, &page, "/account/sessions/end-one", &[("sid", &own)]).await;
@@ -703,13 +718,23 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
 
     // The other session ends: its browser is signed out, this one stays, and
     // the app it signed into hears of it.
-    let done = post_from(&here, &page, "/account/sessions/end-one", &[("sid", &their_sid)]).await;
+    let done = post_from(
+        &here,
+        &page,
+        "/account/sessions/end-one",
+        &[("sid", &their_sid)],
+    )
+    .await;
     assert_eq!(done.status, 303, "{done:?}");
     assert_eq!(location(&done), "/account?done=session_ended");
     assert_eq!(elsewhere.get(&app.url("/account")).await.status, 401);
     let page = here.get(&app.url(location(&done))).await;
     assert_eq!(session_items(&page).len(), 1);
-    assert!(page.body.contains("That session is signed out"), "{}", page.body);
+    assert!(
+        page.body.contains("That session is signed out"),
+        "{}",
+        page.body
+    );
     eventually("one logout token", || async { receiver.count() >= 1 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.count(), 1, "only the ended session's");
@@ -719,6 +744,12 @@ async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_
             .contains(&"account.session_ended".to_owned())
     );
     // Again: it has already ended.
-    let again = post_from(&here, &page, "/account/sessions/end-one", &[("sid", &their_sid)]).await;
+    let again = post_from(
+        &here,
+        &page,
+        "/account/sessions/end-one",
+        &[("sid", &their_sid)],
+    )
+    .await;
     assert_eq!(again.status, 404);
 }

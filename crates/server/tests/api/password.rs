@@ -381,7 +381,10 @@ async fn a_resent_invitation_replaces_the_old_link_until_the_person_accepts() {
     let (status, body) = resend(&app, &admin.token, &user_id).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["sent"], true);
-    assert!(body.get("link").is_none(), "with SMTP the link is only mailed: {body}");
+    assert!(
+        body.get("link").is_none(),
+        "with SMTP the link is only mailed: {body}"
+    );
     assert_eq!(body["expires_at"], app.clock.now() + 72 * 3600);
     let mail = sink.next().await;
     assert_eq!(mail.to, vec!["new@acme.test".to_owned()]);
@@ -400,7 +403,10 @@ async fn a_resent_invitation_replaces_the_old_link_until_the_person_accepts() {
     let (status, body) = resend(&app, &admin.token, &user_id).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body["detail"].as_str().unwrap().contains("has already accepted"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has already accepted"),
         "{body}"
     );
     // Neither for a deactivated person, nor one the caller cannot see.
@@ -429,12 +435,17 @@ async fn a_resent_invitation_replaces_the_old_link_until_the_person_accepts() {
     assert_eq!(off.status(), StatusCode::OK);
     let (status, body) = resend(&app, &admin.token, &later).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("deactivated"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("deactivated"),
+        "{body}"
+    );
     let (status, _) = resend(&app, &admin.token, "no-such-user").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let done = actions(&app).await;
     assert_eq!(
-        done.iter().filter(|a| *a == "user.invitation_resent").count(),
+        done.iter()
+            .filter(|a| *a == "user.invitation_resent")
+            .count(),
         2,
         "{done:?}"
     );
@@ -471,7 +482,11 @@ async fn without_smtp_the_console_resends_an_invitation_and_shows_the_new_link_o
     let second = crate::console::by_id(&console.page(&invitation).await, "invitation-link");
     let second = html_escape::decode_html_entities(&second).into_owned();
     assert_ne!(first, second);
-    assert_eq!(console.get(&invitation).await.status(), StatusCode::GONE, "shown once");
+    assert_eq!(
+        console.get(&invitation).await.status(),
+        StatusCode::GONE,
+        "shown once"
+    );
     let c = Console::new(&app);
     assert_eq!(open(&c, &first).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -484,6 +499,11 @@ async fn without_smtp_the_console_resends_an_invitation_and_shows_the_new_link_o
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     assert!(resp.text().await.unwrap().contains("has already accepted"));
     // Without the CSRF token nothing is sent.
-    let forged = console.http.post(console.url(&invitation)).send().await.unwrap();
+    let forged = console
+        .http
+        .post(console.url(&invitation))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(forged.status(), StatusCode::SEE_OTHER);
 }

@@ -195,7 +195,9 @@ pub async fn sessions_keep_their_device_end_one_by_one_and_expire_once(s: &dyn S
     assert_eq!(s.session("d-1", 901).await.unwrap().last_seen_at, Some(900));
 
     // One session ended by sid: only the person's own, only while live.
-    s.insert_session(&session("d-2", "sid-2", 10_000)).await.unwrap();
+    s.insert_session(&session("d-2", "sid-2", 10_000))
+        .await
+        .unwrap();
     s.insert_session(&Session {
         user_id: "u3".into(),
         ..session("d-u3", "sid-u3", 10_000)
@@ -207,7 +209,9 @@ pub async fn sessions_keep_their_device_end_one_by_one_and_expire_once(s: &dyn S
         Err(StoreError::NotFound)
     ));
     assert!(s.session("d-u3", 1_000).await.is_ok());
-    s.end_user_session("u1", "sid-2", 1_000, &ev()).await.unwrap();
+    s.end_user_session("u1", "sid-2", 1_000, &ev())
+        .await
+        .unwrap();
     assert!(s.session("d-2", 1_001).await.is_err());
     assert!(s.session("d-1", 1_001).await.is_ok());
     assert!(matches!(
@@ -218,9 +222,17 @@ pub async fn sessions_keep_their_device_end_one_by_one_and_expire_once(s: &dyn S
     // Expiry: nothing before the end of the lifetime; then once.
     assert_eq!(s.expire_session("d-1", 9_999).await.unwrap(), 0);
     assert!(s.session("d-1", 9_999).await.is_ok());
-    assert_eq!(s.expire_session("d-1", 10_000).await.unwrap(), 0, "no app to tell");
+    assert_eq!(
+        s.expire_session("d-1", 10_000).await.unwrap(),
+        0,
+        "no app to tell"
+    );
     assert!(s.session("d-1", 0).await.is_err(), "deleted");
-    assert_eq!(s.sweep_expired_sessions(10_000, 10).await.unwrap(), (1, 0), "only u3's is left");
+    assert_eq!(
+        s.sweep_expired_sessions(10_000, 10).await.unwrap(),
+        (1, 0),
+        "only u3's is left"
+    );
     assert_eq!(s.sweep_expired_sessions(10_000, 10).await.unwrap(), (0, 0));
     // The ended one is purged as before.
     assert_eq!(s.expire_session("d-2", 20_000).await.unwrap(), 0);

@@ -147,7 +147,10 @@ pub(super) async fn resend(
                     StatusCode::CONFLICT,
                     "The invitation was not sent again",
                     &why,
-                    Some((format!("/console/users/{}", user.id), "Back to the user".into())),
+                    Some((
+                        format!("/console/users/{}", user.id),
+                        "Back to the user".into(),
+                    )),
                 );
                 return Ok(admin.respond(page));
             }
@@ -156,7 +159,14 @@ pub(super) async fn resend(
         let to = match made.link {
             None => format!("/console/users/{}?done=reinvited", user.id),
             Some(link) => {
-                admin.jar = hold(&state, admin.jar.clone(), &admin.sid, &user.id, &link, made.expires_at);
+                admin.jar = hold(
+                    &state,
+                    admin.jar.clone(),
+                    &admin.sid,
+                    &user.id,
+                    &link,
+                    made.expires_at,
+                );
                 page_path(&user.id)
             }
         };

@@ -851,7 +851,13 @@ async fn turned_off_nothing_is_queued_or_sent_and_new_logout_uris_are_refused() 
         "{}",
         refused.raw
     );
-    assert!(app.s().backchannel_logout(&a.client_id).await.unwrap().is_none());
+    assert!(
+        app.s()
+            .backchannel_logout(&a.client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
     // A registration kept from before it was turned off stays (and can be
     // re-sent unchanged) but is inert.
     let audit = gatehouse_core::model::AuditEvent::new(&Actor::operator(), "", 0, "test", "", "");
