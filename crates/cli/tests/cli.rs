@@ -375,6 +375,39 @@ fn serve_dev_says_so_loudly() {
     assert!(!quiet.log().contains("DEVELOPMENT MODE"));
 }
 
+/// `--backchannel-logout=false` (or the file's `backchannel_logout = false`)
+/// turns back-channel logout off, and discovery says so; it is on by default.
+#[test]
+fn back_channel_logout_is_on_by_default_and_the_switch_turns_it_off() {
+    let discovery = |server: &Server| -> Value {
+        reqwest::blocking::get(server.url("/.well-known/openid-configuration"))
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let on = tempfile::tempdir().unwrap();
+    let server = Server::start(on.path(), &[]);
+    assert_eq!(discovery(&server)["backchannel_logout_supported"], true);
+    drop(server);
+    let off = tempfile::tempdir().unwrap();
+    let server = Server::start(off.path(), &["--backchannel-logout=false"]);
+    let doc = discovery(&server);
+    assert_eq!(doc["backchannel_logout_supported"], false, "{doc}");
+    assert_eq!(doc["backchannel_logout_session_supported"], false, "{doc}");
+    drop(server);
+    let file = tempfile::tempdir().unwrap();
+    let conf = file.path().join("gatehouse.toml");
+    std::fs::write(&conf, "backchannel_logout = false\n").unwrap();
+    let server = Server::start(file.path(), &["--config", conf.to_str().unwrap()]);
+    assert_eq!(discovery(&server)["backchannel_logout_supported"], false);
+    drop(server);
+    std::fs::write(&conf, "backchannel_logout = \"maybe\"\n").unwrap();
+    let out = gatehouse(file.path(), &["config", "check", conf.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backchannel_logout"), "{err}");
+}
+
 #[test]
 fn a_restart_keeps_orgs_apps_keys_and_valid_tokens_and_ctrl_c_is_graceful() {
     let dir = tempfile::tempdir().unwrap();

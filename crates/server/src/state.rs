@@ -17,9 +17,11 @@ use crate::ratelimit::FailureLimiter;
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-/// Expired sessions ended per housekeeping round (per instance): a backlog
-/// (after downtime) drains over a few rounds instead of one long transaction.
+/// Expired sessions ended per transaction of the sweep.
 const SESSION_SWEEP_BATCH: u32 = 200;
+/// Batches per housekeeping round and instance (10,000 sessions): a larger
+/// backlog (after downtime) drains over the next rounds.
+const SESSION_SWEEP_BATCHES: u32 = 50;
 
 pub struct Inner {
     pub store: Arc<dyn Store>,
@@ -246,24 +248,38 @@ impl Inner {
         }
     }
 
-    /// Ends the sessions whose lifetime ran out, a bounded batch per round,
-    /// telling their apps over the back channel (a person who never comes
-    /// back still signs out of them). Every instance sweeps; the store lets
+    /// Ends the sessions whose lifetime ran out, telling their apps over the
+    /// back channel (a person who never comes back still signs out of them).
+    /// Each batch is one short transaction; a round takes batches until one
+    /// comes back short, up to [`SESSION_SWEEP_BATCHES`], so a busy server
+    /// keeps up without one long write. Every instance sweeps; the store lets
     /// one delete each session, and only that one enqueues its logouts.
     async fn sweep_expired_sessions(&self) {
-        match self
-            .store
-            .sweep_expired_sessions(self.clock.now(), SESSION_SWEEP_BATCH)
-            .await
-        {
-            Ok((0, _)) => {}
-            Ok((swept, logouts)) => {
-                tracing::info!(swept, logouts, "expired sessions ended");
-                if logouts > 0 {
-                    self.backchannel_wake.notify_one();
+        let (mut swept, mut logouts) = (0, 0);
+        for _ in 0..SESSION_SWEEP_BATCHES {
+            match self
+                .store
+                .sweep_expired_sessions(self.clock.now(), SESSION_SWEEP_BATCH)
+                .await
+            {
+                Ok((n, l)) => {
+                    swept += n;
+                    logouts += l;
+                    if n < u64::from(SESSION_SWEEP_BATCH) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "expired sessions not swept; will retry");
+                    break;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "expired sessions not swept; will retry"),
+        }
+        if swept > 0 {
+            tracing::info!(swept, logouts, "expired sessions ended");
+        }
+        if logouts > 0 {
+            self.backchannel_wake.notify_one();
         }
     }
 
