@@ -173,6 +173,11 @@ pub struct ServeArgs {
     /// Login session lifetime in seconds.
     #[arg(long, env = "GATEHOUSE_SESSION_TTL", default_value_t = 12 * 3600, value_parser = clap::value_parser!(i64).range(60..=30 * 24 * 3600))]
     pub session_ttl: i64,
+    /// OpenID Connect Back-Channel Logout: apps that registered a logout URI
+    /// are told when a session ends or expires. `false` turns it off:
+    /// discovery says so, nothing is queued or sent, new logout URIs are refused.
+    #[arg(long, env = "GATEHOUSE_BACKCHANNEL_LOGOUT", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub backchannel_logout: bool,
     /// Load balancers / reverse proxies (CIDR ranges or addresses, comma-separated)
     /// whose forwarding header names the client; requests from anywhere else are
     /// their TCP peer. Empty: the header is never read.
@@ -525,7 +530,13 @@ pub enum UserCmd {
     /// Create a user without a password and print an invitation link that sets
     /// it (once, within 72 hours), for you to pass on. (A running server with
     /// --smtp-url e-mails invitations itself: the console or the admin API.)
+    /// With --resend: a new link for a user invited before who has not chosen
+    /// a password yet; their earlier link stops working.
     Invite {
+        /// Invite an existing user again (role, name and groups are left as
+        /// they are).
+        #[arg(long, conflicts_with_all = ["name", "groups"])]
+        resend: bool,
         /// The organization's slug.
         #[arg(long)]
         org: String,

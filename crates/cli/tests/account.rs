@@ -336,7 +336,7 @@ fn revoking_an_app_on_the_account_page_ends_its_tokens_and_the_gateway_refuses_t
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
+async fn in_chromium_a_person_revokes_an_app_ends_another_session_and_signs_out_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let f = register(dir.path());
@@ -397,14 +397,48 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
         web.screenshot(&shots.join("account-01-page.png")).await?;
         let sessions = web.find_all(By::Css("li.session")).await?;
         assert_eq!(sessions.len(), 2, "this browser and the other one");
-        app.find(By::XPath(".//button[normalize-space()='Revoke access']"))
+        // This browser is marked and described from its User-Agent; the
+        // other (an HTTP client sending none) is listed with its address.
+        let mine = web.find(By::Css("li.session[data-this-browser]")).await?;
+        let text = mine.text().await?;
+        assert!(text.contains("Headless Chrome on Linux"), "{text}");
+        assert!(text.contains("(this browser)"), "{text}");
+        assert!(text.contains("from 127.0.0.1"), "{text}");
+        assert!(text.contains("last seen"), "{text}");
+        assert!(
+            mine.find_all(By::Tag("button")).await?.is_empty(),
+            "this browser's session is ended by signing out, not from the list"
+        );
+        web.find(By::Id("sessions"))
+            .await?
+            .screenshot(&shots.join("account-01-sessions.png"))
+            .await?;
+        let theirs = web
+            .find(By::Css("li.session:not([data-this-browser])"))
+            .await?;
+        let text = theirs.text().await?;
+        assert!(text.contains("Unknown browser"), "{text}");
+        theirs
+            .find(By::XPath(".//button[normalize-space()='Sign out']"))
             .await?
             .click()
             .await?;
         let notice = wait_for(&web, By::Id("notice")).await?;
-        assert!(notice.text().await?.contains("access is revoked"));
+        assert!(notice.text().await?.contains("That session is signed out"));
+        web.screenshot(&shots.join("account-02-session-ended.png"))
+            .await?;
+        let sessions = web.find_all(By::Css("li.session")).await?;
+        assert_eq!(sessions.len(), 1, "only this browser is left");
+        let app = web.find(By::Css("li.app")).await?;
+        app.find(By::XPath(".//button[normalize-space()='Revoke access']"))
+            .await?
+            .click()
+            .await?;
+        // The page before had a notice too: wait for the next page's.
         wait_for(&web, By::Id("no-apps")).await?;
-        web.screenshot(&shots.join("account-02-revoked.png"))
+        let notice = wait_for(&web, By::Id("notice")).await?;
+        assert!(notice.text().await?.contains("access is revoked"));
+        web.screenshot(&shots.join("account-03-revoked.png"))
             .await?;
         web.find(By::XPath(
             "//button[normalize-space()='Sign out everywhere']",
@@ -417,10 +451,10 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
             By::XPath("//h1[normalize-space()='Signed out everywhere']"),
         )
         .await?;
-        web.screenshot(&shots.join("account-03-signed-out.png"))
+        web.screenshot(&shots.join("account-04-signed-out.png"))
             .await?;
         let main = web.find(By::Tag("main")).await?.text().await?;
-        assert!(main.contains("2 sessions ended"), "{main}");
+        assert!(main.contains("1 session ended"), "{main}");
         let _ = h1;
         // This browser is signed out too.
         web.goto(&server.url("/account")).await?;
@@ -431,7 +465,7 @@ async fn in_chromium_a_person_revokes_an_app_and_signs_out_everywhere() {
     .await;
     let _ = web.quit().await;
     outcome.unwrap();
-    // The other browser's session has ended as well.
+    // The other browser's session was ended from the list.
     let account = server.url("/account");
     let status = tokio::task::spawn_blocking(move || {
         let r = other.get(account).send().unwrap().status().as_u16();

@@ -375,6 +375,39 @@ fn serve_dev_says_so_loudly() {
     assert!(!quiet.log().contains("DEVELOPMENT MODE"));
 }
 
+/// `--backchannel-logout=false` (or the file's `backchannel_logout = false`)
+/// turns back-channel logout off, and discovery says so; it is on by default.
+#[test]
+fn back_channel_logout_is_on_by_default_and_the_switch_turns_it_off() {
+    let discovery = |server: &Server| -> Value {
+        reqwest::blocking::get(server.url("/.well-known/openid-configuration"))
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let on = tempfile::tempdir().unwrap();
+    let server = Server::start(on.path(), &[]);
+    assert_eq!(discovery(&server)["backchannel_logout_supported"], true);
+    drop(server);
+    let off = tempfile::tempdir().unwrap();
+    let server = Server::start(off.path(), &["--backchannel-logout=false"]);
+    let doc = discovery(&server);
+    assert_eq!(doc["backchannel_logout_supported"], false, "{doc}");
+    assert_eq!(doc["backchannel_logout_session_supported"], false, "{doc}");
+    drop(server);
+    let file = tempfile::tempdir().unwrap();
+    let conf = file.path().join("gatehouse.toml");
+    std::fs::write(&conf, "backchannel_logout = false\n").unwrap();
+    let server = Server::start(file.path(), &["--config", conf.to_str().unwrap()]);
+    assert_eq!(discovery(&server)["backchannel_logout_supported"], false);
+    drop(server);
+    std::fs::write(&conf, "backchannel_logout = \"maybe\"\n").unwrap();
+    let out = gatehouse(file.path(), &["config", "check", conf.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backchannel_logout"), "{err}");
+}
+
 #[test]
 fn a_restart_keeps_orgs_apps_keys_and_valid_tokens_and_ctrl_c_is_graceful() {
     let dir = tempfile::tempdir().unwrap();
@@ -1796,7 +1829,8 @@ fn a_private_key_jwt_app_from_the_readme_gets_a_token_with_an_openssl_assertion(
 }
 
 /// `user invite` makes a person without a password and prints a link that the
-/// running server's page accepts, once.
+/// running server's page accepts, once; `--resend` replaces it with a new one
+/// until they have accepted.
 #[test]
 fn user_invite_prints_a_link_that_sets_the_first_password_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -1820,7 +1854,28 @@ fn user_invite_prints_a_link_that_sets_the_first_password_once() {
         ],
     );
     assert_eq!(made["user"]["can_sign_in"], false);
-    let link = s(&made["link"]).to_owned();
+    let first = s(&made["link"]).to_owned();
+    let resend = [
+        "user",
+        "invite",
+        "--resend",
+        "--org",
+        "acme-studio",
+        "--email",
+        "new@acme.test",
+        "--issuer",
+        &server.base,
+        "--json",
+    ];
+    let again = json(d, &resend);
+    assert_eq!(again["user"]["id"], made["user"]["id"]);
+    let link = s(&again["link"]).to_owned();
+    assert_ne!(link, first);
+    assert_eq!(
+        reqwest::blocking::get(&first).unwrap().status(),
+        404,
+        "the earlier link no longer works"
+    );
     assert!(
         link.starts_with(&server.url("/password/set?token=")),
         "{link}"
@@ -1852,4 +1907,9 @@ fn user_invite_prints_a_link_that_sets_the_first_password_once() {
     assert_eq!(set("another long password"), 404);
     let users = json(d, &["user", "list", "--org", "acme-studio", "--json"]);
     assert_eq!(users[0]["can_sign_in"], true, "{users}");
+    // Accepted: nothing to resend.
+    let out = gatehouse(d, &resend[..resend.len() - 1]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has already accepted"), "{err}");
 }

@@ -63,6 +63,16 @@ pub trait AccountStore: Send + Sync {
         now: UnixTime,
         audit: &AuditEvent,
     ) -> StoreResult<u64>;
+    /// Ends the live session `sid` of `user_id` (another of their browsers),
+    /// enqueuing its back-channel logouts, with `audit`, in one transaction.
+    /// NotFound when `user_id` has no live session `sid`.
+    async fn end_user_session(
+        &self,
+        user_id: &str,
+        sid: &str,
+        now: UnixTime,
+        audit: &AuditEvent,
+    ) -> StoreResult<()>;
     /// Replaces the password hash and ends every other live session (as
     /// [`AccountStore::end_user_sessions`] with `keep`), with `audit`, in one
     /// transaction.
@@ -78,6 +88,62 @@ pub trait AccountStore: Send + Sync {
 
 /// Most sessions listed on the page (a person rarely has more than a few).
 pub const MAX_SESSIONS_SHOWN: u32 = 50;
+
+/// A session's last-seen time is written at most this often (seconds): the
+/// page shows it to the minute-ish, and a write per request would cost more.
+pub const LAST_SEEN_EVERY: UnixTime = 300;
+
+/// A stored `User-Agent` keeps at most this many characters.
+pub const MAX_USER_AGENT: usize = 256;
+
+/// The `User-Agent` as stored: control characters (newlines, escapes) removed,
+/// cut to [`MAX_USER_AGENT`] characters, `None` when nothing is left.
+pub fn bounded_user_agent(raw: &str) -> Option<String> {
+    let kept: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT)
+        .collect();
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| kept.to_owned())
+}
+
+/// "Chrome on Linux" from a `User-Agent`: the first browser and system found
+/// by plain substring tests (order matters: Edge and Opera say "Chrome" too,
+/// Chrome says "Safari"). Only a hint for the person reading their sessions.
+pub fn describe_user_agent(ua: &str) -> Option<String> {
+    const BROWSERS: [(&str, &str); 8] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chrome/", "Chrome"),
+        ("CriOS/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ];
+    const SYSTEMS: [(&str, &str); 7] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|(_, name)| *name)
+    };
+    match (find(&BROWSERS), find(&SYSTEMS)) {
+        (Some(b), Some(s)) => Some(format!("{b} on {s}")),
+        (Some(b), None) => Some(b.to_owned()),
+        (None, Some(s)) => Some(format!("A browser on {s}")),
+        (None, None) => None,
+    }
+}
 
 /// Why a new password was refused (the current one was checked by the caller).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -142,6 +208,47 @@ pub fn edited_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_agent_is_stored_without_controls_and_bounded() {
+        assert_eq!(
+            bounded_user_agent("Mozilla/5.0\r\nX-Evil: 1\u{1b}[31m").as_deref(),
+            Some("Mozilla/5.0X-Evil: 1[31m")
+        );
+        let long = "a".repeat(1000);
+        assert_eq!(
+            bounded_user_agent(&long).unwrap().chars().count(),
+            MAX_USER_AGENT
+        );
+        // Characters, not bytes: a multi-byte agent is not cut mid-character.
+        let wide = "é".repeat(300);
+        assert_eq!(
+            bounded_user_agent(&wide).unwrap().chars().count(),
+            MAX_USER_AGENT
+        );
+        assert_eq!(bounded_user_agent(" \t\n "), None);
+    }
+
+    #[test]
+    fn a_user_agent_is_described_as_browser_on_system() {
+        let chrome_linux = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        let edge_win = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0";
+        let safari_iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        let firefox_mac =
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.0; rv:121.0) Gecko/20100101 Firefox/121.0";
+        let chrome_android = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36";
+        for (ua, want) in [
+            (chrome_linux, Some("Chrome on Linux")),
+            (edge_win, Some("Edge on Windows")),
+            (safari_iphone, Some("Safari on iOS")),
+            (firefox_mac, Some("Firefox on macOS")),
+            (chrome_android, Some("Chrome on Android")),
+            ("curl/8.5.0", Some("curl")),
+            ("something else", None),
+        ] {
+            assert_eq!(describe_user_agent(ua).as_deref(), want, "{ua}");
+        }
+    }
 
     #[test]
     fn a_new_password_follows_the_rules_and_must_be_typed_twice() {

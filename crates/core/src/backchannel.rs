@@ -152,6 +152,10 @@ pub trait BackchannelStore: Send + Sync {
         outcome: &Outcome,
         now: UnixTime,
     ) -> StoreResult<()>;
+    /// Whether ending a session enqueues logouts (the operator's switch,
+    /// `serve --backchannel-logout`; on unless turned off). Off, nothing is
+    /// queued anywhere: every enqueue in the store checks it.
+    fn set_logouts_enabled(&self, on: bool);
     /// The app's most recent deliveries, newest first.
     async fn logout_deliveries(
         &self,

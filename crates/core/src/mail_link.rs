@@ -100,6 +100,12 @@ pub trait MailLinkStore: Send + Sync {
     /// Keeps `link` in place of every earlier link of its person, with `audit`,
     /// atomically.
     async fn insert_mail_link(&self, link: &MailLink, audit: &AuditEvent) -> StoreResult<()>;
+    /// Keeps the invitation `link` in place of every earlier link of its
+    /// person, with `audit`, atomically — only while the person is active and
+    /// has no password (has not accepted): Conflict otherwise, and nothing is
+    /// written. The condition is checked in the write, so a person who sets
+    /// their password meanwhile is not handed a fresh link.
+    async fn reissue_invitation(&self, link: &MailLink, audit: &AuditEvent) -> StoreResult<()>;
     /// The link with this digest if it is unused and unexpired at `now`;
     /// NotFound otherwise.
     async fn mail_link(&self, digest: &str, now: UnixTime) -> StoreResult<MailLink>;

@@ -483,6 +483,13 @@ pub struct Session {
     pub expires_at: UnixTime,
     /// How the person signed in (RFC 8176 values: `pwd`, then `otp`, `mfa`).
     pub amr: Vec<String>,
+    /// The browser's `User-Agent` at sign-in, bounded
+    /// ([`crate::account::bounded_user_agent`]); shown to the person only.
+    pub user_agent: Option<String>,
+    /// The client address at sign-in (behind trusted proxies, the client's).
+    pub address: Option<String>,
+    /// When a request last came with this session (updated every few minutes).
+    pub last_seen_at: Option<UnixTime>,
 }
 
 /// A person's authenticator app (TOTP, RFC 6238): the secret sealed under the

@@ -257,6 +257,21 @@ pub trait SessionStore: Send + Sync {
     /// Ends the session and, in the same transaction the first time, enqueues a
     /// back-channel logout for every app it signed into that registered a URI.
     async fn end_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()>;
+    /// Records that the live session was seen at `now` (callers write only
+    /// when the stored time is stale, not on every request).
+    async fn touch_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()>;
+    /// The session's lifetime ran out (its cookie came back after
+    /// `expires_at`): deletes it and, if it had not ended before, enqueues a
+    /// back-channel logout for every app it signed into, once, in one
+    /// transaction. Returns how many logouts were enqueued; 0 for an unknown,
+    /// ended or still-live session (the read that decides writes nothing).
+    async fn expire_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<u64>;
+    /// The periodic sweep: deletes up to `limit` sessions expired at `now`,
+    /// enqueuing the logouts of those never ended, and every ended one whose
+    /// lifetime is over. Returns (sessions swept, logouts enqueued). Safe with
+    /// several instances: a session's row is deleted by one statement, and
+    /// only the transaction that deleted it enqueues its logouts.
+    async fn sweep_expired_sessions(&self, now: UnixTime, limit: u32) -> StoreResult<(u64, u64)>;
 }
 
 /// Second factors (TOTP and recovery codes) and the organization's policy.

@@ -27,8 +27,13 @@ use crate::state::Inner;
 /// How the worker runs ([`crate::config::ServerConfig::backchannel`]).
 #[derive(Debug, Clone)]
 pub struct BackchannelConfig {
-    /// Deliver back-channel logouts (and advertise them in discovery).
+    /// The operator's switch (`serve --backchannel-logout`): off, discovery
+    /// says `backchannel_logout_supported: false`, nothing is queued or sent,
+    /// and registering a logout URI is refused.
     pub enabled: bool,
+    /// Whether this instance runs the delivery worker (another instance on the
+    /// same database may deliver what this one queues).
+    pub deliver: bool,
     /// The first retry waits this many seconds; each next one twice as long.
     pub retry_base: i64,
     /// Attempts before a delivery is given up.
@@ -43,6 +48,7 @@ impl Default for BackchannelConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            deliver: true,
             retry_base: 10,
             max_attempts: MAX_ATTEMPTS,
             timeout: Duration::from_secs(5),

@@ -15,6 +15,7 @@ pub mod client_auth;
 pub mod client_keys;
 pub mod config;
 pub mod console;
+pub mod device;
 pub mod dns;
 pub mod dpop;
 pub mod error;
@@ -101,6 +102,11 @@ pub fn app(state: AppState) -> Router {
         .merge(admin_api::router())
         .merge(console::router())
         .fallback(routes::not_found)
+        // The browser's agent and address, for a session started here.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            device::make_current,
+        ))
         .with_state(state)
         // Counts every answer by route template (see `metrics::route_label`).
         .layer(axum::middleware::from_fn_with_state(

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, header};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_core::account::LAST_SEEN_EVERY;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::Session;
 use gatehouse_core::ports::StoreError;
@@ -57,7 +58,9 @@ fn time_duration(secs: i64) -> cookie::time::Duration {
     cookie::time::Duration::seconds(secs)
 }
 
-/// The live session of this browser, if any.
+/// The live session of this browser, if any. Its last-seen time is written
+/// when stale ([`LAST_SEEN_EVERY`]); a session whose lifetime ran out is
+/// expired here (its apps told over the back channel, once) and signs no one in.
 pub async fn current(state: &AppState, jar: &CookieJar) -> Result<Option<Session>, StoreError> {
     let Some(c) = jar.get(SESSION_COOKIE) else {
         return Ok(None);
@@ -65,13 +68,24 @@ pub async fn current(state: &AppState, jar: &CookieJar) -> Result<Option<Session
     if c.value().len() > 128 {
         return Ok(None);
     }
-    match state
-        .store
-        .session(&secret::digest(c.value()), state.clock.now())
-        .await
-    {
-        Ok(s) => Ok(Some(s)),
-        Err(StoreError::NotFound) => Ok(None),
+    let digest = secret::digest(c.value());
+    let now = state.clock.now();
+    match state.store.session(&digest, now).await {
+        Ok(s) => {
+            if s.last_seen_at.is_none_or(|at| at <= now - LAST_SEEN_EVERY) {
+                // Only a hint for the person: a failed write is not the request's.
+                if let Err(e) = state.store.touch_session(&digest, now).await {
+                    tracing::warn!(error = %e, "could not record a session's last use");
+                }
+            }
+            Ok(Some(s))
+        }
+        Err(StoreError::NotFound) => {
+            if state.store.expire_session(&digest, now).await? > 0 {
+                state.backchannel_wake.notify_one();
+            }
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
@@ -103,6 +117,7 @@ pub async fn start_with(
 ) -> Result<(Session, CookieJar), StoreError> {
     let value = secret::random_token();
     let ttl = state.config.session_ttl;
+    let device = crate::device::current();
     let session = Session {
         id_digest: secret::digest(&value),
         sid: secret::random_id(),
@@ -110,6 +125,9 @@ pub async fn start_with(
         auth_time: now,
         expires_at: now + ttl,
         amr,
+        user_agent: device.as_ref().and_then(|d| d.user_agent()),
+        address: device.map(|d| d.address.to_string()),
+        last_seen_at: Some(now),
     };
     state.store.insert_session(&session).await?;
     let jar = jar.add(cookie(state, SESSION_COOKIE, value, ttl));

@@ -17,6 +17,12 @@ use crate::ratelimit::FailureLimiter;
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
+/// Expired sessions ended per transaction of the sweep.
+const SESSION_SWEEP_BATCH: u32 = 200;
+/// Batches per housekeeping round and instance (10,000 sessions): a larger
+/// backlog (after downtime) drains over the next rounds.
+const SESSION_SWEEP_BATCHES: u32 = 50;
+
 pub struct Inner {
     pub store: Arc<dyn Store>,
     /// Swapped whole when the change feed reports a key change (rotation, or
@@ -123,6 +129,8 @@ impl AppState {
         let dpop = crate::dpop::DpopState::new(&kek);
         let webauthn = crate::passkey::relying_party(&config.issuer).map(Arc::new);
         let upstream = crate::upstream::UpstreamCache::new(&redirect_policy);
+        // Off, nothing is queued (the store's enqueues check it) or sent.
+        store.set_logouts_enabled(config.backchannel.enabled);
         let state = AppState(Arc::new(Inner {
             store,
             keys: RwLock::new(Arc::new(keys)),
@@ -169,7 +177,7 @@ impl AppState {
         state.device_limiter.spawn_pruner();
         state.reset_limiter.spawn_pruner();
         state.spawn_housekeeping();
-        if state.config.backchannel.enabled {
+        if state.config.backchannel.enabled && state.config.backchannel.deliver {
             crate::backchannel::spawn(
                 Arc::downgrade(&state.0),
                 state.backchannel_wake.clone(),
@@ -204,6 +212,7 @@ impl AppState {
                 if let Err(e) = inner.store.purge_ended_secrets(outlived).await {
                     tracing::warn!(error = %e, "housekeeping failed; will retry");
                 }
+                inner.sweep_expired_sessions().await;
                 match inner.store.purge_expired_tokens(inner.clock.now()).await {
                     Ok(n) if n > 0 => tracing::info!(purged = n, "expired records removed"),
                     Ok(_) => {}
@@ -236,6 +245,41 @@ impl Inner {
         if let Err(e) = self.store.add_app_usage(&taken.counts).await {
             tracing::warn!(error = %e, "cannot record apps' usage counts; will retry");
             self.usage.restore_counts(taken.counts);
+        }
+    }
+
+    /// Ends the sessions whose lifetime ran out, telling their apps over the
+    /// back channel (a person who never comes back still signs out of them).
+    /// Each batch is one short transaction; a round takes batches until one
+    /// comes back short, up to [`SESSION_SWEEP_BATCHES`], so a busy server
+    /// keeps up without one long write. Every instance sweeps; the store lets
+    /// one delete each session, and only that one enqueues its logouts.
+    async fn sweep_expired_sessions(&self) {
+        let (mut swept, mut logouts) = (0, 0);
+        for _ in 0..SESSION_SWEEP_BATCHES {
+            match self
+                .store
+                .sweep_expired_sessions(self.clock.now(), SESSION_SWEEP_BATCH)
+                .await
+            {
+                Ok((n, l)) => {
+                    swept += n;
+                    logouts += l;
+                    if n < u64::from(SESSION_SWEEP_BATCH) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "expired sessions not swept; will retry");
+                    break;
+                }
+            }
+        }
+        if swept > 0 {
+            tracing::info!(swept, logouts, "expired sessions ended");
+        }
+        if logouts > 0 {
+            self.backchannel_wake.notify_one();
         }
     }
 

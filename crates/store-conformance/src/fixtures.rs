@@ -142,6 +142,9 @@ pub(crate) fn session(digest: &str, sid: &str, expires_at: i64) -> Session {
         auth_time: 500,
         amr: gatehouse_core::mfa::amr_password(),
         expires_at,
+        user_agent: None,
+        address: None,
+        last_seen_at: None,
     }
 }
 

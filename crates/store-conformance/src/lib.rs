@@ -68,6 +68,7 @@ macro_rules! conformance_tests {
             passkeys_are_bounded_owned_and_their_counter_only_goes_up,
             client_assertion_jtis_are_single_use_until_they_expire,
             a_person_lists_and_revokes_their_own_apps_and_ends_their_sessions,
+            sessions_keep_their_device_end_one_by_one_and_expire_once,
             roles_that_require_a_second_factor_read_back,
             a_mail_link_is_used_once_replaced_by_the_next_and_expires,
             an_upstream_provider_per_org_and_its_sign_ins_are_claimed_once,

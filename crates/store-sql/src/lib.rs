@@ -55,6 +55,7 @@ mod write;
 pub mod testing;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -76,6 +77,9 @@ pub struct SqlStore<D: Dialect> {
     /// change hint, and it wakes `change_notified`, so this instance sees its
     /// own writes at once.
     changes_written: Arc<watch::Sender<u64>>,
+    /// The operator's back-channel logout switch (`set_logouts_enabled`):
+    /// off, ending a session enqueues nothing.
+    logouts_enabled: Arc<AtomicBool>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -84,6 +88,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
             pool: self.pool.clone(),
             dialect: Arc::clone(&self.dialect),
             changes_written: Arc::clone(&self.changes_written),
+            logouts_enabled: Arc::clone(&self.logouts_enabled),
         }
     }
 }
@@ -103,7 +108,17 @@ impl<D: Dialect> SqlStore<D> {
             pool,
             dialect: Arc::new(dialect),
             changes_written: Arc::new(watch::Sender::new(0)),
+            logouts_enabled: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Whether ending a session enqueues back-channel logouts.
+    pub(crate) fn logouts_enabled(&self) -> bool {
+        self.logouts_enabled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn enable_logouts(&self, on: bool) {
+        self.logouts_enabled.store(on, Ordering::Relaxed);
     }
 
     pub fn pool(&self) -> &sqlx::Pool<D::Db> {

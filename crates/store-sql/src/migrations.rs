@@ -52,6 +52,7 @@ embed!(
     "20261130000022_mail_links.sql",
     "20261130000023_upstream_providers.sql",
     "20261130000024_role_mfa.sql",
+    "20261201000026_session_devices.sql",
     "20261201000027_upstream_trust_mfa.sql",
 );
 

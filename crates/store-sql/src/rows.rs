@@ -353,6 +353,9 @@ from_row! {
         auth_time: i64,
         expires_at: i64,
         amr: String,
+        user_agent: Option<String>,
+        address: Option<String>,
+        last_seen_at: Option<i64>,
     }
 }
 
@@ -366,6 +369,9 @@ impl TryFrom<SessionRow> for Session {
             auth_time: r.auth_time,
             expires_at: r.expires_at,
             amr: list("amr", &r.amr)?,
+            user_agent: r.user_agent,
+            address: r.address,
+            last_seen_at: r.last_seen_at,
         })
     }
 }

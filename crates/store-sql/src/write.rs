@@ -51,6 +51,11 @@ impl<D: Dialect> SqlStore<D> {
 }
 
 impl<D: Dialect> Write<'_, D> {
+    /// The store this transaction writes to.
+    pub(crate) fn store(&self) -> &SqlStore<D> {
+        self.store
+    }
+
     /// The transaction's connection, to run statements on.
     pub(crate) fn conn(&mut self) -> &mut <D::Db as Database>::Connection {
         &mut self.tx

@@ -61,6 +61,7 @@ pub async fn run(
     config.key_rotation_period =
         (args.key_rotation_days > 0).then_some(args.key_rotation_days * 24 * 3600);
     config.session_ttl = args.session_ttl;
+    config.backchannel.enabled = args.backchannel_logout;
     config.dev = dev;
     config.dns_server = dns_server;
     config.trusted_proxies = args.trusted_proxies;

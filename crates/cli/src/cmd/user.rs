@@ -62,6 +62,28 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: UserCmd, out: &Out) -> a
             });
         }
         UserCmd::Invite {
+            resend: true,
+            org,
+            email,
+            issuer,
+            ..
+        } => {
+            let actor = Actor::operator();
+            let user = admin::user_by_email(store, &actor, &email, Some(&org)).await?;
+            let how = "with a link for the operator to pass on";
+            let (user, token, link) =
+                admin::resend_invitation(store, now, &actor, &user.id, how).await?;
+            let url = set_password_url(&issuer, &token);
+            let d = serde_json::json!({ "user": doc(&user), "link": url, "expires_at": link.expires_at });
+            out.print(&d, || {
+                format!(
+                    "invited {} ({}) again; their earlier link no longer works. Pass this one on (it works once, for 72 hours):\n{url}",
+                    user.email, user.id
+                )
+            });
+        }
+        UserCmd::Invite {
+            resend: false,
             org,
             email,
             role,
@@ -195,10 +217,14 @@ async fn invite(
         ),
     );
     store.insert_mail_link(&link, &audit).await?;
-    let url = format!(
+    Ok((user, set_password_url(issuer, &token), link.expires_at))
+}
+
+/// The link that opens the set-password page with `token`.
+fn set_password_url(issuer: &str, token: &str) -> String {
+    format!(
         "{}{}?token={token}",
         issuer.trim_end_matches('/'),
         gatehouse_server::password::SET_PATH
-    );
-    Ok((user, url, link.expires_at))
+    )
 }

@@ -26,6 +26,26 @@ impl BackchannelEdit {
     }
 }
 
+/// With back-channel logout turned off (`serve --backchannel-logout=false`), a
+/// new or changed logout URI is refused: an admin who registers one expects
+/// logouts, and a registration accepted but inert would hide that none are
+/// sent (RFC 7591 §2 lets a server refuse metadata it does not support).
+/// Removing one, or re-posting the one already kept (a form sends every
+/// field), is still allowed; kept registrations work again once it is on.
+pub fn refuse_when_off(
+    enabled: bool,
+    current: Option<&BackchannelLogout>,
+    edit: &BackchannelEdit,
+) -> Result<(), AdminError> {
+    match edit.uri.as_deref() {
+        Some(u) if !enabled && !u.is_empty() && current.is_none_or(|c| c.uri != u) => Err(invalid(
+            FIELD,
+            "back-channel logout is turned off on this server (serve --backchannel-logout=false)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The app's registration, if the actor may see the app.
 pub async fn backchannel_logout(
     store: &dyn Store,
@@ -115,4 +135,27 @@ pub async fn logout_deliveries(
     Ok(store
         .logout_deliveries(&a.client_id, limit.min(100))
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turned_off_a_new_uri_is_refused_but_removing_or_keeping_one_is_not() {
+        let kept = BackchannelLogout {
+            uri: "https://a.test/bc".into(),
+            session_required: false,
+        };
+        let edit = |u: &str| BackchannelEdit {
+            uri: Some(u.into()),
+            session_required: None,
+        };
+        assert!(refuse_when_off(false, None, &edit("https://b.test/bc")).is_err());
+        assert!(refuse_when_off(false, Some(&kept), &edit("https://b.test/bc")).is_err());
+        assert!(refuse_when_off(false, Some(&kept), &edit("https://a.test/bc")).is_ok());
+        assert!(refuse_when_off(false, Some(&kept), &edit("")).is_ok());
+        assert!(refuse_when_off(false, None, &BackchannelEdit::default()).is_ok());
+        assert!(refuse_when_off(true, None, &edit("https://b.test/bc")).is_ok());
+    }
 }

@@ -14,6 +14,7 @@ mod apps;
 mod audit;
 mod backchannel;
 mod client_keys;
+mod invitations;
 mod mfa_roles;
 mod orgs;
 mod profile;
@@ -29,9 +30,10 @@ pub use apps::{NewApp, NewUserAppError, app, apps, register_app, register_app_fo
 pub use audit::audit_log;
 pub use backchannel::{
     BackchannelEdit, FIELD as BACKCHANNEL_FIELD, backchannel_logout, logout_deliveries,
-    set_backchannel_logout,
+    refuse_when_off as refuse_backchannel_when_off, set_backchannel_logout,
 };
 pub use client_keys::{check_client_keys, register_key_app, requested_keys, set_client_keys};
+pub use invitations::{INVITATION_RESENT, refuse_resend, resend_invitation};
 pub use mfa_roles::{MAX_MFA_ROLES, mfa_roles, set_mfa_roles};
 pub use orgs::{create_org, requires_mfa, roles, set_requires_mfa, slugify};
 pub use profile::{MAX_LOCALE, MAX_NAME, MAX_ZONEINFO, ProfileEdit, update_user_profile};

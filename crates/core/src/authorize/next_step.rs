@@ -259,6 +259,9 @@ mod tests {
             auth_time,
             expires_at: NOW + 3600,
             amr: crate::mfa::amr_password(),
+            user_agent: None,
+            address: None,
+            last_seen_at: None,
         }
     }
 

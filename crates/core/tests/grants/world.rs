@@ -262,6 +262,9 @@ impl World {
             auth_time: T - 5,
             amr: gatehouse_core::mfa::amr_password(),
             expires_at: T + 86_400,
+            user_agent: None,
+            address: None,
+            last_seen_at: None,
         };
         issue_code(
             &self.store,

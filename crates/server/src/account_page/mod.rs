@@ -41,12 +41,14 @@ const PROFILE: &str = "/account/profile";
 const PASSWORD: &str = "/account/password";
 const REVOKE_APP: &str = "/account/apps/revoke";
 const END_SESSIONS: &str = "/account/sessions/end";
+const END_SESSION: &str = "/account/sessions/end-one";
 
 /// Audit actions of a person changing their own account.
 pub const PROFILE_UPDATED: &str = "account.profile_updated";
 pub const PASSWORD_CHANGED: &str = "account.password_changed";
 pub const APP_REVOKED: &str = "account.app_revoked";
 pub const SIGNED_OUT_EVERYWHERE: &str = "account.signed_out_everywhere";
+pub const SESSION_ENDED: &str = "account.session_ended";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -55,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route(PASSWORD, post(password::submit))
         .route(REVOKE_APP, post(apps::revoke))
         .route(END_SESSIONS, post(sessions::end_all))
+        .route(END_SESSION, post(sessions::end_one))
 }
 
 type Step<T> = Result<T, Response>;
@@ -109,10 +112,38 @@ pub struct AppLine {
 
 /// One session as the page lists it.
 pub struct SessionLine {
+    /// The public session id (the form that ends it names it).
+    pub sid: String,
+    /// "Chrome on Linux", or the stored agent, or "Unknown browser".
+    pub browser: String,
+    /// The stored (bounded) `User-Agent`, for the title.
+    pub user_agent: String,
+    pub address: String,
     pub started: String,
+    pub last_seen: String,
     pub expires: String,
     pub methods: String,
     pub this_browser: bool,
+}
+
+impl SessionLine {
+    fn of(s: Session, mine: &Session) -> Self {
+        let user_agent = s.user_agent.unwrap_or_default();
+        let browser = gatehouse_core::account::describe_user_agent(&user_agent)
+            .or_else(|| Some(user_agent.clone()).filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "Unknown browser".to_owned());
+        SessionLine {
+            this_browser: s.id_digest == mine.id_digest,
+            sid: s.sid,
+            browser,
+            user_agent,
+            address: s.address.unwrap_or_else(|| "unknown address".to_owned()),
+            started: when(s.auth_time),
+            last_seen: when(s.last_seen_at.unwrap_or(s.auth_time)),
+            expires: when(s.expires_at),
+            methods: methods(&s.amr),
+        }
+    }
 }
 
 /// The profile form's values (as stored, or as typed when refused).
@@ -177,6 +208,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
             "Your password is changed. Your other sessions are signed out; this one stays."
         }
         "revoked" => "The app's access is revoked: it must ask you again to use your account.",
+        "session_ended" => "That session is signed out, and the apps it signed into were told.",
         _ => return None,
     })
 }
@@ -223,12 +255,7 @@ async fn page(
         .await
         .map_err(pages::store_failure)?
         .into_iter()
-        .map(|s| SessionLine {
-            started: when(s.auth_time),
-            expires: when(s.expires_at),
-            methods: methods(&s.amr),
-            this_browser: s.id_digest == me.session.id_digest,
-        })
+        .map(|s| SessionLine::of(s, &me.session))
         .collect();
     let (csrf, jar) = session::csrf_token(state, jar);
     let (status, error, error_in, typed) = match problem {

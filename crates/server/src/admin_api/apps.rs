@@ -136,6 +136,7 @@ async fn register_app(
             "needs a backchannel_logout_uri",
         ));
     }
+    admin::refuse_backchannel_when_off(state.config.backchannel.enabled, None, &backchannel)?;
     if let Some(uri) = &backchannel.uri {
         // Refused before anything is stored (set again below, once the app exists).
         if body.grant_type != AppGrant::AuthorizationCode {
@@ -310,6 +311,10 @@ async fn edit_app(
     let now = state.clock.now();
     let policy = &state.redirect_policy;
     let store = state.store.as_ref();
+    if !state.config.backchannel.enabled && backchannel.uri.is_some() {
+        let current = admin::backchannel_logout(store, &caller.actor, &client_id).await?;
+        admin::refuse_backchannel_when_off(false, current.as_ref(), &backchannel)?;
+    }
     let mut app = admin::update_app(store, now, policy, &caller.actor, &client_id, edit).await?;
     if let Some(keys) = keys {
         app = admin::set_client_keys(store, now, policy, &caller.actor, &client_id, keys).await?;

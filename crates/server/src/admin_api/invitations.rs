@@ -2,6 +2,9 @@
 //! them by e-mail; the link in it sets their password (once, within 72 hours).
 //! Without an SMTP server the answer carries the link, for the caller to pass
 //! on; with one, the link exists only in the e-mail.
+//! `POST /api/v1/invitations/{id}/resend` invites the user again: a new link
+//! in place of the old (one live link per person), only while they have not
+//! accepted (409 once they have a password, or when deactivated).
 
 use axum::Json;
 use axum::extract::State;
@@ -16,12 +19,15 @@ use utoipa_axum::routes;
 
 use super::auth::AdminCaller;
 use super::dto::UserView;
+use super::id::Id;
 use super::json::ApiJson;
 use super::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(invite_user))
+    OpenApiRouter::new()
+        .routes(routes!(invite_user))
+        .routes(routes!(resend_invitation))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,4 +93,29 @@ async fn invite_user(
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
+}
+
+/// Invites the user again, in place of their earlier link, while they have
+/// not accepted (needs `users:manage`).
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The invited user's id")),
+    responses(
+        (status = 200, body = InvitationView),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The user has accepted (has a password) or is deactivated"),
+        (status = 503, body = Problem),
+    ))]
+async fn resend_invitation(
+    State(state): State<AppState>,
+    caller: AdminCaller,
+    Id(id): Id,
+) -> Result<Json<InvitationView>, ApiError> {
+    caller.require(PERM_USERS_MANAGE)?;
+    let (user, made) = crate::password::links::resend(&state, &caller.actor, &id).await?;
+    Ok(Json(InvitationView {
+        user: UserView::from(user),
+        expires_at: made.expires_at,
+        sent: made.link.is_none(),
+        link: made.link,
+    }))
 }

@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use gatehouse_core::admin::{self, AdminError};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::mail_link::{self, LinkPurpose};
 use gatehouse_core::model::{Actor, AuditEvent, Org, User, UserStatus};
@@ -40,6 +41,15 @@ pub struct Invitation {
     pub link: Option<String>,
 }
 
+/// How an invitation goes out, in its audit event.
+fn how(state: &AppState) -> &'static str {
+    if state.config.mail.is_some() {
+        "by e-mail"
+    } else {
+        "with a link for the admin to pass on (no SMTP server is configured)"
+    }
+}
+
 /// Invites `user` (just made, without a password) on behalf of `actor`.
 pub async fn invite(
     state: &AppState,
@@ -49,26 +59,56 @@ pub async fn invite(
 ) -> Result<Invitation, StoreError> {
     let now = state.clock.now();
     let (token, link) = mail_link::issue(&user.id, LinkPurpose::Invite, now);
-    let how = if state.config.mail.is_some() {
-        "by e-mail"
-    } else {
-        "with a link for the admin to pass on (no SMTP server is configured)"
-    };
     let audit = AuditEvent::new(
         actor,
         &org.id,
         now,
         INVITED,
         &user.id,
-        format!("invited `{}` {how}", user.email),
+        format!("invited `{}` {}", user.email, how(state)),
     );
     state.store.insert_mail_link(&link, &audit).await?;
-    let url = url(state, &token);
+    Ok(send_invitation(
+        state,
+        actor,
+        org,
+        user,
+        &token,
+        link.expires_at,
+    ))
+}
+
+/// Invites the user `user_id` (whom `actor` may see) again, in place of
+/// their earlier link ([`admin::resend_invitation`]: Conflict once they have
+/// accepted or when deactivated).
+pub async fn resend(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<(User, Invitation), AdminError> {
+    let now = state.clock.now();
+    let (user, token, link) =
+        admin::resend_invitation(state.store.as_ref(), now, actor, user_id, how(state)).await?;
+    let org = state.store.org_by_id(&user.org_id).await?;
+    let made = send_invitation(state, actor, &org, &user, &token, link.expires_at);
+    Ok((user, made))
+}
+
+/// Mails the invitation with `token` (or, without SMTP, hands the link back).
+fn send_invitation(
+    state: &AppState,
+    actor: &Actor,
+    org: &Org,
+    user: &User,
+    token: &str,
+    expires_at: UnixTime,
+) -> Invitation {
+    let url = url(state, token);
     if state.config.mail.is_none() {
-        return Ok(Invitation {
-            expires_at: link.expires_at,
+        return Invitation {
+            expires_at,
             link: Some(url),
-        });
+        };
     }
     let subject = format!("You are invited to {} on Gatehouse", org.name);
     let body = format!(
@@ -78,7 +118,7 @@ pub async fn invite(
     let failed = AuditEvent::new(
         actor,
         &org.id,
-        now,
+        state.clock.now(),
         SEND_FAILED,
         &user.id,
         format!(
@@ -87,10 +127,10 @@ pub async fn invite(
         ),
     );
     deliver(state, user, subject, body, failed);
-    Ok(Invitation {
-        expires_at: link.expires_at,
+    Invitation {
+        expires_at,
         link: None,
-    })
+    }
 }
 
 /// Starts a reset for `email` from `ip`, after the caller has answered: every

@@ -20,11 +20,12 @@ pub fn router() -> Router<AppState> {
 
 async fn discovery(State(state): State<AppState>) -> Response {
     let mut doc = metadata(&state.config.issuer, &[]);
-    if state.config.backchannel.enabled {
-        // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`.
-        doc["backchannel_logout_supported"] = true.into();
-        doc["backchannel_logout_session_supported"] = true.into();
-    }
+    // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid`.
+    // Said explicitly either way, so a client never assumes it (turned off
+    // with `serve --backchannel-logout=false`).
+    let on = state.config.backchannel.enabled;
+    doc["backchannel_logout_supported"] = on.into();
+    doc["backchannel_logout_session_supported"] = on.into();
     cacheable(Json(doc).into_response())
 }
 

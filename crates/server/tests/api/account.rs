@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use gatehouse_core::clock::Clock;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -550,4 +551,205 @@ impl LogoutReceiver {
     fn count(&self) -> usize {
         self.got.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+/// A browser sending `user_agent`, from the loopback `local` address, with
+/// `X-Forwarded-For: forwarded` when given.
+fn browser_as(app: &TestApp, user_agent: &str, local: &str, forwarded: Option<&str>) -> Browser {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("user-agent", user_agent.parse().unwrap());
+    if let Some(f) = forwarded {
+        headers.insert("x-forwarded-for", f.parse().unwrap());
+    }
+    Browser::from(app, Some(local.parse().unwrap()), headers)
+}
+
+/// The `<li class="session">` items of the page, each whole.
+fn session_items(page: &Page) -> Vec<String> {
+    page.body
+        .split("<li class=\"session\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find("</li>").unwrap()].to_owned())
+        .collect()
+}
+
+fn attr(item: &str, name: &str) -> String {
+    let marker = format!("{name}=\"");
+    let at = item.find(&marker).unwrap() + marker.len();
+    item[at..at + item[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn sessions_show_their_browser_address_and_last_seen_and_one_other_can_be_ended() {
+    let app = TestApp::spawn_with(
+        |c| {
+            c.dev = true;
+            c.backchannel.poll = Duration::from_millis(50);
+            // 127.0.0.1 is the load balancer: its X-Forwarded-For names the client.
+            c.trusted_proxies =
+                vec![gatehouse_server::config::parse_proxy("127.0.0.1/32").unwrap()];
+        },
+        Default::default(),
+    )
+    .await;
+    app.seed().await;
+    app.password_user("ana@acme.test", "developer").await;
+    app.password_user("bo@acme.test", "developer").await;
+    let web = app.web_app("cfgateway").await;
+    let receiver = LogoutReceiver::start().await;
+    gatehouse_core::admin::set_backchannel_logout(
+        app.s(),
+        gatehouse_core::clock::Clock::now(app.clock.as_ref()),
+        &app.policy,
+        &gatehouse_core::model::Actor::operator(),
+        &web.client_id,
+        gatehouse_core::admin::BackchannelEdit {
+            uri: Some(receiver.uri()),
+            session_required: Some(true),
+        },
+    )
+    .await
+    .unwrap();
+    // Here: through the load balancer. Elsewhere: straight from 127.0.0.2,
+    // with a forged X-Forwarded-For (not trusted from there), and a long
+    // agent with a tab in it.
+    let here = browser_as(&app, CHROME_ON_LINUX, "127.0.0.1", Some("203.0.113.7"));
+    let long_agent = format!(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64;\trv:121.0) Gecko/20100101 Firefox/121.0 {}",
+        "x".repeat(400)
+    );
+    let elsewhere = browser_as(&app, &long_agent, "127.0.0.2", Some("198.51.100.9"));
+    sign_into(&app, &here, &web).await;
+    sign_into(&app, &elsewhere, &web).await;
+
+    let page = account(&app, &here).await;
+    let items = session_items(&page);
+    assert_eq!(items.len(), 2, "{}", page.body);
+    let mine = items
+        .iter()
+        .find(|i| i.contains("data-this-browser"))
+        .expect("this browser is marked");
+    assert!(mine.contains("Chrome on Linux"), "{mine}");
+    assert!(mine.contains("203.0.113.7"), "{mine}");
+    assert!(
+        !mine.contains("end-one"),
+        "no button to end this one: {mine}"
+    );
+    let theirs = items
+        .iter()
+        .find(|i| !i.contains("data-this-browser"))
+        .unwrap();
+    assert!(theirs.contains("Firefox on Windows"), "{theirs}");
+    assert!(theirs.contains("127.0.0.2"), "{theirs}");
+    assert!(
+        !theirs.contains("198.51.100.9"),
+        "an untrusted peer's forwarding header is ignored"
+    );
+    let stored = attr(theirs, "title");
+    assert_eq!(stored.chars().count(), 256, "{stored}");
+    assert!(!stored.contains('\t'), "{stored}");
+    let their_sid = attr(theirs, "data-sid");
+
+    // Last seen: written once a few minutes have passed, not on every request.
+    let user = app.user_id("ana@acme.test").await;
+    let last_seen = |sid: String| {
+        let app = &app;
+        let user = user.clone();
+        async move {
+            app.s()
+                .user_sessions(&user, app.clock.now(), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|s| s.sid == sid)
+                .unwrap()
+                .last_seen_at
+                .unwrap()
+        }
+    };
+    let signed_in = last_seen(their_sid.clone()).await;
+    app.clock.advance(60);
+    account(&app, &elsewhere).await;
+    assert_eq!(
+        last_seen(their_sid.clone()).await,
+        signed_in,
+        "a minute later: no write"
+    );
+    app.clock.advance(300);
+    account(&app, &elsewhere).await;
+    let seen = last_seen(their_sid.clone()).await;
+    assert_eq!(seen, app.clock.now());
+    app.clock.advance(10);
+    account(&app, &elsewhere).await;
+    assert_eq!(last_seen(their_sid.clone()).await, seen);
+
+    // Someone else's session cannot be ended from this page.
+    let bo = Browser::new(&app);
+    code_for(&bo, &authorize_params(&web), "bo@acme.test").await;
+    let bo_page = account(&app, &bo).await;
+    let bo_sid = attr(&session_items(&bo_page)[0], "data-sid");
+    let page = account(&app, &here).await;
+    let refused = post_from(
+        &here,
+        &page,
+        "/account/sessions/end-one",
+        &[("sid", &bo_sid)],
+    )
+    .await;
+    assert_eq!(refused.status, 404, "{refused:?}");
+    assert_eq!(account(&app, &bo).await.status, 200);
+    // Nor this browser's own (sign out is for that), nor without the CSRF token.
+    let own = attr(
+        session_items(&page)
+            .iter()
+            .find(|i| i.contains("data-this-browser"))
+            .unwrap(),
+        "data-sid",
+    );
+    let refused = post_from(&here, &page, "/account/sessions/end-one", &[("sid", &own)]).await;
+    assert_eq!(refused.status, 422, "{refused:?}");
+    let forged = here
+        .post("/account/sessions/end-one", &[("sid", their_sid.as_str())])
+        .await;
+    assert_ne!(forged.status, 303, "{forged:?}");
+    assert_eq!(account(&app, &elsewhere).await.status, 200);
+
+    // The other session ends: its browser is signed out, this one stays, and
+    // the app it signed into hears of it.
+    let done = post_from(
+        &here,
+        &page,
+        "/account/sessions/end-one",
+        &[("sid", &their_sid)],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    assert_eq!(location(&done), "/account?done=session_ended");
+    assert_eq!(elsewhere.get(&app.url("/account")).await.status, 401);
+    let page = here.get(&app.url(location(&done))).await;
+    assert_eq!(session_items(&page).len(), 1);
+    assert!(
+        page.body.contains("That session is signed out"),
+        "{}",
+        page.body
+    );
+    eventually("one logout token", || async { receiver.count() >= 1 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 1, "only the ended session's");
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"account.session_ended".to_owned())
+    );
+    // Again: it has already ended.
+    let again = post_from(
+        &here,
+        &page,
+        "/account/sessions/end-one",
+        &[("sid", &their_sid)],
+    )
+    .await;
+    assert_eq!(again.status, 404);
 }

@@ -340,3 +340,170 @@ async fn without_smtp_the_admin_gets_the_invitation_link_once() {
         StatusCode::SEE_OTHER
     );
 }
+
+/// `POST /api/v1/invitations/{id}/resend` as `token`.
+async fn resend(app: &TestApp, token: &str, user_id: &str) -> (StatusCode, Value) {
+    let resp = app
+        .http
+        .post(app.url(&format!("/api/v1/invitations/{user_id}/resend")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_resent_invitation_replaces_the_old_link_until_the_person_accepts() {
+    let (app, sink) = with_mail().await;
+    let mut admin = crate::admin_api::admin_in(&app, "acme-studio", "root@acme.test").await;
+    let made: Value = app
+        .http
+        .post(app.url("/api/v1/invitations"))
+        .bearer_auth(&admin.token)
+        .json(&json!({"email": "new@acme.test", "role": "developer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_id = made["user"]["id"].as_str().unwrap().to_owned();
+    let prefix = format!("{}/password/set?token=", app.base);
+    let first = sink.next().await.link(&prefix);
+    // The first link ran out unused; the admin sends another.
+    app.clock.advance(73 * 3600);
+    // (A token for now: the first one ran out too.)
+    admin.token = crate::admin_api::admin_token(&app, &admin.client_id, &admin.secret).await;
+    let c = Console::new(&app);
+    assert_eq!(open(&c, &first).await.0, StatusCode::NOT_FOUND);
+    let (status, body) = resend(&app, &admin.token, &user_id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sent"], true);
+    assert!(
+        body.get("link").is_none(),
+        "with SMTP the link is only mailed: {body}"
+    );
+    assert_eq!(body["expires_at"], app.clock.now() + 72 * 3600);
+    let mail = sink.next().await;
+    assert_eq!(mail.to, vec!["new@acme.test".to_owned()]);
+    let second = mail.link(&prefix);
+    // Once more: only the newest link works (one live link per person).
+    let (status, _) = resend(&app, &admin.token, &user_id).await;
+    assert_eq!(status, StatusCode::OK);
+    let third = sink.next().await.link(&prefix);
+    assert_ne!(second, third);
+    assert_eq!(open(&c, &second).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        set(&c, &third, NEW_PASSWORD, NEW_PASSWORD).await.0,
+        StatusCode::OK
+    );
+    // Accepted: nothing to resend (and no link is made).
+    let (status, body) = resend(&app, &admin.token, &user_id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has already accepted"),
+        "{body}"
+    );
+    // Neither for a deactivated person, nor one the caller cannot see.
+    let other = &admin;
+    let made: Value = app
+        .http
+        .post(app.url("/api/v1/invitations"))
+        .bearer_auth(&other.token)
+        .json(&json!({"email": "later@acme.test", "role": "developer"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    sink.next().await;
+    let later = made["user"]["id"].as_str().unwrap().to_owned();
+    let off = app
+        .http
+        .patch(app.url(&format!("/api/v1/users/{later}")))
+        .bearer_auth(&other.token)
+        .json(&json!({"status": "deactivated"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), StatusCode::OK);
+    let (status, body) = resend(&app, &admin.token, &later).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("deactivated"),
+        "{body}"
+    );
+    let (status, _) = resend(&app, &admin.token, "no-such-user").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let done = actions(&app).await;
+    assert_eq!(
+        done.iter()
+            .filter(|a| *a == "user.invitation_resent")
+            .count(),
+        2,
+        "{done:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_smtp_the_console_resends_an_invitation_and_shows_the_new_link_once() {
+    let (app, _) = setup().await;
+    let console = Console::sign_in(&app, "admin@acme.test").await;
+    let resp = console
+        .post(
+            "/console/users",
+            "/console/users",
+            &[
+                ("email", "eve@acme.test"),
+                ("name", ""),
+                ("role", "developer"),
+                ("groups", ""),
+                ("password", ""),
+                ("invite", "1"),
+            ],
+        )
+        .await;
+    let invitation = resp.headers()["location"].to_str().unwrap().to_owned();
+    let first = crate::console::by_id(&console.page(&invitation).await, "invitation-link");
+    let first = html_escape::decode_html_entities(&first).into_owned();
+    let user_id = app.user_id("eve@acme.test").await;
+    let user_page = format!("/console/users/{user_id}");
+    assert!(console.page(&user_page).await.contains("Resend invitation"));
+
+    let resp = console.post(&invitation, &user_page, &[]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], invitation.as_str());
+    let second = crate::console::by_id(&console.page(&invitation).await, "invitation-link");
+    let second = html_escape::decode_html_entities(&second).into_owned();
+    assert_ne!(first, second);
+    assert_eq!(
+        console.get(&invitation).await.status(),
+        StatusCode::GONE,
+        "shown once"
+    );
+    let c = Console::new(&app);
+    assert_eq!(open(&c, &first).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        set(&c, &second, NEW_PASSWORD, NEW_PASSWORD).await.0,
+        StatusCode::OK
+    );
+    // Accepted: the page offers no resend, and a forged post is refused.
+    assert!(!console.page(&user_page).await.contains("Resend invitation"));
+    let resp = console.post(&invitation, &user_page, &[]).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert!(resp.text().await.unwrap().contains("has already accepted"));
+    // Without the CSRF token nothing is sent.
+    let forged = console
+        .http
+        .post(console.url(&invitation))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(forged.status(), StatusCode::SEE_OTHER);
+}

@@ -170,3 +170,78 @@ pub async fn roles_that_require_a_second_factor_read_back(s: &dyn Store) {
         Err(StoreError::NotFound)
     ));
 }
+
+/// A session's device and last-seen time; one other session ended by sid (only
+/// the person's own); an expired session deleted once, by the request that
+/// brings its cookie back or by the sweep, whichever comes first.
+pub async fn sessions_keep_their_device_end_one_by_one_and_expire_once(s: &dyn Store) {
+    seed_people(s).await;
+    s.insert_session(&Session {
+        user_agent: Some("Firefox".into()),
+        address: Some("203.0.113.7".into()),
+        last_seen_at: Some(500),
+        ..session("d-1", "sid-1", 10_000)
+    })
+    .await
+    .unwrap();
+    let got = s.session("d-1", 600).await.unwrap();
+    assert_eq!(got.user_agent.as_deref(), Some("Firefox"));
+    assert_eq!(got.address.as_deref(), Some("203.0.113.7"));
+    assert_eq!(got.last_seen_at, Some(500));
+    s.touch_session("d-1", 900).await.unwrap();
+    assert_eq!(s.session("d-1", 901).await.unwrap().last_seen_at, Some(900));
+    // Never backwards (a slower instance's older time loses).
+    s.touch_session("d-1", 800).await.unwrap();
+    assert_eq!(s.session("d-1", 901).await.unwrap().last_seen_at, Some(900));
+
+    // One session ended by sid: only the person's own, only while live.
+    s.insert_session(&session("d-2", "sid-2", 10_000))
+        .await
+        .unwrap();
+    s.insert_session(&Session {
+        user_id: "u3".into(),
+        ..session("d-u3", "sid-u3", 10_000)
+    })
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.end_user_session("u1", "sid-u3", 1_000, &ev()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(s.session("d-u3", 1_000).await.is_ok());
+    s.end_user_session("u1", "sid-2", 1_000, &ev())
+        .await
+        .unwrap();
+    assert!(s.session("d-2", 1_001).await.is_err());
+    assert!(s.session("d-1", 1_001).await.is_ok());
+    assert!(matches!(
+        s.end_user_session("u1", "sid-2", 1_002, &ev()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Expiry: nothing before the end of the lifetime; then once.
+    assert_eq!(s.expire_session("d-1", 9_999).await.unwrap(), 0);
+    assert!(s.session("d-1", 9_999).await.is_ok());
+    assert_eq!(
+        s.expire_session("d-1", 10_000).await.unwrap(),
+        0,
+        "no app to tell"
+    );
+    assert!(s.session("d-1", 0).await.is_err(), "deleted");
+    assert_eq!(
+        s.sweep_expired_sessions(10_000, 10).await.unwrap(),
+        (1, 0),
+        "only u3's is left"
+    );
+    assert_eq!(s.sweep_expired_sessions(10_000, 10).await.unwrap(), (0, 0));
+    // The ended one is purged as before.
+    assert_eq!(s.expire_session("d-2", 20_000).await.unwrap(), 0);
+    // A bounded batch.
+    for i in 0..5 {
+        s.insert_session(&session(&format!("d-b{i}"), &format!("sid-b{i}"), 30_000))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.sweep_expired_sessions(30_000, 3).await.unwrap().0, 3);
+    assert_eq!(s.sweep_expired_sessions(30_000, 3).await.unwrap().0, 2);
+}

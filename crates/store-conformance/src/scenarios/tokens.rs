@@ -91,7 +91,9 @@ pub async fn purge_keeps_live_records(s: &dyn Store) {
         .await
         .unwrap();
     }
-    assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 5);
+    // Live (not ended) expired sessions are the sweep's: their apps are told.
+    assert_eq!(s.sweep_expired_sessions(5_999, 10).await.unwrap(), (1, 0));
+    assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 4);
     assert_eq!(s.purge_expired_tokens(6_000).await.unwrap(), 0);
 
     assert!(matches!(

@@ -193,6 +193,33 @@ for_each_dialect! {
             Ok(ended)
         }
 
+        async fn end_user_session(
+            &self,
+            user_id: &str,
+            sid: &str,
+            now: UnixTime,
+            audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            w.enqueue_logouts(Sessions::OfUserSid(user_id, sid), now).await?;
+            let done = sqlx::query(
+                "UPDATE sessions SET ended_at = $3
+                 WHERE user_id = $1 AND sid = $2 AND ended_at IS NULL AND expires_at > $3",
+            )
+            .bind(user_id)
+            .bind(sid)
+            .bind(now)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            if done.rows_affected() == 0 {
+                w.rollback().await?;
+                return Err(StoreError::NotFound);
+            }
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
         async fn change_password(
             &self,
             user_id: &str,

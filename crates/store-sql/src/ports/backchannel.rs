@@ -82,6 +82,20 @@ macro_rules! enqueue {
 const ENQUEUE_BY_DIGEST: &str = enqueue!("s.id_digest = $1");
 const ENQUEUE_OF_USER: &str = enqueue!("s.user_id = $1");
 const ENQUEUE_OF_USER_EXCEPT: &str = enqueue!("s.user_id = $1 AND s.id_digest <> $3");
+const ENQUEUE_OF_USER_SID: &str = enqueue!("s.user_id = $1 AND s.sid = $3");
+
+/// The logouts of a session whose lifetime ran out, deleted in this
+/// transaction (so not joined from `sessions`): `$1` its person, `$2` its
+/// sid, `$3` now. Once per (sid, app), as above.
+const ENQUEUE_EXPIRED: &str = "INSERT INTO logout_deliveries
+       (client_id, org_id, uri, sub, sid, status, attempts, next_attempt_at, created_at)
+     SELECT DISTINCT g.client_id, a.org_id, b.uri, $1, $2, 'pending', 0, $3, $3
+     FROM grants g
+     JOIN app_backchannel_logout b ON b.client_id = g.client_id
+     JOIN apps a ON a.client_id = g.client_id
+     WHERE g.sid = $2
+       AND NOT EXISTS (SELECT 1 FROM logout_deliveries x
+                       WHERE x.sid = $2 AND x.client_id = g.client_id)";
 
 /// Which sessions [`enqueue_logouts`] ends the logouts of.
 pub(crate) enum Sessions<'a> {
@@ -92,6 +106,8 @@ pub(crate) enum Sessions<'a> {
     /// Every live session of this person but the one with this cookie digest
     /// (the browser that changed the password or signed out elsewhere).
     OfUserExcept(&'a str, &'a str),
+    /// This person's live session with this `sid` (ended from another browser).
+    OfUserSid(&'a str, &'a str),
 }
 
 const CLAIM: &str = "UPDATE logout_deliveries SET lease_owner = $1, lease_until = $2
@@ -113,10 +129,14 @@ for_each_dialect! {
         /// Enqueues the back-channel logouts of `which` sessions (call it before
         /// marking them ended); returns how many.
         pub(crate) async fn enqueue_logouts(&mut self, which: Sessions<'_>, now: UnixTime) -> StoreResult<u64> {
+            if !self.store().logouts_enabled() {
+                return Ok(0);
+            }
             let (sql, value, keep) = match which {
                 Sessions::ByDigest(d) => (ENQUEUE_BY_DIGEST, d, None),
                 Sessions::OfUser(u) => (ENQUEUE_OF_USER, u, None),
                 Sessions::OfUserExcept(u, k) => (ENQUEUE_OF_USER_EXCEPT, u, Some(k)),
+                Sessions::OfUserSid(u, sid) => (ENQUEUE_OF_USER_SID, u, Some(sid)),
             };
             let mut q = sqlx::query(sql).bind(value).bind(now);
             if let Some(k) = keep {
@@ -128,10 +148,30 @@ for_each_dialect! {
                 .map_err(D::map_err)?;
             Ok(done.rows_affected())
         }
+
+        /// Enqueues the logouts of the expired session `sid` of `user_id`,
+        /// which this transaction deleted; returns how many.
+        pub(crate) async fn enqueue_expired_logouts(&mut self, user_id: &str, sid: &str, now: UnixTime) -> StoreResult<u64> {
+            if !self.store().logouts_enabled() {
+                return Ok(0);
+            }
+            let done = sqlx::query(ENQUEUE_EXPIRED)
+                .bind(user_id)
+                .bind(sid)
+                .bind(now)
+                .execute(self.conn())
+                .await
+                .map_err(D::map_err)?;
+            Ok(done.rows_affected())
+        }
     }
 
     #[async_trait]
     impl BackchannelStore for SqlStore<D> {
+        fn set_logouts_enabled(&self, on: bool) {
+            self.enable_logouts(on);
+        }
+
         async fn backchannel_logout(&self, client_id: &str) -> StoreResult<Option<BackchannelLogout>> {
             let row: Option<(String, bool)> = sqlx::query_as(
                 "SELECT uri, session_required FROM app_backchannel_logout WHERE client_id = $1",

@@ -53,6 +53,42 @@ for_each_dialect! {
             w.commit().await
         }
 
+        async fn reissue_invitation(&self, link: &MailLink, audit: &AuditEvent) -> StoreResult<()> {
+            let mut w = self.write().await?;
+            // Locks the person's row (PostgreSQL) while it decides.
+            let waiting: Option<String> = sqlx::query_scalar(
+                "UPDATE users SET status = status WHERE id = $1 AND status = 'active' AND password_hash IS NULL
+                 RETURNING id",
+            )
+            .bind(&link.user_id)
+            .fetch_optional(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            if waiting.is_none() {
+                w.rollback().await?;
+                return Err(StoreError::Conflict("the person has accepted or is not active".into()));
+            }
+            sqlx::query("DELETE FROM mail_links WHERE user_id = $1")
+                .bind(&link.user_id)
+                .execute(w.conn())
+                .await
+                .map_err(D::map_err)?;
+            sqlx::query(
+                "INSERT INTO mail_links (digest, user_id, purpose, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&link.digest)
+            .bind(&link.user_id)
+            .bind(link.purpose.as_str())
+            .bind(link.created_at)
+            .bind(link.expires_at)
+            .execute(w.conn())
+            .await
+            .map_err(D::map_err)?;
+            w.audit(audit).await?;
+            w.commit().await
+        }
+
         async fn mail_link(&self, digest: &str, now: UnixTime) -> StoreResult<MailLink> {
             let row: LinkRow = sqlx::query_as(
                 "SELECT digest, user_id, purpose, created_at, expires_at FROM mail_links

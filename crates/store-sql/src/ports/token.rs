@@ -15,7 +15,9 @@ const PURGES: [&str; 11] = [
     "DELETE FROM auth_codes WHERE expires_at < $1",
     "DELETE FROM refresh_tokens WHERE expires_at < $1",
     "DELETE FROM revoked_tokens WHERE expires_at < $1",
-    "DELETE FROM sessions WHERE expires_at < $1",
+    // Live expired sessions are the sweep's (`sweep_expired_sessions`): their
+    // apps hear of the end first. Ended ones were told when they ended.
+    "DELETE FROM sessions WHERE expires_at < $1 AND ended_at IS NOT NULL",
     "DELETE FROM pushed_requests WHERE expires_at < $1",
     "DELETE FROM device_authorizations WHERE expires_at < $1",
     // Back-channel logout outcomes are shown for a week.

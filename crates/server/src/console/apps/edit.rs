@@ -50,7 +50,25 @@ pub(super) async fn edit(
             ..AppEdit::default()
         };
         // The logout URI is checked before anything is saved.
+        let off = !state.config.backchannel.enabled && code_app;
         let checked = match input.backchannel_logout_uri.as_str() {
+            uri if off => match admin::backchannel_logout(
+                state.store.as_ref(),
+                &admin.actor(),
+                &app.client_id,
+            )
+            .await
+            {
+                Ok(current) => admin::refuse_backchannel_when_off(
+                    false,
+                    current.as_ref(),
+                    &BackchannelEdit {
+                        uri: Some(uri.to_owned()),
+                        session_required: None,
+                    },
+                ),
+                Err(e) => Err(e),
+            },
             "" => Ok(()),
             uri if code_app => state
                 .redirect_policy

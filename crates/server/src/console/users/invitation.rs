@@ -4,6 +4,8 @@
 //! cookie scoped to the user's invitation page, and redirects there; the page
 //! shows it once and clears the cookie (as [`crate::console::once`] does for
 //! app secrets). Nothing but the link's digest is stored.
+//! `POST` to the same page resends the invitation: a new link in place of the
+//! old, only while the user has not accepted (409 otherwise).
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -120,6 +122,55 @@ pub(super) async fn show(
             expires: when(sealed.expires_at),
         };
         Ok(admin.respond(render(StatusCode::OK, &page)))
+    }
+    .await
+    .unwrap_or_else(|r: Response| r)
+}
+
+/// `POST /console/users/{user_id}/invitation`: invites the user again.
+pub(super) async fn resend(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    Path(user_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    async {
+        let (mut admin, _) =
+            auth::require_form(&state, peer, jar, &headers, &body, PERM_USERS_MANAGE).await?;
+        let user = owned_user(&state, &admin, &user_id).await?;
+        let made = match crate::password::links::resend(&state, &admin.actor(), &user.id).await {
+            Ok((_, made)) => made,
+            Err(gatehouse_core::admin::AdminError::Conflict(why)) => {
+                let page = pages::message(
+                    StatusCode::CONFLICT,
+                    "The invitation was not sent again",
+                    &why,
+                    Some((
+                        format!("/console/users/{}", user.id),
+                        "Back to the user".into(),
+                    )),
+                );
+                return Ok(admin.respond(page));
+            }
+            Err(e) => return Err(crate::console::admin_failure(e)),
+        };
+        let to = match made.link {
+            None => format!("/console/users/{}?done=reinvited", user.id),
+            Some(link) => {
+                admin.jar = hold(
+                    &state,
+                    admin.jar.clone(),
+                    &admin.sid,
+                    &user.id,
+                    &link,
+                    made.expires_at,
+                );
+                page_path(&user.id)
+            }
+        };
+        Ok(admin.respond(crate::console::see_other(&to)))
     }
     .await
     .unwrap_or_else(|r: Response| r)

@@ -33,7 +33,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/users/{user_id}/status", post(status::set_status))
         .route("/console/users/{user_id}/access", post(access::set_access))
-        .route("/console/users/{user_id}/invitation", get(invitation::show))
+        .route(
+            "/console/users/{user_id}/invitation",
+            get(invitation::show).post(invitation::resend),
+        )
         .route("/console/roles", get(roles::roles))
         .route("/console/roles/mfa", post(role_mfa::set_role_mfa))
 }

@@ -81,6 +81,8 @@ struct UserPage {
     updated: String,
     form: ProfileForm,
     errors: Errors,
+    /// Invited but not accepted yet: the page offers to resend.
+    awaiting_invitation: bool,
 }
 
 const FIELDS: &[&str] = &[
@@ -111,6 +113,7 @@ fn page(
         updated: when(user.profile.updated_at),
         form,
         errors,
+        awaiting_invitation: gatehouse_core::admin::refuse_resend(user).is_none(),
     };
     admin.respond(render(status, &page))
 }
@@ -131,7 +134,11 @@ pub(super) async fn show(
     async {
         let admin = auth::require(&state, peer, jar, PERM_USERS_MANAGE).await?;
         let user = owned_user(&state, &admin, &user_id).await?;
-        let notice = (done.done.as_deref() == Some("profile")).then_some("Profile saved.");
+        let notice = match done.done.as_deref() {
+            Some("profile") => Some("Profile saved."),
+            Some("reinvited") => Some("Invitation sent again; the earlier link no longer works."),
+            _ => None,
+        };
         let form = ProfileForm::of(&user);
         Step::Ok(page(
             admin,

@@ -124,7 +124,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() {
             }
         }
     }
-    assert_eq!(operations, 28, "{documented:?}");
+    assert_eq!(operations, 29, "{documented:?}");
 }
 
 /// OpenAPI 3.1 §4.8.17.1: `description` is REQUIRED on every response object

@@ -326,7 +326,7 @@ async fn a_logout_queued_before_a_restart_is_delivered_by_the_next_instance() {
     // The first instance delivers nothing (as if it stopped right after the logout).
     let app = spawn(|c| {
         tune(c);
-        c.backchannel.enabled = false;
+        c.backchannel.deliver = false;
     })
     .await;
     let a = app.web_app("cfgateway").await;
@@ -568,7 +568,7 @@ async fn a_loopback_uri_in_the_queue_is_not_called_outside_development_mode() {
 async fn a_delivery_is_leased_to_one_instance_at_a_time() {
     let app = spawn(|c| {
         tune(c);
-        c.backchannel.enabled = false;
+        c.backchannel.deliver = false;
     })
     .await;
     let a = app.web_app("cfgateway").await;
@@ -690,4 +690,207 @@ async fn an_admin_sets_and_removes_the_logout_uri_on_the_consoles_app_page() {
             .unwrap()
             .is_none()
     );
+}
+
+/// The default session lifetime (`ServerConfig::session_ttl`).
+const SESSION_TTL: i64 = 12 * 3600;
+
+#[tokio::test]
+async fn an_expired_session_that_comes_back_tells_its_apps_once() {
+    let app = spawn(tune).await;
+    let a = app.web_app("cfgateway").await;
+    let r = Receiver::start().await;
+    register(&app, &a.client_id, &r.uri()).await;
+    let browser = Browser::new(&app);
+    let (id, _) = sign_into(&app, &browser, &a).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(r.tokens().is_empty(), "a live session tells nothing");
+
+    // The session's lifetime runs out; its cookie comes back.
+    app.clock.advance(SESSION_TTL);
+    assert!(browser.authorize(&authorize_params(&a)).await.is_login());
+    let got = r.wait_for(1).await;
+    let claims = verify_logout_token(&app, &got[0], &a.client_id).await;
+    assert_eq!(claims["sid"], id["sid"], "{claims}");
+    assert_eq!(claims["sub"], id["sub"], "{claims}");
+    // Once: the cookie again, and the sweep, find nothing more to tell.
+    assert!(browser.authorize(&authorize_params(&a)).await.is_login());
+    let (swept, logouts) = app
+        .s()
+        .sweep_expired_sessions(app.clock.now(), 100)
+        .await
+        .unwrap();
+    assert_eq!((swept, logouts), (0, 0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.tokens().len(), 1);
+    assert_eq!(deliveries(&app, &a.client_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_sweep_tells_the_apps_of_a_session_that_never_comes_back() {
+    let app = spawn(|c| {
+        tune(c);
+        c.housekeeping_every = Duration::from_millis(100);
+    })
+    .await;
+    let (a, b) = (
+        app.web_app("cfgateway").await,
+        app.web_app("cfgateway").await,
+    );
+    let (ra, rb) = (Receiver::start().await, Receiver::start().await);
+    register(&app, &a.client_id, &ra.uri()).await;
+    register(&app, &b.client_id, &rb.uri()).await;
+    let gone = Browser::new(&app);
+    let (id_a, _) = sign_into(&app, &gone, &a).await;
+    let (id_b, _) = sign_into(&app, &gone, &b).await;
+    assert_eq!(id_a["sid"], id_b["sid"]);
+    // Half a lifetime later another browser signs in: its session lives on.
+    app.clock.advance(SESSION_TTL / 2);
+    let stays = Browser::new(&app);
+    let (later, _) = sign_into(&app, &stays, &a).await;
+    assert_ne!(later["sid"], id_a["sid"]);
+
+    // The first session's lifetime runs out; its browser never returns.
+    app.clock.advance(SESSION_TTL / 2);
+    for (r, web, id) in [(&ra, &a, &id_a), (&rb, &b, &id_b)] {
+        let got = r.wait_for(1).await;
+        let claims = verify_logout_token(&app, &got[0], &web.client_id).await;
+        assert_eq!(claims["sid"], id["sid"], "{claims}");
+        assert_eq!(claims["sub"], id["sub"], "{claims}");
+    }
+    // Later rounds tell nothing more, and the live session is untouched.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(ra.tokens().len(), 1);
+    assert_eq!(rb.tokens().len(), 1);
+    assert!(!stays.authorize(&authorize_params(&a)).await.is_login());
+    assert!(gone.authorize(&authorize_params(&a)).await.is_login());
+    assert_eq!(ra.tokens().len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_session_claimed_by_several_instances_at_once_is_told_once() {
+    let app = spawn(|c| {
+        tune(c);
+        c.backchannel.deliver = false;
+    })
+    .await;
+    let a = app.web_app("cfgateway").await;
+    register(&app, &a.client_id, &uri(9)).await;
+    let mut digests = Vec::new();
+    for _ in 0..3 {
+        let browser = Browser::new(&app);
+        sign_into(&app, &browser, &a).await;
+    }
+    let user = app.user_id("ana@acme.test").await;
+    for s in app
+        .s()
+        .user_sessions(&user, app.clock.now(), 10)
+        .await
+        .unwrap()
+    {
+        digests.push(s.id_digest);
+    }
+    assert_eq!(digests.len(), 3);
+    app.clock.advance(SESSION_TTL);
+    let now = app.clock.now();
+    // Two instances sweep while a request brings one of the cookies back.
+    let (x, y, z) = tokio::join!(
+        app.s().sweep_expired_sessions(now, 100),
+        app.s().sweep_expired_sessions(now, 100),
+        app.s().expire_session(&digests[0], now),
+    );
+    let (x, y, z) = (x.unwrap(), y.unwrap(), z.unwrap());
+    assert_eq!(x.0 + y.0 + u64::from(z > 0), 3, "{x:?} {y:?} {z}");
+    assert_eq!(x.1 + y.1 + z, 3, "{x:?} {y:?} {z}");
+    let queued = deliveries(&app, &a.client_id).await;
+    assert_eq!(queued.len(), 3, "one per session: {queued:?}");
+    let mut sids: Vec<_> = queued.iter().map(|d| d.sid.clone()).collect();
+    sids.sort();
+    sids.dedup();
+    assert_eq!(sids.len(), 3);
+}
+
+#[tokio::test]
+async fn turned_off_nothing_is_queued_or_sent_and_new_logout_uris_are_refused() {
+    let app = spawn(|c| {
+        tune(c);
+        c.backchannel.enabled = false;
+    })
+    .await;
+    let doc: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["backchannel_logout_supported"], false);
+    assert_eq!(doc["backchannel_logout_session_supported"], false);
+
+    let a = app.web_app("cfgateway").await;
+    let r = Receiver::start().await;
+    let admin = admin_in(&app, "acme-studio", "root@acme.test").await;
+    let path = format!("/api/v1/apps/{}", a.client_id);
+    let refused = admin
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"backchannel_logout_uri": r.uri()}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.raw);
+    assert_eq!(refused.json["field"], "backchannel_logout_uri");
+    assert!(
+        refused.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("back-channel logout is turned off"),
+        "{}",
+        refused.raw
+    );
+    assert!(
+        app.s()
+            .backchannel_logout(&a.client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A registration kept from before it was turned off stays (and can be
+    // re-sent unchanged) but is inert.
+    let audit = gatehouse_core::model::AuditEvent::new(&Actor::operator(), "", 0, "test", "", "");
+    app.s()
+        .set_backchannel_logout(
+            &a.client_id,
+            Some(&BackchannelLogout {
+                uri: r.uri(),
+                session_required: false,
+            }),
+            &audit,
+        )
+        .await
+        .unwrap();
+    let kept = admin
+        .send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({"backchannel_logout_uri": r.uri()}),
+        )
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.raw);
+
+    // Neither an ended session nor an expired one queues anything.
+    let browser = Browser::new(&app);
+    let (_, token) = sign_into(&app, &browser, &a).await;
+    end_session(&app, &browser, &token).await;
+    let other = Browser::new(&app);
+    sign_into(&app, &other, &a).await;
+    app.clock.advance(SESSION_TTL);
+    assert!(other.authorize(&authorize_params(&a)).await.is_login());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(deliveries(&app, &a.client_id).await.is_empty());
+    assert!(r.tokens().is_empty());
 }
