@@ -497,3 +497,142 @@ async fn a_passkey_is_the_second_step_after_the_password_and_satisfies_the_polic
     let claims = id_claims(&finish(&app, &web, &b, page).await);
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
 }
+
+// ---- the console and the device page (issue 15: every sign-in page) -------
+
+/// The console's sign-in page offers the passkey; one alone signs in there
+/// (any organization: the passkey names its person) and the console opens.
+#[tokio::test]
+async fn a_passkey_alone_signs_in_at_the_console() {
+    let app = TestApp::spawn_with(
+        |c| c.issuer = c.issuer.replace("127.0.0.1", "localhost"),
+        SqliteOptions::default(),
+    )
+    .await;
+    app.seed().await;
+    app.password_user("ana@acme.test", "admin").await;
+    let web = app.web_app("openid cfgateway").await;
+    let (_, mut auth) = sign_in_and_register(&app, &web, "Laptop").await;
+
+    let b = Browser::new(&app);
+    let login = b.get(&app.url("/console")).await;
+    assert!(
+        login.body.contains("action=\"/console/login/passkey\""),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("/assets/passkey.js"), "{}", login.body);
+    // An answer to another challenge first: refused, no session.
+    let (_, stale) = challenge(&app, &b, &login, "signin").await;
+    let (_, _) = challenge(&app, &b, &login, "signin").await;
+    let wrong = auth.assert(&stale).to_string();
+    let csrf = login.hidden("csrf_token").unwrap();
+    let refused = b
+        .post(
+            "/console/login/passkey",
+            &[("csrf_token", &csrf), ("credential", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert!(
+        b.get(&app.url("/console"))
+            .await
+            .body
+            .contains("action=\"/console/login\"")
+    );
+    // Without the form's CSRF token: refused before anything is looked at.
+    let (_, options) = challenge(&app, &b, &login, "signin").await;
+    let cred = auth.assert(&options).to_string();
+    let forged = b
+        .post("/console/login/passkey", &[("credential", &cred)])
+        .await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+
+    let (_, options) = challenge(&app, &b, &login, "signin").await;
+    let cred = auth.assert(&options).to_string();
+    let done = b
+        .post(
+            "/console/login/passkey",
+            &[("csrf_token", &csrf), ("credential", &cred)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    assert_eq!(done.headers["location"], "/console");
+    let home = b.get(&app.url("/console")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("<h1>Overview</h1>"), "{}", home.body);
+}
+
+/// The password's second step offers what the person has: only a passkey
+/// (no code field), only an authenticator app (no passkey button), or both;
+/// the same at the authorization endpoint and at the console.
+#[tokio::test]
+async fn the_second_step_offers_only_the_factors_the_person_has() {
+    let (app, web) = setup().await;
+    let (_, _auth) = sign_in_and_register(&app, &web, "Laptop").await;
+    let has_code = |p: &Page| p.body.contains("name=\"code\"");
+    let has_passkey = |p: &Page| p.body.contains("data-passkey=\"second-factor\"");
+
+    // Only a passkey.
+    let b = Browser::new(&app);
+    let asked = b
+        .login(&b.authorize(&oidc(&web)).await, "ana@acme.test", PASSWORD)
+        .await;
+    assert!(has_passkey(&asked) && !has_code(&asked), "{}", asked.body);
+    let at_console = console_second_step(&app, "ana@acme.test").await;
+    assert!(
+        has_passkey(&at_console) && !has_code(&at_console),
+        "{}",
+        at_console.body
+    );
+
+    // Only an authenticator app.
+    app.password_user("tom@acme.test", "developer").await;
+    let t = Browser::new(&app);
+    t.sign_in_and_allow(&authorize_params(&web), "tom@acme.test")
+        .await;
+    crate::connect::second_factor::enrol_from(&app, &t, "/account/security").await;
+    let b = Browser::new(&app);
+    let asked = b
+        .login(&b.authorize(&oidc(&web)).await, "tom@acme.test", PASSWORD)
+        .await;
+    assert!(has_code(&asked) && !has_passkey(&asked), "{}", asked.body);
+    assert!(!asked.body.contains("passkey.js"), "{}", asked.body);
+    let at_console = console_second_step(&app, "tom@acme.test").await;
+    assert!(
+        has_code(&at_console) && !has_passkey(&at_console),
+        "{}",
+        at_console.body
+    );
+
+    // Both.
+    let mut second = Authenticator::new(&app);
+    let page = register(&app, &t, &mut second, "Phone").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let b = Browser::new(&app);
+    let asked = b
+        .login(&b.authorize(&oidc(&web)).await, "tom@acme.test", PASSWORD)
+        .await;
+    assert!(has_code(&asked) && has_passkey(&asked), "{}", asked.body);
+}
+
+/// The console's password step for `email`, then its second-step page.
+async fn console_second_step(app: &TestApp, email: &str) -> Page {
+    let b = Browser::new(app);
+    let login = b.get(&app.url("/console")).await;
+    let csrf = login.hidden("csrf_token").unwrap();
+    let after = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(after.status, 303, "{after:?}");
+    let to = after.headers["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/signin/second-factor?"), "{to}");
+    b.get(&app.url(&to)).await
+}
