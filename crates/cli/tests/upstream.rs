@@ -315,6 +315,10 @@ impl Pair {
             &page,
             &[("email", email), ("password", PASSWORD)],
         );
+        if origin(&r) != up {
+            // Allowed before: the upstream sent the person straight back.
+            return r;
+        }
         let page = r.text().unwrap();
         assert!(page.contains("Yes, Allow"), "upstream consent: {page}");
         post_form(c, &format!("{up}/consent"), &page, &[("decision", "allow")])
@@ -724,6 +728,36 @@ fn the_device_flow_signs_in_through_the_upstream_and_the_device_gets_its_token()
     assert!(tokens["access_token"].is_string(), "{tokens}");
     let ann = p.downstream_user("ann@acme.test").expect("created just in time");
     assert_eq!(ann["role"], "developer");
+}
+
+#[test]
+fn a_required_second_factor_comes_before_any_session_after_the_upstream() {
+    let p = pair(false);
+    json(
+        p.down_dir.path(),
+        &["org", "update", "acme-studio", "--require-mfa", "--json"],
+    );
+    // At the console: led to set one up, with no session until then.
+    let c = browser_client();
+    let up = p.console_sso(&c, "carol@acme.test", None);
+    let back = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(back.url().path(), "/account/security");
+    let next: HashMap<String, String> = back.url().query_pairs().into_owned().collect();
+    assert_eq!(next["next"], "/console");
+    let page = back.text().unwrap();
+    assert!(
+        page.contains("Your organization requires two-step verification"),
+        "{page}"
+    );
+    let console = c.get(p.down.url("/console")).send().unwrap().text().unwrap();
+    assert!(console.contains("action=\"/console/login\""), "{console}");
+    // The same at the authorization endpoint: no session to skip it with.
+    let c = browser_client();
+    let up = p.to_upstream(&c, "carol@acme.test");
+    let back = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(back.url().path(), "/account/security");
+    let console = c.get(p.down.url("/console")).send().unwrap().text().unwrap();
+    assert!(console.contains("action=\"/console/login\""), "{console}");
 }
 
 /// Waits until the browser is at a page of `origin` showing `by`.
