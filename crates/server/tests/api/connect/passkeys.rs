@@ -21,6 +21,7 @@ use gatehouse_store_sql::SqliteOptions;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, Page, callback_params};
+use crate::connect::device;
 use crate::helpers::{PASSWORD, Params, TestApp, WebApp, authorize_params, code_params};
 
 // ---- a software authenticator --------------------------------------------
@@ -635,4 +636,121 @@ async fn console_second_step(app: &TestApp, email: &str) -> Page {
     let to = after.headers["location"].to_str().unwrap().to_owned();
     assert!(to.starts_with("/signin/second-factor?"), "{to}");
     b.get(&app.url(&to)).await
+}
+
+/// The device page offers the passkey; one alone signs in there, the code
+/// comes along to be confirmed, and the app's consent is shown only to a
+/// person of the app's organization.
+#[tokio::test]
+async fn a_passkey_alone_signs_in_at_the_device_page_for_an_app_of_ones_own_organization() {
+    let (app, web) = setup().await;
+    let (_, mut auth) = sign_in_and_register(&app, &web, "Laptop").await;
+    let dev = device::device_app(&app).await;
+    let started = device_codes(&app, &dev).await;
+    let user_code = started["user_code"].as_str().unwrap();
+    let link = link_of(&started);
+    let link = link.as_str();
+
+    let b = Browser::new(&app);
+    let form = device_passkey_sign_in(&app, &b, link, &mut auth).await;
+    assert_eq!(form.hidden("user_code").as_deref(), Some(user_code));
+    let consent = device::enter(&b, &form, user_code).await;
+    assert!(consent.is_device_consent(), "{consent:?}");
+    let done = device::decide(&b, &consent, "allow").await;
+    assert!(done.body.contains("Device connected"), "{done:?}");
+    let device_code = started["device_code"].as_str().unwrap();
+    let tokens = device::poll(&app, &dev, device_code).await;
+    assert_eq!(tokens.status(), 200);
+
+    // Someone of another organization, with their own passkey: signed in,
+    // but the code of an app of Acme Studio is refused like a wrong one.
+    let now = app.clock.now();
+    let op = Actor::operator();
+    let bolt = admin::create_org(app.s(), now, &op, "Bolt Works", None)
+        .await
+        .unwrap();
+    let new = admin::NewUser {
+        org: &bolt,
+        email: "bo@bolt.test",
+        name: None,
+        role: "admin",
+        groups: vec![],
+        password: Some(PASSWORD),
+        profile: Default::default(),
+    };
+    admin::create_user(app.s(), now, &op, new).await.unwrap();
+    let bo = Browser::new(&app);
+    let login = bo.get(&app.url("/console")).await;
+    let csrf = login.hidden("csrf_token").unwrap();
+    let signed = bo
+        .post(
+            "/console/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "bo@bolt.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{signed:?}");
+    let mut bos_key = Authenticator::new(&app);
+    assert_eq!(register(&app, &bo, &mut bos_key, "Bo's key").await.status, 200);
+    let started = device_codes(&app, &dev).await;
+    let b = Browser::new(&app);
+    let form = device_passkey_sign_in(&app, &b, &link_of(&started), &mut bos_key).await;
+    assert!(form.body.contains("bo@bolt.test"), "{form:?}");
+    let page = device::enter(&b, &form, started["user_code"].as_str().unwrap()).await;
+    assert_eq!(page.status, 400, "{page:?}");
+    assert!(!page.is_device_consent());
+}
+
+/// A device's codes (the issuer is `localhost` here).
+async fn device_codes(app: &TestApp, dev: &crate::helpers::WebApp) -> Value {
+    let resp = device::ask(app, dev, "cfgateway").await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// `verification_uri_complete` on the address the test's browser uses (its
+/// cookies are per host).
+fn link_of(started: &Value) -> String {
+    let link = started["verification_uri_complete"].as_str().unwrap();
+    assert!(link.starts_with("http://localhost:"), "{link}");
+    link.replace("localhost", "127.0.0.1")
+}
+
+/// Opens the device `link` and signs in with `auth`'s passkey alone: the code form.
+async fn device_passkey_sign_in(
+    app: &TestApp,
+    b: &Browser,
+    link: &str,
+    auth: &mut Authenticator,
+) -> Page {
+    let login = b.get(link).await;
+    assert!(
+        login.body.contains("action=\"/device/login/passkey\""),
+        "{}",
+        login.body
+    );
+    let (status, options) = challenge(app, b, &login, "signin").await;
+    assert_eq!(status, 200, "{options}");
+    let cred = auth.assert(&options).to_string();
+    let csrf = login.hidden("csrf_token").unwrap();
+    let request = login.hidden("request").unwrap();
+    let done = b
+        .post(
+            "/device/login/passkey",
+            &[
+                ("csrf_token", &csrf),
+                ("request", &request),
+                ("credential", &cred),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    let to = done.headers["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/device?user_code="), "{to}");
+    let form = b.get(&app.url(&to)).await;
+    assert!(form.is_code_form(), "{form:?}");
+    form
 }
