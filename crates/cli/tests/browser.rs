@@ -537,7 +537,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         d,
         "acme-studio",
         "dev@acme.test",
-        "developer",
+        "admin",
         "correct horse battery",
     );
     let cb_port = callback_server();
@@ -600,14 +600,18 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         assert_eq!(creds.len(), 1, "{creds:?}");
         assert_eq!(creds[0]["isResidentCredential"], true, "{creds:?}");
 
-        // 2. Signed out, then the passkey alone.
+        // 2. Signed out, then the passkey alone, offered by the e-mail field's
+        // autofill (conditional UI): Chromium's virtual authenticator chooses
+        // its only passkey at once, as a person would from the list; nothing
+        // is typed or pressed.
         sign_out(&web, &site).await?;
         web.goto(&authorize).await?;
-        common::browser::wait_for(&web, By::Id("passkey-signin"))
-            .await?
-            .click()
-            .await?;
         let params = landed_at(&web, &redirect_uri).await?;
+        // The same at the console's sign-in: its home opens.
+        sign_out(&web, &site).await?;
+        web.goto(&format!("{site}/console")).await?;
+        common::browser::wait_for(&web, By::XPath("//h1[normalize-space()='Overview']")).await?;
+        web.screenshot(&shots.join("passkey-02-console.png")).await?;
 
         // 3. Removed on the account page (still signed in with it), then refused.
         web.goto(&format!("{site}/account/security")).await?;
@@ -625,10 +629,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         assert!(status.contains("No passkeys yet"), "{status}");
         sign_out(&web, &site).await?;
         web.goto(&authorize).await?;
-        common::browser::wait_for(&web, By::Id("passkey-signin"))
-            .await?
-            .click()
-            .await?;
+        // The autofill's passkey again, now unknown here.
         // The server's answer (not the script's own message line).
         let alert = common::browser::wait_for(
             &web,
@@ -637,7 +638,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         .await?
         .text()
         .await?;
-        web.screenshot(&shots.join("passkey-02-removed-refused.png"))
+        web.screenshot(&shots.join("passkey-03-removed-refused.png"))
             .await?;
         assert!(alert.contains("not accepted"), "{alert}");
         assert!(web.current_url().await?.as_str().starts_with(&site));

@@ -754,3 +754,42 @@ async fn device_passkey_sign_in(
     assert!(form.is_code_form(), "{form:?}");
     form
 }
+
+/// Conditional UI: each sign-in page's e-mail field lets the browser offer
+/// passkeys in its autofill (`autocomplete="username webauthn"`), when
+/// passkeys are on; with an IP-address issuer (passkeys off) it does not.
+#[tokio::test]
+async fn the_three_sign_in_pages_offer_passkeys_in_the_email_autofill() {
+    let (app, web) = setup().await;
+    let b = Browser::new(&app);
+    let pages = [
+        b.authorize(&oidc(&web)).await,
+        b.get(&app.url("/console")).await,
+        b.get(&app.url("/device")).await,
+    ];
+    for page in &pages {
+        assert!(
+            page.body.contains("autocomplete=\"username webauthn\""),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("data-passkey=\"signin\""), "{}", page.body);
+        assert!(
+            page.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+    }
+    let (off, web, _) = TestApp::web_setup().await;
+    let b = Browser::new(&off);
+    let pages = [
+        b.authorize(&oidc(&web)).await,
+        b.get(&off.url("/console")).await,
+        b.get(&off.url("/device")).await,
+    ];
+    for page in &pages {
+        assert!(page.body.contains("autocomplete=\"username\""), "{}", page.body);
+        assert!(!page.body.contains("passkey.js"), "{}", page.body);
+    }
+}
