@@ -611,7 +611,8 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         sign_out(&web, &site).await?;
         web.goto(&format!("{site}/console")).await?;
         common::browser::wait_for(&web, By::XPath("//h1[normalize-space()='Overview']")).await?;
-        web.screenshot(&shots.join("passkey-02-console.png")).await?;
+        web.screenshot(&shots.join("passkey-02-console.png"))
+            .await?;
 
         // 3. Removed on the account page (still signed in with it), then refused.
         web.goto(&format!("{site}/account/security")).await?;

@@ -392,7 +392,12 @@ impl Pair {
     /// The console's sign-in page, then "Sign in with your organization" for
     /// `email` (naming `org` when given): the upstream's sign-in page when sent there.
     fn console_sso(&self, c: &Client, email: &str, org: Option<&str>) -> Response {
-        let login = c.get(self.down.url("/console")).send().unwrap().text().unwrap();
+        let login = c
+            .get(self.down.url("/console"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
         assert!(login.contains("Sign in with your organization"), "{login}");
         let mut extra = vec![("email", email), ("sso", "1")];
         if let Some(o) = org {
@@ -628,7 +633,9 @@ fn a_tenant_claiming_another_organizations_domain_signs_no_one_into_that_organiz
     let home = back.text().unwrap();
     assert!(home.contains("Evil Corp"), "{home}");
     assert!(!home.contains("Acme Studio"), "{home}");
-    let evil_carol = p.user_in("evil-corp", "carol@acme.test").expect("Evil Corp's own");
+    let evil_carol = p
+        .user_in("evil-corp", "carol@acme.test")
+        .expect("Evil Corp's own");
     assert_ne!(evil_carol["id"], carol["id"]);
     assert_eq!(p.downstream_user("carol@acme.test").unwrap(), carol);
     let audit = p.audit();
@@ -683,7 +690,10 @@ fn the_device_flow_signs_in_through_the_upstream_and_the_device_gets_its_token()
         &c,
         &p.down.url("/device/login"),
         &login,
-        &[("email", "carol@acme.test"), ("password", "carol's own password")],
+        &[
+            ("email", "carol@acme.test"),
+            ("password", "carol's own password"),
+        ],
     );
     assert_eq!(r.status(), 403);
     let up = post_form(
@@ -703,9 +713,17 @@ fn the_device_flow_signs_in_through_the_upstream_and_the_device_gets_its_token()
         page.contains(&format!("placeholder=\"BCDF-GHJK\" value=\"{user_code}\"")),
         "{page}"
     );
-    let r = post_form(&c, &p.down.url("/device"), &page, &[("user_code", user_code)]);
+    let r = post_form(
+        &c,
+        &p.down.url("/device"),
+        &page,
+        &[("user_code", user_code)],
+    );
     let page = r.text().unwrap();
-    assert!(page.contains("Studio TV") && page.contains("Yes, Allow"), "{page}");
+    assert!(
+        page.contains("Studio TV") && page.contains("Yes, Allow"),
+        "{page}"
+    );
     let r = post_form(
         &c,
         &p.down.url("/device/consent"),
@@ -726,7 +744,9 @@ fn the_device_flow_signs_in_through_the_upstream_and_the_device_gets_its_token()
         .json()
         .unwrap();
     assert!(tokens["access_token"].is_string(), "{tokens}");
-    let ann = p.downstream_user("ann@acme.test").expect("created just in time");
+    let ann = p
+        .downstream_user("ann@acme.test")
+        .expect("created just in time");
     assert_eq!(ann["role"], "developer");
 }
 
@@ -749,14 +769,24 @@ fn a_required_second_factor_comes_before_any_session_after_the_upstream() {
         page.contains("Your organization requires two-step verification"),
         "{page}"
     );
-    let console = c.get(p.down.url("/console")).send().unwrap().text().unwrap();
+    let console = c
+        .get(p.down.url("/console"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(console.contains("action=\"/console/login\""), "{console}");
     // The same at the authorization endpoint: no session to skip it with.
     let c = browser_client();
     let up = p.to_upstream(&c, "carol@acme.test");
     let back = p.through_upstream(&c, up, "carol@acme.test");
     assert_eq!(back.url().path(), "/account/security");
-    let console = c.get(p.down.url("/console")).send().unwrap().text().unwrap();
+    let console = c
+        .get(p.down.url("/console"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(console.contains("action=\"/console/login\""), "{console}");
 }
 

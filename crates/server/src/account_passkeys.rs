@@ -95,16 +95,10 @@ async fn register_step(
         // Past the first step, and now a passkey: both factors, signed in.
         let first = second_factor::pending_first(state, &jar);
         let detail = format!("signed in with {} and a new passkey", first.words());
-        let (_, jar) = second_factor::complete_with(
-            state,
-            jar,
-            user,
-            ip,
-            first.then_passkey(),
-            &detail,
-        )
-        .await
-        .map_err(pages::store_failure)?;
+        let (_, jar) =
+            second_factor::complete_with(state, jar, user, ip, first.then_passkey(), &detail)
+                .await
+                .map_err(pages::store_failure)?;
         if !next.is_empty() {
             return Ok((jar, Redirect::to(&next)).into_response());
         }

@@ -69,7 +69,8 @@ async fn go(
                 return Ok(second_step(state, jar, user, need, then).await);
             }
             let amr = vec![AMR_FEDERATED.to_owned()];
-            let (s, jar) = session::start_with(state, jar, &user.id, state.clock.now(), amr).await?;
+            let (s, jar) =
+                session::start_with(state, jar, &user.id, state.clock.now(), amr).await?;
             tracing::info!(user_id = %user.id, "signed in through the identity provider");
             let detail = format!("signed in through the identity provider `{issuer}`");
             let event = security_events::SIGNIN_SUCCEEDED;

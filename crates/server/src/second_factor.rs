@@ -81,9 +81,7 @@ impl First {
 
     /// The methods of this first factor followed by a passkey.
     pub fn then_passkey(self) -> Vec<String> {
-        Vec::from(
-            [self.amr(), gatehouse_core::passkey::AMR_HWK, mfa::AMR_MFA].map(str::to_owned),
-        )
+        Vec::from([self.amr(), gatehouse_core::passkey::AMR_HWK, mfa::AMR_MFA].map(str::to_owned))
     }
 
     /// The audit log's words for it.
@@ -562,9 +560,7 @@ async fn submit(
     if let Some(credential) = form.get("credential") {
         return match complete_with_passkey(&state, peer, jar, &user, credential).await {
             Ok((Ok(_), jar)) => (jar, Redirect::to(&next)).into_response(),
-            Ok((Err(why), jar)) => {
-                passkey_refused_page(&state, jar, why, "", &next, PATH, factors)
-            }
+            Ok((Err(why), jar)) => passkey_refused_page(&state, jar, why, "", &next, PATH, factors),
             Err(e) => pages::store_failure(e),
         };
     }

@@ -35,10 +35,10 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use gatehouse_core::client_assertion::{ClientKeySet, MAX_JWKS_BYTES};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::form::Form;
+use gatehouse_core::limits::MAX_EMAIL;
 use gatehouse_core::model::{Actor, ActorKind, User, UserStatus};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::redirect_uri::RedirectPolicy;
-use gatehouse_core::limits::MAX_EMAIL;
 use gatehouse_core::upstream::{
     Continuation, Expected, IdTokenError, LOGIN_TTL, UpstreamIdentity, UpstreamLogin,
     UpstreamMetadata, UpstreamProvider, domain_of, parse_metadata, secret_aad, verify_id_token,

@@ -19,10 +19,10 @@ use super::{Step, see_other, view::Nav};
 use crate::client_addr::ClientAddr;
 use crate::continuation::{self, How};
 use crate::pages::{self, LoginPage};
-use crate::upstream::NotChosen;
 use crate::session;
 use crate::signin::{self, Attempt};
 use crate::state::AppState;
+use crate::upstream::NotChosen;
 
 /// The signed-in admin, with what their role allows.
 pub struct Admin {

@@ -239,7 +239,15 @@ async fn passkey_login(
         }
         Ok((Err(why), jar)) => {
             let message = why.message();
-            let r = login_page(&state, jar, &carried, why.status(), Some(&message), "", None);
+            let r = login_page(
+                &state,
+                jar,
+                &carried,
+                why.status(),
+                Some(&message),
+                "",
+                None,
+            );
             continuation::with_retry_after(r, why.retry_after())
         }
         Err(e) => pages::store_failure(e),

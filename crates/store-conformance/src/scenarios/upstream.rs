@@ -123,20 +123,41 @@ pub async fn upstream_providers_are_found_by_exact_domain(s: &dyn Store) {
     other.domains = vec!["acme.test".into(), "beta.test".into()];
     s.set_upstream_provider(&other, &ev()).await.unwrap();
     let orgs = |v: Vec<UpstreamProvider>| v.into_iter().map(|p| p.org_id).collect::<Vec<_>>();
-    let both = orgs(s.upstream_providers_for_domain("acme.test", 5).await.unwrap());
+    let both = orgs(
+        s.upstream_providers_for_domain("acme.test", 5)
+            .await
+            .unwrap(),
+    );
     assert_eq!(both.len(), 2);
     assert!(both.contains(&"o1".to_owned()) && both.contains(&"o2".to_owned()));
     assert_eq!(
-        orgs(s.upstream_providers_for_domain("beta.test", 5).await.unwrap()),
+        orgs(
+            s.upstream_providers_for_domain("beta.test", 5)
+                .await
+                .unwrap()
+        ),
         ["o2"]
     );
     assert_eq!(
-        s.upstream_providers_for_domain("acme.test", 1).await.unwrap().len(),
+        s.upstream_providers_for_domain("acme.test", 1)
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    for nothing in ["cme.test", "test", "%", "acme.test\"", "_cme.test", "acme.tes"] {
+    for nothing in [
+        "cme.test",
+        "test",
+        "%",
+        "acme.test\"",
+        "_cme.test",
+        "acme.tes",
+    ] {
         assert!(
-            s.upstream_providers_for_domain(nothing, 5).await.unwrap().is_empty(),
+            s.upstream_providers_for_domain(nothing, 5)
+                .await
+                .unwrap()
+                .is_empty(),
             "{nothing}"
         );
     }

@@ -694,7 +694,10 @@ async fn a_passkey_alone_signs_in_at_the_device_page_for_an_app_of_ones_own_orga
         .await;
     assert_eq!(signed.status, 303, "{signed:?}");
     let mut bos_key = Authenticator::new(&app);
-    assert_eq!(register(&app, &bo, &mut bos_key, "Bo's key").await.status, 200);
+    assert_eq!(
+        register(&app, &bo, &mut bos_key, "Bo's key").await.status,
+        200
+    );
     let started = device_codes(&app, &dev).await;
     let b = Browser::new(&app);
     let form = device_passkey_sign_in(&app, &b, &link_of(&started), &mut bos_key).await;
@@ -773,7 +776,11 @@ async fn the_three_sign_in_pages_offer_passkeys_in_the_email_autofill() {
             "{}",
             page.body
         );
-        assert!(page.body.contains("data-passkey=\"signin\""), "{}", page.body);
+        assert!(
+            page.body.contains("data-passkey=\"signin\""),
+            "{}",
+            page.body
+        );
         assert!(
             page.headers["content-security-policy"]
                 .to_str()
@@ -789,7 +796,11 @@ async fn the_three_sign_in_pages_offer_passkeys_in_the_email_autofill() {
         b.get(&off.url("/device")).await,
     ];
     for page in &pages {
-        assert!(page.body.contains("autocomplete=\"username\""), "{}", page.body);
+        assert!(
+            page.body.contains("autocomplete=\"username\""),
+            "{}",
+            page.body
+        );
         assert!(!page.body.contains("passkey.js"), "{}", page.body);
     }
 }

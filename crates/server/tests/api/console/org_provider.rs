@@ -78,7 +78,12 @@ async fn the_single_claiming_organization_is_used_and_several_make_the_person_ch
         assert!(r.text().await.unwrap().contains("No organization here"));
         let r = sso(&c, form, "", None).await;
         assert_eq!(r.status(), 400);
-        assert!(r.text().await.unwrap().contains("Enter your e-mail address first"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Enter your e-mail address first")
+        );
     }
 
     let now = app.clock.now();
