@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::browser::{browser, screenshots, start_chromedriver};
-use common::{Server, json};
+use common::{Server, base32, json, totp_at, unix_now};
 use serde_json::Value;
 use thirtyfour::prelude::*;
 
@@ -215,44 +215,6 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
         .await
         .unwrap();
     assert_eq!(userinfo["sub"], user["id"]);
-}
-
-/// RFC 6238 (HMAC-SHA-1, 30-second steps, 6 digits), written here apart from the
-/// server's implementation, for the code an authenticator app would show.
-fn totp_at(key: &[u8], t: u64) -> String {
-    use aws_lc_rs::hmac;
-    let k = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
-    let mac = hmac::sign(&k, &(t / 30).to_be_bytes());
-    let h = mac.as_ref();
-    let off = (h[19] & 0x0f) as usize;
-    let bin = (u32::from(h[off] & 0x7f) << 24)
-        | (u32::from(h[off + 1]) << 16)
-        | (u32::from(h[off + 2]) << 8)
-        | u32::from(h[off + 3]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-fn base32(s: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut acc, mut out) = (0u32, 0u64, Vec::new());
-    for c in s.trim().bytes() {
-        let v = alphabet.iter().position(|a| *a == c).expect("base32") as u64;
-        acc = (acc << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .unwrap()
-        .as_secs()
 }
 
 /// Types `text` into the field `id` and presses the button labelled `button`.

@@ -790,6 +790,61 @@ fn a_required_second_factor_comes_before_any_session_after_the_upstream() {
     assert!(console.contains("action=\"/console/login\""), "{console}");
 }
 
+#[test]
+fn the_second_factor_after_the_upstream_makes_the_session_fed_and_otp() {
+    let p = pair(false);
+    json(
+        p.down_dir.path(),
+        &["org", "update", "acme-studio", "--require-mfa", "--json"],
+    );
+    // At the console, back from the provider, carol must set up an
+    // authenticator app: she does, and that signs her in with both.
+    let c = browser_client();
+    let up = p.console_sso(&c, "carol@acme.test", None);
+    let status = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(status.url().path(), "/account/security");
+    let page = status.text().unwrap();
+    let setup = post_form(
+        &c,
+        &p.down.url("/account/security/totp"),
+        &page,
+        &[("next", "/console")],
+    );
+    let page = setup.text().unwrap();
+    let marker = "id=\"totp-secret\">";
+    let at = page.find(marker).expect("the key") + marker.len();
+    let key = common::base32(&page[at..at + page[at..].find('<').unwrap()]);
+    let code = common::totp_at(&key, common::unix_now());
+    let done = post_form(
+        &c,
+        &p.down.url("/account/security/totp/confirm"),
+        &page,
+        &[("next", "/console"), ("code", &code)],
+    );
+    assert_eq!(done.status(), 200);
+    let page = done.text().unwrap();
+    assert!(page.contains("href=\"/console\""), "{page}");
+    let home = c
+        .get(p.down.url("/console"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(home.contains("<h1>Overview</h1>"), "{home}");
+    // The session says how: the provider, then a one-time code.
+    let login = c.get(p.authorize_url()).send().unwrap().text().unwrap();
+    assert!(login.contains("Yes, Allow"), "{login}");
+    let r = post_form(
+        &c,
+        &p.down.url("/consent"),
+        &login,
+        &[("decision", "allow")],
+    );
+    let id = p.exchange(r);
+    assert_eq!(id["amr"], serde_json::json!(["fed", "otp", "mfa"]));
+    assert_eq!(id["acr"], "urn:gatehouse:acr:mfa");
+}
+
 /// Waits until the browser is at a page of `origin` showing `by`.
 async fn wait_at(
     web: &thirtyfour::WebDriver,

@@ -65,7 +65,6 @@ async fn go(
             let need = second_factor::need(state, user).await?;
             if need.asks() {
                 tracing::info!(user_id = %user.id, "identity provider accepted; second step");
-                let jar = second_factor::set_pending_after(state, jar, &user.id, First::Federated);
                 return Ok(second_step(state, jar, user, need, then).await);
             }
             let amr = vec![AMR_FEDERATED.to_owned()];
@@ -89,7 +88,8 @@ async fn go(
     })
 }
 
-/// The second step's page (or the enrolment page) on the way to `then`.
+/// The second step's page (or the enrolment page) on the way to `then`, the
+/// provider's sign-in remembered as the first step.
 async fn second_step(
     state: &AppState,
     jar: CookieJar,
@@ -97,18 +97,21 @@ async fn second_step(
     need: second_factor::Need,
     then: &Continuation,
 ) -> Response {
+    let first = First::Federated;
     match then {
         Continuation::Authorize(request) => {
+            let jar = second_factor::set_pending_after(state, jar, &user.id, first);
             crate::routes::authorize::resume_second_step(state, jar, request, need).await
         }
         Continuation::Console | Continuation::Device { .. } => {
-            second_factor::lead_on(state, jar, user, need, &local_path(then))
+            second_factor::lead_on(state, jar, user, need, &local_path(then), first)
         }
     }
 }
 
 /// The local path of the console or the device page (with its code, when it
-/// is one of ours).
+/// is one of ours). An authorization request never comes here (it goes on
+/// with the request itself); the console is the harmless answer for it.
 fn local_path(then: &Continuation) -> String {
     match then {
         Continuation::Device { user_code } => match normalize_user_code(user_code) {

@@ -475,10 +475,17 @@ pub fn passkey_refused_page(
     r
 }
 
-/// Where the person goes after the password when a second factor is needed:
-/// the code page, or (without an authenticator yet) the enrolment page.
-pub fn lead_on(state: &AppState, jar: CookieJar, user: &User, need: Need, next: &str) -> Response {
-    let jar = set_pending(state, jar, &user.id);
+/// Where the person goes after the first step (`first`) when a second factor
+/// is needed: the code page, or (without an authenticator yet) the enrolment page.
+pub fn lead_on(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    need: Need,
+    next: &str,
+    first: First,
+) -> Response {
+    let jar = set_pending_after(state, jar, &user.id, first);
     let to = if need.has_factor() {
         with_next(PATH, next)
     } else {

@@ -12,8 +12,9 @@
 //! device page).
 //!
 //! `state` is bound to the browser: its value is also in an HttpOnly cookie and
-//! must match, and the pending sign-in (nonce, PKCE verifier, the continuation) is stored under its digest and claimed once. Discovery, JWKS and
-//! the token request go through the outbound client (no redirects, public
+//! must match, and the pending sign-in (nonce, PKCE verifier, the
+//! continuation) is stored under its digest and claimed once. Discovery, JWKS
+//! and the token request go through the outbound client (no redirects, public
 //! addresses only; loopback only in development mode), and discovery with its
 //! JWKS is cached per issuer for [`REFRESH_AFTER`] seconds; a `kid` the cached
 //! JWKS lacks refetches it at most once a minute.

@@ -233,7 +233,8 @@ pub async fn login(
     match signin::attempt(&state, peer, jar, &email, password, within).await {
         Ok(Attempt::SignedIn { jar, .. }) => (jar, see_other("/console")).into_response(),
         Ok(Attempt::SecondFactor { user, need, jar }) => {
-            crate::second_factor::lead_on(&state, jar, &user, need, "/console")
+            let first = crate::second_factor::First::Password;
+            crate::second_factor::lead_on(&state, jar, &user, need, "/console", first)
         }
         Ok(Attempt::Refused { why, jar }) => {
             let ask = (why == signin::Refusal::ChooseOrganization || org_slug.is_some())

@@ -338,7 +338,12 @@ async fn login_step(
                 format!("/device?{q}")
             };
             Ok(crate::second_factor::lead_on(
-                state, jar, &user, need, &next,
+                state,
+                jar,
+                &user,
+                need,
+                &next,
+                crate::second_factor::First::Password,
             ))
         }
         Attempt::Refused { why, jar } => {
