@@ -1,7 +1,8 @@
 //! Who is using the console: sign-in (the same page and steps as the authorization
 //! endpoint's: a password through [`crate::signin`], the organization's identity
 //! provider through [`crate::upstream`], a passkey alone through
-//! [`crate::passkey`]), sign-out, and the permission check each page makes. A page needs `apps:manage` or `users:manage`; without it, 403.
+//! [`crate::passkey`]), sign-out, and the permission check each page makes. A
+//! page needs `apps:manage` or `users:manage`; without it, 403.
 
 use std::net::IpAddr;
 

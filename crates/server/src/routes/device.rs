@@ -5,9 +5,9 @@
 //! - `/device` (§3.3): the person signs in (the sign-in of the authorization
 //!   endpoint, any organization: a password, their organization's identity
 //!   provider found from the address's domain, or a passkey alone), enters or
-//!   confirms the code, sees the app's
-//!   consent page and allows or denies. A prefilled code is never approved
-//!   without the person submitting it (§5.4, remote phishing).
+//!   confirms the code, sees the app's consent page (only for an app of their
+//!   own organization) and allows or denies. A prefilled code is never
+//!   approved without the person submitting it (§5.4, remote phishing).
 //!
 //! Wrong codes are throttled per person and per address before any lookup
 //! (a user code has ~34 bits: guessing must stay slow). Core decides
