@@ -183,7 +183,7 @@ for_each_dialect! {
             let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 let p = UpstreamProvider::try_from(r)?;
-                if p.domains.iter().any(|d| *d == domain) {
+                if p.domains.contains(&domain) {
                     out.push(p);
                 }
             }
