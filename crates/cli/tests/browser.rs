@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::browser::{browser, screenshots, start_chromedriver};
-use common::{Server, json};
+use common::{Server, base32, json, totp_at, unix_now};
 use serde_json::Value;
 use thirtyfour::prelude::*;
 
@@ -215,44 +215,6 @@ async fn a_user_signs_in_allows_the_app_and_the_code_is_exchanged() {
         .await
         .unwrap();
     assert_eq!(userinfo["sub"], user["id"]);
-}
-
-/// RFC 6238 (HMAC-SHA-1, 30-second steps, 6 digits), written here apart from the
-/// server's implementation, for the code an authenticator app would show.
-fn totp_at(key: &[u8], t: u64) -> String {
-    use aws_lc_rs::hmac;
-    let k = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
-    let mac = hmac::sign(&k, &(t / 30).to_be_bytes());
-    let h = mac.as_ref();
-    let off = (h[19] & 0x0f) as usize;
-    let bin = (u32::from(h[off] & 0x7f) << 24)
-        | (u32::from(h[off + 1]) << 16)
-        | (u32::from(h[off + 2]) << 8)
-        | u32::from(h[off + 3]);
-    format!("{:06}", bin % 1_000_000)
-}
-
-fn base32(s: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut acc, mut out) = (0u32, 0u64, Vec::new());
-    for c in s.trim().bytes() {
-        let v = alphabet.iter().position(|a| *a == c).expect("base32") as u64;
-        acc = (acc << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .unwrap()
-        .as_secs()
 }
 
 /// Types `text` into the field `id` and presses the button labelled `button`.
@@ -537,7 +499,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         d,
         "acme-studio",
         "dev@acme.test",
-        "developer",
+        "admin",
         "correct horse battery",
     );
     let cb_port = callback_server();
@@ -600,14 +562,19 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         assert_eq!(creds.len(), 1, "{creds:?}");
         assert_eq!(creds[0]["isResidentCredential"], true, "{creds:?}");
 
-        // 2. Signed out, then the passkey alone.
+        // 2. Signed out, then the passkey alone, offered by the e-mail field's
+        // autofill (conditional UI): Chromium's virtual authenticator chooses
+        // its only passkey at once, as a person would from the list; nothing
+        // is typed or pressed.
         sign_out(&web, &site).await?;
         web.goto(&authorize).await?;
-        common::browser::wait_for(&web, By::Id("passkey-signin"))
-            .await?
-            .click()
-            .await?;
         let params = landed_at(&web, &redirect_uri).await?;
+        // The same at the console's sign-in: its home opens.
+        sign_out(&web, &site).await?;
+        web.goto(&format!("{site}/console")).await?;
+        common::browser::wait_for(&web, By::XPath("//h1[normalize-space()='Overview']")).await?;
+        web.screenshot(&shots.join("passkey-02-console.png"))
+            .await?;
 
         // 3. Removed on the account page (still signed in with it), then refused.
         web.goto(&format!("{site}/account/security")).await?;
@@ -625,10 +592,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         assert!(status.contains("No passkeys yet"), "{status}");
         sign_out(&web, &site).await?;
         web.goto(&authorize).await?;
-        common::browser::wait_for(&web, By::Id("passkey-signin"))
-            .await?
-            .click()
-            .await?;
+        // The autofill's passkey again, now unknown here.
         // The server's answer (not the script's own message line).
         let alert = common::browser::wait_for(
             &web,
@@ -637,7 +601,7 @@ async fn a_person_registers_a_passkey_signs_in_with_it_alone_and_a_removed_one_f
         .await?
         .text()
         .await?;
-        web.screenshot(&shots.join("passkey-02-removed-refused.png"))
+        web.screenshot(&shots.join("passkey-03-removed-refused.png"))
             .await?;
         assert!(alert.contains("not accepted"), "{alert}");
         assert!(web.current_url().await?.as_str().starts_with(&site));

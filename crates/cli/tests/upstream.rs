@@ -4,7 +4,10 @@
 //! in development mode so it may call a loopback issuer). Different host names
 //! keep their cookies apart, as two sites' would be. A person starts at the
 //! downstream's authorization URL, is sent upstream, signs in there, comes back
-//! and the app gets a code whose ID token names their downstream account.
+//! and the app gets a code whose ID token names their downstream account. The
+//! console and the device page sign in the same way (their continuation after
+//! the way back is theirs), and an organization that claims another's domain
+//! only ever signs people into itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -60,6 +63,10 @@ pub struct Pair {
     pub client_id: String,
     pub client_secret: String,
     pub redirect_uri: String,
+    /// The downstream's client at the upstream (what a provider is set up with).
+    pub idp_client_id: String,
+    pub idp_client_secret: String,
+    pub issuer: String,
 }
 
 /// Both servers: upstream people `ann@acme.test` (verified e-mail) and
@@ -142,14 +149,7 @@ pub fn pair(allow_passwords: bool) -> Pair {
             "--json",
         ],
     );
-    set_provider(
-        d,
-        &issuer,
-        at_idp["client_id"].as_str().unwrap(),
-        at_idp["client_secret"].as_str().unwrap(),
-        allow_passwords,
-    );
-    Pair {
+    let p = Pair {
         up,
         down,
         up_dir,
@@ -157,10 +157,21 @@ pub fn pair(allow_passwords: bool) -> Pair {
         client_id: app["client_id"].as_str().unwrap().to_owned(),
         client_secret: app["client_secret"].as_str().unwrap().to_owned(),
         redirect_uri: cb,
-    }
+        idp_client_id: at_idp["client_id"].as_str().unwrap().to_owned(),
+        idp_client_secret: at_idp["client_secret"].as_str().unwrap().to_owned(),
+        issuer,
+    };
+    p.set_provider("acme-studio", allow_passwords, "developer");
+    p
 }
 
-fn set_provider(dir: &Path, issuer: &str, client_id: &str, secret: &str, allow_passwords: bool) {
+fn set_provider(
+    dir: &Path,
+    org: &str,
+    (issuer, client_id, secret): (&str, &str, &str),
+    allow_passwords: bool,
+    default_role: &str,
+) {
     let allow = if allow_passwords { "true" } else { "false" };
     let mut child = Command::new(common::BIN)
         .current_dir(dir)
@@ -169,7 +180,7 @@ fn set_provider(dir: &Path, issuer: &str, client_id: &str, secret: &str, allow_p
             "org",
             "identity-provider",
             "set",
-            "acme-studio",
+            org,
             "--issuer",
             issuer,
             "--client-id",
@@ -180,7 +191,7 @@ fn set_provider(dir: &Path, issuer: &str, client_id: &str, secret: &str, allow_p
             "--allow-passwords",
             allow,
             "--default-role",
-            "developer",
+            default_role,
             "--json",
         ])
         .stdin(Stdio::piped())
@@ -248,6 +259,22 @@ fn origin(r: &Response) -> String {
 }
 
 impl Pair {
+    /// The downstream organization `org`'s provider: the upstream, for `acme.test`.
+    fn set_provider(&self, org: &str, allow_passwords: bool, default_role: &str) {
+        let idp = (
+            self.issuer.as_str(),
+            self.idp_client_id.as_str(),
+            self.idp_client_secret.as_str(),
+        );
+        set_provider(
+            self.down_dir.path(),
+            org,
+            idp,
+            allow_passwords,
+            default_role,
+        );
+    }
+
     fn authorize_url(&self) -> String {
         let q = form_query(&[
             ("client_id", &self.client_id),
@@ -277,9 +304,9 @@ impl Pair {
         r
     }
 
-    /// Signs `email` in upstream and allows, then allows the app downstream:
-    /// the last response (the app's callback redirect, or a refusal page).
-    fn sign_in_upstream(&self, c: &Client, upstream_login: Response, email: &str) -> Response {
+    /// Signs `email` in upstream and allows: the first response back downstream
+    /// (redirects followed), or a refusal page.
+    fn through_upstream(&self, c: &Client, upstream_login: Response, email: &str) -> Response {
         let up = origin(&upstream_login);
         let page = upstream_login.text().unwrap();
         let r = post_form(
@@ -288,9 +315,19 @@ impl Pair {
             &page,
             &[("email", email), ("password", PASSWORD)],
         );
+        if origin(&r) != up {
+            // Allowed before: the upstream sent the person straight back.
+            return r;
+        }
         let page = r.text().unwrap();
         assert!(page.contains("Yes, Allow"), "upstream consent: {page}");
-        let r = post_form(c, &format!("{up}/consent"), &page, &[("decision", "allow")]);
+        post_form(c, &format!("{up}/consent"), &page, &[("decision", "allow")])
+    }
+
+    /// Signs `email` in upstream and allows, then allows the app downstream:
+    /// the last response (the app's callback redirect, or a refusal page).
+    fn sign_in_upstream(&self, c: &Client, upstream_login: Response, email: &str) -> Response {
+        let r = self.through_upstream(c, upstream_login, email);
         if !r.status().is_success() || origin(&r) != self.down.base {
             return r;
         }
@@ -335,9 +372,14 @@ impl Pair {
     }
 
     fn downstream_user(&self, email: &str) -> Option<Value> {
+        self.user_in("acme-studio", email)
+    }
+
+    /// The downstream account of `email` in organization `org`.
+    fn user_in(&self, org: &str, email: &str) -> Option<Value> {
         let users = json(
             self.down_dir.path(),
-            &["user", "list", "--org", "acme-studio", "--json"],
+            &["user", "list", "--org", org, "--json"],
         );
         users
             .as_array()
@@ -345,6 +387,27 @@ impl Pair {
             .iter()
             .find(|u| u["email"] == email)
             .cloned()
+    }
+
+    /// The console's sign-in page, then "Sign in with your organization" for
+    /// `email` (naming `org` when given): the upstream's sign-in page when sent there.
+    fn console_sso(&self, c: &Client, email: &str, org: Option<&str>) -> Response {
+        let login = c
+            .get(self.down.url("/console"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(login.contains("Sign in with your organization"), "{login}");
+        let mut extra = vec![("email", email), ("sso", "1")];
+        if let Some(o) = org {
+            extra.push(("organization", o));
+        }
+        post_form(c, &self.down.url("/console/login"), &login, &extra)
+    }
+
+    fn upstream_origin(&self) -> String {
+        self.up.base.replace("127.0.0.1", "localhost")
     }
 
     fn audit(&self) -> String {
@@ -539,6 +602,249 @@ fn a_state_from_another_browser_or_a_changed_nonce_is_refused() {
     assert_eq!(r.status(), 400);
 }
 
+#[test]
+fn a_tenant_claiming_another_organizations_domain_signs_no_one_into_that_organization() {
+    let p = pair(false);
+    json(
+        p.down_dir.path(),
+        &["org", "create", "--name", "Evil Corp", "--json"],
+    );
+    // Evil Corp's admin points its own provider at acme.test (its provider
+    // will vouch for any acme.test address it likes).
+    p.set_provider("evil-corp", false, "admin");
+    let carol = p.downstream_user("carol@acme.test").unwrap();
+
+    // Two organizations claim the domain: the console asks, never picks.
+    let c = browser_client();
+    let r = p.console_sso(&c, "carol@acme.test", None);
+    assert_eq!(r.status(), 200);
+    assert_eq!(origin(&r), p.down.base);
+    let page = r.text().unwrap();
+    assert!(page.contains("Several organizations"), "{page}");
+    assert!(page.contains("name=\"organization\""), "{page}");
+
+    // Named, Evil Corp's provider signs carol@acme.test in: into an account
+    // of Evil Corp (created now), never Acme Studio's.
+    let up = p.console_sso(&c, "carol@acme.test", Some("evil-corp"));
+    assert_eq!(origin(&up), p.upstream_origin());
+    let back = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(back.status(), 200);
+    assert_eq!(back.url().path(), "/console");
+    let home = back.text().unwrap();
+    assert!(home.contains("Evil Corp"), "{home}");
+    assert!(!home.contains("Acme Studio"), "{home}");
+    let evil_carol = p
+        .user_in("evil-corp", "carol@acme.test")
+        .expect("Evil Corp's own");
+    assert_ne!(evil_carol["id"], carol["id"]);
+    assert_eq!(p.downstream_user("carol@acme.test").unwrap(), carol);
+    let audit = p.audit();
+    assert!(
+        !audit.contains("signed in through the identity provider"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn the_device_flow_signs_in_through_the_upstream_and_the_device_gets_its_token() {
+    let p = pair(false);
+    let tv = json(
+        p.down_dir.path(),
+        &[
+            "app",
+            "register",
+            "--org",
+            "acme-studio",
+            "--name",
+            "Studio TV",
+            "--grant",
+            "device_code",
+            "--scopes",
+            "cfgateway",
+            "--json",
+        ],
+    );
+    let (id, secret) = (
+        tv["client_id"].as_str().unwrap(),
+        tv["client_secret"].as_str().unwrap(),
+    );
+    let started: Value = Client::new()
+        .post(p.down.url("/connect/deviceauthorization"))
+        .basic_auth(id, Some(secret))
+        .form(&[("scope", "cfgateway")])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let user_code = started["user_code"].as_str().unwrap();
+    let c = browser_client();
+    let login = c
+        .get(started["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(login.contains("Sign in with your organization"), "{login}");
+    // Passwords are off for acme.test: the device page's password is refused too.
+    let r = post_form(
+        &c,
+        &p.down.url("/device/login"),
+        &login,
+        &[
+            ("email", "carol@acme.test"),
+            ("password", "carol's own password"),
+        ],
+    );
+    assert_eq!(r.status(), 403);
+    let up = post_form(
+        &c,
+        &p.down.url("/device/login"),
+        &login,
+        &[("email", "ann@acme.test"), ("sso", "1")],
+    );
+    assert_eq!(origin(&up), p.upstream_origin());
+    let back = p.through_upstream(&c, up, "ann@acme.test");
+    assert_eq!(back.status(), 200);
+    assert_eq!(back.url().path(), "/device");
+    let page = back.text().unwrap();
+    // The code came along, still to be confirmed by the person (RFC 8628 §5.4).
+    assert!(page.contains("Signed in as ann@acme.test"), "{page}");
+    assert!(
+        page.contains(&format!("placeholder=\"BCDF-GHJK\" value=\"{user_code}\"")),
+        "{page}"
+    );
+    let r = post_form(
+        &c,
+        &p.down.url("/device"),
+        &page,
+        &[("user_code", user_code)],
+    );
+    let page = r.text().unwrap();
+    assert!(
+        page.contains("Studio TV") && page.contains("Yes, Allow"),
+        "{page}"
+    );
+    let r = post_form(
+        &c,
+        &p.down.url("/device/consent"),
+        &page,
+        &[("decision", "allow")],
+    );
+    let page = r.text().unwrap();
+    assert!(page.contains("Device connected"), "{page}");
+    let tokens: Value = Client::new()
+        .post(p.down.url("/connect/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", started["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    let ann = p
+        .downstream_user("ann@acme.test")
+        .expect("created just in time");
+    assert_eq!(ann["role"], "developer");
+}
+
+#[test]
+fn a_required_second_factor_comes_before_any_session_after_the_upstream() {
+    let p = pair(false);
+    json(
+        p.down_dir.path(),
+        &["org", "update", "acme-studio", "--require-mfa", "--json"],
+    );
+    // At the console: led to set one up, with no session until then.
+    let c = browser_client();
+    let up = p.console_sso(&c, "carol@acme.test", None);
+    let back = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(back.url().path(), "/account/security");
+    let next: HashMap<String, String> = back.url().query_pairs().into_owned().collect();
+    assert_eq!(next["next"], "/console");
+    let page = back.text().unwrap();
+    assert!(
+        page.contains("Your organization requires two-step verification"),
+        "{page}"
+    );
+    let console = c
+        .get(p.down.url("/console"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(console.contains("action=\"/console/login\""), "{console}");
+    // The same at the authorization endpoint: no session to skip it with.
+    let c = browser_client();
+    let up = p.to_upstream(&c, "carol@acme.test");
+    let back = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(back.url().path(), "/account/security");
+    let console = c
+        .get(p.down.url("/console"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(console.contains("action=\"/console/login\""), "{console}");
+}
+
+#[test]
+fn the_second_factor_after_the_upstream_makes_the_session_fed_and_otp() {
+    let p = pair(false);
+    json(
+        p.down_dir.path(),
+        &["org", "update", "acme-studio", "--require-mfa", "--json"],
+    );
+    // At the console, back from the provider, carol must set up an
+    // authenticator app: she does, and that signs her in with both.
+    let c = browser_client();
+    let up = p.console_sso(&c, "carol@acme.test", None);
+    let status = p.through_upstream(&c, up, "carol@acme.test");
+    assert_eq!(status.url().path(), "/account/security");
+    let page = status.text().unwrap();
+    let setup = post_form(
+        &c,
+        &p.down.url("/account/security/totp"),
+        &page,
+        &[("next", "/console")],
+    );
+    let page = setup.text().unwrap();
+    let marker = "id=\"totp-secret\">";
+    let at = page.find(marker).expect("the key") + marker.len();
+    let key = common::base32(&page[at..at + page[at..].find('<').unwrap()]);
+    let code = common::totp_at(&key, common::unix_now());
+    let done = post_form(
+        &c,
+        &p.down.url("/account/security/totp/confirm"),
+        &page,
+        &[("next", "/console"), ("code", &code)],
+    );
+    assert_eq!(done.status(), 200);
+    let page = done.text().unwrap();
+    assert!(page.contains("href=\"/console\""), "{page}");
+    let home = c
+        .get(p.down.url("/console"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(home.contains("<h1>Overview</h1>"), "{home}");
+    // The session says how: the provider, then a one-time code.
+    let login = c.get(p.authorize_url()).send().unwrap().text().unwrap();
+    assert!(login.contains("Yes, Allow"), "{login}");
+    let r = post_form(
+        &c,
+        &p.down.url("/consent"),
+        &login,
+        &[("decision", "allow")],
+    );
+    let id = p.exchange(r);
+    assert_eq!(id["amr"], serde_json::json!(["fed", "otp", "mfa"]));
+    assert_eq!(id["acr"], "urn:gatehouse:acr:mfa");
+}
+
 /// Waits until the browser is at a page of `origin` showing `by`.
 async fn wait_at(
     web: &thirtyfour::WebDriver,
@@ -652,4 +958,72 @@ async fn in_chromium_a_person_signs_in_through_the_upstream_and_the_app_gets_the
     .unwrap()
     .expect("created just in time");
     assert_eq!(claims["sub"], ann["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_chromium_the_console_signs_a_passwords_off_admin_in_through_the_upstream() {
+    use thirtyfour::prelude::*;
+    let p = tokio::task::spawn_blocking(|| pair(false)).await.unwrap();
+    let (_driver, driver_port) = common::browser::start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let web = common::browser::browser(driver_port, profile.path()).await;
+    let shots = common::browser::screenshots();
+    let upo = p.upstream_origin();
+    let outcome = async {
+        web.goto(&p.down.url("/console")).await?;
+        wait_at(&web, &p.down.base, By::Id("email"))
+            .await
+            .send_keys("carol@acme.test")
+            .await?;
+        web.screenshot(&shots.join("upstream-console-01-login.png"))
+            .await?;
+        web.find(By::XPath(
+            "//button[normalize-space()='Sign in with your organization']",
+        ))
+        .await?
+        .click()
+        .await?;
+        let email = wait_at(&web, &upo, By::Id("email")).await;
+        if email.value().await?.unwrap_or_default().is_empty() {
+            email.send_keys("carol@acme.test").await?;
+        }
+        web.find(By::Id("password"))
+            .await?
+            .send_keys(PASSWORD)
+            .await?;
+        web.find(By::XPath("//button[normalize-space()='Sign in']"))
+            .await?
+            .click()
+            .await?;
+        let allow = By::XPath("//button[normalize-space()='Yes, Allow']");
+        wait_at(&web, &upo, allow).await.click().await?;
+        wait_at(
+            &web,
+            &p.down.base,
+            By::XPath("//h1[normalize-space()='Overview']"),
+        )
+        .await;
+        web.screenshot(&shots.join("upstream-console-02-home.png"))
+            .await?;
+        let url = web.current_url().await?;
+        let source = web.source().await?;
+        Ok::<_, WebDriverError>((url, source))
+    }
+    .await;
+    let _ = web.quit().await;
+    let (url, source) = outcome.unwrap();
+    assert_eq!(url.path(), "/console");
+    assert!(source.contains("Acme Studio"), "{source}");
+    assert!(source.contains("carol@acme.test"), "{source}");
+    let audit = tokio::task::spawn_blocking(move || {
+        let a = p.audit();
+        drop(p);
+        a
+    })
+    .await
+    .unwrap();
+    assert!(
+        audit.contains("signed in through the identity provider"),
+        "{audit}"
+    );
 }

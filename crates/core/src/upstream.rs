@@ -73,9 +73,54 @@ pub struct UpstreamLogin {
     pub nonce: String,
     /// PKCE (RFC 7636) verifier whose S256 challenge was sent.
     pub code_verifier: String,
-    /// The authorization request to continue (the login form's `request`).
-    pub request: String,
+    /// Where the person goes on to once back (never a URL from the request).
+    pub continuation: Continuation,
     pub expires_at: UnixTime,
+}
+
+/// What a sign-in through the upstream continues once the person is back.
+/// Each variant names a place of this server; none carries a URL, so the way
+/// back cannot be turned into an open redirect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Continuation {
+    /// The authorization request (the sign-in form's `request`, validated
+    /// again when it continues).
+    Authorize(String),
+    /// The console's home.
+    Console,
+    /// The device page, with the user code it carried (normalised, or "").
+    Device { user_code: String },
+}
+
+const STORED_AUTHORIZE: &str = "authorize:";
+const STORED_CONSOLE: &str = "console";
+const STORED_DEVICE: &str = "device:";
+
+impl Continuation {
+    /// The stored form (one text column).
+    pub fn to_stored(&self) -> String {
+        match self {
+            Continuation::Authorize(r) => format!("{STORED_AUTHORIZE}{r}"),
+            Continuation::Console => STORED_CONSOLE.to_owned(),
+            Continuation::Device { user_code } => format!("{STORED_DEVICE}{user_code}"),
+        }
+    }
+
+    /// Reads [`Self::to_stored`]'s form. A value without a known tag was
+    /// stored before continuations had kinds: an authorization request.
+    pub fn from_stored(s: &str) -> Self {
+        if let Some(r) = s.strip_prefix(STORED_AUTHORIZE) {
+            Continuation::Authorize(r.to_owned())
+        } else if s == STORED_CONSOLE {
+            Continuation::Console
+        } else if let Some(c) = s.strip_prefix(STORED_DEVICE) {
+            Continuation::Device {
+                user_code: c.to_owned(),
+            }
+        } else {
+            Continuation::Authorize(s.to_owned())
+        }
+    }
 }
 
 /// Upstream providers and pending upstream sign-ins.
@@ -100,6 +145,13 @@ pub trait UpstreamStore: Send + Sync {
         state_digest: &str,
         now: UnixTime,
     ) -> StoreResult<UpstreamLogin>;
+    /// The providers that list `domain` (normalised, see [`normalize_domain`])
+    /// among theirs, at most `limit`, oldest organization first.
+    async fn upstream_providers_for_domain(
+        &self,
+        domain: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<UpstreamProvider>>;
 }
 
 /// The additional data the client secret is sealed with: bound to its organization.
@@ -574,5 +626,26 @@ mod tests {
         assert!(url_allowed("http://127.0.0.1:9000", false).is_err());
         assert!(url_allowed("http://127.0.0.1:9000", true).is_ok());
         assert!(url_allowed("https://10.0.0.1", true).is_err());
+    }
+
+    #[test]
+    fn continuations_read_back_as_stored_and_untagged_ones_are_authorization_requests() {
+        for c in [
+            Continuation::Authorize("client_id=a&redirect_uri=https%3A%2F%2Fx".into()),
+            Continuation::Authorize(String::new()),
+            Continuation::Console,
+            Continuation::Device {
+                user_code: "BCDFGHJK".into(),
+            },
+            Continuation::Device {
+                user_code: String::new(),
+            },
+        ] {
+            assert_eq!(Continuation::from_stored(&c.to_stored()), c);
+        }
+        assert_eq!(
+            Continuation::from_stored("client_id=a&state=console"),
+            Continuation::Authorize("client_id=a&state=console".into())
+        );
     }
 }

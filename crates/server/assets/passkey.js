@@ -3,6 +3,10 @@
 // /passkey/challenge (same CSRF token as the form), asks the browser for a
 // credential, puts the result (JSON, base64url fields) in the form's hidden
 // `credential` field and posts the form. Without WebAuthn the buttons stay hidden.
+// On a sign-in page whose e-mail field says autocomplete="username webauthn",
+// the browser is also asked at once with mediation "conditional", so it can offer
+// the person's passkeys in the field's autofill; pressing the button aborts that
+// request first (a browser allows one at a time).
 (function () {
   "use strict";
   if (!window.PublicKeyCredential || !navigator.credentials) return;
@@ -71,25 +75,63 @@
     p.hidden = !text;
   }
 
-  function start(form) {
-    var purpose = form.getAttribute("data-passkey");
-    if (purpose === "register" && !form.reportValidity()) return;
+  // The conditional request, while one is running: its abort controller and
+  // the whole request (settled only once the browser let go of it, and after
+  // its challenge's cookie was set, so a new challenge cannot race either).
+  var conditional = null;
+  // A button was pressed: no conditional request starts after that.
+  var pressed = false;
+
+  function challenge(form, purpose) {
     var body = new URLSearchParams();
     body.set("csrf_token", form.elements.csrf_token.value);
     body.set("purpose", purpose);
-    say(form, "");
-    fetch("/passkey/challenge", {
+    return fetch("/passkey/challenge", {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: body.toString()
-    })
-      .then(function (res) {
-        return res.json().catch(function () { return {}; }).then(function (j) {
-          if (!res.ok) throw new Error(j.error || "The passkey request failed: reload the page and try again.");
-          return j;
+    }).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (j) {
+        if (!res.ok) throw new Error(j.error || "The passkey request failed: reload the page and try again.");
+        return j;
+      });
+    });
+  }
+
+  function post(form, json) {
+    form.elements.credential.value = JSON.stringify(json);
+    form.submit();
+  }
+
+  function startConditional(form) {
+    var controller = new AbortController();
+    var done = challenge(form, "signin")
+      .then(function (opts) {
+        return navigator.credentials.get({
+          publicKey: requestOptions(opts.publicKey),
+          mediation: "conditional",
+          signal: controller.signal
         });
       })
+      .then(function (cred) { if (cred) post(form, assertion(cred)); })
+      .catch(function () { /* aborted or refused: the button still works */ });
+    conditional = { controller: controller, done: done };
+  }
+
+  function start(form) {
+    var purpose = form.getAttribute("data-passkey");
+    if (purpose === "register" && !form.reportValidity()) return;
+    say(form, "");
+    pressed = true;
+    var before = Promise.resolve();
+    if (conditional) {
+      conditional.controller.abort();
+      before = conditional.done;
+      conditional = null;
+    }
+    before
+      .then(function () { return challenge(form, purpose); })
       .then(function (opts) {
         if (purpose === "register") {
           return navigator.credentials
@@ -100,10 +142,7 @@
           .get({ publicKey: requestOptions(opts.publicKey) })
           .then(assertion);
       })
-      .then(function (json) {
-        form.elements.credential.value = JSON.stringify(json);
-        form.submit();
-      })
+      .then(function (json) { post(form, json); })
       .catch(function (e) {
         var msg = e && e.name === "NotAllowedError"
           ? "The passkey was not used (cancelled or timed out). Try again."
@@ -120,4 +159,16 @@
       start(form);
     });
   });
+
+  // Not on a page answering a refused sign-in: a passkey the server just
+  // refused would only be offered (and, by an automatic authenticator, sent)
+  // again; the button stays.
+  var signin = document.querySelector('form[data-passkey="signin"]');
+  var field = document.querySelector('input[autocomplete~="webauthn"]');
+  var refused = document.querySelector("p.error[role=alert]:not([data-passkey-error])");
+  if (signin && field && !refused && PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable()
+      .then(function (ok) { if (ok && !conditional && !pressed) startConditional(signin); })
+      .catch(function () {});
+  }
 })();

@@ -92,17 +92,13 @@ async fn register_step(
         return refused(state, jar, &next, why).await;
     }
     if who.pending {
-        // Past the password, and now a passkey: both factors, signed in.
-        let (_, jar) = second_factor::complete_with(
-            state,
-            jar,
-            user,
-            ip,
-            passkey::amr_password_passkey(),
-            "signed in with a password and a new passkey",
-        )
-        .await
-        .map_err(pages::store_failure)?;
+        // Past the first step, and now a passkey: both factors, signed in.
+        let first = second_factor::pending_first(state, &jar);
+        let detail = format!("signed in with {} and a new passkey", first.words());
+        let (_, jar) =
+            second_factor::complete_with(state, jar, user, ip, first.then_passkey(), &detail)
+                .await
+                .map_err(pages::store_failure)?;
         if !next.is_empty() {
             return Ok((jar, Redirect::to(&next)).into_response());
         }

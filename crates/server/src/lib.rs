@@ -15,6 +15,7 @@ pub mod client_auth;
 pub mod client_keys;
 pub mod config;
 pub mod console;
+pub mod continuation;
 pub mod device;
 pub mod dns;
 pub mod dpop;

@@ -35,8 +35,10 @@ pub struct SecondFactorPage<'a> {
     /// The local path to go on to (console, device page), or "".
     pub next: &'a str,
     pub action: &'a str,
-    /// Offer a passkey (passkeys are on).
+    /// Offer a passkey (passkeys are on and the person has one).
     pub passkey: bool,
+    /// Ask for a code (the person has an authenticator app, or no passkey can be used).
+    pub code: bool,
 }
 
 #[derive(Template)]

@@ -1,5 +1,7 @@
-//! The second step of signing in: a TOTP code (RFC 6238) or a recovery code,
-//! after a correct password, before any session exists. Shared by the
+//! The second step of signing in: a TOTP code (RFC 6238), a recovery code or
+//! a passkey (the page offers only those the person has), after a correct
+//! password or a sign-in through the organization's identity provider, before
+//! any session exists. Shared by the
 //! authorization endpoint (which carries its request in the form), the console
 //! and the device page (which come back to a local `next` path).
 //!
@@ -46,15 +48,69 @@ pub const PATH: &str = "/signin/second-factor";
 struct Pending {
     uid: String,
     exp: UnixTime,
+    /// How the first step was made (absent in cookies set before it was kept).
+    #[serde(default)]
+    first: First,
+}
+
+/// The first factor of a sign-in that waits for its second: what the
+/// session's `amr` (RFC 8176) starts with once both are given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum First {
+    /// The password (`pwd`).
+    #[default]
+    #[serde(rename = "pwd")]
+    Password,
+    /// The organization's identity provider (`fed`, [`crate::upstream`]).
+    #[serde(rename = "fed")]
+    Federated,
+}
+
+impl First {
+    fn amr(self) -> &'static str {
+        match self {
+            First::Password => mfa::AMR_PASSWORD,
+            First::Federated => gatehouse_core::upstream::AMR_FEDERATED,
+        }
+    }
+
+    /// The methods of this first factor followed by a one-time code.
+    pub fn then_code(self) -> Vec<String> {
+        Vec::from([self.amr(), mfa::AMR_OTP, mfa::AMR_MFA].map(str::to_owned))
+    }
+
+    /// The methods of this first factor followed by a passkey.
+    pub fn then_passkey(self) -> Vec<String> {
+        Vec::from([self.amr(), gatehouse_core::passkey::AMR_HWK, mfa::AMR_MFA].map(str::to_owned))
+    }
+
+    /// The audit log's words for it.
+    pub fn words(self) -> &'static str {
+        match self {
+            First::Password => "a password",
+            First::Federated => "the organization's identity provider",
+        }
+    }
 }
 
 const PENDING_AAD: &str = "gatehouse-mfa-pending";
 
 /// Remembers that `user_id` got the password right (for [`PENDING_TTL`]).
 pub fn set_pending(state: &AppState, jar: CookieJar, user_id: &str) -> CookieJar {
+    set_pending_after(state, jar, user_id, First::Password)
+}
+
+/// Remembers that `user_id` gave the first factor `first` (for [`PENDING_TTL`]).
+pub fn set_pending_after(
+    state: &AppState,
+    jar: CookieJar,
+    user_id: &str,
+    first: First,
+) -> CookieJar {
     let Ok(plain) = serde_json::to_vec(&Pending {
         uid: user_id.to_owned(),
         exp: state.clock.now() + PENDING_TTL,
+        first,
     }) else {
         return jar;
     };
@@ -74,13 +130,22 @@ pub fn set_pending(state: &AppState, jar: CookieJar, user_id: &str) -> CookieJar
 
 /// The user whose password was right a moment ago in this browser, if any.
 pub fn pending_user(state: &AppState, jar: &CookieJar) -> Option<String> {
+    opened(state, jar).map(|p| p.uid)
+}
+
+/// How the pending sign-in's first step was made (a password when none is pending).
+pub fn pending_first(state: &AppState, jar: &CookieJar) -> First {
+    opened(state, jar).map(|p| p.first).unwrap_or_default()
+}
+
+fn opened(state: &AppState, jar: &CookieJar) -> Option<Pending> {
     let c = jar.get(PENDING_COOKIE)?;
     if c.value().len() > 1024 {
         return None;
     }
     let plain = state.kek().open(PENDING_AAD, c.value()).ok()?;
     let p: Pending = serde_json::from_slice(&plain).ok()?;
-    (p.exp > state.clock.now()).then_some(p.uid)
+    (p.exp > state.clock.now()).then_some(p)
 }
 
 pub fn clear_pending(jar: CookieJar) -> CookieJar {
@@ -280,15 +345,9 @@ pub async fn complete(
     user: &User,
     ip: IpAddr,
 ) -> Result<(Session, CookieJar), StoreError> {
-    complete_with(
-        state,
-        jar,
-        user,
-        ip,
-        mfa::amr_password_otp(),
-        "signed in with a password and a one-time code",
-    )
-    .await
+    let first = pending_first(state, &jar);
+    let detail = format!("signed in with {} and a one-time code", first.words());
+    complete_with(state, jar, user, ip, first.then_code(), &detail).await
 }
 
 /// [`complete`] for a sign-in by the methods `amr` (a passkey: with or
@@ -320,20 +379,16 @@ pub async fn complete_with_passkey(
     if let Err(why) = outcome {
         return Ok((Err(why), jar));
     }
-    let (s, jar) = complete_with(
-        state,
-        jar,
-        user,
-        ip,
-        gatehouse_core::passkey::amr_password_passkey(),
-        "signed in with a password and a passkey",
-    )
-    .await?;
+    let first = pending_first(state, &jar);
+    let detail = format!("signed in with {} and a passkey", first.words());
+    let (s, jar) = complete_with(state, jar, user, ip, first.then_passkey(), &detail).await?;
     Ok((Ok(s), jar))
 }
 
-/// The second-step page. `request` (authorization endpoint) or `next` (the
-/// generic page) says where the person goes on to.
+/// The second-step page, offering only the factors the person has
+/// (`factors`). `request` (authorization endpoint) or `next` (the generic
+/// page) says where the person goes on to.
+#[allow(clippy::too_many_arguments)]
 pub fn page(
     state: &AppState,
     jar: CookieJar,
@@ -342,15 +397,20 @@ pub fn page(
     request: &str,
     next: &str,
     action: &str,
+    factors: Need,
 ) -> Response {
     let (csrf, jar) = session::csrf_token(state, jar);
+    let passkey = factors.passkey && state.webauthn.is_some();
     let page = SecondFactorPage {
         error,
         csrf: &csrf,
         request,
         next,
         action,
-        passkey: state.webauthn.is_some(),
+        passkey,
+        // Someone with only passkeys gets no code field (they have no code);
+        // with passkeys off on this server, the code field is all there is.
+        code: factors.enrolled || !passkey,
     };
     (
         jar,
@@ -360,6 +420,7 @@ pub fn page(
 }
 
 /// A refusal as the page again, with `Retry-After` when throttled.
+#[allow(clippy::too_many_arguments)]
 pub fn refused_page(
     state: &AppState,
     jar: CookieJar,
@@ -367,9 +428,19 @@ pub fn refused_page(
     request: &str,
     next: &str,
     action: &str,
+    factors: Need,
 ) -> Response {
     let msg = why.message();
-    let mut r = page(state, jar, why.status(), Some(&msg), request, next, action);
+    let mut r = page(
+        state,
+        jar,
+        why.status(),
+        Some(&msg),
+        request,
+        next,
+        action,
+        factors,
+    );
     if let Some(secs) = why.retry_after() {
         r.headers_mut().insert(header::RETRY_AFTER, secs.into());
     }
@@ -377,6 +448,7 @@ pub fn refused_page(
 }
 
 /// A refused passkey as the page again, with `Retry-After` when throttled.
+#[allow(clippy::too_many_arguments)]
 pub fn passkey_refused_page(
     state: &AppState,
     jar: CookieJar,
@@ -384,19 +456,36 @@ pub fn passkey_refused_page(
     request: &str,
     next: &str,
     action: &str,
+    factors: Need,
 ) -> Response {
     let msg = why.message();
-    let mut r = page(state, jar, why.status(), Some(&msg), request, next, action);
+    let mut r = page(
+        state,
+        jar,
+        why.status(),
+        Some(&msg),
+        request,
+        next,
+        action,
+        factors,
+    );
     if let Some(secs) = why.retry_after() {
         r.headers_mut().insert(header::RETRY_AFTER, secs.into());
     }
     r
 }
 
-/// Where the person goes after the password when a second factor is needed:
-/// the code page, or (without an authenticator yet) the enrolment page.
-pub fn lead_on(state: &AppState, jar: CookieJar, user: &User, need: Need, next: &str) -> Response {
-    let jar = set_pending(state, jar, &user.id);
+/// Where the person goes after the first step (`first`) when a second factor
+/// is needed: the code page, or (without an authenticator yet) the enrolment page.
+pub fn lead_on(
+    state: &AppState,
+    jar: CookieJar,
+    user: &User,
+    need: Need,
+    next: &str,
+    first: First,
+) -> Response {
+    let jar = set_pending_after(state, jar, &user.id, first);
     let to = if need.has_factor() {
         with_next(PATH, next)
     } else {
@@ -443,10 +532,15 @@ async fn show(
     Query(q): Query<NextQuery>,
 ) -> Response {
     let next = local_next(q.next.as_deref());
-    if pending_user(&state, &jar).is_none() {
-        return expired();
+    let user = match pending(&state, &jar).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired(),
+        Err(e) => return pages::store_failure(e),
+    };
+    match need(&state, &user).await {
+        Ok(factors) => page(&state, jar, StatusCode::OK, None, "", next, PATH, factors),
+        Err(e) => pages::store_failure(e),
     }
-    page(&state, jar, StatusCode::OK, None, "", next, PATH)
 }
 
 async fn submit(
@@ -466,10 +560,14 @@ async fn submit(
         Ok(None) => return expired(),
         Err(e) => return pages::store_failure(e),
     };
+    let factors = match need(&state, &user).await {
+        Ok(f) => f,
+        Err(e) => return pages::store_failure(e),
+    };
     if let Some(credential) = form.get("credential") {
         return match complete_with_passkey(&state, peer, jar, &user, credential).await {
             Ok((Ok(_), jar)) => (jar, Redirect::to(&next)).into_response(),
-            Ok((Err(why), jar)) => passkey_refused_page(&state, jar, why, "", &next, PATH),
+            Ok((Err(why), jar)) => passkey_refused_page(&state, jar, why, "", &next, PATH, factors),
             Err(e) => pages::store_failure(e),
         };
     }
@@ -479,7 +577,7 @@ async fn submit(
             Ok((_, jar)) => (jar, Redirect::to(&next)).into_response(),
             Err(e) => pages::store_failure(e),
         },
-        Ok(Err(why)) => refused_page(&state, jar, why, "", &next, PATH),
+        Ok(Err(why)) => refused_page(&state, jar, why, "", &next, PATH, factors),
         Err(e) => pages::store_failure(e),
     }
 }

@@ -123,8 +123,8 @@ impl Refusal {
             }
             Refusal::EmailTooLong => "That email address is too long.".to_owned(),
             Refusal::PasswordsOff => "Your organization signs you in through its own identity \
-                 provider and has turned passwords off for your address: sign in to your apps \
-                 with \u{201c}Sign in with your organization\u{201d}."
+                 provider and has turned passwords off for your address: choose \
+                 \u{201c}Sign in with your organization\u{201d} (or use a passkey)."
                 .to_owned(),
         }
     }
@@ -139,6 +139,13 @@ impl Refusal {
             Refusal::Throttled(secs) => Some(secs),
         }
     }
+}
+
+/// The organization field of a sign-in form (console, device page), bounded.
+pub fn org_slug(form: &Form) -> Option<&str> {
+    form.get("organization")
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 100)
 }
 
 /// The email as sign-in compares it.

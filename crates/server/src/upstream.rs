@@ -1,19 +1,23 @@
 //! Signing in through the organization's own OpenID Connect provider (the
-//! "upstream"): the authorization endpoint's sign-in form sends a person whose
-//! e-mail domain the app's organization gave to its provider there (code flow
-//! with PKCE S256, `nonce` and `state`), and [`CALLBACK_PATH`] brings them back:
-//! the code is exchanged, the ID token verified against the provider's JWKS
+//! "upstream"): a sign-in form (the authorization endpoint's, the console's,
+//! the device page's) sends a person whose e-mail domain an organization gave
+//! to its provider there (code flow with PKCE S256, `nonce` and `state`), and
+//! [`CALLBACK_PATH`] brings them back: the code is exchanged, the ID token
+//! verified against the provider's JWKS
 //! ([`gatehouse_core::upstream::verify_id_token`]), the person matched by
-//! verified e-mail in that organization or created with the provider's default
-//! role, and the original authorization request continues with a session whose
-//! `amr` is `fed` (and `mfa` where the provider is trusted for it and said so:
-//! [`gatehouse_core::upstream::session_amr`]). An ID token without the e-mail
+//! verified e-mail in *that provider's* organization (never another) or created
+//! with the provider's default role, and the stored [`Continuation`] goes on
+//! ([`crate::continuation`]: the second factor when needed, a session whose
+//! `amr` starts with `fed`, then the authorization request, the console or the
+//! device page). Where the provider is trusted for multi-factor sign-in and
+//! said it did one, the session is `mfa` too and no local second step is asked
+//! ([`gatehouse_core::upstream::session_amr`]). An ID token without the e-mail
 //! has it settled by the provider's userinfo endpoint ([`settle_email`]).
 //!
 //! `state` is bound to the browser: its value is also in an HttpOnly cookie and
-//! must match, and the pending sign-in (nonce, PKCE verifier, the request to
-//! continue) is stored under its digest and claimed once. Discovery, JWKS and
-//! the token request go through the outbound client (no redirects, public
+//! must match, and the pending sign-in (nonce, PKCE verifier, the
+//! continuation) is stored under its digest and claimed once. Discovery, JWKS
+//! and the token request go through the outbound client (no redirects, public
 //! addresses only; loopback only in development mode), and discovery with its
 //! JWKS is cached per issuer for [`REFRESH_AFTER`] seconds; a `kid` the cached
 //! JWKS lacks refetches it at most once a minute.
@@ -35,20 +39,22 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use gatehouse_core::client_assertion::{ClientKeySet, MAX_JWKS_BYTES};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::form::Form;
+use gatehouse_core::limits::MAX_EMAIL;
 use gatehouse_core::model::{Actor, ActorKind, User, UserStatus};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::redirect_uri::RedirectPolicy;
 use gatehouse_core::upstream::{
-    Expected, IdTokenError, LOGIN_TTL, UpstreamIdentity, UpstreamLogin, UpstreamMetadata,
-    UpstreamProvider, VerifiedIdToken, parse_metadata, secret_aad, session_amr, verify_id_token,
+    Continuation, Expected, IdTokenError, LOGIN_TTL, UpstreamIdentity, UpstreamLogin,
+    UpstreamMetadata, UpstreamProvider, VerifiedIdToken, domain_of, parse_metadata, secret_aad,
+    session_amr, verify_id_token,
 };
 use gatehouse_core::{admin, pkce, secret};
 use subtle::ConstantTimeEq;
 
 use crate::client_addr::ClientAddr;
+use crate::continuation::{self, How};
 use crate::pages;
 use crate::security_events;
-use crate::session;
 use crate::state::AppState;
 
 /// Where the upstream sends people back.
@@ -122,15 +128,90 @@ pub async fn offered(state: &AppState, org_id: &str) -> bool {
     state.store.upstream_provider(org_id).await.is_ok()
 }
 
-/// Sends the person to the provider, remembering `request` (the sign-in
-/// form's `request`) to continue when they come back.
+/// Providers that claim one domain, looked at when no organization is named.
+const MAX_CLAIMS: u32 = 5;
+
+/// Why no provider was chosen for "Sign in with your organization" where no
+/// app names the organization (the console, the device page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotChosen {
+    /// No e-mail address was entered.
+    EmailFirst,
+    /// No provider (of the named organization) claims the address's domain.
+    NoProvider,
+    /// Several organizations' providers claim the domain: the person must say
+    /// which organization is theirs (never picked for them).
+    ChooseOrganization,
+}
+
+impl NotChosen {
+    pub fn message(self) -> &'static str {
+        match self {
+            NotChosen::EmailFirst => EMAIL_FIRST,
+            NotChosen::NoProvider => NO_PROVIDER_ANY_ORG,
+            NotChosen::ChooseOrganization => CHOOSE_ORGANIZATION,
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            NotChosen::EmailFirst | NotChosen::NoProvider => StatusCode::BAD_REQUEST,
+            NotChosen::ChooseOrganization => StatusCode::OK,
+        }
+    }
+}
+
+const NO_PROVIDER_ANY_ORG: &str = "No organization here signs in this e-mail address through its identity provider (if you entered an organization, check it). Sign in with your password or a passkey.";
+const CHOOSE_ORGANIZATION: &str = "Several organizations sign in addresses of this domain through their identity providers: enter the short name of yours, then choose \u{201c}Sign in with your organization\u{201d} again.";
+
+/// The provider that signs `email` in where no app names the organization:
+/// that of `org_slug` when given (if it claims the address's domain), else the
+/// single one claiming the domain. Only the domain and the organizations'
+/// settings decide, never whether an account exists. Whichever provider is
+/// chosen, it can only ever sign people into its own organization ([`person`]).
+pub async fn provider_for(
+    state: &AppState,
+    email: &str,
+    org_slug: Option<&str>,
+) -> Result<Result<UpstreamProvider, NotChosen>, StoreError> {
+    if email.is_empty() {
+        return Ok(Err(NotChosen::EmailFirst));
+    }
+    let Some(domain) = domain_of(email).filter(|_| email.len() <= MAX_EMAIL) else {
+        return Ok(Err(NotChosen::NoProvider));
+    };
+    if let Some(slug) = org_slug {
+        let org = match state.store.org_by_slug(slug).await {
+            Ok(o) => o,
+            Err(StoreError::NotFound) => return Ok(Err(NotChosen::NoProvider)),
+            Err(e) => return Err(e),
+        };
+        return Ok(match state.store.upstream_provider(&org.id).await {
+            Ok(p) if p.owns(email) => Ok(p),
+            Ok(_) | Err(StoreError::NotFound) => Err(NotChosen::NoProvider),
+            Err(e) => return Err(e),
+        });
+    }
+    let mut claims = state
+        .store
+        .upstream_providers_for_domain(domain, MAX_CLAIMS)
+        .await?;
+    Ok(match (claims.pop(), claims.is_empty()) {
+        (Some(p), true) if p.owns(email) => Ok(p),
+        (Some(_), true) | (None, _) => Err(NotChosen::NoProvider),
+        (Some(_), false) => Err(NotChosen::ChooseOrganization),
+    })
+}
+
+/// Sends the person to the provider, remembering `then` to continue when
+/// they come back.
 pub async fn begin(
     state: &AppState,
     peer: IpAddr,
     jar: CookieJar,
     provider: &UpstreamProvider,
     email: &str,
-    request: &str,
+    then: Continuation,
 ) -> Response {
     if let Some(wait) = state.login_limiter.address_blocked(peer) {
         return throttled(wait.0);
@@ -146,7 +227,7 @@ pub async fn begin(
         org_id: provider.org_id.clone(),
         nonce: secret::random_token(),
         code_verifier: secret::random_token(),
-        request: request.to_owned(),
+        continuation: then,
         expires_at: now + LOGIN_TTL,
     };
     if let Err(e) = state.store.insert_upstream_login(&login, now).await {
@@ -240,34 +321,12 @@ async fn come_back(
         Err(Refused::Provider(why)) => return Err(unreachable_provider(&provider.issuer, &why)),
         Err(Refused::Token(why)) => return Err(refused(state, peer, &provider, &why).await),
     };
-    let user = match person(state, peer, &provider, &identity).await {
-        Ok(u) => u,
-        Err(r) => return Err(r),
+    let user = person(state, peer, &provider, &identity).await?;
+    let how = How::Federated {
+        issuer: &provider.issuer,
+        amr: session_amr(&provider, &identity),
     };
-    let (session, jar) = session::start_with(
-        state,
-        jar,
-        &user.id,
-        state.clock.now(),
-        session_amr(&provider, &identity),
-    )
-    .await
-    .map_err(pages::store_failure)?;
-    tracing::info!(user_id = %user.id, "signed in through the identity provider");
-    let detail = format!(
-        "signed in through the identity provider `{}`",
-        provider.issuer
-    );
-    security_events::record(
-        state,
-        &user,
-        peer,
-        security_events::SIGNIN_SUCCEEDED,
-        &detail,
-    )
-    .await
-    .map_err(pages::store_failure)?;
-    Ok(crate::routes::authorize::resume(state, jar, &login.request, &session).await)
+    Ok(continuation::signed_in(state, peer, jar, &user, how, &login.continuation).await)
 }
 
 /// The pending sign-in of this browser's `state`: the parameter must match

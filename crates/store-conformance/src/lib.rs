@@ -72,6 +72,7 @@ macro_rules! conformance_tests {
             roles_that_require_a_second_factor_read_back,
             a_mail_link_is_used_once_replaced_by_the_next_and_expires,
             an_upstream_provider_per_org_and_its_sign_ins_are_claimed_once,
+            upstream_providers_are_found_by_exact_domain,
         );
     };
     (@each $fresh:expr; $($scenario:ident),* $(,)?) => {

@@ -206,3 +206,41 @@ impl Drop for Server {
 pub fn unescape_html(s: &str) -> String {
     html_escape::decode_html_entities(s).into_owned()
 }
+
+/// RFC 6238 (HMAC-SHA-1, 30-second steps, 6 digits), written here apart from the
+/// server's implementation, for the code an authenticator app would show.
+pub fn totp_at(key: &[u8], t: u64) -> String {
+    use aws_lc_rs::hmac;
+    let k = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+    let mac = hmac::sign(&k, &(t / 30).to_be_bytes());
+    let h = mac.as_ref();
+    let off = (h[19] & 0x0f) as usize;
+    let bin = (u32::from(h[off] & 0x7f) << 24)
+        | (u32::from(h[off + 1]) << 16)
+        | (u32::from(h[off + 2]) << 8)
+        | u32::from(h[off + 3]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+pub fn base32(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut acc, mut out) = (0u32, 0u64, Vec::new());
+    for c in s.trim().bytes() {
+        let v = alphabet.iter().position(|a| *a == c).expect("base32") as u64;
+        acc = (acc << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap()
+        .as_secs()
+}

@@ -1,6 +1,8 @@
 //! Who is using the console: sign-in (the same page and steps as the authorization
-//! endpoint's, through [`crate::signin`]), sign-out, and the permission check each
-//! page makes. A page needs `apps:manage` or `users:manage`; without it, 403.
+//! endpoint's: a password through [`crate::signin`], the organization's identity
+//! provider through [`crate::upstream`], a passkey alone through
+//! [`crate::passkey`]), sign-out, and the permission check each page makes. A
+//! page needs `apps:manage` or `users:manage`; without it, 403.
 
 use std::net::IpAddr;
 
@@ -12,13 +14,16 @@ use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::form::Form;
 use gatehouse_core::model::{Org, PERM_APPS_MANAGE, PERM_USERS_MANAGE, User, UserStatus};
 use gatehouse_core::ports::StoreError;
+use gatehouse_core::upstream::Continuation;
 
 use super::{Step, see_other, view::Nav};
 use crate::client_addr::ClientAddr;
+use crate::continuation::{self, How};
 use crate::pages::{self, LoginPage};
 use crate::session;
 use crate::signin::{self, Attempt};
 use crate::state::AppState;
+use crate::upstream::NotChosen;
 
 /// The signed-in admin, with what their role allows.
 pub struct Admin {
@@ -161,6 +166,9 @@ pub async fn home(
     }
 }
 
+/// Where the console's "Sign in with a passkey" posts.
+pub const PASSKEY_SIGNIN: &str = "/console/login/passkey";
+
 fn login_page(
     state: &AppState,
     jar: CookieJar,
@@ -178,10 +186,16 @@ fn login_page(
         email,
         action: "/console/login",
         organization,
-        passkey: None,
-        sso: false,
+        passkey: state.webauthn.is_some().then_some(PASSKEY_SIGNIN),
+        // No app names the organization here: its provider is found from the
+        // address's domain (and the organization field when several claim it).
+        sso: true,
     };
-    (jar, pages::render(status, &page)).into_response()
+    (
+        jar,
+        pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP),
+    )
+        .into_response()
 }
 
 /// `POST /console/login`.
@@ -199,16 +213,29 @@ pub async fn login(
     let email = signin::normalized_email(&form);
     let password = form.get("password").unwrap_or("");
     // Emails are unique per organization: the field is shown once the password
-    // matched accounts of several (see `signin`).
-    let org_slug = form
-        .get("organization")
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 100);
+    // matched accounts of several (see `signin`), or several organizations'
+    // identity providers claim the address's domain.
+    let org_slug = signin::org_slug(&form);
+    if form.get("sso").is_some() {
+        return match crate::upstream::provider_for(&state, &email, org_slug).await {
+            Ok(Ok(p)) => {
+                let then = Continuation::Console;
+                crate::upstream::begin(&state, peer, jar, &p, &email, then).await
+            }
+            Ok(Err(why)) => {
+                let ask = (why == NotChosen::ChooseOrganization || org_slug.is_some())
+                    .then(|| org_slug.unwrap_or(""));
+                login_page(&state, jar, why.status(), Some(why.message()), &email, ask)
+            }
+            Err(e) => pages::store_failure(e),
+        };
+    }
     let within = signin::Within::AnyOrg { org_slug };
     match signin::attempt(&state, peer, jar, &email, password, within).await {
         Ok(Attempt::SignedIn { jar, .. }) => (jar, see_other("/console")).into_response(),
         Ok(Attempt::SecondFactor { user, need, jar }) => {
-            crate::second_factor::lead_on(&state, jar, &user, need, "/console")
+            let first = crate::second_factor::First::Password;
+            crate::second_factor::lead_on(&state, jar, &user, need, "/console", first)
         }
         Ok(Attempt::Refused { why, jar }) => {
             let ask = (why == signin::Refusal::ChooseOrganization || org_slug.is_some())
@@ -218,6 +245,33 @@ pub async fn login(
                 r.headers_mut().insert(header::RETRY_AFTER, secs.into());
             }
             r
+        }
+        Err(e) => pages::store_failure(e),
+    }
+}
+
+/// `POST /console/login/passkey`: a passkey alone (any organization: the
+/// passkey names its person), then the console.
+pub async fn passkey_login(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match signin::page_form(&state, &jar, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let credential = form.get("credential").unwrap_or("");
+    match crate::passkey::sign_in(&state, peer, jar, credential, None).await {
+        Ok((Ok(found), jar)) => {
+            let then = Continuation::Console;
+            continuation::signed_in(&state, peer, jar, &found.user, How::Passkey, &then).await
+        }
+        Ok((Err(why), jar)) => {
+            let r = login_page(&state, jar, why.status(), Some(&why.message()), "", None);
+            continuation::with_retry_after(r, why.retry_after())
         }
         Err(e) => pages::store_failure(e),
     }

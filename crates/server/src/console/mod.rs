@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(auth::home))
         .route("/console/login", post(auth::login))
+        .route(auth::PASSKEY_SIGNIN, post(auth::passkey_login))
         .route("/console/logout", post(auth::logout))
         .route("/console/assets/console.js", get(assets::script))
         .route("/console/assets/console.css", get(assets::style))

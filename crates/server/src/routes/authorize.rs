@@ -28,6 +28,7 @@ use gatehouse_core::model::{Consent, Session};
 use gatehouse_core::par;
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::upstream::Continuation;
 use gatehouse_core::{ErrorCode, OAuthError};
 
 use crate::client_addr::ClientAddr;
@@ -412,7 +413,8 @@ async fn login_step(
     {
         crate::upstream::Decision::Password => {}
         crate::upstream::Decision::Upstream(p) => {
-            return Ok(crate::upstream::begin(state, peer, jar, &p, &email, query).await);
+            let then = Continuation::Authorize(query.to_owned());
+            return Ok(crate::upstream::begin(state, peer, jar, &p, &email, then).await);
         }
         crate::upstream::Decision::Refuse(why) => {
             let status = StatusCode::BAD_REQUEST;
@@ -464,6 +466,21 @@ pub(crate) async fn resume(
     go_on.await.unwrap_or_else(|r| r)
 }
 
+/// The second step of `request` (a sign-in form's `request`, kept while the
+/// person signed in at their organization's identity provider), for someone
+/// whose pending first step is in `jar` and who needs `need`.
+pub(crate) async fn resume_second_step(
+    state: &AppState,
+    jar: CookieJar,
+    request: &str,
+    need: second_factor::Need,
+) -> Response {
+    match validated(state, request, Entry::Form).await {
+        Ok(Checked { carry, .. }) => second_step_page(state, jar, need, &carry),
+        Err(r) => r,
+    }
+}
+
 /// Where the authorization endpoint's second step posts.
 const SECOND_STEP: &str = "/login/second-factor";
 
@@ -511,7 +528,16 @@ fn second_step_page(
     query: &str,
 ) -> Response {
     if need.has_factor() {
-        return second_factor::page(state, jar, StatusCode::OK, None, query, "", SECOND_STEP);
+        return second_factor::page(
+            state,
+            jar,
+            StatusCode::OK,
+            None,
+            query,
+            "",
+            SECOND_STEP,
+            need,
+        );
     }
     // A pushed request's carry opens only in a form: such a flow starts again at the app.
     let next = if query.contains(sealed_request::PARAM) {
@@ -569,6 +595,9 @@ async fn second_step_post(
         )
         .await);
     };
+    let factors = second_factor::need(state, &user)
+        .await
+        .map_err(unavailable)?;
     if let Some(credential) = form.get("credential") {
         let (outcome, jar) =
             second_factor::complete_with_passkey(state, peer, jar, &user, credential)
@@ -583,6 +612,7 @@ async fn second_step_post(
                 query,
                 "",
                 SECOND_STEP,
+                factors,
             )),
         };
     }
@@ -603,6 +633,7 @@ async fn second_step_post(
             query,
             "",
             SECOND_STEP,
+            factors,
         )),
     }
 }

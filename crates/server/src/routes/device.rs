@@ -3,9 +3,11 @@
 //!   its device code and user code (client authentication, its throttling and
 //!   the error format are the token endpoint's: [`AuthenticatedClient`]);
 //! - `/device` (§3.3): the person signs in (the sign-in of the authorization
-//!   endpoint, any organization), enters or confirms the code, sees the app's
-//!   consent page and allows or denies. A prefilled code is never approved
-//!   without the person submitting it (§5.4, remote phishing).
+//!   endpoint, any organization: a password, their organization's identity
+//!   provider found from the address's domain, or a passkey alone), enters or
+//!   confirms the code, sees the app's consent page (only for an app of their
+//!   own organization) and allows or denies. A prefilled code is never
+//!   approved without the person submitting it (§5.4, remote phishing).
 //!
 //! Wrong codes are throttled per person and per address before any lookup
 //! (a user code has ~34 bits: guessing must stay slow). Core decides
@@ -33,14 +35,17 @@ use gatehouse_core::grant::device_code::{
 use gatehouse_core::model::{Actor, ActorKind, DeviceAuthorization, Session};
 use gatehouse_core::ports::StoreError;
 use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::upstream::Continuation;
 
 use crate::client_addr::ClientAddr;
 use crate::client_auth::AuthenticatedClient;
+use crate::continuation::{self, How};
 use crate::error::HttpError;
 use crate::pages::{self, ConsentPage, DevicePage, LoginPage};
 use crate::session;
 use crate::signin::{self, Attempt};
 use crate::state::AppState;
+use crate::upstream::NotChosen;
 
 /// Wrong user codes one person may enter before waiting (per [`WINDOW`]).
 pub const WRONG_CODES_PER_PERSON: u32 = 5;
@@ -60,6 +65,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(DEVICE_VERIFICATION_PATH, get(device_get).post(device_post))
         .route("/device/login", post(login))
+        .route(PASSKEY_SIGNIN, post(passkey_login))
         .route("/device/consent", post(consent))
 }
 
@@ -183,10 +189,69 @@ fn login_page(
         email,
         action: "/device/login",
         organization,
-        passkey: None,
-        sso: false,
+        passkey: state.webauthn.is_some().then_some(PASSKEY_SIGNIN),
+        // The code (and so the organization) is not known yet: the provider
+        // is found from the address's domain, as at the console.
+        sso: true,
     };
-    (jar, pages::render(status, &page)).into_response()
+    (
+        jar,
+        pages::render_with_csp(status, &page, crate::passkey::PAGE_CSP),
+    )
+        .into_response()
+}
+
+/// Where the device page's "Sign in with a passkey" posts.
+const PASSKEY_SIGNIN: &str = "/device/login/passkey";
+
+/// The user code a sign-in form carried in its `request` (ours, displayed), or "".
+fn carried_code(form: &gatehouse_core::form::Form) -> String {
+    form.get("request")
+        .and_then(|r| {
+            form_urlencoded::parse(r.as_bytes())
+                .find(|(k, _)| k == "user_code")
+                .map(|(_, v)| v.into_owned())
+        })
+        .and_then(|c| normalize_user_code(&c))
+        .map(|c| device_code::display(&c))
+        .unwrap_or_default()
+}
+
+/// `POST /device/login/passkey`: a passkey alone (any organization: the
+/// passkey names its person), then the code form with the code carried on.
+async fn passkey_login(
+    State(state): State<AppState>,
+    ClientAddr(peer): ClientAddr,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match signin::page_form(&state, &jar, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let carried = carried_code(&form);
+    let credential = form.get("credential").unwrap_or("");
+    match crate::passkey::sign_in(&state, peer, jar, credential, None).await {
+        Ok((Ok(found), jar)) => {
+            let then = Continuation::Device { user_code: carried };
+            continuation::signed_in(&state, peer, jar, &found.user, How::Passkey, &then).await
+        }
+        Ok((Err(why), jar)) => {
+            let message = why.message();
+            let r = login_page(
+                &state,
+                jar,
+                &carried,
+                why.status(),
+                Some(&message),
+                "",
+                None,
+            );
+            continuation::with_retry_after(r, why.retry_after())
+        }
+        Err(e) => pages::store_failure(e),
+    }
 }
 
 fn code_page(
@@ -229,21 +294,28 @@ async fn login_step(
     body: &[u8],
 ) -> Step<Response> {
     let form = signin::page_form(state, &jar, headers, body)?;
-    let carried = form
-        .get("request")
-        .and_then(|r| {
-            form_urlencoded::parse(r.as_bytes())
-                .find(|(k, _)| k == "user_code")
-                .map(|(_, v)| v.into_owned())
-        })
-        .and_then(|c| normalize_user_code(&c))
-        .map(|c| device_code::display(&c))
-        .unwrap_or_default();
+    let carried = carried_code(&form);
     let email = signin::normalized_email(&form);
-    let org_slug = form
-        .get("organization")
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && s.len() <= 100);
+    let org_slug = signin::org_slug(&form);
+    if form.get("sso").is_some() {
+        return Ok(
+            match crate::upstream::provider_for(state, &email, org_slug)
+                .await
+                .map_err(pages::store_failure)?
+            {
+                Ok(p) => {
+                    let then = Continuation::Device { user_code: carried };
+                    crate::upstream::begin(state, peer, jar, &p, &email, then).await
+                }
+                Err(why) => {
+                    let ask = (why == NotChosen::ChooseOrganization || org_slug.is_some())
+                        .then(|| org_slug.unwrap_or(""));
+                    let (status, message) = (why.status(), Some(why.message()));
+                    login_page(state, jar, &carried, status, message, &email, ask)
+                }
+            },
+        );
+    }
     let password = form.get("password").unwrap_or("");
     let within = signin::Within::AnyOrg { org_slug };
     match signin::attempt(state, peer, jar, &email, password, within)
@@ -266,7 +338,12 @@ async fn login_step(
                 format!("/device?{q}")
             };
             Ok(crate::second_factor::lead_on(
-                state, jar, &user, need, &next,
+                state,
+                jar,
+                &user,
+                need,
+                &next,
+                crate::second_factor::First::Password,
             ))
         }
         Attempt::Refused { why, jar } => {

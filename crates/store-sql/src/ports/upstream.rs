@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::AuditEvent;
 use gatehouse_core::ports::{StoreError, StoreResult};
-use gatehouse_core::upstream::{UpstreamLogin, UpstreamProvider, UpstreamStore};
+use gatehouse_core::upstream::{Continuation, UpstreamLogin, UpstreamProvider, UpstreamStore};
 
 use crate::rows::{from_row, to_json};
 use crate::{Dialect, SqlStore};
@@ -62,7 +62,7 @@ impl From<LoginRow> for UpstreamLogin {
             org_id: r.org_id,
             nonce: r.nonce,
             code_verifier: r.code_verifier,
-            request: r.request,
+            continuation: Continuation::from_stored(&r.request),
             expires_at: r.expires_at,
         }
     }
@@ -143,7 +143,7 @@ for_each_dialect! {
             .bind(&l.org_id)
             .bind(&l.nonce)
             .bind(&l.code_verifier)
-            .bind(&l.request)
+            .bind(l.continuation.to_stored())
             .bind(l.expires_at)
             .execute(&self.pool)
             .await
@@ -163,6 +163,35 @@ for_each_dialect! {
                 Some(r) if r.expires_at > now => Ok(r.into()),
                 _ => Err(StoreError::NotFound),
             }
+        }
+
+        async fn upstream_providers_for_domain(
+            &self,
+            domain: &str,
+            limit: u32,
+        ) -> StoreResult<Vec<UpstreamProvider>> {
+            // Domains are stored normalised (letters, digits, dots, dashes):
+            // anything else names no provider, and cannot act as a pattern.
+            let Ok(domain) = gatehouse_core::upstream::normalize_domain(domain) else {
+                return Ok(Vec::new());
+            };
+            let rows: Vec<ProviderRow> = sqlx::query_as(
+                "SELECT p.* FROM upstream_providers p JOIN orgs o ON o.id = p.org_id
+                 WHERE p.domains LIKE $1 ORDER BY o.created_at, o.id LIMIT $2",
+            )
+            .bind(format!("%\"{domain}\"%"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(D::map_err)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let p = UpstreamProvider::try_from(r)?;
+                if p.domains.contains(&domain) {
+                    out.push(p);
+                }
+            }
+            Ok(out)
         }
     }
 }

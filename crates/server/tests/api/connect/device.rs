@@ -22,6 +22,12 @@ async fn setup() -> (TestApp, WebApp, ApiCreds) {
     let app = TestApp::spawn().await;
     let (api, _) = app.seed().await;
     app.password_user("ana@acme.test", "developer").await;
+    let dev = device_app(&app).await;
+    (app, dev, api)
+}
+
+/// The device app "Studio TV" of `acme-studio`, allowed `cfgateway`.
+pub(crate) async fn device_app(app: &TestApp) -> WebApp {
     let (registered, secret) = admin::register_app(
         app.s(),
         SystemClock.now(),
@@ -43,15 +49,14 @@ async fn setup() -> (TestApp, WebApp, ApiCreds) {
     )
     .await
     .unwrap();
-    let dev = WebApp {
+    WebApp {
         client_id: registered.client_id,
         secret: secret.expose().to_owned(),
-    };
-    (app, dev, api)
+    }
 }
 
 /// `POST /connect/deviceauthorization` as `dev` (client_secret_basic).
-async fn ask(app: &TestApp, dev: &WebApp, scope: &str) -> reqwest::Response {
+pub(crate) async fn ask(app: &TestApp, dev: &WebApp, scope: &str) -> reqwest::Response {
     app.http
         .post(app.url("/connect/deviceauthorization"))
         .basic_auth(&dev.client_id, Some(&dev.secret))
@@ -62,7 +67,7 @@ async fn ask(app: &TestApp, dev: &WebApp, scope: &str) -> reqwest::Response {
 }
 
 /// Codes for `scope`, asserting RFC 8628 §3.2's answer.
-async fn codes(app: &TestApp, dev: &WebApp, scope: &str) -> Value {
+pub(crate) async fn codes(app: &TestApp, dev: &WebApp, scope: &str) -> Value {
     let resp = ask(app, dev, scope).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -89,7 +94,7 @@ async fn codes(app: &TestApp, dev: &WebApp, scope: &str) -> Value {
 }
 
 /// The device polls the token endpoint.
-async fn poll(app: &TestApp, dev: &WebApp, device_code: &str) -> reqwest::Response {
+pub(crate) async fn poll(app: &TestApp, dev: &WebApp, device_code: &str) -> reqwest::Response {
     app.token_form(
         Some((&dev.client_id, &dev.secret)),
         &[("grant_type", DEVICE_GRANT), ("device_code", device_code)],
@@ -107,13 +112,13 @@ async fn refused(resp: reqwest::Response, status: u16, error: &str) -> Value {
 }
 
 impl Page {
-    fn is_device_login(&self) -> bool {
+    pub(crate) fn is_device_login(&self) -> bool {
         self.body.contains("action=\"/device/login\"")
     }
-    fn is_code_form(&self) -> bool {
+    pub(crate) fn is_code_form(&self) -> bool {
         self.body.contains("action=\"/device\"") && self.body.contains("name=\"user_code\"")
     }
-    fn is_device_consent(&self) -> bool {
+    pub(crate) fn is_device_consent(&self) -> bool {
         self.body.contains("action=\"/device/consent\"")
             && self.body.contains(">Yes, Allow</button>")
     }
@@ -141,7 +146,7 @@ async fn sign_in(browser: &Browser, link: &str, email: &str) -> Page {
 }
 
 /// Submits `code` on the code form `page`.
-async fn enter(browser: &Browser, page: &Page, code: &str) -> Page {
+pub(crate) async fn enter(browser: &Browser, page: &Page, code: &str) -> Page {
     let csrf = page.hidden("csrf_token").unwrap();
     browser
         .post(
@@ -152,7 +157,7 @@ async fn enter(browser: &Browser, page: &Page, code: &str) -> Page {
 }
 
 /// Presses Allow (`allow`) or No (`deny`) on the device's consent page.
-async fn decide(browser: &Browser, page: &Page, decision: &str) -> Page {
+pub(crate) async fn decide(browser: &Browser, page: &Page, decision: &str) -> Page {
     assert!(page.is_device_consent(), "{page:?}");
     let csrf = page.hidden("csrf_token").unwrap();
     let request = page.hidden("request").unwrap();

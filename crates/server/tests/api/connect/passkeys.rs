@@ -21,6 +21,7 @@ use gatehouse_store_sql::SqliteOptions;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, Page, callback_params};
+use crate::connect::device;
 use crate::helpers::{PASSWORD, Params, TestApp, WebApp, authorize_params, code_params};
 
 // ---- a software authenticator --------------------------------------------
@@ -496,4 +497,310 @@ async fn a_passkey_is_the_second_step_after_the_password_and_satisfies_the_polic
     let (b, page) = passkey_sign_in(&app, &web, &mut auth).await;
     let claims = id_claims(&finish(&app, &web, &b, page).await);
     assert_eq!(claims["acr"], "urn:gatehouse:acr:mfa");
+}
+
+// ---- the console and the device page (issue 15: every sign-in page) -------
+
+/// The console's sign-in page offers the passkey; one alone signs in there
+/// (any organization: the passkey names its person) and the console opens.
+#[tokio::test]
+async fn a_passkey_alone_signs_in_at_the_console() {
+    let app = TestApp::spawn_with(
+        |c| c.issuer = c.issuer.replace("127.0.0.1", "localhost"),
+        SqliteOptions::default(),
+    )
+    .await;
+    app.seed().await;
+    app.password_user("ana@acme.test", "admin").await;
+    let web = app.web_app("openid cfgateway").await;
+    let (_, mut auth) = sign_in_and_register(&app, &web, "Laptop").await;
+
+    let b = Browser::new(&app);
+    let login = b.get(&app.url("/console")).await;
+    assert!(
+        login.body.contains("action=\"/console/login/passkey\""),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("/assets/passkey.js"), "{}", login.body);
+    // An answer to another challenge first: refused, no session.
+    let (_, stale) = challenge(&app, &b, &login, "signin").await;
+    let (_, _) = challenge(&app, &b, &login, "signin").await;
+    let wrong = auth.assert(&stale).to_string();
+    let csrf = login.hidden("csrf_token").unwrap();
+    let refused = b
+        .post(
+            "/console/login/passkey",
+            &[("csrf_token", &csrf), ("credential", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    assert!(
+        b.get(&app.url("/console"))
+            .await
+            .body
+            .contains("action=\"/console/login\"")
+    );
+    // Without the form's CSRF token: refused before anything is looked at.
+    let (_, options) = challenge(&app, &b, &login, "signin").await;
+    let cred = auth.assert(&options).to_string();
+    let forged = b
+        .post("/console/login/passkey", &[("credential", &cred)])
+        .await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+
+    let (_, options) = challenge(&app, &b, &login, "signin").await;
+    let cred = auth.assert(&options).to_string();
+    let done = b
+        .post(
+            "/console/login/passkey",
+            &[("csrf_token", &csrf), ("credential", &cred)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    assert_eq!(done.headers["location"], "/console");
+    let home = b.get(&app.url("/console")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("<h1>Overview</h1>"), "{}", home.body);
+}
+
+/// The password's second step offers what the person has: only a passkey
+/// (no code field), only an authenticator app (no passkey button), or both;
+/// the same at the authorization endpoint and at the console.
+#[tokio::test]
+async fn the_second_step_offers_only_the_factors_the_person_has() {
+    let (app, web) = setup().await;
+    let (_, _auth) = sign_in_and_register(&app, &web, "Laptop").await;
+    let has_code = |p: &Page| p.body.contains("name=\"code\"");
+    let has_passkey = |p: &Page| p.body.contains("data-passkey=\"second-factor\"");
+
+    // Only a passkey.
+    let b = Browser::new(&app);
+    let asked = b
+        .login(&b.authorize(&oidc(&web)).await, "ana@acme.test", PASSWORD)
+        .await;
+    assert!(has_passkey(&asked) && !has_code(&asked), "{}", asked.body);
+    let at_console = console_second_step(&app, "ana@acme.test").await;
+    assert!(
+        has_passkey(&at_console) && !has_code(&at_console),
+        "{}",
+        at_console.body
+    );
+
+    // Only an authenticator app.
+    app.password_user("tom@acme.test", "developer").await;
+    let t = Browser::new(&app);
+    t.sign_in_and_allow(&authorize_params(&web), "tom@acme.test")
+        .await;
+    crate::connect::second_factor::enrol_from(&app, &t, "/account/security").await;
+    let b = Browser::new(&app);
+    let asked = b
+        .login(&b.authorize(&oidc(&web)).await, "tom@acme.test", PASSWORD)
+        .await;
+    assert!(has_code(&asked) && !has_passkey(&asked), "{}", asked.body);
+    assert!(!asked.body.contains("passkey.js"), "{}", asked.body);
+    let at_console = console_second_step(&app, "tom@acme.test").await;
+    assert!(
+        has_code(&at_console) && !has_passkey(&at_console),
+        "{}",
+        at_console.body
+    );
+
+    // Both.
+    let mut second = Authenticator::new(&app);
+    let page = register(&app, &t, &mut second, "Phone").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let b = Browser::new(&app);
+    let asked = b
+        .login(&b.authorize(&oidc(&web)).await, "tom@acme.test", PASSWORD)
+        .await;
+    assert!(has_code(&asked) && has_passkey(&asked), "{}", asked.body);
+}
+
+/// The console's password step for `email`, then its second-step page.
+async fn console_second_step(app: &TestApp, email: &str) -> Page {
+    let b = Browser::new(app);
+    let login = b.get(&app.url("/console")).await;
+    let csrf = login.hidden("csrf_token").unwrap();
+    let after = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(after.status, 303, "{after:?}");
+    let to = after.headers["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/signin/second-factor?"), "{to}");
+    b.get(&app.url(&to)).await
+}
+
+/// The device page offers the passkey; one alone signs in there, the code
+/// comes along to be confirmed, and the app's consent is shown only to a
+/// person of the app's organization.
+#[tokio::test]
+async fn a_passkey_alone_signs_in_at_the_device_page_for_an_app_of_ones_own_organization() {
+    let (app, web) = setup().await;
+    let (_, mut auth) = sign_in_and_register(&app, &web, "Laptop").await;
+    let dev = device::device_app(&app).await;
+    let started = device_codes(&app, &dev).await;
+    let user_code = started["user_code"].as_str().unwrap();
+    let link = link_of(&started);
+    let link = link.as_str();
+
+    let b = Browser::new(&app);
+    let form = device_passkey_sign_in(&app, &b, link, &mut auth).await;
+    assert_eq!(form.hidden("user_code").as_deref(), Some(user_code));
+    let consent = device::enter(&b, &form, user_code).await;
+    assert!(consent.is_device_consent(), "{consent:?}");
+    let done = device::decide(&b, &consent, "allow").await;
+    assert!(done.body.contains("Device connected"), "{done:?}");
+    let device_code = started["device_code"].as_str().unwrap();
+    let tokens = device::poll(&app, &dev, device_code).await;
+    assert_eq!(tokens.status(), 200);
+
+    // Someone of another organization, with their own passkey: signed in,
+    // but the code of an app of Acme Studio is refused like a wrong one.
+    let now = app.clock.now();
+    let op = Actor::operator();
+    let bolt = admin::create_org(app.s(), now, &op, "Bolt Works", None)
+        .await
+        .unwrap();
+    let new = admin::NewUser {
+        org: &bolt,
+        email: "bo@bolt.test",
+        name: None,
+        role: "admin",
+        groups: vec![],
+        password: Some(PASSWORD),
+        profile: Default::default(),
+    };
+    admin::create_user(app.s(), now, &op, new).await.unwrap();
+    let bo = Browser::new(&app);
+    let login = bo.get(&app.url("/console")).await;
+    let csrf = login.hidden("csrf_token").unwrap();
+    let signed = bo
+        .post(
+            "/console/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "bo@bolt.test"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, 303, "{signed:?}");
+    let mut bos_key = Authenticator::new(&app);
+    assert_eq!(
+        register(&app, &bo, &mut bos_key, "Bo's key").await.status,
+        200
+    );
+    let started = device_codes(&app, &dev).await;
+    let b = Browser::new(&app);
+    let form = device_passkey_sign_in(&app, &b, &link_of(&started), &mut bos_key).await;
+    assert!(form.body.contains("bo@bolt.test"), "{form:?}");
+    let page = device::enter(&b, &form, started["user_code"].as_str().unwrap()).await;
+    assert_eq!(page.status, 400, "{page:?}");
+    assert!(!page.is_device_consent());
+}
+
+/// A device's codes (the issuer is `localhost` here).
+async fn device_codes(app: &TestApp, dev: &crate::helpers::WebApp) -> Value {
+    let resp = device::ask(app, dev, "cfgateway").await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// `verification_uri_complete` on the address the test's browser uses (its
+/// cookies are per host).
+fn link_of(started: &Value) -> String {
+    let link = started["verification_uri_complete"].as_str().unwrap();
+    assert!(link.starts_with("http://localhost:"), "{link}");
+    link.replace("localhost", "127.0.0.1")
+}
+
+/// Opens the device `link` and signs in with `auth`'s passkey alone: the code form.
+async fn device_passkey_sign_in(
+    app: &TestApp,
+    b: &Browser,
+    link: &str,
+    auth: &mut Authenticator,
+) -> Page {
+    let login = b.get(link).await;
+    assert!(
+        login.body.contains("action=\"/device/login/passkey\""),
+        "{}",
+        login.body
+    );
+    let (status, options) = challenge(app, b, &login, "signin").await;
+    assert_eq!(status, 200, "{options}");
+    let cred = auth.assert(&options).to_string();
+    let csrf = login.hidden("csrf_token").unwrap();
+    let request = login.hidden("request").unwrap();
+    let done = b
+        .post(
+            "/device/login/passkey",
+            &[
+                ("csrf_token", &csrf),
+                ("request", &request),
+                ("credential", &cred),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{done:?}");
+    let to = done.headers["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/device?user_code="), "{to}");
+    let form = b.get(&app.url(&to)).await;
+    assert!(form.is_code_form(), "{form:?}");
+    form
+}
+
+/// Conditional UI: each sign-in page's e-mail field lets the browser offer
+/// passkeys in its autofill (`autocomplete="username webauthn"`), when
+/// passkeys are on; with an IP-address issuer (passkeys off) it does not.
+#[tokio::test]
+async fn the_three_sign_in_pages_offer_passkeys_in_the_email_autofill() {
+    let (app, web) = setup().await;
+    let b = Browser::new(&app);
+    let pages = [
+        b.authorize(&oidc(&web)).await,
+        b.get(&app.url("/console")).await,
+        b.get(&app.url("/device")).await,
+    ];
+    for page in &pages {
+        assert!(
+            page.body.contains("autocomplete=\"username webauthn\""),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("data-passkey=\"signin\""),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("script-src 'self'")
+        );
+    }
+    let (off, web, _) = TestApp::web_setup().await;
+    let b = Browser::new(&off);
+    let pages = [
+        b.authorize(&oidc(&web)).await,
+        b.get(&off.url("/console")).await,
+        b.get(&off.url("/device")).await,
+    ];
+    for page in &pages {
+        assert!(
+            page.body.contains("autocomplete=\"username\""),
+            "{}",
+            page.body
+        );
+        assert!(!page.body.contains("passkey.js"), "{}", page.body);
+    }
 }

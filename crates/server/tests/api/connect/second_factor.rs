@@ -64,7 +64,7 @@ fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
 }
 
 /// What enrolment showed: the secret and the recovery codes.
-struct Enrolled {
+pub(crate) struct Enrolled {
     secret: Vec<u8>,
     codes: Vec<String>,
     /// The page with the recovery codes.
@@ -79,7 +79,7 @@ impl Enrolled {
 
 /// Sets up an authenticator app on `/account/security` from `path` (the status
 /// page) in `browser`, confirming it with a code of the server's current step.
-async fn enrol_from(app: &TestApp, browser: &Browser, path: &str) -> Enrolled {
+pub(crate) async fn enrol_from(app: &TestApp, browser: &Browser, path: &str) -> Enrolled {
     let status = browser.get(&app.url(path)).await;
     assert_eq!(status.status, 200, "{status:?}");
     assert!(

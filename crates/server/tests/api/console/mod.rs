@@ -5,6 +5,7 @@
 mod apps;
 mod audit;
 mod csrf;
+mod org_provider;
 mod usage;
 mod users;
 
