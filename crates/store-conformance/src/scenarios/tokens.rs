@@ -168,6 +168,20 @@ pub async fn client_assertion_jtis_are_single_use_until_they_expire(s: &dyn Stor
     .await;
     let won: Vec<bool> = won.into_iter().map(Result::unwrap).collect();
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    // Concurrent assertions are written together (group commit on SQLite):
+    // each distinct jti wins once, its repeats and a live one lose.
+    let jtis: Vec<String> = (0..24).map(|i| format!("m{}", i % 8)).collect();
+    let mut calls: Vec<_> = jtis
+        .iter()
+        .map(|j| s.use_assertion_jti("app-a", j, 2000, 1500))
+        .collect();
+    calls.push(s.use_assertion_jti("app-a", "j2", 2000, 1500));
+    let won: Vec<bool> = join_all(calls).await.into_iter().map(Result::unwrap).collect();
+    for i in 0..8 {
+        let of_i = (0..24).filter(|k| k % 8 == i).filter(|&k| won[k]).count();
+        assert_eq!(of_i, 1, "jti m{i} won {of_i} times: {won:?}");
+    }
+    assert!(!won[24], "a live jti was used again in a batch");
     assert!(s.purge_expired_tokens(1701).await.unwrap() >= 2);
     assert!(
         s.use_assertion_jti("app-b", "j1", 3000, 1701)
