@@ -184,9 +184,17 @@ mod tests {
             assert_eq!(won, i % 2 == 0, "item {i} got another's answer");
         }
         let sizes = sizes.lock().unwrap().clone();
-        assert_eq!(sizes.iter().sum::<usize>(), 600, "every item written once: {sizes:?}");
+        assert_eq!(
+            sizes.iter().sum::<usize>(),
+            600,
+            "every item written once: {sizes:?}"
+        );
         assert!(sizes.iter().all(|&n| n <= MAX_BATCH), "{sizes:?}");
-        assert!(sizes.len() <= 3, "600 queued items took {} writes", sizes.len());
+        assert!(
+            sizes.len() <= 3,
+            "600 queued items took {} writes",
+            sizes.len()
+        );
     }
 
     #[tokio::test]

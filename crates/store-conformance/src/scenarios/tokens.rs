@@ -176,7 +176,11 @@ pub async fn client_assertion_jtis_are_single_use_until_they_expire(s: &dyn Stor
         .map(|j| s.use_assertion_jti("app-a", j, 2000, 1500))
         .collect();
     calls.push(s.use_assertion_jti("app-a", "j2", 2000, 1500));
-    let won: Vec<bool> = join_all(calls).await.into_iter().map(Result::unwrap).collect();
+    let won: Vec<bool> = join_all(calls)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     for i in 0..8 {
         let of_i = (0..24).filter(|k| k % 8 == i).filter(|&k| won[k]).count();
         assert_eq!(of_i, 1, "jti m{i} won {of_i} times: {won:?}");

@@ -28,6 +28,7 @@ async fn provide(app: &TestApp, org: &Org, client_id: &str, domains: &[&str]) {
         domains: domains.iter().map(|d| (*d).to_owned()).collect(),
         allow_passwords: false,
         default_role: "member".into(),
+        trust_upstream_mfa: false,
     };
     let now = app.clock.now();
     admin::set_upstream(app.s(), &app.kek, now, &Actor::operator(), org, edit, true)
