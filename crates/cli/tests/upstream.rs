@@ -14,38 +14,19 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine;
 use common::browser::user_with_password;
-use common::{Server, json, unescape_html};
+use common::web::{browser_client, callback_server, form_query, id_token_after, post_form};
+use common::{Server, json};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A stand-in for the app's callback: answers every request with a small page.
-fn callback_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut s = stream;
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let body = "<html><body><h1>Callback received</h1></body></html>";
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -211,43 +192,6 @@ fn set_provider(
     assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
 }
 
-/// A browser-like client: a cookie jar, redirects followed except to the app.
-pub fn browser_client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::custom(|a| {
-            if a.url().path() == "/callback" {
-                a.stop()
-            } else {
-                a.follow()
-            }
-        }))
-        .build()
-        .unwrap()
-}
-
-/// A hidden (or prefilled) input's value in a page.
-fn field(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &html[at + name.len() + 15..];
-    Some(unescape_html(&rest[..rest.find('"')?]))
-}
-
-/// Posts the page's form (its `csrf_token` and `request`) with `extra` to `to`.
-fn post_form(c: &Client, to: &str, page: &str, extra: &[(&str, &str)]) -> Response {
-    let mut form: Vec<(String, String)> = vec![(
-        "csrf_token".into(),
-        field(page, "csrf_token").expect("a csrf token"),
-    )];
-    if let Some(r) = field(page, "request") {
-        form.push(("request".into(), r));
-    }
-    for (k, v) in extra {
-        form.push(((*k).into(), (*v).into()));
-    }
-    c.post(to).form(&form).send().unwrap()
-}
-
 fn origin(r: &Response) -> String {
     let u = r.url();
     format!(
@@ -345,30 +289,14 @@ impl Pair {
 
     /// The code in the app's callback redirect, exchanged: the ID token's claims.
     fn exchange(&self, r: Response) -> Value {
-        assert!(r.status().is_redirection(), "{:?}", r.text());
-        let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        let q: HashMap<String, String> = to.query_pairs().into_owned().collect();
-        assert_eq!(q["state"], "s-42");
-        let tokens: Value = Client::new()
-            .post(self.down.url("/connect/token"))
-            .basic_auth(&self.client_id, Some(&self.client_secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", q["code"].as_str()),
-                ("redirect_uri", self.redirect_uri.as_str()),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let id = tokens["id_token"].as_str().expect("an id_token");
-        let payload = id.split('.').nth(1).unwrap();
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
+        let token_url = self.down.url("/connect/token");
+        id_token_after(
+            r,
+            &token_url,
+            &self.client_id,
+            &self.client_secret,
+            &self.redirect_uri,
         )
-        .unwrap()
     }
 
     fn downstream_user(&self, email: &str) -> Option<Value> {
@@ -417,12 +345,6 @@ impl Pair {
         )
         .to_string()
     }
-}
-
-fn form_query(pairs: &[(&str, &str)]) -> String {
-    let mut u = reqwest::Url::parse("http://x/").unwrap();
-    u.query_pairs_mut().extend_pairs(pairs);
-    u.query().unwrap().to_owned()
 }
 
 #[test]

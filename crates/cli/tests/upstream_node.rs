@@ -14,14 +14,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use base64::Engine;
-use common::{Server, json, unescape_html};
+use common::web::{browser_client, callback_server, form_query, id_token_after, post_form};
+use common::{Server, json};
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
 
@@ -100,26 +98,6 @@ fn node_provider(
     })
 }
 
-/// A stand-in for the app's callback: answers every request with a small page.
-fn callback_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut s = stream;
-            let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
-            let body = "<html><body><h1>Callback received</h1></body></html>";
-            let _ = write!(
-                s,
-                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
-}
-
 struct Setup {
     // Field order: the provider stops before the directory goes.
     idp: NodeProvider,
@@ -174,49 +152,6 @@ fn setup(claims_parameter: bool, trust_upstream_mfa: bool) -> Option<Setup> {
     };
     s.set_provider(trust_upstream_mfa);
     Some(s)
-}
-
-/// A hidden (or prefilled) input's value in a page.
-fn field(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &html[at + name.len() + 15..];
-    Some(unescape_html(&rest[..rest.find('"')?]))
-}
-
-/// Posts the page's form (its `csrf_token` and `request`) with `extra` to `to`.
-fn post_form(c: &Client, to: &str, page: &str, extra: &[(&str, &str)]) -> Response {
-    let mut form: Vec<(String, String)> = vec![(
-        "csrf_token".into(),
-        field(page, "csrf_token").expect("a csrf token"),
-    )];
-    if let Some(r) = field(page, "request") {
-        form.push(("request".into(), r));
-    }
-    for (k, v) in extra {
-        form.push(((*k).into(), (*v).into()));
-    }
-    c.post(to).form(&form).send().unwrap()
-}
-
-/// A browser-like client: a cookie jar, redirects followed except to the app.
-fn browser() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::custom(|a| {
-            if a.url().path() == "/callback" {
-                a.stop()
-            } else {
-                a.follow()
-            }
-        }))
-        .build()
-        .unwrap()
-}
-
-fn form_query(pairs: &[(&str, &str)]) -> String {
-    let mut u = reqwest::Url::parse("http://x/").unwrap();
-    u.query_pairs_mut().extend_pairs(pairs);
-    u.query().unwrap().to_owned()
 }
 
 impl Setup {
@@ -322,29 +257,14 @@ impl Setup {
 
     /// The code in the app's callback redirect, exchanged: the ID token's claims.
     fn exchange(&self, r: Response) -> Value {
-        assert!(r.status().is_redirection(), "{:?}", r.text());
-        let to = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-        let q: HashMap<String, String> = to.query_pairs().into_owned().collect();
-        assert_eq!(q["state"], "s-42");
-        let tokens: Value = Client::new()
-            .post(self.down.url("/connect/token"))
-            .basic_auth(&self.client_id, Some(&self.client_secret))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", q["code"].as_str()),
-                ("redirect_uri", self.redirect_uri.as_str()),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let id = tokens["id_token"].as_str().expect("an id_token");
-        serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(id.split('.').nth(1).unwrap())
-                .unwrap(),
+        let token_url = self.down.url("/connect/token");
+        id_token_after(
+            r,
+            &token_url,
+            &self.client_id,
+            &self.client_secret,
+            &self.redirect_uri,
         )
-        .unwrap()
     }
 
     fn user(&self, email: &str) -> Option<Value> {
@@ -375,7 +295,7 @@ impl Setup {
 fn a_person_signs_in_through_node_oidc_provider_and_is_created_just_in_time() {
     let Some(s) = setup(true, false) else { return };
     assert!(s.user("ann@acme.test").is_none());
-    let c = browser();
+    let c = browser_client();
     let back = s.sign_in(&c, false);
     let id = s.exchange(s.consent(&c, back));
     let ann = s.user("ann@acme.test").expect("created just in time");
@@ -395,7 +315,7 @@ fn a_person_signs_in_through_node_oidc_provider_and_is_created_just_in_time() {
 #[test]
 fn the_email_comes_from_userinfo_when_the_id_token_has_none() {
     let Some(s) = setup(false, false) else { return };
-    let c = browser();
+    let c = browser_client();
     let back = s.sign_in(&c, false);
     let id = s.exchange(s.consent(&c, back));
     let ann = s
@@ -484,19 +404,19 @@ fn the_providers_multi_factor_sign_in_counts_only_when_trusted() {
     );
     // Not trusted: signed in with a second factor there, still asked here
     // (ann has none yet, so the enrolment page).
-    let c = browser();
+    let c = browser_client();
     let back = s.sign_in(&c, true);
     assert_eq!(back.url().path(), "/account/security", "{}", back.url());
     assert!(!back.text().unwrap().contains("Yes, Allow"));
 
     s.set_provider(true);
     // Trusted, but the provider's sign-in was a password only: asked here.
-    let c = browser();
+    let c = browser_client();
     let back = s.sign_in(&c, false);
     assert_eq!(back.url().path(), "/account/security", "{}", back.url());
 
     // Trusted, and multi-factor there: straight on to the app.
-    let c = browser();
+    let c = browser_client();
     let back = s.sign_in(&c, true);
     let id = s.exchange(s.consent(&c, back));
     assert_eq!(id["amr"], serde_json::json!(["fed", "mfa"]));

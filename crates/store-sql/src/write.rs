@@ -104,6 +104,21 @@ for_each_dialect! {
             Ok(())
         }
 
+        /// Ends a write that changed `rows` rows of one record: commits with
+        /// `audit` when it found the record; otherwise rolls back: `NotFound`.
+        pub(crate) async fn audited_if_found(
+            mut self,
+            rows: u64,
+            audit: &AuditEvent,
+        ) -> StoreResult<()> {
+            if rows == 0 {
+                self.rollback().await?;
+                return Err(gatehouse_core::ports::StoreError::NotFound);
+            }
+            self.audit(audit).await?;
+            self.commit().await
+        }
+
         /// Appends an audit event inside the change's own transaction.
         pub(crate) async fn audit(&mut self, e: &AuditEvent) -> StoreResult<()> {
             sqlx::query(

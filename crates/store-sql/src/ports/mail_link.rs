@@ -32,23 +32,7 @@ for_each_dialect! {
     impl MailLinkStore for SqlStore<D> {
         async fn insert_mail_link(&self, link: &MailLink, audit: &AuditEvent) -> StoreResult<()> {
             let mut w = self.write().await?;
-            sqlx::query("DELETE FROM mail_links WHERE user_id = $1")
-                .bind(&link.user_id)
-                .execute(w.conn())
-                .await
-                .map_err(D::map_err)?;
-            sqlx::query(
-                "INSERT INTO mail_links (digest, user_id, purpose, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&link.digest)
-            .bind(&link.user_id)
-            .bind(link.purpose.as_str())
-            .bind(link.created_at)
-            .bind(link.expires_at)
-            .execute(w.conn())
-            .await
-            .map_err(D::map_err)?;
+            w.replace_mail_link(link).await?;
             w.audit(audit).await?;
             w.commit().await
         }
@@ -68,23 +52,7 @@ for_each_dialect! {
                 w.rollback().await?;
                 return Err(StoreError::Conflict("the person has accepted or is not active".into()));
             }
-            sqlx::query("DELETE FROM mail_links WHERE user_id = $1")
-                .bind(&link.user_id)
-                .execute(w.conn())
-                .await
-                .map_err(D::map_err)?;
-            sqlx::query(
-                "INSERT INTO mail_links (digest, user_id, purpose, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&link.digest)
-            .bind(&link.user_id)
-            .bind(link.purpose.as_str())
-            .bind(link.created_at)
-            .bind(link.expires_at)
-            .execute(w.conn())
-            .await
-            .map_err(D::map_err)?;
+            w.replace_mail_link(link).await?;
             w.audit(audit).await?;
             w.commit().await
         }
@@ -167,6 +135,30 @@ for_each_dialect! {
                 sessions_ended,
                 grants_revoked: u64::try_from(grants.len()).unwrap_or(u64::MAX),
             })
+        }
+    }
+
+    impl crate::write::Write<'_, D> {
+        /// The person's one live link becomes `link` (a new one replaces any other).
+        async fn replace_mail_link(&mut self, link: &MailLink) -> StoreResult<()> {
+            sqlx::query("DELETE FROM mail_links WHERE user_id = $1")
+                .bind(&link.user_id)
+                .execute(self.conn())
+                .await
+                .map_err(D::map_err)?;
+            sqlx::query(
+                "INSERT INTO mail_links (digest, user_id, purpose, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&link.digest)
+            .bind(&link.user_id)
+            .bind(link.purpose.as_str())
+            .bind(link.created_at)
+            .bind(link.expires_at)
+            .execute(self.conn())
+            .await
+            .map_err(D::map_err)?;
+            Ok(())
         }
     }
 }

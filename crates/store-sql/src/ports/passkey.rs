@@ -124,12 +124,7 @@ for_each_dialect! {
                 .execute(w.conn())
                 .await
                 .map_err(D::map_err)?;
-            if done.rows_affected() == 0 {
-                w.rollback().await?;
-                return Err(StoreError::NotFound);
-            }
-            w.audit(audit).await?;
-            w.commit().await
+            w.audited_if_found(done.rows_affected(), audit).await
         }
 
         async fn remove_passkey(&self, user_id: &str, id: &str, audit: &AuditEvent) -> StoreResult<()> {
@@ -140,12 +135,7 @@ for_each_dialect! {
                 .execute(w.conn())
                 .await
                 .map_err(D::map_err)?;
-            if done.rows_affected() == 0 {
-                w.rollback().await?;
-                return Err(StoreError::NotFound);
-            }
-            w.audit(audit).await?;
-            w.commit().await
+            w.audited_if_found(done.rows_affected(), audit).await
         }
 
         async fn use_passkey(

@@ -121,12 +121,7 @@ for_each_dialect! {
                 .execute(w.conn())
                 .await
                 .map_err(D::map_err)?;
-            if done.rows_affected() == 0 {
-                w.rollback().await?;
-                return Err(StoreError::NotFound);
-            }
-            w.audit(audit).await?;
-            w.commit().await
+            w.audited_if_found(done.rows_affected(), audit).await
         }
 
         async fn insert_upstream_login(&self, l: &UpstreamLogin, now: UnixTime) -> StoreResult<()> {
