@@ -17,9 +17,8 @@ use std::net::IpAddr;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -176,14 +175,8 @@ fn parsed(rows: &[passkey::Passkey]) -> Vec<Passkey> {
 async fn challenge(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form, jar }: signin::PageForm,
 ) -> Response {
-    let form = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if let Some(wait) = state.login_limiter.address_blocked(peer) {
         return refusal_json(Refusal::Throttled(wait.0));
     }

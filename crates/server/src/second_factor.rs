@@ -18,9 +18,8 @@
 use std::net::IpAddr;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -546,14 +545,8 @@ async fn show(
 async fn submit(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form, jar }: signin::PageForm,
 ) -> Response {
-    let form = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let next = local_next(form.get("next")).to_owned();
     let user = match pending(&state, &jar).await {
         Ok(Some(u)) => u,

@@ -312,6 +312,29 @@ pub(crate) async fn verify_off_thread(
 /// An Argon2id hash of a random value, with the default parameters.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$5m0hXfXOYQv4sT2vb1gqS9hWz0V7v7F0a1pQJ5s3aJ0";
 
+/// A posted page form as a handler's last extractor: [`page_form`]'s checks
+/// done before the handler runs, the body read only up to the configured
+/// bound; a refusal is the page it answers with.
+pub struct PageForm {
+    pub form: Form,
+    pub jar: CookieJar,
+}
+
+impl axum::extract::FromRequest<AppState> for PageForm {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let jar = CookieJar::from_headers(&parts.headers);
+        // Nothing past the bound is read: `to_bytes` stops there.
+        let body = axum::body::to_bytes(body, state.config.max_body_bytes)
+            .await
+            .map_err(|_| too_large())?;
+        let form = page_form(state, &jar, &parts.headers, &body)?;
+        Ok(Self { form, jar })
+    }
+}
+
 /// A posted page form, bounded and CSRF-checked (synchronizer token + Origin).
 pub fn page_form(
     state: &AppState,
@@ -320,12 +343,7 @@ pub fn page_form(
     body: &[u8],
 ) -> Result<Form, Response> {
     if body.len() > state.config.max_body_bytes {
-        return Err(pages::message(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request too large",
-            "The form was too large.",
-            None,
-        ));
+        return Err(too_large());
     }
     let form = Form::parse(body).map_err(|e| {
         pages::message(
@@ -344,4 +362,14 @@ pub fn page_form(
         ));
     }
     Ok(form)
+}
+
+/// A form over the configured bound (or one whose body could not be read to it).
+fn too_large() -> Response {
+    pages::message(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request too large",
+        "The form was too large.",
+        None,
+    )
 }

@@ -6,7 +6,6 @@
 
 use std::net::IpAddr;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -202,14 +201,8 @@ fn login_page(
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form, jar }: signin::PageForm,
 ) -> Response {
-    let form = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let email = signin::normalized_email(&form);
     let password = form.get("password").unwrap_or("");
     // Emails are unique per organization: the field is shown once the password
@@ -255,14 +248,8 @@ pub async fn login(
 pub async fn passkey_login(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form, jar }: signin::PageForm,
 ) -> Response {
-    let form = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let credential = form.get("credential").unwrap_or("");
     match crate::passkey::sign_in(&state, peer, jar, credential, None).await {
         Ok((Ok(found), jar)) => {
@@ -280,13 +267,8 @@ pub async fn passkey_login(
 /// `POST /console/logout`: ends the session (for the authorization endpoint too).
 pub async fn logout(
     State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { jar, .. }: signin::PageForm,
 ) -> Response {
-    if let Err(r) = signin::page_form(&state, &jar, &headers, &body) {
-        return r;
-    }
     match session::end(&state, jar).await {
         Ok(jar) => (jar, see_other("/console")).into_response(),
         Err(e) => pages::store_failure(e),

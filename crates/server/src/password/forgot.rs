@@ -5,9 +5,8 @@
 //! buckets that drain: a stranger can slow an account's resets for minutes,
 //! never stop them for good).
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::limits::MAX_EMAIL;
@@ -37,14 +36,8 @@ fn page(state: &AppState, jar: CookieJar, status: StatusCode, error: Option<&str
 pub async fn submit(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form, jar }: signin::PageForm,
 ) -> Response {
-    let form = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let email = signin::normalized_email(&form);
     if email.is_empty() || email.len() > MAX_EMAIL || !email.contains('@') {
         let why = "Enter the email address you sign in with.";

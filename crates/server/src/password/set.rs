@@ -12,9 +12,8 @@
 
 use std::net::IpAddr;
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use gatehouse_core::mail_link::{self, LinkPurpose, MailLink};
@@ -67,14 +66,8 @@ pub async fn show(
 pub async fn submit(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form: form_in, jar }: signin::PageForm,
 ) -> Response {
-    let form_in = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if let Some(wait) = state.reset_limiter.address_blocked(ip) {
         return throttled(wait.0);
     }

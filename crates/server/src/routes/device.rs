@@ -222,14 +222,8 @@ fn carried_code(form: &gatehouse_core::form::Form) -> String {
 async fn passkey_login(
     State(state): State<AppState>,
     ClientAddr(peer): ClientAddr,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
+    signin::PageForm { form, jar }: signin::PageForm,
 ) -> Response {
-    let form = match signin::page_form(&state, &jar, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let carried = carried_code(&form);
     let credential = form.get("credential").unwrap_or("");
     match crate::passkey::sign_in(&state, peer, jar, credential, None).await {

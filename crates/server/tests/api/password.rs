@@ -507,3 +507,22 @@ async fn without_smtp_the_console_resends_an_invitation_and_shows_the_new_link_o
         .unwrap();
     assert_ne!(forged.status(), StatusCode::SEE_OTHER);
 }
+
+/// A page form over the body bound is refused with the "too large" page, read
+/// no further than the bound, and sends nothing (the sign-in pages' forms all
+/// go through the same extractor).
+#[tokio::test]
+async fn a_page_form_over_the_body_bound_is_refused_and_does_nothing() {
+    let (app, sink) = with_mail().await;
+    let c = Console::new(&app);
+    let padding = "a".repeat(2 * 1024 * 1024);
+    let email = format!("ana@acme.test&padding={padding}");
+    let (status, page) = forgot(&c, &email).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(page.contains("Request too large"), "{page}");
+    assert!(sink.none_within(Duration::from_millis(800)).await.is_none());
+    // The same form of a normal size is answered as usual.
+    let (status, _) = forgot(&c, "ana@acme.test").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sink.next().await.to, vec!["ana@acme.test".to_owned()]);
+}
