@@ -42,7 +42,6 @@ macro_rules! for_each_dialect {
     };
 }
 
-mod batch;
 mod dialect;
 mod migrations;
 mod ports;
@@ -81,8 +80,6 @@ pub struct SqlStore<D: Dialect> {
     /// The operator's back-channel logout switch (`set_logouts_enabled`):
     /// off, ending a session enqueues nothing.
     logouts_enabled: Arc<AtomicBool>,
-    /// Client assertions' `jti`s waiting to be recorded together.
-    jti_batch: Arc<batch::Batch<ports::JtiUse>>,
 }
 
 impl<D: Dialect> Clone for SqlStore<D> {
@@ -92,7 +89,6 @@ impl<D: Dialect> Clone for SqlStore<D> {
             dialect: Arc::clone(&self.dialect),
             changes_written: Arc::clone(&self.changes_written),
             logouts_enabled: Arc::clone(&self.logouts_enabled),
-            jti_batch: Arc::clone(&self.jti_batch),
         }
     }
 }
@@ -113,7 +109,6 @@ impl<D: Dialect> SqlStore<D> {
             dialect: Arc::new(dialect),
             changes_written: Arc::new(watch::Sender::new(0)),
             logouts_enabled: Arc::new(AtomicBool::new(true)),
-            jti_batch: Arc::default(),
         }
     }
 

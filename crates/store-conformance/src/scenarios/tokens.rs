@@ -168,7 +168,7 @@ pub async fn client_assertion_jtis_are_single_use_until_they_expire(s: &dyn Stor
     .await;
     let won: Vec<bool> = won.into_iter().map(Result::unwrap).collect();
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
-    // Concurrent assertions are written together (group commit on SQLite):
+    // Concurrent assertions of several jtis, some repeated:
     // each distinct jti wins once, its repeats and a live one lose.
     let jtis: Vec<String> = (0..24).map(|i| format!("m{}", i % 8)).collect();
     let mut calls: Vec<_> = jtis

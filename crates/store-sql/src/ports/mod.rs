@@ -22,7 +22,6 @@ mod second_factor;
 mod session;
 mod throttle;
 mod token;
-pub(crate) use token::JtiUse;
 mod upstream;
 mod user;
 

@@ -29,49 +29,10 @@ const PURGES: [&str; 11] = [
     "DELETE FROM app_usage WHERE day < $1 / 86400 - 90",
 ];
 
-/// A client assertion's `jti` to record (see `use_assertion_jti`).
-pub(crate) struct JtiUse {
-    client_id: String,
-    jti: String,
-    expires_at: UnixTime,
-    now: UnixTime,
-}
-
-/// One statement records a batch of `jti`s: a new one is inserted; a known one
-/// is taken over only when its record expired (it cannot be a replay of a live
-/// assertion then). The rows it returns are the ones that were used first.
-fn use_jtis_sql(rows: usize) -> String {
-    let mut sql =
-        String::from("INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES ");
-    for i in 0..rows {
-        let p = 3 * i;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${})", p + 1, p + 2, p + 3));
-    }
-    sql.push_str(&format!(
-        " ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
-         WHERE client_assertion_jtis.expires_at <= ${} RETURNING client_id, jti",
-        3 * rows + 1
-    ));
-    sql
-}
-
-/// Which of `items` are used for the first time, given the (client, jti)
-/// pairs the statement returned for `unique`: a pair repeated in one batch is
-/// first only at its first place.
-fn first_uses(items: &[JtiUse], won: &std::collections::HashSet<(String, String)>) -> Vec<bool> {
-    let mut seen = std::collections::HashSet::new();
-    items
-        .iter()
-        .map(|u| {
-            let key = (u.client_id.clone(), u.jti.clone());
-            let first = seen.insert(key.clone());
-            first && won.contains(&key)
-        })
-        .collect()
-}
+/// A client assertion's `jti`, kept until its `exp` (see `use_assertion_jti`).
+const USE_JTI: &str = "INSERT INTO client_assertion_jtis (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+    ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at \
+    WHERE client_assertion_jtis.expires_at <= $4";
 
 /// Stores a reference token's record (the digest, never the token).
 pub(crate) const INSERT_REFERENCE_TOKEN: &str = "INSERT INTO reference_tokens (digest, client_id, audience, claims, expires_at) VALUES ($1, $2, $3, $4, $5)";
@@ -128,45 +89,23 @@ for_each_dialect! {
             expires_at: UnixTime,
             now: UnixTime,
         ) -> StoreResult<bool> {
-            // Group-committed (`crate::batch`): on SQLite one write turn and
-            // one statement records every assertion that arrived meanwhile.
-            let item = JtiUse {
-                client_id: client_id.to_owned(),
-                jti: jti.to_owned(),
-                expires_at,
-                now,
-            };
-            self.jti_batch
-                .submit(item, self.dialect.write_turn(), |items| self.use_jtis(items))
+            // One statement decides: a new jti is inserted; a known one is
+            // taken over only when its record expired (it cannot be a replay
+            // of a live assertion then). On SQLite it waits for this
+            // process's write turn: writers left to meet on the database's
+            // lock sleep in its busy handler (1, 2, 5, 10… ms), and the
+            // assertions' writes then capped a whole server at ~1,800/s.
+            let _turn = self.dialect.write_turn().await;
+            let done = sqlx::query(USE_JTI)
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
                 .await
+                .map_err(D::map_err)?;
+            Ok(done.rows_affected() == 1)
         }
     }
 
-    impl SqlStore<D> {
-        /// Records a batch of `jti`s in one statement; answers each in order.
-        async fn use_jtis(&self, items: Vec<JtiUse>) -> StoreResult<Vec<bool>> {
-            let mut seen = std::collections::HashSet::new();
-            let unique: Vec<&JtiUse> = items
-                .iter()
-                .filter(|u| seen.insert((u.client_id.as_str(), u.jti.as_str())))
-                .collect();
-            // The earliest clock of the batch decides whether a record expired:
-            // never earlier than any caller's own `now` would.
-            let now = items.iter().map(|u| u.now).min().unwrap_or_default();
-            // Only placeholders are formatted into the text: nothing of the input.
-            let sql = sqlx::AssertSqlSafe(use_jtis_sql(unique.len()));
-            let mut query = sqlx::query_as::<Db, (String, String)>(sql);
-            for u in &unique {
-                query = query.bind(&u.client_id).bind(&u.jti).bind(u.expires_at);
-            }
-            let won: std::collections::HashSet<(String, String)> = query
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(D::map_err)?
-                .into_iter()
-                .collect();
-            Ok(first_uses(&items, &won))
-        }
-    }
 }
