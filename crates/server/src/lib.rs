@@ -84,14 +84,12 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::par::router())
         .merge(routes::device::client_router())
         .method_not_allowed_fallback(routes::method_not_allowed);
-    let mut router = Router::new()
-        .merge(routes::well_known::router())
-        .merge(client_endpoints)
-        .merge(routes::health::router())
+    // The pages people sign in on: the browser's agent and address are made
+    // current for a session started there (not on the token, introspection,
+    // userinfo or admin API paths, where no session starts).
+    let pages = Router::new()
         .merge(routes::authorize::router())
         .merge(routes::device::router())
-        .merge(routes::userinfo::router())
-        .merge(routes::revocations::router())
         .merge(routes::endsession::router())
         .merge(second_factor::router())
         .merge(account::router())
@@ -100,14 +98,20 @@ pub fn app(state: AppState) -> Router {
         .merge(passkey::router())
         .merge(password::router())
         .merge(upstream::router())
-        .merge(admin_api::router())
         .merge(console::router())
-        .fallback(routes::not_found)
-        // The browser's agent and address, for a session started here.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             device::make_current,
-        ))
+        ));
+    let mut router = Router::new()
+        .merge(routes::well_known::router())
+        .merge(client_endpoints)
+        .merge(routes::health::router())
+        .merge(routes::userinfo::router())
+        .merge(routes::revocations::router())
+        .merge(admin_api::router())
+        .merge(pages)
+        .fallback(routes::not_found)
         .with_state(state)
         // Counts every answer by route template (see `metrics::route_label`).
         .layer(axum::middleware::from_fn_with_state(
