@@ -14,10 +14,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use base64::Engine;
 use common::browser::user_with_password;
@@ -154,9 +152,9 @@ fn set_provider(
     default_role: &str,
 ) {
     let allow = if allow_passwords { "true" } else { "false" };
-    let mut child = Command::new(common::BIN)
-        .current_dir(dir)
-        .args([
+    let v: Value = common::json_with_stdin(
+        dir,
+        &[
             "--dev",
             "org",
             "identity-provider",
@@ -174,22 +172,11 @@ fn set_provider(
             "--default-role",
             default_role,
             "--json",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        secret,
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["domains"], serde_json::json!(["acme.test"]));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    assert!(!v.to_string().contains(secret));
 }
 
 fn origin(r: &Response) -> String {

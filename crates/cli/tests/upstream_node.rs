@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -156,9 +156,9 @@ fn setup(claims_parameter: bool, trust_upstream_mfa: bool) -> Option<Setup> {
 
 impl Setup {
     fn set_provider(&self, trust_upstream_mfa: bool) {
-        let mut child = Command::new(common::BIN)
-            .current_dir(self.dir.path())
-            .args([
+        let v: Value = common::json_with_stdin(
+            self.dir.path(),
+            &[
                 "--dev",
                 "org",
                 "identity-provider",
@@ -176,20 +176,9 @@ impl Setup {
                 "--trust-upstream-mfa",
                 if trust_upstream_mfa { "true" } else { "false" },
                 "--json",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{CLIENT_SECRET}").unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
+            CLIENT_SECRET,
         );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["trust_upstream_mfa"], trust_upstream_mfa);
     }
 

@@ -3,7 +3,6 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -72,9 +71,9 @@ pub async fn browser(driver_port: u16, profile: &Path) -> WebDriver {
 
 /// `gatehouse user create … --password-stdin --json`.
 pub fn user_with_password(dir: &Path, org: &str, email: &str, role: &str, password: &str) -> Value {
-    let mut child = Command::new(super::BIN)
-        .current_dir(dir)
-        .args([
+    super::json_with_stdin(
+        dir,
+        &[
             "user",
             "create",
             "--org",
@@ -85,16 +84,9 @@ pub fn user_with_password(dir: &Path, org: &str, email: &str, role: &str, passwo
             role,
             "--password-stdin",
             "--json",
-        ])
-        .env_remove("GATEHOUSE_DATABASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+        ],
+        password,
+    )
 }
 
 /// Waits (up to 20 s) for an element: the click that led here returns before the

@@ -93,6 +93,29 @@ pub fn json(dir: &Path, args: &[&str]) -> Value {
     })
 }
 
+/// `json`, with `line` written to the command's standard input (a password
+/// or secret read with `--…-stdin`, never on the command line).
+pub fn json_with_stdin(dir: &Path, args: &[&str], line: &str) -> Value {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("GATEHOUSE_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,
