@@ -35,6 +35,9 @@
 #         PERF=CASE           perf-records the new server during CASE's first
 #                             round (cc, code, refresh, …) into PERF_OUT
 #                             (default bench/results/perf-CASE.txt)
+#         PERF_ARGS="-F 999"  perf record's options (e.g. add --call-graph dwarf)
+#         CASES="cc code …"   only these cases (cc introspect_ref introspect_jwt
+#                             code refresh pg_refresh); all by default
 set -euo pipefail
 
 ALG="${ALG:-ES256}"
@@ -210,7 +213,8 @@ run() {
     t0="$(date +%s.%N)"
     local perf=""
     if [[ "${PERF:-}" == "$case" && "$k" == new && "$round" == 1 ]]; then
-        perf record -F 999 -p "$pid" -o "$WORK/perf-$case.data" > /dev/null 2>&1 &
+        # shellcheck disable=SC2086
+        perf record ${PERF_ARGS:--F 999} -p "$pid" -o "$WORK/perf-$case.data" > /dev/null 2>&1 &
         perf=$!
     fi
     env WRK_MODE="$mode" WRK_AUTH="$auth" WRK_OUT="$out" WRK_THREADS=2 "$@" \
@@ -265,23 +269,29 @@ for k in base new; do
     check_active "$k" "${REF_AUTH[$k]}" "${REF[$k]}"
 done
 
+# want CASE: whether CASES (empty: all) names it.
+want() { [[ -z "${CASES:-}" || " $CASES " == *" $1 "* ]]; }
 for r in $(seq 1 "$ROUNDS"); do
     run "$r" hello hello hello /connect/token "" WRK_BODY=grant_type=client_credentials
     for k in "${SIDES[@]}"; do
-        run "$r" "$k" cc hello /connect/token "${CC_AUTH[$k]}" WRK_BODY=grant_type=client_credentials
-        run "$r" "$k" introspect_ref hello /connect/introspect "${REF_AUTH[$k]}" WRK_BODY="token=${REF[$k]}"
-        run "$r" "$k" introspect_jwt hello /connect/introspect "${API_AUTH[$k]}" WRK_BODY="token=${JWT[$k]}"
+        want cc && run "$r" "$k" cc hello /connect/token "${CC_AUTH[$k]}" WRK_BODY=grant_type=client_credentials
+        want introspect_ref && run "$r" "$k" introspect_ref hello /connect/introspect "${REF_AUTH[$k]}" WRK_BODY="token=${REF[$k]}"
+        want introspect_jwt && run "$r" "$k" introspect_jwt hello /connect/introspect "${API_AUTH[$k]}" WRK_BODY="token=${JWT[$k]}"
     done
     for k in "${SIDES[@]}"; do
-        log "minting $CODES codes on $k"
-        python3 "$FLOWS" mint-codes "${SESSION[$k]}" "$CODES" "$WORK/$k-codes.txt" --concurrency 8
-        run "$r" "$k" code code /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
-            WRK_INPUT="$WORK/$k-codes.txt" WRK_REDIRECT="$REDIRECT_ENC"
-        families "$k" "$FAMILIES" "$WORK/$k-families.txt"
-        run "$r" "$k" refresh refresh /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
-            WRK_INPUT="$WORK/$k-families.txt"
+        if want code; then
+            log "minting $CODES codes on $k"
+            python3 "$FLOWS" mint-codes "${SESSION[$k]}" "$CODES" "$WORK/$k-codes.txt" --concurrency 8
+            run "$r" "$k" code code /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
+                WRK_INPUT="$WORK/$k-codes.txt" WRK_REDIRECT="$REDIRECT_ENC"
+        fi
+        if want refresh; then
+            families "$k" "$FAMILIES" "$WORK/$k-families.txt"
+            run "$r" "$k" refresh refresh /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \
+                WRK_INPUT="$WORK/$k-families.txt"
+        fi
     done
-    if [[ "$PG" == 1 ]]; then
+    if [[ "$PG" == 1 ]] && want pg_refresh; then
         for k in pg_base pg_new; do
             families "$k" "$FAMILIES" "$WORK/$k-families.txt"
             run "$r" "$k" refresh refresh /connect/token "$(basic "${WEB[$k]%%:*}" "${WEB[$k]#*:}")" \

@@ -28,6 +28,10 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// front of the database's one write lock; PostgreSQL: none, row locks decide).
     fn write_turn(&self) -> impl Future<Output = Self::WriteTurn> + Send + '_;
 
+    /// Closes what the dialect holds beside the pool (SQLite: the writer's
+    /// connection).
+    fn close(&self) -> impl Future<Output = ()> + Send + '_;
+
     /// sqlx errors to what a caller can act on.
     fn map_err(e: sqlx::Error) -> StoreError;
 

@@ -168,7 +168,7 @@ for_each_dialect! {
         async fn user_sessions(&self, user_id: &str, now: UnixTime, limit: u32) -> StoreResult<Vec<Session>> {
             let rows: Vec<SessionRow> = sqlx::query_as(
                 "SELECT * FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2
-                 ORDER BY auth_time DESC, sid LIMIT $3",
+                 ORDER BY auth_time DESC, sid LIMIT CAST($3 AS BIGINT)",
             )
             .bind(user_id)
             .bind(now)

@@ -24,7 +24,7 @@ for_each_dialect! {
             limit: u32,
         ) -> StoreResult<Vec<AuditEvent>> {
             let rows: Vec<AuditEventRow> = sqlx::query_as(
-                "SELECT * FROM audit_events WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                "SELECT * FROM audit_events WHERE org_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT CAST($3 AS BIGINT)",
             )
             .bind(org_id)
             .bind(before.unwrap_or(i64::MAX))

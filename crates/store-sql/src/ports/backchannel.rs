@@ -116,7 +116,7 @@ const CLAIM: &str = "UPDATE logout_deliveries SET lease_owner = $1, lease_until 
        AND seq IN (SELECT seq FROM logout_deliveries
                    WHERE status = 'pending' AND next_attempt_at <= $3
                      AND (lease_until IS NULL OR lease_until <= $3)
-                   ORDER BY seq LIMIT $4)
+                   ORDER BY seq LIMIT CAST($4 AS BIGINT))
      RETURNING *";
 
 const FINISH: &str = "UPDATE logout_deliveries SET status = $1, attempts = attempts + 1,
@@ -290,7 +290,7 @@ for_each_dialect! {
 
         async fn logout_deliveries(&self, client_id: &str, limit: u32) -> StoreResult<Vec<LogoutDelivery>> {
             let rows: Vec<DeliveryRow> = sqlx::query_as(
-                "SELECT * FROM logout_deliveries WHERE client_id = $1 ORDER BY seq DESC LIMIT $2",
+                "SELECT * FROM logout_deliveries WHERE client_id = $1 ORDER BY seq DESC LIMIT CAST($2 AS BIGINT)",
             )
             .bind(client_id)
             .bind(i64::from(limit))

@@ -14,7 +14,7 @@ for_each_dialect! {
     impl ChangeFeed for SqlStore<D> {
         async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
             let rows: Vec<ChangeRow> =
-                sqlx::query_as("SELECT * FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2")
+                sqlx::query_as("SELECT * FROM changes WHERE seq > $1 ORDER BY seq LIMIT CAST($2 AS BIGINT)")
                     .bind(after)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)

@@ -65,17 +65,16 @@ for_each_dialect! {
 
         async fn touch_session(&self, id_digest: &str, now: UnixTime) -> StoreResult<()> {
             // One statement; on SQLite it waits for this process's write turn.
-            let _turn = self.dialect.write_turn().await;
-            sqlx::query(
-                "UPDATE sessions SET last_seen_at = $2
-                 WHERE id_digest = $1 AND ended_at IS NULL
-                   AND (last_seen_at IS NULL OR last_seen_at < $2)",
+            self.write_one(
+                sqlx::query(
+                    "UPDATE sessions SET last_seen_at = $2
+                     WHERE id_digest = $1 AND ended_at IS NULL
+                       AND (last_seen_at IS NULL OR last_seen_at < $2)",
+                )
+                .bind(id_digest)
+                .bind(now),
             )
-            .bind(id_digest)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(D::map_err)?;
+            .await?;
             Ok(())
         }
 
@@ -131,7 +130,7 @@ for_each_dialect! {
                 "DELETE FROM sessions
                  WHERE id_digest IN (SELECT id_digest FROM sessions
                                      WHERE ended_at IS NULL AND expires_at <= $1
-                                     ORDER BY expires_at LIMIT $2)
+                                     ORDER BY expires_at LIMIT CAST($2 AS BIGINT))
                    AND ended_at IS NULL AND expires_at <= $1
                  RETURNING user_id, sid",
             )

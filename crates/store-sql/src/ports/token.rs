@@ -95,15 +95,15 @@ for_each_dialect! {
             // process's write turn: writers left to meet on the database's
             // lock sleep in its busy handler (1, 2, 5, 10… ms), and the
             // assertions' writes then capped a whole server at ~1,800/s.
-            let _turn = self.dialect.write_turn().await;
-            let done = sqlx::query(USE_JTI)
-                .bind(client_id)
-                .bind(jti)
-                .bind(expires_at)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(D::map_err)?;
+            let done = self
+                .write_one(
+                    sqlx::query(USE_JTI)
+                        .bind(client_id)
+                        .bind(jti)
+                        .bind(expires_at)
+                        .bind(now),
+                )
+                .await?;
             Ok(done.rows_affected() == 1)
         }
     }

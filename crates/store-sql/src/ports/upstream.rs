@@ -172,7 +172,7 @@ for_each_dialect! {
             };
             let rows: Vec<ProviderRow> = sqlx::query_as(
                 "SELECT p.* FROM upstream_providers p JOIN orgs o ON o.id = p.org_id
-                 WHERE p.domains LIKE $1 ORDER BY o.created_at, o.id LIMIT $2",
+                 WHERE p.domains LIKE $1 ORDER BY o.created_at, o.id LIMIT CAST($2 AS BIGINT)",
             )
             .bind(format!("%\"{domain}\"%"))
             .bind(i64::from(limit))

@@ -35,7 +35,7 @@ for_each_dialect! {
 
         async fn users_by_email(&self, email: &str, limit: u32) -> StoreResult<Vec<User>> {
             let rows: Vec<UserRow> =
-                sqlx::query_as("SELECT * FROM users WHERE email = $1 ORDER BY created_at, id LIMIT $2")
+                sqlx::query_as("SELECT * FROM users WHERE email = $1 ORDER BY created_at, id LIMIT CAST($2 AS BIGINT)")
                     .bind(email)
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)

@@ -88,6 +88,15 @@ impl std::fmt::Debug for PgDialect {
 }
 
 impl SqlStore<PgDialect> {
+    /// A write of one statement: on PostgreSQL the pool's, row locks decide
+    /// (`SqliteStore` has the same method, in its write turn).
+    pub(crate) async fn write_one(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<sqlx::postgres::PgQueryResult> {
+        query.execute(self.pool()).await.map_err(error::map_err)
+    }
+
     /// Connects to the database at `url` (`postgres://…`) and brings its schema
     /// up to date.
     pub async fn open(url: &str, opts: PgOptions) -> StoreResult<Self> {
@@ -164,6 +173,8 @@ impl Dialect for PgDialect {
     type WriteTurn = ();
 
     async fn write_turn(&self) {}
+
+    async fn close(&self) {}
 
     fn map_err(e: sqlx::Error) -> StoreError {
         error::map_err(e)

@@ -56,15 +56,14 @@ impl SqlStore<SqliteDialect> {
              INSERT INTO refresh_tokens (digest, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt)
                  SELECT $1, $2, $3, $4, $5, $6, $7 WHERE changes() = 1;
              COMMIT;";
-        let _turn = self.dialect().write_turn().await;
-        let mut conn = self.pool().acquire().await.map_err(map_err)?;
+        let mut turn = self.dialect().write_turn().await;
         let claimed: Result<Vec<RefreshTokenRow>, _> =
             bind_refresh_token!(sqlx::query_as(ROTATE), next)
                 .bind(now)
                 .bind(digest)
-                .fetch_all(&mut *conn)
+                .fetch_all(turn.conn_for_transaction().await?)
                 .await;
-        let claimed = ended(&mut conn, claimed).await?;
+        let claimed = turn.ended(claimed).await?;
         if let Some(row) = claimed.into_iter().next() {
             return Ok(Redeemed::Fresh(row.try_into()?));
         }
@@ -72,7 +71,7 @@ impl SqlStore<SqliteDialect> {
         let grant_id: String =
             sqlx::query_scalar("SELECT grant_id FROM refresh_tokens WHERE digest = $1")
                 .bind(digest)
-                .fetch_one(&mut *conn)
+                .fetch_one(turn.conn().await?)
                 .await
                 .map_err(map_err)?;
         Ok(Redeemed::Replayed { grant_id })
@@ -105,8 +104,8 @@ impl SqlStore<SqliteDialect> {
                  SELECT $3, $4, $5, $6, $7, $8, $9 WHERE changes() = 1;
              COMMIT;"
         );
-        let _turn = self.dialect().write_turn().await;
-        let mut conn = self.pool().acquire().await.map_err(map_err)?;
+        let mut turn = self.dialect().write_turn().await;
+        let conn = turn.conn_for_transaction().await?;
         let rows = match refresh {
             Some(t) => {
                 sqlx::query(CLAIM_AND_STORE)
@@ -119,18 +118,18 @@ impl SqlStore<SqliteDialect> {
                     .bind(t.expires_at)
                     .bind(t.used_at)
                     .bind(&t.dpop_jkt)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(conn)
                     .await
             }
             None => {
                 sqlx::query(CLAIM)
                     .bind(now)
                     .bind(digest)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(conn)
                     .await
             }
         };
-        Ok(!ended(&mut conn, rows).await?.is_empty())
+        Ok(!turn.ended(rows).await?.is_empty())
     }
 
     /// [`Self::claim_issuing`] with an access token record, in a write transaction.
@@ -173,21 +172,4 @@ async fn insert_reference_token(
         .await
         .map_err(map_err)?;
     Ok(())
-}
-
-/// The outcome of a one-call `BEGIN IMMEDIATE … COMMIT` query. When a statement
-/// after BEGIN failed, the transaction is ended here, so the connection never
-/// goes back to the pool inside it (when BEGIN itself failed there is none, and
-/// the ROLLBACK fails harmlessly).
-async fn ended<T>(
-    conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    outcome: Result<T, sqlx::Error>,
-) -> StoreResult<T> {
-    match outcome {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut **conn).await;
-            Err(map_err(e))
-        }
-    }
 }

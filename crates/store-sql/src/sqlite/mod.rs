@@ -13,7 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::ports::{StoreError, StoreResult};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+    SqliteQueryResult, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection};
 
 use crate::{Dialect, SqlStore};
 
@@ -44,7 +48,100 @@ pub struct SqliteDialect {
     /// sleeps 1, 2, 5, 10… ms between tries: the lock sat idle between writers,
     /// and writes/s stayed far below what one writer achieves. Other processes
     /// (the CLI) still meet the busy timeout.
-    writers: Arc<tokio::sync::Mutex<()>>,
+    writers: Arc<tokio::sync::Mutex<Writer>>,
+}
+
+/// The connection that writes made as one call to SQLite use (the grant flow's
+/// claims and rotations, single-statement writes), outside the pool: a pooled
+/// connection costs two more round trips to its worker thread (the pool pings
+/// it on the way back), and its page cache is reset by every other
+/// connection's commit, while the writer's stays warm across writes.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    connect: SqliteConnectOptions,
+    conn: Option<SqliteConnection>,
+    /// A `BEGIN … COMMIT` call was sent and its end never seen: its future was
+    /// dropped (the client went away) and the transaction may still be open,
+    /// holding the database's write lock. The next turn rolls it back first.
+    unfinished: bool,
+}
+
+/// This process's turn to write, with [`Writer`]'s connection.
+pub struct WriteTurn(tokio::sync::OwnedMutexGuard<Writer>);
+
+impl WriteTurn {
+    /// The writer's connection, opened on first use.
+    pub(crate) async fn conn(&mut self) -> StoreResult<&mut SqliteConnection> {
+        let w = &mut *self.0;
+        let conn = match &mut w.conn {
+            Some(c) => c,
+            slot @ None => slot.insert(w.connect.connect().await.map_err(error::map_err)?),
+        };
+        Ok(conn)
+    }
+
+    /// Ends what an abandoned call may have left open (see
+    /// [`Writer::unfinished`]) before any write of this turn, on whatever
+    /// connection, meets the lock it would hold.
+    async fn finish_abandoned(&mut self) {
+        let w = &mut *self.0;
+        if let (true, Some(conn)) = (w.unfinished, &mut w.conn) {
+            // Fails harmlessly when the transaction did end after all.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        w.unfinished = false;
+    }
+
+    /// The connection for one call that opens and commits a transaction
+    /// itself; [`Self::ended`] must see its outcome.
+    pub(crate) async fn conn_for_transaction(&mut self) -> StoreResult<&mut SqliteConnection> {
+        self.conn().await?;
+        self.0.unfinished = true;
+        Ok(self.0.conn.as_mut().expect("opened above"))
+    }
+
+    /// The outcome of a [`Self::conn_for_transaction`] call. When a statement
+    /// after BEGIN failed, the transaction is ended here (when BEGIN itself
+    /// failed there is none, and the ROLLBACK fails harmlessly).
+    pub(crate) async fn ended<T>(&mut self, outcome: Result<T, sqlx::Error>) -> StoreResult<T> {
+        let w = &mut *self.0;
+        let outcome = match outcome {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if let Some(conn) = &mut w.conn {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
+                if matches!(e, sqlx::Error::WorkerCrashed) {
+                    w.conn = None;
+                }
+                Err(error::map_err(e))
+            }
+        };
+        w.unfinished = false;
+        outcome
+    }
+
+    /// Closes the connection (the store is closing).
+    async fn close(&mut self) {
+        if let Some(conn) = self.0.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl SqlStore<SqliteDialect> {
+    /// A write of one statement, on the writer's connection in this process's
+    /// turn (`PgStore` has the same method, on its pool).
+    pub(crate) async fn write_one(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Sqlite, SqliteArguments>,
+    ) -> StoreResult<SqliteQueryResult> {
+        let mut turn = self.dialect().write_turn().await;
+        query
+            .execute(turn.conn().await?)
+            .await
+            .map_err(error::map_err)
+    }
 }
 
 impl SqlStore<SqliteDialect> {
@@ -59,11 +156,16 @@ impl SqlStore<SqliteDialect> {
             .busy_timeout(opts.busy_timeout)
             // After each checkpoint the WAL file is cut back to at most 64 MiB.
             .pragma("journal_size_limit", "67108864");
+        let writer_connect = connect.clone();
         let file = connect.get_filename().to_path_buf();
         let wal = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
             .then(|| PathBuf::from(format!("{}-wal", file.display())));
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
+            // An embedded database has no peer to hang up: the ping before
+            // each checkout would only cost another round trip to the
+            // connection's worker thread (two context switches).
+            .test_before_acquire(false)
             .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
             .connect_with(connect)
             .await
@@ -76,7 +178,11 @@ impl SqlStore<SqliteDialect> {
             pool,
             SqliteDialect {
                 wal,
-                writers: Arc::default(),
+                writers: Arc::new(tokio::sync::Mutex::new(Writer {
+                    connect: writer_connect,
+                    conn: None,
+                    unfinished: false,
+                })),
             },
         ))
     }
@@ -117,10 +223,16 @@ impl Dialect for SqliteDialect {
              updated_at = max(throttle.updated_at, $3)
          RETURNING level";
 
-    type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+    type WriteTurn = WriteTurn;
 
     async fn write_turn(&self) -> Self::WriteTurn {
-        Arc::clone(&self.writers).lock_owned().await
+        let mut turn = WriteTurn(Arc::clone(&self.writers).lock_owned().await);
+        turn.finish_abandoned().await;
+        turn
+    }
+
+    async fn close(&self) {
+        self.write_turn().await.close().await;
     }
 
     fn map_err(e: sqlx::Error) -> StoreError {

@@ -52,3 +52,71 @@ async fn the_change_hint_moves_on_a_write_of_another_process() {
     theirs.insert_org(&org, &[], &audit).await.unwrap();
     assert_ne!(mine.change_hint(), before);
 }
+
+/// A write made as one `BEGIN IMMEDIATE … COMMIT` call whose future is dropped
+/// (the client went away) can leave the writer's connection inside its
+/// transaction, holding SQLite's one write lock. The next turn ends it: no
+/// write of this process or another waits on it.
+#[tokio::test]
+async fn a_write_call_abandoned_inside_its_transaction_keeps_no_lock() {
+    use crate::Dialect;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("a.db").display());
+    let opts = SqliteOptions {
+        busy_timeout: Duration::from_secs(2),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&url, opts.clone()).await.unwrap();
+    {
+        let mut turn = store.dialect().write_turn().await;
+        let conn = turn.conn_for_transaction().await.unwrap();
+        // What the dropped call got through before it was abandoned.
+        sqlx::query("BEGIN IMMEDIATE").execute(conn).await.unwrap();
+    }
+    let org = Org {
+        id: "o".into(),
+        slug: "s".into(),
+        name: "n".into(),
+        created_at: 1,
+    };
+    let audit = AuditEvent::new(&Actor::operator(), &org.id, 1, "test", "t", "test");
+    let started = Instant::now();
+    store.insert_org(&org, &[], &audit).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the write waited {:?} for the abandoned transaction's lock",
+        started.elapsed()
+    );
+    let other = SqliteStore::open(&url, opts).await.unwrap();
+    assert_eq!(other.org_by_slug("s").await.unwrap(), org);
+}
+
+/// See the crate's documentation: a bare `LIMIT $n` makes SQLite prepare the
+/// statement again on every execution.
+#[test]
+fn no_query_binds_a_bare_limit() {
+    fn scan(dir: &std::path::Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                scan(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let needle = ["LIMIT", " $"].concat();
+                for (n, line) in text.lines().enumerate() {
+                    if line.contains(&needle) && !line.trim_start().starts_with("//") {
+                        found.push(format!("{}:{}", path.display(), n + 1));
+                    }
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    scan(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut found,
+    );
+    assert!(found.is_empty(), "bare LIMIT parameters at {found:?}");
+}
