@@ -95,9 +95,8 @@ impl WriteTurn {
     /// The connection for one call that opens and commits a transaction
     /// itself; [`Self::ended`] must see its outcome.
     pub(crate) async fn conn_for_transaction(&mut self) -> StoreResult<&mut SqliteConnection> {
-        self.conn().await?;
         self.0.unfinished = true;
-        Ok(self.0.conn.as_mut().expect("opened above"))
+        self.conn().await
     }
 
     /// The outcome of a [`Self::conn_for_transaction`] call. When a statement
