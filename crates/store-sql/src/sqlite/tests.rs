@@ -5,21 +5,27 @@ use gatehouse_core::ports::{ChangeFeed, OrgStore};
 
 use crate::{SqliteOptions, SqliteStore};
 
-#[tokio::test]
-async fn reopening_keeps_data_and_migrations_are_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+/// An org to write, with the audit event its insert records.
+fn org_and_audit() -> (Org, AuditEvent) {
     let org = Org {
         id: "o".into(),
         slug: "s".into(),
         name: "n".into(),
         created_at: 1,
     };
+    let audit = AuditEvent::new(&Actor::operator(), &org.id, 1, "test", "t", "test");
+    (org, audit)
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let (org, audit) = org_and_audit();
     {
         let store = SqliteStore::open(&url, SqliteOptions::default())
             .await
             .unwrap();
-        let audit = AuditEvent::new(&Actor::operator(), &org.id, 1, "test", "t", "test");
         store.insert_org(&org, &[], &audit).await.unwrap();
     }
     let store = SqliteStore::open(&url, SqliteOptions::default())
@@ -42,13 +48,7 @@ async fn the_change_hint_moves_on_a_write_of_another_process() {
     let before = mine.change_hint();
     assert!(before.is_some());
     assert_eq!(mine.change_hint(), before);
-    let org = Org {
-        id: "o".into(),
-        slug: "s".into(),
-        name: "n".into(),
-        created_at: 1,
-    };
-    let audit = AuditEvent::new(&Actor::operator(), &org.id, 1, "test", "t", "test");
+    let (org, audit) = org_and_audit();
     theirs.insert_org(&org, &[], &audit).await.unwrap();
     assert_ne!(mine.change_hint(), before);
 }
@@ -75,13 +75,7 @@ async fn a_write_call_abandoned_inside_its_transaction_keeps_no_lock() {
         // What the dropped call got through before it was abandoned.
         sqlx::query("BEGIN IMMEDIATE").execute(conn).await.unwrap();
     }
-    let org = Org {
-        id: "o".into(),
-        slug: "s".into(),
-        name: "n".into(),
-        created_at: 1,
-    };
-    let audit = AuditEvent::new(&Actor::operator(), &org.id, 1, "test", "t", "test");
+    let (org, audit) = org_and_audit();
     let started = Instant::now();
     store.insert_org(&org, &[], &audit).await.unwrap();
     assert!(
