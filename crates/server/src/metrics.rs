@@ -379,7 +379,7 @@ impl Collector for Scraped {
                 ),
                 (
                     "gatehouse_db_pool_max_connections",
-                    "Database connections the pool may open",
+                    "Database connections this instance may open (its pool and its hot-path connections)",
                     used.max,
                 ),
             ] {

@@ -49,6 +49,7 @@ macro_rules! for_each_dialect {
 }
 
 mod dialect;
+mod direct;
 mod migrations;
 mod ports;
 pub mod postgres;
@@ -66,6 +67,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
 
 pub use dialect::Dialect;
+pub use direct::ConnectionUse;
 pub use postgres::{CHANGE_CHANNEL, PgDialect, PgOptions};
 pub use sqlite::{SqliteDialect, SqliteOptions};
 
@@ -78,6 +80,8 @@ pub type PgStore = SqlStore<PgDialect>;
 /// the write counter.
 pub struct SqlStore<D: Dialect> {
     pool: sqlx::Pool<D::Db>,
+    /// The hot path's one-statement calls (`direct.rs`): no ping on return.
+    direct: Arc<direct::Direct<D::Db>>,
     dialect: Arc<D>,
     /// Committed writes that recorded a change, by this process: part of the
     /// change hint, and it wakes `change_notified`, so this instance sees its
@@ -92,6 +96,7 @@ impl<D: Dialect> Clone for SqlStore<D> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            direct: Arc::clone(&self.direct),
             dialect: Arc::clone(&self.dialect),
             changes_written: Arc::clone(&self.changes_written),
             logouts_enabled: Arc::clone(&self.logouts_enabled),
@@ -109,9 +114,10 @@ impl<D: Dialect> std::fmt::Debug for SqlStore<D> {
 }
 
 impl<D: Dialect> SqlStore<D> {
-    fn new(pool: sqlx::Pool<D::Db>, dialect: D) -> Self {
+    fn new(pool: sqlx::Pool<D::Db>, direct: direct::Direct<D::Db>, dialect: D) -> Self {
         Self {
             pool,
+            direct: Arc::new(direct),
             dialect: Arc::new(dialect),
             changes_written: Arc::new(watch::Sender::new(0)),
             logouts_enabled: Arc::new(AtomicBool::new(true)),
@@ -135,10 +141,24 @@ impl<D: Dialect> SqlStore<D> {
         &self.dialect
     }
 
+    /// The database connections this store holds: the pool's and the hot
+    /// path's together (for the metrics).
+    pub fn connections(&self) -> ConnectionUse {
+        let direct = self.direct.usage();
+        ConnectionUse {
+            open: self.pool.size() + direct.open,
+            idle: u32::try_from(self.pool.num_idle())
+                .unwrap_or(u32::MAX)
+                .saturating_add(direct.idle),
+            max: self.pool.options().get_max_connections() + direct.max,
+        }
+    }
+
     /// Closes the pool, waiting for every connection to be returned (a
     /// dropped write transaction rolls back as its connection comes back).
     pub async fn close(&self) {
         self.dialect.close().await;
+        self.direct.close().await;
         self.pool.close().await;
     }
 }

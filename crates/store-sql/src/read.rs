@@ -1,5 +1,6 @@
 //! The common read shapes: one row, or all rows, selected by one key and
-//! converted from its row struct into the model.
+//! converted from its row struct into the model, on the hot path's
+//! connections (`direct.rs`).
 
 use gatehouse_core::ports::{StoreError, StoreResult};
 
@@ -12,11 +13,12 @@ for_each_dialect! {
             R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
             T: TryFrom<R, Error = StoreError>,
         {
-            let row: R = sqlx::query_as(sql)
+            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
+            let outcome = sqlx::query_as(sql)
                 .bind(key)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(D::map_err)?;
+                .fetch_one(lease.conn().map_err(D::map_err)?)
+                .await;
+            let row: R = lease.finish(outcome).map_err(D::map_err)?;
             row.try_into()
         }
 
@@ -25,11 +27,12 @@ for_each_dialect! {
             R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
             T: TryFrom<R, Error = StoreError>,
         {
-            let rows: Vec<R> = sqlx::query_as(sql)
+            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
+            let outcome = sqlx::query_as(sql)
                 .bind(key)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(D::map_err)?;
+                .fetch_all(lease.conn().map_err(D::map_err)?)
+                .await;
+            let rows: Vec<R> = lease.finish(outcome).map_err(D::map_err)?;
             rows.into_iter().map(T::try_from).collect()
         }
     }

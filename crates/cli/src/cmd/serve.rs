@@ -12,6 +12,7 @@ use gatehouse_core::ports::Store;
 use gatehouse_server::config::ForwardedHeader;
 use gatehouse_server::metrics::{self, PoolProbe, PoolUse};
 use gatehouse_server::{AppState, ServerConfig};
+use gatehouse_store_sql::SqlStore;
 
 use crate::cli::{ForwardedHeaderArg, LogFormat, ServeArgs};
 use crate::db;
@@ -158,21 +159,24 @@ async fn open_store(
     url: &str,
     opts: &db::DbOptions,
 ) -> anyhow::Result<(Arc<dyn Store>, PoolProbe)> {
-    fn probe<DB: sqlx::Database>(pool: sqlx::Pool<DB>) -> PoolProbe {
-        Arc::new(move || PoolUse {
-            size: pool.size(),
-            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-            max: pool.options().get_max_connections(),
+    fn probe<D: gatehouse_store_sql::Dialect>(store: SqlStore<D>) -> PoolProbe {
+        Arc::new(move || {
+            let used = store.connections();
+            PoolUse {
+                size: used.open,
+                idle: used.idle,
+                max: used.max,
+            }
         })
     }
     if db::is_postgres(url) {
         let store = db::open_postgres(url, opts).await?;
-        let pool = probe(store.pool().clone());
+        let pool = probe(store.clone());
         return Ok((Arc::new(store), pool));
     }
     if url.starts_with("sqlite:") {
         let store = db::open_sqlite(url, opts).await?;
-        let pool = probe(store.pool().clone());
+        let pool = probe(store.clone());
         return Ok((Arc::new(store), pool));
     }
     // Unsupported: `db::open` says why.

@@ -13,13 +13,15 @@ for_each_dialect! {
     #[async_trait]
     impl ChangeFeed for SqlStore<D> {
         async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
-            let rows: Vec<ChangeRow> =
+            // Every request after a write reads it: the hot path's connections.
+            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
+            let outcome =
                 sqlx::query_as("SELECT * FROM changes WHERE seq > $1 ORDER BY seq LIMIT CAST($2 AS BIGINT)")
                     .bind(after)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(D::map_err)?;
+                    .fetch_all(lease.conn().map_err(D::map_err)?)
+                    .await;
+            let rows: Vec<ChangeRow> = lease.finish(outcome).map_err(D::map_err)?;
             models(rows)
         }
 

@@ -1,6 +1,6 @@
 //! What the code and refresh grants read and write, one round trip each where
 //! the database allows: the reads are one joined SELECT (the same text for
-//! both); the writes are the dialect's (`sqlite/grant_flow.rs`: one write
+//! both), on the hot path's connections (`direct.rs`); the writes are the dialect's (`sqlite/grant_flow.rs`: one write
 //! transaction; `postgres/grant_flow.rs`: one statement), reached through the
 //! inherent methods `rotate_issuing` and `claim_issuing` each dialect defines.
 
@@ -94,11 +94,12 @@ for_each_dialect! {
         }
 
         async fn code_context(&self, digest: &str) -> StoreResult<Redeemed<CodeContext>> {
-            let row: CodeContextRow = sqlx::query_as(CODE_CONTEXT)
+            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
+            let outcome = sqlx::query_as(CODE_CONTEXT)
                 .bind(digest)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(D::map_err)?;
+                .fetch_one(lease.conn().map_err(D::map_err)?)
+                .await;
+            let row: CodeContextRow = lease.finish(outcome).map_err(D::map_err)?;
             if row.used != 0 {
                 return Ok(Redeemed::Replayed {
                     grant_id: row.c_grant_id,

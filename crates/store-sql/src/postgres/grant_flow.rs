@@ -4,7 +4,8 @@
 //! `UPDATE … WHERE used_at IS NULL` takes the row lock; a concurrent rotation
 //! waits for it, re-checks the condition on the updated row and matches
 //! nothing, so its CTEs insert nothing either. A statement fails as a whole:
-//! a successor that cannot be stored undoes the rotation.
+//! a successor that cannot be stored undoes the rotation. Both run on the hot
+//! path's connections (`direct.rs`): no ping after them.
 
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::model::{ReferenceToken, RefreshToken};
@@ -71,7 +72,8 @@ impl SqlStore<PgDialect> {
         reference: Option<&ReferenceToken>,
         now: UnixTime,
     ) -> StoreResult<Redeemed<RefreshToken>> {
-        let row: RotatedRow = sqlx::query_as(ROTATE_ISSUING)
+        let mut lease = self.direct.lease().await.map_err(map_err)?;
+        let outcome = sqlx::query_as(ROTATE_ISSUING)
             .bind(now)
             .bind(digest)
             .bind(&next.digest)
@@ -86,9 +88,9 @@ impl SqlStore<PgDialect> {
             .bind(reference.map(|r| r.claims.to_string()))
             .bind(reference.map(|r| r.expires_at))
             .bind(&next.dpop_jkt)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+            .fetch_one(lease.conn().map_err(map_err)?)
+            .await;
+        let row: RotatedRow = lease.finish(outcome).map_err(map_err)?;
         match row {
             RotatedRow {
                 digest: Some(digest),
@@ -124,7 +126,8 @@ impl SqlStore<PgDialect> {
         reference: Option<&ReferenceToken>,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        let claimed: i64 = sqlx::query_scalar(CLAIM_ISSUING)
+        let mut lease = self.direct.lease().await.map_err(map_err)?;
+        let outcome = sqlx::query_scalar(CLAIM_ISSUING)
             .bind(now)
             .bind(digest)
             .bind(reference.map(|r| &r.digest))
@@ -139,9 +142,9 @@ impl SqlStore<PgDialect> {
             .bind(refresh.map(|t| t.expires_at))
             .bind(refresh.and_then(|t| t.used_at))
             .bind(refresh.and_then(|t| t.dpop_jkt.as_ref()))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+            .fetch_one(lease.conn().map_err(map_err)?)
+            .await;
+        let claimed: i64 = lease.finish(outcome).map_err(map_err)?;
         Ok(claimed == 1)
     }
 }

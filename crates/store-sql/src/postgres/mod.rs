@@ -47,6 +47,8 @@ const CHANGES_LOCK: i64 = 0x6761_7465_6368_6731;
 
 #[derive(Debug, Clone)]
 pub struct PgOptions {
+    /// Connections in all: half for the hot path's one-statement calls
+    /// (`direct.rs`), the rest for the pool; at least one each.
     pub max_connections: u32,
     /// Set on every connection (`statement_timeout`); a statement that runs
     /// longer is cancelled and reported as [`StoreError::Unavailable`]. Zero
@@ -88,13 +90,16 @@ impl std::fmt::Debug for PgDialect {
 }
 
 impl SqlStore<PgDialect> {
-    /// A write of one statement: on PostgreSQL the pool's, row locks decide
-    /// (`SqliteStore` has the same method, in its write turn).
+    /// A write of one statement, its own transaction where row locks decide,
+    /// on the hot path's connections (`SqliteStore` has the same method, in
+    /// its write turn).
     pub(crate) async fn write_one(
         &self,
         query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
     ) -> StoreResult<sqlx::postgres::PgQueryResult> {
-        query.execute(self.pool()).await.map_err(error::map_err)
+        let mut lease = self.direct.lease().await.map_err(error::map_err)?;
+        let outcome = query.execute(lease.conn().map_err(error::map_err)?).await;
+        lease.finish(outcome).map_err(error::map_err)
     }
 
     /// Connects to the database at `url` (`postgres://…`) and brings its schema
@@ -116,8 +121,9 @@ impl SqlStore<PgDialect> {
 
         let schema = migrate(&connect, opts.schema.as_deref()).await?;
 
+        let (pooled, direct) = crate::direct::split(opts.max_connections);
         let pool = PgPoolOptions::new()
-            .max_connections(opts.max_connections)
+            .max_connections(pooled)
             .acquire_timeout(opts.acquire_timeout)
             // sqlx pings a connection on every checkout by default: one extra round
             // trip per statement. A dead connection fails its statement instead,
@@ -126,12 +132,13 @@ impl SqlStore<PgDialect> {
             .connect_with(connect.clone())
             .await
             .map_err(error::map_err)?;
+        let direct = crate::direct::Direct::new(connect.clone(), direct, opts.acquire_timeout);
         let dialect = PgDialect {
             connect,
             schema: schema.into(),
             notifier: Arc::default(),
         };
-        Ok(Self::new(pool, dialect))
+        Ok(Self::new(pool, direct, dialect))
     }
 
     /// The schema Gatehouse's tables live in; also the payload of its

@@ -27,6 +27,9 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
     pub busy_timeout: Duration,
+    /// Reading connections in all: half for the hot path's one-statement
+    /// reads (`direct.rs`), the rest for the pool; at least one each. The
+    /// writer's connection comes on top.
     pub max_connections: u32,
 }
 
@@ -159,13 +162,16 @@ impl SqlStore<SqliteDialect> {
         let file = connect.get_filename().to_path_buf();
         let wal = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
             .then(|| PathBuf::from(format!("{}-wal", file.display())));
+        let (pooled, direct) = crate::direct::split(opts.max_connections);
+        let acquire_timeout = opts.busy_timeout + Duration::from_secs(1);
+        let direct = crate::direct::Direct::new(connect.clone(), direct, acquire_timeout);
         let pool = SqlitePoolOptions::new()
-            .max_connections(opts.max_connections)
+            .max_connections(pooled)
             // An embedded database has no peer to hang up: the ping before
             // each checkout would only cost another round trip to the
             // connection's worker thread (two context switches).
             .test_before_acquire(false)
-            .acquire_timeout(opts.busy_timeout + Duration::from_secs(1))
+            .acquire_timeout(acquire_timeout)
             .connect_with(connect)
             .await
             .map_err(error::map_err)?;
@@ -175,6 +181,7 @@ impl SqlStore<SqliteDialect> {
             .map_err(|e| crate::migration_error(e, error::map_err))?;
         Ok(Self::new(
             pool,
+            direct,
             SqliteDialect {
                 wal,
                 writers: Arc::new(tokio::sync::Mutex::new(Writer {
