@@ -130,7 +130,8 @@ pub struct ServeArgs {
     /// SQLite busy timeout in milliseconds (how long a locked database is waited for before 503).
     #[arg(long, env = "GATEHOUSE_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000)]
     pub sqlite_busy_timeout_ms: u64,
-    /// PostgreSQL: connections in this instance's pool.
+    /// PostgreSQL: connections this instance opens at most (half of them for
+    /// the token grants' one-statement calls, the rest for everything else).
     #[arg(long, env = "GATEHOUSE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// PostgreSQL: statement timeout in milliseconds.
