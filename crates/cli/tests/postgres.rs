@@ -733,11 +733,12 @@ fn the_database_going_away_is_503_then_recovers_and_nothing_acknowledged_is_lost
         let r = token(&a, &setup.machine);
         r.status() == 200
     });
-    assert_eq!(introspect(&a, &setup.api, &jwt)["active"], true);
+    let after = introspect(&a, &setup.api, &jwt);
+    assert_eq!(after["active"], true, "{after}");
+    let after = introspect(&a, &reference_api, &reference);
     assert_eq!(
-        introspect(&a, &reference_api, &reference)["active"],
-        true,
-        "the reference token acknowledged before the outage is kept"
+        after["active"], true,
+        "the reference token acknowledged before the outage is kept: {after}"
     );
 
     // kill -9 loses nothing acknowledged: a reference token issued just before is

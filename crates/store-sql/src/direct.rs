@@ -9,6 +9,14 @@
 //! error takes its connection with it, so no connection of unknown state is
 //! ever reused (sqlx pings for the same reason).
 //!
+//! A database restart or failover ends every connection it had, and nothing
+//! says so until one is used. A connection that sat idle for longer than
+//! [`PING_AFTER`] is pinged before it is lent; a call that finds its
+//! connection dead closes every idle one, which the same event ended; and a
+//! read that met a dead reused connection runs once more on a new one
+//! ([`read_on!`]): a read can be repeated, a write cannot, so a write fails
+//! with its connection (503, and the client retries).
+//!
 //! The grant flow's reads and writes, the change feed's reads and the
 //! single-row reads go through here; transactions stay on the pool.
 
@@ -22,6 +30,12 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// A connection idle for longer is closed rather than reused: a firewall or
 /// the server may have dropped it meanwhile (sqlx's pool's `idle_timeout`).
 const IDLE_LIMIT: Duration = Duration::from_secs(600);
+
+/// A connection idle for longer is pinged before it is lent (HikariCP's
+/// `aliveBypassWindowMs`, 500 ms too): under load connections come back within
+/// milliseconds and go out again without the round trip; after a quiet spell,
+/// such as an outage, the ping finds the dead ones before a request does.
+pub(crate) const PING_AFTER: Duration = Duration::from_millis(500);
 
 type Options<DB> = <<DB as Database>::Connection as Connection>::Options;
 
@@ -79,24 +93,39 @@ impl<DB: Database> Direct<DB> {
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
         let reused = loop {
-            let Some((conn, since)) = self.idle().pop() else {
+            let Some((mut conn, since)) = self.idle().pop() else {
                 break None;
             };
-            if since.elapsed() < IDLE_LIMIT {
+            let idle_for = since.elapsed();
+            if idle_for >= IDLE_LIMIT {
+                let _ = conn.close().await;
+                continue;
+            }
+            if idle_for < PING_AFTER || conn.ping().await.is_ok() {
                 break Some(conn);
             }
-            let _ = conn.close().await;
+            // The server ended it while it sat idle: most likely it ended the
+            // others too (a restart, a failover).
+            self.discard_idle();
+            break None;
         };
-        let conn = match reused {
-            Some(conn) => conn,
-            None => self.connect.connect().await?,
+        let (conn, reused) = match reused {
+            Some(conn) => (conn, true),
+            None => (self.connect.connect().await?, false),
         };
         Ok(Lease {
             direct: self,
+            reused,
             conn: Some(conn),
-            reusable: false,
+            end: End::Abandoned,
             _permit: permit,
         })
+    }
+
+    /// Drops every idle connection without a round trip: their sockets (or
+    /// SQLite worker threads) close as they go.
+    fn discard_idle(&self) {
+        drop(std::mem::take(&mut *self.idle()));
     }
 
     pub(crate) fn usage(&self) -> ConnectionUse {
@@ -123,12 +152,25 @@ impl<DB: Database> Direct<DB> {
     }
 }
 
+/// How a lease's call ended, which decides its connection's fate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The call ran to its end and the connection is sound: lend it again.
+    Sound,
+    /// The call failed on the connection itself: close it and the idle ones.
+    Broken,
+    /// The call never finished (its future was dropped): close it alone.
+    Abandoned,
+}
+
 /// One connection, leased for one call; see [`Lease::finish`].
 pub(crate) struct Lease<'d, DB: Database> {
     direct: &'d Direct<DB>,
+    /// Taken from the idle list rather than opened for this call.
+    reused: bool,
     conn: Option<DB::Connection>,
-    /// Set by [`Lease::finish`] when the call ended and the connection is sound.
-    reusable: bool,
+    /// Set by [`Lease::finish`]; a lease dropped before it is `Abandoned`.
+    end: End,
     /// Dropped after [`Drop::drop`] has put the connection back.
     _permit: SemaphorePermit<'d>,
 }
@@ -141,20 +183,55 @@ impl<DB: Database> Lease<'_, DB> {
     }
 
     /// The call's outcome: the connection goes back to the idle list unless
-    /// the call failed on the connection itself. An error the database
-    /// answered with (a constraint, a cancelled statement) or no row leaves the
-    /// connection ready for the next statement; one that ends the session
-    /// (PostgreSQL's class 08 and 57P: a shutdown, a terminated backend) does not.
+    /// the call failed on the connection itself ([`broken`]), in which case it
+    /// and the idle connections are closed.
     pub(crate) fn finish<T>(mut self, outcome: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        self.reusable = match &outcome {
-            Ok(_) | Err(sqlx::Error::RowNotFound) => true,
-            Err(sqlx::Error::Database(e)) => !e
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
-            Err(_) => false,
-        };
+        let broken = outcome.as_ref().err().is_some_and(broken);
+        self.end = if broken { End::Broken } else { End::Sound };
         outcome
     }
+
+    /// Whether the connection came from the idle list (and so may have died
+    /// there) rather than being opened for this call.
+    pub(crate) fn reused(&self) -> bool {
+        self.reused
+    }
+}
+
+/// Whether a call's error ended its connection: an I/O or protocol error, or
+/// one of PostgreSQL's class 08 and 57P (a shutdown, a terminated backend).
+/// An error the database answered with otherwise (a constraint, a cancelled
+/// statement) or no row leaves the connection ready for the next statement.
+pub(crate) fn broken(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::RowNotFound => false,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => true,
+    }
+}
+
+/// Runs one read on a leased connection: `read_on!(direct, map_err, |conn|
+/// future)`. A read that met a dead reused connection (a restart happened
+/// while it sat idle for less than [`PING_AFTER`]) runs once more, on a new
+/// connection since the failure closed the idle ones.
+macro_rules! read_on {
+    ($direct:expr, $map_err:path, |$conn:ident| $call:expr) => {{
+        let mut retried = false;
+        loop {
+            let mut lease = $direct.lease().await.map_err($map_err)?;
+            let reused = lease.reused();
+            let outcome = {
+                let $conn = lease.conn().map_err($map_err)?;
+                $call.await
+            };
+            match lease.finish(outcome) {
+                Err(e) if reused && !retried && $crate::direct::broken(&e) => retried = true,
+                other => break other.map_err($map_err),
+            }
+        }
+    }};
 }
 
 impl<DB: Database> Drop for Lease<'_, DB> {
@@ -162,11 +239,16 @@ impl<DB: Database> Drop for Lease<'_, DB> {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if self.reusable && !self.direct.closed.load(Ordering::SeqCst) {
-            self.direct.idle().push((conn, Instant::now()));
+        match self.end {
+            End::Sound if !self.direct.closed.load(Ordering::SeqCst) => {
+                self.direct.idle().push((conn, Instant::now()));
+            }
+            End::Broken => self.direct.discard_idle(),
+            End::Sound | End::Abandoned => {}
         }
-        // Otherwise it is dropped here: its socket (PostgreSQL) or its worker
-        // thread and handle (SQLite) closes without another round trip.
+        // A connection not put back is dropped here: its socket (PostgreSQL)
+        // or its worker thread and handle (SQLite) closes without another
+        // round trip.
     }
 }
 
@@ -258,34 +340,99 @@ mod tests {
         assert_ne!(backend_pid(&direct).await, first);
     }
 
-    /// A connection the server ended (a restart, an administrator) fails its
-    /// call once and is not lent again.
-    #[tokio::test]
-    async fn a_connection_the_server_ended_fails_once_and_is_replaced() {
-        let (_schema, direct) = pg_direct(1, Duration::from_secs(5)).await;
-        let first = backend_pid(&direct).await;
+    /// Opens `n` connections at once and returns them to the idle list.
+    async fn warm(direct: &Direct<sqlx::Postgres>, n: usize) -> Vec<i32> {
+        let mut leases = Vec::new();
+        for _ in 0..n {
+            leases.push(direct.lease().await.unwrap());
+        }
+        let mut pids = Vec::new();
+        for mut lease in leases {
+            let outcome = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(lease.conn().unwrap())
+                .await;
+            pids.push(lease.finish(outcome).unwrap());
+        }
+        assert_eq!(direct.usage().idle, u32::try_from(n).unwrap());
+        pids
+    }
+
+    /// What a database restart does to the connections it had.
+    async fn terminate(pids: &[i32]) {
         let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_url())
             .await
             .unwrap();
-        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-            .bind(first)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-        assert!(ended);
+        for pid in pids {
+            let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                .bind(pid)
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+            assert!(ended);
+        }
+    }
+
+    /// A connection the server ended moments ago (a failover under load) fails
+    /// the one call that meets it, and that call closes the other idle
+    /// connections, which the same event ended: the next call gets a new one.
+    #[tokio::test]
+    async fn a_call_that_meets_a_dead_connection_clears_the_idle_ones() {
+        let (_schema, direct) = pg_direct(3, Duration::from_secs(5)).await;
+        let before = warm(&direct, 3).await;
+        terminate(&before).await;
 
         let mut lease = direct.lease().await.unwrap();
         let outcome = sqlx::query("SELECT 1").execute(lease.conn().unwrap()).await;
         assert!(
             lease.finish(outcome).is_err(),
-            "the dead connection fails its call"
+            "a connection used within the ping window is not pinged: its call fails"
         );
-        assert_eq!(direct.usage().open, 0);
-        assert_ne!(
-            backend_pid(&direct).await,
-            first,
-            "the next call gets a new one"
-        );
+        assert_eq!(direct.usage().open, 0, "the idle connections went with it");
+        let next = backend_pid(&direct).await;
+        assert!(!before.contains(&next), "the next call gets a new one");
+    }
+
+    /// A read is repeated where a write could not be: one that meets a
+    /// connection the server ended moments ago runs again on a new one.
+    #[tokio::test]
+    async fn a_read_that_meets_a_dead_connection_runs_again_on_a_new_one() {
+        fn same(e: sqlx::Error) -> sqlx::Error {
+            e
+        }
+        async fn read(
+            direct: &Direct<sqlx::Postgres>,
+            sql: &'static str,
+        ) -> Result<i32, sqlx::Error> {
+            read_on!(direct, same, |conn| sqlx::query_scalar(sql).fetch_one(conn))
+        }
+        let (_schema, direct) = pg_direct(3, Duration::from_secs(5)).await;
+        let before = warm(&direct, 3).await;
+        terminate(&before).await;
+
+        let pid = read(&direct, "SELECT pg_backend_pid()")
+            .await
+            .expect("the read is answered");
+        assert!(!before.contains(&pid), "on a new connection");
+        assert_eq!(direct.usage().open, 1, "the dead ones were all closed");
+
+        // A read that fails for any other reason is not repeated.
+        let failed = read(&direct, "SELECT 1 FROM no_such_table").await;
+        assert!(matches!(failed, Err(sqlx::Error::Database(_))));
+    }
+
+    /// Connections idle across an outage are pinged before they are lent: the
+    /// first calls after it succeed instead of each meeting a dead connection.
+    #[tokio::test]
+    async fn after_a_quiet_spell_a_dead_connection_is_found_before_a_call_is() {
+        let (_schema, direct) = pg_direct(3, Duration::from_secs(5)).await;
+        let before = warm(&direct, 3).await;
+        terminate(&before).await;
+        tokio::time::sleep(super::PING_AFTER + Duration::from_millis(100)).await;
+
+        let first = backend_pid(&direct).await;
+        assert!(!before.contains(&first));
+        assert_eq!(direct.usage().open, 1, "the dead ones were all closed");
+        assert_eq!(backend_pid(&direct).await, first);
     }
 
     #[tokio::test]

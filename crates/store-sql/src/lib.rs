@@ -49,6 +49,7 @@ macro_rules! for_each_dialect {
 }
 
 mod dialect;
+#[macro_use]
 mod direct;
 mod migrations;
 mod ports;

@@ -13,12 +13,9 @@ for_each_dialect! {
             R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
             T: TryFrom<R, Error = StoreError>,
         {
-            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
-            let outcome = sqlx::query_as(sql)
+            let row: R = read_on!(self.direct, D::map_err, |conn| sqlx::query_as(sql)
                 .bind(key)
-                .fetch_one(lease.conn().map_err(D::map_err)?)
-                .await;
-            let row: R = lease.finish(outcome).map_err(D::map_err)?;
+                .fetch_one(conn))?;
             row.try_into()
         }
 
@@ -27,12 +24,9 @@ for_each_dialect! {
             R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
             T: TryFrom<R, Error = StoreError>,
         {
-            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
-            let outcome = sqlx::query_as(sql)
+            let rows: Vec<R> = read_on!(self.direct, D::map_err, |conn| sqlx::query_as(sql)
                 .bind(key)
-                .fetch_all(lease.conn().map_err(D::map_err)?)
-                .await;
-            let rows: Vec<R> = lease.finish(outcome).map_err(D::map_err)?;
+                .fetch_all(conn))?;
             rows.into_iter().map(T::try_from).collect()
         }
     }

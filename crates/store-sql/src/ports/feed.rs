@@ -14,14 +14,12 @@ for_each_dialect! {
     impl ChangeFeed for SqlStore<D> {
         async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
             // Every request after a write reads it: the hot path's connections.
-            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
-            let outcome =
+            let rows: Vec<ChangeRow> = read_on!(self.direct, D::map_err, |conn| {
                 sqlx::query_as("SELECT * FROM changes WHERE seq > $1 ORDER BY seq LIMIT CAST($2 AS BIGINT)")
                     .bind(after)
                     .bind(i64::from(limit))
-                    .fetch_all(lease.conn().map_err(D::map_err)?)
-                    .await;
-            let rows: Vec<ChangeRow> = lease.finish(outcome).map_err(D::map_err)?;
+                    .fetch_all(conn)
+            })?;
             models(rows)
         }
 

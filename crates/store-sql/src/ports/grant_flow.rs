@@ -94,12 +94,9 @@ for_each_dialect! {
         }
 
         async fn code_context(&self, digest: &str) -> StoreResult<Redeemed<CodeContext>> {
-            let mut lease = self.direct.lease().await.map_err(D::map_err)?;
-            let outcome = sqlx::query_as(CODE_CONTEXT)
-                .bind(digest)
-                .fetch_one(lease.conn().map_err(D::map_err)?)
-                .await;
-            let row: CodeContextRow = lease.finish(outcome).map_err(D::map_err)?;
+            let row: CodeContextRow = read_on!(self.direct, D::map_err, |conn| {
+                sqlx::query_as(CODE_CONTEXT).bind(digest).fetch_one(conn)
+            })?;
             if row.used != 0 {
                 return Ok(Redeemed::Replayed {
                     grant_id: row.c_grant_id,

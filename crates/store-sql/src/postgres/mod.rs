@@ -125,10 +125,11 @@ impl SqlStore<PgDialect> {
         let pool = PgPoolOptions::new()
             .max_connections(pooled)
             .acquire_timeout(opts.acquire_timeout)
-            // sqlx pings a connection on every checkout by default: one extra round
-            // trip per statement. A dead connection fails its statement instead,
-            // which maps to Unavailable (503, retry) like any outage.
-            .test_before_acquire(false)
+            // sqlx's default: a connection is pinged before it is lent, so one that
+            // a restart or failover ended is replaced instead of failing a
+            // request. One more round trip, but only off the hot path: the grant
+            // flow's and the feed's statements run on the direct connections.
+            .test_before_acquire(true)
             .connect_with(connect.clone())
             .await
             .map_err(error::map_err)?;
