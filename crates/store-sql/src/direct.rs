@@ -153,7 +153,7 @@ impl<DB: Database> Direct<DB> {
 }
 
 /// How a lease's call ended, which decides its connection's fate.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum End {
     /// The call ran to its end and the connection is sound: lend it again.
     Sound,
@@ -399,25 +399,35 @@ mod tests {
         fn same(e: sqlx::Error) -> sqlx::Error {
             e
         }
+        /// The read's outcome and how many times it ran.
         async fn read(
             direct: &Direct<sqlx::Postgres>,
             sql: &'static str,
-        ) -> Result<i32, sqlx::Error> {
-            read_on!(direct, same, |conn| sqlx::query_scalar(sql).fetch_one(conn))
+        ) -> (Result<i32, sqlx::Error>, u32) {
+            let runs = std::cell::Cell::new(0);
+            let outcome = async {
+                read_on!(direct, same, |conn| {
+                    runs.set(runs.get() + 1);
+                    sqlx::query_scalar(sql).fetch_one(conn)
+                })
+            }
+            .await;
+            (outcome, runs.get())
         }
         let (_schema, direct) = pg_direct(3, Duration::from_secs(5)).await;
         let before = warm(&direct, 3).await;
         terminate(&before).await;
 
-        let pid = read(&direct, "SELECT pg_backend_pid()")
-            .await
-            .expect("the read is answered");
+        let (pid, runs) = read(&direct, "SELECT pg_backend_pid()").await;
+        let pid = pid.expect("the read is answered");
+        assert_eq!(runs, 2, "once on the dead connection, once more");
         assert!(!before.contains(&pid), "on a new connection");
         assert_eq!(direct.usage().open, 1, "the dead ones were all closed");
 
         // A read that fails for any other reason is not repeated.
-        let failed = read(&direct, "SELECT 1 FROM no_such_table").await;
+        let (failed, runs) = read(&direct, "SELECT 1 FROM no_such_table").await;
         assert!(matches!(failed, Err(sqlx::Error::Database(_))));
+        assert_eq!(runs, 1);
     }
 
     /// Connections idle across an outage are pinged before they are lent: the
