@@ -16,7 +16,9 @@
 # each with wrk (64 connections, DURATION), base and new alternating ROUNDS times,
 # reporting the median of the server's CPU time (utime+stime) per 200 answer and
 # of 200 answers per second; a hello-world POST of the same stack
-# (crates/bench-hello) is measured in every round as the floor. Then callgrind:
+# (crates/bench-hello) is measured in every round as the floor, and with cc the
+# same stack making one ES256 signature per request (client_credentials' own
+# floor: no token endpoint can cost less than that). Then callgrind:
 # the server's instructions per request over CALLGRIND_N sequential requests
 # after a warm-up, for client_credentials and both introspections, net of the
 # server's idle work (the feed polling) over the same time: a figure that barely
@@ -212,7 +214,7 @@ run() {
     before="$(cpu_ticks "$pid")"
     t0="$(date +%s.%N)"
     local perf=""
-    if [[ "${PERF:-}" == "$case" && "$k" == new && "$round" == 1 ]]; then
+    if [[ "${PERF:-}" == "$case" && ( "$k" == new || "$k" == pg_new ) && "$round" == 1 ]]; then
         # shellcheck disable=SC2086
         perf record ${PERF_ARGS:--F 999} -p "$pid" -o "$WORK/perf-$case.data" > /dev/null 2>&1 &
         perf=$!
@@ -273,6 +275,8 @@ done
 want() { [[ -z "${CASES:-}" || " $CASES " == *" $1 "* ]]; }
 for r in $(seq 1 "$ROUNDS"); do
     run "$r" hello hello hello /connect/token "" WRK_BODY=grant_type=client_credentials
+    # The same stack with one ES256 signature per request: client_credentials' floor.
+    want cc && run "$r" hello sign_floor hello /floor/sign "" WRK_BODY=grant_type=client_credentials
     for k in "${SIDES[@]}"; do
         want cc && run "$r" "$k" cc hello /connect/token "${CC_AUTH[$k]}" WRK_BODY=grant_type=client_credentials
         want introspect_ref && run "$r" "$k" introspect_ref hello /connect/introspect "${REF_AUTH[$k]}" WRK_BODY="token=${REF[$k]}"
@@ -368,8 +372,42 @@ PY
     done
     stop_pid "$pid"
 }
+# hello_instructions: callgrind instructions per request of the hello-world
+# POST and of the same with one ES256 signature (sign_floor), the yardstick of
+# the cases' counts (hello has no idle work to take off).
+hello_instructions() {
+    local port pid cg=cg_hello n=0 path case
+    port="$(free_port)"
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/$cg.%p" "$HELLO" "127.0.0.1:$port" \
+        > "$WORK/$cg.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1 600); do
+        curl -fsS -o /dev/null --max-time 1 -d 'x=1' "http://127.0.0.1:$port/connect/token" 2>/dev/null && break
+        sleep 0.2
+    done
+    for case in hello sign_floor; do
+        case "$case" in hello) path=/connect/token ;; sign_floor) path=/floor/sign ;; esac
+        python3 "$ROOT/bench/compare_drive.py" "http://127.0.0.1:$port$path" "" 200 > /dev/null
+        callgrind_control -z "$pid" > /dev/null
+        python3 "$ROOT/bench/compare_drive.py" "http://127.0.0.1:$port$path" "" "$CALLGRIND_N" > /dev/null
+        callgrind_control -d "$pid" > /dev/null
+        n=$((n + 1))
+        python3 - "$(ls "$WORK/$cg".*."$n" | head -n1)" "$CALLGRIND_N" "$case" >> "$IRS" <<'PY'
+import sys
+dump, n, case = sys.argv[1:]
+total = 0
+for line in open(dump):
+    if line.startswith("summary:") or line.startswith("totals:"):
+        total = int(line.split()[1])
+print(f"hello\t{case}\t{total / int(n):.0f}")
+PY
+    done
+    stop_pid "$pid"
+}
 if [[ "$CALLGRIND" == 1 ]]; then
     log "callgrind: $CALLGRIND_N requests per case and binary"
+    hello_instructions
     instructions base "$BASE_BIN"
     instructions new "$NEW_BIN"
 fi

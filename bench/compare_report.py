@@ -48,6 +48,31 @@ def fnum(x, spec):
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+def floors(fig, irs, h_cpu, h_rps, alg, results):
+    """The same stack's floors, measured in the same run: hello, and hello with
+    one signature per request, which no client_credentials answer can beat."""
+    s_cpu, s_rps, _ = fig("hello", "sign_floor")
+    h_ir, s_ir = irs.get(("hello", "hello")), irs.get(("hello", "sign_floor"))
+    if math.isnan(s_cpu) and h_ir is None:
+        return []
+    ratio = (lambda x, y: x / y if x is not None and y else None)
+    md = ["", "Floors, same stack and same run (crates/bench-hello):", "",
+          "| floor | req/s | CPU µs | CPU ÷ hello | instr. | instr. ÷ hello |",
+          "|---|---:|---:|---:|---:|---:|",
+          f"| hello-world POST | {fnum(h_rps, ',.0f')} | {fnum(h_cpu, '.1f')} | 1.00 | "
+          f"{fnum(h_ir, ',.0f')} | 1.00 |",
+          f"| hello + one {alg} signature | {fnum(s_rps, ',.0f')} | {fnum(s_cpu, '.1f')} | "
+          f"{fnum(s_cpu / h_cpu, '.2f')} | {fnum(s_ir, ',.0f')} | {fnum(ratio(s_ir, h_ir), '.2f')} |"]
+    cc = results.get(("cc", ""))
+    n_ir = irs.get(("new", "cc"))
+    if cc is not None and not math.isnan(s_cpu):
+        md += ["", f"client_credentials ({alg}) costs {cc['cpu_hello']:.2f}× hello's CPU, of which the "
+               f"signature floor is {s_cpu / h_cpu:.2f}×: Gatehouse's own work above the floor is "
+               f"{cc['cpu_hello'] - s_cpu / h_cpu:.2f}× hello"
+               + (f" ({(n_ir - s_ir) / h_ir:.2f}× hello's instructions)." if n_ir and s_ir and h_ir else ".")]
+    return md
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("runs")
@@ -123,6 +148,7 @@ def main():
           "| " + " | ".join(head) + " |",
           "|---|" + "---:|" * (len(head) - 1)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
+    md += floors(fig, irs, h_cpu, h_rps, a.alg, results)
     md += ["", "Goals (issue 11), this commit:", ""]
     for case, prefix, test, text in GOALS:
         r = results.get((case, prefix))

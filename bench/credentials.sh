@@ -14,6 +14,10 @@
 # Env:    DURATION=10s CONNECTIONS=64 ROUNDS=2 THREADS=$(nproc)
 #         SOAK_BIN_DIR=DIR (take gatehouse and gatehouse-bench-hello from DIR)
 #         RESULTS=bench/results/credentials-latest.md KEEP_WORK=1
+#         PERF=CASE  perf-records the server (or gateway) during CASE's first
+#                    round (cc_secret, cc_private_key_jwt, gw_bearer, gw_dpop)
+#                    into PERF_OUT (default bench/results/perf-CASE.txt)
+#         PERF_ARGS="-F 999"  perf record's options
 #
 # A benchmark, not a test: it fails only when it cannot measure.
 set -euo pipefail
@@ -89,9 +93,24 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $BOUND"
 wrk_run() {
     local name="$1" pid="$2" url="$3"; shift 3
     local out="$WORK/wrk-$name.txt" t0 t1
+    local perf="" perf_out="${PERF_OUT:-$ROOT/bench/results/perf-$name.txt}"
+    if [[ "${PERF:-}" == "$name" && "$r" == 1 ]]; then
+        # shellcheck disable=SC2086
+        # System-wide (-a), so threads started during the run (a connection's
+        # worker) are recorded too; the report keeps this process's samples.
+        perf record ${PERF_ARGS:--F 999} -a -o "$WORK/perf-$name.data" > /dev/null 2>&1 &
+        perf=$!
+    fi
     t0="$(cpu_ticks "$pid")"
     "$WRK" -t "$THREADS" -c "$CONNECTIONS" -d "$DURATION" "$@" "$url" > "$out"
     t1="$(cpu_ticks "$pid")"
+    if [[ -n "$perf" ]]; then
+        kill -INT "$perf"; wait "$perf" || true
+        perf report -i "$WORK/perf-$name.data" --pid "$pid" --no-children --sort comm,dso,sym \
+            --percent-limit 0.5 --stdio \
+            > "$perf_out" 2>/dev/null || true
+        log "perf profile of $name: $perf_out"
+    fi
     python3 - "$name" "$out" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 name, path, t0, t1, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -110,7 +129,14 @@ N=$(( SECS * 10000 ))
 NP=$(( SECS * 40000 ))
 ROWS="$WORK/rows.tsv"
 log "wrk: $THREADS threads, $CONNECTIONS connections, $DURATION per case, $ROUNDS rounds"
+printf 'wrk.method = "POST"\nwrk.body = "grant_type=client_credentials"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n' \
+    > "$WORK/post.lua"
 for r in $(seq 1 "$ROUNDS"); do
+    # The floors: the same stack answering a POST, and with one ES256 check per
+    # request on a parsed key (what each assertion and each proof needs at least).
+    log "round $r: floors"
+    wrk_run hello "$HELLO_PID" "$UP/connect/token" -s "$WORK/post.lua" >> "$ROWS"
+    wrk_run hello_verify "$HELLO_PID" "$UP/floor/verify" -s "$WORK/post.lua" >> "$ROWS"
     log "round $r: client_credentials"
     python3 "$JWTS" "$WORK/key.pem" assertions "$KEY_ID" "$TOKEN_URL" "$N" > "$WORK/assertions.txt"
     SCRIPT="$WORK/secret.lua"
@@ -155,6 +181,17 @@ lines += ["",
           f"CPU {med['cc_private_key_jwt'][1] / med['cc_secret'][1]:.2f}× per request",
           f"- DPoP ÷ bearer at the gateway: **{dp:.2f}×** req/s (goal ≥ 0.7), "
           f"CPU {med['gw_dpop'][1] / med['gw_bearer'][1]:.2f}× per request", ""]
+# The check's own cost, measured in the same run, bounds both ratios: each
+# private_key_jwt request is a secret request plus at least one check (and its
+# jti's write), each DPoP request a bearer request plus at least one check.
+check = med["hello_verify"][1] - med["hello"][1]
+ceiling = lambda k: med[k][1] / (med[k][1] + check)
+lines += [f"Floors in the same run (crates/bench-hello): hello-world POST {med['hello'][1]:.1f} µs CPU "
+          f"({med['hello'][0]:,.0f}/s); with one ES256 check on a parsed key {med['hello_verify'][1]:.1f} µs "
+          f"({med['hello_verify'][0]:,.0f}/s): the check costs **{check:.1f} µs**.", "",
+          f"- so per CPU second, private_key_jwt can serve at most **{ceiling('cc_secret'):.2f}×** what a "
+          f"secret serves (were its `jti` write free), and DPoP at the gateway at most "
+          f"**{ceiling('gw_bearer'):.2f}×** what bearer serves (goals ≥ 0.5 and ≥ 0.7 in req/s)", ""]
 open(out, "w").write("\n".join(lines))
 print("\n".join(lines))
 PY

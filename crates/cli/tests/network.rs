@@ -121,12 +121,14 @@ fn the_database_and_its_key_are_readable_by_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
-    // A write while serving: the WAL and shared-memory files exist now.
+    // A write while serving: the WAL, shared-memory and change mark files
+    // exist now.
     api(dir.path());
     for file in [
         "gatehouse.db",
         "gatehouse.db-wal",
         "gatehouse.db-shm",
+        "gatehouse.db-changes",
         "gatehouse.key",
     ] {
         let mode = std::fs::metadata(dir.path().join(file))

@@ -10,8 +10,9 @@
 //! hint and reads the feed inline when the database was written since the last
 //! read. The store moves the hint on every change it commits, so a secret rotated
 //! through this instance, by any surface, stops working on the very next request;
-//! on SQLite the hint also covers other processes (a `stat` of the WAL file), so
-//! the same holds for the CLI.
+//! on SQLite the hint also covers other processes (a `stat` of the change mark
+//! every process appends to after committing a change), so the same holds for
+//! the CLI.
 //!
 //! Two more guards keep it from serving stale data:
 //! - an invalidation epoch: a context loaded while an invalidation ran is used
@@ -351,6 +352,72 @@ mod tests {
         fn change_hint(&self) -> Option<u64> {
             Some(self.hint.load(Ordering::Acquire))
         }
+    }
+
+    /// The store's own feed, counting its reads.
+    struct CountedFeed {
+        store: SqliteStore,
+        reads: AtomicU64,
+    }
+
+    #[async_trait]
+    impl ChangeFeed for CountedFeed {
+        async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
+            self.reads.fetch_add(1, Ordering::AcqRel);
+            self.store.changes_since(after, limit).await
+        }
+        async fn latest_change(&self) -> StoreResult<i64> {
+            self.store.latest_change().await
+        }
+        fn change_hint(&self) -> Option<u64> {
+            self.store.change_hint()
+        }
+    }
+
+    /// The hot path's single-use writes (here assertion `jti`s, by this
+    /// process and by another on the same file) cost the next cache hit no
+    /// read of the feed: profiled, they had made every private_key_jwt request
+    /// read it again. A change by another process is still read on the very
+    /// next hit.
+    #[tokio::test]
+    async fn only_a_change_makes_the_next_hit_read_the_feed() {
+        use gatehouse_core::ports::{GrantStore, TokenStore};
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let open = || SqliteStore::open(&url, SqliteOptions::default());
+        let (mine, theirs) = (
+            open().await.expect("a store"),
+            open().await.expect("a store"),
+        );
+        let feed = Arc::new(CountedFeed {
+            store: mine.clone(),
+            reads: AtomicU64::new(0),
+        });
+        let cache = ClientCache::with_feed(
+            Arc::new(mine.clone()),
+            feed.clone(),
+            Duration::from_secs(60),
+        );
+        assert!(cache.current().await, "the feed answers");
+        let reads = || feed.reads.load(Ordering::Acquire);
+        let before = reads();
+        for (store, jti) in [(&mine, "j1"), (&theirs, "j2")] {
+            assert!(
+                store
+                    .use_assertion_jti("app", jti, 2000, 1000)
+                    .await
+                    .expect("a jti")
+            );
+            assert!(cache.current().await);
+        }
+        assert_eq!(reads(), before, "a jti write made a hit read the feed");
+        theirs
+            .revoke_access_token("jti-1", "org", 2000, 1000)
+            .await
+            .expect("a revocation");
+        assert!(cache.current().await);
+        assert_eq!(reads(), before + 1, "another process's change was not read");
+        assert_eq!(*cache.watch_seq().borrow(), 1, "the change was not applied");
     }
 
     /// The soak's PostgreSQL restart: callers that found the store written

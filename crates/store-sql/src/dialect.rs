@@ -50,6 +50,11 @@ pub trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
         conn: &'a mut <Self::Db as sqlx::Database>::Connection,
     ) -> impl Future<Output = StoreResult<()>> + Send + 'a;
 
+    /// After a write transaction that appended to the change feed has
+    /// committed: tells other processes that do not hear announcements
+    /// (SQLite: appends to the change mark its change hint is made of).
+    fn change_committed(&self);
+
     /// After purging expired rows (SQLite: bring the WAL back to size).
     fn after_purge<'a>(
         &'a self,

@@ -65,6 +65,8 @@ impl<D: Dialect> Write<'_, D> {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await.map_err(D::map_err)?;
         if self.changed {
+            // Still in this process's write turn (`_turn` drops with `self`).
+            self.store.dialect.change_committed();
             self.store
                 .changes_written
                 .send_modify(|n| *n = n.wrapping_add(1));

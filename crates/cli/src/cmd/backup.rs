@@ -235,7 +235,7 @@ fn create_private(path: &Path) -> anyhow::Result<()> {
 
 fn remove_database(path: &Path) {
     let _ = std::fs::remove_file(path);
-    for suffix in ["-wal", "-shm"] {
+    for suffix in ["-wal", "-shm", "-changes"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }

@@ -33,7 +33,7 @@ async fn introspection(
 ) -> Result<Response, HttpError> {
     let creds = ClientCredentials::from_request(&headers, &form)?;
     let token = form.require("token")?;
-    // One look at the feed for both caches (a `stat` of SQLite's WAL).
+    // One look at the feed for both caches (a `stat` of SQLite's change mark).
     let trusted = state.clients.current().await;
     let who = authenticate_trusting(&state, &creds, ip, trusted).await?;
     let answer = state

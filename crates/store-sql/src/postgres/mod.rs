@@ -214,6 +214,9 @@ impl Dialect for PgDialect {
         Ok(())
     }
 
+    // `announce_change`'s NOTIFY went out with the commit.
+    fn change_committed(&self) {}
+
     fn change_hint(&self, local: u64) -> Option<u64> {
         Some(local)
     }

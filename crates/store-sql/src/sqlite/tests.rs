@@ -1,7 +1,7 @@
 //! SQLite specifics; the port contract is `gatehouse-store-conformance`'s.
 
 use gatehouse_core::model::{Actor, AuditEvent, Org};
-use gatehouse_core::ports::{ChangeFeed, OrgStore};
+use gatehouse_core::ports::{ChangeFeed, GrantStore, OrgStore, TokenStore};
 
 use crate::{SqliteOptions, SqliteStore};
 
@@ -48,9 +48,90 @@ async fn the_change_hint_moves_on_a_write_of_another_process() {
     let before = mine.change_hint();
     assert!(before.is_some());
     assert_eq!(mine.change_hint(), before);
+    // A change: a revoked token is in the feed.
+    theirs
+        .revoke_access_token("jti-1", "o", 2000, 1000)
+        .await
+        .unwrap();
+    assert_ne!(mine.change_hint(), before);
+}
+
+/// Writes that record no change (an assertion's `jti` here; codes and
+/// refresh tokens are the same) leave the hint where it was, whichever process
+/// made them, so they cost no reader a read of the feed; a change still moves
+/// it, for this process and for another.
+#[tokio::test]
+async fn writes_that_record_no_change_leave_the_change_hint_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let mine = SqliteStore::open(&url, SqliteOptions::default())
+        .await
+        .unwrap();
+    let theirs = SqliteStore::open(&url, SqliteOptions::default())
+        .await
+        .unwrap();
     let (org, audit) = org_and_audit();
     theirs.insert_org(&org, &[], &audit).await.unwrap();
-    assert_ne!(mine.change_hint(), before);
+    let before = mine.change_hint();
+    for (store, jti) in [(&mine, "j1"), (&theirs, "j2"), (&mine, "j3")] {
+        assert!(
+            store
+                .use_assertion_jti("app", jti, 2000, 1000)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(mine.change_hint(), before, "a jti moved the hint");
+    theirs
+        .revoke_access_token("jti-1", "o", 2000, 1000)
+        .await
+        .unwrap();
+    let after = mine.change_hint();
+    assert_ne!(
+        after, before,
+        "another process's change did not move the hint"
+    );
+    mine.revoke_access_token("jti-2", "o", 2000, 1000)
+        .await
+        .unwrap();
+    assert_ne!(
+        mine.change_hint(),
+        after,
+        "this process's change did not move the hint"
+    );
+}
+
+/// Past its size limit the mark starts over under a new inode: every append,
+/// the one that replaces it included, gives a fingerprint not seen before,
+/// and the mark is never missing.
+#[test]
+fn every_append_to_the_change_mark_moves_its_fingerprint() {
+    use std::hash::Hasher;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db-changes");
+    let fingerprint = || {
+        let dialect = super::SqliteDialect {
+            mark: Some(path.clone()),
+            writers: std::sync::Arc::new(tokio::sync::Mutex::new(super::Writer {
+                connect: sqlx::sqlite::SqliteConnectOptions::new(),
+                conn: None,
+                unfinished: false,
+            })),
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dialect.mark_fingerprint(&mut h);
+        h.finish()
+    };
+    let mut seen = std::collections::HashSet::from([fingerprint()]);
+    for i in 0..10 {
+        super::mark_change(&path, 4).unwrap();
+        assert!(
+            seen.insert(fingerprint()),
+            "append {i} left the fingerprint as it was"
+        );
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!((1..4).contains(&len), "the mark is {len} bytes long");
+    }
 }
 
 /// A write made as one `BEGIN IMMEDIATE … COMMIT` call whose future is dropped
