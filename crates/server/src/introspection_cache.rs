@@ -48,10 +48,13 @@ pub struct IntrospectionCache(Arc<Inner>);
 #[derive(Default)]
 struct Inner {
     apis: RwLock<HashMap<String, Arc<Api>>>,
-    /// Keyed by the token as presented: std's keyed SipHash finds it, and the
-    /// whole string is compared, so only that very token gets its answer (a
-    /// SHA-256 of a JWT would cost a fifth of the whole request).
-    tokens: RwLock<HashMap<Box<str>, Arc<Standing>>>,
+    /// Keyed by the token as presented, and the whole string is compared, so
+    /// only that very token gets its answer (a SHA-256 of a JWT would cost a
+    /// fifth of the whole request). Hashed with seeded foldhash, not std's
+    /// SipHash (a fortieth of a JWT introspection's instructions): only
+    /// tokens this server issued and found active are ever inserted, so no
+    /// caller chooses the keys a flood of collisions would need.
+    tokens: RwLock<HashMap<Box<str>, Arc<Standing>, foldhash::fast::RandomState>>,
     epoch: AtomicU64,
 }
 
