@@ -206,8 +206,8 @@ const MARK_LIMIT: u64 = 64 * 1024;
 /// Why not the WAL file, which every commit writes to: then every write moved
 /// the hint, and the single-use records written on the hot path (an
 /// assertion's `jti`, a claimed code, a rotated refresh token) made the next
-/// request of every client read the feed again: profiled, a private_key_jwt
-/// request cost 2.6 times as much CPU as without the `jti` write. Telling
+/// request of every client read the feed again (measured: a private_key_jwt
+/// request cost 301 µs of CPU, 231 µs once its `jti` moved nothing). Telling
 /// this process's own writes apart in the WAL cannot be done without a race
 /// (another process may commit between our commit and our `stat`).
 ///
