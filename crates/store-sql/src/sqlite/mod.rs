@@ -160,8 +160,6 @@ impl SqlStore<SqliteDialect> {
             .pragma("journal_size_limit", "67108864");
         let writer_connect = connect.clone();
         let file = connect.get_filename().to_path_buf();
-        let mark = (!file.as_os_str().is_empty() && file.as_os_str() != ":memory:")
-            .then(|| PathBuf::from(format!("{}-changes", file.display())));
         let (pooled, direct) = crate::direct::split(opts.max_connections);
         let acquire_timeout = opts.busy_timeout + Duration::from_secs(1);
         let direct = crate::direct::Direct::new(connect.clone(), direct, acquire_timeout);
@@ -179,6 +177,12 @@ impl SqlStore<SqliteDialect> {
             .run(&pool)
             .await
             .map_err(|e| crate::migration_error(e, error::map_err))?;
+        // Only a database that is a file has a mark beside it: connected and
+        // migrated, it exists now. An in-memory one (`:memory:`, which sqlx
+        // names `file:sqlx-in-memory-N`) has none, and no other process.
+        let mark = file
+            .is_file()
+            .then(|| PathBuf::from(format!("{}-changes", file.display())));
         Ok(Self::new(
             pool,
             direct,

@@ -82,6 +82,25 @@ async fn the_change_hint_moves_on_every_change_and_only_then() {
     );
 }
 
+/// Only a database file has a change mark beside it: an in-memory database
+/// (which sqlx names `file:sqlx-in-memory-N`) must not leave such files in
+/// the working directory.
+#[tokio::test]
+async fn only_a_database_file_has_a_change_mark() {
+    let memory = SqliteStore::open("sqlite::memory:", SqliteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(memory.dialect().mark, None);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = SqliteStore::open(&url, SqliteOptions::default())
+        .await
+        .unwrap();
+    let mark = std::path::PathBuf::from(format!("{}-changes", file.display()));
+    assert_eq!(store.dialect().mark.as_ref(), Some(&mark));
+}
+
 /// Past its size limit the mark starts over under a new inode: every append,
 /// the one that replaces it included, gives a fingerprint not seen before,
 /// and the mark is never missing.
