@@ -251,23 +251,21 @@ fn open_mark(path: &Path, fresh: bool) -> std::io::Result<std::fs::File> {
     opts.open(path)
 }
 
-impl SqliteDialect {
-    /// A fingerprint of the change mark (see [`mark_change`]), for the price
-    /// of one `stat`.
-    fn mark_fingerprint(&self, h: &mut impl std::hash::Hasher) -> Option<()> {
-        use std::hash::Hash;
-        let path = self.mark.as_ref()?;
-        match std::fs::metadata(path) {
-            Ok(m) => {
-                m.len().hash(h);
-                m.modified().ok().hash(h);
-                #[cfg(unix)]
-                std::os::unix::fs::MetadataExt::ino(&m).hash(h);
-            }
-            Err(_) => 0u8.hash(h),
+/// A fingerprint of the change mark at `path` (see [`mark_change`]), for the
+/// price of one `stat`; a missing mark has one too.
+fn mark_fingerprint(path: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+            #[cfg(unix)]
+            std::os::unix::fs::MetadataExt::ino(&m).hash(&mut h);
         }
-        Some(())
+        Err(_) => 0u8.hash(&mut h),
     }
+    h.finish()
 }
 
 impl Dialect for SqliteDialect {
@@ -338,7 +336,7 @@ impl Dialect for SqliteDialect {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         // `:memory:` has no mark: the local counter alone still moves.
-        let _ = self.mark_fingerprint(&mut h);
+        self.mark.as_deref().map(mark_fingerprint).hash(&mut h);
         local.hash(&mut h);
         Some(h.finish())
     }

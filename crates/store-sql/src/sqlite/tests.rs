@@ -106,22 +106,9 @@ async fn only_a_database_file_has_a_change_mark() {
 /// and the mark is never missing.
 #[test]
 fn every_append_to_the_change_mark_moves_its_fingerprint() {
-    use std::hash::Hasher;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db-changes");
-    let fingerprint = || {
-        let dialect = super::SqliteDialect {
-            mark: Some(path.clone()),
-            writers: std::sync::Arc::new(tokio::sync::Mutex::new(super::Writer {
-                connect: sqlx::sqlite::SqliteConnectOptions::new(),
-                conn: None,
-                unfinished: false,
-            })),
-        };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        dialect.mark_fingerprint(&mut h);
-        h.finish()
-    };
+    let fingerprint = || super::mark_fingerprint(&path);
     let mut seen = std::collections::HashSet::from([fingerprint()]);
     for i in 0..10 {
         super::mark_change(&path, 4).unwrap();
